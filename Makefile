@@ -1,0 +1,77 @@
+# The two commands: `make run` and `make test`. Everything else is a step they use.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON := $(BIN)/python
+MANAGE := $(PYTHON) manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format typecheck migrations-check deploy-check pytest bench venv env \
+        migrate demo serve clean browser-deps
+
+# --- setup -------------------------------------------------------------------------------
+$(BIN)/activate:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+.stamp-requirements: requirements.txt requirements-dev.txt $(BIN)/activate
+	$(BIN)/pip install -q -r requirements-dev.txt
+	@touch $@
+
+venv: .stamp-requirements
+
+# A local .env with a generated secret key; real deployments set variables instead.
+.env:
+	@echo "DJANGO_DEBUG=1" > .env
+	@echo "DJANGO_SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" >> .env
+	@echo "wrote .env (local development defaults; see docs/operations.md)"
+
+env: .env
+
+# --- run ---------------------------------------------------------------------------------
+migrate: venv env
+	$(MANAGE) migrate --noinput
+
+demo: migrate
+	$(MANAGE) demo_data
+
+serve: venv env
+	$(BIN)/daphne -b $(HOST) -p $(PORT) clubhouse.asgi:application
+
+run: demo
+	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
+	$(BIN)/daphne -b $(HOST) -p $(PORT) clubhouse.asgi:application
+
+# --- checks ------------------------------------------------------------------------------
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: venv env
+	$(BIN)/mypy clubhouse accounts rooms clubs payouts media_relay
+
+migrations-check: venv env
+	$(MANAGE) makemigrations --check --dry-run
+
+# Production-like settings: debug off, a real secret key, a real host, HTTPS everywhere.
+deploy-check: venv
+	DJANGO_DEBUG=0 DJANGO_SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	DJANGO_ALLOWED_HOSTS=clubhouse.example.com \
+	$(MANAGE) check --deploy --fail-level WARNING
+
+pytest: venv env
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck migrations-check deploy-check pytest
+
+bench: venv env
+	$(PYTHON) -m bench
+
+clean:
+	rm -rf $(VENV) .stamp-* .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,36 @@
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from clubhouse import views
+from clubhouse.health import healthz
+
+api_v1 = [
+    path("", include("accounts.api.urls")),
+    path("", include("rooms.api.urls")),
+    path("", include("clubs.api.urls")),
+    path("", include("payouts.api.urls")),
+    path("", include("media_relay.api.urls")),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    # allauth's headless API for apps and the browser (its own documented response shape).
+    path("_allauth/", include("allauth.headless.urls")),
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("accounts.urls")),
+]
+
+if settings.DEBUG:
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+handler400 = "clubhouse.api.json_or_html_400"
+handler404 = "clubhouse.api.json_or_html_404"
+handler500 = "clubhouse.api.json_or_html_500"
