@@ -99,3 +99,35 @@ class Block(models.Model):
 
     def __str__(self) -> str:
         return f"{self.blocker} ⊘ {self.blocked}"
+
+
+class Notification(models.Model):
+    """Something that happened to a person: followed you, invitation accepted, room invite, ping."""
+
+    class Kind(models.TextChoices):
+        FOLLOWED = "followed", "Followed you"
+        INVITATION_ACCEPTED = "invitation_accepted", "Accepted your invitation"
+        WAITLIST_VOUCH = "waitlist_vouch", "Someone on the waitlist knows you"
+        LET_IN = "let_in", "You were let in"
+        ROOM_INVITE = "room_invite", "Invited you to a room"
+        ROOM_PING = "room_ping", "Pinged you into a room"
+        SPEAKER_INVITE = "speaker_invite", "Invited you to speak"
+        EVENT_REMINDER = "event_reminder", "An event is starting"
+        CLUB = "club", "Club activity"
+        MONEY = "money", "Money"
+
+    recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    data = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["recipient", "read_at", "-created"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.recipient}"

@@ -31,6 +31,15 @@ def _fail_missing_service() -> None:
     pytest.fail("CI requires PostgreSQL and Redis (DATABASE_URL, REDIS_URL)")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _celery_tasks_run_in_process() -> None:
+    """Tests run Celery tasks where they are sent, even when REDIS_URL makes Redis the broker."""
+    from clubhouse.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
