@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test lint format typecheck migrations-check deploy-check pytest bench venv env \
-        migrate demo serve clean browser-deps
+        migrate demo serve clean bench-relay bench-rooms bench-stipends
 
 # --- setup -------------------------------------------------------------------------------
 $(BIN)/activate:
@@ -70,8 +70,18 @@ pytest: venv env
 
 test: lint typecheck migrations-check deploy-check pytest
 
+# Benchmarks write JSON to bench/results/ (see docs/benchmarks.md); `make bench` runs them all.
 bench: venv env
 	$(PYTHON) -m bench
+
+bench-relay: venv env
+	$(PYTHON) -m bench.relay
+
+bench-rooms: venv env
+	$(PYTHON) -m bench.room_events
+
+bench-stipends: venv env
+	$(PYTHON) -m bench.stipends
 
 clean:
 	rm -rf $(VENV) .stamp-* .pytest_cache .mypy_cache .ruff_cache
