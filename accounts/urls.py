@@ -1,3 +1,10 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from accounts import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("u/<str:username>/", views.profile, name="profile"),
+    path("waitlist/", views.waitlist, name="waitlist"),
+    path("waitlist/let-in/", views.waitlist_let_in, name="waitlist_let_in"),
+    path("invite/<str:token>/", views.invitation_landing, name="invitation_landing"),
+]

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def member(db: None) -> User:
+    return UserFactory()
+
+
+@pytest.fixture
+def as_user() -> Callable[[User], APIClient]:
+    """An API client authenticated as the given person (session-based, as the web app)."""
+
+    def make(user: User) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return make
