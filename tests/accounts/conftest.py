@@ -29,3 +29,15 @@ def as_user() -> Callable[[User], APIClient]:
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings) -> None:  # type: ignore[no-untyped-def]
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(settings) -> None:  # type: ignore[no-untyped-def]
+    """allauth's rate limits (verification and reset mails per address) live in the cache;
+    a fresh local cache per test keeps runs independent of each other and of Redis."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "t"}
+    }
+    from django.core.cache import cache
+
+    cache.clear()
