@@ -181,9 +181,25 @@ class NotificationAdmin(admin.ModelAdmin):
     raw_id_fields = ["recipient", "actor"]
 
 
+class TopicInUseFilter(admin.SimpleListFilter):
+    title = "in use"
+    parameter_name = "in_use"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Chosen by someone"), ("no", "Unused")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Topic]) -> QuerySet[Topic]:
+        if self.value() == "yes":
+            return queryset.filter(users__isnull=False).distinct()
+        if self.value() == "no":
+            return queryset.filter(users__isnull=True)
+        return queryset
+
+
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
     list_display = ["name", "slug"]
+    list_filter = [TopicInUseFilter]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 
