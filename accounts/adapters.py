@@ -29,8 +29,10 @@ class AccountAdapter(DefaultAccountAdapter):
         user.status = User.Status.WAITLISTED
         user = super().save_user(request, user, form, commit=commit)
         session = getattr(request, "session", None)
-        token = session.pop(INVITATION_SESSION_KEY, None) if session is not None else None
-        if token and commit:
+        if not commit or session is None:
+            return user
+        token = session.pop(INVITATION_SESSION_KEY, None)
+        if token:
             from accounts.services import invitation_accept
             from clubhouse.errors import ApplicationError
 

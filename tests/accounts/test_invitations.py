@@ -312,3 +312,15 @@ def test_a_logged_in_waitlisted_person_accepts_from_the_invite_page(client: Clie
     person.refresh_from_db()
     assert person.status == User.Status.MEMBER
     assert person.invited_by == invitation.inviter
+
+
+def test_no_mail_leaves_for_an_invitation_revoked_before_sending(
+    django_capture_on_commit_callbacks,
+) -> None:
+    inviter = UserFactory()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        invitation, _ = services.invitation_create(inviter=inviter, email="kim@example.com")
+    services.invitation_revoke(invitation=invitation, by=inviter)
+    for callback in callbacks:
+        callback()
+    assert mail.outbox == []
