@@ -121,6 +121,8 @@ def user_follow(*, follower: User, followee: User) -> Follow:
     """Idempotent: following someone you already follow returns the existing follow."""
     if follower.pk == followee.pk:
         raise InvalidInput("You cannot follow yourself.", code="cannot_follow_self")
+    if not followee.is_member:
+        raise NotFound("No such person.", code="user_not_found")
     with transaction.atomic():
         if user_is_blocked_between(follower, followee):
             raise PermissionDenied("You cannot follow this person.", code="blocked")

@@ -7,9 +7,12 @@ waitlist.
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 import factory
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
 from accounts.models import (
@@ -25,6 +28,17 @@ from accounts.models import (
 from accounts.selectors import invitation_token_hash
 
 PASSWORD = "pw-Secret-123"
+
+
+@functools.lru_cache(maxsize=16)
+def _hash(raw: str, hashers: tuple[str, ...]) -> str:
+    return make_password(raw)
+
+
+def _make_password(raw: str) -> str:
+    """Hashing is slow on purpose; one hash per password (and hasher setting) per test run
+    keeps factories fast while `check_password` still works."""
+    return _hash(raw, tuple(settings.PASSWORD_HASHERS))
 
 
 class TopicFactory(factory.django.DjangoModelFactory):
@@ -47,7 +61,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     status = User.Status.MEMBER
     joined_at = factory.LazyFunction(timezone.now)
     is_active = True
-    password = factory.django.Password(PASSWORD)
+    password = factory.django.Password(PASSWORD, transform=_make_password)
 
     class Params:
         waitlisted = factory.Trait(status=User.Status.WAITLISTED, joined_at=None)

@@ -112,9 +112,13 @@ class UserReportView(APIView):
     def post(self, request: Request, username: str) -> Response:
         serializer = s.ReportInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        # Not `_other`: blocking a harasser and then reporting them is the common order.
+        reported = User.objects.filter(username=username, is_active=True).first()
+        if reported is None:
+            raise NotFound("No such person.", code="user_not_found")
         report = services.report_create(
             reporter=_user(request),
-            reported=_other(request, username),
+            reported=reported,
             **serializer.validated_data,
         )
         return Response(s.ReportSerializer(report).data, status=status.HTTP_201_CREATED)

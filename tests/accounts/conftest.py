@@ -27,11 +27,6 @@ def as_user() -> Callable[[User], APIClient]:
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _private_cache(settings) -> None:  # type: ignore[no-untyped-def]
     """allauth's rate limits (verification and reset mails per address) live in the cache;
     a fresh local cache per test keeps runs independent of each other and of Redis."""
@@ -41,3 +36,10 @@ def _private_cache(settings) -> None:  # type: ignore[no-untyped-def]
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:  # type: ignore[no-untyped-def]
+    """Logins and signups in these tests hash passwords; the production hasher is slow on
+    purpose."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

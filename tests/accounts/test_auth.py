@@ -107,3 +107,9 @@ def test_allauth_pages_use_the_site_layout(client: Client) -> None:
         response = client.get(path)
         assert response.status_code == 200
         assert b'class="topbar"' in response.content, path
+
+
+def test_user_factory_passwords_work_with_an_explicit_password(client: Client) -> None:
+    person = UserFactory(password="another-Secret-9")
+    assert person.check_password("another-Secret-9")
+    assert UserFactory().check_password(PASSWORD)

@@ -62,6 +62,7 @@ PATH_ENDPOINTS = [
     ("delete", "/api/v1/users/nobody-here/block/"),
     ("get", "/api/v1/users/nobody-here/followers/"),
     ("get", "/api/v1/users/nobody-here/following/"),
+    ("post", "/api/v1/users/nobody-here/report/"),
     ("post", "/api/v1/notifications/999999/read/"),
     ("post", "/api/v1/invitations/999999/revoke/"),
     ("get", "/api/v1/notifications/?unread=perhaps"),

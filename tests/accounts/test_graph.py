@@ -97,7 +97,7 @@ def test_api_follow_self_is_400(as_user) -> None:
     assert response.json()["error"]["code"] == "cannot_follow_self"
 
 
-@pytest.mark.parametrize("path", ["", "follow/", "followers/", "following/", "report/"])
+@pytest.mark.parametrize("path", ["", "follow/", "followers/", "following/"])
 def test_blocked_people_are_hidden_both_ways_as_404(as_user, path: str) -> None:
     a, b = UserFactory(), UserFactory()
     BlockFactory(blocker=a, blocked=b)
@@ -178,6 +178,21 @@ def test_api_report_a_user(as_user) -> None:
     assert (report.reporter, report.reported, report.reason) == (a, b, "harassment")
     assert report.text == "rude in a room"
     assert report.status == Report.Status.OPEN
+
+
+def test_you_can_report_someone_after_blocking_them(as_user) -> None:
+    a, b = UserFactory(), UserFactory()
+    BlockFactory(blocker=a, blocked=b)
+    response = as_user(a).post(
+        f"/api/v1/users/{b.username}/report/", {"reason": "harassment"}, format="json"
+    )
+    assert response.status_code == 201
+    assert Report.objects.get().reported == b
+
+
+def test_following_someone_on_the_waitlist_is_refused() -> None:
+    with pytest.raises(services.NotFound):
+        services.user_follow(follower=UserFactory(), followee=UserFactory(waitlisted=True))
 
 
 def test_report_with_an_unknown_reason_is_a_field_error(as_user) -> None:
