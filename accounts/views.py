@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
 from accounts.adapters import INVITATION_SESSION_KEY
-from accounts.forms import LetInForm, VouchForm
+from accounts.forms import LetInForm, ProfileForm, VouchForm
 from accounts.models import User
 from clubhouse.errors import ApplicationError, NotFound
 
@@ -117,3 +117,47 @@ def invitation_landing(request: HttpRequest, token: str) -> HttpResponse:
     if not user.is_authenticated:
         request.session[INVITATION_SESSION_KEY] = token
     return render(request, "accounts/invitation.html", {"invitation": invitation, "token": token})
+
+
+@login_required
+def profile_edit(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if request.method == "POST":
+        form = ProfileForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                services.user_profile_update(user=user, data=form.service_data())
+            except ApplicationError as exc:
+                for field, errors in exc.fields.items():
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+            else:
+                messages.success(request, "Profile saved.")
+                return redirect("profile", username=user.username)
+    else:
+        form = ProfileForm(
+            initial={
+                "display_name": user.display_name,
+                "bio": user.bio,
+                "links": "\n".join(user.links or []),
+                "topics": [topic.slug for topic in user.topics.all()],
+            }
+        )
+    return render(request, "accounts/profile_edit.html", {"form": form})
+
+
+@login_required
+@require_POST
+def profile_follow(request: HttpRequest, username: str) -> HttpResponse:
+    """The profile page's Follow / Unfollow button (`action` = follow | unfollow)."""
+    try:
+        other = selectors.user_get_visible(viewer=_user(request), username=username)
+        if request.POST.get("action") == "unfollow":
+            services.user_unfollow(follower=_user(request), followee=other)
+        else:
+            services.user_follow(follower=_user(request), followee=other)
+    except NotFound:
+        return render(request, "accounts/not_found.html", status=404)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("profile", username=username)

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts import services
-from accounts.models import Block, Follow, InvitationQuotaAward, Notification, Report
+from accounts.models import Block, Follow, InvitationQuotaAward, Notification, Report, User
 from accounts.selectors import user_follows, user_hidden_ids, user_is_blocked_between
 from tests.factories import BlockFactory, FollowFactory, UserFactory
 
@@ -263,3 +263,14 @@ def test_staff_grants_add_up_and_are_recorded() -> None:
     user.refresh_from_db()
     assert user.invitation_quota == 11
     assert InvitationQuotaAward.objects.filter(user=user, granted_by=staff).count() == 2
+
+
+def test_hidden_ids_and_visible_q_filter_user_queries() -> None:
+    from accounts.selectors import user_visible_q
+
+    viewer, blocked, blocker, friend = (UserFactory() for _ in range(4))
+    BlockFactory(blocker=viewer, blocked=blocked)
+    BlockFactory(blocker=blocker, blocked=viewer)
+    others = User.objects.exclude(pk=viewer.pk)
+    assert set(others.exclude(pk__in=user_hidden_ids(viewer))) == {friend}
+    assert set(others.filter(user_visible_q(viewer))) == {friend}

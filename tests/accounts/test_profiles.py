@@ -169,3 +169,53 @@ def test_profile_page_is_public_for_members_only(client: Client) -> None:
     assert client.get(f"/u/{UserFactory().username}/").status_code == 200
     assert client.get(f"/u/{UserFactory(waitlisted=True).username}/").status_code == 404
     assert User.objects.count() == 2
+
+
+def test_profile_edit_page_saves_through_the_service(client: Client) -> None:
+    TopicFactory(slug="music", name="Music")
+    me = UserFactory()
+    client.force_login(me)
+    assert client.get("/me/edit/").status_code == 200
+    response = client.post(
+        "/me/edit/",
+        {
+            "display_name": "Ada",
+            "bio": "Engines",
+            "links": "https://ada.dev\nhttp://example.com/x",
+            "topics": ["music"],
+            "avatar": _image("PNG", "me.png"),
+        },
+    )
+    assert response.status_code == 302
+    me.refresh_from_db()
+    assert me.display_name == "Ada"
+    assert me.links == ["https://ada.dev", "http://example.com/x"]
+    assert [t.slug for t in me.topics.all()] == ["music"]
+    assert me.avatar.name.startswith("avatars/")
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"links": "ftp://nope"}, "links", b"is not an http(s) URL"),
+        ({"avatar": _image("GIF", "a.gif")}, "avatar", b"GIF images are not accepted"),
+    ],
+)
+def test_profile_edit_page_shows_field_errors(
+    client: Client, data: dict, field: str, message: bytes
+) -> None:
+    client.force_login(UserFactory())
+    response = client.post("/me/edit/", data)
+    assert response.status_code == 200
+    assert message in response.content
+
+
+def test_profile_page_follow_button(client: Client) -> None:
+    me, other = UserFactory(), UserFactory()
+    client.force_login(me)
+    page = client.get(f"/u/{other.username}/")
+    assert b">Follow<" in page.content
+    client.post(f"/u/{other.username}/follow/", {"action": "follow"})
+    assert other.follower_set.filter(follower=me).exists()
+    client.post(f"/u/{other.username}/follow/", {"action": "unfollow"})
+    assert not other.follower_set.exists()
