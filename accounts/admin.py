@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 
 from accounts import services
 from accounts.models import (
+    AccountEvent,
     Block,
     Follow,
     Invitation,
@@ -218,3 +219,22 @@ class BlockAdmin(admin.ModelAdmin):
     list_filter = ["created"]
     search_fields = ["blocker__username", "blocked__username"]
     raw_id_fields = ["blocker", "blocked"]
+
+
+@admin.register(AccountEvent)
+class AccountEventAdmin(admin.ModelAdmin):
+    """The audit trail: read-only."""
+
+    list_display = ["created", "user", "kind", "actor"]
+    list_filter = ["kind", "created"]
+    search_fields = ["user__username", "actor__username"]
+    raw_id_fields = ["user", "actor"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -267,3 +267,28 @@ class Report(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reporter} reported {self.reported} ({self.reason})"
+
+
+class AccountEvent(models.Model):
+    """Append-only audit of membership transitions: who joined how and by whose hand, who was
+    banned. Written by the services in the same transaction as the change."""
+
+    class Kind(models.TextChoices):
+        JOINED_BY_INVITATION = "joined_by_invitation", "Joined with an invitation"
+        LET_IN_BY_MEMBER = "let_in_by_member", "Let in by a member"
+        LET_IN_BY_STAFF = "let_in_by_staff", "Let in by staff"
+        BANNED = "banned", "Banned"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="account_events")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    data = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.kind}"

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts import conf
 from accounts.models import (
+    AccountEvent,
     Block,
     Follow,
     Invitation,
@@ -192,6 +193,9 @@ def user_ban(*, user: User, staff: User, reason: str = "banned") -> User:
         if user.is_active:
             user.is_active = False
             user.save(update_fields=["is_active"])
+            AccountEvent.objects.create(
+                user=user, kind=AccountEvent.Kind.BANNED, actor=staff, data={"reason": reason}
+            )
         for report in Report.objects.filter(reported=user, status=Report.Status.OPEN):
             report_resolve(report=report, staff=staff, resolution=reason)
         return user
@@ -367,7 +371,13 @@ def invitation_accept(*, token: str, user: User) -> Invitation:
         invitation.accepted_by = user
         invitation.accepted_at = timezone.now()
         invitation.save(update_fields=["status", "accepted_by", "accepted_at"])
-        _user_make_member(user=user, invited_by=invitation.inviter)
+        _user_make_member(
+            user=user,
+            invited_by=invitation.inviter,
+            how=AccountEvent.Kind.JOINED_BY_INVITATION,
+            actor=invitation.inviter,
+            data={"invitation_id": invitation.pk},
+        )
         notification_create(
             recipient=invitation.inviter,
             kind=Notification.Kind.INVITATION_ACCEPTED,
@@ -396,8 +406,16 @@ def invitation_revoke(*, invitation: Invitation, by: User) -> Invitation:
 
 
 # --- waitlist --------------------------------------------------------------------------------
-def _user_make_member(*, user: User, invited_by: User | None) -> None:
+def _user_make_member(
+    *,
+    user: User,
+    invited_by: User | None,
+    how: str,
+    actor: User | None,
+    data: dict[str, Any] | None = None,
+) -> None:
     """Caller holds the lock on `user` and has checked they are waitlisted."""
+    AccountEvent.objects.create(user=user, kind=how, actor=actor, data=data or {})
     user.status = User.Status.MEMBER
     user.joined_at = timezone.now()
     if invited_by is not None:
@@ -446,7 +464,9 @@ def waitlist_let_in(*, member: User, target: User) -> bool:
         if user_is_blocked_between(member, target):
             raise NotFound("Nobody with that username or e-mail.", code="user_not_found")
         invitation_quota_spend(user=member)
-        _user_make_member(user=target, invited_by=member)
+        _user_make_member(
+            user=target, invited_by=member, how=AccountEvent.Kind.LET_IN_BY_MEMBER, actor=member
+        )
         notification_create(
             recipient=target, kind=Notification.Kind.LET_IN, actor=member, data={"by": "member"}
         )
@@ -461,7 +481,9 @@ def waitlist_let_in_by_staff(*, staff: User, users: Iterable[User]) -> int:
         for target in User.objects.select_for_update().filter(pk__in=ids).order_by("pk"):
             if target.status == User.Status.MEMBER or not target.is_active:
                 continue
-            _user_make_member(user=target, invited_by=None)
+            _user_make_member(
+                user=target, invited_by=None, how=AccountEvent.Kind.LET_IN_BY_STAFF, actor=staff
+            )
             notification_create(
                 recipient=target, kind=Notification.Kind.LET_IN, data={"by": "staff"}
             )

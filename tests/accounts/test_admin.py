@@ -41,6 +41,7 @@ def staff_client(client: Client) -> Client:
         "topic",
         "follow",
         "block",
+        "accountevent",
     ],
 )
 def test_every_model_has_a_searchable_filterable_changelist(

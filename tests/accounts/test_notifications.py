@@ -68,3 +68,19 @@ def test_bad_unread_filter_is_a_field_error(as_user) -> None:
     response = as_user(UserFactory()).get("/api/v1/notifications/?unread=maybe")
     assert response.status_code == 400
     assert "unread" in response.json()["error"]["fields"]
+
+
+def test_list_query_count_does_not_grow_with_the_page(as_user) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    me = UserFactory()
+    NotificationFactory(recipient=me)
+    client = as_user(me)
+    with CaptureQueriesContext(connection) as small:
+        client.get("/api/v1/notifications/")
+    for _ in range(10):
+        NotificationFactory(recipient=me)
+    with CaptureQueriesContext(connection) as big:
+        client.get("/api/v1/notifications/")
+    assert len(big) == len(small)
