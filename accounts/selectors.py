@@ -152,12 +152,12 @@ def waitlist_vouches_received(*, member: User) -> QuerySet[WaitlistVouch]:
         )
         .exclude(Exists(Block.objects.filter(blocker=member, blocked=OuterRef("requester_id"))))
         .exclude(Exists(Block.objects.filter(blocker=OuterRef("requester_id"), blocked=member)))
-        .select_related("requester")
+        .select_related("requester", "member")
     )
 
 
 def waitlist_vouches_asked(*, user: User) -> QuerySet[WaitlistVouch]:
-    return WaitlistVouch.objects.filter(requester=user).select_related("member")
+    return WaitlistVouch.objects.filter(requester=user).select_related("requester", "member")
 
 
 def user_find_waitlisted(*, username: str = "", email: str = "") -> User:

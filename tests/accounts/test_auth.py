@@ -113,3 +113,26 @@ def test_user_factory_passwords_work_with_an_explicit_password(client: Client) -
     person = UserFactory(password="another-Secret-9")
     assert person.check_password("another-Secret-9")
     assert UserFactory().check_password(PASSWORD)
+
+
+def test_a_session_token_writes_without_csrf() -> None:
+    person = UserFactory()
+    token = (
+        APIClient()
+        .post(f"{APP}/auth/login", {"email": person.email, "password": PASSWORD}, format="json")
+        .json()["meta"]["session_token"]
+    )
+    app = APIClient(enforce_csrf_checks=True, HTTP_X_SESSION_TOKEN=token)
+    response = app.patch("/api/v1/me/", {"bio": "from the app"}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["bio"] == "from the app"
+
+
+def test_a_browser_session_write_without_csrf_is_refused_in_the_error_shape(
+    client: Client,
+) -> None:
+    api = APIClient(enforce_csrf_checks=True)
+    api.force_login(UserFactory())
+    response = api.patch("/api/v1/me/", {"bio": "x"}, format="json")
+    assert response.status_code == 403
+    assert set(response.json()["error"]) >= {"code", "message", "fields"}
