@@ -219,3 +219,8 @@ class VouchSerializer(serializers.ModelSerializer):
     class Meta:
         model = WaitlistVouch
         fields = ["id", "requester", "member", "created"]
+
+
+class InvitationPreviewSerializer(serializers.Serializer):
+    inviter = UserSummarySerializer()
+    expires_at = serializers.DateTimeField()

@@ -36,6 +36,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="notification-read",
     ),
     path("invitations/", views.InvitationListCreateView.as_view(), name="invitations"),
+    path("invitations/preview/", views.InvitationPreviewView.as_view(), name="invitation-preview"),
     path("invitations/redeem/", views.InvitationRedeemView.as_view(), name="invitation-redeem"),
     path(
         "invitations/<int:pk>/revoke/",

@@ -9,7 +9,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -231,6 +231,26 @@ class InvitationRevokeView(APIView):
             raise NotFound("No such invitation.", code="invitation_not_found")
         invitation = services.invitation_revoke(invitation=invitation, by=_user(request))
         return Response(s.InvitationSerializer(invitation, context={"request": request}).data)
+
+
+class InvitationPreviewView(APIView):
+    """For apps, before signup: who sent this invitation, and is it still good? Public, so
+    the same distinct error codes as redeeming tell the person what went wrong."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(request=s.TokenSerializer, responses=s.InvitationPreviewSerializer)
+    def post(self, request: Request) -> Response:
+        serializer = s.TokenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token = serializer.validated_data["token"]
+        invitation = services.invitation_check(selectors.invitation_find(token))
+        data = s.InvitationPreviewSerializer(
+            {"inviter": invitation.inviter, "expires_at": invitation.expires_at},
+            context={"request": request},
+        ).data
+        return Response(data)
 
 
 class InvitationRedeemView(APIView):

@@ -49,6 +49,7 @@ BODY_ENDPOINTS = {
     ("post", "/api/v1/users/{other}/report/"): ({"reason": 5, "text": ["x"]}, {"text": "hi"}),
     ("post", "/api/v1/invitations/"): ({"email": ["a@example.com"], "phone": {}}, {}),
     ("post", "/api/v1/invitations/redeem/"): ({"token": ["abc"]}, {}),
+    ("post", "/api/v1/invitations/preview/"): ({"token": {"a": 1}}, {}),
     ("post", "/api/v1/waitlist/vouches/"): ({"username": {"a": 1}}, {}),
     ("post", "/api/v1/waitlist/let-in/"): ({"username": [], "email": 5}, {}),
 }

@@ -324,3 +324,36 @@ def test_no_mail_leaves_for_an_invitation_revoked_before_sending(
     for callback in callbacks:
         callback()
     assert mail.outbox == []
+
+
+def test_api_preview_is_public_and_shows_the_inviter() -> None:
+    from rest_framework.test import APIClient
+
+    invitation = InvitationFactory(token="tok-peek")
+    response = APIClient().post(
+        "/api/v1/invitations/preview/", {"token": "tok-peek"}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["inviter"]["username"] == invitation.inviter.username
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.PENDING  # looking does not use it
+
+
+@pytest.mark.parametrize(
+    ("setup", "code"),
+    [
+        (None, "invitation_invalid"),
+        ({"expires_at": timezone.now() - timedelta(days=1)}, "invitation_expired"),
+        ({"status": Invitation.Status.REVOKED}, "invitation_revoked"),
+        ({"status": Invitation.Status.ACCEPTED}, "invitation_used"),
+    ],
+)
+def test_api_preview_gives_the_same_codes_as_redeem(setup: dict | None, code: str) -> None:
+    from rest_framework.test import APIClient
+
+    if setup is not None:
+        InvitationFactory(token="tok-peek", **setup)
+    response = APIClient().post(
+        "/api/v1/invitations/preview/", {"token": "tok-peek"}, format="json"
+    )
+    assert response.json()["error"]["code"] == code
