@@ -1,7 +1,35 @@
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+"""Staff back office for people. Actions call services; nothing here sets a status directly."""
 
-from accounts.models import Block, Follow, Topic, User
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from accounts import services
+from accounts.models import (
+    AccountEvent,
+    Block,
+    Follow,
+    Invitation,
+    InvitationQuotaAward,
+    Notification,
+    Report,
+    Topic,
+    User,
+    WaitlistVouch,
+)
+from clubhouse.errors import ApplicationError
+
+
+class GrantQuotaForm(forms.Form):
+    amount = forms.IntegerField(min_value=1, max_value=1000, initial=5)
 
 
 @admin.register(User)
@@ -11,24 +39,202 @@ class UserAdmin(BaseUserAdmin):
         "email",
         "display_name",
         "status",
+        "is_active",
         "invitation_quota",
         "invited_by",
         "date_joined",
+        "joined_at",
     ]
-    list_filter = ["status", "is_staff", "is_active"]
+    list_filter = ["status", "is_staff", "is_active", "date_joined"]
     search_fields = ["username", "email", "display_name"]
     raw_id_fields = ["invited_by"]
+    readonly_fields = ["status", "invitation_quota", "joined_at"]
     fieldsets = (
         *BaseUserAdmin.fieldsets,  # type: ignore[misc]
         ("Profile", {"fields": ("display_name", "bio", "avatar", "links", "topics")}),
         ("Membership", {"fields": ("status", "invited_by", "invitation_quota", "joined_at")}),
     )
+    actions = ["let_in_from_waitlist", "grant_invitations", "ban_users"]
+
+    @admin.action(description="Let in from the waitlist (no invitation spent)")
+    def let_in_from_waitlist(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        joined = services.waitlist_let_in_by_staff(staff=request.user, users=queryset)  # type: ignore[arg-type]
+        self.message_user(request, f"Let in {joined} people.", messages.SUCCESS)
+
+    @admin.action(description="Grant invitations…")
+    def grant_invitations(
+        self, request: HttpRequest, queryset: QuerySet[User]
+    ) -> HttpResponse | None:
+        if "apply" in request.POST:
+            form = GrantQuotaForm(request.POST)
+            if form.is_valid():
+                amount = form.cleaned_data["amount"]
+                for user in queryset:
+                    services.invitation_quota_grant(
+                        user=user,
+                        amount=amount,
+                        staff=request.user,  # type: ignore[arg-type]
+                    )
+                self.message_user(
+                    request,
+                    f"Granted {amount} invitation(s) to {queryset.count()} people.",
+                    messages.SUCCESS,
+                )
+                return None
+        else:
+            form = GrantQuotaForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Grant invitations",
+            "form": form,
+            "queryset": queryset,
+            "action": "grant_invitations",
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "accounts/admin/grant_quota.html", context)
+
+    @admin.action(description="Ban (disable the account, resolve open reports)")
+    def ban_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        _ban(self, request, list(queryset))
 
 
-admin.site.register(Topic, list_display=["name", "slug"], search_fields=["name", "slug"])
-admin.site.register(
-    Follow, list_display=["follower", "followee", "created"], raw_id_fields=["follower", "followee"]
-)
-admin.site.register(
-    Block, list_display=["blocker", "blocked", "created"], raw_id_fields=["blocker", "blocked"]
-)
+def _ban(model_admin: admin.ModelAdmin[Any], request: HttpRequest, users: list[User]) -> None:
+    banned = 0
+    for user in users:
+        try:
+            services.user_ban(user=user, staff=request.user)  # type: ignore[arg-type]
+            banned += 1
+        except ApplicationError as exc:
+            model_admin.message_user(request, f"{user}: {exc.message}", messages.WARNING)
+    model_admin.message_user(request, f"Banned {banned} people.", messages.SUCCESS)
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    list_display = ["id", "reported", "reporter", "reason", "status", "created", "resolved_by"]
+    list_filter = ["status", "reason", "created"]
+    search_fields = ["reported__username", "reporter__username", "text"]
+    raw_id_fields = ["reporter", "reported", "resolved_by"]
+    readonly_fields = ["status", "resolved_by", "resolved_at", "created"]
+    actions = ["resolve", "ban_reported"]
+
+    @admin.action(description="Resolve (no action against the user)")
+    def resolve(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+        for report in queryset:
+            services.report_resolve(report=report, staff=request.user, resolution="dismissed")  # type: ignore[arg-type]
+        self.message_user(request, f"Resolved {queryset.count()} reports.", messages.SUCCESS)
+
+    @admin.action(description="Ban the reported people (resolves their open reports)")
+    def ban_reported(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+        users = list({report.reported for report in queryset.select_related("reported")})
+        _ban(self, request, users)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["id", "inviter", "email", "phone", "status", "created", "expires_at"]
+    list_filter = ["status", "created", "expires_at"]
+    search_fields = ["inviter__username", "email", "phone", "accepted_by__username"]
+    raw_id_fields = ["inviter", "accepted_by"]
+    readonly_fields = ["status", "accepted_by", "accepted_at", "revoked_at", "created"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # invitations are made by members (a token is shown only once)
+
+    @admin.action(description="Revoke (refunds the inviter's quota)")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
+        for invitation in queryset:
+            try:
+                services.invitation_revoke(invitation=invitation, by=request.user)  # type: ignore[arg-type]
+            except ApplicationError as exc:
+                self.message_user(request, f"#{invitation.pk}: {exc.message}", messages.WARNING)
+
+
+@admin.register(InvitationQuotaAward)
+class InvitationQuotaAwardAdmin(admin.ModelAdmin):
+    list_display = ["user", "amount", "reason_key", "granted_by", "created"]
+    list_filter = ["created"]
+    search_fields = ["user__username", "reason_key"]
+    raw_id_fields = ["user", "granted_by"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # an append-only ledger: grant more with the user action instead
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(WaitlistVouch)
+class WaitlistVouchAdmin(admin.ModelAdmin):
+    list_display = ["requester", "member", "created"]
+    list_filter = ["created"]
+    search_fields = ["requester__username", "member__username"]
+    raw_id_fields = ["requester", "member"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["recipient", "kind", "actor", "created", "read_at"]
+    list_filter = ["kind", "created"]
+    search_fields = ["recipient__username", "actor__username"]
+    raw_id_fields = ["recipient", "actor"]
+
+
+class TopicInUseFilter(admin.SimpleListFilter):
+    title = "in use"
+    parameter_name = "in_use"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Chosen by someone"), ("no", "Unused")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Topic]) -> QuerySet[Topic]:
+        if self.value() == "yes":
+            return queryset.filter(users__isnull=False).distinct()
+        if self.value() == "no":
+            return queryset.filter(users__isnull=True)
+        return queryset
+
+
+@admin.register(Topic)
+class TopicAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    list_filter = [TopicInUseFilter]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Follow)
+class FollowAdmin(admin.ModelAdmin):
+    list_display = ["follower", "followee", "created"]
+    list_filter = ["created"]
+    search_fields = ["follower__username", "followee__username"]
+    raw_id_fields = ["follower", "followee"]
+
+
+@admin.register(Block)
+class BlockAdmin(admin.ModelAdmin):
+    list_display = ["blocker", "blocked", "created"]
+    list_filter = ["created"]
+    search_fields = ["blocker__username", "blocked__username"]
+    raw_id_fields = ["blocker", "blocked"]
+
+
+@admin.register(AccountEvent)
+class AccountEventAdmin(admin.ModelAdmin):
+    """The audit trail: read-only."""
+
+    list_display = ["created", "user", "kind", "actor"]
+    list_filter = ["kind", "created"]
+    search_fields = ["user__username", "actor__username"]
+    raw_id_fields = ["user", "actor"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,13 +1,19 @@
-"""Demo people for `make run`: a staff superuser and a dozen members who follow each other."""
+"""Demo people for `make run`: a staff superuser, a dozen members who follow each other, a few
+pending invitations, and one person on the waitlist who named a member they know.
+
+Idempotent: a second run creates nothing new (invitations and the waitlist request are
+looked up before they are made)."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import Follow, Topic, User
+from accounts import services
+from accounts.models import Follow, Invitation, Topic, User
 
 DEMO_PASSWORD = "clubhouse-demo"  # noqa: S105 - printed on purpose, demo accounts only
 
@@ -17,6 +23,15 @@ DEMO_PEOPLE = [
     ("nina", "Nina Simone"), ("miles", "Miles Davis"), ("frida", "Frida Kahlo"),
     ("octavia", "Octavia Butler"), ("james", "James Baldwin"), ("hedy", "Hedy Lamarr"),
 ]  # fmt: skip
+
+# (inviter, invitee e-mail): pending invitations, made through the service (spends quota).
+DEMO_INVITATIONS = [
+    ("ada", "charles@example.com"),
+    ("ada", "mary@example.com"),
+    ("grace", "margaret@example.com"),
+    ("alan", "joan@example.com"),
+]
+DEMO_WAITLISTED = ("wanda", "Wanda Sykes", "ada")  # username, name, the member they know
 
 TOPICS = [
     ("tech", "Tech"),
@@ -60,5 +75,30 @@ def load() -> Iterator[str]:
     for index, person in enumerate(people):
         for other in (people[(index + 1) % len(people)], people[(index + 3) % len(people)]):
             Follow.objects.get_or_create(follower=person, followee=other)
+    by_username = {person.username: person for person in people}
+    for inviter_name, email in DEMO_INVITATIONS:
+        inviter = by_username[inviter_name]
+        if Invitation.objects.filter(inviter=inviter, email=email).exists():
+            continue
+        _, token = services.invitation_create(inviter=inviter, email=email)
+        yield f"Invitation from {inviter_name} to {email}: {settings.SITE_URL}/invite/{token}/"
+    username, name, knows = DEMO_WAITLISTED
+    waiting, created = User.objects.get_or_create(
+        username=username,
+        defaults={
+            "email": f"{username}@example.com",
+            "display_name": name,
+            "status": User.Status.WAITLISTED,
+        },
+    )
+    if created:
+        waiting.set_password(DEMO_PASSWORD)
+        waiting.save()
+    if waiting.status == User.Status.WAITLISTED:
+        services.waitlist_vouch_request(requester=waiting, member=by_username[knows])
     yield f"Staff superuser: admin@example.com / {admin_password}   (http://127.0.0.1:8000/admin/)"
     yield f"Demo members: ada@example.com … hedy@example.com, password {DEMO_PASSWORD}"
+    yield (
+        f"On the waitlist: {username}@example.com (password {DEMO_PASSWORD}), who named "
+        f"@{knows}; log in as {knows} and open /waitlist/ to let them in"
+    )

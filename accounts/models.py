@@ -131,3 +131,164 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.recipient}"
+
+
+class Invitation(models.Model):
+    """A single-use, expiring invitation link. Only a hash of the token is stored, so a leaked
+    database cannot be turned into working links.
+
+    Transitions (one service each, all locking the row): PENDING → ACCEPTED
+    (`invitation_accept`), PENDING → REVOKED (`invitation_revoke`, refunds the quota).
+    Expiry is a deadline, not a stored state: a pending invitation past `expires_at` can no
+    longer be accepted, but its inviter can still revoke it to get the invitation back.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REVOKED = "revoked", "Revoked"
+
+    inviter = models.ForeignKey(User, on_delete=models.CASCADE, related_name="invitations_sent")
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_by = models.OneToOneField(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="invitation_accepted",
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(email="", phone=""), name="invitation_has_email_or_phone"
+            ),
+        ]
+        indexes = [models.Index(fields=["inviter", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.inviter} → {self.email or self.phone} ({self.status})"
+
+    @property
+    def is_expired(self) -> bool:
+        from django.utils import timezone
+
+        return self.status == self.Status.PENDING and self.expires_at <= timezone.now()
+
+
+class InvitationQuotaAward(models.Model):
+    """The ledger of invitations added to a quota: staff grants and activity awards.
+
+    `(user, reason_key)` is unique, which is what makes `invitation_quota_award` idempotent:
+    the same reason can never pay twice (see docs/accounts.md for the rules).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="quota_awards")
+    reason_key = models.CharField(max_length=128)
+    amount = models.PositiveIntegerField()
+    granted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "reason_key"], name="quota_award_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"+{self.amount} {self.user} ({self.reason_key})"
+
+
+class WaitlistVouch(models.Model):
+    """A waitlisted person names a member they know; the member can let them in."""
+
+    requester = models.ForeignKey(User, on_delete=models.CASCADE, related_name="vouches_asked")
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="vouches_received")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["requester", "member"], name="vouch_once"),
+            models.CheckConstraint(condition=~Q(requester=F("member")), name="vouch_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.requester} asks {self.member}"
+
+
+class Report(models.Model):
+    """A member reports another; staff review in admin (resolve, or ban the reported user).
+
+    Transitions: OPEN → RESOLVED (`report_resolve`, or `user_ban` for every open report
+    about the banned person).
+    """
+
+    class Reason(models.TextChoices):
+        SPAM = "spam", "Spam"
+        HARASSMENT = "harassment", "Harassment or bullying"
+        HATE = "hate", "Hate speech"
+        IMPERSONATION = "impersonation", "Impersonation"
+        INAPPROPRIATE = "inappropriate", "Inappropriate content"
+        OTHER = "other", "Something else"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    reporter = models.ForeignKey(User, on_delete=models.CASCADE, related_name="reports_made")
+    reported = models.ForeignKey(User, on_delete=models.CASCADE, related_name="reports_received")
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    text = models.TextField(max_length=2000, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created = models.DateTimeField(auto_now_add=True)
+    resolved_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reporter=F("reported")), name="report_not_self"),
+        ]
+        indexes = [models.Index(fields=["status", "created"])]
+
+    def __str__(self) -> str:
+        return f"{self.reporter} reported {self.reported} ({self.reason})"
+
+
+class AccountEvent(models.Model):
+    """Append-only audit of membership transitions: who joined how and by whose hand, who was
+    banned. Written by the services in the same transaction as the change."""
+
+    class Kind(models.TextChoices):
+        JOINED_BY_INVITATION = "joined_by_invitation", "Joined with an invitation"
+        LET_IN_BY_MEMBER = "let_in_by_member", "Let in by a member"
+        LET_IN_BY_STAFF = "let_in_by_staff", "Let in by staff"
+        BANNED = "banned", "Banned"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="account_events")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    data = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.kind}"

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+import hashlib
+from typing import Any
 
-from accounts.models import Block, Follow, User
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from accounts.models import (
+    Block,
+    Follow,
+    Invitation,
+    Notification,
+    User,
+    WaitlistVouch,
+)
+from clubhouse.errors import NotFound
 
 
 def user_follows(follower: User, followee: User) -> bool:
@@ -21,3 +32,144 @@ def user_hidden_ids(viewer: User) -> QuerySet[Block, int]:
     blocked = Block.objects.filter(blocker=viewer).values_list("blocked_id", flat=True)
     blockers = Block.objects.filter(blocked=viewer).values_list("blocker_id", flat=True)
     return blocked.union(blockers)
+
+
+def user_visible_q(viewer: User) -> Q:
+    """A filter on User for "not blocked either way with `viewer`" (usable in any query,
+    unlike the union in `user_hidden_ids`)."""
+    they_blocked_me = Block.objects.filter(blocker=OuterRef("pk"), blocked=viewer)
+    i_blocked_them = Block.objects.filter(blocker=viewer, blocked=OuterRef("pk"))
+    return ~Q(Exists(they_blocked_me)) & ~Q(Exists(i_blocked_them))
+
+
+def _members() -> QuerySet[User]:
+    return User.objects.filter(is_active=True, status=User.Status.MEMBER)
+
+
+def user_get_visible(*, viewer: User, username: str) -> User:
+    """The member `username` as `viewer` may see them: 404 when missing, not a member,
+    disabled, or blocked either way (a block hides each from the other)."""
+    if username == viewer.username:
+        return viewer
+    user = (
+        _members()
+        .filter(user_visible_q(viewer), username=username)
+        .select_related("invited_by")
+        .first()
+    )
+    if user is None:
+        raise NotFound("No such person.", code="user_not_found")
+    return user
+
+
+def user_profile_counts(user: User) -> dict[str, int]:
+    counts = User.objects.filter(pk=user.pk).aggregate(
+        followers=Count("follower_set", distinct=True),
+        following=Count("following_set", distinct=True),
+    )
+    return {"followers": counts["followers"], "following": counts["following"]}
+
+
+def user_relationship(*, viewer: User, other: User) -> dict[str, bool]:
+    if viewer.pk == other.pk:
+        return {"follows": False, "followed_by": False, "mutual": False}
+    pairs = set(
+        Follow.objects.filter(
+            Q(follower=viewer, followee=other) | Q(follower=other, followee=viewer)
+        ).values_list("follower_id", flat=True)
+    )
+    follows, followed_by = viewer.pk in pairs, other.pk in pairs
+    return {"follows": follows, "followed_by": followed_by, "mutual": follows and followed_by}
+
+
+def user_followers(*, viewer: User, user: User) -> QuerySet[User]:
+    """People who follow `user`, newest first, without anyone hidden from `viewer`."""
+    return (
+        _members()
+        .filter(user_visible_q(viewer), following_set__followee=user)
+        .order_by("-following_set__created", "-id")
+    )
+
+
+def user_following(*, viewer: User, user: User) -> QuerySet[User]:
+    return (
+        _members()
+        .filter(user_visible_q(viewer), follower_set__follower=user)
+        .order_by("-follower_set__created", "-id")
+    )
+
+
+def user_mutuals(*, user: User) -> QuerySet[User]:
+    """People `user` follows who follow them back."""
+    follows_back = Follow.objects.filter(follower=OuterRef("pk"), followee=user)
+    return (
+        _members()
+        .filter(user_visible_q(user), follower_set__follower=user)
+        .filter(Exists(follows_back))
+        .order_by("username")
+    )
+
+
+def notification_list(*, user: User, unread: bool | None = None) -> QuerySet[Notification]:
+    qs = Notification.objects.filter(recipient=user).select_related("actor")
+    if unread is True:
+        qs = qs.filter(read_at__isnull=True)
+    elif unread is False:
+        qs = qs.filter(read_at__isnull=False)
+    return qs
+
+
+def notification_unread_count(*, user: User) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def invitation_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_find(token: str) -> Invitation | None:
+    """The invitation for a raw token, in any state (None for a forged or mistyped token)."""
+    if not token or len(token) > 200:
+        return None
+    return (
+        Invitation.objects.select_related("inviter")
+        .filter(token_hash=invitation_token_hash(token))
+        .first()
+    )
+
+
+def invitation_list_sent(*, user: User) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(inviter=user).select_related("accepted_by")
+
+
+def waitlist_vouches_received(*, member: User) -> QuerySet[WaitlistVouch]:
+    """Waitlisted people who named `member` and are still waiting."""
+    return (
+        WaitlistVouch.objects.filter(
+            member=member,
+            requester__status=User.Status.WAITLISTED,
+            requester__is_active=True,
+        )
+        .exclude(Exists(Block.objects.filter(blocker=member, blocked=OuterRef("requester_id"))))
+        .exclude(Exists(Block.objects.filter(blocker=OuterRef("requester_id"), blocked=member)))
+        .select_related("requester", "member")
+    )
+
+
+def waitlist_vouches_asked(*, user: User) -> QuerySet[WaitlistVouch]:
+    return WaitlistVouch.objects.filter(requester=user).select_related("requester", "member")
+
+
+def user_find_waitlisted(*, username: str = "", email: str = "") -> User:
+    """The person a member wants to let in, by username or e-mail (case-insensitive)."""
+    query: dict[str, Any] = {}
+    if username:
+        query["username__iexact"] = username.strip()
+    elif email:
+        query["email__iexact"] = email.strip()
+    else:
+        raise NotFound("Name someone by username or e-mail.", code="user_not_found")
+    user = User.objects.filter(is_active=True, **query).first()
+    if user is None:
+        raise NotFound("Nobody with that username or e-mail has signed up.", code="user_not_found")
+    return user

@@ -1,3 +1,12 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from accounts import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("u/<str:username>/", views.profile, name="profile"),
+    path("u/<str:username>/follow/", views.profile_follow, name="profile_follow"),
+    path("me/edit/", views.profile_edit, name="profile_edit"),
+    path("waitlist/", views.waitlist, name="waitlist"),
+    path("waitlist/let-in/", views.waitlist_let_in, name="waitlist_let_in"),
+    path("invite/<str:token>/", views.invitation_landing, name="invitation_landing"),
+]

@@ -245,3 +245,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- accounts ---------------------------------------------------------------------------------
+# The waitlist screen: logged-in people who are not members yet are redirected to it
+# (accounts/middleware.py; needs request.user, so it runs after AuthenticationMiddleware).
+MIDDLEWARE += ["accounts.middleware.WaitlistMiddleware"]
+# --- end accounts -----------------------------------------------------------------------------

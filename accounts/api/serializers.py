@@ -1,0 +1,226 @@
+"""API shapes for accounts. Input serializers parse; services decide; output serializers render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from accounts.models import Invitation, Notification, Report, User, WaitlistVouch
+from accounts.validators import validate_avatar, validate_links
+
+
+class UserSummarySerializer(serializers.ModelSerializer):
+    display_name = serializers.CharField(source="name")
+    avatar = serializers.ImageField(allow_null=True, use_url=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "display_name", "avatar"]
+
+
+class RelationshipSerializer(serializers.Serializer):
+    follows = serializers.BooleanField(help_text="The viewer follows this person.")
+    followed_by = serializers.BooleanField(help_text="This person follows the viewer.")
+    mutual = serializers.BooleanField()
+
+
+class ProfileSerializer(serializers.ModelSerializer):
+    """A profile as someone sees it (context: `counts`, `relationship`)."""
+
+    avatar = serializers.ImageField(allow_null=True, use_url=True)
+    topics = serializers.SerializerMethodField()
+    nominated_by = UserSummarySerializer(source="invited_by", allow_null=True, read_only=True)
+    followers_count = serializers.SerializerMethodField()
+    following_count = serializers.SerializerMethodField()
+    relationship = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "display_name",
+            "bio",
+            "avatar",
+            "links",
+            "topics",
+            "nominated_by",
+            "joined_at",
+            "followers_count",
+            "following_count",
+            "relationship",
+        ]
+
+    def get_topics(self, obj: User) -> list[str]:
+        return [topic.slug for topic in obj.topics.all()]
+
+    def get_followers_count(self, obj: User) -> int:
+        return int(self.context["counts"]["followers"])
+
+    def get_following_count(self, obj: User) -> int:
+        return int(self.context["counts"]["following"])
+
+    def get_relationship(self, obj: User) -> dict[str, bool] | None:
+        return self.context.get("relationship")
+
+
+class MeSerializer(ProfileSerializer):
+    status = serializers.CharField(help_text="member or waitlisted")
+
+    class Meta(ProfileSerializer.Meta):
+        fields = [*ProfileSerializer.Meta.fields, "email", "status", "invitation_quota"]
+
+
+class ProfileUpdateSerializer(serializers.Serializer):
+    display_name = serializers.CharField(max_length=64, allow_blank=True, required=False)
+    bio = serializers.CharField(max_length=1000, allow_blank=True, required=False)
+    links = serializers.ListField(
+        child=serializers.CharField(max_length=500), max_length=5, required=False
+    )
+    topics = serializers.ListField(child=serializers.SlugField(), max_length=20, required=False)
+    avatar = serializers.FileField(
+        allow_null=True, required=False, help_text="JPEG, PNG or WebP, at most 2 MiB."
+    )
+
+    def validate_links(self, value: list[str]) -> list[str]:
+        try:
+            return validate_links(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+
+    def validate_avatar(self, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            validate_avatar(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs and not self.initial_data:
+            raise serializers.ValidationError("Send at least one field to change.")
+        return attrs
+
+
+class ReportInputSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(choices=Report.Reason.choices)
+    text = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
+
+
+class ReportSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(help_text="open or resolved")
+
+    class Meta:
+        model = Report
+        fields = ["id", "reason", "text", "status", "created"]
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    actor = UserSummarySerializer(allow_null=True)
+    read = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "actor", "data", "created", "read_at", "read"]
+
+    def get_read(self, obj: Notification) -> bool:
+        return obj.read_at is not None
+
+
+class UnreadCountSerializer(serializers.Serializer):
+    unread = serializers.IntegerField()
+
+
+class MarkedSerializer(serializers.Serializer):
+    marked = serializers.IntegerField()
+
+
+class InvitationCreateSerializer(serializers.Serializer):
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    phone = serializers.RegexField(
+        r"^\+?[0-9 ()-]{5,31}$",
+        required=False,
+        allow_blank=True,
+        default="",
+        error_messages={"invalid": "Enter a phone number (digits, spaces, +, -, parentheses)."},
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("email") and not attrs.get("phone"):
+            raise serializers.ValidationError(
+                {"email": ["Give an e-mail address or a phone number."]}
+            )
+        return attrs
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(help_text="pending, accepted or revoked")
+    expired = serializers.BooleanField(source="is_expired")
+    accepted_by = UserSummarySerializer(allow_null=True)
+
+    class Meta:
+        model = Invitation
+        fields = [
+            "id",
+            "email",
+            "phone",
+            "status",
+            "expired",
+            "created",
+            "expires_at",
+            "accepted_by",
+            "accepted_at",
+        ]
+
+
+class InvitationCreatedSerializer(InvitationSerializer):
+    link = serializers.SerializerMethodField(help_text="Shown once: only a hash is stored.")
+
+    class Meta(InvitationSerializer.Meta):
+        fields = [*InvitationSerializer.Meta.fields, "link"]
+
+    def get_link(self, obj: Invitation) -> str:
+        return str(self.context["link"])
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=200)
+
+
+class UsernameSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+
+
+class LetInSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if bool(attrs.get("username")) == bool(attrs.get("email")):
+            raise serializers.ValidationError(
+                {"username": ["Give either a username or an e-mail address."]}
+            )
+        return attrs
+
+
+class LetInResultSerializer(serializers.Serializer):
+    user = UserSummarySerializer()
+    let_in = serializers.BooleanField(help_text="False when they were already a member.")
+    invitation_quota = serializers.IntegerField()
+
+
+class VouchSerializer(serializers.ModelSerializer):
+    requester = UserSummarySerializer()
+    member = UserSummarySerializer()
+
+    class Meta:
+        model = WaitlistVouch
+        fields = ["id", "requester", "member", "created"]
+
+
+class InvitationPreviewSerializer(serializers.Serializer):
+    inviter = UserSummarySerializer()
+    expires_at = serializers.DateTimeField()

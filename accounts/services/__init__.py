@@ -1,0 +1,84 @@
+"""Every write about people. Services own their transactions; side effects leave on commit.
+
+A package by topic; everything is re-exported here, so `from accounts import services` and
+`accounts.services.notification_create` keep working for other apps.
+"""
+
+from accounts.services.graph import (
+    report_create,
+    report_resolve,
+    user_ban,
+    user_block,
+    user_follow,
+    user_unblock,
+    user_unfollow,
+)
+from accounts.services.invitations import (
+    InvitationExpired,
+    InvitationInvalid,
+    InvitationRevoked,
+    InvitationUsed,
+    invitation_accept,
+    invitation_check,
+    invitation_create,
+    invitation_revoke,
+)
+from accounts.services.notifications import (
+    notification_create,
+    notification_mark_all_read,
+    notification_mark_read,
+)
+from accounts.services.profiles import PROFILE_FIELDS, user_profile_update
+from accounts.services.quota import (
+    NoInvitationsLeft,
+    invitation_quota_award,
+    invitation_quota_grant,
+    invitation_quota_spend,
+)
+from accounts.services.waitlist import (
+    waitlist_let_in,
+    waitlist_let_in_by_staff,
+    waitlist_vouch_request,
+)
+from clubhouse.errors import (
+    ApplicationError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
+
+__all__ = [
+    "PROFILE_FIELDS",
+    "ApplicationError",
+    "Conflict",
+    "InvalidInput",
+    "InvitationExpired",
+    "InvitationInvalid",
+    "InvitationRevoked",
+    "InvitationUsed",
+    "NoInvitationsLeft",
+    "NotFound",
+    "PermissionDenied",
+    "invitation_accept",
+    "invitation_check",
+    "invitation_create",
+    "invitation_quota_award",
+    "invitation_quota_grant",
+    "invitation_quota_spend",
+    "invitation_revoke",
+    "notification_create",
+    "notification_mark_all_read",
+    "notification_mark_read",
+    "report_create",
+    "report_resolve",
+    "user_ban",
+    "user_block",
+    "user_follow",
+    "user_profile_update",
+    "user_unblock",
+    "user_unfollow",
+    "waitlist_let_in",
+    "waitlist_let_in_by_staff",
+    "waitlist_vouch_request",
+]

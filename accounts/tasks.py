@@ -1,0 +1,33 @@
+"""Background work for accounts: take ids, re-fetch, do one thing."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from accounts.models import Invitation
+
+
+@shared_task(ignore_result=True)
+def invitation_email_send(invitation_id: int, token: str) -> None:
+    invitation = (
+        Invitation.objects.select_related("inviter")
+        .filter(pk=invitation_id, status=Invitation.Status.PENDING)
+        .first()
+    )
+    if invitation is None or not invitation.email:
+        return  # revoked or accepted before the mail left: nothing to send
+    context = {
+        "invitation": invitation,
+        "inviter": invitation.inviter,
+        "link": settings.SITE_URL.rstrip("/") + reverse("invitation_landing", args=[token]),
+    }
+    send_mail(
+        subject=render_to_string("accounts/email/invitation_subject.txt", context).strip(),
+        message=render_to_string("accounts/email/invitation_message.txt", context),
+        from_email=None,
+        recipient_list=[invitation.email],
+    )

@@ -1,0 +1,163 @@
+"""Pages: profiles, the waitlist screen, the invitation landing page. Thin: parse, call one
+service or selector, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import selectors, services
+from accounts.adapters import INVITATION_SESSION_KEY
+from accounts.forms import LetInForm, ProfileForm, VouchForm
+from accounts.models import User
+from clubhouse.errors import ApplicationError, NotFound
+
+
+def _user(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def profile(request: HttpRequest, username: str) -> HttpResponse:
+    viewer = request.user
+    if isinstance(viewer, AnonymousUser) or not viewer.is_authenticated:
+        user = User.objects.filter(
+            username=username, is_active=True, status=User.Status.MEMBER
+        ).first()
+        relationship = None
+        if user is None:
+            return render(request, "accounts/not_found.html", status=404)
+    else:
+        try:
+            user = selectors.user_get_visible(viewer=_user(request), username=username)
+        except NotFound:
+            return render(request, "accounts/not_found.html", status=404)
+        relationship = selectors.user_relationship(viewer=_user(request), other=user)
+    context = {
+        "profile": user,
+        "counts": selectors.user_profile_counts(user),
+        "relationship": relationship,
+        "is_self": viewer.is_authenticated and viewer.pk == user.pk,
+    }
+    return render(request, "accounts/profile.html", context)
+
+
+@login_required
+def waitlist(request: HttpRequest) -> HttpResponse:
+    """Waitlisted: your place, and name members you know. Members: people who named you,
+    each with a one-click "let in", and let in anyone by username or e-mail."""
+    user = _user(request)
+    context: dict[str, Any] = {"vouch_form": VouchForm(), "let_in_form": LetInForm()}
+    if request.method == "POST" and not user.is_member:
+        form = VouchForm(request.POST)
+        if form.is_valid():
+            member = User.objects.filter(username=form.cleaned_data["username"]).first()
+            try:
+                if member is None:
+                    raise NotFound("No member with that username.", code="user_not_found")
+                services.waitlist_vouch_request(requester=user, member=member)
+                messages.success(request, f"We told @{member.username} you are waiting.")
+                return redirect("waitlist")
+            except ApplicationError as exc:
+                form.add_error("username", exc.message)
+        context["vouch_form"] = form
+    if user.is_member:
+        context["vouches"] = selectors.waitlist_vouches_received(member=user)
+        context["quota"] = User.objects.values_list("invitation_quota", flat=True).get(pk=user.pk)
+        return render(request, "accounts/waitlist_member.html", context)
+    context["asked"] = selectors.waitlist_vouches_asked(user=user)
+    return render(request, "accounts/waitlist.html", context)
+
+
+@login_required
+@require_POST
+def waitlist_let_in(request: HttpRequest) -> HttpResponse:
+    form = LetInForm(request.POST)
+    if form.is_valid():
+        value = form.cleaned_data["username_or_email"].strip()
+        lookup = {"email": value} if "@" in value else {"username": value}
+        try:
+            target = selectors.user_find_waitlisted(**lookup)
+            if services.waitlist_let_in(member=_user(request), target=target):
+                messages.success(request, f"@{target.username} is in. Say hello!")
+            else:
+                messages.info(request, f"@{target.username} is already a member.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+    else:
+        messages.error(request, "Give a username or an e-mail address.")
+    return redirect("waitlist")
+
+
+def invitation_landing(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in the invitation e-mail. Anonymous visitors keep the token in their session
+    and sign up (the account adapter redeems it); a waitlisted person accepts with one click."""
+    invitation = selectors.invitation_find(token)
+    try:
+        services.invitation_check(invitation)
+    except ApplicationError as exc:
+        request.session.pop(INVITATION_SESSION_KEY, None)
+        return render(request, "accounts/invitation_error.html", {"error": exc}, status=exc.status)
+    assert invitation is not None
+    user = request.user
+    if request.method == "POST" and user.is_authenticated:
+        try:
+            services.invitation_accept(token=token, user=_user(request))
+        except ApplicationError as exc:
+            return render(
+                request, "accounts/invitation_error.html", {"error": exc}, status=exc.status
+            )
+        messages.success(request, f"Welcome! @{invitation.inviter.username} nominated you.")
+        return redirect("home")
+    if not user.is_authenticated:
+        request.session[INVITATION_SESSION_KEY] = token
+    return render(request, "accounts/invitation.html", {"invitation": invitation, "token": token})
+
+
+@login_required
+def profile_edit(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if request.method == "POST":
+        form = ProfileForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                services.user_profile_update(user=user, data=form.service_data())
+            except ApplicationError as exc:
+                for field, errors in exc.fields.items():
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+            else:
+                messages.success(request, "Profile saved.")
+                return redirect("profile", username=user.username)
+    else:
+        form = ProfileForm(
+            initial={
+                "display_name": user.display_name,
+                "bio": user.bio,
+                "links": "\n".join(user.links or []),
+                "topics": [topic.slug for topic in user.topics.all()],
+            }
+        )
+    return render(request, "accounts/profile_edit.html", {"form": form})
+
+
+@login_required
+@require_POST
+def profile_follow(request: HttpRequest, username: str) -> HttpResponse:
+    """The profile page's Follow / Unfollow button (`action` = follow | unfollow)."""
+    try:
+        other = selectors.user_get_visible(viewer=_user(request), username=username)
+        if request.POST.get("action") == "unfollow":
+            services.user_unfollow(follower=_user(request), followee=other)
+        else:
+            services.user_follow(follower=_user(request), followee=other)
+    except NotFound:
+        return render(request, "accounts/not_found.html", status=404)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("profile", username=username)

@@ -1,0 +1,221 @@
+"""Profiles: the API (GET/PATCH me, GET users/<username>), validation, and the page."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from PIL import Image
+
+from accounts.models import User
+from tests.factories import BlockFactory, FollowFactory, TopicFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings.MEDIA_ROOT = tmp_path
+
+
+def _image(fmt: str, name: str, size: tuple[int, int] = (8, 8)) -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "teal").save(buffer, fmt)
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type=f"image/{fmt.lower()}")
+
+
+def test_me_shows_the_private_fields(as_user) -> None:
+    me = UserFactory(invitation_quota=4)
+    body = as_user(me).get("/api/v1/me/").json()
+    assert body["username"] == me.username
+    assert body["email"] == me.email
+    assert body["status"] == "member"
+    assert body["invitation_quota"] == 4
+    assert body["relationship"] == {"follows": False, "followed_by": False, "mutual": False}
+
+
+def test_patch_me_updates_profile_fields(as_user) -> None:
+    TopicFactory(slug="music")
+    TopicFactory(slug="books")
+    me = UserFactory()
+    response = as_user(me).patch(
+        "/api/v1/me/",
+        {
+            "display_name": "Ada L.",
+            "bio": "Poetical science",
+            "links": ["https://example.com/ada", " http://ada.dev "],
+            "topics": ["music", "books"],
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["display_name"] == "Ada L."
+    assert body["links"] == ["https://example.com/ada", "http://ada.dev"]
+    assert sorted(body["topics"]) == ["books", "music"]
+    me.refresh_from_db()
+    assert me.bio == "Poetical science"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"links": ["ftp://example.com"]}, "links"),
+        ({"links": ["javascript:alert(1)"]}, "links"),
+        ({"links": [f"https://example.com/{n}" for n in range(6)]}, "links"),
+        ({"links": "https://example.com"}, "links"),
+        ({"topics": ["no-such-topic"]}, "topics"),
+        ({"display_name": "x" * 65}, "display_name"),
+        ({"display_name": {"a": 1}}, "display_name"),
+        ({"bio": "x" * 1001}, "bio"),
+    ],
+)
+def test_patch_me_rejects_bad_fields_with_field_errors(as_user, payload: dict, field: str) -> None:
+    response = as_user(UserFactory()).patch("/api/v1/me/", payload, format="json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert field in error["fields"]
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("PNG", "a.png"), ("JPEG", "a.jpg"), ("WEBP", "a.webp")])
+def test_avatar_accepts_png_jpeg_and_webp(as_user, fmt: str, name: str) -> None:
+    me = UserFactory()
+    response = as_user(me).patch("/api/v1/me/", {"avatar": _image(fmt, name)}, format="multipart")
+    assert response.status_code == 200, response.json()
+    assert response.json()["avatar"].endswith(name.rsplit(".", 1)[1])
+    me.refresh_from_db()
+    assert me.avatar.name.startswith("avatars/")
+
+
+@pytest.mark.parametrize(
+    ("upload", "message"),
+    [
+        (lambda: _image("GIF", "a.gif"), "GIF images are not accepted"),
+        (lambda: _image("BMP", "a.png"), "BMP images are not accepted"),
+        (lambda: SimpleUploadedFile("a.png", b"not an image", "image/png"), "valid image"),
+        (
+            lambda: SimpleUploadedFile("big.png", b"\0" * (2 * 1024 * 1024 + 1), "image/png"),
+            "too large",
+        ),
+    ],
+)
+def test_avatar_rejects_wrong_types_and_sizes_with_a_clear_field_error(
+    as_user, upload, message: str
+) -> None:
+    response = as_user(UserFactory()).patch("/api/v1/me/", {"avatar": upload()}, format="multipart")
+    assert response.status_code == 400
+    errors = response.json()["error"]["fields"]["avatar"]
+    assert any(message in text for text in errors), errors
+
+
+def test_avatar_can_be_removed(as_user) -> None:
+    me = UserFactory()
+    client = as_user(me)
+    client.patch("/api/v1/me/", {"avatar": _image("PNG", "a.png")}, format="multipart")
+    response = client.patch("/api/v1/me/", {"avatar": None}, format="json")
+    assert response.status_code == 200
+    assert response.json()["avatar"] is None
+
+
+def test_another_profile_shows_counts_nomination_and_relationship(as_user) -> None:
+    inviter = UserFactory()
+    ada, viewer = UserFactory(invited_by=inviter), UserFactory()
+    FollowFactory(follower=viewer, followee=ada)
+    FollowFactory(follower=ada, followee=viewer)
+    FollowFactory(follower=UserFactory(), followee=ada)
+    body = as_user(viewer).get(f"/api/v1/users/{ada.username}/").json()
+    assert body["followers_count"] == 2
+    assert body["following_count"] == 1
+    assert body["nominated_by"]["username"] == inviter.username
+    assert body["relationship"] == {"follows": True, "followed_by": True, "mutual": True}
+    assert "email" not in body and "invitation_quota" not in body
+
+
+@pytest.mark.parametrize("kind", ["waitlisted", "inactive", "missing"])
+def test_non_members_have_no_public_profile(as_user, kind: str) -> None:
+    if kind == "waitlisted":
+        username = UserFactory(waitlisted=True).username
+    elif kind == "inactive":
+        username = UserFactory(is_active=False).username
+    else:
+        username = "ghost"
+    response = as_user(UserFactory()).get(f"/api/v1/users/{username}/")
+    assert response.status_code == 404
+
+
+def test_profile_page_shows_the_profile(client: Client) -> None:
+    inviter = UserFactory(display_name="Grace")
+    ada = UserFactory(display_name="Ada", bio="Notes on the engine", invited_by=inviter)
+    client.force_login(UserFactory())
+    response = client.get(f"/u/{ada.username}/")
+    assert response.status_code == 200
+    assert b"Ada" in response.content
+    assert b"Nominated by" in response.content and b"Grace" in response.content
+
+
+def test_profile_page_is_404_when_blocked_either_way(client: Client) -> None:
+    a, b = UserFactory(), UserFactory()
+    BlockFactory(blocker=b, blocked=a)
+    client.force_login(a)
+    assert client.get(f"/u/{b.username}/").status_code == 404
+    client.force_login(b)
+    assert client.get(f"/u/{a.username}/").status_code == 404
+
+
+def test_profile_page_is_public_for_members_only(client: Client) -> None:
+    assert client.get(f"/u/{UserFactory().username}/").status_code == 200
+    assert client.get(f"/u/{UserFactory(waitlisted=True).username}/").status_code == 404
+    assert User.objects.count() == 2
+
+
+def test_profile_edit_page_saves_through_the_service(client: Client) -> None:
+    TopicFactory(slug="music", name="Music")
+    me = UserFactory()
+    client.force_login(me)
+    assert client.get("/me/edit/").status_code == 200
+    response = client.post(
+        "/me/edit/",
+        {
+            "display_name": "Ada",
+            "bio": "Engines",
+            "links": "https://ada.dev\nhttp://example.com/x",
+            "topics": ["music"],
+            "avatar": _image("PNG", "me.png"),
+        },
+    )
+    assert response.status_code == 302
+    me.refresh_from_db()
+    assert me.display_name == "Ada"
+    assert me.links == ["https://ada.dev", "http://example.com/x"]
+    assert [t.slug for t in me.topics.all()] == ["music"]
+    assert me.avatar.name.startswith("avatars/")
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"links": "ftp://nope"}, "links", b"is not an http(s) URL"),
+        ({"avatar": _image("GIF", "a.gif")}, "avatar", b"GIF images are not accepted"),
+    ],
+)
+def test_profile_edit_page_shows_field_errors(
+    client: Client, data: dict, field: str, message: bytes
+) -> None:
+    client.force_login(UserFactory())
+    response = client.post("/me/edit/", data)
+    assert response.status_code == 200
+    assert message in response.content
+
+
+def test_profile_page_follow_button(client: Client) -> None:
+    me, other = UserFactory(), UserFactory()
+    client.force_login(me)
+    page = client.get(f"/u/{other.username}/")
+    assert b">Follow<" in page.content
+    client.post(f"/u/{other.username}/follow/", {"action": "follow"})
+    assert other.follower_set.filter(follower=me).exists()
+    client.post(f"/u/{other.username}/follow/", {"action": "unfollow"})
+    assert not other.follower_set.exists()

@@ -1,0 +1,130 @@
+"""factory_boy factories shared by every app's tests.
+
+`UserFactory()` is an active MEMBER with a unique username/e-mail and the password
+`PASSWORD`; `UserFactory(waitlisted=True)` or `WaitlistedUserFactory()` is someone on the
+waitlist.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import timedelta
+
+import factory
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.utils import timezone
+
+from accounts.models import (
+    Block,
+    Follow,
+    Invitation,
+    Notification,
+    Report,
+    Topic,
+    User,
+    WaitlistVouch,
+)
+from accounts.selectors import invitation_token_hash
+
+PASSWORD = "pw-Secret-123"
+
+
+@functools.lru_cache(maxsize=16)
+def _hash(raw: str, hashers: tuple[str, ...]) -> str:
+    return make_password(raw)
+
+
+def _make_password(raw: str) -> str:
+    """Hashing is slow on purpose; one hash per password (and hasher setting) per test run
+    keeps factories fast while `check_password` still works."""
+    return _hash(raw, tuple(settings.PASSWORD_HASHERS))
+
+
+class TopicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Topic
+        django_get_or_create = ["slug"]
+
+    slug = factory.Sequence(lambda n: f"topic-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.replace("-", " ").title())
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    display_name = factory.LazyAttribute(lambda o: o.username.title())
+    status = User.Status.MEMBER
+    joined_at = factory.LazyFunction(timezone.now)
+    is_active = True
+    password = factory.django.Password(PASSWORD, transform=_make_password)
+
+    class Params:
+        waitlisted = factory.Trait(status=User.Status.WAITLISTED, joined_at=None)
+        staff = factory.Trait(is_staff=True, is_superuser=True)
+
+
+class WaitlistedUserFactory(UserFactory):
+    waitlisted = True
+
+
+class FollowFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Follow
+
+    follower = factory.SubFactory(UserFactory)
+    followee = factory.SubFactory(UserFactory)
+
+
+class BlockFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Block
+
+    blocker = factory.SubFactory(UserFactory)
+    blocked = factory.SubFactory(UserFactory)
+
+
+class NotificationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Notification
+
+    recipient = factory.SubFactory(UserFactory)
+    kind = Notification.Kind.FOLLOWED
+    actor = factory.SubFactory(UserFactory)
+
+
+class InvitationFactory(factory.django.DjangoModelFactory):
+    """An invitation made directly (no quota spent); pass `token=` to know the raw token."""
+
+    class Meta:
+        model = Invitation
+
+    class Params:
+        token = factory.Sequence(lambda n: f"test-token-{n}")
+
+    inviter = factory.SubFactory(UserFactory)
+    email = factory.Sequence(lambda n: f"invitee{n}@example.com")
+    token_hash = factory.LazyAttribute(lambda o: invitation_token_hash(o.token))
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+
+
+class WaitlistVouchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WaitlistVouch
+
+    requester = factory.SubFactory(WaitlistedUserFactory)
+    member = factory.SubFactory(UserFactory)
+
+
+class ReportFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Report
+
+    reporter = factory.SubFactory(UserFactory)
+    reported = factory.SubFactory(UserFactory)
+    reason = Report.Reason.SPAM
+    text = "Buy my course"
