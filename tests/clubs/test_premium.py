@@ -175,3 +175,10 @@ def test_admins_and_leaders_of_exclusive_clubs_need_no_premium() -> None:
     leader = MembershipFactory(club=club, role=ClubMembership.Role.LEADER).user
     for user in (club.created_by, leader):
         assert selectors.club_room_access(user=user, club=club, members_only=True) is None
+
+
+def test_the_periodic_task_expires_due_memberships() -> None:
+    from clubs.tasks import premium_expire_due
+
+    PremiumFactory(current_period_end=NOW - HOUR)
+    assert premium_expire_due.delay().get() == 1
