@@ -118,6 +118,13 @@ def club_can_schedule_event(*, user: Any, club: Club) -> bool:
     return club_role(user=user, club=club) in MANAGERS
 
 
+def club_can_manage_members(*, user: Any, club: Club) -> bool:
+    """Leaders and admins decide membership requests and remove plain members; staff too."""
+    if _authenticated(user) and user.is_staff:
+        return True
+    return club_role(user=user, club=club) in MANAGERS
+
+
 def club_ids_for_user(user: Any) -> set[int]:
     """Clubs whose rooms belong in the user's hallway: the ones they are a member of or follow."""
     if not _authenticated(user):

@@ -19,6 +19,7 @@ from django.utils.text import slugify
 
 from accounts.models import Notification, Topic, User
 from accounts.permissions import user_require_member
+from accounts.selectors import user_is_blocked_between
 from accounts.services import notification_create
 from clubhouse.errors import InvalidInput, NotFound
 from clubs import conf, errors, events
@@ -430,7 +431,9 @@ def club_nominate(*, club: Club, nominator: User, nominee: User, note: str = "")
             raise ClubConflict(
                 "Only members of the network can be nominated.", code="club_nominee_unavailable"
             )
-        if club_is_blocked_for(user=nominee, club=club):
+        if club_is_blocked_for(user=nominee, club=club) or user_is_blocked_between(
+            nominator, nominee
+        ):
             raise errors.blocked()
         if ClubMembership.objects.filter(club=club, user=nominee).exists():
             raise ClubConflict("They are already a member.", code="club_already_member")

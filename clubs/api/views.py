@@ -165,7 +165,7 @@ class ClubRequestsView(APIView):
     )
     def get(self, request: Request, slug: str) -> Response:
         club = selectors.club_get(slug=slug)
-        if not selectors.club_can_start_room(user=_me(request), club=club):
+        if not selectors.club_can_manage_members(user=_me(request), club=club):
             raise ClubForbidden(
                 "Only a club leader or admin can do this.", code="club_leader_required"
             )

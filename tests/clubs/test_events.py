@@ -166,3 +166,14 @@ async def test_membership_lost_reaches_the_users_sockets_through_the_channel_lay
         "type": "club.membership_lost",
         "data": {"club_id": club.pk, "reason": "removed"},
     }
+
+
+def test_deleting_a_club_calls_the_hook_for_every_member(
+    world: World, lost_hook: list, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        services.club_delete(club=world.club, actor=world.admin)
+    club_id = world.club.pk
+    assert sorted(lost_hook) == sorted(
+        (club_id, user.pk) for user in (world.admin, world.leader, world.member)
+    )

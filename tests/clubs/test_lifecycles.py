@@ -296,3 +296,19 @@ def test_one_membership_per_person_per_club_is_a_database_rule() -> None:
     membership = MembershipFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
         ClubMembership.objects.create(club=membership.club, user=membership.user)
+
+
+def test_members_cannot_nominate_someone_they_block_or_who_blocks_them(world: World) -> None:
+    nominee = UserFactory()
+    block(nominee, world.member)
+    with pytest.raises(ApplicationError) as excinfo:
+        services.club_nominate(club=world.club, nominator=world.member, nominee=nominee)
+    assert _code(excinfo) == "club_blocked"
+
+
+def test_staff_moderate_clubs_they_are_not_members_of(world: World) -> None:
+    staff = UserFactory(is_staff=True)
+    services.club_member_set_role(club=world.club, actor=staff, user=world.member, role=Role.LEADER)
+    services.club_member_remove(club=world.club, actor=staff, user=world.leader)
+    assert not _is_member(world.club, world.leader)
+    assert ClubMembership.objects.get(club=world.club, user=world.member).role == Role.LEADER
