@@ -190,9 +190,17 @@ def club_update(
     with transaction.atomic():
         club = _lock(club)
         _require_role(club, actor, [Role.ADMIN], errors.admin_required())
+        becomes_exclusive = fields.get("is_exclusive") is True and not club.is_exclusive
         for name, value in fields.items():
             setattr(club, name, value)
         club.save()
+        if becomes_exclusive:
+            # Plain members without premium can no longer stay in members-only rooms.
+            for user in User.objects.filter(
+                club_memberships__club=club, club_memberships__role=Role.MEMBER
+            ):
+                if not _members_room_access(club, user):
+                    events.membership_lost_on_commit(club.pk, user.pk, "premium_required")
         if photo is not None:
             club.photo.save(photo.name or "photo", photo, save=True)
         if topics is not None:
@@ -305,8 +313,11 @@ def club_member_set_role(*, club: Club, actor: User, user: User, role: str) -> C
         if role != Role.ADMIN:
             _refuse_losing_last_admin(club, membership)
         previous = membership.role
+        had_access = _members_room_access(club, user)
         membership.role = role
         membership.save(update_fields=["role"])
+        # A leader of an exclusive club demoted to member needs premium from now on.
+        _premium_lapse_check(club, user, had_access, "premium_required")
         _audit(club, actor, "role_changed", user, previous=previous, role=role)
         _notify(user, club, actor, "role_changed", role=role)
         events.role_changed_on_commit(club.pk, user.pk, role)
@@ -499,9 +510,11 @@ def _locked_premium(club: Club, user: User) -> PremiumMembership | None:
     return PremiumMembership.objects.select_for_update().filter(club=club, user=user).first()
 
 
-def _premium_lapse_check(club: Club, user: User, had_access: bool) -> None:
+def _premium_lapse_check(
+    club: Club, user: User, had_access: bool, reason: str = "premium_lapsed"
+) -> None:
     if had_access and not _members_room_access(club, user):
-        events.membership_lost_on_commit(club.pk, user.pk, "premium_lapsed")
+        events.membership_lost_on_commit(club.pk, user.pk, reason)
 
 
 def premium_membership_sync(

@@ -177,3 +177,24 @@ def test_deleting_a_club_calls_the_hook_for_every_member(
     assert sorted(lost_hook) == sorted(
         (club_id, user.pk) for user in (world.admin, world.leader, world.member)
     )
+
+
+def test_a_club_becoming_exclusive_calls_the_hook_for_members_without_premium(
+    world: World, lost_hook: list, sent: list, django_capture_on_commit_callbacks
+) -> None:
+    paying = MembershipFactory(club=world.club).user
+    PremiumFactory(club=world.club, user=paying)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.club_update(club=world.club, actor=world.admin, is_exclusive=True)
+    assert lost_hook == [(world.club.pk, world.member.pk)]  # not admin, leader, nor paying
+    assert sent == [_lost(world.club, world.member.pk, "premium_required")]
+
+
+def test_demoting_a_leader_of_an_exclusive_club_without_premium_calls_the_hook(
+    lost_hook: list, django_capture_on_commit_callbacks
+) -> None:
+    club = ClubFactory(is_exclusive=True)
+    leader = MembershipFactory(club=club, role="leader").user
+    with django_capture_on_commit_callbacks(execute=True):
+        services.club_member_set_role(club=club, actor=club.created_by, user=leader, role="member")
+    assert lost_hook == [(club.pk, leader.pk)]
