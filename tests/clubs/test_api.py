@@ -96,6 +96,8 @@ def test_club_photo_upload_accepts_png(world: World, media: None) -> None:
     )
     assert response.status_code == 200, response.content
     assert response.json()["photo"].startswith("/media/clubs/")
+    world.club.refresh_from_db()
+    assert world.club.photo.size == len(image_upload().read())
 
 
 @pytest.mark.parametrize(
@@ -322,3 +324,29 @@ def test_club_photo_validator_accepts_jpeg_png_and_webp(fmt: str) -> None:
     from clubs.models import validate_club_photo
 
     validate_club_photo(image_upload(fmt, f"photo.{fmt.lower()}"))
+
+
+def test_creating_a_club_with_a_photo_and_topics_by_multipart(media: None) -> None:
+    TopicFactory(slug="art")
+    response = client_for(UserFactory()).post(
+        "/api/v1/clubs/",
+        {"name": "Painters", "topics": ["art"], "photo": image_upload("JPEG", "p.jpg")},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["topics"] == ["art"]
+    assert response.json()["photo"].startswith("/media/clubs/")
+
+
+def test_the_openapi_schema_documents_the_clubs_api(client: Any) -> None:
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    paths = schema["paths"]
+    for path in (
+        "/api/v1/clubs/",
+        "/api/v1/clubs/mine/",
+        "/api/v1/clubs/{slug}/nominations/{id}/approve/",
+        "/api/v1/clubs/{slug}/members/{user_id}/role/",
+        "/api/v1/clubs/{slug}/premium/",
+    ):
+        assert path in paths, path
+    assert "ClubDetail" in schema["components"]["schemas"]
