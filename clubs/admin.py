@@ -1,5 +1,314 @@
-from django.contrib import admin
+"""Staff back office for clubs. Every action calls a service; nothing sets a status directly."""
 
-from clubs.models import Club
+from __future__ import annotations
 
-admin.site.register(Club, list_display=["name", "slug", "created"], search_fields=["name", "slug"])
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts.models import User
+from clubhouse.errors import ApplicationError
+from clubs import services
+from clubs.models import (
+    Club,
+    ClubAuditEntry,
+    ClubFollow,
+    ClubMembership,
+    ClubMembershipRequest,
+    ClubNomination,
+    ClubReport,
+    PremiumMembership,
+)
+
+
+def _staff(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # the admin site only lets staff in
+    return request.user
+
+
+def _each(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, call: Callable
+) -> None:
+    """Apply a service to each selected row; report successes and refusals."""
+    done, refused = 0, []
+    for obj in queryset:
+        try:
+            call(obj)
+            done += 1
+        except ApplicationError as exc:
+            refused.append(f"{obj}: {exc.message} ({exc.code})")
+    if done:
+        modeladmin.message_user(request, f"{done} done.", messages.SUCCESS)
+    for line in refused:
+        modeladmin.message_user(request, line, messages.ERROR)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that change only through services: listed, filtered, acted on, never edited."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MembershipInline(admin.TabularInline):
+    model = ClubMembership
+    extra = 0
+    fields = ["user", "role", "joined_at"]
+    readonly_fields = ["user", "role", "joined_at"]
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Club)
+class ClubAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "join_policy", "is_exclusive", "is_verified", "created"]
+    list_filter = [
+        "is_verified",
+        "is_exclusive",
+        "join_policy",
+        "follow_policy",
+        "member_list_private",
+        "topics",
+    ]
+    search_fields = ["name", "slug"]
+    readonly_fields = ["is_verified", "created_by", "created", "updated"]
+    filter_horizontal = ["topics"]
+    inlines = [MembershipInline]
+    actions = ["verify", "unverify"]
+
+    @admin.action(description="Give the verification badge")
+    def verify(self, request: HttpRequest, queryset: QuerySet[Club]) -> None:
+        _each(
+            self, request, queryset, lambda c: services.club_verify(club=c, actor=_staff(request))
+        )
+
+    @admin.action(description="Remove the verification badge")
+    def unverify(self, request: HttpRequest, queryset: QuerySet[Club]) -> None:
+        _each(
+            self,
+            request,
+            queryset,
+            lambda c: services.club_verify(club=c, actor=_staff(request), verified=False),
+        )
+
+
+@admin.register(ClubMembership)
+class ClubMembershipAdmin(ReadOnlyAdmin):
+    list_display = ["club", "user", "role", "joined_at"]
+    list_filter = ["role"]
+    search_fields = ["club__name", "club__slug", "user__username"]
+    list_select_related = ["club", "user"]
+    actions = ["make_admin", "make_leader", "make_member", "remove"]
+
+    def _set_role(self, request: HttpRequest, queryset: QuerySet, role: str) -> None:
+        _each(
+            self,
+            request,
+            queryset,
+            lambda m: services.club_member_set_role(
+                club=m.club, actor=_staff(request), user=m.user, role=role
+            ),
+        )
+
+    @admin.action(description="Make admin")
+    def make_admin(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_role(request, queryset, ClubMembership.Role.ADMIN)
+
+    @admin.action(description="Make leader")
+    def make_leader(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_role(request, queryset, ClubMembership.Role.LEADER)
+
+    @admin.action(description="Make plain member")
+    def make_member(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_role(request, queryset, ClubMembership.Role.MEMBER)
+
+    @admin.action(description="Remove from the club")
+    def remove(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(
+            self,
+            request,
+            queryset,
+            lambda m: services.club_member_remove(club=m.club, actor=_staff(request), user=m.user),
+        )
+
+
+@admin.register(ClubNomination)
+class ClubNominationAdmin(ReadOnlyAdmin):
+    list_display = ["club", "nominee", "nominated_by", "status", "created", "decided_by"]
+    list_filter = ["status"]
+    search_fields = ["club__name", "nominee__username"]
+    list_select_related = ["club", "nominee", "nominated_by", "decided_by"]
+    actions = ["approve", "reject"]
+
+    @admin.action(description="Approve (make them members)")
+    def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(
+            self,
+            request,
+            queryset,
+            lambda n: services.club_nomination_approve(nomination=n, actor=_staff(request)),
+        )
+
+    @admin.action(description="Reject")
+    def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(
+            self,
+            request,
+            queryset,
+            lambda n: services.club_nomination_reject(nomination=n, actor=_staff(request)),
+        )
+
+
+@admin.register(ClubMembershipRequest)
+class ClubMembershipRequestAdmin(ReadOnlyAdmin):
+    list_display = ["club", "user", "status", "created", "decided_by"]
+    list_filter = ["status"]
+    search_fields = ["club__name", "user__username"]
+    list_select_related = ["club", "user", "decided_by"]
+    actions = ["approve", "reject"]
+
+    @admin.action(description="Approve (make them members)")
+    def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(
+            self,
+            request,
+            queryset,
+            lambda r: services.club_request_approve(request=r, actor=_staff(request)),
+        )
+
+    @admin.action(description="Reject")
+    def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(
+            self,
+            request,
+            queryset,
+            lambda r: services.club_request_reject(request=r, actor=_staff(request)),
+        )
+
+
+class PremiumGrantForm(forms.ModelForm):
+    class Meta:
+        model = PremiumMembership
+        fields = ["club", "user", "current_period_end"]
+
+    def validate_unique(self) -> None:
+        """Granting again renews the existing membership (the service decides)."""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        existing = PremiumMembership.objects.filter(
+            club=data.get("club"), user=data.get("user")
+        ).first()
+        running = (PremiumMembership.Status.ACTIVE, PremiumMembership.Status.PAST_DUE)
+        if (
+            existing is not None
+            and existing.source == PremiumMembership.Source.SUBSCRIPTION
+            and existing.status in running
+        ):
+            raise forms.ValidationError("This person has a running subscription.")
+        return data
+
+
+@admin.register(PremiumMembership)
+class PremiumMembershipAdmin(admin.ModelAdmin):
+    """Adding one here is a staff grant (through the service); changing one is not possible:
+    use the actions, or the subscription (payouts) for paid memberships."""
+
+    list_display = ["club", "user", "status", "source", "current_period_end", "grace_until"]
+    list_filter = ["status", "source"]
+    search_fields = ["club__name", "user__username", "provider_subscription_id"]
+    list_select_related = ["club", "user"]
+    raw_id_fields = ["club", "user"]
+    fields = ["club", "user", "current_period_end"]
+    actions = ["grant", "revoke"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        kwargs["form"] = PremiumGrantForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        granted = services.premium_membership_grant(
+            club=obj.club, user=obj.user, actor=_staff(request), until=obj.current_period_end
+        )
+        obj.pk = granted.pk
+
+    @admin.action(description="Grant (or renew) open-ended premium")
+    def grant(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(
+            self,
+            request,
+            queryset,
+            lambda p: services.premium_membership_grant(
+                club=p.club, user=p.user, actor=_staff(request)
+            ),
+        )
+
+    @admin.action(description="Revoke (staff grants only)")
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(
+            self,
+            request,
+            queryset,
+            lambda p: services.premium_membership_revoke(premium=p, actor=_staff(request)),
+        )
+
+
+@admin.register(ClubReport)
+class ClubReportAdmin(ReadOnlyAdmin):
+    list_display = ["club", "reason", "status", "reporter", "created", "reviewed_by"]
+    list_filter = ["status", "reason"]
+    search_fields = ["club__name", "text"]
+    list_select_related = ["club", "reporter", "reviewed_by"]
+    actions = ["mark_actioned", "dismiss"]
+
+    @admin.action(description="Mark actioned")
+    def mark_actioned(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(
+            self,
+            request,
+            queryset,
+            lambda r: services.club_report_review(
+                report=r, reviewer=_staff(request), status=ClubReport.Status.ACTIONED
+            ),
+        )
+
+    @admin.action(description="Dismiss")
+    def dismiss(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(
+            self,
+            request,
+            queryset,
+            lambda r: services.club_report_review(
+                report=r, reviewer=_staff(request), status=ClubReport.Status.DISMISSED
+            ),
+        )
+
+
+@admin.register(ClubFollow)
+class ClubFollowAdmin(ReadOnlyAdmin):
+    list_display = ["club", "user", "created"]
+    search_fields = ["club__name", "user__username"]
+    list_select_related = ["club", "user"]
+
+
+@admin.register(ClubAuditEntry)
+class ClubAuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created", "club", "action", "actor", "target"]
+    list_filter = ["action"]
+    search_fields = ["club__name", "action"]
+    list_select_related = ["club", "actor", "target"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

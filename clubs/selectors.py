@@ -1,0 +1,212 @@
+"""Every read about clubs, including who may do what. Other apps call the seams below; keep the
+names and signatures stable:
+
+- `club_room_access(*, user, club, members_only)`  -> None or an error code
+- `club_can_start_room(*, user, club)` / `club_can_schedule_event(*, user, club)` -> bool
+- `club_ids_for_user(user)` -> ids of clubs the user is a member of or follows
+- `club_premium_access(user, club)` -> bool (the one premium rule)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from accounts.models import Block, User
+from clubs.errors import ClubNotFound
+from clubs.models import (
+    Club,
+    ClubFollow,
+    ClubMembership,
+    ClubMembershipRequest,
+    ClubNomination,
+    PremiumMembership,
+)
+
+Role = ClubMembership.Role
+MANAGERS = (Role.ADMIN, Role.LEADER)
+
+# Error codes returned by `club_room_access` (also raised by the API as 403s).
+ROOM_MEMBERS_ONLY = "club_members_only"
+ROOM_PREMIUM_REQUIRED = "club_premium_required"
+ROOM_BLOCKED = "club_blocked"
+
+
+def _authenticated(user: Any) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False)
+
+
+def club_get(*, slug: str) -> Club:
+    club = Club.objects.filter(slug=slug).first()
+    if club is None:
+        raise ClubNotFound()
+    return club
+
+
+def club_role(*, user: Any, club: Club) -> str | None:
+    """The user's role in the club ("admin", "leader", "member"), or None."""
+    if not _authenticated(user):
+        return None
+    return (
+        ClubMembership.objects.filter(club=club, user=user).values_list("role", flat=True).first()
+    )
+
+
+def club_is_following(*, user: Any, club: Club) -> bool:
+    return _authenticated(user) and ClubFollow.objects.filter(club=club, user=user).exists()
+
+
+def club_admin_ids(club: Club) -> QuerySet[ClubMembership, int]:
+    return ClubMembership.objects.filter(club=club, role=Role.ADMIN).values_list(
+        "user_id", flat=True
+    )
+
+
+def club_is_blocked_for(*, user: Any, club: Club) -> bool:
+    """True when the user blocked, or is blocked by, any admin of the club."""
+    if not _authenticated(user):
+        return False
+    admins = club_admin_ids(club)
+    return Block.objects.filter(
+        Q(blocker=user, blocked_id__in=admins) | Q(blocked=user, blocker_id__in=admins)
+    ).exists()
+
+
+def club_premium_access(user: Any, club: Club, *, now: datetime | None = None) -> bool:
+    """The one premium rule: an active membership not past its period end, or a past-due one
+    still within its grace period. Canceled and expired memberships never grant access."""
+    if not _authenticated(user):
+        return False
+    now = now or timezone.now()
+    premium = PremiumMembership.objects.filter(club=club, user=user).first()
+    if premium is None:
+        return False
+    if premium.status == PremiumMembership.Status.ACTIVE:
+        return premium.current_period_end is None or premium.current_period_end > now
+    if premium.status == PremiumMembership.Status.PAST_DUE:
+        return premium.grace_until is not None and premium.grace_until > now
+    return False
+
+
+def club_room_access(*, user: Any, club: Club, members_only: bool) -> str | None:
+    """None when the user may enter a room of this club, else the error code that says why.
+
+    Public club rooms are open to everyone except people blocked by or blocking a club admin.
+    Members-only rooms need a membership; in an exclusive club plain members also need premium
+    access (admins and leaders run the club and are exempt).
+    """
+    if club_is_blocked_for(user=user, club=club):
+        return ROOM_BLOCKED
+    if not members_only:
+        return None
+    role = club_role(user=user, club=club)
+    if role is None:
+        return ROOM_MEMBERS_ONLY
+    if club.is_exclusive and role == Role.MEMBER and not club_premium_access(user, club):
+        return ROOM_PREMIUM_REQUIRED
+    return None
+
+
+def club_can_start_room(*, user: Any, club: Club) -> bool:
+    return club_role(user=user, club=club) in MANAGERS
+
+
+def club_can_schedule_event(*, user: Any, club: Club) -> bool:
+    return club_role(user=user, club=club) in MANAGERS
+
+
+def club_can_manage_members(*, user: Any, club: Club) -> bool:
+    """Leaders and admins decide membership requests and remove plain members; staff too."""
+    if _authenticated(user) and user.is_staff:
+        return True
+    return club_role(user=user, club=club) in MANAGERS
+
+
+def club_ids_for_user(user: Any) -> set[int]:
+    """Clubs whose rooms belong in the user's hallway: the ones they are a member of or follow."""
+    if not _authenticated(user):
+        return set()
+    member = ClubMembership.objects.filter(user=user).values_list("club_id", flat=True)
+    following = ClubFollow.objects.filter(user=user).values_list("club_id", flat=True)
+    return set(member) | set(following)
+
+
+def club_can_see_members(*, user: Any, club: Club) -> bool:
+    if not club.member_list_private:
+        return True
+    return club_role(user=user, club=club) is not None or getattr(user, "is_staff", False)
+
+
+def club_list(*, viewer: User, q: str = "", topic: str = "") -> QuerySet[Club]:
+    """Clubs annotated with what a list needs: member count, the viewer's role and follow."""
+    clubs = Club.objects.all()
+    if q:
+        clubs = clubs.filter(
+            Q(name__icontains=q) | Q(topics__name__iexact=q) | Q(topics__slug__iexact=q)
+        )
+    if topic:
+        clubs = clubs.filter(topics__slug=topic)
+    if q or topic:
+        clubs = clubs.distinct()
+    return _annotate_for_viewer(clubs, viewer)
+
+
+def club_list_for_user(*, user: User) -> QuerySet[Club]:
+    """ "My clubs": the ones the user is a member of or follows."""
+    clubs = Club.objects.filter(Q(memberships__user=user) | Q(follows__user=user)).distinct()
+    return _annotate_for_viewer(clubs, user)
+
+
+def club_with_viewer(*, slug: str, viewer: User) -> Club:
+    club = _annotate_for_viewer(Club.objects.filter(slug=slug), viewer).first()
+    if club is None:
+        raise ClubNotFound()
+    return club
+
+
+def _annotate_for_viewer(clubs: QuerySet[Club], viewer: User) -> QuerySet[Club]:
+    members = (
+        ClubMembership.objects.filter(club=OuterRef("pk"))
+        .order_by()
+        .values("club")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return (
+        clubs.annotate(
+            member_count=Subquery(members),
+            viewer_role=Subquery(
+                ClubMembership.objects.filter(club=OuterRef("pk"), user=viewer).values("role")[:1]
+            ),
+            viewer_following=Exists(ClubFollow.objects.filter(club=OuterRef("pk"), user=viewer)),
+        )
+        .prefetch_related("topics")
+        .order_by("name", "id")
+    )
+
+
+def club_members(*, club: Club) -> QuerySet[ClubMembership]:
+    return (
+        ClubMembership.objects.filter(club=club).select_related("user").order_by("joined_at", "id")
+    )
+
+
+def club_requests_pending(*, club: Club) -> QuerySet[ClubMembershipRequest]:
+    return ClubMembershipRequest.objects.filter(
+        club=club, status=ClubMembershipRequest.Status.PENDING
+    ).select_related("user")
+
+
+def club_nominations_visible(*, club: Club, viewer: User) -> QuerySet[ClubNomination]:
+    """Admins see every pending nomination; other members see the ones they made."""
+    nominations = ClubNomination.objects.filter(club=club).select_related("nominee", "nominated_by")
+    if club_role(user=viewer, club=club) == Role.ADMIN:
+        return nominations.filter(status=ClubNomination.Status.PENDING)
+    return nominations.filter(nominated_by=viewer)
+
+
+def premium_membership_for(*, user: User, club: Club) -> PremiumMembership | None:
+    return PremiumMembership.objects.filter(club=club, user=user).first()

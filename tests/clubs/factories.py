@@ -1,0 +1,91 @@
+"""Factories for the clubs tests (a small local user factory: tests/factories.py belongs to
+another branch)."""
+
+from __future__ import annotations
+
+import io
+
+import factory
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+from PIL import Image
+
+from accounts.models import Block, Topic, User
+from clubs.models import Club, ClubFollow, ClubMembership, PremiumMembership
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"clubber{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    status = User.Status.MEMBER
+    joined_at = factory.LazyFunction(timezone.now)
+    password = "!"  # unusable: hashing a password per user would dominate the tests
+
+
+class TopicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Topic
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"topic-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.title())
+
+
+class ClubFactory(factory.django.DjangoModelFactory):
+    """A club with an admin (`created_by`), open to nominations by default."""
+
+    class Meta:
+        model = Club
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Club {n}")
+    slug = factory.Sequence(lambda n: f"club-{n}")
+    created_by = factory.SubFactory(UserFactory)
+
+    @factory.post_generation
+    def admin_membership(self, create: bool, extracted: object, **kwargs: object) -> None:
+        if create and self.created_by is not None:
+            ClubMembership.objects.create(
+                club=self, user=self.created_by, role=ClubMembership.Role.ADMIN
+            )
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ClubMembership
+
+    club = factory.SubFactory(ClubFactory)
+    user = factory.SubFactory(UserFactory)
+    role = ClubMembership.Role.MEMBER
+
+
+class FollowFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ClubFollow
+
+    club = factory.SubFactory(ClubFactory)
+    user = factory.SubFactory(UserFactory)
+
+
+class PremiumFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PremiumMembership
+
+    club = factory.SubFactory(ClubFactory, is_exclusive=True)
+    user = factory.SubFactory(UserFactory)
+    status = PremiumMembership.Status.ACTIVE
+    source = PremiumMembership.Source.STAFF_GRANT
+
+
+def block(blocker: User, blocked: User) -> Block:
+    return Block.objects.create(blocker=blocker, blocked=blocked)
+
+
+def image_upload(fmt: str = "PNG", name: str = "photo.png", size: tuple[int, int] = (8, 8)):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "purple").save(buffer, format=fmt)
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type=f"image/{fmt.lower()}")
