@@ -191,6 +191,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Choice sets that share a field name across apps get explicit component names.
+    "ENUM_NAME_OVERRIDES": {
+        "UserReportReasonEnum": "accounts.models.Report.Reason",
+        "ClubReportReasonEnum": "clubs.models.ClubReport.Reason",
+    },
 }
 
 # --- files --------------------------------------------------------------------------------

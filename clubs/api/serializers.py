@@ -201,7 +201,7 @@ class ReportCreateSerializer(serializers.Serializer):
     text = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
-class ReportSerializer(serializers.ModelSerializer):
+class ClubReportSerializer(serializers.ModelSerializer):
     status = ReportStatusField(read_only=True)
 
     class Meta:

@@ -345,11 +345,11 @@ class ClubReportView(APIView):
     @extend_schema(
         operation_id="clubs_report",
         request=s.ReportCreateSerializer,
-        responses={201: s.ReportSerializer, **ERRORS},
+        responses={201: s.ClubReportSerializer, **ERRORS},
     )
     def post(self, request: Request, slug: str) -> Response:
         data = _input(s.ReportCreateSerializer, request)
         report = services.club_report_create(
             club=selectors.club_get(slug=slug), reporter=_me(request), **data
         )
-        return Response(s.ReportSerializer(report).data, status=status.HTTP_201_CREATED)
+        return Response(s.ClubReportSerializer(report).data, status=status.HTTP_201_CREATED)
