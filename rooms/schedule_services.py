@@ -7,12 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Follow, Notification, Topic, User
 from accounts.permissions import user_require_member
 from accounts.services import notification_create
-from clubhouse.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from clubhouse.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from clubs.models import Club
 from rooms import services
 from rooms.conf import event_reminder_minutes
@@ -195,7 +196,24 @@ def event_start_room(*, user: User, event_id: int, type: str = Room.Type.OPEN) -
         )
         event.room = room
         event.save(update_fields=["room"])
+        # Co-hosts and RSVPs are invited in (that is what admits them to a closed room); a
+        # person who cannot be invited (e.g. blocks) is skipped, not a reason to fail the start.
+        for invitee in event_start_invitees(event, exclude=user):
+            try:
+                services.room_ping(user=user, room_id=room.pk, target_id=invitee.pk)
+            except ApplicationError:
+                continue
     return room
+
+
+def event_start_invitees(event: ScheduledEvent, *, exclude: User) -> list[User]:
+    rsvp_ids = EventRSVP.objects.filter(event=event).values("user_id")
+    return list(
+        User.objects.filter(Q(hosted_events=event) | Q(pk__in=rsvp_ids))
+        .exclude(pk=exclude.pk)
+        .distinct()
+        .order_by("pk")
+    )
 
 
 def event_reminder_recipients(event: ScheduledEvent) -> list[User]:

@@ -13,7 +13,8 @@ from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubs.models import Club
 from rooms import events, rules
 from rooms.conf import room_default_capacity, room_title_max_length
-from rooms.models import Room, RoomParticipant
+from rooms.models import Room, RoomParticipant, ScheduledEvent
+from rooms.selectors import user_card
 from rooms.services.common import (
     Role,
     actor_get,
@@ -84,7 +85,10 @@ def room_create(
 
 
 def room_join(*, user: User, room_id: int) -> RoomParticipant:
-    """Enter a room as a listener (idempotent: someone already in keeps their place and role)."""
+    """Enter a room as a listener (idempotent: someone already in keeps their place and role).
+
+    Hosts of the scheduled event a room was started from join as moderators, on stage.
+    """
     user_require_member(user)
     with transaction.atomic():
         room = room_lock_live(room_id)
@@ -96,6 +100,17 @@ def room_join(*, user: User, room_id: int) -> RoomParticipant:
             raise denial
         if RoomParticipant.objects.filter(room=room).count() >= room.capacity:
             raise Conflict("This room is full.", code="room_full")
+        if ScheduledEvent.objects.filter(room=room, hosts=user).exists():
+            participant = RoomParticipant.objects.create(
+                room=room, user=user, role=Role.MODERATOR, stage_since=timezone.now()
+            )
+            events.room_event_send(
+                room_id=room.pk,
+                seq=seq_next(room),
+                type="room.moderator_added",
+                data={"user": user_card(user), "by": None, "reason": "event_host"},
+            )
+            return participant
         participant = RoomParticipant.objects.create(room=room, user=user, role=Role.LISTENER)
         events.room_audience_changed(room_id=room.pk)
     return participant

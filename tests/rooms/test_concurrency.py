@@ -81,3 +81,43 @@ def test_concurrent_reminder_runs_notify_once() -> None:
     results = together([schedule_services.event_reminders_send for _ in range(3)])
     assert sorted(results) == [0, 0, 1]
     assert Notification.objects.filter(kind="event_reminder").count() == 3
+
+
+def test_a_snapshot_waits_for_a_stage_change_in_flight_so_no_event_is_lost(monkeypatch) -> None:
+    """A snapshot taken while a stage action holds the room lock returns after it commits, with
+    that action's seq: the client never misses the event nor sees it twice."""
+    from rooms import selectors
+    from rooms.services.common import room_lock, seq_next
+
+    monkeypatch.setattr("rooms.broadcast.room_broadcast", lambda room_id, event: None)
+    room = RoomFactory()
+    viewer = MemberFactory()
+    locked, release = threading.Event(), threading.Event()
+
+    def writer() -> int:
+        from django.db import transaction
+
+        with transaction.atomic():
+            locked_room = room_lock(room.pk)
+            locked.set()
+            release.wait(timeout=10)
+            return seq_next(locked_room)
+
+    def reader() -> int:
+        locked.wait(timeout=10)
+        return selectors.room_snapshot(room_id=room.pk, viewer=viewer)["seq"]
+
+    results: dict[str, int] = {}
+    threads = [
+        threading.Thread(target=lambda: results.update(w=writer()) or connection.close()),
+        threading.Thread(target=lambda: results.update(r=reader()) or connection.close()),
+    ]
+    for thread in threads:
+        thread.start()
+    locked.wait(timeout=10)
+    threads[1].join(timeout=0.5)
+    assert threads[1].is_alive()  # the snapshot is waiting on the room lock
+    release.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert results == {"w": 1, "r": 1}

@@ -139,3 +139,22 @@ def test_the_migration_registers_a_beat_job_every_minute() -> None:
     assert task.task == "rooms.tasks.event_reminders_send_task"
     assert (task.interval.every, task.interval.period) == (1, "minutes")
     assert PeriodicTask.objects.filter(task=migration.TASK).count() == 1
+
+
+def test_starting_an_event_invites_cohosts_and_rsvps_and_cohosts_join_as_moderators(
+    django_capture_on_commit_callbacks,
+) -> None:
+    host, cohost, fan = MemberFactory(), MemberFactory(), MemberFactory()
+    event = EventFactory(created_by=host, hosts=[host, cohost])
+    EventRSVP.objects.create(event=event, user=fan)
+    room = schedule_services.event_start_room(user=host, event_id=event.pk, type="closed")
+    assert sorted(room.invites.values_list("user_id", flat=True)) == sorted([cohost.pk, fan.pk])
+    assert Notification.objects.filter(recipient=fan, kind="room_invite").exists()
+    from rooms import services
+
+    assert services.room_join(user=fan, room_id=room.pk).role == "listener"
+    with django_capture_on_commit_callbacks() as callbacks:
+        joined = services.room_join(user=cohost, room_id=room.pk)
+    assert joined.role == "moderator" and joined.stage_since is not None
+    room.refresh_from_db()
+    assert room.seq == 1 and len(callbacks) == 1  # one room.moderator_added event
