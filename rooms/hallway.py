@@ -39,7 +39,8 @@ def _count(queryset: QuerySet[Any]) -> Coalesce:
 
 def room_hallway_queryset(*, viewer: Any) -> QuerySet[Room]:
     """Live rooms the viewer may enter, best first: rooms where people they follow are on stage
-    (more of them first), then rooms of their clubs, then the most popular.
+    (more of them first), then rooms of their clubs, then rooms sharing more of the viewer's
+    topics (interests), then the most popular.
 
     Never shown: closed rooms without an invitation, social rooms where no one on stage follows
     the viewer, rooms a moderator of which blocked the viewer, rooms they were removed from, and
@@ -78,6 +79,11 @@ def room_hallway_queryset(*, viewer: Any) -> QuerySet[Room]:
         rooms.annotate(
             followed_on_stage=_count(stage.filter(user__in=following)),
             club_rank=club_rank,
+            shared_topics=_count(
+                Room.topics.through.objects.filter(
+                    room_id=OuterRef("pk"), topic_id__in=viewer.topics.values("pk")
+                )
+            ),
             size=_count(in_room),
             blocked_on_stage=Exists(stage.filter(user__in=blocked)),
         )
@@ -92,7 +98,7 @@ def room_hallway_queryset(*, viewer: Any) -> QuerySet[Room]:
                 to_attr="stage_rows",
             ),
         )
-        .order_by("-followed_on_stage", "-club_rank", "-size", "-created", "-pk")
+        .order_by("-followed_on_stage", "-club_rank", "-shared_topics", "-size", "-created", "-pk")
     )
 
 
@@ -117,6 +123,7 @@ def hallway_item(room: Any) -> dict[str, Any]:
             {**user_card(row.user), "role": row.role} for row in stage_rows[:STAGE_PREVIEW]
         ],
         "followed_on_stage": room.followed_on_stage,
+        "shared_topics": room.shared_topics,
         "blocked_on_stage": room.blocked_on_stage,
     }
 

@@ -58,6 +58,22 @@ def test_club_rooms_rank_after_followed_and_before_popular(monkeypatch) -> None:
     assert hallway_ids(viewer) == [club_room.pk, popular.pk]
 
 
+def test_rooms_on_the_viewers_topics_rank_before_merely_popular_ones() -> None:
+    viewer = MemberFactory()
+    music, books = TopicFactory(slug="music"), TopicFactory(slug="books")
+    viewer.topics.add(music, books)
+    popular = RoomFactory()
+    for _ in range(3):
+        participant(popular, MemberFactory())
+    one_topic = RoomFactory()
+    one_topic.topics.add(music)
+    two_topics = RoomFactory()
+    two_topics.topics.add(music, books)
+    followed = RoomFactory()
+    follow(viewer, followed.created_by)
+    assert hallway_ids(viewer) == [followed.pk, two_topics.pk, one_topic.pk, popular.pk]
+
+
 def test_hallway_hides_rooms_the_viewer_may_not_enter() -> None:
     viewer = MemberFactory()
     open_room = RoomFactory()
