@@ -137,6 +137,11 @@ def room_audience_page(
     return page
 
 
+def room_audience_count(*, room_id: int) -> int:
+    """How many listeners a room has (for the transport's coalesced audience-count pushes)."""
+    return RoomParticipant.objects.filter(room_id=room_id, role=Role.LISTENER).count()
+
+
 def room_snapshot(*, room_id: int, viewer: Any) -> dict[str, Any]:
     """Everything a client needs to draw a room, and the `seq` it reflects.
 

@@ -21,7 +21,13 @@ pytestmark = [pytest.mark.django_db, pytest.mark.redis]
 
 
 def collect(groups: list[str], action: Callable[[], Any], expect: int) -> list[dict[str, Any]]:
-    """Subscribe a test channel to `groups`, run `action`, and return the events received."""
+    """Subscribe a test channel to `groups`, run `action`, and return the events received, each
+    as ``{"to": "room" | "user", "event": {...}}``.
+
+    The only function here that knows how rooms.broadcast delivers (channel-layer groups
+    `room.<id>` / `user.<id>` with `room.event` / `user.event` envelopes): if the transport
+    changes, only this helper changes.
+    """
 
     async def run() -> list[dict[str, Any]]:
         layer = get_channel_layer()
@@ -38,7 +44,8 @@ def collect(groups: list[str], action: Callable[[], Any], expect: int) -> list[d
                 received.append(extra)
             except TimeoutError:
                 pass
-            return received
+            kinds = {"room.event": "room", "user.event": "user"}
+            return [{"to": kinds[m["type"]], "event": m["event"]} for m in received]
         finally:
             for group in groups:
                 await layer.group_discard(group, channel)
@@ -59,7 +66,7 @@ def run(django_capture_on_commit_callbacks):
 
 
 def room_events(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    assert all(m["type"] == "room.event" for m in messages)
+    assert all(m["to"] == "room" for m in messages)
     return [m["event"] for m in messages]
 
 
@@ -200,10 +207,10 @@ def test_hands_changed_for_everyone_and_hand_raised_for_moderators(stage: Stage,
     )
     by_type = {m["event"]["type"]: m for m in got}
     assert set(by_type) == {"room.hands_changed", "room.hand_raised"}
-    assert by_type["room.hands_changed"]["type"] == "room.event"
+    assert by_type["room.hands_changed"]["to"] == "room"
     assert by_type["room.hands_changed"]["event"]["data"] == {"count": 1}
     personal = by_type["room.hand_raised"]
-    assert personal["type"] == "user.event"
+    assert personal["to"] == "user"
     assert "seq" not in personal["event"]
     assert personal["event"]["data"]["user"]["id"] == stage.listener.pk
 

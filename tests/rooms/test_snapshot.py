@@ -96,3 +96,8 @@ def test_a_bad_cursor_is_invalid_input(stage: Stage) -> None:
     with pytest.raises(ApplicationError) as excinfo:
         selectors.room_audience_page(room_id=stage.room.pk, viewer=stage.listener, cursor="x")
     assert excinfo.value.code == "invalid" and "cursor" in excinfo.value.fields
+
+
+def test_audience_count_selector_counts_listeners_only(stage: Stage) -> None:
+    participant(stage.room, MemberFactory())
+    assert selectors.room_audience_count(room_id=stage.room.pk) == 2
