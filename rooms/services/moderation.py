@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from accounts.models import Block, Notification, User
+from accounts.models import Notification, User
 from accounts.permissions import user_require_member
+from accounts.selectors import user_is_blocked_between
 from accounts.services import notification_create
 from clubhouse.errors import Conflict, NotFound, PermissionDenied
 from rooms import events
@@ -44,9 +45,9 @@ def room_user_remove(*, user: User, room_id: int, target_id: int) -> RoomRemoval
         RoomInvite.objects.filter(room=room, user=target_user).delete()
         if target is not None:
             target.delete()
-            if target.on_stage:
-                pass  # the room.user_removed event below tells clients they left the stage
-            else:
+            # Someone on stage leaves with the room.user_removed event below; a listener also
+            # changes the audience count.
+            if not target.on_stage:
                 events.room_audience_changed(room_id=room.pk)
         events.room_event_send(
             room_id=room.pk,
@@ -70,23 +71,27 @@ def room_user_remove(*, user: User, room_id: int, target_id: int) -> RoomRemoval
 
 
 def room_ping(*, user: User, room_id: int, target_id: int) -> RoomInvite:
-    """Invite a person into the room (a notification and a personal push). In a closed room only
-    moderators may invite, and the invitation is what lets the person in."""
+    """Invite a person into the room (a notification and a personal push).
+
+    The invitation admits the person past the room type's rule, so who may send it follows the
+    type: anyone in an open room, people on stage in a social room (the room is for people
+    speakers vouch for), moderators in a closed room."""
     user_require_member(user)
     with transaction.atomic():
         room = room_lock_live(room_id)
         actor = actor_get(room, user)
         if room.type == Room.Type.CLOSED:
             require_moderator(actor)
+        if room.type == Room.Type.SOCIAL and not actor.on_stage:
+            raise PermissionDenied(
+                "In a social room only people on stage can invite others.", code="not_on_stage"
+            )
         if target_id == user.pk:
             raise Conflict("You are already here.", code="cannot_ping_self")
         target = User.objects.filter(pk=target_id).first()
         if target is None or not target.is_member:
             raise NotFound("No such member.", code="user_not_found")
-        if (
-            Block.objects.filter(blocker=target, blocked=user).exists()
-            or Block.objects.filter(blocker=user, blocked=target).exists()
-        ):
+        if user_is_blocked_between(user, target):
             raise PermissionDenied("You cannot invite this person.", code="blocked")
         if RoomRemoval.objects.filter(room=room, user=target).exists():
             raise Conflict("They were removed from this room.", code="target_removed")

@@ -407,6 +407,16 @@ def test_in_a_closed_room_only_moderators_invite(stage: Stage) -> None:
     assert excinfo.value.code == "not_moderator"
 
 
+def test_in_a_social_room_only_people_on_stage_invite(stage: Stage) -> None:
+    Room.objects.filter(pk=stage.room.pk).update(type="social")
+    with pytest.raises(ApplicationError) as excinfo:
+        services.room_ping(user=stage.listener, room_id=stage.room.pk, target_id=MemberFactory().pk)
+    assert excinfo.value.code == "not_on_stage"
+    guest = MemberFactory()
+    services.room_ping(user=stage.speaker, room_id=stage.room.pk, target_id=guest.pk)
+    assert services.room_join(user=guest, room_id=stage.room.pk).role == "listener"
+
+
 def test_pinging_someone_who_blocked_you_is_refused(stage: Stage) -> None:
     other = MemberFactory()
     block(other, stage.listener)
