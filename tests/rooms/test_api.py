@@ -232,3 +232,22 @@ def test_event_list_has_constant_queries(count: int, django_assert_num_queries) 
     with django_assert_num_queries(4):  # count, page, hosts, topics
         body = client.get("/api/v1/events/", {"limit": 50}).json()
     assert body["count"] == count
+
+
+def test_anonymous_people_get_401_everywhere() -> None:
+    client = APIClient()
+    for url in ("/api/v1/hallway/", "/api/v1/search/?q=a", "/api/v1/events/"):
+        response = client.get(url)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_every_room_action_is_in_the_openapi_schema(client) -> None:
+    from rooms.api.views import ROOM_ACTIONS
+
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    paths = schema["paths"]
+    for slug, _, _ in ROOM_ACTIONS:
+        assert f"/api/v1/rooms/{{room_id}}/{slug}/" in paths
+    for path in ("/api/v1/hallway/", "/api/v1/search/", "/api/v1/events/{event_id}/ics/"):
+        assert path in paths

@@ -101,3 +101,22 @@ def test_a_bad_cursor_is_invalid_input(stage: Stage) -> None:
 def test_audience_count_selector_counts_listeners_only(stage: Stage) -> None:
     participant(stage.room, MemberFactory())
     assert selectors.room_audience_count(room_id=stage.room.pk) == 2
+
+
+@pytest.mark.parametrize("listeners", [3, 30])
+def test_snapshot_and_audience_page_query_counts_do_not_grow(
+    stage: Stage, listeners: int, django_assert_num_queries
+) -> None:
+    for _ in range(listeners):
+        participant(stage.room, MemberFactory())
+    for _ in range(3):
+        participant(stage.room, MemberFactory(), "speaker")
+    # savepoints, room lock, you, blocks, stage, hands, audience count, audience page, hands
+    # count, topics
+    with django_assert_num_queries(11):
+        snap = selectors.room_snapshot(room_id=stage.room.pk, viewer=stage.moderator)
+    assert len(snap["stage"]) == 5
+    # room, topics, membership check, your row, the page, the count
+    with django_assert_num_queries(6):
+        page = selectors.room_audience_page(room_id=stage.room.pk, viewer=stage.listener)
+    assert len(page["items"]) == listeners + 1
