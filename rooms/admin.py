@@ -9,7 +9,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from rooms import services
-from rooms.models import EventRSVP, Room, RoomInvite, RoomParticipant, RoomRemoval, ScheduledEvent
+from rooms.models import (
+    EventRSVP,
+    Room,
+    RoomEventLog,
+    RoomInvite,
+    RoomParticipant,
+    RoomRemoval,
+    ScheduledEvent,
+)
 
 
 class RoomParticipantInline(admin.TabularInline):
@@ -49,6 +57,26 @@ class RoomParticipantAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # people join through the app, never the back office
+
+
+@admin.register(RoomEventLog)
+class RoomEventLogAdmin(admin.ModelAdmin):
+    """The moderation audit trail: read-only."""
+
+    list_display = ["room", "seq", "type", "created"]
+    list_filter = ["type", "created"]
+    search_fields = ["room__title", "type"]
+    raw_id_fields = ["room"]
+    readonly_fields = ["room", "seq", "type", "data", "created"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(RoomRemoval)

@@ -134,6 +134,30 @@ class RoomParticipant(models.Model):
         return self.role in self.STAGE_ROLES
 
 
+class RoomEventLog(models.Model):
+    """The room's journal: every sequenced stage event, in the transaction that caused it.
+
+    Append-only. It is the moderation audit trail (who muted, removed, ended, ...) and holds the
+    database's guarantee that a room's sequence numbers are unique. It records decisions, never
+    audio or who listened.
+    """
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="event_log")
+    seq = models.BigIntegerField()
+    type = models.CharField(max_length=48)
+    data = models.JSONField(default=dict)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["room", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "seq"], name="room_event_log_seq_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room_id}#{self.seq} {self.type}"
+
+
 class RoomRemoval(models.Model):
     """Removed from a room by a moderator: they cannot rejoin that room."""
 

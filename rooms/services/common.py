@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from clubhouse.errors import Conflict, NotFound, PermissionDenied
 from rooms import events, rules
-from rooms.models import Room, RoomParticipant, RoomRemoval
+from rooms.models import Room, RoomEventLog, RoomParticipant, RoomRemoval
 from rooms.selectors import user_card
 
 Role = RoomParticipant.Role
@@ -28,6 +28,15 @@ def room_lock_live(room_id: int) -> Room:
     if not room.is_live:
         raise rules.room_ended_error()
     return room
+
+
+def stage_event_send(room: Room, *, type: str, data: dict[str, Any]) -> int:
+    """Record a stage event in the room's journal under the next `seq` and broadcast it on
+    commit. Caller holds the room lock. Returns the event's `seq`."""
+    seq = seq_next(room)
+    RoomEventLog.objects.create(room=room, seq=seq, type=type, data=data)
+    events.room_event_send(room_id=room.pk, seq=seq, type=type, data=data)
+    return seq
 
 
 def seq_next(room: Room) -> int:
@@ -78,9 +87,8 @@ def moderator_ids(room: Room) -> list[int]:
 
 def hands_changed_send(room: Room, participant: RoomParticipant, *, raised: bool) -> None:
     """Everyone learns how many hands are up; only moderators learn whose (personal events)."""
-    events.room_event_send(
-        room_id=room.pk,
-        seq=seq_next(room),
+    stage_event_send(
+        room,
         type="room.hands_changed",
         data={"count": hands_count(room)},
     )
@@ -114,14 +122,10 @@ def room_end_locked(room: Room, *, reason: str, by: Any = None) -> None:
     room.status = Room.Status.ENDED
     room.ended_at = timezone.now()
     room.end_reason = reason
-    room.seq += 1
-    room.save(update_fields=["status", "ended_at", "end_reason", "seq"])
+    room.save(update_fields=["status", "ended_at", "end_reason"])
     RoomParticipant.objects.filter(room=room).delete()
-    events.room_event_send(
-        room_id=room.pk,
-        seq=room.seq,
-        type="room.ended",
-        data={"reason": reason, "by": by.pk if by is not None else None},
+    stage_event_send(
+        room, type="room.ended", data={"reason": reason, "by": by.pk if by is not None else None}
     )
 
 
@@ -145,9 +149,8 @@ def after_stage_departure(room: Room) -> None:
         return
     successor.role = Role.MODERATOR
     successor.save(update_fields=["role"])
-    events.room_event_send(
-        room_id=room.pk,
-        seq=seq_next(room),
+    stage_event_send(
+        room,
         type="room.moderator_added",
         data={"user": user_card(successor.user), "by": None, "reason": "last_moderator_left"},
     )

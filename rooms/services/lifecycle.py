@@ -25,7 +25,7 @@ from rooms.services.common import (
     room_end_locked,
     room_lock,
     room_lock_live,
-    seq_next,
+    stage_event_send,
 )
 
 
@@ -104,9 +104,8 @@ def room_join(*, user: User, room_id: int) -> RoomParticipant:
             participant = RoomParticipant.objects.create(
                 room=room, user=user, role=Role.MODERATOR, stage_since=timezone.now()
             )
-            events.room_event_send(
-                room_id=room.pk,
-                seq=seq_next(room),
+            stage_event_send(
+                room,
                 type="room.moderator_added",
                 data={"user": user_card(user), "by": None, "reason": "event_host"},
             )
@@ -125,9 +124,8 @@ def room_leave(*, user: User, room_id: int) -> None:
             return
         participant.delete()
         if participant.on_stage:
-            events.room_event_send(
-                room_id=room.pk,
-                seq=seq_next(room),
+            stage_event_send(
+                room,
                 type="room.speaker_removed",
                 data={"user_id": user.pk, "reason": "left_room", "by": None},
             )

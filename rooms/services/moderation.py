@@ -19,7 +19,7 @@ from rooms.services.common import (
     participant_get,
     require_moderator,
     room_lock_live,
-    seq_next,
+    stage_event_send,
 )
 
 
@@ -49,9 +49,8 @@ def room_user_remove(*, user: User, room_id: int, target_id: int) -> RoomRemoval
             # changes the audience count.
             if not target.on_stage:
                 events.room_audience_changed(room_id=room.pk)
-        events.room_event_send(
-            room_id=room.pk,
-            seq=seq_next(room),
+        stage_event_send(
+            room,
             type="room.user_removed",
             data={
                 "user_id": target_id,
@@ -60,9 +59,8 @@ def room_user_remove(*, user: User, room_id: int, target_id: int) -> RoomRemoval
             },
         )
         if target is not None and target.hand_raised_at is not None:
-            events.room_event_send(
-                room_id=room.pk,
-                seq=seq_next(room),
+            stage_event_send(
+                room,
                 type="room.hands_changed",
                 data={"count": hands_count(room)},
             )

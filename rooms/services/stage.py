@@ -22,7 +22,7 @@ from rooms.services.common import (
     moderator_ids,
     require_moderator,
     room_lock_live,
-    seq_next,
+    stage_event_send,
     target_get,
     to_audience,
     to_stage,
@@ -94,16 +94,13 @@ def room_hand_policy_set(*, user: User, room_id: int, policy: str) -> Room:
             lowered = RoomParticipant.objects.filter(
                 room=room, hand_raised_at__isnull=False
             ).update(hand_raised_at=None)
-        events.room_event_send(
-            room_id=room.pk,
-            seq=seq_next(room),
+        stage_event_send(
+            room,
             type="room.hand_policy_changed",
             data={"policy": policy, "by": user.pk},
         )
         if lowered:
-            events.room_event_send(
-                room_id=room.pk, seq=seq_next(room), type="room.hands_changed", data={"count": 0}
-            )
+            stage_event_send(room, type="room.hands_changed", data={"count": 0})
     return room
 
 
@@ -151,16 +148,14 @@ def room_speaker_invite_accept(*, user: User, room_id: int) -> RoomParticipant:
         actor.muted = True
         actor.save()
         events.room_audience_changed(room_id=room.pk)
-        events.room_event_send(
-            room_id=room.pk,
-            seq=seq_next(room),
+        stage_event_send(
+            room,
             type="room.speaker_added",
             data={"user": user_card(user), "role": actor.role, "muted": actor.muted},
         )
         if had_hand:
-            events.room_event_send(
-                room_id=room.pk,
-                seq=seq_next(room),
+            stage_event_send(
+                room,
                 type="room.hands_changed",
                 data={"count": hands_count(room)},
             )
@@ -192,9 +187,8 @@ def _leave_stage(room: Room, participant: RoomParticipant, *, reason: str, by: A
     to_audience(participant)
     participant.save(update_fields=["role", "stage_since", "muted"])
     events.room_audience_changed(room_id=room.pk)
-    events.room_event_send(
-        room_id=room.pk,
-        seq=seq_next(room),
+    stage_event_send(
+        room,
         type="room.speaker_removed",
         data={"user_id": participant.user_id, "reason": reason, "by": by.pk if by else None},
     )
@@ -238,9 +232,8 @@ def room_stage_leave(*, user: User, room_id: int) -> RoomParticipant:
 def _mute_set(room: Room, participant: RoomParticipant, *, muted: bool, by: User) -> None:
     participant.muted = muted
     participant.save(update_fields=["muted"])
-    events.room_event_send(
-        room_id=room.pk,
-        seq=seq_next(room),
+    stage_event_send(
+        room,
         type="room.speaker_muted" if muted else "room.speaker_unmuted",
         data={"user_id": participant.user_id, "muted": muted, "by": by.pk},
     )
@@ -293,9 +286,8 @@ def room_moderator_add(*, user: User, room_id: int, target_id: int) -> RoomParti
             raise Conflict("Invite them to speak first.", code="not_on_stage")
         target.role = Role.MODERATOR
         target.save(update_fields=["role"])
-        events.room_event_send(
-            room_id=room.pk,
-            seq=seq_next(room),
+        stage_event_send(
+            room,
             type="room.moderator_added",
             data={"user": user_card(target.user), "by": user.pk, "reason": "made_moderator"},
         )
@@ -318,9 +310,8 @@ def room_moderator_remove(*, user: User, room_id: int, target_id: int) -> RoomPa
             )
         target.role = Role.SPEAKER
         target.save(update_fields=["role"])
-        events.room_event_send(
-            room_id=room.pk,
-            seq=seq_next(room),
+        stage_event_send(
+            room,
             type="room.moderator_removed",
             data={"user_id": target.user_id, "by": user.pk},
         )

@@ -28,6 +28,7 @@ def staff_client() -> Client:
         "/admin/rooms/roomparticipant/",
         "/admin/rooms/roomremoval/",
         "/admin/rooms/roominvite/",
+        "/admin/rooms/roomeventlog/",
         "/admin/rooms/scheduledevent/",
     ],
 )

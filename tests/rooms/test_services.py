@@ -436,3 +436,26 @@ def test_every_stage_event_bumps_seq_and_audience_joins_do_not(stage: Stage) -> 
     services.room_self_unmute(user=stage.speaker, room_id=room_id)
     services.room_speaker_mute(user=stage.moderator, room_id=room_id, target_id=stage.speaker.pk)
     assert Room.objects.get(pk=room_id).seq == 2
+
+
+def test_every_stage_event_is_journaled_with_its_seq(stage: Stage) -> None:
+    from rooms.models import RoomEventLog
+
+    room_id = stage.room.pk
+    services.room_self_unmute(user=stage.speaker, room_id=room_id)
+    services.room_user_remove(user=stage.moderator, room_id=room_id, target_id=stage.listener.pk)
+    services.room_end(user=stage.moderator, room_id=room_id)
+    log = list(RoomEventLog.objects.filter(room_id=room_id).values_list("seq", "type"))
+    assert log == [(1, "room.speaker_unmuted"), (2, "room.user_removed"), (3, "room.ended")]
+    ended = RoomEventLog.objects.get(room_id=room_id, seq=3)
+    assert ended.data == {"reason": "ended_by_moderator", "by": stage.moderator.pk}
+
+
+def test_a_room_seq_can_never_repeat(stage: Stage) -> None:
+    from django.db import IntegrityError, transaction
+
+    from rooms.models import RoomEventLog
+
+    RoomEventLog.objects.create(room=stage.room, seq=1, type="room.ended")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RoomEventLog.objects.create(room=stage.room, seq=1, type="room.ended")
