@@ -72,6 +72,13 @@ def room_hand_lower(*, user: User, room_id: int, target_id: int | None = None) -
         participant.hand_raised_at = None
         participant.save(update_fields=["hand_raised_at"])
         hands_changed_send(room, participant, raised=False)
+        if participant.user_id != user.pk:  # a moderator lowered it: tell its owner
+            events.user_event_send(
+                user_id=participant.user_id,
+                room_id=room.pk,
+                type="room.hand_lowered",
+                data={"user": user_card(participant.user), "by": user.pk},
+            )
     return participant
 
 

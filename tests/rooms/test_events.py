@@ -225,6 +225,22 @@ def test_hand_lowered_goes_to_moderators(stage: Stage, run) -> None:
     assert got[0]["event"]["type"] == "room.hand_lowered"
 
 
+def test_hand_lowered_by_a_moderator_tells_its_owner(stage: Stage, run) -> None:
+    services.room_hand_raise(user=stage.listener, room_id=stage.room.pk)
+    got = collect(
+        [user_group(stage.listener.pk)],
+        run(
+            services.room_hand_lower,
+            user=stage.moderator,
+            room_id=stage.room.pk,
+            target_id=stage.listener.pk,
+        ),
+        1,
+    )
+    event = got[0]["event"]
+    assert event["type"] == "room.hand_lowered" and event["data"]["by"] == stage.moderator.pk
+
+
 def test_hand_raised_is_not_sent_to_the_audience(stage: Stage, run) -> None:
     got = collect(
         [user_group(stage.speaker.pk)],
