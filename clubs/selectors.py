@@ -5,6 +5,8 @@ names and signatures stable:
 - `club_can_start_room(*, user, club)` / `club_can_schedule_event(*, user, club)` -> bool
 - `club_ids_for_user(user)` -> ids of clubs the user is a member of or follows
 - `club_premium_access(user, club)` -> bool (the one premium rule)
+- `club_ids_with_members_only_access(user)` / `club_ids_blocked_for(user)` -> the set forms of
+  `club_room_access`, for lists (the hallway)
 """
 
 from __future__ import annotations
@@ -80,15 +82,17 @@ def club_premium_access(user: Any, club: Club, *, now: datetime | None = None) -
     still within its grace period. Canceled and expired memberships never grant access."""
     if not _authenticated(user):
         return False
-    now = now or timezone.now()
-    premium = PremiumMembership.objects.filter(club=club, user=user).first()
-    if premium is None:
-        return False
-    if premium.status == PremiumMembership.Status.ACTIVE:
-        return premium.current_period_end is None or premium.current_period_end > now
-    if premium.status == PremiumMembership.Status.PAST_DUE:
-        return premium.grace_until is not None and premium.grace_until > now
-    return False
+    premium = PremiumMembership.objects.filter(club=club, user=user)
+    return premium.filter(premium_access_q(now or timezone.now())).exists()
+
+
+def premium_access_q(now: datetime) -> Q:
+    """The premium rule as a filter on PremiumMembership (one definition for rows and lists)."""
+    status = PremiumMembership.Status
+    active = Q(status=status.ACTIVE) & (
+        Q(current_period_end__isnull=True) | Q(current_period_end__gt=now)
+    )
+    return active | Q(status=status.PAST_DUE, grace_until__gt=now)
 
 
 def club_room_access(*, user: Any, club: Club, members_only: bool) -> str | None:
@@ -127,11 +131,47 @@ def club_can_manage_members(*, user: Any, club: Club) -> bool:
 
 def club_ids_for_user(user: Any) -> set[int]:
     """Clubs whose rooms belong in the user's hallway: the ones they are a member of or follow."""
+    return set(club_ids_for_user_query(user).values_list("pk", flat=True))
+
+
+def club_ids_for_user_query(user: Any) -> QuerySet[Club, Any]:
+    """The same as a lazy query, to embed as a subquery in lists (no extra round trip)."""
     if not _authenticated(user):
-        return set()
-    member = ClubMembership.objects.filter(user=user).values_list("club_id", flat=True)
-    following = ClubFollow.objects.filter(user=user).values_list("club_id", flat=True)
-    return set(member) | set(following)
+        return Club.objects.none()
+    member = Q(pk__in=ClubMembership.objects.filter(user=user).values("club_id"))
+    following = Q(pk__in=ClubFollow.objects.filter(user=user).values("club_id"))
+    return Club.objects.filter(member | following).values("pk")
+
+
+def club_ids_with_members_only_access(user: Any) -> QuerySet[ClubMembership, Any]:
+    """Clubs whose members-only rooms the user may enter, as a lazy subquery of club ids (the
+    list form of club_room_access, e.g. for the hallway): their memberships, less plain
+    members of exclusive clubs without premium access, less clubs blocked for them."""
+    if not _authenticated(user):
+        return ClubMembership.objects.none().values("club_id")
+    premium = PremiumMembership.objects.filter(premium_access_q(timezone.now()), user=user)
+    return (
+        ClubMembership.objects.filter(user=user)
+        .filter(
+            Q(club__is_exclusive=False)
+            | ~Q(role=Role.MEMBER)
+            | Q(club_id__in=premium.values("club_id"))
+        )
+        .exclude(club_id__in=club_ids_blocked_for(user))
+        .values("club_id")
+    )
+
+
+def club_ids_blocked_for(user: Any) -> QuerySet[ClubMembership, Any]:
+    """Clubs with an admin who blocked the user or whom the user blocked (lazy subquery)."""
+    if not _authenticated(user):
+        return ClubMembership.objects.none().values("club_id")
+    blocked_with = Block.objects.filter(blocker=user).values("blocked_id")
+    blocked_by = Block.objects.filter(blocked=user).values("blocker_id")
+    admins = ClubMembership.objects.filter(role=Role.ADMIN).filter(
+        Q(user__in=blocked_with) | Q(user__in=blocked_by)
+    )
+    return admins.values("club_id")
 
 
 def club_can_see_members(*, user: Any, club: Club) -> bool:

@@ -3,3 +3,17 @@ from django.apps import AppConfig
 
 class RoomsConfig(AppConfig):
     name = "rooms"
+
+    def ready(self) -> None:
+        from clubs import events as club_events
+        from rooms.services import room_club_access_lost
+
+        def leave_club_rooms(club_id: int, user_id: int) -> None:
+            room_club_access_lost(club_id=club_id, user_id=user_id)
+
+        # Whoever loses a club's access leaves its members-only rooms (registered once).
+        if not any(
+            getattr(h, "__name__", "") == "leave_club_rooms"
+            for h in club_events.MEMBERSHIP_LOST_HOOKS
+        ):
+            club_events.MEMBERSHIP_LOST_HOOKS.append(leave_club_rooms)

@@ -1,32 +1,54 @@
-"""The one place rooms asks the clubs app about membership.
-
-The clubs issue adds roles and memberships later. Until `clubs.selectors` offers
-`club_is_member(user, club) -> bool` and `user_club_ids(user) -> Iterable[int]`, club rooms are
-open to every member and nobody's hallway gets a club boost. Nothing else in rooms imports clubs
-selectors, so wiring the real answer in is a change to this file only.
-"""
+"""The one place rooms asks the clubs app who may do what in a club's rooms."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from django.db.models import QuerySet
 
-def _clubs_selector(name: str) -> Any:
-    try:
-        module = importlib.import_module("clubs.selectors")
-    except ModuleNotFoundError:
+from clubhouse.errors import ApplicationError, PermissionDenied
+from clubs import selectors as club_selectors
+from clubs.models import Club
+
+_DENIALS = {
+    "club_blocked": "A club admin has blocked you, or you blocked them.",
+    "club_members_only": "This room is for club members only.",
+    "club_premium_required": "This room is for the club's premium members.",
+}
+
+
+def club_entry_denial(user: Any, club: Club, *, members_only: bool) -> ApplicationError | None:
+    """Why `user` may not enter a room of `club`, or None."""
+    code = club_selectors.club_room_access(user=user, club=club, members_only=members_only)
+    if code is None:
         return None
-    return getattr(module, name, None)
+    return PermissionDenied(_DENIALS.get(code, "You may not enter this club's rooms."), code=code)
 
 
-def club_allows_member(user: Any, club: Any) -> bool:
-    """May `user` enter a members-only room of `club`?"""
-    check = _clubs_selector("club_is_member")
-    return True if check is None else bool(check(user, club))
+def club_require_manager(user: Any, club: Club, *, for_what: str) -> None:
+    """Only a club's leaders and admins start its rooms and schedule its events."""
+    allowed = (
+        club_selectors.club_can_start_room(user=user, club=club)
+        if for_what == "room"
+        else club_selectors.club_can_schedule_event(user=user, club=club)
+    )
+    if not allowed:
+        raise PermissionDenied(
+            "Only the club's leaders and admins can do this.", code="club_leader_required"
+        )
 
 
-def user_club_ids(user: Any) -> set[int] | None:
-    """Ids of the clubs `user` belongs to, or None while clubs cannot say (treat all as allowed)."""
-    select = _clubs_selector("user_club_ids")
-    return None if select is None else set(select(user))
+# The three below are lazy subqueries of club ids: lists filter with them in one SQL query.
+def user_club_ids(user: Any) -> QuerySet[Any]:
+    """Clubs the user is a member of or follows (their hallway and "upcoming" rank these)."""
+    return club_selectors.club_ids_for_user_query(user)
+
+
+def user_members_only_club_ids(user: Any) -> QuerySet[Any]:
+    """Clubs whose members-only rooms the user may enter."""
+    return club_selectors.club_ids_with_members_only_access(user)
+
+
+def user_blocked_club_ids(user: Any) -> QuerySet[Any]:
+    """Clubs whose rooms the user may not enter at all (blocks with a club admin)."""
+    return club_selectors.club_ids_blocked_for(user)

@@ -70,11 +70,12 @@ def room_hallway_queryset(*, viewer: Any) -> QuerySet[Room]:
             | (Q(type=Room.Type.SOCIAL) & (invited | Q(Exists(stage.filter(user__in=followers)))))
         )
     )
-    if club_ids is not None:
-        rooms = rooms.exclude(Q(members_only=True) & ~Q(club_id__in=club_ids) & ~is_participant)
-    club_rank: Any = (
-        Case(When(club_id__in=club_ids, then=Value(1)), default=Value(0)) if club_ids else Value(0)
+    rooms = rooms.exclude(club_id__in=clubs_bridge.user_blocked_club_ids(viewer)).exclude(
+        Q(members_only=True)
+        & ~Q(club_id__in=clubs_bridge.user_members_only_club_ids(viewer))
+        & ~is_participant
     )
+    club_rank: Any = Case(When(club_id__in=club_ids, then=Value(1)), default=Value(0))
     return (
         rooms.annotate(
             followed_on_stage=_count(stage.filter(user__in=following)),

@@ -45,6 +45,6 @@ def room_entry_denial(room: Room, user: Any) -> ApplicationError | None:
                 "This social room is open to people followed by a speaker.",
                 code="social_room_not_followed",
             )
-    if room.club_id and room.members_only and not clubs_bridge.club_allows_member(user, room.club):
-        return PermissionDenied("This room is for club members only.", code="club_members_only")
+    if room.club_id is not None and room.club is not None:
+        return clubs_bridge.club_entry_denial(user, room.club, members_only=room.members_only)
     return None

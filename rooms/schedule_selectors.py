@@ -54,9 +54,7 @@ def event_list_for_you(*, viewer: Any) -> QuerySet[ScheduledEvent]:
         | Q(hosts__in=following)
         | Q(Exists(EventRSVP.objects.filter(event=OuterRef("pk"), user=viewer)))
     )
-    club_ids = clubs_bridge.user_club_ids(viewer)
-    if club_ids:
-        mine |= Q(club_id__in=club_ids)
+    mine |= Q(club_id__in=clubs_bridge.user_club_ids(viewer))
     wanted = ScheduledEvent.objects.filter(mine).exclude(hosts__in=user_hidden_ids(viewer))
     return event_list_upcoming(viewer=viewer).filter(pk__in=wanted.values("pk"))
 

@@ -15,7 +15,7 @@ from accounts.permissions import user_require_member
 from accounts.services import notification_create
 from clubhouse.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from clubs.models import Club
-from rooms import services
+from rooms import clubs_bridge, services
 from rooms.conf import event_reminder_minutes
 from rooms.models import EventRSVP, Room, ScheduledEvent
 
@@ -78,6 +78,8 @@ def _validated(
             errors["club_id"] = ["Unknown club."]
     if errors:
         raise InvalidInput(fields=errors)
+    if clean.get("club") is not None:
+        clubs_bridge.club_require_manager(creator, clean["club"], for_what="event")
     return clean
 
 
@@ -193,6 +195,7 @@ def event_start_room(*, user: User, event_id: int, type: str = Room.Type.OPEN) -
             type=type,
             topic_ids=list(event.topics.values_list("pk", flat=True)),
             club_id=event.club_id,
+            club_event_host=True,
         )
         event.room = room
         event.save(update_fields=["room"])

@@ -10,6 +10,7 @@ submodules are an implementation detail.
 """
 
 from rooms.services.lifecycle import (
+    room_club_access_lost,
     room_create,
     room_end,
     room_end_by_staff,
@@ -34,6 +35,7 @@ from rooms.services.stage import (
 )
 
 __all__ = [
+    "room_club_access_lost",
     "room_create",
     "room_end",
     "room_end_by_staff",

@@ -11,7 +11,7 @@ from accounts.models import Topic, User
 from accounts.permissions import user_require_member
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubs.models import Club
-from rooms import events, rules
+from rooms import clubs_bridge, events, rules
 from rooms.conf import room_default_capacity, room_title_max_length
 from rooms.models import Room, RoomParticipant, ScheduledEvent
 from rooms.selectors import user_card
@@ -40,8 +40,13 @@ def room_create(
     members_only: bool = False,
     capacity: int | None = None,
     hand_raise_policy: str = Room.HandRaisePolicy.EVERYONE,
+    club_event_host: bool = False,
 ) -> Room:
-    """Open a live room; its creator is the first moderator, on stage and unmuted."""
+    """Open a live room; its creator is the first moderator, on stage and unmuted.
+
+    A club room needs a club leader or admin, unless `club_event_host`: the caller is a host of
+    a scheduled club event (which a leader scheduled) opening that event's room.
+    """
     user_require_member(user)
     errors: dict[str, list[str]] = {}
     title = (title or "").strip()
@@ -67,6 +72,8 @@ def room_create(
         errors["members_only"] = ["Only a club room can be members-only."]
     if errors:
         raise InvalidInput(fields=errors)
+    if club is not None and not club_event_host:
+        clubs_bridge.club_require_manager(user, club, for_what="room")
     with transaction.atomic():
         room = Room.objects.create(
             title=title,
@@ -159,3 +166,53 @@ def room_end_by_staff(*, staff: User, room_id: int) -> Room:
         if room.is_live:
             room_end_locked(room, reason="ended_by_staff", by=staff)
     return room
+
+
+def room_club_access_lost(*, club_id: int, user_id: int) -> list[int]:
+    """Take someone out of the club's live members-only rooms they may no longer enter.
+
+    Registered as a clubs MEMBERSHIP_LOST hook (called after the clubs transaction commits).
+    Not a ban: whoever regains access may come back. Returns the ids of the rooms they left.
+    """
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return []
+    candidates = RoomParticipant.objects.filter(
+        user=user, room__club_id=club_id, room__members_only=True, room__status=Room.Status.LIVE
+    ).values_list("room_id", flat=True)
+    left: list[int] = []
+    for room_id in list(candidates):
+        with transaction.atomic():
+            room = room_lock(room_id)
+            participant = participant_get(room, user)
+            if participant is None or not room.is_live or room.club is None:
+                continue
+            if clubs_bridge.club_entry_denial(user, room.club, members_only=True) is None:
+                continue  # access came back before we got here
+            participant.delete()
+            stage_event_send(
+                room,
+                type="room.user_removed",
+                data={
+                    "user_id": user.pk,
+                    "by": None,
+                    "was_on_stage": participant.on_stage,
+                    "reason": "club_access_lost",
+                },
+            )
+            events.user_event_send(
+                user_id=user.pk,
+                room_id=room.pk,
+                type="room.removed",
+                data={"reason": "club_access_lost"},
+            )
+            if participant.on_stage:
+                after_stage_departure(room)
+            else:
+                events.room_audience_changed(room_id=room.pk)
+                if participant.hand_raised_at is not None:
+                    hands_changed_send(room, participant, raised=False)
+                if not RoomParticipant.objects.filter(room=room).exists():
+                    room_end_locked(room, reason="empty")
+        left.append(room_id)
+    return left

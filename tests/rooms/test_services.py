@@ -129,17 +129,6 @@ def test_blocking_someone_on_stage_does_not_keep_you_out(stage: Stage) -> None:
     assert services.room_join(user=viewer, room_id=stage.room.pk).role == "listener"
 
 
-def test_members_only_club_rooms_ask_the_clubs_bridge(stage: Stage, monkeypatch) -> None:
-    from clubs.models import Club
-
-    club = Club.objects.create(name="C", slug="c")
-    Room.objects.filter(pk=stage.room.pk).update(club=club, members_only=True)
-    monkeypatch.setattr("rooms.clubs_bridge.club_allows_member", lambda user, club: False)
-    with pytest.raises(ApplicationError) as excinfo:
-        services.room_join(user=MemberFactory(), room_id=stage.room.pk)
-    assert excinfo.value.code == "club_members_only"
-
-
 # --- leave --------------------------------------------------------------------------------
 def test_leaving_is_idempotent(stage: Stage) -> None:
     services.room_leave(user=stage.listener, room_id=stage.room.pk)
