@@ -94,7 +94,8 @@ def reconcile_transfer(transfer: StripeDict) -> Discrepancy | None:
 def reconcile(*, since: datetime | None = None) -> list[Discrepancy]:
     provider = get_provider()
     gte = int((since - MARGIN).timestamp()) if since else None
-    ledger_window = Q(created__gte=since) if since else Q()
+    # Journals in the window, plus any the provider mentions (an empty Q would drop the window).
+    ledger_window = Q(created__gte=since) if since else Q(pk__isnull=False)
     found: list[Discrepancy] = []
 
     # Transfers we create ourselves (stipends); destination-charge transfers are checked

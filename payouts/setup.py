@@ -31,6 +31,42 @@ def ensure_periodic_tasks() -> None:
     )
 
 
+def standin_webhook_endpoint() -> Any:
+    """The dj-stripe endpoint row the stand-in (and a local `stripe listen`) posts to; its
+    secret is DJSTRIPE_WEBHOOK_SECRET. With real Stripe, create the endpoint through dj-stripe
+    (admin) instead, so Stripe generates the secret."""
+    from django.conf import settings
+    from djstripe.models import Account, APIKey, WebhookEndpoint
+
+    from payouts import conf
+    from payouts.provider import STANDIN_API_KEY
+
+    # dj-stripe attributes every stored event to an owner account found through an API key; in
+    # stand-in mode both exist locally so that dj-stripe never calls out to resolve them.
+    platform, _ = Account.objects.get_or_create(
+        id="acct_clubhouse_standin",
+        defaults={"livemode": False, "stripe_data": {"id": "acct_clubhouse_standin",
+                                                     "object": "account"}},
+    )  # fmt: skip
+    APIKey.objects.get_or_create(
+        secret=STANDIN_API_KEY,
+        defaults={"type": "secret", "livemode": False, "djstripe_owner_account": platform},
+    )
+    endpoint, _ = WebhookEndpoint.objects.get_or_create(
+        id="we_clubhouse_standin",
+        defaults={
+            "djstripe_owner_account": platform,
+            "livemode": False,
+            "enabled_events": ["*"],
+            "secret": conf.webhook_secret(),
+            "status": "enabled",
+            "url": "http://127.0.0.1:8000/stripe/webhook/",
+            "api_version": settings.STRIPE_API_VERSION,
+        },
+    )
+    return endpoint
+
+
 def payouts_post_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
     from payouts.ledger import install_database_guards
 

@@ -16,7 +16,7 @@ from payouts.provider.base import (
 )
 from payouts.provider.stripe_provider import StripeProvider
 
-STANDIN_API_KEY = "sk_test_standin"
+STANDIN_API_KEY = "sk_test_clubhouseStandInNotARealKey0000"
 
 
 @lru_cache(maxsize=1)

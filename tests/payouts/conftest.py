@@ -49,7 +49,7 @@ def make_user(**kwargs: Any) -> User:
         "status": User.Status.MEMBER,
     }
     defaults.update(kwargs)
-    return User.objects.create_user(password="pw-for-tests-only", **defaults)
+    return User.objects.create_user(password=None, **defaults)  # unusable: no slow hashing
 
 
 def make_creator(*, stipend: bool = False, active: bool = True, **program: Any) -> User:
@@ -83,3 +83,26 @@ def follow(a: User, b: User) -> None:
 @pytest.fixture
 def provider() -> Any:
     return get_provider()
+
+
+@pytest.fixture
+def webhook_endpoint(db: None) -> Any:
+    from payouts.setup import standin_webhook_endpoint
+
+    return standin_webhook_endpoint()
+
+
+def post_event(
+    client: Any, endpoint: Any, event: dict[str, Any], *, secret: str | None = None
+) -> Any:
+    from django.urls import reverse
+
+    from payouts import conf
+
+    body, signature = STANDIN.signed_webhook(event, secret or conf.webhook_secret())
+    return client.post(
+        reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": endpoint.djstripe_uuid}),
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signature,
+    )
