@@ -387,8 +387,8 @@ class StipendPayment(models.Model):
             Status.FAILED_INSUFFICIENT_FUNDS,
             Status.PROCESSING,  # a stale claim is re-claimed after the provider lookup
         },
-        Status.FAILED_INSUFFICIENT_FUNDS: {Status.PENDING},
-        Status.FAILED: {Status.PENDING},
+        Status.FAILED_INSUFFICIENT_FUNDS: {Status.PENDING, Status.PAID},
+        Status.FAILED: {Status.PENDING, Status.PAID},
         Status.PAID: set(),
     }
 

@@ -12,6 +12,7 @@ from payouts.provider.base import (
     InsufficientFunds,
     PaymentProvider,
     ProviderError,
+    ProviderUnavailable,
     StripeDict,
 )
 from payouts.provider.stripe_provider import StripeProvider
@@ -44,6 +45,7 @@ __all__ = [
     "InsufficientFunds",
     "PaymentProvider",
     "ProviderError",
+    "ProviderUnavailable",
     "StripeDict",
     "get_provider",
     "provider_is_standin",

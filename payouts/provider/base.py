@@ -21,6 +21,15 @@ class ProviderError(ApplicationError):
     default_message = "The payment provider refused the request."
 
 
+class ProviderUnavailable(ProviderError):
+    """The outcome is unknown (network, 5xx, a concurrent request with the same key): retry with
+    the same idempotency key, never with a new one."""
+
+    code = "payment_provider_unavailable"
+    status = 503
+    default_message = "The payment provider did not answer; try again shortly."
+
+
 class InsufficientFunds(ProviderError):
     code = "insufficient_funds"
     status = 409

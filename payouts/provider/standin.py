@@ -260,9 +260,12 @@ class StandInStripe(stripe.HTTPClient):
                         status,
                         {"request-id": request_id, "Idempotent-Replayed": "true"},
                     )
+            if self.fail_next:
+                # An injected failure in front of the API (a load balancer, the network): the
+                # request never executed, so nothing is stored under its idempotency key.
+                err = self.fail_next.pop(0)
+                return json.dumps(err.body()), err.status, {"request-id": request_id}
             try:
-                if self.fail_next:
-                    raise self.fail_next.pop(0)
                 status, result = 200, self._route(method, parts.path, params, key)
             except StandInError as err:
                 status, result = err.status, err.body()

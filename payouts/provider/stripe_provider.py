@@ -7,7 +7,13 @@ from typing import Any
 
 import stripe
 
-from payouts.provider.base import CardDeclined, InsufficientFunds, ProviderError, StripeDict
+from payouts.provider.base import (
+    CardDeclined,
+    InsufficientFunds,
+    ProviderError,
+    ProviderUnavailable,
+    StripeDict,
+)
 
 
 def _plain(obj: Any) -> StripeDict:
@@ -36,6 +42,8 @@ class StripeProvider:
         options: dict[str, Any] = {"idempotency_key": key} if key else {}
         try:
             return _plain(fn(params=params, options=options))
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            raise ProviderUnavailable() from exc
         except stripe.CardError as exc:
             raise CardDeclined(
                 exc.user_message or "The card was declined.", extra={"decline_code": exc.code}
@@ -49,6 +57,8 @@ class StripeProvider:
         except stripe.IdempotencyError as exc:
             raise ProviderError(str(exc), code="idempotency_error") from exc
         except stripe.StripeError as exc:
+            if (exc.http_status or 500) >= 500 or exc.http_status == 409:
+                raise ProviderUnavailable() from exc
             raise ProviderError(str(exc.user_message or exc)) from exc
 
     def _list(self, fn: Any, params: dict[str, Any]) -> list[StripeDict]:

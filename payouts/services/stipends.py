@@ -31,7 +31,12 @@ from payouts import conf, ledger, selectors
 from payouts.audit import audit, require_transition
 from payouts.ledger import Kind, Line
 from payouts.models import Journal, StipendPayment, StipendRun
-from payouts.provider import InsufficientFunds, ProviderError, StripeDict, get_provider
+from payouts.provider import (
+    InsufficientFunds,
+    ProviderError,
+    StripeDict,
+    get_provider,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +104,9 @@ def stipend_pay(*, payment_id: int) -> StipendPayment | None:
     if payment is None:
         return None
     provider = get_provider()
-    if was_stale:
-        # The worker that claimed it died; its idempotency key may have expired at Stripe.
+    if was_stale or payment.key_attempt > 1:
+        # The worker that claimed it died (its idempotency key may have expired at Stripe), or
+        # this is a retry after a failure: whatever happened, the provider's list is the truth.
         found = [
             t
             for t in provider.transfer_list(transfer_group=payment.transfer_group)
@@ -137,6 +143,7 @@ def stipend_mark_paid(*, payment: StipendPayment, transfer: StripeDict) -> Stipe
         payment = StipendPayment.objects.select_for_update().get(pk=payment.pk)
         if payment.status == S.PAID:
             return payment
+        # A transfer the provider holds is the truth, even for a row marked failed meanwhile.
         require_transition(payment, S.PAID)
         previous = payment.status
         payment.status = S.PAID

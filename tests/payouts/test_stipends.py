@@ -155,3 +155,47 @@ def test_two_concurrent_runs_pay_each_creator_exactly_once() -> None:
     groups = [t["transfer_group"] for t in _transfers()]
     assert len(groups) == len(set(groups)) == len(creators)
     assert Journal.objects.filter(kind=Journal.Kind.STIPEND).count() == len(creators)
+
+
+def test_an_unknown_outcome_keeps_the_row_in_flight_and_a_later_lookup_completes_it() -> None:
+    from payouts.provider import ProviderUnavailable
+    from payouts.provider.standin import StandInError
+
+    _fund()
+    creator = make_creator(stipend=True)
+    STANDIN.fail_next = [StandInError(500, "api_error", "boom") for _ in range(3)]  # > retries
+    with pytest.raises(ProviderUnavailable):
+        services.stipend_run_month(month=FEB)
+    payment = StipendPayment.objects.get(creator=creator)
+    assert payment.status == S.PROCESSING and payment.key_attempt == 1 and not _transfers()
+    StipendPayment.objects.filter(pk=payment.pk).update(
+        claimed_at=timezone.now() - timedelta(days=2)
+    )
+    services.stipend_run_month(month=FEB)
+    payment.refresh_from_db()
+    assert payment.status == S.PAID and len(_transfers()) == 1
+
+
+def test_a_transient_provider_error_is_retried_with_the_same_key() -> None:
+    from payouts.provider.standin import StandInError
+
+    _fund()
+    make_creator(stipend=True)
+    STANDIN.fail_next = [StandInError(500, "api_error", "boom")]
+    services.stipend_run_month(month=FEB)
+    assert StipendPayment.objects.get().status == S.PAID and len(_transfers()) == 1
+
+
+def test_a_row_marked_failed_while_its_transfer_exists_is_completed_not_paid_again() -> None:
+    _fund()
+    creator = make_creator(stipend=True)
+    services.stipend_run_month(month=FEB)
+    payment = StipendPayment.objects.get(creator=creator)
+    # Simulate the race: the row ended failed although the provider made the transfer.
+    StipendPayment.objects.filter(pk=payment.pk).update(
+        status=S.FAILED, key_attempt=2, stripe_transfer_id=""
+    )
+    services.stipend_retry(payment=payment)
+    payment.refresh_from_db()
+    assert payment.status == S.PAID and len(_transfers()) == 1
+    assert Journal.objects.filter(kind=Journal.Kind.STIPEND).count() == 1
