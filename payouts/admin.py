@@ -88,8 +88,21 @@ class CreatorApplicationAdmin(admin.ModelAdmin):
     readonly_fields = ["user", "status", "source", "pitch", "reviewed_by", "reviewed_at"]
     actions = ["approve_send_money", "approve_with_stipend", "reject"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # creators apply, or staff use "nominate" on a user
+    # "Add" is how staff nominate someone: pick the member, write why; the service does the rest.
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["user", "pitch"] if obj is None else self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [] if obj is None else list(self.readonly_fields)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            # Only the review note is editable; the status moves through the actions.
+            CreatorApplication.objects.filter(pk=obj.pk).update(review_note=obj.review_note)
+            return
+        staff: Any = request.user
+        created = services.creator_nominate(staff=staff, user=obj.user, note=obj.pitch)
+        obj.pk = created.pk
 
     def followers(self, obj: CreatorApplication) -> int:
         return selectors.user_followers_count(obj.user)

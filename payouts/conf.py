@@ -81,3 +81,19 @@ def stripe_secret_key() -> str:
 
 def webhook_secret() -> str:
     return str(getattr(settings, "DJSTRIPE_WEBHOOK_SECRET", "whsec_standin_local"))
+
+
+def standin_state_file() -> str:
+    """Where the Stripe stand-in keeps its state between processes (the demo command, then the
+    server). Empty keeps it in memory; the default persists only for local development."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    configured = getattr(settings, "PAYOUTS_STANDIN_STATE_FILE", None)
+    if configured is not None:
+        return str(configured)
+    if not getattr(settings, "DEBUG", False) or "pytest" in sys.modules:
+        return ""
+    name = str(settings.DATABASES["default"].get("NAME", "db")).replace("/", "_")
+    return str(Path(tempfile.gettempdir()) / f"clubhouse-stripe-standin-{name}.json")

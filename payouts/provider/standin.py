@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import os
 import secrets
 import threading
 import time
@@ -77,10 +78,41 @@ def parse_form(body: str) -> dict[str, Any]:
 class StandInStripe(stripe.HTTPClient):
     name = "clubhouse-standin"
 
-    def __init__(self) -> None:
+    def __init__(self, state_file: str = "") -> None:
         super().__init__()
         self._lock = threading.RLock()
+        self.state_file = state_file
         self.reset()
+        self._load()
+
+    # Optional persistence, so `make run` (the demo command, then the server) shares one
+    # stand-in across processes. Tests keep it in memory.
+    _PERSISTED = ("objects", "idempotency", "available", "events")
+
+    def _load(self) -> None:
+        if not self.state_file:
+            return
+        try:
+            with open(self.state_file) as fh:
+                state = json.load(fh)
+        except (OSError, ValueError):
+            return
+        for name in self._PERSISTED:
+            if name in state:
+                value = state[name]
+                if name == "idempotency":
+                    value = {k: tuple(v) for k, v in value.items()}
+                setattr(self, name, value)
+
+    def _save(self) -> None:
+        if not self.state_file:
+            return
+        state = {name: getattr(self, name) for name in self._PERSISTED}
+        state["events"] = state["events"][-500:]
+        tmp = f"{self.state_file}.tmp"
+        with open(tmp, "w") as fh:
+            json.dump(state, fh)
+        os.replace(tmp, self.state_file)
 
     # state ---------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -171,7 +203,9 @@ class StandInStripe(stripe.HTTPClient):
             acct = self.get("accounts", account_id)
             acct["capabilities"] = {"transfers": "active", "card_payments": "active"}
             acct.update(charges_enabled=True, payouts_enabled=True, details_submitted=True)
-            return self._event("account.updated", acct)
+            event = self._event("account.updated", acct)
+            self._save()
+            return event
 
     def complete_3ds(self, payment_intent_id: str, *, success: bool = True) -> dict[str, Any]:
         with self._lock:
@@ -273,6 +307,8 @@ class StandInStripe(stripe.HTTPClient):
             # Like Stripe: a request that began executing has its outcome saved, errors too.
             if key and method == "POST" and status != 404:
                 self.idempotency[key] = (parts.path, fingerprint, status, response)
+            if method == "POST":
+                self._save()
             return response, status, {"request-id": request_id}
 
     def close(self) -> None:
@@ -627,4 +663,10 @@ class StandInStripe(stripe.HTTPClient):
         return sub
 
 
-STANDIN = StandInStripe()
+def _state_file() -> str:
+    from payouts import conf
+
+    return conf.standin_state_file()
+
+
+STANDIN = StandInStripe(_state_file())

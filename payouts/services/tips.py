@@ -20,7 +20,7 @@ from payouts import conf, fees, ledger, selectors
 from payouts.audit import audit, require_transition
 from payouts.ledger import Kind, Line
 from payouts.models import ConnectedAccount, CreatorProgram, Journal, PaymentCustomer, Tip
-from payouts.provider import CardDeclined, get_provider
+from payouts.provider import CardDeclined, ProviderError, ProviderUnavailable, get_provider
 
 
 class TipNotAllowed(PermissionDenied):
@@ -150,6 +150,11 @@ def tip_send(
         )
     except CardDeclined as exc:
         tip_mark_failed(tip=tip, code=str(exc.extra.get("decline_code") or exc.code))
+        raise
+    except ProviderUnavailable:
+        raise  # unknown outcome: the tip stays `created`; the payment intent's webhooks decide
+    except ProviderError as exc:
+        tip_mark_failed(tip=tip, code=exc.code)
         raise
     return tip_apply_payment_intent(tip=tip, intent=intent)
 

@@ -70,3 +70,12 @@ def test_a_months_run_shows_progress_and_staff_rerun_a_failed_row(staff_client) 
 def test_every_money_admin_page_renders(staff_client, path: str) -> None:
     make_creator(stipend=True)
     assert staff_client.get(f"/admin/payouts/{path}/").status_code == 200
+
+
+def test_staff_nominate_through_the_add_form(staff_client) -> None:
+    user = make_user()
+    response = staff_client.post("/admin/payouts/creatorapplication/add/",
+                                 {"user": user.pk, "pitch": "hosts a great show"})  # fmt: skip
+    assert response.status_code == 302
+    app = CreatorApplication.objects.get(user=user)
+    assert app.source == "nominated" and app.nominated_by is not None and app.status == "pending"

@@ -92,3 +92,17 @@ def test_account_updated_turns_transfers_on_and_an_older_event_does_not_turn_the
     services.connected_account_sync(data=inactive, event_created=100)  # late, older
     account.refresh_from_db()
     assert account.transfers_active
+
+
+def test_the_demo_loads_twice_without_changing_anything_the_second_time() -> None:
+    from accounts import demo as accounts_demo
+    from payouts import demo
+    from payouts.models import Journal, Tip
+
+    list(accounts_demo.load())
+    first = list(demo.load())
+    counts = (Tip.objects.count(), Journal.objects.count(), CreatorProgram.objects.count())
+    second = list(demo.load())
+    assert first == second and "stand-in" in first[0]
+    assert counts == (Tip.objects.count(), Journal.objects.count(), CreatorProgram.objects.count())
+    assert counts == (1, 2, 2)
