@@ -328,12 +328,22 @@ class Tip(models.Model):
     stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
     destination_account_id = models.CharField(max_length=255)
     failure_code = models.CharField(max_length=64, blank=True)
+    request_key = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The client's Idempotency-Key: a double tap sends once.",
+    )
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["sender", "request_key"],
+                condition=~Q(request_key=""),
+                name="tip_once_per_request_key",
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="tip_amount_positive"),
             models.CheckConstraint(
                 condition=Q(charge_amount=models.F("amount") + models.F("fee")),

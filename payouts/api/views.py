@@ -73,6 +73,7 @@ class TipListCreateView(APIView):
             creator=creator,
             amount=_money(data.validated_data["amount"], data.validated_data["currency"]),
             payment_method=data.validated_data.get("payment_method") or None,
+            request_key=request.headers.get("Idempotency-Key", ""),
         )
         body = dict(TipOut(tip).data)
         if tip.status == Tip.Status.REQUIRES_ACTION:

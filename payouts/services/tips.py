@@ -113,10 +113,22 @@ def setup_intent_create(*, user: User) -> dict[str, Any]:
 
 
 def tip_send(
-    *, sender: User, creator: User, amount: Money, payment_method: str | None = None
+    *,
+    sender: User,
+    creator: User,
+    amount: Money,
+    payment_method: str | None = None,
+    request_key: str = "",
 ) -> Tip:
     """Charge the sender `amount` + fees for `creator`. With no saved card, `payment_method`
-    (from Stripe.js) is required and is saved; later tips reuse the saved card."""
+    (from Stripe.js) is required and is saved; later tips reuse the saved card.
+
+    `request_key` is the client's idempotency key: the same key returns the first tip (a double
+    tap charges once); the same key for a different tip is a conflict."""
+    if request_key:
+        existing = Tip.objects.filter(sender=sender, request_key=request_key).first()
+        if existing is not None:
+            return _replay(existing, creator, amount)
     account = _eligibility(sender, creator, amount)
     if payment_method:
         customer = payment_method_save(user=sender, payment_method=payment_method)
@@ -125,17 +137,23 @@ def tip_send(
         if customer is None or not customer.default_payment_method_id:
             raise PaymentMethodRequired()
     grossed = fees.gross_up(amount)
-    with transaction.atomic():
-        tip = Tip.objects.create(
-            sender=sender,
-            creator=creator,
-            amount=amount.amount,
-            fee=grossed.fee.amount,
-            charge_amount=grossed.charge.amount,
-            currency=amount.currency,
-            destination_account_id=account.stripe_account_id,
+    try:
+        with transaction.atomic():
+            tip = Tip.objects.create(
+                sender=sender,
+                creator=creator,
+                amount=amount.amount,
+                fee=grossed.fee.amount,
+                charge_amount=grossed.charge.amount,
+                currency=amount.currency,
+                destination_account_id=account.stripe_account_id,
+                request_key=request_key[:255],
+            )
+            audit(tip, "created", to_status=tip.status, actor=sender)
+    except IntegrityError:  # the same request key, concurrently: the first one wins
+        return _replay(
+            Tip.objects.get(sender=sender, request_key=request_key[:255]), creator, amount
         )
-        audit(tip, "created", to_status=tip.status, actor=sender)
     try:
         intent = get_provider().payment_intent_create(
             amount=tip.charge_amount,
@@ -157,6 +175,17 @@ def tip_send(
         tip_mark_failed(tip=tip, code=exc.code)
         raise
     return tip_apply_payment_intent(tip=tip, intent=intent)
+
+
+def _replay(tip: Tip, creator: User, amount: Money) -> Tip:
+    if (tip.creator_id, tip.amount, tip.currency) != (creator.pk, amount.amount, amount.currency):
+        raise Conflict(
+            "This request key was already used for another tip.", code="tip_request_key_reused"
+        )
+    if tip.status == Tip.Status.REQUIRES_ACTION and tip.stripe_payment_intent_id:
+        intent = get_provider().payment_intent_retrieve(tip.stripe_payment_intent_id)
+        tip.client_secret = intent.get("client_secret")  # type: ignore[attr-defined]
+    return tip
 
 
 def tip_apply_payment_intent(*, tip: Tip, intent: dict[str, Any]) -> Tip:

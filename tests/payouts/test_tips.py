@@ -234,3 +234,16 @@ def test_api_creator_application(api_client) -> None:
     first = api_client.post("/api/v1/payouts/creator-application/", {"pitch": "hi"})
     again = api_client.post("/api/v1/payouts/creator-application/", {"pitch": "hi"})
     assert first.status_code == 201 and again.json()["error"]["code"] == "creator_already_applied"
+
+
+def test_a_double_tap_with_the_same_request_key_charges_once(api_client, pair) -> None:
+    sender, creator = pair
+    api_client.force_authenticate(sender)
+    body = {"creator": creator.username, "amount": 1000, "payment_method": "pm_card_visa"}
+    first = api_client.post("/api/v1/payouts/tips/", body, HTTP_IDEMPOTENCY_KEY="tap-1")
+    second = api_client.post("/api/v1/payouts/tips/", body, HTTP_IDEMPOTENCY_KEY="tap-1")
+    assert first.json()["uuid"] == second.json()["uuid"]
+    assert len(STANDIN.all("payment_intents")) == 1
+    other = api_client.post("/api/v1/payouts/tips/", {**body, "amount": 2000},
+                            HTTP_IDEMPOTENCY_KEY="tap-1")  # fmt: skip
+    assert other.status_code == 409 and other.json()["error"]["code"] == "tip_request_key_reused"
