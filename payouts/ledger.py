@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
 from clubhouse.errors import ApplicationError
@@ -185,8 +185,8 @@ __all__ = [
     "account",
     "account_balance",
     "balance_of",
-    "connection",
     "install_database_guards",
     "journal_post",
     "ledger_imbalances",
+    "ledger_totals_by_currency",
 ]
