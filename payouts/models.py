@@ -307,7 +307,9 @@ class Tip(models.Model):
         Status.CREATED: {Status.REQUIRES_ACTION, Status.SUCCEEDED, Status.FAILED},
         Status.REQUIRES_ACTION: {Status.SUCCEEDED, Status.FAILED},
         Status.SUCCEEDED: {Status.REFUNDED, Status.DISPUTED},
-        Status.FAILED: set(),
+        # A payment intent may be confirmed again after a failure (another card, 3-D Secure
+        # retried): the provider's success wins.
+        Status.FAILED: {Status.SUCCEEDED},
         Status.REFUNDED: set(),
         Status.DISPUTED: {Status.REFUNDED},
     }

@@ -104,13 +104,14 @@ def test_a_charge_and_a_payout_unknown_to_the_ledger_are_reported() -> None:
 
 
 def test_the_daily_task_is_scheduled_and_runs() -> None:
+    from django.core.management import call_command
     from django_celery_beat.models import PeriodicTask
 
     from payouts.setup import ensure_periodic_tasks
     from payouts.tasks import reconcile_task
 
     ensure_periodic_tasks()
-    ensure_periodic_tasks()
+    call_command("payouts_setup", stdout=None)
     names = set(PeriodicTask.objects.values_list("task", flat=True))
     assert {"payouts.tasks.reconcile_task", "payouts.tasks.stipends_pay_due_task"} <= names
     assert PeriodicTask.objects.filter(task="payouts.tasks.stipends_pay_due_task").count() == 1

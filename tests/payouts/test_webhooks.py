@@ -108,3 +108,14 @@ def test_a_payout_event_books_the_payout_once(client, webhook_endpoint) -> None:
     post_event(client, webhook_endpoint, event)
     assert Journal.objects.filter(kind=Journal.Kind.PAYOUT).count() == 1
     assert ledger.balance_of(Kind.PLATFORM_BALANCE, "USD") == 2000
+
+
+def test_a_payment_confirmed_again_after_a_3ds_failure_succeeds(client, webhook_endpoint) -> None:
+    tip = _tip_with_3ds()
+    failed = STANDIN.complete_3ds(tip.stripe_payment_intent_id, success=False)
+    succeeded = STANDIN.complete_3ds(tip.stripe_payment_intent_id)
+    for event in (failed, succeeded, failed):
+        assert post_event(client, webhook_endpoint, event).status_code == 200
+    tip.refresh_from_db()
+    assert tip.status == Tip.Status.SUCCEEDED
+    assert Journal.objects.filter(kind=Journal.Kind.TIP).count() == 1
