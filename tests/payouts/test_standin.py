@@ -70,3 +70,21 @@ def test_lists_page_like_stripe(provider) -> None:
                                  transfer_group=f"g{i % 2}", metadata={}, idempotency_key=f"k{i}")  # fmt: skip
     assert len(provider.transfer_list()) == 150
     assert len(provider.transfer_list(transfer_group="g1")) == 75
+
+
+def test_a_configured_secret_key_selects_real_stripe_and_none_the_stand_in(settings) -> None:
+    from payouts.provider import get_provider as choose
+
+    choose.cache_clear()
+    try:
+        settings.STRIPE_TEST_SECRET_KEY = "sk_test_" + "x" * 24
+        real = choose()
+        assert real.mode == "test"
+        assert real.client._requestor._client is not STANDIN  # stripe-python's own HTTP client
+        choose.cache_clear()
+        settings.STRIPE_TEST_SECRET_KEY = ""
+        standin = choose()
+        assert standin.mode == "standin"
+        assert standin.client._requestor._client is STANDIN
+    finally:
+        choose.cache_clear()
