@@ -12,6 +12,7 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 
 BENCHMARKS: list[str] = []
+BENCHMARKS.append("bench.stipends")  # payouts: `python -m bench.stipends` (main() -> stipends.json)
 
 
 def main() -> int:

@@ -23,6 +23,7 @@ urlpatterns = [
     # allauth's headless API for apps and the browser (its own documented response shape).
     path("_allauth/", include("allauth.headless.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("stripe/", include("djstripe.urls", namespace="djstripe")),  # payouts: Stripe webhooks
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("accounts.urls")),

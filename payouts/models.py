@@ -1,1 +1,492 @@
-# Models arrive with this app's issue.
+"""Payouts data: the append-only ledger, the creator program, tips, stipends, webhooks, audits.
+
+State machines follow the house style: a ``Status`` and its allowed transitions live next to
+the model; the one service per transition (payouts/services/) locks, checks and audits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+# --------------------------------------------------------------------------------------------
+# Ledger: append-only double entry. Entries are signed integer minor units, debits positive.
+# --------------------------------------------------------------------------------------------
+
+
+class LedgerImmutable(Exception):
+    """Raised on any attempt to change or remove a posted journal or entry."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:
+        raise LedgerImmutable("ledger rows are append-only; post a correcting journal")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise LedgerImmutable("ledger rows are append-only; post a correcting journal")
+
+
+class AppendOnlyModel(models.Model):
+    objects: ClassVar[Any] = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise LedgerImmutable("ledger rows are append-only; post a correcting journal")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise LedgerImmutable("ledger rows are append-only; post a correcting journal")
+
+
+class LedgerAccount(models.Model):
+    """Where money is (a balance at Stripe) or the boundary it crossed (a source or a sink).
+
+    See docs/payouts.md for the chart of accounts and the sign convention.
+    """
+
+    class Kind(models.TextChoices):
+        PLATFORM_BALANCE = "platform_balance", "Platform Stripe balance"
+        CREATOR_PAYABLE = "creator_payable", "Creator payable (connected account balance)"
+        CUSTOMER_PAYMENTS = "customer_payments", "Payments from cards (source)"
+        PLATFORM_FUNDING = "platform_funding", "Platform top-ups (source)"
+        PROCESSING_FEES = "processing_fees", "Processing fees (Stripe)"
+        REFUNDS = "refunds", "Refunds (sink)"
+        DISPUTES = "disputes", "Disputes lost (sink)"
+        BANK_PAYOUTS = "bank_payouts", "Paid out to banks (sink)"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    currency = models.CharField(max_length=3)
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_accounts",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "currency"],
+                condition=Q(creator__isnull=True),
+                name="ledger_account_platform_once",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "currency", "creator"],
+                condition=Q(creator__isnull=False),
+                name="ledger_account_creator_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="creator_payable", creator__isnull=False)
+                | (~Q(kind="creator_payable") & Q(creator__isnull=True)),
+                name="ledger_account_creator_iff_payable",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = f":{self.creator_id}" if self.creator_id else ""
+        return f"{self.kind}{owner} {self.currency}"
+
+
+class Journal(AppendOnlyModel):
+    class Kind(models.TextChoices):
+        TIP = "tip", "Tip"
+        TIP_REFUND = "tip_refund", "Tip refund"
+        TIP_DISPUTE = "tip_dispute", "Tip dispute"
+        STIPEND = "stipend", "Stipend"
+        STIPEND_REVERSAL = "stipend_reversal", "Stipend reversal"
+        TICKET = "ticket", "Ticket"
+        MEMBERSHIP = "membership", "Club membership"
+        PAYOUT = "payout", "Payout to bank"
+        FUNDING = "funding", "Platform top-up"
+        CORRECTION = "correction", "Correction"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    currency = models.CharField(max_length=3)
+    description = models.CharField(max_length=255, blank=True)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_transfer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_refund_id = models.CharField(max_length=255, blank=True)
+    stripe_dispute_id = models.CharField(max_length=255, blank=True)
+    stripe_payout_id = models.CharField(max_length=255, blank=True, db_index=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.currency} {self.description}"
+
+
+class Entry(AppendOnlyModel):
+    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries")
+    amount = models.BigIntegerField(help_text="Minor units; debits positive, credits negative.")
+    currency = models.CharField(max_length=3)
+
+    class Meta:
+        verbose_name_plural = "entries"
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="entry_not_zero")]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.amount:+d}"
+
+
+# --------------------------------------------------------------------------------------------
+# Audit: every state transition writes one, in the same transaction.
+# --------------------------------------------------------------------------------------------
+
+
+class AuditEntry(models.Model):
+    subject_type = models.CharField(max_length=64)
+    subject_id = models.CharField(max_length=64)
+    action = models.CharField(max_length=64)
+    from_status = models.CharField(max_length=32, blank=True)
+    to_status = models.CharField(max_length=32, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["subject_type", "subject_id"])]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.subject_type}#{self.subject_id} {self.action}"
+
+
+# --------------------------------------------------------------------------------------------
+# Creator program
+# --------------------------------------------------------------------------------------------
+
+
+class CreatorApplication(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    TRANSITIONS: ClassVar[dict[str, set[str]]] = {
+        Status.PENDING: {Status.APPROVED, Status.REJECTED},
+        Status.REJECTED: {Status.PENDING},  # a rejected creator may apply again later
+        Status.APPROVED: set(),
+    }
+
+    class Source(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        NOMINATED = "nominated", "Nominated by staff"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="creator_applications"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.APPLIED)
+    pitch = models.TextField(blank=True)
+    nominated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    review_note = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=Q(status="pending"),
+                name="creator_application_one_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.status})"
+
+
+class CreatorProgram(models.Model):
+    """What an approved creator gets. Exists only for approved creators."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="creator_program"
+    )
+    application = models.ForeignKey(
+        CreatorApplication, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    send_money_enabled = models.BooleanField(default=True)
+    stipend_amount = models.BigIntegerField(default=0, help_text="Minor units; 0 = no stipend.")
+    stipend_currency = models.CharField(max_length=3, default="USD")
+    stipend_start_month = models.DateField(null=True, blank=True, help_text="First day of a month.")
+    stipend_end_month = models.DateField(null=True, blank=True, help_text="First day of a month.")
+    active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(stipend_amount__gte=0), name="creator_program_stipend_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(stipend_start_month__isnull=True)
+                | Q(stipend_end_month__isnull=True)
+                | Q(stipend_end_month__gte=models.F("stipend_start_month")),
+                name="creator_program_stipend_months_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"program for {self.user}"
+
+
+class ConnectedAccount(models.Model):
+    """A creator's Stripe Connect (Express) account; the flags come from `account.updated`."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="connected_account"
+    )
+    stripe_account_id = models.CharField(max_length=255, unique=True)
+    transfers_active = models.BooleanField(default=False)
+    charges_enabled = models.BooleanField(default=False)
+    payouts_enabled = models.BooleanField(default=False)
+    details_submitted = models.BooleanField(default=False)
+    provider_seen_at = models.BigIntegerField(
+        null=True, blank=True, help_text="`created` of the newest account event applied."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.stripe_account_id} ({self.user})"
+
+
+class PaymentCustomer(models.Model):
+    """A payer's Stripe customer and saved card: card details only on the first payment."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="payment_customer"
+    )
+    stripe_customer_id = models.CharField(max_length=255, unique=True)
+    default_payment_method_id = models.CharField(max_length=255, blank=True)
+    card_brand = models.CharField(max_length=32, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.stripe_customer_id} ({self.user})"
+
+
+# --------------------------------------------------------------------------------------------
+# Tips (Send Money)
+# --------------------------------------------------------------------------------------------
+
+
+class Tip(models.Model):
+    class Status(models.TextChoices):
+        CREATED = "created", "Created"
+        REQUIRES_ACTION = "requires_action", "Requires action (3-D Secure)"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        REFUNDED = "refunded", "Refunded"
+        DISPUTED = "disputed", "Disputed"
+
+    TRANSITIONS: ClassVar[dict[str, set[str]]] = {
+        Status.CREATED: {Status.REQUIRES_ACTION, Status.SUCCEEDED, Status.FAILED},
+        Status.REQUIRES_ACTION: {Status.SUCCEEDED, Status.FAILED},
+        Status.SUCCEEDED: {Status.REFUNDED, Status.DISPUTED},
+        # A payment intent may be confirmed again after a failure (another card, 3-D Secure
+        # retried): the provider's success wins.
+        Status.FAILED: {Status.SUCCEEDED},
+        Status.REFUNDED: set(),
+        Status.DISPUTED: {Status.REFUNDED},
+    }
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tips_sent"
+    )
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tips_received"
+    )
+    amount = models.BigIntegerField(help_text="The tip the creator receives (minor units).")
+    fee = models.BigIntegerField(help_text="Processing fees the sender pays on top.")
+    charge_amount = models.BigIntegerField(help_text="amount + fee: what the card is charged.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CREATED)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
+    destination_account_id = models.CharField(max_length=255)
+    failure_code = models.CharField(max_length=64, blank=True)
+    request_key = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The client's Idempotency-Key: a double tap sends once.",
+    )
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sender", "request_key"],
+                condition=~Q(request_key=""),
+                name="tip_once_per_request_key",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="tip_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(charge_amount=models.F("amount") + models.F("fee")),
+                name="tip_charge_is_amount_plus_fee",
+            ),
+            models.CheckConstraint(
+                condition=~Q(sender=models.F("creator")), name="tip_not_to_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"tip {self.uuid} {self.amount} {self.currency} ({self.status})"
+
+    @property
+    def transfer_group(self) -> str:
+        return f"tip-{self.uuid}"
+
+
+# --------------------------------------------------------------------------------------------
+# Stipends
+# --------------------------------------------------------------------------------------------
+
+
+class StipendRun(models.Model):
+    """One month's run; progress is counted from its payments, never stored."""
+
+    month = models.DateField(unique=True, help_text="First day of the month paid.")
+    started = models.DateTimeField(auto_now_add=True)
+    last_run = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-month"]
+
+    def __str__(self) -> str:
+        return f"stipends {self.month:%Y-%m}"
+
+
+class StipendPayment(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing (provider call in flight)"
+        PAID = "paid", "Paid"
+        FAILED_INSUFFICIENT_FUNDS = "failed_insufficient_funds", "Failed: platform balance too low"
+        FAILED = "failed", "Failed"
+
+    TRANSITIONS: ClassVar[dict[str, set[str]]] = {
+        Status.PENDING: {Status.PROCESSING},
+        Status.PROCESSING: {
+            Status.PAID,
+            Status.FAILED,
+            Status.FAILED_INSUFFICIENT_FUNDS,
+            Status.PROCESSING,  # a stale claim is re-claimed after the provider lookup
+        },
+        Status.FAILED_INSUFFICIENT_FUNDS: {Status.PENDING, Status.PAID},
+        Status.FAILED: {Status.PENDING, Status.PAID},
+        Status.PAID: set(),
+    }
+
+    run = models.ForeignKey(StipendRun, on_delete=models.PROTECT, related_name="payments")
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stipend_payments"
+    )
+    month = models.DateField()
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    destination_account_id = models.CharField(max_length=255)
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.PENDING)
+    # Bumped only after a *definitive* provider refusal, so a retry is a new request; an
+    # unknown outcome (crash, timeout) retries with the same key and gets the same transfer.
+    key_attempt = models.PositiveIntegerField(default=1)
+    stripe_transfer_id = models.CharField(max_length=255, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["month", "creator_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["creator", "month"], name="stipend_once_per_month"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="stipend_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["month", "status"])]
+
+    def __str__(self) -> str:
+        return f"stipend {self.creator_id} {self.month:%Y-%m} ({self.status})"
+
+    @property
+    def transfer_group(self) -> str:
+        return f"stipend-{self.creator_id}-{self.month:%Y-%m}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.transfer_group}-a{self.key_attempt}"
+
+
+# --------------------------------------------------------------------------------------------
+# Webhooks and reconciliation
+# --------------------------------------------------------------------------------------------
+
+
+class HandledEvent(models.Model):
+    """A provider event our handlers have applied; the primary key makes replays no-ops."""
+
+    event_id = models.CharField(max_length=255, primary_key=True)
+    type = models.CharField(max_length=255)
+    handled_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type}"
+
+
+class Discrepancy(models.Model):
+    class Kind(models.TextChoices):
+        MISSING_IN_LEDGER = "missing_in_ledger", "At the provider, not in the ledger"
+        MISSING_AT_PROVIDER = "missing_at_provider", "In the ledger, not at the provider"
+        AMOUNT_MISMATCH = "amount_mismatch", "Amounts differ"
+        CURRENCY_MISMATCH = "currency_mismatch", "Currencies differ"
+        UNEXPECTED_REVERSAL = "unexpected_reversal", "Reversed at the provider"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    object_type = models.CharField(max_length=32, help_text="transfer, payout, charge")
+    external_id = models.CharField(max_length=255)
+    journal = models.ForeignKey(Journal, null=True, blank=True, on_delete=models.PROTECT)
+    ledger_amount = models.BigIntegerField(null=True, blank=True)
+    provider_amount = models.BigIntegerField(null=True, blank=True)
+    ledger_currency = models.CharField(max_length=3, blank=True)
+    provider_currency = models.CharField(max_length=3, blank=True)
+    detail = models.TextField(blank=True)
+    detected_at = models.DateTimeField(auto_now_add=True)
+    resolved = models.BooleanField(default=False)
+    resolution_note = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "discrepancies"
+        ordering = ["-detected_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "object_type", "external_id"], name="discrepancy_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_type} {self.external_id}"

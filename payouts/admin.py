@@ -1,0 +1,260 @@
+"""Staff back office for money. Ledger rows are read-only here too; actions call services."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from clubhouse.errors import ApplicationError
+from payouts import ledger, selectors, services
+from payouts.models import (
+    AuditEntry,
+    ConnectedAccount,
+    CreatorApplication,
+    CreatorProgram,
+    Discrepancy,
+    Entry,
+    HandledEvent,
+    Journal,
+    LedgerAccount,
+    StipendPayment,
+    StipendRun,
+    Tip,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class EntryInline(admin.TabularInline):
+    model = Entry
+    extra = 0
+    fields = ["account", "amount", "currency"]
+    readonly_fields = ["account", "amount", "currency"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Journal)
+class JournalAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "currency", "description", "created"]
+    list_filter = ["kind", "currency"]
+    search_fields = [
+        "idempotency_key",
+        "stripe_payment_intent_id",
+        "stripe_charge_id",
+        "stripe_transfer_id",
+        "stripe_payout_id",
+    ]
+    inlines = [EntryInline]
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdmin):
+    list_display = ["kind", "currency", "creator", "balance"]
+    list_filter = ["kind", "currency"]
+
+    @admin.display(description="balance (sum of entries)")
+    def balance(self, obj: LedgerAccount) -> int:
+        return ledger.account_balance(obj)
+
+
+@admin.register(CreatorApplication)
+class CreatorApplicationAdmin(admin.ModelAdmin):
+    list_display = ["user", "status", "source", "followers", "rooms_hosted_30d",
+                    "listeners_reached_30d", "created"]  # fmt: skip
+    list_filter = ["status", "source"]
+    fields = ["user", "status", "source", "pitch", "review_note", "reviewed_by", "reviewed_at"]
+    readonly_fields = ["user", "status", "source", "pitch", "reviewed_by", "reviewed_at"]
+    actions = ["approve_send_money", "approve_with_stipend", "reject"]
+
+    # "Add" is how staff nominate someone: pick the member, write why; the service does the rest.
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["user", "pitch"] if obj is None else self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [] if obj is None else list(self.readonly_fields)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            # Only the review note is editable; the status moves through the actions.
+            CreatorApplication.objects.filter(pk=obj.pk).update(review_note=obj.review_note)
+            return
+        staff: Any = request.user
+        created = services.creator_nominate(staff=staff, user=obj.user, note=obj.pitch)
+        obj.pk = created.pk
+
+    def followers(self, obj: CreatorApplication) -> int:
+        return selectors.user_followers_count(obj.user)
+
+    def rooms_hosted_30d(self, obj: CreatorApplication) -> int:
+        return selectors.user_rooms_hosted_last_30_days(obj.user)
+
+    def listeners_reached_30d(self, obj: CreatorApplication) -> int:
+        return selectors.user_listeners_reached_last_30_days(obj.user)
+
+    def _each(self, request: HttpRequest, queryset: QuerySet, fn: Any) -> None:
+        for application in queryset:
+            try:
+                fn(application)
+            except ApplicationError as exc:
+                self.message_user(request, f"{application}: {exc.message}", messages.ERROR)
+
+    @admin.action(description="Approve: Send Money only (note from the review note)")
+    def approve_send_money(self, request: HttpRequest, queryset: QuerySet) -> None:
+        reviewer: Any = request.user
+        self._each(
+            request,
+            queryset,
+            lambda a: services.creator_application_approve(
+                application=a, reviewer=reviewer, note=a.review_note
+            ),
+        )
+
+    @admin.action(description="Approve: Send Money + default stipend for 3 months from next month")
+    def approve_with_stipend(self, request: HttpRequest, queryset: QuerySet) -> None:
+        reviewer: Any = request.user
+        start = _next_month(timezone.now().date())
+        end = _next_month(_next_month(start))
+        self._each(
+            request,
+            queryset,
+            lambda a: services.creator_application_approve(
+                application=a,
+                reviewer=reviewer,
+                note=a.review_note,
+                stipend_start_month=start,
+                stipend_end_month=end,
+            ),
+        )
+
+    @admin.action(description="Reject (note from the review note)")
+    def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
+        reviewer: Any = request.user
+        self._each(
+            request,
+            queryset,
+            lambda a: services.creator_application_reject(
+                application=a, reviewer=reviewer, note=a.review_note
+            ),
+        )
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+@admin.register(CreatorProgram)
+class CreatorProgramAdmin(admin.ModelAdmin):
+    list_display = ["user", "send_money_enabled", "stipend_amount", "stipend_currency",
+                    "stipend_start_month", "stipend_end_month", "active"]  # fmt: skip
+    list_filter = ["send_money_enabled", "active"]
+    readonly_fields = ["user", "application"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # programs come from approved applications
+
+
+@admin.register(ConnectedAccount)
+class ConnectedAccountAdmin(ReadOnlyAdmin):
+    list_display = ["user", "stripe_account_id", "transfers_active", "payouts_enabled", "updated"]
+
+
+class StipendPaymentInline(admin.TabularInline):
+    model = StipendPayment
+    extra = 0
+    fields = ["creator", "amount", "currency", "status", "stripe_transfer_id", "error", "updated"]
+    readonly_fields = ["creator", "amount", "currency", "status", "stripe_transfer_id", "error",
+                       "updated"]  # fmt: skip
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(StipendRun)
+class StipendRunAdmin(ReadOnlyAdmin):
+    list_display = ["month", "progress", "started", "last_run"]
+    inlines = [StipendPaymentInline]
+
+    def progress(self, obj: StipendRun) -> str:
+        p = selectors.stipend_run_progress(obj)
+        failed = p["failed"] + p["failed_insufficient_funds"]
+        return f"{p['paid']}/{p['total']} paid, {p['processing']} in flight, {failed} failed"
+
+
+@admin.register(StipendPayment)
+class StipendPaymentAdmin(ReadOnlyAdmin):
+    list_display = ["creator", "month", "amount", "currency", "status", "stripe_transfer_id",
+                    "key_attempt", "error", "updated"]  # fmt: skip
+    list_filter = ["status", "month"]
+    actions = ["rerun_failed"]
+
+    @admin.action(description="Re-run failed rows")
+    def rerun_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for payment in queryset:
+            try:
+                services.stipend_retry(payment=payment, actor=request.user)  # type: ignore[arg-type]
+            except ApplicationError as exc:
+                self.message_user(request, f"{payment}: {exc.message}", messages.ERROR)
+
+
+@admin.register(Tip)
+class TipAdmin(ReadOnlyAdmin):
+    list_display = ["uuid", "sender", "creator", "amount", "fee", "currency", "status", "created"]
+    list_filter = ["status", "currency"]
+    search_fields = ["uuid", "stripe_payment_intent_id", "stripe_charge_id"]
+    actions = ["refund"]
+
+    @admin.action(description="Refund to the sender")
+    def refund(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for tip in queryset:
+            try:
+                services.tip_refund(tip=tip, actor=request.user)  # type: ignore[arg-type]
+            except ApplicationError as exc:
+                self.message_user(request, f"{tip}: {exc.message}", messages.ERROR)
+
+
+@admin.register(Discrepancy)
+class DiscrepancyAdmin(admin.ModelAdmin):
+    list_display = ["kind", "object_type", "external_id", "ledger_amount", "provider_amount",
+                    "ledger_currency", "provider_currency", "detected_at", "resolved"]  # fmt: skip
+    list_filter = ["kind", "object_type", "resolved"]
+    readonly_fields = ["kind", "object_type", "external_id", "journal", "ledger_amount",
+                       "provider_amount", "ledger_currency", "provider_currency", "detail",
+                       "detected_at"]  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(HandledEvent)
+class HandledEventAdmin(ReadOnlyAdmin):
+    list_display = ["event_id", "type", "handled_at"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["subject_type", "subject_id", "action", "from_status", "to_status", "actor",
+                    "created"]  # fmt: skip
+    list_filter = ["subject_type", "action"]

@@ -1,0 +1,172 @@
+"""REST endpoints for money: thin views over payouts.services and payouts.selectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from accounts.permissions import IsMember
+from clubhouse.errors import InvalidInput
+from clubhouse.money import Money
+from payouts import fees, ledger, selectors, services
+from payouts.models import PaymentCustomer, Tip
+
+
+class TipInput(serializers.Serializer):
+    creator = serializers.CharField(help_text="username of the creator")
+    amount = serializers.IntegerField(min_value=1, help_text="minor units")
+    currency = serializers.CharField(max_length=3, default="USD")
+    payment_method = serializers.CharField(required=False, allow_blank=True)
+
+
+class TipOut(serializers.ModelSerializer):
+    creator = serializers.CharField(source="creator.username")
+
+    class Meta:
+        model = Tip
+        fields = ["uuid", "creator", "amount", "fee", "charge_amount", "currency", "status",
+                  "failure_code", "created"]  # fmt: skip
+
+
+def _money(amount: Any, currency: Any) -> Money:
+    try:
+        return Money(int(amount), str(currency or "USD"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput("Give an amount in minor units and a currency.") from exc
+
+
+class TipQuoteView(APIView):
+    permission_classes = [IsMember]
+
+    @extend_schema(operation_id="payouts_tip_quote", request=None, responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        quote = fees.gross_up(
+            _money(request.query_params.get("amount"), request.query_params.get("currency"))
+        )
+        return Response({"tip": quote.tip.amount, "fee": quote.fee.amount,
+                         "charge": quote.charge.amount, "currency": quote.tip.currency})  # fmt: skip
+
+
+class TipListCreateView(APIView):
+    permission_classes = [IsMember]
+
+    @extend_schema(operation_id="payouts_tips_list", request=None, responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        tips = Tip.objects.filter(sender_id=request.user.pk).select_related("creator")[:50]
+        return Response({"results": TipOut(tips, many=True).data})
+
+    @extend_schema(operation_id="payouts_tip_send", request=TipInput, responses=TipOut)
+    def post(self, request: Request) -> Response:
+        data = TipInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        creator = get_object_or_404(User, username=data.validated_data["creator"], is_active=True)
+        tip = services.tip_send(
+            sender=request.user,  # type: ignore[arg-type]
+            creator=creator,
+            amount=_money(data.validated_data["amount"], data.validated_data["currency"]),
+            payment_method=data.validated_data.get("payment_method") or None,
+            request_key=request.headers.get("Idempotency-Key", ""),
+        )
+        body = dict(TipOut(tip).data)
+        if tip.status == Tip.Status.REQUIRES_ACTION:
+            body["client_secret"] = getattr(tip, "client_secret", None)
+        return Response(body, status=201)
+
+
+class TipDetailView(APIView):
+    permission_classes = [IsMember]
+
+    @extend_schema(operation_id="payouts_tip_get", request=None, responses=TipOut)
+    def get(self, request: Request, uuid: str) -> Response:
+        tip = get_object_or_404(Tip, uuid=uuid, sender=request.user)
+        return Response(TipOut(tip).data)
+
+
+class PaymentMethodView(APIView):
+    permission_classes = [IsMember]
+
+    @extend_schema(
+        operation_id="payouts_payment_method_get", request=None, responses=OpenApiTypes.OBJECT
+    )
+    def get(self, request: Request) -> Response:
+        customer = PaymentCustomer.objects.filter(user=request.user.pk or 0).first()
+        if customer is None or not customer.default_payment_method_id:
+            return Response({"card": None})
+        return Response({"card": {"brand": customer.card_brand, "last4": customer.card_last4}})
+
+    @extend_schema(
+        operation_id="payouts_payment_method_save",
+        request=OpenApiTypes.OBJECT,
+        responses=OpenApiTypes.OBJECT,
+    )
+    def post(self, request: Request) -> Response:
+        data: Any = request.data
+        pm = str(data.get("payment_method") or "")
+        if not pm:
+            raise InvalidInput(fields={"payment_method": ["required"]})
+        customer = services.payment_method_save(user=request.user, payment_method=pm)  # type: ignore[arg-type]
+        return Response({"card": {"brand": customer.card_brand, "last4": customer.card_last4}})
+
+
+class SetupIntentView(APIView):
+    permission_classes = [IsMember]
+
+    @extend_schema(
+        operation_id="payouts_setup_intent_create", request=None, responses=OpenApiTypes.OBJECT
+    )
+    def post(self, request: Request) -> Response:
+        return Response(services.setup_intent_create(user=request.user), status=201)  # type: ignore[arg-type]
+
+
+class CreatorApplicationView(APIView):
+    permission_classes = [IsMember]
+
+    @extend_schema(
+        operation_id="payouts_creator_apply",
+        request=OpenApiTypes.OBJECT,
+        responses=OpenApiTypes.OBJECT,
+    )
+    def post(self, request: Request) -> Response:
+        data: Any = request.data
+        user: Any = request.user
+        app = services.creator_apply(user=user, pitch=str(data.get("pitch", ""))[:2000])
+        return Response({"id": app.pk, "status": app.status}, status=201)
+
+
+class OnboardingLinkView(APIView):
+    permission_classes = [IsMember]
+
+    @extend_schema(
+        operation_id="payouts_onboarding_link", request=None, responses=OpenApiTypes.OBJECT
+    )
+    def post(self, request: Request) -> Response:
+        url = services.connected_account_onboarding_link(user=request.user)  # type: ignore[arg-type]
+        return Response({"url": url}, status=201)
+
+
+class WalletView(APIView):
+    permission_classes = [IsMember]
+
+    @extend_schema(operation_id="payouts_wallet", request=None, responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        user: Any = request.user
+        program = selectors.creator_program_get(user)
+        account = selectors.connected_account_get(user)
+        w = selectors.wallet(user)
+        return Response({
+            "creator": bool(program),
+            "send_money_enabled": bool(program and program.send_money_enabled),
+            "payouts_active": bool(account and account.transfers_active),
+            "balances": ledger.creator_balances(user),
+            "tips_received": TipOut(w["tips_received"], many=True).data,
+            "stipends": [{"month": f"{s.month:%Y-%m}", "amount": s.amount, "currency": s.currency,
+                          "status": s.status} for s in w["stipends"]],
+        })  # fmt: skip

@@ -1,0 +1,99 @@
+"""Payouts settings: each readable from Django settings, with these defaults.
+
+Amounts are integer minor units of the currency they are used with.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+# Stripe's card pricing: a percentage (in basis points) plus a fixed fee, per currency.
+# Stripe rounds the percentage part to the nearest minor unit (half up); see payouts/fees.py.
+_DEFAULT_FEE_RULES: dict[str, tuple[int, int]] = {
+    "USD": (290, 30),
+    "EUR": (290, 25),
+    "GBP": (290, 20),
+    "CAD": (290, 30),
+    "JPY": (360, 0),
+}
+
+
+def fee_rules() -> dict[str, tuple[int, int]]:
+    return dict(getattr(settings, "PAYOUTS_FEE_RULES", _DEFAULT_FEE_RULES))
+
+
+def fee_rule(currency: str) -> tuple[int, int]:
+    """(basis points, fixed minor units) for a currency; unknown currencies use USD's."""
+    rules = fee_rules()
+    return rules.get(currency.upper(), rules.get("USD", (290, 30)))
+
+
+def tip_min_amount() -> int:
+    return int(getattr(settings, "PAYOUTS_TIP_MIN", 100))
+
+
+def tip_max_amount() -> int:
+    return int(getattr(settings, "PAYOUTS_TIP_MAX", 50_000))
+
+
+def tip_daily_limit() -> int:
+    """Per sender, per currency, over the last 24 hours (successful and in-flight tips)."""
+    return int(getattr(settings, "PAYOUTS_TIP_DAILY_LIMIT", 100_000))
+
+
+def tip_currencies() -> list[str]:
+    return list(getattr(settings, "PAYOUTS_TIP_CURRENCIES", ["USD", "EUR", "GBP", "CAD", "JPY"]))
+
+
+def stipend_default_amount() -> int:
+    return int(getattr(settings, "PAYOUTS_STIPEND_DEFAULT_AMOUNT", 500_000))
+
+
+def stipend_default_currency() -> str:
+    return str(getattr(settings, "PAYOUTS_STIPEND_DEFAULT_CURRENCY", "USD"))
+
+
+def stipend_stale_after_seconds() -> int:
+    """A stipend row still `processing` after this long is checked against the provider."""
+    return int(getattr(settings, "PAYOUTS_STIPEND_STALE_AFTER", 24 * 3600))
+
+
+def ticket_platform_fee_bps() -> int:
+    return int(getattr(settings, "PAYOUTS_TICKET_PLATFORM_FEE_BPS", 1000))
+
+
+def connect_return_url() -> str:
+    return str(getattr(settings, "PAYOUTS_CONNECT_RETURN_URL", "http://127.0.0.1:8000/wallet/"))
+
+
+def connect_refresh_url() -> str:
+    return str(
+        getattr(settings, "PAYOUTS_CONNECT_REFRESH_URL", "http://127.0.0.1:8000/wallet/onboard/")
+    )
+
+
+def stripe_secret_key() -> str:
+    """The real key when one is configured; empty means the in-process stand-in."""
+    if getattr(settings, "STRIPE_LIVE_MODE", False):
+        return str(getattr(settings, "STRIPE_LIVE_SECRET_KEY", "") or "")
+    return str(getattr(settings, "STRIPE_TEST_SECRET_KEY", "") or "")
+
+
+def webhook_secret() -> str:
+    return str(getattr(settings, "DJSTRIPE_WEBHOOK_SECRET", "whsec_standin_local"))
+
+
+def standin_state_file() -> str:
+    """Where the Stripe stand-in keeps its state between processes (the demo command, then the
+    server). Empty keeps it in memory; the default persists only for local development."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    configured = getattr(settings, "PAYOUTS_STANDIN_STATE_FILE", None)
+    if configured is not None:
+        return str(configured)
+    if not getattr(settings, "DEBUG", False) or "pytest" in sys.modules:
+        return ""
+    name = str(settings.DATABASES["default"].get("NAME", "db")).replace("/", "_")
+    return str(Path(tempfile.gettempdir()) / f"clubhouse-stripe-standin-{name}.json")

@@ -1,0 +1,192 @@
+"""The one posting service of the append-only ledger, and the reads over it.
+
+Every movement of money is a journal whose entries sum to zero per currency. Balances are sums
+over entries, never stored counters; a correction is a new journal. On PostgreSQL the same
+invariants are enforced below the ORM (see ``install_database_guards``): UPDATE and DELETE on
+journals and entries raise, and a deferred constraint trigger refuses to commit an unbalanced
+journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+
+from clubhouse.errors import ApplicationError
+from payouts.models import Entry, Journal, LedgerAccount
+
+Kind = LedgerAccount.Kind
+
+
+class UnbalancedJournal(ApplicationError):
+    code = "ledger_unbalanced"
+    status = 500
+    default_message = "A journal must balance to zero in each currency."
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    account: LedgerAccount
+    amount: int  # debit positive, credit negative
+
+
+def account(kind: str, currency: str, creator: Any = None) -> LedgerAccount:
+    currency = currency.upper()
+    creator_id = getattr(creator, "pk", creator)
+    try:
+        with transaction.atomic():
+            obj, _ = LedgerAccount.objects.get_or_create(
+                kind=kind, currency=currency, creator_id=creator_id
+            )
+    except IntegrityError:  # a concurrent first use created it
+        obj = LedgerAccount.objects.get(kind=kind, currency=currency, creator_id=creator_id)
+    return obj
+
+
+def journal_post(
+    *,
+    kind: str,
+    currency: str,
+    idempotency_key: str,
+    lines: Iterable[Line],
+    description: str = "",
+    **external_ids: str,
+) -> Journal:
+    """Post a balanced journal once per idempotency key; a repeat returns the first journal."""
+    currency = currency.upper()
+    lines = [line for line in lines if line.amount != 0]
+    if len(lines) < 2:
+        raise UnbalancedJournal("A journal needs at least two non-zero entries.")
+    for line in lines:
+        if line.account.currency != currency:
+            raise UnbalancedJournal(f"{line.account} is not in {currency}.")
+        if isinstance(line.amount, bool) or not isinstance(line.amount, int):
+            raise UnbalancedJournal("Entry amounts are integers of minor units.")
+    if sum(line.amount for line in lines) != 0:
+        raise UnbalancedJournal()
+    existing = Journal.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            journal = Journal.objects.create(
+                kind=kind,
+                currency=currency,
+                idempotency_key=idempotency_key,
+                description=description[:255],
+                **external_ids,
+            )
+            Entry.objects.bulk_create(
+                Entry(journal=journal, account=line.account, amount=line.amount, currency=currency)
+                for line in lines
+            )
+    except IntegrityError:
+        # The same key posted concurrently: the unique key let exactly one through.
+        return Journal.objects.get(idempotency_key=idempotency_key)
+    return journal
+
+
+def account_balance(acc: LedgerAccount) -> int:
+    return int(Entry.objects.filter(account=acc).aggregate(total=Sum("amount"))["total"] or 0)
+
+
+def balance_of(kind: str, currency: str, creator: Any = None) -> int:
+    creator_id = getattr(creator, "pk", creator)
+    total = Entry.objects.filter(
+        account__kind=kind, account__currency=currency.upper(), account__creator_id=creator_id
+    ).aggregate(total=Sum("amount"))["total"]
+    return int(total or 0)
+
+
+def creator_balances(creator: Any) -> dict[str, int]:
+    """What the ledger says each currency's creator payable holds (positive = theirs)."""
+    rows = (
+        Entry.objects.filter(account__kind=Kind.CREATOR_PAYABLE, account__creator=creator)
+        .values("currency")
+        .annotate(total=Sum("amount"))
+    )
+    return {row["currency"]: int(row["total"]) for row in rows}
+
+
+def ledger_imbalances() -> list[tuple[int, str, int]]:
+    """(journal id, currency, sum) for every journal that does not sum to zero: always empty."""
+    rows = (
+        Entry.objects.values("journal_id", "currency")
+        .annotate(total=Sum("amount"))
+        .exclude(total=0)
+    )
+    return [(r["journal_id"], r["currency"], int(r["total"])) for r in rows]
+
+
+def ledger_totals_by_currency() -> dict[str, int]:
+    rows = Entry.objects.values("currency").annotate(total=Sum("amount"))
+    return {r["currency"]: int(r["total"]) for r in rows}
+
+
+_GUARDS_SQL = """
+CREATE OR REPLACE FUNCTION payouts_ledger_refuse_change() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'the payouts ledger is append-only (% on %)', TG_OP, TG_TABLE_NAME;
+END;
+$$ LANGUAGE plpgsql;
+
+DROP TRIGGER IF EXISTS payouts_journal_append_only ON payouts_journal;
+CREATE TRIGGER payouts_journal_append_only BEFORE UPDATE OR DELETE ON payouts_journal
+    FOR EACH ROW EXECUTE FUNCTION payouts_ledger_refuse_change();
+DROP TRIGGER IF EXISTS payouts_entry_append_only ON payouts_entry;
+CREATE TRIGGER payouts_entry_append_only BEFORE UPDATE OR DELETE ON payouts_entry
+    FOR EACH ROW EXECUTE FUNCTION payouts_ledger_refuse_change();
+
+CREATE OR REPLACE FUNCTION payouts_journal_balanced() RETURNS trigger AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT e.currency, SUM(e.amount) AS total INTO bad
+      FROM payouts_entry e WHERE e.journal_id = NEW.journal_id
+     GROUP BY e.currency HAVING SUM(e.amount) <> 0 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'journal % does not balance in %: %', NEW.journal_id, bad.currency, bad.total;
+    END IF;
+    IF EXISTS (SELECT 1 FROM payouts_entry e JOIN payouts_journal j ON j.id = e.journal_id
+                WHERE e.journal_id = NEW.journal_id AND e.currency <> j.currency) THEN
+        RAISE EXCEPTION 'journal % has an entry in another currency', NEW.journal_id;
+    END IF;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+DROP TRIGGER IF EXISTS payouts_entry_balanced ON payouts_entry;
+CREATE CONSTRAINT TRIGGER payouts_entry_balanced AFTER INSERT ON payouts_entry
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION payouts_journal_balanced();
+"""
+
+
+def install_database_guards(using: str = "default") -> None:
+    """Idempotent; run after every migrate (post_migrate), since tests build tables without
+    migrations. TRUNCATE (test teardown, a deliberate reset) is not an UPDATE or DELETE."""
+    from django.db import connections
+
+    conn = connections[using]
+    if conn.vendor != "postgresql":
+        return
+    with conn.cursor() as cursor:
+        cursor.execute(_GUARDS_SQL)
+
+
+__all__ = [
+    "Kind",
+    "Line",
+    "UnbalancedJournal",
+    "account",
+    "account_balance",
+    "balance_of",
+    "install_database_guards",
+    "journal_post",
+    "ledger_imbalances",
+    "ledger_totals_by_currency",
+]

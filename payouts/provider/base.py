@@ -1,0 +1,115 @@
+"""The payment provider interface. Services talk to this, never to stripe-python directly.
+
+``StripeProvider`` is the only implementation: against real Stripe when a secret key is set, and
+against the in-process stand-in (an HTTP client injected into stripe-python) otherwise. The
+stand-in is therefore a test double of Stripe's HTTP API, not of this interface, so tests run
+the very code production runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from clubhouse.errors import ApplicationError
+
+StripeDict = dict[str, Any]
+
+
+class ProviderError(ApplicationError):
+    code = "payment_provider_error"
+    status = 502
+    default_message = "The payment provider refused the request."
+
+
+class ProviderUnavailable(ProviderError):
+    """The outcome is unknown (network, 5xx, a concurrent request with the same key): retry with
+    the same idempotency key, never with a new one."""
+
+    code = "payment_provider_unavailable"
+    status = 503
+    default_message = "The payment provider did not answer; try again shortly."
+
+
+class InsufficientFunds(ProviderError):
+    code = "insufficient_funds"
+    status = 409
+    default_message = "The platform balance is too low for this transfer."
+
+
+class CardDeclined(ProviderError):
+    code = "card_declined"
+    status = 402
+    default_message = "The card was declined."
+
+
+class PaymentProvider(Protocol):
+    mode: str  # "standin", "test" or "live"
+
+    def customer_create(self, *, email: str, user_id: int, idempotency_key: str) -> StripeDict: ...
+
+    def setup_intent_create(self, *, customer: str) -> StripeDict: ...
+
+    def payment_method_attach(self, *, payment_method: str, customer: str) -> StripeDict: ...
+
+    def payment_intent_create(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        customer: str,
+        payment_method: str,
+        application_fee_amount: int,
+        destination: str,
+        transfer_group: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+        on_behalf_of: str | None = None,
+    ) -> StripeDict: ...
+
+    def payment_intent_retrieve(self, payment_intent: str) -> StripeDict: ...
+
+    def account_create(self, *, email: str, user_id: int, idempotency_key: str) -> StripeDict: ...
+
+    def account_retrieve(self, account: str) -> StripeDict: ...
+
+    def account_link_create(
+        self, *, account: str, refresh_url: str, return_url: str
+    ) -> StripeDict: ...
+
+    def transfer_create(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        destination: str,
+        transfer_group: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> StripeDict: ...
+
+    def transfer_list(
+        self, *, transfer_group: str | None = None, created_gte: int | None = None
+    ) -> list[StripeDict]: ...
+
+    def balance_transaction_list(self, *, created_gte: int | None = None) -> list[StripeDict]: ...
+
+    def payout_list(self, *, created_gte: int | None = None) -> list[StripeDict]: ...
+
+    def payout_create(self, *, amount: int, currency: str, idempotency_key: str) -> StripeDict: ...
+
+    def refund_create(
+        self, *, payment_intent: str, idempotency_key: str, amount: int | None = None
+    ) -> StripeDict: ...
+
+    def subscription_create(
+        self,
+        *,
+        customer: str,
+        price: str,
+        destination: str,
+        application_fee_percent: int,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> StripeDict: ...
+
+    def balance_retrieve(self) -> StripeDict: ...

@@ -1,0 +1,672 @@
+"""A Stripe stand-in: an HTTP client injected into stripe-python that serves, in memory, the
+subset of Stripe's API this project uses, with Stripe-shaped JSON.
+
+- Idempotency-Key: the same key with the same parameters replays the first response (header
+  ``Idempotent-Replayed: true``); the same key with other parameters is a 400
+  ``idempotency_error``, as Stripe answers.
+- Destination charges settle in the platform balance, move ``amount - application_fee_amount``
+  to the connected account and charge Stripe's fee (the fee rule in settings) to the platform.
+- Transfers need available platform balance (``balance_insufficient`` otherwise).
+- Every change records a Stripe-shaped event; ``signed_webhook`` gives the body and the
+  ``Stripe-Signature`` header (``t=...,v1=HMAC-SHA256(secret, "t.body")``).
+- Magic test cards as Stripe names them: ``pm_card_visa``, ``pm_card_threeDSecure2Required``,
+  ``pm_card_chargeDeclined``.
+
+State is per process and guarded by one lock (threads share it). Test helpers (``top_up``,
+``account_activate``, ``complete_3ds``, ``dispute``, ``transfer_reverse``) stand in for what
+Stripe's dashboard or the cardholder would do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import stripe
+
+from payouts import fees
+
+_CARDS: dict[str, dict[str, str]] = {
+    "pm_card_visa": {"brand": "visa", "last4": "4242", "behaviour": "ok"},
+    "pm_card_mastercard": {"brand": "mastercard", "last4": "4444", "behaviour": "ok"},
+    "pm_card_threeDSecure2Required": {"brand": "visa", "last4": "3220", "behaviour": "3ds"},
+    "pm_card_chargeDeclined": {"brand": "visa", "last4": "0002", "behaviour": "decline"},
+}
+
+
+class StandInError(Exception):
+    def __init__(self, status: int, type_: str, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.type, self.message, self.code = status, type_, message, code
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"type": self.type, "message": self.message}
+        if self.code:
+            error["code"] = self.code
+        return {"error": error}
+
+
+def parse_form(body: str) -> dict[str, Any]:
+    """Stripe's form encoding (``a[b][0][c]=v``) back into nested dicts and lists."""
+    root: dict[str, Any] = {}
+    for key, value in parse_qsl(body, keep_blank_values=True):
+        parts = key.replace("]", "").split("[")
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+
+    def listify(node: Any) -> Any:
+        if isinstance(node, dict):
+            node = {k: listify(v) for k, v in node.items()}
+            if node and all(k.isdigit() for k in node):
+                return [node[k] for k in sorted(node, key=int)]
+        return node
+
+    return listify(root)
+
+
+class StandInStripe(stripe.HTTPClient):
+    name = "clubhouse-standin"
+
+    def __init__(self, state_file: str = "") -> None:
+        super().__init__()
+        self._lock = threading.RLock()
+        self.state_file = state_file
+        self.reset()
+        self._load()
+
+    # Optional persistence, so `make run` (the demo command, then the server) shares one
+    # stand-in across processes. Tests keep it in memory.
+    _PERSISTED = ("objects", "idempotency", "available", "events")
+
+    def _load(self) -> None:
+        if not self.state_file:
+            return
+        try:
+            with open(self.state_file) as fh:
+                state = json.load(fh)
+        except (OSError, ValueError):
+            return
+        for name in self._PERSISTED:
+            if name in state:
+                value = state[name]
+                if name == "idempotency":
+                    value = {k: tuple(v) for k, v in value.items()}
+                setattr(self, name, value)
+
+    def _save(self) -> None:
+        if not self.state_file:
+            return
+        state = {name: getattr(self, name) for name in self._PERSISTED}
+        state["events"] = state["events"][-500:]
+        tmp = f"{self.state_file}.tmp"
+        with open(tmp, "w") as fh:
+            json.dump(state, fh)
+        os.replace(tmp, self.state_file)
+
+    # state ---------------------------------------------------------------------------------
+    def reset(self) -> None:
+        with getattr(self, "_lock", threading.RLock()):
+            self.objects: dict[str, dict[str, dict[str, Any]]] = {}
+            self.idempotency: dict[str, tuple[str, str, int, str]] = {}
+            self.available: dict[str, int] = {}  # platform balance, per currency
+            self.events: list[dict[str, Any]] = []
+            self.requests: list[tuple[str, str]] = []
+            self._clock = itertools.count(int(time.time()))
+            self.fail_next: list[StandInError] = []
+
+    def _now(self) -> int:
+        return next(self._clock)
+
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}_{secrets.token_hex(12)}"
+
+    def _store(self, collection: str, obj: dict[str, Any]) -> dict[str, Any]:
+        self.objects.setdefault(collection, {})[obj["id"]] = obj
+        return obj
+
+    def get(self, collection: str, id_: str) -> dict[str, Any]:
+        obj = self.objects.get(collection, {}).get(id_)
+        if obj is None:
+            raise StandInError(
+                404,
+                "invalid_request_error",
+                f"No such {collection[:-1]}: '{id_}'",
+                "resource_missing",
+            )
+        return obj
+
+    def all(self, collection: str) -> list[dict[str, Any]]:
+        return list(self.objects.get(collection, {}).values())
+
+    def _event(self, type_: str, obj: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+        event = {
+            "id": self._id("evt"),
+            "object": "event",
+            "api_version": stripe.api_version,
+            "created": self._now(),
+            "data": {"object": json.loads(json.dumps(obj))},
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": self._id("req"), "idempotency_key": key},
+            "type": type_,
+        }
+        self.events.append(event)
+        return event
+
+    def _balance_txn(
+        self, *, amount: int, currency: str, type_: str, source: str, fee: int = 0
+    ) -> dict[str, Any]:
+        now = self._now()
+        txn = {
+            "id": self._id("txn"),
+            "object": "balance_transaction",
+            "amount": amount,
+            "currency": currency,
+            "fee": fee,
+            "net": amount - fee,
+            "type": type_,
+            "source": source,
+            "status": "available",
+            "created": now,
+            "available_on": now,
+            "reporting_category": type_,
+        }
+        self.available[currency] = self.available.get(currency, 0) + amount - fee
+        return self._store("balance_transactions", txn)
+
+    # test helpers --------------------------------------------------------------------------
+    def top_up(self, amount: int, currency: str = "usd") -> dict[str, Any]:
+        with self._lock:
+            topup = self._store(
+                "topups",
+                {"id": self._id("tu"), "object": "topup", "amount": amount,
+                 "currency": currency.lower(), "status": "succeeded", "created": self._now()},
+            )  # fmt: skip
+            self._balance_txn(
+                amount=amount, currency=currency.lower(), type_="topup", source=topup["id"]
+            )
+            return topup
+
+    def account_activate(self, account_id: str) -> dict[str, Any]:
+        with self._lock:
+            acct = self.get("accounts", account_id)
+            acct["capabilities"] = {"transfers": "active", "card_payments": "active"}
+            acct.update(charges_enabled=True, payouts_enabled=True, details_submitted=True)
+            event = self._event("account.updated", acct)
+            self._save()
+            return event
+
+    def complete_3ds(self, payment_intent_id: str, *, success: bool = True) -> dict[str, Any]:
+        with self._lock:
+            pi = self.get("payment_intents", payment_intent_id)
+            if success:
+                self._settle(pi)
+                return self._event("payment_intent.succeeded", pi)
+            pi.update(status="requires_payment_method", next_action=None)
+            pi["last_payment_error"] = {"code": "payment_intent_authentication_failure"}
+            return self._event("payment_intent.payment_failed", pi)
+
+    def dispute(self, charge_id: str) -> dict[str, Any]:
+        with self._lock:
+            charge = self.get("charges", charge_id)
+            dispute = self._store(
+                "disputes",
+                {"id": self._id("dp"), "object": "dispute", "amount": charge["amount"],
+                 "currency": charge["currency"], "charge": charge_id,
+                 "payment_intent": charge["payment_intent"], "status": "needs_response",
+                 "reason": "fraudulent", "created": self._now()},
+            )  # fmt: skip
+            charge["disputed"] = True
+            self._balance_txn(
+                amount=-charge["amount"], currency=charge["currency"], type_="adjustment",
+                source=dispute["id"],
+            )  # fmt: skip
+            return self._event("charge.dispute.created", dispute)
+
+    def transfer_reverse(self, transfer_id: str) -> dict[str, Any]:
+        with self._lock:
+            tr = self.get("transfers", transfer_id)
+            tr.update(reversed=True, amount_reversed=tr["amount"])
+            self._balance_txn(
+                amount=tr["amount"],
+                currency=tr["currency"],
+                type_="transfer_refund",
+                source=tr["id"],
+            )
+            return self._event("transfer.reversed", tr)
+
+    def signed_webhook(
+        self, event: dict[str, Any], secret: str, timestamp: int | None = None
+    ) -> tuple[bytes, str]:
+        payload = json.dumps(event)
+        t = int(time.time()) if timestamp is None else timestamp
+        mac = hmac.new(secret.encode(), f"{t}.{payload}".encode(), hashlib.sha256).hexdigest()
+        return payload.encode(), f"t={t},v1={mac}"
+
+    # the HTTP surface ----------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        *,
+        _usage: list[str] | None = None,
+    ) -> tuple[str, int, Mapping[str, str]]:
+        headers = dict(headers or {})
+        parts = urlsplit(url)
+        method = method.upper()
+        body = post_data.decode() if isinstance(post_data, bytes) else (post_data or "")
+        params = parse_form(parts.query if method in {"GET", "DELETE"} else body)
+        key = headers.get("Idempotency-Key")
+        request_id = self._id("req")
+        with self._lock:
+            self.requests.append((method, parts.path))
+            if key and method == "POST":
+                fingerprint = hashlib.sha256(
+                    json.dumps([parts.path, params], sort_keys=True).encode()
+                ).hexdigest()
+                seen = self.idempotency.get(key)
+                if seen is not None:
+                    path, seen_fingerprint, status, response = seen
+                    if seen_fingerprint != fingerprint or path != parts.path:
+                        err = StandInError(
+                            400,
+                            "idempotency_error",
+                            "Keys for idempotent requests can only be used with the same "
+                            "parameters they were first used with. Try using a key other than "
+                            f"'{key}' if you meant to execute a different request.",
+                        )
+                        return json.dumps(err.body()), 400, {"request-id": request_id}
+                    return (
+                        response,
+                        status,
+                        {"request-id": request_id, "Idempotent-Replayed": "true"},
+                    )
+            if self.fail_next:
+                # An injected failure in front of the API (a load balancer, the network): the
+                # request never executed, so nothing is stored under its idempotency key.
+                err = self.fail_next.pop(0)
+                return json.dumps(err.body()), err.status, {"request-id": request_id}
+            try:
+                status, result = 200, self._route(method, parts.path, params, key)
+            except StandInError as err:
+                status, result = err.status, err.body()
+            response = json.dumps(result)
+            # Like Stripe: a request that began executing has its outcome saved, errors too.
+            if key and method == "POST" and status != 404:
+                self.idempotency[key] = (parts.path, fingerprint, status, response)
+            if method == "POST":
+                self._save()
+            return response, status, {"request-id": request_id}
+
+    def close(self) -> None:
+        pass
+
+    def _route(self, method: str, path: str, p: dict[str, Any], key: str | None) -> Any:
+        segments = path.strip("/").split("/")[1:]  # drop "v1"
+        head = segments[0]
+        if method == "GET" and len(segments) == 1 and head == "balance":
+            return self._balance()
+        if method == "GET" and len(segments) == 1:
+            return self._list(head, p)
+        if method == "GET" and len(segments) == 2:
+            return self.get(head, segments[1])
+        if method == "POST" and len(segments) == 1:
+            handler = getattr(self, f"_create_{head}", None)
+            if handler is None:
+                raise StandInError(
+                    404, "invalid_request_error", f"Unrecognized request URL ({path})."
+                )
+            return handler(p, key)
+        if (
+            method == "POST"
+            and len(segments) == 3
+            and head == "payment_methods"
+            and segments[2] == "attach"
+        ):
+            return self._attach(segments[1], p)
+        if method == "POST" and len(segments) == 2:
+            obj = self.get(head, segments[1])
+            obj.setdefault("metadata", {}).update(p.get("metadata") or {})
+            return obj
+        raise StandInError(404, "invalid_request_error", f"Unrecognized request URL ({path}).")
+
+    def _list(self, collection: str, p: dict[str, Any]) -> dict[str, Any]:
+        items = sorted(
+            self.all(collection), key=lambda o: (o.get("created", 0), o["id"]), reverse=True
+        )
+        created = p.get("created")
+        if isinstance(created, dict) and "gte" in created:
+            items = [o for o in items if o.get("created", 0) >= int(created["gte"])]
+        for field in ("transfer_group", "destination", "customer", "type", "payment_intent"):
+            if field in p:
+                items = [o for o in items if o.get(field) == p[field]]
+        if "starting_after" in p:
+            ids = [o["id"] for o in items]
+            items = (
+                items[ids.index(p["starting_after"]) + 1 :] if p["starting_after"] in ids else []
+            )
+        limit = int(p.get("limit", 10))
+        return {
+            "object": "list",
+            "url": f"/v1/{collection}",
+            "has_more": len(items) > limit,
+            "data": items[:limit],
+        }
+
+    def _balance(self) -> dict[str, Any]:
+        return {
+            "object": "balance",
+            "livemode": False,
+            "available": [{"amount": a, "currency": c} for c, a in sorted(self.available.items())],
+            "pending": [],
+        }
+
+    # creators of objects -------------------------------------------------------------------
+    def _create_customers(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
+        customer = {
+            "id": self._id("cus"),
+            "object": "customer",
+            "email": p.get("email"),
+            "metadata": p.get("metadata") or {},
+            "created": self._now(),
+            "invoice_settings": {"default_payment_method": None},
+            "livemode": False,
+        }
+        return self._store("customers", customer)
+
+    def _create_setup_intents(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
+        id_ = self._id("seti")
+        return self._store(
+            "setup_intents",
+            {"id": id_, "object": "setup_intent", "customer": p.get("customer"),
+             "client_secret": f"{id_}_secret_{secrets.token_hex(8)}",
+             "status": "requires_payment_method", "usage": p.get("usage", "off_session"),
+             "payment_method_types": p.get("payment_method_types", ["card"]),
+             "created": self._now()},
+        )  # fmt: skip
+
+    def _payment_method(self, id_: str) -> dict[str, Any]:
+        existing = self.objects.get("payment_methods", {}).get(id_)
+        if existing is not None:
+            return existing
+        card = _CARDS.get(id_)
+        if card is None:
+            raise StandInError(
+                400, "invalid_request_error", f"No such PaymentMethod: '{id_}'", "resource_missing"
+            )
+        return self._store(
+            "payment_methods",
+            {"id": self._id("pm"), "object": "payment_method", "type": "card", "customer": None,
+             "card": {"brand": card["brand"], "last4": card["last4"], "exp_month": 12,
+                      "exp_year": 2034, "country": "US"},
+             "behaviour": card["behaviour"], "created": self._now()},
+        )  # fmt: skip
+
+    def _attach(self, id_: str, p: dict[str, Any]) -> dict[str, Any]:
+        pm = self._payment_method(id_)
+        self.get("customers", p["customer"])
+        if pm["customer"] and pm["customer"] != p["customer"]:
+            raise StandInError(
+                400, "invalid_request_error", "The payment method is attached to another customer."
+            )
+        pm["customer"] = p["customer"]
+        self._event("payment_method.attached", pm)
+        return pm
+
+    def _create_payment_intents(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
+        amount, currency = int(p["amount"]), p["currency"].lower()
+        fee_amount = int(p.get("application_fee_amount", 0))
+        destination = (p.get("transfer_data") or {}).get("destination")
+        if destination:
+            self.get("accounts", destination)
+        if fee_amount > amount:
+            raise StandInError(400, "invalid_request_error", "application_fee_amount too large")
+        id_ = self._id("pi")
+        pi: dict[str, Any] = {
+            "id": id_,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": 0,
+            "currency": currency,
+            "customer": p.get("customer"),
+            "payment_method": None,
+            "application_fee_amount": fee_amount,
+            "transfer_data": {"destination": destination} if destination else None,
+            "transfer_group": p.get("transfer_group"),
+            "on_behalf_of": p.get("on_behalf_of"),
+            "metadata": p.get("metadata") or {},
+            "client_secret": f"{id_}_secret_{secrets.token_hex(8)}",
+            "status": "requires_payment_method",
+            "next_action": None,
+            "latest_charge": None,
+            "last_payment_error": None,
+            "created": self._now(),
+            "livemode": False,
+        }
+        self._store("payment_intents", pi)
+        if p.get("payment_method"):
+            pm = self._payment_method(p["payment_method"])
+            if pm["customer"] and pm["customer"] != p.get("customer"):
+                raise StandInError(
+                    400, "invalid_request_error", "payment method of another customer"
+                )
+            pi["payment_method"] = pm["id"]
+            pi["status"] = "requires_confirmation"
+            if str(p.get("confirm")).lower() == "true":
+                self._confirm(pi, pm)
+        self._event("payment_intent.created", pi, key)
+        return pi
+
+    def _confirm(self, pi: dict[str, Any], pm: dict[str, Any]) -> None:
+        if pm["behaviour"] == "decline":
+            pi["status"] = "requires_payment_method"
+            pi["last_payment_error"] = {"code": "card_declined", "decline_code": "generic_decline"}
+            self._event("payment_intent.payment_failed", pi)
+            err = StandInError(402, "card_error", "Your card was declined.", "card_declined")
+            raise err
+        if pm["behaviour"] == "3ds":
+            pi["status"] = "requires_action"
+            pi["next_action"] = {
+                "type": "use_stripe_sdk",
+                "use_stripe_sdk": {"type": "three_d_secure_redirect"},
+            }
+            self._event("payment_intent.requires_action", pi)
+            return
+        self._settle(pi)
+        self._event("payment_intent.succeeded", pi)
+
+    def _settle(self, pi: dict[str, Any]) -> None:
+        amount, currency = pi["amount"], pi["currency"]
+        charge_id = self._id("ch")
+        stripe_fee = fees.processing_fee(amount, currency)
+        txn = self._balance_txn(
+            amount=amount, currency=currency, type_="charge", source=charge_id, fee=stripe_fee
+        )
+        charge: dict[str, Any] = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": amount,
+            "amount_refunded": 0,
+            "currency": currency,
+            "payment_intent": pi["id"],
+            "balance_transaction": txn["id"],
+            "paid": True,
+            "refunded": False,
+            "disputed": False,
+            "status": "succeeded",
+            "transfer": None,
+            "transfer_group": pi["transfer_group"],
+            "metadata": pi["metadata"],
+            "created": self._now(),
+        }
+        destination = (pi.get("transfer_data") or {}).get("destination")
+        if destination:
+            tr = self._transfer(
+                amount - pi["application_fee_amount"], currency, destination, pi["transfer_group"],
+                {}, source_transaction=charge_id,
+            )  # fmt: skip
+            charge["transfer"] = tr["id"]
+        self._store("charges", charge)
+        pi.update(
+            status="succeeded", amount_received=amount, latest_charge=charge_id, next_action=None
+        )
+        self._event("charge.succeeded", charge)
+
+    def _create_refunds(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
+        pi = self.get("payment_intents", p["payment_intent"])
+        if pi["status"] != "succeeded":
+            raise StandInError(
+                400, "invalid_request_error", "This PaymentIntent has no charge to refund."
+            )
+        charge = self.get("charges", pi["latest_charge"])
+        amount = int(p.get("amount", charge["amount"] - charge["amount_refunded"]))
+        if amount <= 0 or amount > charge["amount"] - charge["amount_refunded"]:
+            raise StandInError(
+                400,
+                "invalid_request_error",
+                "Refund amount exceeds the charge.",
+                "amount_too_large",
+            )
+        refund = self._store(
+            "refunds",
+            {"id": self._id("re"), "object": "refund", "amount": amount, "currency": charge["currency"],
+             "charge": charge["id"], "payment_intent": pi["id"], "status": "succeeded",
+             "created": self._now()},
+        )  # fmt: skip
+        self._balance_txn(
+            amount=-amount, currency=charge["currency"], type_="refund", source=refund["id"]
+        )
+        if str(p.get("reverse_transfer")).lower() == "true" and charge["transfer"]:
+            tr = self.get("transfers", charge["transfer"])
+            back = amount - pi["application_fee_amount"] if amount == charge["amount"] else amount
+            tr["amount_reversed"] += back
+            tr["reversed"] = tr["amount_reversed"] >= tr["amount"]
+            self._balance_txn(
+                amount=back, currency=tr["currency"], type_="transfer_refund", source=tr["id"]
+            )
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        self._event("charge.refunded", charge, key)
+        return refund
+
+    def _create_accounts(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
+        acct = {
+            "id": self._id("acct"),
+            "object": "account",
+            "type": p.get("type", "express"),
+            "email": p.get("email"),
+            "capabilities": {"transfers": "inactive"},
+            "charges_enabled": False,
+            "payouts_enabled": False,
+            "details_submitted": False,
+            "metadata": p.get("metadata") or {},
+            "created": self._now(),
+            "balance": {},
+        }
+        return self._store("accounts", acct)
+
+    def _create_account_links(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
+        self.get("accounts", p["account"])
+        now = self._now()
+        return {
+            "object": "account_link",
+            "created": now,
+            "expires_at": now + 300,
+            "url": f"https://connect.stripe.standin/setup/e/{p['account']}/{secrets.token_hex(6)}",
+        }
+
+    def _transfer(
+        self,
+        amount: int,
+        currency: str,
+        destination: str,
+        transfer_group: str | None,
+        metadata: dict[str, Any],
+        source_transaction: str | None = None,
+    ) -> dict[str, Any]:
+        acct = self.get("accounts", destination)
+        if source_transaction is None:
+            if acct["capabilities"].get("transfers") != "active":
+                raise StandInError(
+                    400, "invalid_request_error",
+                    "Your destination account needs to have the transfers capability enabled.",
+                    "insufficient_capabilities_for_transfer",
+                )  # fmt: skip
+            if self.available.get(currency, 0) < amount:
+                raise StandInError(
+                    400, "invalid_request_error",
+                    "You have insufficient available funds in your Stripe account.",
+                    "balance_insufficient",
+                )  # fmt: skip
+        tr = self._store(
+            "transfers",
+            {"id": self._id("tr"), "object": "transfer", "amount": amount, "currency": currency,
+             "destination": destination, "transfer_group": transfer_group,
+             "metadata": metadata or {}, "reversed": False, "amount_reversed": 0,
+             "source_transaction": source_transaction, "created": self._now(), "livemode": False},
+        )  # fmt: skip
+        self._balance_txn(amount=-amount, currency=currency, type_="transfer", source=tr["id"])
+        acct["balance"][currency] = acct["balance"].get(currency, 0) + amount
+        self._event("transfer.created", tr)
+        return tr
+
+    def _create_transfers(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
+        return self._transfer(
+            int(p["amount"]), p["currency"].lower(), p["destination"], p.get("transfer_group"),
+            p.get("metadata") or {},
+        )  # fmt: skip
+
+    def _create_payouts(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
+        amount, currency = int(p["amount"]), p["currency"].lower()
+        if self.available.get(currency, 0) < amount:
+            raise StandInError(
+                400,
+                "invalid_request_error",
+                "Insufficient funds for the payout.",
+                "balance_insufficient",
+            )
+        po = self._store(
+            "payouts",
+            {"id": self._id("po"), "object": "payout", "amount": amount, "currency": currency,
+             "status": "paid", "created": self._now(), "arrival_date": self._now()},
+        )  # fmt: skip
+        self._balance_txn(amount=-amount, currency=currency, type_="payout", source=po["id"])
+        self._event("payout.paid", po, key)
+        return po
+
+    def _create_subscriptions(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
+        self.get("customers", p["customer"])
+        now = self._now()
+        sub = self._store(
+            "subscriptions",
+            {"id": self._id("sub"), "object": "subscription", "customer": p["customer"],
+             "status": "active", "items": {"object": "list", "data": p.get("items") or []},
+             "application_fee_percent": p.get("application_fee_percent"),
+             "transfer_data": p.get("transfer_data"), "metadata": p.get("metadata") or {},
+             "current_period_start": now, "current_period_end": now + 30 * 86400,
+             "cancel_at_period_end": False, "created": now},
+        )  # fmt: skip
+        self._event("customer.subscription.created", sub, key)
+        return sub
+
+
+def _state_file() -> str:
+    from payouts import conf
+
+    return conf.standin_state_file()
+
+
+STANDIN = StandInStripe(_state_file())

@@ -1,0 +1,148 @@
+"""Every read about money, including the seams other apps call (tickets, club access)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from accounts.models import Follow, User
+from payouts import ledger
+from payouts.models import (
+    ConnectedAccount,
+    CreatorProgram,
+    LedgerAccount,
+    StipendPayment,
+    StipendRun,
+    Tip,
+)
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+# --- audience figures for the review screen ---------------------------------------------------
+
+
+def user_followers_count(user: User) -> int:
+    return Follow.objects.filter(followee=user).count()
+
+
+def user_rooms_hosted_last_30_days(user: User) -> int:
+    # TODO(rooms): count rooms.Room rows created by `user` (as host/moderator at creation)
+    # whose start is within the last 30 days, once the rooms branch lands.
+    return 0
+
+
+def user_listeners_reached_last_30_days(user: User) -> int:
+    # TODO(rooms): count distinct listeners in rooms.RoomParticipant (or the presence log)
+    # of rooms `user` hosted in the last 30 days, once the rooms branch lands.
+    return 0
+
+
+def creator_audience(user: User) -> dict[str, int]:
+    return {
+        "followers": user_followers_count(user),
+        "rooms_hosted_30d": user_rooms_hosted_last_30_days(user),
+        "listeners_reached_30d": user_listeners_reached_last_30_days(user),
+    }
+
+
+def users_shared_room_recently(a: User, b: User, *, days: int = 10) -> bool:
+    """Did `a` and `b` share a room in the last `days` days? The Send Money eligibility
+    alternative to following.
+
+    TODO(rooms): answer from rooms' participation history (both in the same room, overlapping
+    in time, within `days`). False until the rooms models exist.
+    """
+    return False
+
+
+# --- seams for ticketed rooms and paid clubs ----------------------------------------------------
+
+
+def ticket_holder(user: User, room_or_event: Any) -> bool:
+    """True when `user` holds a paid, unrefunded ticket for a priced room or event.
+
+    The contract rooms and the media relay rely on: call it at join time for priced rooms only;
+    moderators, speakers and the creator are admitted by rooms itself.
+    TODO(tickets): back this with a Ticket row (buyer, generic target, payment intent, status
+    driven by webhooks) when ticketed rooms land; until then nothing is sold, so nobody holds one.
+    """
+    return False
+
+
+def club_membership_active(user: User, club: Any) -> bool:
+    """True when `user`'s paid membership of an exclusive `club` grants access now.
+
+    Contract: active and trialing grant access; past_due grants access during the grace period
+    (PAYOUTS_CLUB_GRACE_DAYS); canceled, unpaid and incomplete do not.
+    TODO(clubs): back this with a ClubSubscription row updated from
+    customer.subscription.* webhooks when paid clubs land.
+    """
+    return False
+
+
+# --- creators, tips, wallet ------------------------------------------------------------------
+
+
+def creator_program_get(user: User) -> CreatorProgram | None:
+    return CreatorProgram.objects.filter(user=user, active=True).first()
+
+
+def connected_account_get(user: User) -> ConnectedAccount | None:
+    return ConnectedAccount.objects.filter(user=user).first()
+
+
+def creator_can_receive_money(user: User) -> bool:
+    program = creator_program_get(user)
+    account = connected_account_get(user)
+    return bool(program and program.send_money_enabled and account and account.transfers_active)
+
+
+def tips_sent_in_last_day(sender: User, currency: str) -> int:
+    since = timezone.now() - timedelta(days=1)
+    total = Tip.objects.filter(
+        sender=sender,
+        currency=currency,
+        created__gte=since,
+        status__in=[Tip.Status.CREATED, Tip.Status.REQUIRES_ACTION, Tip.Status.SUCCEEDED],
+    ).aggregate(total=Sum("amount"))["total"]
+    return int(total or 0)
+
+
+def wallet(user: User) -> dict[str, Any]:
+    return {
+        "balances": ledger.creator_balances(user),
+        "tips_received": list(Tip.objects.filter(creator=user).order_by("-created")[:50]),
+        "stipends": list(StipendPayment.objects.filter(creator=user).order_by("-month")[:24]),
+    }
+
+
+def stipend_run_progress(run: StipendRun) -> dict[str, int]:
+    counts = run.payments.aggregate(
+        total=Count("id"),
+        **{s.value: Count("id", filter=Q(status=s.value)) for s in StipendPayment.Status},
+    )
+    return {k: int(v or 0) for k, v in counts.items()}
+
+
+def creators_due_stipend(month: date) -> QuerySet[CreatorProgram]:
+    return (
+        CreatorProgram.objects.filter(
+            active=True,
+            stipend_amount__gt=0,
+            stipend_start_month__lte=month,
+            stipend_end_month__gte=month,
+            user__connected_account__transfers_active=True,
+        )
+        .select_related("user__connected_account")
+        .order_by("user_id")
+    )
+
+
+def platform_balance(currency: str) -> int:
+    return ledger.balance_of(LedgerAccount.Kind.PLATFORM_BALANCE, currency)

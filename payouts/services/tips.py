@@ -1,0 +1,352 @@
+"""Send Money: tips where the sender pays the processing fees on top.
+
+A tip is a destination charge to the creator's connected account with
+``application_fee_amount`` = the fees collected, and a transfer group per tip. Its state follows
+the payment intent: the synchronous answer first, then webhooks (which may arrive twice or out
+of order: every transition returns early once the tip is at or past its target).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import User
+from accounts.selectors import user_follows, user_is_blocked_between
+from clubhouse.errors import ApplicationError, Conflict, InvalidInput, PermissionDenied
+from clubhouse.money import Money
+from payouts import conf, fees, ledger, selectors
+from payouts.audit import audit, require_transition
+from payouts.ledger import Kind, Line
+from payouts.models import ConnectedAccount, CreatorProgram, Journal, PaymentCustomer, Tip
+from payouts.provider import CardDeclined, ProviderError, ProviderUnavailable, get_provider
+
+
+class TipNotAllowed(PermissionDenied):
+    code = "tip_not_allowed"
+
+
+class PaymentMethodRequired(ApplicationError):
+    code = "payment_method_required"
+    status = 402
+    default_message = "Add a card to send money; it is saved for next time."
+
+
+def _eligibility(sender: User, creator: User, amount: Money) -> ConnectedAccount:
+    if sender.pk == creator.pk:
+        raise TipNotAllowed("You cannot send money to yourself.", code="tip_self")
+    if user_is_blocked_between(sender, creator):
+        raise TipNotAllowed("You cannot send money to this person.", code="tip_blocked")
+    program = CreatorProgram.objects.filter(user=creator, active=True).first()
+    if program is None or not program.send_money_enabled:
+        raise TipNotAllowed("This person cannot receive money.", code="tip_creator_not_eligible")
+    account = ConnectedAccount.objects.filter(user=creator).first()
+    if account is None or not account.transfers_active:
+        raise TipNotAllowed(
+            "This creator has not finished setting up payouts yet.",
+            code="tip_creator_not_onboarded",
+        )
+    if not (user_follows(sender, creator) or selectors.users_shared_room_recently(sender, creator)):
+        raise TipNotAllowed(
+            "Follow this creator (or share a room with them) to send money.",
+            code="tip_relationship_required",
+        )
+    if amount.currency not in conf.tip_currencies():
+        raise InvalidInput(
+            f"{amount.currency} is not supported.",
+            code="tip_currency",
+            fields={"currency": ["unsupported"]},
+        )
+    if amount.amount < conf.tip_min_amount():
+        raise InvalidInput(
+            "That amount is too small.", code="tip_too_small", fields={"amount": ["too small"]}
+        )
+    if amount.amount > conf.tip_max_amount():
+        raise InvalidInput(
+            "That amount is above the per-tip limit.",
+            code="tip_too_large",
+            fields={"amount": ["too large"]},
+        )
+    if (
+        selectors.tips_sent_in_last_day(sender, amount.currency) + amount.amount
+        > conf.tip_daily_limit()
+    ):
+        raise TipNotAllowed("That would pass your daily sending limit.", code="tip_daily_limit")
+    return account
+
+
+def payment_customer_ensure(*, user: User) -> PaymentCustomer:
+    existing = PaymentCustomer.objects.filter(user=user).first()
+    if existing:
+        return existing
+    data = get_provider().customer_create(
+        email=user.email, user_id=user.pk, idempotency_key=f"customer-{user.pk}"
+    )
+    try:
+        with transaction.atomic():
+            return PaymentCustomer.objects.create(user=user, stripe_customer_id=data["id"])
+    except IntegrityError:
+        return PaymentCustomer.objects.get(user=user)
+
+
+def payment_method_save(*, user: User, payment_method: str) -> PaymentCustomer:
+    """Attach a card (from Stripe.js / a SetupIntent) and make it the default for next time."""
+    customer = payment_customer_ensure(user=user)
+    pm = get_provider().payment_method_attach(
+        payment_method=payment_method, customer=customer.stripe_customer_id
+    )
+    card = pm.get("card") or {}
+    with transaction.atomic():
+        customer = PaymentCustomer.objects.select_for_update().get(pk=customer.pk)
+        customer.default_payment_method_id = pm["id"]
+        customer.card_brand = str(card.get("brand", ""))
+        customer.card_last4 = str(card.get("last4", ""))
+        customer.save()
+    return customer
+
+
+def setup_intent_create(*, user: User) -> dict[str, Any]:
+    customer = payment_customer_ensure(user=user)
+    intent = get_provider().setup_intent_create(customer=customer.stripe_customer_id)
+    return {"client_secret": intent["client_secret"], "setup_intent": intent["id"]}
+
+
+def tip_send(
+    *,
+    sender: User,
+    creator: User,
+    amount: Money,
+    payment_method: str | None = None,
+    request_key: str = "",
+) -> Tip:
+    """Charge the sender `amount` + fees for `creator`. With no saved card, `payment_method`
+    (from Stripe.js) is required and is saved; later tips reuse the saved card.
+
+    `request_key` is the client's idempotency key: the same key returns the first tip (a double
+    tap charges once); the same key for a different tip is a conflict."""
+    if request_key:
+        existing = Tip.objects.filter(sender=sender, request_key=request_key).first()
+        if existing is not None:
+            return _replay(existing, creator, amount)
+    account = _eligibility(sender, creator, amount)
+    if payment_method:
+        customer = payment_method_save(user=sender, payment_method=payment_method)
+    else:
+        customer = PaymentCustomer.objects.filter(user=sender).first()  # type: ignore[assignment]
+        if customer is None or not customer.default_payment_method_id:
+            raise PaymentMethodRequired()
+    grossed = fees.gross_up(amount)
+    try:
+        with transaction.atomic():
+            tip = Tip.objects.create(
+                sender=sender,
+                creator=creator,
+                amount=amount.amount,
+                fee=grossed.fee.amount,
+                charge_amount=grossed.charge.amount,
+                currency=amount.currency,
+                destination_account_id=account.stripe_account_id,
+                request_key=request_key[:255],
+            )
+            audit(tip, "created", to_status=tip.status, actor=sender)
+    except IntegrityError:  # the same request key, concurrently: the first one wins
+        return _replay(
+            Tip.objects.get(sender=sender, request_key=request_key[:255]), creator, amount
+        )
+    try:
+        intent = get_provider().payment_intent_create(
+            amount=tip.charge_amount,
+            currency=tip.currency,
+            customer=customer.stripe_customer_id,
+            payment_method=customer.default_payment_method_id,
+            application_fee_amount=tip.fee,
+            destination=tip.destination_account_id,
+            transfer_group=tip.transfer_group,
+            metadata={"tip": str(tip.uuid), "kind": "tip"},
+            idempotency_key=f"tip-{tip.uuid}",
+        )
+    except CardDeclined as exc:
+        tip_mark_failed(tip=tip, code=str(exc.extra.get("decline_code") or exc.code))
+        raise
+    except ProviderUnavailable:
+        raise  # unknown outcome: the tip stays `created`; the payment intent's webhooks decide
+    except ProviderError as exc:
+        tip_mark_failed(tip=tip, code=exc.code)
+        raise
+    return tip_apply_payment_intent(tip=tip, intent=intent)
+
+
+def _replay(tip: Tip, creator: User, amount: Money) -> Tip:
+    if (tip.creator_id, tip.amount, tip.currency) != (creator.pk, amount.amount, amount.currency):
+        raise Conflict(
+            "This request key was already used for another tip.", code="tip_request_key_reused"
+        )
+    if tip.status == Tip.Status.REQUIRES_ACTION and tip.stripe_payment_intent_id:
+        intent = get_provider().payment_intent_retrieve(tip.stripe_payment_intent_id)
+        tip.client_secret = intent.get("client_secret")  # type: ignore[attr-defined]
+    return tip
+
+
+def tip_apply_payment_intent(*, tip: Tip, intent: dict[str, Any]) -> Tip:
+    with transaction.atomic():
+        locked = Tip.objects.select_for_update().get(pk=tip.pk)
+        if not locked.stripe_payment_intent_id:
+            locked.stripe_payment_intent_id = intent["id"]
+            locked.save(update_fields=["stripe_payment_intent_id", "updated"])
+    status = intent.get("status")
+    if status == "succeeded":
+        tip = tip_mark_succeeded(tip=tip, charge_id=str(intent.get("latest_charge") or ""))
+    elif status == "requires_action":
+        tip = tip_mark_requires_action(tip=tip)
+    elif status in {"requires_payment_method", "canceled"}:
+        error = intent.get("last_payment_error") or {}
+        tip = tip_mark_failed(tip=tip, code=str(error.get("code") or status))
+    tip.client_secret = intent.get("client_secret")  # type: ignore[attr-defined]
+    return tip
+
+
+def tip_mark_requires_action(*, tip: Tip) -> Tip:
+    with transaction.atomic():
+        tip = Tip.objects.select_for_update().get(pk=tip.pk)
+        if tip.status != Tip.Status.CREATED:
+            return tip  # already there or past it
+        require_transition(tip, Tip.Status.REQUIRES_ACTION)
+        tip.status = Tip.Status.REQUIRES_ACTION
+        tip.save(update_fields=["status", "updated"])
+        audit(tip, "requires_action", from_status=Tip.Status.CREATED, to_status=tip.status)
+    return tip
+
+
+def tip_mark_succeeded(*, tip: Tip, charge_id: str = "") -> Tip:
+    with transaction.atomic():
+        tip = Tip.objects.select_for_update().get(pk=tip.pk)
+        if tip.status in {Tip.Status.SUCCEEDED, Tip.Status.REFUNDED, Tip.Status.DISPUTED}:
+            return tip
+        require_transition(tip, Tip.Status.SUCCEEDED)
+        previous = tip.status
+        tip.status = Tip.Status.SUCCEEDED
+        tip.stripe_charge_id = tip.stripe_charge_id or charge_id
+        tip.save(update_fields=["status", "stripe_charge_id", "updated"])
+        c = tip.currency
+        # The sender's card pays amount + fee; the creator's connected account receives the tip;
+        # the application fee reaches the platform balance and pays Stripe's processing fee.
+        ledger.journal_post(
+            kind=Journal.Kind.TIP,
+            currency=c,
+            idempotency_key=f"tip:{tip.uuid}",
+            description=f"tip {tip.uuid} from {tip.sender_id} to {tip.creator_id}",
+            stripe_payment_intent_id=tip.stripe_payment_intent_id,
+            stripe_charge_id=tip.stripe_charge_id,
+            lines=[
+                Line(ledger.account(Kind.CUSTOMER_PAYMENTS, c), -tip.charge_amount),
+                Line(ledger.account(Kind.CREATOR_PAYABLE, c, tip.creator_id), tip.amount),
+                Line(ledger.account(Kind.PLATFORM_BALANCE, c), tip.fee),
+                Line(ledger.account(Kind.PLATFORM_BALANCE, c), -tip.fee),
+                Line(ledger.account(Kind.PROCESSING_FEES, c), tip.fee),
+            ],
+        )
+        audit(tip, "succeeded", from_status=previous, to_status=tip.status)
+    _notify_tip(tip)
+    return tip
+
+
+def _notify_tip(tip: Tip) -> None:
+    from accounts.models import Notification
+    from accounts.services import notification_create
+
+    def send() -> None:
+        notification_create(
+            recipient=tip.creator,
+            kind=Notification.Kind.MONEY,
+            actor=tip.sender,
+            data={"tip": str(tip.uuid), "amount": tip.amount, "currency": tip.currency},
+        )
+
+    transaction.on_commit(send)
+
+
+def tip_mark_failed(*, tip: Tip, code: str = "") -> Tip:
+    with transaction.atomic():
+        tip = Tip.objects.select_for_update().get(pk=tip.pk)
+        if tip.status != Tip.Status.CREATED and tip.status != Tip.Status.REQUIRES_ACTION:
+            return tip  # failed already, or a success overtook this (out of order) event
+        previous = tip.status
+        tip.status = Tip.Status.FAILED
+        tip.failure_code = code[:64]
+        tip.save(update_fields=["status", "failure_code", "updated"])
+        audit(tip, "failed", from_status=previous, to_status=tip.status, note=code)
+    return tip
+
+
+def tip_mark_refunded(*, tip: Tip, refund_id: str = "", charge_id: str = "") -> Tip:
+    """The whole tip went back to the sender (charge.refunded): the creator's share reverses,
+    the platform refunds the collected fee (Stripe does not return its own fee)."""
+    if tip.status in {Tip.Status.CREATED, Tip.Status.REQUIRES_ACTION}:
+        tip = tip_mark_succeeded(tip=tip, charge_id=charge_id)  # the refund proves the charge
+    with transaction.atomic():
+        tip = Tip.objects.select_for_update().get(pk=tip.pk)
+        if tip.status == Tip.Status.REFUNDED:
+            return tip
+        require_transition(tip, Tip.Status.REFUNDED)
+        previous = tip.status
+        tip.status = Tip.Status.REFUNDED
+        tip.save(update_fields=["status", "updated"])
+        c = tip.currency
+        ledger.journal_post(
+            kind=Journal.Kind.TIP_REFUND,
+            currency=c,
+            idempotency_key=f"tip-refund:{tip.uuid}",
+            description=f"refund of tip {tip.uuid}",
+            stripe_payment_intent_id=tip.stripe_payment_intent_id,
+            stripe_charge_id=tip.stripe_charge_id,
+            stripe_refund_id=refund_id,
+            lines=[
+                Line(ledger.account(Kind.CREATOR_PAYABLE, c, tip.creator_id), -tip.amount),
+                Line(ledger.account(Kind.PLATFORM_BALANCE, c), -tip.fee),
+                Line(ledger.account(Kind.REFUNDS, c), tip.charge_amount),
+            ],
+        )
+        audit(tip, "refunded", from_status=previous, to_status=tip.status)
+    return tip
+
+
+def tip_mark_disputed(*, tip: Tip, dispute_id: str = "", charge_id: str = "") -> Tip:
+    """A chargeback: Stripe debits the platform the charged amount; the platform absorbs it
+    (recovering from the creator is a separate, staff-decided correction)."""
+    if tip.status in {Tip.Status.CREATED, Tip.Status.REQUIRES_ACTION}:
+        tip = tip_mark_succeeded(tip=tip, charge_id=charge_id)
+    with transaction.atomic():
+        tip = Tip.objects.select_for_update().get(pk=tip.pk)
+        if tip.status in {Tip.Status.DISPUTED, Tip.Status.REFUNDED}:
+            return tip
+        require_transition(tip, Tip.Status.DISPUTED)
+        previous = tip.status
+        tip.status = Tip.Status.DISPUTED
+        tip.save(update_fields=["status", "updated"])
+        c = tip.currency
+        ledger.journal_post(
+            kind=Journal.Kind.TIP_DISPUTE,
+            currency=c,
+            idempotency_key=f"tip-dispute:{tip.uuid}",
+            description=f"dispute on tip {tip.uuid}",
+            stripe_charge_id=tip.stripe_charge_id,
+            stripe_dispute_id=dispute_id,
+            lines=[
+                Line(ledger.account(Kind.PLATFORM_BALANCE, c), -tip.charge_amount),
+                Line(ledger.account(Kind.DISPUTES, c), tip.charge_amount),
+            ],
+        )
+        audit(tip, "disputed", from_status=previous, to_status=tip.status)
+    return tip
+
+
+def tip_refund(*, tip: Tip, actor: User) -> Tip:
+    """Staff-initiated refund: ask the provider; the charge.refunded webhook (or this answer)
+    moves the tip."""
+    if tip.status != Tip.Status.SUCCEEDED:
+        raise Conflict("Only a succeeded tip can be refunded.", code="illegal_transition")
+    refund = get_provider().refund_create(
+        payment_intent=tip.stripe_payment_intent_id, idempotency_key=f"tip-refund-{tip.uuid}"
+    )
+    return tip_mark_refunded(tip=tip, refund_id=refund["id"])

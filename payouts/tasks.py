@@ -1,0 +1,30 @@
+"""Celery tasks: take ids, call one service."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from celery import shared_task
+from django.utils import timezone
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def stipends_pay_due_task() -> dict[str, Any]:
+    from payouts.services import stipends_pay_due
+
+    return stipends_pay_due()
+
+
+@shared_task(acks_late=True)
+def stipend_pay_task(payment_id: int) -> None:
+    from payouts.services import stipend_pay
+
+    stipend_pay(payment_id=payment_id)
+
+
+@shared_task(acks_late=True)
+def reconcile_task(days: int = 30) -> int:
+    from payouts.reconciliation import reconcile
+
+    return len(reconcile(since=timezone.now() - timedelta(days=days)))

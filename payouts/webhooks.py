@@ -1,0 +1,166 @@
+"""Stripe webhook handlers, connected to dj-stripe's per-event-type signals.
+
+dj-stripe verifies the signature (a forged one is a 400), stores the ``WebhookEventTrigger``
+and the ``Event`` (unique by id, so a redelivery is not handled twice), then sends the signal
+for the event type inside its transaction. Our handlers record the event id in
+``HandledEvent`` in that same transaction — a second guard that also covers events applied by
+other paths (replays from admin, the demo) — and apply state-based, idempotent transitions,
+so duplicates and out-of-order deliveries change nothing twice. Side effects outside the
+database leave on commit.
+
+dj-stripe's own handlers for these types would mirror the objects into its tables and may call
+the Stripe API to fetch related objects; our models are the source of truth, so they are
+disconnected for the types we handle (``connect``) and dj-stripe only stores the event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from payouts import ledger
+from payouts.ledger import Kind, Line
+from payouts.models import HandledEvent, Journal, Tip
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any], int | None], None]
+
+
+def _tip_for(obj: dict[str, Any]) -> Tip | None:
+    uuid = (obj.get("metadata") or {}).get("tip")
+    if uuid:
+        tip = Tip.objects.filter(uuid=uuid).first()
+        if tip:
+            return tip
+    pi = obj.get("payment_intent") if obj.get("object") != "payment_intent" else obj.get("id")
+    if pi:
+        return Tip.objects.filter(stripe_payment_intent_id=pi).first()
+    return None
+
+
+def _payment_intent_succeeded(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services import tip_mark_succeeded
+
+    tip = _tip_for(obj)
+    if tip:
+        tip_mark_succeeded(tip=tip, charge_id=str(obj.get("latest_charge") or ""))
+
+
+def _payment_intent_failed(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services import tip_mark_failed
+
+    tip = _tip_for(obj)
+    if tip:
+        error = obj.get("last_payment_error") or {}
+        tip_mark_failed(tip=tip, code=str(error.get("code") or "payment_failed"))
+
+
+def _payment_intent_requires_action(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.tips import tip_mark_requires_action
+
+    tip = _tip_for(obj)
+    if tip:
+        tip_mark_requires_action(tip=tip)
+
+
+def _charge_refunded(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services import tip_mark_refunded
+
+    tip = _tip_for(obj)
+    if tip and obj.get("refunded"):
+        tip_mark_refunded(tip=tip, charge_id=str(obj.get("id") or ""))
+    elif tip:
+        logger.warning(
+            "partial refund of tip %s is not modelled; reconciliation will flag it", tip.uuid
+        )
+
+
+def _dispute_created(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services import tip_mark_disputed
+
+    tip = _tip_for(obj) or Tip.objects.filter(stripe_charge_id=obj.get("charge") or "-").first()
+    if tip:
+        tip_mark_disputed(
+            tip=tip, dispute_id=str(obj.get("id")), charge_id=str(obj.get("charge") or "")
+        )
+
+
+def _account_updated(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services import connected_account_sync
+
+    connected_account_sync(data=obj, event_created=created)
+
+
+def _payout_paid(obj: dict[str, Any], created: int | None) -> None:
+    """A payout from the platform balance to the platform's bank."""
+    currency = str(obj["currency"]).upper()
+    ledger.journal_post(
+        kind=Journal.Kind.PAYOUT,
+        currency=currency,
+        idempotency_key=f"payout:{obj['id']}",
+        description=f"payout {obj['id']}",
+        stripe_payout_id=str(obj["id"]),
+        lines=[
+            Line(ledger.account(Kind.PLATFORM_BALANCE, currency), -int(obj["amount"])),
+            Line(ledger.account(Kind.BANK_PAYOUTS, currency), int(obj["amount"])),
+        ],
+    )
+
+
+def _transfer_reversed(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.reconciliation import reconcile_transfer
+
+    reconcile_transfer(obj)
+
+
+HANDLERS: dict[str, Handler] = {
+    "payment_intent.succeeded": _payment_intent_succeeded,
+    "payment_intent.payment_failed": _payment_intent_failed,
+    "payment_intent.requires_action": _payment_intent_requires_action,
+    "charge.refunded": _charge_refunded,
+    "charge.dispute.created": _dispute_created,
+    "account.updated": _account_updated,
+    "payout.paid": _payout_paid,
+    "transfer.reversed": _transfer_reversed,
+}
+
+
+def event_handle(*, event_id: str, type_: str, obj: dict[str, Any], created: int | None) -> bool:
+    """Apply one provider event exactly once. Returns False for a replay or an unknown type."""
+    handler = HANDLERS.get(type_)
+    if handler is None:
+        return False
+    try:
+        with transaction.atomic():
+            _, new = HandledEvent.objects.get_or_create(event_id=event_id, defaults={"type": type_})
+            if not new:
+                return False
+            handler(obj, created)
+    except IntegrityError:
+        return False  # the same event handled concurrently: the primary key let one through
+    return True
+
+
+def _on_djstripe_event(sender: Any, event: Any, **kwargs: Any) -> None:
+    data = event.data or {}
+    created = int(event.created.timestamp()) if getattr(event, "created", None) else None
+    event_handle(event_id=event.id, type_=event.type, obj=data.get("object") or {}, created=created)
+
+
+def connect() -> None:
+    from djstripe import event_handlers
+    from djstripe.models import Event
+    from djstripe.signals import WEBHOOK_SIGNALS
+
+    djstripe_handlers = [
+        getattr(event_handlers, name) for name in dir(event_handlers) if name.startswith("handle_")
+    ]
+    for type_ in HANDLERS:
+        signal = WEBHOOK_SIGNALS[type_]
+        for handler in djstripe_handlers:
+            signal.disconnect(handler, sender=Event)
+        signal.connect(_on_djstripe_event, sender=Event, dispatch_uid=f"payouts:{type_}")

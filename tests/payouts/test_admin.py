@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from payouts import services
+from payouts.models import CreatorApplication, StipendPayment
+from payouts.provider.standin import STANDIN
+
+from .conftest import follow, make_creator, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    staff = make_user(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    return client
+
+
+def test_the_review_list_shows_audience_figures(staff_client) -> None:
+    user = make_user()
+    follow(make_user(), user)
+    services.creator_apply(user=user, pitch="nightly show")
+    page = staff_client.get("/admin/payouts/creatorapplication/")
+    assert page.status_code == 200
+    assert b"Followers" in page.content or b"followers" in page.content
+
+
+def test_staff_approve_from_the_list_with_the_review_note(staff_client) -> None:
+    user = make_user()
+    app = services.creator_apply(user=user)
+    CreatorApplication.objects.filter(pk=app.pk).update(review_note="welcome")
+    response = staff_client.post("/admin/payouts/creatorapplication/", {
+        "action": "approve_with_stipend", "_selected_action": [app.pk]})  # fmt: skip
+    assert response.status_code == 302
+    app.refresh_from_db()
+    assert app.status == "approved" and user.creator_program.stipend_amount == 500_000
+
+
+def test_a_months_run_shows_progress_and_staff_rerun_a_failed_row(staff_client) -> None:
+    creator = make_creator(stipend=True)
+    run = services.stipend_run_month(month=date(2026, 2, 1))
+    page = staff_client.get("/admin/payouts/stipendrun/")
+    assert b"0/1 paid" in page.content and b"1 failed" in page.content
+    detail = staff_client.get(f"/admin/payouts/stipendrun/{run.pk}/change/")
+    assert detail.status_code == 200
+    STANDIN.top_up(10**7)
+    from payouts import ledger
+    from payouts.ledger import Kind, Line
+
+    ledger.journal_post(kind="funding", currency="USD", idempotency_key="f", lines=[
+        Line(ledger.account(Kind.PLATFORM_BALANCE, "USD"), 10**7),
+        Line(ledger.account(Kind.PLATFORM_FUNDING, "USD"), -(10**7))])  # fmt: skip
+    payment = StipendPayment.objects.get(creator=creator)
+    staff_client.post("/admin/payouts/stipendpayment/", {
+        "action": "rerun_failed", "_selected_action": [payment.pk]})  # fmt: skip
+    payment.refresh_from_db()
+    assert payment.status == "paid"
+    assert b"1/1 paid" in staff_client.get("/admin/payouts/stipendrun/").content
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["journal", "ledgeraccount", "creatorprogram", "connectedaccount", "stipendpayment", "tip",
+     "discrepancy", "handledevent", "auditentry"],
+)  # fmt: skip
+def test_every_money_admin_page_renders(staff_client, path: str) -> None:
+    make_creator(stipend=True)
+    assert staff_client.get(f"/admin/payouts/{path}/").status_code == 200
+
+
+def test_staff_nominate_through_the_add_form(staff_client) -> None:
+    user = make_user()
+    response = staff_client.post("/admin/payouts/creatorapplication/add/",
+                                 {"user": user.pk, "pitch": "hosts a great show"})  # fmt: skip
+    assert response.status_code == 302
+    app = CreatorApplication.objects.get(user=user)
+    assert app.source == "nominated" and app.nominated_by is not None and app.status == "pending"

@@ -1,0 +1,63 @@
+"""Random money histories: after any sequence of tips, refunds and disputes the ledger balances,
+the creator's payable is what they kept, and the ledger's platform balance equals the
+provider's."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+from django.test import override_settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clubhouse.money import Money
+from payouts import ledger, services
+from payouts.ledger import Kind
+from payouts.models import Tip
+from payouts.provider.standin import STANDIN
+from payouts.webhooks import event_handle
+
+from .conftest import follow, make_creator, make_user
+
+pytestmark = pytest.mark.django_db
+
+OPS = st.lists(
+    st.tuples(st.sampled_from(["tip", "tip", "refund", "dispute"]), st.integers(100, 50_000)),
+    max_size=6,
+)
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=OPS)
+def test_random_histories_keep_the_ledger_balanced_and_equal_to_the_provider(ops) -> None:
+    STANDIN.reset()
+    with transaction.atomic():  # each example starts from an empty ledger
+        _history(ops)
+        transaction.set_rollback(True)
+
+
+def _history(ops: list[tuple[str, int]]) -> None:
+    creator, sender = make_creator(), make_user()
+    follow(sender, creator)
+    with override_settings(PAYOUTS_TIP_DAILY_LIMIT=10**9):
+        for op, amount in ops:
+            succeeded = list(Tip.objects.filter(creator=creator, status="succeeded"))
+            if op == "tip":
+                services.tip_send(sender=sender, creator=creator, amount=Money(amount, "USD"),
+                                  payment_method="pm_card_visa")  # fmt: skip
+            elif op == "refund" and succeeded:
+                services.tip_refund(tip=succeeded[0], actor=sender)
+            elif op == "dispute" and succeeded:
+                event = STANDIN.dispute(succeeded[0].stripe_charge_id)
+                event_handle(event_id=event["id"], type_=event["type"],
+                             obj=event["data"]["object"], created=event["created"])  # fmt: skip
+    assert ledger.ledger_imbalances() == []
+    kept = sum(
+        Tip.objects.filter(creator=creator, status__in=["succeeded", "disputed"]).values_list(
+            "amount", flat=True
+        )
+    )
+    assert ledger.creator_balances(creator).get("USD", 0) == kept
+    assert ledger.balance_of(Kind.PLATFORM_BALANCE, "USD") == STANDIN.available.get("usd", 0)

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import pytest
+
+from payouts import services
+from payouts.models import ConnectedAccount, HandledEvent, Journal, Tip
+from payouts.provider.standin import STANDIN
+
+from .conftest import follow, make_creator, make_user, post_event
+
+pytestmark = pytest.mark.django_db
+
+
+def _tip_with_3ds() -> Tip:
+    creator, sender = make_creator(), make_user()
+    follow(sender, creator)
+    from clubhouse.money import Money
+
+    tip = services.tip_send(
+        sender=sender, creator=creator, amount=Money(1000, "USD"),
+        payment_method="pm_card_threeDSecure2Required",
+    )  # fmt: skip
+    assert tip.status == Tip.Status.REQUIRES_ACTION
+    return tip
+
+
+def test_a_signed_account_updated_event_activates_transfers(client, webhook_endpoint) -> None:
+    creator = make_creator(active=False)
+    account = services.connected_account_ensure(user=creator)
+    event = STANDIN.account_activate(account.stripe_account_id)
+    response = post_event(client, webhook_endpoint, event)
+    assert response.status_code == 200
+    assert ConnectedAccount.objects.get(pk=account.pk).transfers_active
+    assert HandledEvent.objects.filter(event_id=event["id"]).exists()
+
+
+def test_a_forged_signature_is_refused_with_400_and_changes_nothing(
+    client, webhook_endpoint
+) -> None:
+    creator = make_creator(active=False)
+    account = services.connected_account_ensure(user=creator)
+    event = STANDIN.account_activate(account.stripe_account_id)
+    response = post_event(client, webhook_endpoint, event, secret="whsec_forged")
+    assert response.status_code == 400
+    assert not ConnectedAccount.objects.get(pk=account.pk).transfers_active
+    assert not HandledEvent.objects.exists()
+
+
+def test_the_same_event_three_times_is_applied_once(client, webhook_endpoint) -> None:
+    tip = _tip_with_3ds()
+    event = STANDIN.complete_3ds(tip.stripe_payment_intent_id)
+    for _ in range(3):
+        assert post_event(client, webhook_endpoint, event).status_code == 200
+    tip.refresh_from_db()
+    assert tip.status == Tip.Status.SUCCEEDED
+    assert Journal.objects.filter(kind=Journal.Kind.TIP).count() == 1
+    assert HandledEvent.objects.filter(event_id=event["id"]).count() == 1
+
+
+def test_events_in_reverse_order_reach_the_same_final_state(client, webhook_endpoint) -> None:
+    tip = _tip_with_3ds()
+    succeeded = STANDIN.complete_3ds(tip.stripe_payment_intent_id)
+    from payouts.provider import get_provider
+
+    get_provider().refund_create(payment_intent=tip.stripe_payment_intent_id, idempotency_key="r1")
+    refunded = next(e for e in STANDIN.events if e["type"] == "charge.refunded")
+    assert post_event(client, webhook_endpoint, refunded).status_code == 200
+    assert post_event(client, webhook_endpoint, succeeded).status_code == 200
+    tip.refresh_from_db()
+    assert tip.status == Tip.Status.REFUNDED
+    kinds = sorted(Journal.objects.values_list("kind", flat=True))
+    assert kinds == ["tip", "tip_refund"]
+
+
+def test_a_3ds_failure_event_fails_the_tip(client, webhook_endpoint) -> None:
+    tip = _tip_with_3ds()
+    event = STANDIN.complete_3ds(tip.stripe_payment_intent_id, success=False)
+    assert post_event(client, webhook_endpoint, event).status_code == 200
+    tip.refresh_from_db()
+    assert tip.status == Tip.Status.FAILED
+    assert not Journal.objects.exists()
+
+
+def test_a_dispute_event_marks_the_tip_and_books_the_loss(client, webhook_endpoint) -> None:
+    tip = _tip_with_3ds()
+    post_event(client, webhook_endpoint, STANDIN.complete_3ds(tip.stripe_payment_intent_id))
+    tip.refresh_from_db()
+    event = STANDIN.dispute(tip.stripe_charge_id)
+    assert post_event(client, webhook_endpoint, event).status_code == 200
+    tip.refresh_from_db()
+    assert tip.status == Tip.Status.DISPUTED
+    assert Journal.objects.filter(kind=Journal.Kind.TIP_DISPUTE).count() == 1
+
+
+def test_a_payout_event_books_the_payout_once(client, webhook_endpoint) -> None:
+    STANDIN.top_up(5000, "usd")
+    from payouts import ledger
+    from payouts.ledger import Kind, Line
+
+    ledger.journal_post(kind="funding", currency="USD", idempotency_key="tu", lines=[
+        Line(ledger.account(Kind.PLATFORM_BALANCE, "USD"), 5000),
+        Line(ledger.account(Kind.PLATFORM_FUNDING, "USD"), -5000)])  # fmt: skip
+    from payouts.provider import get_provider
+
+    get_provider().payout_create(amount=3000, currency="usd", idempotency_key="po1")
+    event = next(e for e in STANDIN.events if e["type"] == "payout.paid")
+    post_event(client, webhook_endpoint, event)
+    post_event(client, webhook_endpoint, event)
+    assert Journal.objects.filter(kind=Journal.Kind.PAYOUT).count() == 1
+    assert ledger.balance_of(Kind.PLATFORM_BALANCE, "USD") == 2000
+
+
+def test_a_payment_confirmed_again_after_a_3ds_failure_succeeds(client, webhook_endpoint) -> None:
+    tip = _tip_with_3ds()
+    failed = STANDIN.complete_3ds(tip.stripe_payment_intent_id, success=False)
+    succeeded = STANDIN.complete_3ds(tip.stripe_payment_intent_id)
+    for event in (failed, succeeded, failed):
+        assert post_event(client, webhook_endpoint, event).status_code == 200
+    tip.refresh_from_db()
+    assert tip.status == Tip.Status.SUCCEEDED
+    assert Journal.objects.filter(kind=Journal.Kind.TIP).count() == 1
