@@ -195,6 +195,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "UserReportReasonEnum": "accounts.models.Report.Reason",
         "ClubReportReasonEnum": "clubs.models.ClubReport.Reason",
+        "ClubDecisionStatusEnum": "clubs.models.DecisionStatus",
+        "CreatorApplicationStatusEnum": "payouts.models.CreatorApplication.Status",
     },
 }
 
