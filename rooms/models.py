@@ -211,6 +211,10 @@ class ScheduledEvent(models.Model):
     club = models.ForeignKey(
         "clubs.Club", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
     )
+    members_only = models.BooleanField(
+        default=False,
+        help_text="Club events only: only members (with premium in an exclusive club) see it.",
+    )
     topics = models.ManyToManyField("accounts.Topic", blank=True, related_name="events")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

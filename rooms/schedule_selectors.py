@@ -21,9 +21,15 @@ ICS_DURATION = timedelta(hours=1)
 
 
 def event_queryset(*, viewer: Any) -> QuerySet[ScheduledEvent]:
+    """Events the viewer may see: never a club's members-only event without its access, nor
+    any event of a club blocked for them."""
     user_require_member(viewer)
     return (
-        ScheduledEvent.objects.select_related("club")
+        ScheduledEvent.objects.exclude(club_id__in=clubs_bridge.user_blocked_club_ids(viewer))
+        .exclude(
+            Q(members_only=True) & ~Q(club_id__in=clubs_bridge.user_members_only_club_ids(viewer))
+        )
+        .select_related("club")
         .prefetch_related("hosts", "topics")
         .annotate(
             rsvp_count=Count("rsvps", distinct=True),
@@ -40,9 +46,13 @@ def event_get(*, event_id: int, viewer: Any) -> ScheduledEvent:
     return event
 
 
-def event_list_upcoming(*, viewer: Any) -> QuerySet[ScheduledEvent]:
-    """Every event that has not started yet, soonest first."""
-    return event_queryset(viewer=viewer).filter(starts_at__gte=timezone.now(), room__isnull=True)
+def event_list_upcoming(*, viewer: Any, club_slug: str | None = None) -> QuerySet[ScheduledEvent]:
+    """Every event that has not started yet, soonest first; with `club_slug`, that club's
+    calendar."""
+    events = event_queryset(viewer=viewer).filter(starts_at__gte=timezone.now(), room__isnull=True)
+    if club_slug is not None:
+        events = events.filter(club__slug=club_slug)
+    return events
 
 
 def event_list_for_you(*, viewer: Any) -> QuerySet[ScheduledEvent]:
@@ -68,7 +78,12 @@ def event_item(event: Any) -> dict[str, Any]:
         "starts_at": event.starts_at.isoformat(),
         "hosts": [user_card(host) for host in event.hosts.all()],
         "topics": [{"id": t.pk, "slug": t.slug, "name": t.name} for t in event.topics.all()],
-        "club": {"id": event.club.pk, "name": event.club.name} if event.club else None,
+        "club": (
+            {"id": event.club.pk, "name": event.club.name, "slug": event.club.slug}
+            if event.club
+            else None
+        ),
+        "members_only": event.members_only,
         "rsvp_count": getattr(event, "rsvp_count", 0),
         "going": bool(getattr(event, "going", False)),
         "room_id": event.room_id,

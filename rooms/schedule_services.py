@@ -92,9 +92,13 @@ def event_create(
     host_ids: Iterable[int] = (),
     topic_ids: Iterable[int] = (),
     club_id: int | None = None,
+    members_only: bool = False,
 ) -> ScheduledEvent:
-    """Schedule an event; its creator is always a host."""
+    """Schedule an event; its creator is always a host. A club event may be members-only:
+    then only the club's members (with premium in an exclusive club) see it and its room."""
     user_require_member(user)
+    if members_only and club_id is None:
+        raise InvalidInput(fields={"members_only": ["Only a club event can be members-only."]})
     clean = _validated(
         title=title,
         description=description,
@@ -110,6 +114,7 @@ def event_create(
             description=clean["description"],
             starts_at=clean["starts_at"],
             club=clean.get("club"),
+            members_only=members_only,
             created_by=user,
         )
         event.hosts.set(clean["hosts"])
@@ -168,8 +173,8 @@ def event_rsvp_set(*, user: User, event_id: int, going: bool) -> bool:
     """RSVP (or un-RSVP) to an event; idempotent. Returns whether the person is going."""
     user_require_member(user)
     with transaction.atomic():
-        event = ScheduledEvent.objects.filter(pk=event_id).first()
-        if event is None:
+        event = ScheduledEvent.objects.select_related("club").filter(pk=event_id).first()
+        if event is None or event_hidden_from(event, user):
             raise NotFound("No such event.", code="event_not_found")
         if going:
             EventRSVP.objects.get_or_create(event=event, user=user)
@@ -195,6 +200,7 @@ def event_start_room(*, user: User, event_id: int, type: str = Room.Type.OPEN) -
             type=type,
             topic_ids=list(event.topics.values_list("pk", flat=True)),
             club_id=event.club_id,
+            members_only=event.members_only,
             club_event_host=True,
         )
         event.room = room
@@ -219,16 +225,27 @@ def event_start_invitees(event: ScheduledEvent, *, exclude: User) -> list[User]:
     )
 
 
+def event_hidden_from(event: ScheduledEvent, user: User) -> bool:
+    """A club event is hidden from people its club's rooms are closed to."""
+    if event.club is None:
+        return False
+    return (
+        clubs_bridge.club_entry_denial(user, event.club, members_only=event.members_only)
+        is not None
+    )
+
+
 def event_reminder_recipients(event: ScheduledEvent) -> list[User]:
     host_ids = list(event.hosts.values_list("pk", flat=True))
     follower_ids = Follow.objects.filter(followee_id__in=host_ids).values("follower_id")
     rsvp_ids = EventRSVP.objects.filter(event=event).values("user_id")
-    return list(
+    recipients = (
         User.objects.filter(status=User.Status.MEMBER, is_active=True)
         .filter(pk__in=follower_ids.union(rsvp_ids))
         .exclude(pk__in=host_ids)
         .order_by("pk")
     )
+    return [user for user in recipients if not event_hidden_from(event, user)]
 
 
 def event_reminders_send(*, now: datetime | None = None) -> int:

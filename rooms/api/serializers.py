@@ -50,6 +50,7 @@ class EventCreateInput(serializers.Serializer):
         child=serializers.IntegerField(), required=False, default=list
     )
     club_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+    members_only = serializers.BooleanField(required=False, default=False)
 
 
 class EventUpdateInput(serializers.Serializer):

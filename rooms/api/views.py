@@ -201,13 +201,17 @@ def _event(event_id: int, viewer: Any) -> dict[str, Any]:
 
 class EventListCreateView(MemberAPIView):
     @extend_schema(
-        operation_id="events_list", summary="Upcoming events", responses=OpenApiTypes.OBJECT
+        operation_id="events_list",
+        summary="Upcoming events (with ?club=<slug>: that club's calendar)",
+        parameters=[OpenApiParameter("club", str, required=False)],
+        responses=OpenApiTypes.OBJECT,
     )
     def get(self, request: Request) -> Response:
         paginator = Pagination()
-        page = paginator.paginate_queryset(
-            schedule_selectors.event_list_upcoming(viewer=request.user), request, view=self
+        events = schedule_selectors.event_list_upcoming(
+            viewer=request.user, club_slug=request.query_params.get("club")
         )
+        page = paginator.paginate_queryset(events, request, view=self)
         return paginator.get_paginated_response(
             [schedule_selectors.event_item(event) for event in page or []]
         )

@@ -152,3 +152,77 @@ def test_a_co_host_who_is_not_a_leader_opens_a_club_events_room() -> None:
     event.hosts.add(club.created_by, co_host)
     room = schedule_services.event_start_room(user=co_host, event_id=event.pk)
     assert room.club_id == club.pk
+
+
+def test_members_only_club_events_are_seen_and_joined_only_by_those_with_access() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from rooms import schedule_selectors, schedule_services
+
+    club = ClubFactory()
+    member = MembershipFactory(club=club).user
+    stranger = MemberFactory()
+    event = schedule_services.event_create(
+        user=club.created_by,
+        title="Members' night",
+        starts_at=timezone.now() + timedelta(days=2),
+        club_id=club.pk,
+        members_only=True,
+    )
+
+    def upcoming(viewer) -> list[int]:
+        return list(
+            schedule_selectors.event_list_upcoming(viewer=viewer).values_list("pk", flat=True)
+        )
+
+    assert event.pk in upcoming(member)
+    assert event.pk not in upcoming(stranger)
+    with pytest.raises(ApplicationError) as excinfo:
+        schedule_services.event_rsvp_set(user=stranger, event_id=event.pk, going=True)
+    assert excinfo.value.code == "event_not_found"
+    assert schedule_services.event_rsvp_set(user=member, event_id=event.pk, going=True)
+    room = schedule_services.event_start_room(user=club.created_by, event_id=event.pk)
+    assert room.members_only
+    assert join_code(stranger, room) == "club_members_only"
+
+
+def test_a_club_event_needs_a_leader_and_members_only_needs_a_club() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from rooms import schedule_services
+
+    club = ClubFactory()
+    member = MembershipFactory(club=club).user
+    when = timezone.now() + timedelta(days=1)
+    with pytest.raises(ApplicationError) as excinfo:
+        schedule_services.event_create(user=member, title="Mine", starts_at=when, club_id=club.pk)
+    assert excinfo.value.code == "club_leader_required"
+    with pytest.raises(ApplicationError) as excinfo:
+        schedule_services.event_create(user=member, title="Mine", starts_at=when, members_only=True)
+    assert excinfo.value.fields == {"members_only": ["Only a club event can be members-only."]}
+
+
+def test_the_club_calendar_lists_that_clubs_upcoming_events(api_client) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from rooms import schedule_services
+
+    club, other = ClubFactory(), ClubFactory()
+    when = timezone.now() + timedelta(days=3)
+    mine = schedule_services.event_create(
+        user=club.created_by, title="Ours", starts_at=when, club_id=club.pk
+    )
+    schedule_services.event_create(
+        user=other.created_by, title="Theirs", starts_at=when, club_id=other.pk
+    )
+    api_client.force_authenticate(MemberFactory())
+    response = api_client.get(f"/api/v1/events/?club={club.slug}")
+    assert response.status_code == 200
+    assert [item["id"] for item in response.json()["results"]] == [mine.pk]
+    assert response.json()["results"][0]["club"]["slug"] == club.slug
