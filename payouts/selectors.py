@@ -9,6 +9,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import Follow, User
+from clubs.selectors import club_premium_access
 from payouts import ledger
 from payouts.models import (
     ConnectedAccount,
@@ -18,6 +19,7 @@ from payouts.models import (
     StipendRun,
     Tip,
 )
+from rooms.models import Room, RoomVisit
 
 
 def month_start(day: date) -> date:
@@ -31,16 +33,18 @@ def user_followers_count(user: User) -> int:
     return Follow.objects.filter(followee=user).count()
 
 
+def _rooms_hosted_since(user: User, days: int) -> QuerySet[Room]:
+    return Room.objects.filter(created_by=user, created__gte=timezone.now() - timedelta(days=days))
+
+
 def user_rooms_hosted_last_30_days(user: User) -> int:
-    # TODO(rooms): count rooms.Room rows created by `user` (as host/moderator at creation)
-    # whose start is within the last 30 days, once the rooms branch lands.
-    return 0
+    return _rooms_hosted_since(user, 30).count()
 
 
 def user_listeners_reached_last_30_days(user: User) -> int:
-    # TODO(rooms): count distinct listeners in rooms.RoomParticipant (or the presence log)
-    # of rooms `user` hosted in the last 30 days, once the rooms branch lands.
-    return 0
+    """Distinct people (other than the host) who were in rooms the user started in 30 days."""
+    visits = RoomVisit.objects.filter(room__in=_rooms_hosted_since(user, 30)).exclude(user=user)
+    return visits.values("user_id").distinct().count()
 
 
 def creator_audience(user: User) -> dict[str, int]:
@@ -55,10 +59,14 @@ def users_shared_room_recently(a: User, b: User, *, days: int = 10) -> bool:
     """Did `a` and `b` share a room in the last `days` days? The Send Money eligibility
     alternative to following.
 
-    TODO(rooms): answer from rooms' participation history (both in the same room, overlapping
-    in time, within `days`). False until the rooms models exist.
+    Both were in the same room, and that room was live at some point in the last `days` days
+    (still live, or ended since). Presence in the same room, not necessarily at the same minute.
     """
-    return False
+    cutoff = timezone.now() - timedelta(days=days)
+    shared = RoomVisit.objects.filter(user=a, room__visits__user=b).filter(
+        Q(room__ended_at__isnull=True) | Q(room__ended_at__gte=cutoff)
+    )
+    return shared.exists()
 
 
 # --- seams for ticketed rooms and paid clubs ----------------------------------------------------
@@ -80,10 +88,10 @@ def club_membership_active(user: User, club: Any) -> bool:
 
     Contract: active and trialing grant access; past_due grants access during the grace period
     (PAYOUTS_CLUB_GRACE_DAYS); canceled, unpaid and incomplete do not.
-    TODO(clubs): back this with a ClubSubscription row updated from
-    customer.subscription.* webhooks when paid clubs land.
+    The one rule lives in clubs (`club_premium_access`); subscription webhooks will feed it through
+    `clubs.services.premium_membership_sync` when paid clubs land.
     """
-    return False
+    return club_premium_access(user, club)
 
 
 # --- creators, tips, wallet ------------------------------------------------------------------

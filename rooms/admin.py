@@ -16,6 +16,7 @@ from rooms.models import (
     RoomInvite,
     RoomParticipant,
     RoomRemoval,
+    RoomVisit,
     ScheduledEvent,
 )
 
@@ -76,6 +77,23 @@ class RoomEventLogAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RoomVisit)
+class RoomVisitAdmin(admin.ModelAdmin):
+    """Who has been in which room (eligibility and audience figures): read-only."""
+
+    list_display = ["room", "user", "first_joined_at"]
+    list_filter = ["first_joined_at"]
+    search_fields = ["room__title", "user__username"]
+    raw_id_fields = ["room", "user"]
+    readonly_fields = ["room", "user", "first_joined_at"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

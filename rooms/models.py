@@ -203,6 +203,25 @@ class RoomInvite(models.Model):
         return f"{self.kind}: {self.user} → {self.room}"
 
 
+class RoomVisit(models.Model):
+    """Who has been in a room (RoomParticipant rows go when people leave). Kept for what
+    outlives a visit: Send Money eligibility ("shared a room in the last 10 days") and
+    creators' audience figures. Never anything said: nothing is recorded."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="visits")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_visits"
+    )
+    first_joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="room_visit_once")]
+        indexes = [models.Index(fields=["user", "first_joined_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room}"
+
+
 class ScheduledEvent(models.Model):
     title = models.CharField(max_length=120)
     description = models.TextField(max_length=2000, blank=True)

@@ -13,7 +13,7 @@ from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubs.models import Club
 from rooms import clubs_bridge, events, rules
 from rooms.conf import room_default_capacity, room_title_max_length
-from rooms.models import Room, RoomParticipant, ScheduledEvent
+from rooms.models import Room, RoomParticipant, RoomVisit, ScheduledEvent
 from rooms.selectors import user_card
 from rooms.services.common import (
     Role,
@@ -88,6 +88,7 @@ def room_create(
         RoomParticipant.objects.create(
             room=room, user=user, role=Role.MODERATOR, stage_since=timezone.now(), muted=False
         )
+        RoomVisit.objects.create(room=room, user=user)
     return room
 
 
@@ -107,6 +108,7 @@ def room_join(*, user: User, room_id: int) -> RoomParticipant:
             raise denial
         if RoomParticipant.objects.filter(room=room).count() >= room.capacity:
             raise Conflict("This room is full.", code="room_full")
+        RoomVisit.objects.get_or_create(room=room, user=user)
         if ScheduledEvent.objects.filter(room=room, hosts=user).exists():
             participant = RoomParticipant.objects.create(
                 room=room, user=user, role=Role.MODERATOR, stage_since=timezone.now()
