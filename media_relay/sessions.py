@@ -99,6 +99,8 @@ class RelayRoom:
         """Answer a member's offer; returns the answer SDP (ICE candidates included)."""
         if self.closed:
             raise RelayError("room_ended", "This room has ended.")
+        if "\nm=audio " not in sdp.replace("\r\n", "\n"):
+            raise RelayError("bad_offer", "The offer has no audio m-line.")
         old = self.peers.pop(user_id, None)
         if old is not None:
             await self._peer_close(old, "renegotiated", notify=False)
