@@ -12,6 +12,7 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 
 BENCHMARKS: list[str] = []
+BENCHMARKS.append("relay")  # python -m bench.relay -> bench/results/relay.json
 
 
 def main() -> int:
