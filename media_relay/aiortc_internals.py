@@ -46,6 +46,8 @@ _TX_NTP_TS = "_RTCRtpSender__ntp_timestamp"
 # NTP epoch (1900) to Unix epoch (1970).
 _NTP_OFFSET = 2_208_988_800
 
+_CONNECTED = State.CONNECTED
+
 PacketHandler = Callable[[RtpPacket, int], None]
 
 
@@ -202,8 +204,8 @@ class RtpOutlet:
 
     def _resolve(self) -> bool:
         dtls = self._dtls
-        if dtls._state is not State.CONNECTED:
-            self._protect = None
+        self._protect = None
+        if dtls._state is not _CONNECTED:
             return False
         pair = dtls.transport._connection._nominated.get(1)
         if pair is None or pair.protocol.transport is None:
@@ -215,13 +217,13 @@ class RtpOutlet:
 
     def send(self, packet: bytes, payload_octets: int) -> bool:
         """Protect and send one RTP packet now. False when the transport is not connected."""
-        if self._dtls._state is not State.CONNECTED:
-            self._protect = None
-            return False
-        if self._protect is None and not self._resolve():
-            return False
-        assert self._protect is not None and self._sendto is not None
-        self._sendto(self._protect(packet), self._addr)
+        protect = self._protect
+        if protect is None or self._dtls._state is not _CONNECTED:
+            if not self._resolve():
+                return False
+            protect = self._protect
+            assert protect is not None
+        self._sendto(protect(packet), self._addr)  # type: ignore[misc]
         self.packets += 1
         self.octets += payload_octets
         return True

@@ -269,7 +269,7 @@ class RelayRoom:
 
     async def _tick_forever(self) -> None:
         while True:
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.5)
             self.forwarder.tick(time.time())
 
 
