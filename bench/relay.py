@@ -89,6 +89,12 @@ def percentile(values: list[float], p: float) -> float | None:
 def project_relay_main(port: int, ready: Any) -> None:
     from media_relay.sessions import RelayRoom
 
+    profiler = None
+    if os.environ.get("BENCH_RELAY_PROFILE"):  # a developer's switch: where the relay spends CPU
+        import cProfile
+
+        profiler = cProfile.Profile()
+
     async def main() -> None:
         room = RelayRoom(1, slots=1)
         room.room_state({1}, set())
@@ -102,6 +108,13 @@ def project_relay_main(port: int, ready: Any) -> None:
             body = json.loads(await reader.readexactly(length)) if length else {}
             if lines[0].startswith("POST /offer"):
                 reply = {"sdp": await room.peer_offer(int(body["user_id"]), body["sdp"])}
+            elif lines[0].startswith("GET /profile/start") and profiler is not None:
+                profiler.enable()
+                reply = {}
+            elif lines[0].startswith("GET /profile/stop") and profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(os.environ["BENCH_RELAY_PROFILE"])
+                reply = {}
             else:
                 slot = room.forwarder.slots[0]
                 reply = {"packets_out": room.forwarder.stats.packets_out, "seq_off": slot.seq_off}
@@ -443,9 +456,16 @@ def run_case(kind: str, listeners: int, window_s: float, procs: int) -> dict[str
         join_s = time.monotonic() - join_start
 
         time.sleep(2.0)  # warm-up: jitter of joins settles
+        profiling = kind == "project" and os.environ.get("BENCH_RELAY_PROFILE")
+        if profiling:
+            http_json(url + "/profile/start")
+        forwarded0 = http_json(url + "/stats")["packets_out"] if kind == "project" else None
         cpu0, t0 = proc_cpu_s(relay_pid), time.time()
         time.sleep(window_s)
         cpu1, t1 = proc_cpu_s(relay_pid), time.time()
+        forwarded1 = http_json(url + "/stats")["packets_out"] if kind == "project" else None
+        if profiling:
+            http_json(url + "/profile/stop")
         rss = proc_rss_mb(relay_pid)
         time.sleep(0.5)  # let the window's last packets arrive
 
@@ -498,6 +518,10 @@ def run_case(kind: str, listeners: int, window_s: float, procs: int) -> dict[str
         "relay_cpu_percent": round(100 * cpu_s / (t1 - t0), 1),
         "cpu_us_per_delivered_packet": round(1e6 * cpu_s / delivered_total, 1)
         if delivered_total
+        else None,
+        "forwarded_packets": None if forwarded0 is None else forwarded1 - forwarded0,  # type: ignore[operator]
+        "cpu_us_per_forwarded_packet": round(1e6 * cpu_s / (forwarded1 - forwarded0), 1)  # type: ignore[operator]
+        if forwarded0 is not None and forwarded1 != forwarded0
         else None,
         "delivery_min": round(min(ratios), 5) if ratios else 0.0,
         "delivery_mean": round(statistics.fmean(ratios), 5) if ratios else 0.0,

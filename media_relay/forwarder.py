@@ -52,6 +52,8 @@ class ListenerSlot:
     outlet: Outlet
     profile: SendProfile
     ssrc_bytes: bytes
+    send: Callable[[bytes, int], bool]
+    layout: int  # payload type and audio-level id as one int: a cheap dict key in the hot loop
 
 
 @dataclass(eq=False)
@@ -143,7 +145,10 @@ class Forwarder:
     def listener_add(self, user_id: int, outlets: list[tuple[Outlet, SendProfile]]) -> None:
         slots: list[ListenerSlot | None] = [None] * len(self.slots)
         for index, (outlet, profile) in enumerate(outlets[: len(self.slots)]):
-            slots[index] = ListenerSlot(outlet, profile, struct.pack("!I", outlet.ssrc))
+            layout = profile.payload_type << 8 | profile.audio_level_id
+            slots[index] = ListenerSlot(
+                outlet, profile, struct.pack("!I", outlet.ssrc), outlet.send, layout
+            )
         self.listeners[user_id] = slots
         self._fanout = list(self.listeners.items())
 
@@ -191,17 +196,19 @@ class Forwarder:
         payload = packet.payload
         payload_octets = len(payload)
         index = slot.index
-        templates: dict[SendProfile, tuple[bytes, bytes]] = {}
+        templates: dict[int, tuple[bytes, bytes]] = {}
         sent = skipped = 0
         for listener_id, listener_slots in self._fanout:
             target = listener_slots[index]
             if target is None or listener_id == user_id:
                 continue
-            profile = target.profile
-            template = templates.get(profile)
+            template = templates.get(target.layout)
             if template is None:
-                template = templates[profile] = _build(profile, marker, seq, ts, level_ext, payload)
-            if target.outlet.send(template[0] + target.ssrc_bytes + template[1], payload_octets):
+                template = templates[target.layout] = _build(
+                    target.profile, marker, seq, ts, level_ext, payload
+                )
+            head, tail = template
+            if target.send(head + target.ssrc_bytes + tail, payload_octets):
                 sent += 1
             else:
                 skipped += 1

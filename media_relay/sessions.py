@@ -165,7 +165,8 @@ class RelayRoom:
             raise RelayError("no_peer", "No connection for this member; send an offer first.")
         line = str(candidate.get("candidate") or "")
         if not line:
-            return  # end-of-candidates
+            await peer.pc.addIceCandidate(None)  # end-of-candidates
+            return
         parsed = candidate_from_sdp(line.removeprefix("candidate:"))
         parsed.sdpMid = candidate.get("sdpMid")
         parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")

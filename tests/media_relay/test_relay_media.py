@@ -141,3 +141,31 @@ async def test_rtcp_flows_both_ways(stage: Stage) -> None:
     assert remote_inbound is not None, "no RTCP receiver report from the relay to the speaker"
     assert remote_inbound.packetsReceived > 0
     assert remote_outbound is not None, "no RTCP sender report with packets from the relay"
+
+
+async def test_trickled_ice_candidates_connect_an_offer_sent_without_them(stage: Stage) -> None:
+    from aiortc.sdp import candidate_to_sdp
+
+    from media_relay.testing import ListenerClient
+
+    await stage.speaker()
+    client = ListenerClient()
+    stage.clients.append(client)
+    offer = await client.offer()
+    lines = offer.replace("\r\n", "\n").split("\n")
+    bare = "\r\n".join(
+        line for line in lines if not line.startswith(("a=candidate:", "a=end-of-candidates"))
+    )
+    await client.answer(await stage.room.peer_offer(100, bare))
+    gatherer = client.pc.getTransceivers()[0].sender.transport.transport.iceGatherer
+    for candidate in gatherer.getLocalCandidates():
+        await stage.room.peer_ice(
+            100,
+            {
+                "candidate": "candidate:" + candidate_to_sdp(candidate),
+                "sdpMid": "0",
+                "sdpMLineIndex": 0,
+            },
+        )
+    await stage.room.peer_ice(100, {"candidate": ""})
+    assert await hears_tone([client])
