@@ -160,3 +160,56 @@ async def test_signalling_over_the_redis_channel_layer(redis_web: Web) -> None:
     listener = ListenerClient()
     await redis_web.join(2, listener, await listener.offer())
     assert await wait_for(lambda: listener.tone_frames >= 15, 6.0)
+
+
+async def test_a_dead_workers_room_is_re_placed_and_listeners_hear_again_within_5s(
+    settings: Any,
+) -> None:
+    settings.RELAY_WORKER_TTL_S = 1.0
+    settings.RELAY_HEARTBEAT_S = 0.3
+    layer = InMemoryChannelLayer()
+    registry = MemoryRegistry()
+    workers = {wid: RelayWorker(layer, worker_id=wid, registry=registry, slots=3) for wid in "ab"}
+    tasks = {wid: asyncio.create_task(w.run()) for wid, w in workers.items()}
+    clients: list[Any] = []
+    try:
+        await asyncio.sleep(0.05)
+        first = registry.place(ROOM)
+
+        async def join_room_on(worker: RelayWorker) -> ListenerClient:
+            web = Web(layer, worker)
+            await web.send({"type": "relay.room_state", "speakers": [1], "muted": []})
+            speaker, listener = SpeakerClient(), ListenerClient()
+            clients.extend([speaker, listener])
+            await web.join(1, speaker, await speaker.offer())
+            await web.join(2, listener, await listener.offer())
+            return listener
+
+        listener = await join_room_on(workers[first])
+        assert await wait_for(lambda: listener.tone_frames >= 15, 6.0)
+
+        # The worker dies: no goodbye to the registry, its connections vanish.
+        workers[first].registry = MemoryRegistry()  # its last words go nowhere
+        tasks[first].cancel()
+        died = asyncio.get_running_loop().time()
+        assert await wait_for(lambda: listener.pc.connectionState in ("closed", "failed"), 3.0)
+
+        # The web tier re-places the room once the heartbeat is stale, and clients re-offer.
+        replaced: list[str] = []
+
+        def moved() -> bool:
+            worker_id = registry.place(ROOM)
+            replaced.append(worker_id)
+            return worker_id != first
+
+        assert await wait_for(moved, 3.0, interval=0.1)
+        again = await join_room_on(workers[replaced[-1]])
+        assert await wait_for(lambda: again.tone_frames >= 5, 5.0)
+        assert asyncio.get_running_loop().time() - died < 5.0
+    finally:
+        for wid, worker in workers.items():
+            worker.stop()
+            if not tasks[wid].done():
+                await asyncio.wait_for(tasks[wid], 5)
+        for client in clients:
+            await client.close()
