@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any as SettingsWrapper
 
@@ -50,11 +49,12 @@ def test_placements_between_heartbeats_spread_rooms(registry) -> None:  # type: 
     assert {registry.place(1), registry.place(2)} == {"a", "b"}
 
 
-def test_a_dead_workers_room_is_re_placed(registry, settings: SettingsWrapper) -> None:  # type: ignore[no-untyped-def]
+def test_a_dead_workers_room_is_re_placed(registry, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    now = [1_000_000.0]
+    monkeypatch.setattr("media_relay.placement.time.time", lambda: now[0])
     registry.heartbeat("old", {"rooms": 0, "peers": 0})
     assert registry.place(1) == "old"
-    settings.RELAY_WORKER_TTL_S = 0.05
-    time.sleep(0.1)
+    now[0] += 7.0  # past the 6 s TTL: "old" stopped beating
     registry.heartbeat("new", {"rooms": 0, "peers": 0})
     assert registry.place(1) == "new"
     assert {w["worker_id"]: w["alive"] for w in registry.workers()} == {"old": False, "new": True}

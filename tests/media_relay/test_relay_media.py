@@ -24,7 +24,7 @@ async def hears_tone(listeners, frames: int = TONE_FRAMES, timeout: float = 6.0)
 
 
 async def silent_for(listeners, seconds: float) -> bool:  # type: ignore[no-untyped-def]
-    await asyncio.sleep(0.3)  # what was already in flight and in the jitter buffers
+    await asyncio.sleep(0.8)  # what was already in flight, in jitter buffers and decoders
     start = [listener.tone_frames for listener in listeners]
     await asyncio.sleep(seconds)
     return [listener.tone_frames for listener in listeners] == start

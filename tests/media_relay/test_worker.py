@@ -103,7 +103,7 @@ async def test_offer_answer_and_media_through_the_channel_layer(web: Web) -> Non
     }
 
     await web.send({"type": "relay.mute", "user_id": 1, "muted": True})
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(1.0)  # what was already in flight, in jitter buffers and decoders
     before = listener.tone_frames
     await asyncio.sleep(0.7)
     assert listener.tone_frames == before
