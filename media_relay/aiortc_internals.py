@@ -43,6 +43,8 @@ _TX_OCTETS = "_RTCRtpSender__octet_count"
 _TX_RTP_TS = "_RTCRtpSender__rtp_timestamp"
 _TX_NTP_TS = "_RTCRtpSender__ntp_timestamp"
 
+_SRTP_MAX_TRAILER_LEN = 144  # pylibsrtp.SRTP_MAX_TRAILER_LEN
+
 # NTP epoch (1900) to Unix epoch (1970).
 _NTP_OFFSET = 2_208_988_800
 
@@ -85,6 +87,10 @@ def check_internals(
         for name in ("_tx_srtp", "_state"):
             if not hasattr(dtls, name):
                 raise AiortcInternalsError(f"aiortc RTCDtlsTransport.{name} is gone")
+        for name in ("_srtp", "_cdata", "_buffer"):
+            session = getattr(dtls, "_tx_srtp", None)
+            if session is not None and not hasattr(session, name):
+                raise AiortcInternalsError(f"pylibsrtp Session.{name} is gone")
         ice = getattr(dtls.transport, "_connection", None)
         if ice is None or not isinstance(getattr(ice, "_nominated", None), dict):
             raise AiortcInternalsError("aioice Connection._nominated (via ICE transport) is gone")
@@ -210,8 +216,11 @@ class RtpOutlet:
         pair = dtls.transport._connection._nominated.get(1)
         if pair is None or pair.protocol.transport is None:
             return False
-        self._protect = dtls._tx_srtp.protect
-        self._sendto = pair.protocol.transport.sendto
+        self._protect = fast_protect(dtls._tx_srtp)
+        sock = getattr(pair.protocol.transport, "_sock", None)
+        # The raw socket, not asyncio's transport: no per-call checks, and a full send buffer
+        # drops this packet (right for real-time audio) instead of queueing it behind others.
+        self._sendto = sock.sendto if sock is not None else pair.protocol.transport.sendto
         self._addr = pair.remote_addr
         return True
 
@@ -223,7 +232,10 @@ class RtpOutlet:
                 return False
             protect = self._protect
             assert protect is not None
-        self._sendto(protect(packet), self._addr)  # type: ignore[misc]
+        try:
+            self._sendto(protect(packet), self._addr)  # type: ignore[misc]
+        except OSError:
+            return False
         self.packets += 1
         self.octets += payload_octets
         return True
@@ -236,6 +248,36 @@ class RtpOutlet:
         setattr(sender, _TX_RTP_TS, rtp_timestamp)
         ntp = int((unix_time + _NTP_OFFSET) * (1 << 32))
         setattr(sender, _TX_NTP_TS, ntp)
+
+
+def fast_protect(session: Any) -> Callable[[bytes], bytes]:
+    """pylibsrtp's `Session.protect` without its per-call allocation and checks (pylibsrtp==1.0.0).
+
+    Same libsrtp call on the session's own context and buffer; the result is copied out before the
+    next call, so the outlets sharing one listener's session can share the buffer."""
+    from pylibsrtp import _binding
+
+    srtp = session._srtp[0]
+    cdata = session._cdata
+    buffer = session._buffer
+    limit = len(cdata) - _SRTP_MAX_TRAILER_LEN
+    length = _binding.ffi.new("int *")
+    srtp_protect = _binding.lib.srtp_protect
+    ok = _binding.lib.srtp_err_status_ok
+
+    def protect(data: bytes) -> bytes:
+        n = len(data)
+        if n > limit:
+            raise ValueError("packet is too long")
+        length[0] = n
+        buffer[0:n] = data
+        if srtp_protect(srtp, cdata, length) != ok:
+            raise OSError("srtp_protect failed")
+        out: bytes = buffer[0 : length[0]]
+        return out
+
+    protect.session = session  # type: ignore[attr-defined]  # keeps the libsrtp context alive
+    return protect
 
 
 def sender_counters(sender: RTCRtpSender) -> tuple[int, int]:

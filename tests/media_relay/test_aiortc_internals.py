@@ -70,3 +70,26 @@ async def test_tapped_receiver_never_decodes_and_outlets_count_for_sender_report
     stage.room.forwarder.tick(1.0)
     packets, octets = sender_counters(listener_outlet.sender)
     assert packets == listener_outlet.packets > 5 and octets > 0
+
+
+def test_fast_protect_matches_pylibsrtp_protect() -> None:
+    import pylibsrtp
+    from aiortc.rtp import RtpPacket
+
+    from media_relay.aiortc_internals import fast_protect
+
+    assert pylibsrtp.__version__ == "1.0.0", "re-verify fast_protect against pylibsrtp internals"
+
+    def session() -> pylibsrtp.Session:
+        policy = pylibsrtp.Policy(
+            key=bytes(range(30)), ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND
+        )
+        return pylibsrtp.Session(policy=policy)
+
+    reference, fast = session(), session()
+    protect = fast_protect(fast)
+    for seq in range(3):
+        packet = RtpPacket(
+            payload_type=111, sequence_number=seq, timestamp=960 * seq, ssrc=7, payload=b"x" * 60
+        ).serialize()
+        assert protect(packet) == reference.protect(packet)
