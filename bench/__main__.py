@@ -1,31 +1,55 @@
-"""`make bench`: runs every benchmark and writes JSON results to bench/results/.
+"""`make bench`: runs every benchmark, one process each, and records what each wrote.
 
-No benchmark exists yet: the room-events, relay and stipend benchmarks arrive with the rooms,
-media relay and payouts issues. This placeholder says so instead of pretending.
+Each benchmark is `python -m bench.<name>` and writes `bench/results/<name>.json` itself (see
+docs/benchmarks.md for figures and options). `python -m bench relay` runs only the named ones.
 """
 
+from __future__ import annotations
+
 import json
+import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 
-BENCHMARKS: list[str] = []
-BENCHMARKS.append("bench.stipends")  # payouts: `python -m bench.stipends` (main() -> stipends.json)
+# name -> the JSON file it writes
+BENCHMARKS: dict[str, str] = {
+    "relay": "relay.json",  # project relay vs Janus VideoRoom (media relay)
+    "stipends": "stipends.json",  # monthly stipend run against the Stripe stand-in (payouts)
+}
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    wanted = argv or list(BENCHMARKS)
+    unknown = [name for name in wanted if name not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+        return 2
     RESULTS.mkdir(exist_ok=True)
-    summary = {
-        "ran_at": datetime.now(UTC).isoformat(),
-        "benchmarks": BENCHMARKS,
-        "note": "no benchmarks yet (placeholder): see docs/benchmarks.md",
-    }
+    runs = []
+    for name in wanted:
+        started = time.monotonic()
+        print(f"== bench.{name}", flush=True)
+        code = subprocess.call([sys.executable, "-m", f"bench.{name}"])
+        runs.append(
+            {
+                "benchmark": name,
+                "exit_code": code,
+                "seconds": round(time.monotonic() - started, 1),
+                "result": str((RESULTS / BENCHMARKS[name]).relative_to(Path.cwd()))
+                if (RESULTS / BENCHMARKS[name]).exists()
+                else None,
+            }
+        )
+    summary = {"ran_at": datetime.now(UTC).isoformat(), "runs": runs}
     (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(summary["note"])
-    return 0
+    failed = [run["benchmark"] for run in runs if run["exit_code"] != 0]
+    print(f"ran {len(runs)} benchmark(s); failed: {', '.join(failed) or 'none'}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -1,8 +1,24 @@
-"""The relay's part of /healthz."""
+"""The relay's part of /healthz: every registered worker with its load and counters."""
 
 from typing import Any
 
+from media_relay.placement import relay_registry
+
 
 def relay_health() -> dict[str, Any]:
-    # The aiortc relay worker is not built yet (media relay issue); say so rather than pretend.
-    return {"ok": True, "state": "not_built", "workers": []}
+    workers = relay_registry().workers()
+    alive = [w for w in workers if w["alive"]]
+    if not workers:
+        # Nothing registered: no relay deployed yet, or the embedded one not started.
+        return {"ok": True, "state": "no_workers", "workers": []}
+    totals = {
+        key: sum(int(w.get(key, 0)) for w in alive)
+        for key in ("rooms", "peers", "packets_in", "packets_out", "drops")
+    }
+    return {
+        "ok": bool(alive),
+        "state": "running" if alive else "all_workers_dead",
+        "alive": len(alive),
+        **totals,
+        "workers": sorted(workers, key=lambda w: str(w["worker_id"])),
+    }

@@ -1,0 +1,289 @@
+"""Every use of aiortc's private internals, in one place (aiortc==1.16.0 is pinned for this).
+
+The relay forwards encoded RTP without decoding, which aiortc has no public API for:
+
+* `tap_receiver` replaces an `RTCRtpReceiver`'s per-packet handler on the instance, so a speaker's
+  decrypted RTP packets reach the relay *before* the jitter buffer and decoder. It keeps feeding
+  the receiver's RTCP statistics, so aiortc still sends receiver reports to the speaker.
+* `RtpOutlet` sends a pre-built RTP packet through a listener's SRTP session and selected ICE pair
+  synchronously (no task, no await per packet), with that listener's negotiated SSRC, payload
+  type and header extension ids, and keeps the sender's counters true so its RTCP sender reports
+  are right.
+* `opus_enable_fec_dtx` makes aiortc answer Opus with `useinbandfec=1;usedtx=1` (it copies its own
+  codec parameters into answers, and has none by default).
+
+`check_internals()` names every attribute used here; tests/media_relay/test_aiortc_internals.py
+calls it and exercises each path, so an aiortc upgrade that moves any of them fails loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.codecs import CODECS
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtp import RtpPacket
+
+AIORTC_VERSION = "1.16.0"
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+OPUS_PARAMETERS = {"useinbandfec": 1, "usedtx": 1}
+
+# Name-mangled private attributes this module reads or writes.
+_RX_STREAMS = "_RTCRtpReceiver__remote_streams"
+_RX_CODECS = "_RTCRtpReceiver__codecs"
+_TX_PACKETS = "_RTCRtpSender__packet_count"
+_TX_OCTETS = "_RTCRtpSender__octet_count"
+_TX_RTP_TS = "_RTCRtpSender__rtp_timestamp"
+_TX_NTP_TS = "_RTCRtpSender__ntp_timestamp"
+
+_SRTP_MAX_TRAILER_LEN = 144  # pylibsrtp.SRTP_MAX_TRAILER_LEN
+
+# NTP epoch (1900) to Unix epoch (1970).
+_NTP_OFFSET = 2_208_988_800
+
+_CONNECTED = State.CONNECTED
+
+PacketHandler = Callable[[RtpPacket, int], None]
+
+
+class AiortcInternalsError(RuntimeError):
+    """aiortc no longer looks the way this module needs; see the message for the attribute."""
+
+
+def check_internals(
+    receiver: RTCRtpReceiver | None = None, sender: RTCRtpSender | None = None
+) -> None:
+    """Raise AiortcInternalsError naming the first missing internal (class-level, or on instances)."""
+    import aiortc
+
+    if aiortc.__version__ != AIORTC_VERSION:
+        raise AiortcInternalsError(
+            f"media_relay.aiortc_internals was written for aiortc=={AIORTC_VERSION}, "
+            f"found {aiortc.__version__}: re-check every internal before unpinning"
+        )
+    for owner, name in (
+        (RTCRtpReceiver, "_handle_rtp_packet"),
+        (RTCDtlsTransport, "_send_rtp"),
+        (StreamStatistics, "add"),
+    ):
+        if not callable(getattr(owner, name, None)):
+            raise AiortcInternalsError(f"aiortc {owner.__name__}.{name} is gone")
+    if receiver is not None:
+        for name in (_RX_STREAMS, _RX_CODECS):
+            if not isinstance(getattr(receiver, name, None), dict):
+                raise AiortcInternalsError(f"aiortc RTCRtpReceiver.{name} (a dict) is gone")
+    if sender is not None:
+        for name in (_TX_PACKETS, _TX_OCTETS, _TX_RTP_TS, _TX_NTP_TS):
+            if not isinstance(getattr(sender, name, None), int):
+                raise AiortcInternalsError(f"aiortc RTCRtpSender.{name} (an int) is gone")
+        dtls = sender.transport
+        for name in ("_tx_srtp", "_state"):
+            if not hasattr(dtls, name):
+                raise AiortcInternalsError(f"aiortc RTCDtlsTransport.{name} is gone")
+        for name in ("_srtp", "_cdata", "_buffer"):
+            session = getattr(dtls, "_tx_srtp", None)
+            if session is not None and not hasattr(session, name):
+                raise AiortcInternalsError(f"pylibsrtp Session.{name} is gone")
+        ice = getattr(dtls.transport, "_connection", None)
+        if ice is None or not isinstance(getattr(ice, "_nominated", None), dict):
+            raise AiortcInternalsError("aioice Connection._nominated (via ICE transport) is gone")
+
+
+def opus_enable_fec_dtx() -> None:
+    """Make this process's aiortc offer and answer Opus with in-band FEC and DTX."""
+    for codec in CODECS["audio"]:
+        if codec.mimeType.lower() == "audio/opus":
+            codec.parameters.update(OPUS_PARAMETERS)
+            return
+    raise AiortcInternalsError("aiortc.codecs.CODECS['audio'] has no Opus entry")
+
+
+def transceiver_offer_direction(transceiver: RTCRtpTransceiver) -> str | None:
+    """The direction the remote offer asked for this m-line (from the offerer's point of view)."""
+    # aiortc stores it reversed, as seen from the answerer ("recvonly" for an offered "sendonly").
+    value = getattr(transceiver, "_offerDirection", None)
+    if not isinstance(value, str):
+        return None
+    return {"sendonly": "recvonly", "recvonly": "sendonly"}.get(value, value)
+
+
+def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> None:
+    """Route this receiver's decrypted RTP packets to on_packet(packet, arrival_ms), undecoded.
+
+    RTCP receiver reports keep working: the per-SSRC statistics aiortc reports from are fed here.
+    Call before the DTLS handshake completes (right after setRemoteDescription).
+    """
+    check_internals(receiver=receiver)
+    streams: dict[int, StreamStatistics] = getattr(receiver, _RX_STREAMS)
+    codecs: dict[int, Any] = getattr(receiver, _RX_CODECS)
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        codec = codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        stats = streams.get(packet.ssrc)
+        if stats is None:
+            stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stats.add(packet)
+        on_packet(packet, arrival_time_ms)
+
+    # The DTLS transport's router calls `receiver._handle_rtp_packet(...)`; an instance attribute
+    # shadows the method, so the jitter buffer and the decoder thread never see a packet.
+    receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+
+
+def untap_receiver(receiver: RTCRtpReceiver) -> None:
+    """Drop every packet this receiver gets from now on (the publisher was closed)."""
+
+    async def drop(packet: RtpPacket, arrival_time_ms: int) -> None:
+        return None
+
+    receiver._handle_rtp_packet = drop  # type: ignore[method-assign]
+
+
+class IdleAudioTrack(MediaStreamTrack):
+    """A sender track that never yields a frame: the relay writes RTP underneath the sender.
+
+    aiortc's sender loop polls every 20 ms when it has no track; blocking here instead costs
+    nothing per listener.
+    """
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stopped = asyncio.Event()
+
+    async def recv(self) -> Any:
+        await self._stopped.wait()
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        super().stop()
+        self._stopped.set()
+
+
+@dataclass(frozen=True)
+class SendProfile:
+    """What a listener's m-line negotiated: the outgoing packet layout the relay must build."""
+
+    payload_type: int
+    clock_rate: int
+    audio_level_id: int  # 0 when not negotiated
+
+
+def sender_profile(transceiver: RTCRtpTransceiver) -> SendProfile:
+    codecs = getattr(transceiver, "_codecs", None)
+    extensions = getattr(transceiver, "_headerExtensions", None)
+    if not codecs or extensions is None:
+        raise AiortcInternalsError(
+            "aiortc RTCRtpTransceiver._codecs/_headerExtensions missing or empty "
+            "(call after setLocalDescription of the answer)"
+        )
+    codec = codecs[0]
+    level_id = next((x.id for x in extensions if x.uri == AUDIO_LEVEL_URI), 0)
+    return SendProfile(codec.payloadType, codec.clockRate, level_id)
+
+
+class RtpOutlet:
+    """Sends ready-made RTP packets as one listener's sender (its SSRC, its SRTP session)."""
+
+    __slots__ = ("_addr", "_dtls", "_protect", "_sendto", "octets", "packets", "sender", "ssrc")
+
+    def __init__(self, sender: RTCRtpSender) -> None:
+        check_internals(sender=sender)
+        self.sender = sender
+        self.ssrc: int = sender._ssrc
+        self._dtls: RTCDtlsTransport = sender.transport
+        self._protect: Callable[[bytes], bytes] | None = None
+        self._sendto: Callable[[bytes, Any], None] | None = None
+        self._addr: Any = None
+        self.packets = 0
+        self.octets = 0
+
+    def _resolve(self) -> bool:
+        dtls = self._dtls
+        self._protect = None
+        if dtls._state is not _CONNECTED:
+            return False
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None or pair.protocol.transport is None:
+            return False
+        self._protect = fast_protect(dtls._tx_srtp)
+        sock = getattr(pair.protocol.transport, "_sock", None)
+        # The raw socket, not asyncio's transport: no per-call checks, and a full send buffer
+        # drops this packet (right for real-time audio) instead of queueing it behind others.
+        self._sendto = sock.sendto if sock is not None else pair.protocol.transport.sendto
+        self._addr = pair.remote_addr
+        return True
+
+    def send(self, packet: bytes, payload_octets: int) -> bool:
+        """Protect and send one RTP packet now. False when the transport is not connected."""
+        protect = self._protect
+        if protect is None or self._dtls._state is not _CONNECTED:
+            if not self._resolve():
+                return False
+            protect = self._protect
+            assert protect is not None
+        try:
+            self._sendto(protect(packet), self._addr)  # type: ignore[misc]
+        except OSError:
+            return False
+        self.packets += 1
+        self.octets += payload_octets
+        return True
+
+    def sync_sender_report(self, rtp_timestamp: int, unix_time: float) -> None:
+        """Give aiortc's RTCP loop the counters and clock pair for its next sender report."""
+        sender = self.sender
+        setattr(sender, _TX_PACKETS, self.packets)
+        setattr(sender, _TX_OCTETS, self.octets)
+        setattr(sender, _TX_RTP_TS, rtp_timestamp)
+        ntp = int((unix_time + _NTP_OFFSET) * (1 << 32))
+        setattr(sender, _TX_NTP_TS, ntp)
+
+
+def fast_protect(session: Any) -> Callable[[bytes], bytes]:
+    """pylibsrtp's `Session.protect` without its per-call allocation and checks (pylibsrtp==1.0.0).
+
+    Same libsrtp call on the session's own context and buffer; the result is copied out before the
+    next call, so the outlets sharing one listener's session can share the buffer."""
+    from pylibsrtp import _binding
+
+    srtp = session._srtp[0]
+    cdata = session._cdata
+    buffer = session._buffer
+    limit = len(cdata) - _SRTP_MAX_TRAILER_LEN
+    length = _binding.ffi.new("int *")
+    srtp_protect = _binding.lib.srtp_protect
+    ok = _binding.lib.srtp_err_status_ok
+
+    def protect(data: bytes) -> bytes:
+        n = len(data)
+        if n > limit:
+            raise ValueError("packet is too long")
+        length[0] = n
+        buffer[0:n] = data
+        if srtp_protect(srtp, cdata, length) != ok:
+            raise OSError("srtp_protect failed")
+        out: bytes = buffer[0 : length[0]]
+        return out
+
+    protect.session = session  # type: ignore[attr-defined]  # keeps the libsrtp context alive
+    return protect
+
+
+def sender_counters(sender: RTCRtpSender) -> tuple[int, int]:
+    """(packets, octets) as aiortc's sender reports them (for tests and metrics)."""
+    return getattr(sender, _TX_PACKETS), getattr(sender, _TX_OCTETS)
+
+
+def unix_time() -> float:
+    return time.time()

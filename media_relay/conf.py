@@ -1,0 +1,43 @@
+"""The relay's settings knobs, each with a default (override in settings.py if ever needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+
+def relay_setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+def listener_slots() -> int:
+    """Receive m-lines each client offers: how many speakers one listener hears at once."""
+    return int(relay_setting("RELAY_LISTENER_SLOTS", 3))
+
+
+def heartbeat_s() -> float:
+    return float(relay_setting("RELAY_HEARTBEAT_S", 2.0))
+
+
+def worker_ttl_s() -> float:
+    """A worker whose heartbeat is older than this is dead; its rooms are re-placed."""
+    return float(relay_setting("RELAY_WORKER_TTL_S", 6.0))
+
+
+def voice_level_max() -> int:
+    """Audio level (-dBov, RFC 6464) at or below which a packet counts as voice."""
+    return int(relay_setting("RELAY_VOICE_LEVEL_MAX", 50))
+
+
+def ice_servers() -> list[str]:
+    """STUN/TURN URLs for the relay's own ICE agent; none by default (a public relay host)."""
+    return list(relay_setting("RELAY_ICE_SERVERS", []))
+
+
+def redis_url() -> str:
+    return str(relay_setting("REDIS_URL", ""))
+
+
+def key_prefix() -> str:
+    return str(relay_setting("RELAY_REDIS_PREFIX", "relay"))

@@ -1,0 +1,308 @@
+"""Per-room RTP forwarding: speakers' packets out to every listener, header rewritten, never decoded.
+
+Each listener receives a fixed pool of `slots` audio streams (its client offers that many
+receive m-lines once; nobody renegotiates when the stage changes). The room maps speakers to slots
+room-wide: a speaker takes a free slot when it starts talking, and a slot whose speaker has been
+quiet longest is handed over when all are taken. Each slot is one continuous RTP stream: when its
+speaker changes, sequence-number and timestamp offsets are re-based so the stream continues where
+it stopped, so every listener sees gap-free sequence numbers and a monotonic clock per slot.
+
+Because the slot mapping and the offsets are room-wide, the only per-listener parts of a packet
+are its SSRC and what that listener negotiated (payload type, audio-level extension id). A packet
+is therefore built once per negotiated layout ("profile") and each listener only splices in its
+SSRC bytes before SRTP protection.
+
+This module is pure Python (no aiortc objects), driven by `media_relay.sessions`.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiortc.rtp import RtpPacket
+
+from media_relay.aiortc_internals import SendProfile
+
+OPUS_CLOCK_RATE = 48_000
+_HEAD = struct.Struct("!BBHI")  # V/P/X/CC, M/PT, sequence number, timestamp
+_EXT_ONE_BYTE_ONE_WORD = b"\xbe\xde\x00\x01"
+
+SpeakingCallback = Callable[
+    [int, bool, int], None
+]  # user_id, speaking, level (-dBov, 127 = silence)
+
+
+class Outlet(Protocol):
+    ssrc: int
+    packets: int
+    octets: int
+
+    def send(self, packet: bytes, payload_octets: int) -> bool: ...
+
+    def sync_sender_report(self, rtp_timestamp: int, unix_time: float) -> None: ...
+
+
+@dataclass(eq=False)
+class ListenerSlot:
+    outlet: Outlet
+    profile: SendProfile
+    ssrc_bytes: bytes
+    send: Callable[[bytes, int], bool]
+    layout: int  # payload type and audio-level id as one int: a cheap dict key in the hot loop
+
+
+@dataclass(eq=False)
+class Publisher:
+    user_id: int
+    forwarding: bool = True
+    slot: Slot | None = None
+    last_voice: float = 0.0
+    speaking: bool = False
+    last_event: float = 0.0
+    level: int = 127
+
+
+@dataclass(eq=False)
+class Slot:
+    index: int
+    owner: Publisher | None = None
+    src_ssrc: int | None = None
+    seq_off: int = 0
+    ts_off: int = 0
+    last_seq: int | None = None
+    last_ts: int = 0
+    last_time: float = 0.0
+    rebased: bool = False
+
+
+@dataclass
+class ForwarderStats:
+    packets_in: int = 0
+    packets_out: int = 0
+    dropped_not_allowed: int = 0  # muted, not a speaker, or moved to the audience
+    dropped_no_slot: int = 0  # silent without a slot, or every slot busy with a louder speaker
+    send_skipped: int = 0  # listener transport not connected (yet, or any more)
+    speaking_events: int = 0
+    by_listener: dict[int, int] = field(default_factory=dict)
+
+
+class Forwarder:
+    def __init__(
+        self,
+        slots: int,
+        on_speaking: SpeakingCallback | None = None,
+        *,
+        voice_level_max: int = 50,
+        slot_hold_s: float = 0.5,
+        speaking_hang_s: float = 0.6,
+        speaking_min_interval_s: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.slots = [Slot(i) for i in range(slots)]
+        self.publishers: dict[int, Publisher] = {}
+        self.listeners: dict[int, list[ListenerSlot | None]] = {}
+        self.stats = ForwarderStats()
+        self._on_speaking = on_speaking
+        self._voice_level_max = voice_level_max
+        self._slot_hold_s = slot_hold_s
+        self._hang_s = speaking_hang_s
+        self._min_interval_s = speaking_min_interval_s
+        self._clock = clock
+        # (listener id, slots) pairs, rebuilt on membership change: the hot loop iterates a list.
+        self._fanout: list[tuple[int, list[ListenerSlot | None]]] = []
+
+    # --- membership --------------------------------------------------------------------------
+    def publisher_add(self, user_id: int, forwarding: bool) -> Publisher:
+        publisher = self.publishers.get(user_id)
+        if publisher is None:
+            publisher = self.publishers[user_id] = Publisher(user_id, forwarding)
+        else:
+            self.publisher_set_forwarding(user_id, forwarding)
+        return publisher
+
+    def publisher_set_forwarding(self, user_id: int, forwarding: bool) -> None:
+        """The per-packet flag behind mute/unmute: takes effect on the very next packet."""
+        publisher = self.publishers.get(user_id)
+        if publisher is None:
+            return
+        publisher.forwarding = forwarding
+        if not forwarding:
+            self._slot_release(publisher)
+            self._speaking_set(publisher, False, self._clock(), force=True)
+
+    def publisher_remove(self, user_id: int) -> None:
+        publisher = self.publishers.pop(user_id, None)
+        if publisher is not None:
+            publisher.forwarding = False
+            self._slot_release(publisher)
+            self._speaking_set(publisher, False, self._clock(), force=True)
+
+    def listener_add(self, user_id: int, outlets: list[tuple[Outlet, SendProfile]]) -> None:
+        slots: list[ListenerSlot | None] = [None] * len(self.slots)
+        for index, (outlet, profile) in enumerate(outlets[: len(self.slots)]):
+            layout = profile.payload_type << 8 | profile.audio_level_id
+            slots[index] = ListenerSlot(
+                outlet, profile, struct.pack("!I", outlet.ssrc), outlet.send, layout
+            )
+        self.listeners[user_id] = slots
+        self._fanout = list(self.listeners.items())
+
+    def listener_remove(self, user_id: int) -> None:
+        if self.listeners.pop(user_id, None) is not None:
+            self._fanout = list(self.listeners.items())
+
+    # --- the hot path -------------------------------------------------------------------------
+    def on_packet(self, user_id: int, packet: RtpPacket) -> None:
+        stats = self.stats
+        stats.packets_in += 1
+        publisher = self.publishers.get(user_id)
+        if publisher is None or not publisher.forwarding:
+            stats.dropped_not_allowed += 1
+            return
+        now = self._clock()
+        level_ext = packet.extensions.audio_level
+        if level_ext is None:
+            voice, level = True, 0
+        else:
+            level = level_ext[1]
+            voice = level <= self._voice_level_max
+        publisher.level = level
+        if voice:
+            publisher.last_voice = now
+        self._speaking_update(publisher, voice, now)
+
+        slot = publisher.slot
+        if slot is None:
+            if not voice:
+                stats.dropped_no_slot += 1
+                return
+            slot = self._slot_acquire(publisher, now)
+            if slot is None:
+                stats.dropped_no_slot += 1
+                return
+        marker = packet.marker
+        if slot.src_ssrc != packet.ssrc:
+            self._slot_rebase(slot, packet, now)
+            marker = 1  # a new talk spurt on this stream
+        seq = (packet.sequence_number + slot.seq_off) & 0xFFFF
+        ts = (packet.timestamp + slot.ts_off) & 0xFFFFFFFF
+        slot.last_seq, slot.last_ts, slot.last_time = seq, ts, now
+
+        payload = packet.payload
+        payload_octets = len(payload)
+        index = slot.index
+        templates: dict[int, tuple[bytes, bytes]] = {}
+        sent = skipped = 0
+        for listener_id, listener_slots in self._fanout:
+            target = listener_slots[index]
+            if target is None or listener_id == user_id:
+                continue
+            template = templates.get(target.layout)
+            if template is None:
+                template = templates[target.layout] = _build(
+                    target.profile, marker, seq, ts, level_ext, payload
+                )
+            head, tail = template
+            if target.send(head + target.ssrc_bytes + tail, payload_octets):
+                sent += 1
+            else:
+                skipped += 1
+        stats.packets_out += sent
+        stats.send_skipped += skipped
+
+    # --- periodic -----------------------------------------------------------------------------
+    def tick(self, unix_time: float) -> None:
+        """Every few hundred ms: end speaking for silent publishers; feed RTCP sender reports."""
+        now = self._clock()
+        for publisher in self.publishers.values():
+            if publisher.speaking and now - publisher.last_voice > self._hang_s:
+                self._speaking_set(publisher, False, now, force=True)
+        for slot in self.slots:
+            if slot.last_seq is None:
+                continue
+            rtp_now = (slot.last_ts + int((now - slot.last_time) * OPUS_CLOCK_RATE)) & 0xFFFFFFFF
+            for _, listener_slots in self._fanout:
+                target = listener_slots[slot.index]
+                if target is not None and target.outlet.packets:
+                    target.outlet.sync_sender_report(rtp_now, unix_time)
+
+    # --- slots --------------------------------------------------------------------------------
+    def _slot_acquire(self, publisher: Publisher, now: float) -> Slot | None:
+        free = next((s for s in self.slots if s.owner is None), None)
+        if free is None:
+            quiet = [
+                s
+                for s in self.slots
+                if s.owner is not None and now - s.owner.last_voice > self._slot_hold_s
+            ]
+            if not quiet:
+                return None
+            free = min(quiet, key=lambda s: s.owner.last_voice if s.owner else 0.0)
+            assert free.owner is not None
+            free.owner.slot = None
+        free.owner = publisher
+        free.src_ssrc = None
+        publisher.slot = free
+        return free
+
+    def _slot_release(self, publisher: Publisher) -> None:
+        slot = publisher.slot
+        if slot is not None:
+            slot.owner = None
+            slot.src_ssrc = None
+            publisher.slot = None
+
+    @staticmethod
+    def _slot_rebase(slot: Slot, packet: RtpPacket, now: float) -> None:
+        if slot.last_seq is None:
+            out_seq = random.randrange(0, 32768)  # low start: no early wrap (see aiortc, Chrome)
+            out_ts = random.randrange(0, 1 << 32)
+        else:
+            out_seq = (slot.last_seq + 1) & 0xFFFF
+            elapsed = max(1, int((now - slot.last_time) * OPUS_CLOCK_RATE))
+            out_ts = (slot.last_ts + elapsed) & 0xFFFFFFFF
+        slot.seq_off = (out_seq - packet.sequence_number) & 0xFFFF
+        slot.ts_off = (out_ts - packet.timestamp) & 0xFFFFFFFF
+        slot.src_ssrc = packet.ssrc
+
+    # --- speaking events ----------------------------------------------------------------------
+    def _speaking_update(self, publisher: Publisher, voice: bool, now: float) -> None:
+        if voice and not publisher.speaking:
+            self._speaking_set(publisher, True, now)
+        elif not voice and publisher.speaking and now - publisher.last_voice > self._hang_s:
+            self._speaking_set(publisher, False, now)
+
+    def _speaking_set(
+        self, publisher: Publisher, speaking: bool, now: float, force: bool = False
+    ) -> None:
+        if publisher.speaking == speaking:
+            return
+        if not force and now - publisher.last_event < self._min_interval_s:
+            return
+        publisher.speaking = speaking
+        publisher.last_event = now
+        self.stats.speaking_events += 1
+        if self._on_speaking is not None:
+            self._on_speaking(publisher.user_id, speaking, publisher.level)
+
+
+def _build(
+    profile: SendProfile,
+    marker: int,
+    seq: int,
+    ts: int,
+    level_ext: tuple[bool, int] | None,
+    payload: bytes,
+) -> tuple[bytes, bytes]:
+    """The packet around the SSRC: (first 8 header bytes, extension + payload)."""
+    if profile.audio_level_id and level_ext is not None:
+        vad, level = level_ext
+        head = _HEAD.pack(0x90, (marker << 7) | profile.payload_type, seq, ts)
+        ext = bytes((profile.audio_level_id << 4, (0x80 if vad else 0) | level, 0, 0))
+        return head, _EXT_ONE_BYTE_ONE_WORD + ext + payload
+    return _HEAD.pack(0x80, (marker << 7) | profile.payload_type, seq, ts), payload

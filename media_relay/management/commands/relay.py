@@ -1,0 +1,41 @@
+"""`manage.py relay`: run one relay worker process until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import signal
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from media_relay.worker import RelayWorker
+
+
+class Command(BaseCommand):
+    help = "Run a media relay worker (aiortc SFU) on the channel layer."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--worker-id", default=None, help="default: <host>-<pid>-<random>")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        _raise_open_files_limit()
+        asyncio.run(self._run(options["worker_id"]))
+
+    async def _run(self, worker_id: str | None) -> None:
+        from channels.layers import get_channel_layer
+
+        worker = RelayWorker(get_channel_layer(), worker_id=worker_id)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, worker.stop)
+        self.stdout.write(f"relay worker {worker.worker_id} listening on {worker.channel}")
+        await worker.run()
+
+
+def _raise_open_files_limit() -> None:
+    """Each peer holds a UDP socket (and aiortc a few more descriptors): lift the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 65_536 if hard == resource.RLIM_INFINITY else hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), hard))

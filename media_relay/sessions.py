@@ -1,0 +1,282 @@
+"""A room on the relay: each member's peer connection, and the enforcement API the web tier drives.
+
+One `RTCPeerConnection` per (room, user). The client offers: at most one m-line it sends on (its
+microphone; used only if the user is a speaker) and `slots` m-lines it receives on (see
+`media_relay.forwarder` for why the pool is fixed). A new offer from the same user replaces the
+old connection.
+
+Enforcement is synchronous where it must be immediate: `speaker_mute` and `room_state` flip the
+per-packet flag before returning, so the next packet of a muted speaker is already dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.rtp import RtpPacket
+from aiortc.sdp import candidate_from_sdp
+
+from media_relay.aiortc_internals import (
+    IdleAudioTrack,
+    RtpOutlet,
+    SendProfile,
+    opus_enable_fec_dtx,
+    sender_profile,
+    tap_receiver,
+    transceiver_offer_direction,
+    untap_receiver,
+)
+from media_relay.forwarder import Forwarder, Outlet, SpeakingCallback
+
+logger = logging.getLogger(__name__)
+
+PeerClosedCallback = Callable[[int, str], None]  # user_id, reason
+
+
+class RelayError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(eq=False)
+class RelayPeer:
+    user_id: int
+    pc: RTCPeerConnection
+    publish_receiver: RTCRtpReceiver | None = None
+    outlets: list[RtpOutlet] = field(default_factory=list)
+    tracks: list[IdleAudioTrack] = field(default_factory=list)
+    closed: bool = False
+
+
+class RelayRoom:
+    def __init__(
+        self,
+        room_id: int,
+        *,
+        slots: int = 3,
+        on_speaking: Callable[[int, int, bool, int], None] | None = None,
+        on_peer_closed: Callable[[int, int, str], None] | None = None,
+        ice_servers: list[str] | None = None,
+        voice_level_max: int = 50,
+    ) -> None:
+        opus_enable_fec_dtx()
+        self.room_id = room_id
+        self.speakers: set[int] = set()
+        self.muted: set[int] = set()
+        self.peers: dict[int, RelayPeer] = {}
+        self.closed = False
+        self._on_peer_closed = on_peer_closed
+        speaking: SpeakingCallback | None = None
+        if on_speaking is not None:
+            callback = on_speaking
+
+            def speaking(user_id: int, is_speaking: bool, level: int) -> None:
+                callback(room_id, user_id, is_speaking, level)
+
+        self.forwarder = Forwarder(slots, speaking, voice_level_max=voice_level_max)
+        self._config = RTCConfiguration(
+            iceServers=[RTCIceServer(urls=url) for url in (ice_servers or [])]
+        )
+        self._ticker: asyncio.Task[None] | None = None
+
+    # --- signalling ---------------------------------------------------------------------------
+    async def peer_offer(self, user_id: int, sdp: str) -> str:
+        """Answer a member's offer; returns the answer SDP (ICE candidates included)."""
+        if self.closed:
+            raise RelayError("room_ended", "This room has ended.")
+        if "\nm=audio " not in sdp.replace("\r\n", "\n"):
+            raise RelayError("bad_offer", "The offer has no audio m-line.")
+        old = self.peers.pop(user_id, None)
+        if old is not None:
+            await self._peer_close(old, "renegotiated", notify=False)
+        pc = RTCPeerConnection(self._config)
+        peer = RelayPeer(user_id, pc)
+        self.peers[user_id] = peer
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            slot_transceivers: list[RTCRtpTransceiver] = []
+            may_publish = self._may_publish(user_id)
+            for transceiver in pc.getTransceivers():
+                offered = transceiver_offer_direction(transceiver) or "inactive"
+                client_sends = transceiver.kind == "audio" and offered in ("sendonly", "sendrecv")
+                client_receives = transceiver.kind == "audio" and offered in (
+                    "recvonly",
+                    "sendrecv",
+                )
+                publish = client_sends and may_publish and peer.publish_receiver is None
+                send = client_receives and len(slot_transceivers) < len(self.forwarder.slots)
+                transceiver.direction = _DIRECTIONS[(send, publish)]
+                if send:
+                    track = IdleAudioTrack()
+                    peer.tracks.append(track)
+                    transceiver.sender.replaceTrack(track)
+                    slot_transceivers.append(transceiver)
+                if publish:
+                    peer.publish_receiver = transceiver.receiver
+                    tap_receiver(transceiver.receiver, self._packet_handler(user_id))
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except Exception as exc:
+            await self._peer_close(peer, "bad_offer", notify=False)
+            if isinstance(exc, RelayError):
+                raise
+            raise RelayError("bad_offer", f"The offer could not be answered: {exc}") from exc
+
+        outlets: list[tuple[Outlet, SendProfile]] = []
+        for transceiver in slot_transceivers:
+            outlet = RtpOutlet(transceiver.sender)
+            peer.outlets.append(outlet)
+            outlets.append((outlet, sender_profile(transceiver)))
+        self.forwarder.listener_add(user_id, outlets)
+        if peer.publish_receiver is not None:
+            self.forwarder.publisher_add(user_id, forwarding=self._may_forward(user_id))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed") and not peer.closed:
+                if self.peers.get(user_id) is peer:
+                    del self.peers[user_id]
+                await self._peer_close(peer, pc.connectionState, notify=True)
+
+        self._ticker_start()
+        local = pc.localDescription
+        assert local is not None
+        return local.sdp
+
+    async def peer_ice(self, user_id: int, candidate: dict[str, Any]) -> None:
+        """A trickled remote candidate: {candidate: "candidate:...", sdpMid, sdpMLineIndex}."""
+        peer = self.peers.get(user_id)
+        if peer is None:
+            raise RelayError("no_peer", "No connection for this member; send an offer first.")
+        line = str(candidate.get("candidate") or "")
+        if not line:
+            await peer.pc.addIceCandidate(None)  # end-of-candidates
+            return
+        parsed = candidate_from_sdp(line.removeprefix("candidate:"))
+        parsed.sdpMid = candidate.get("sdpMid")
+        parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
+        await peer.pc.addIceCandidate(parsed)
+
+    # --- enforcement (called by the signalling layer with the web tier's room state) ----------
+    def room_state(self, speakers: set[int], muted: set[int]) -> None:
+        """Apply who may publish and who is muted. Non-speakers stop publishing at once."""
+        self.speakers = set(speakers)
+        self.muted = set(muted)
+        for user_id in list(self.forwarder.publishers):
+            if user_id not in self.speakers:
+                self._publisher_close(user_id)
+            else:
+                self.forwarder.publisher_set_forwarding(user_id, self._may_forward(user_id))
+
+    def speaker_mute(self, user_id: int, muted: bool = True) -> None:
+        if muted:
+            self.muted.add(user_id)
+        else:
+            self.muted.discard(user_id)
+        self.forwarder.publisher_set_forwarding(user_id, self._may_forward(user_id))
+
+    def speaker_move_to_audience(self, user_id: int) -> None:
+        """Stop forwarding now and close the publisher; the member keeps listening."""
+        self.speakers.discard(user_id)
+        self._publisher_close(user_id)
+
+    async def peer_remove(self, user_id: int, reason: str = "removed") -> None:
+        self.speakers.discard(user_id)
+        self.muted.discard(user_id)
+        peer = self.peers.pop(user_id, None)
+        if peer is not None:
+            await self._peer_close(peer, reason, notify=True)
+
+    async def close(self) -> None:
+        """End the room: every connection closed, nothing kept."""
+        self.closed = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        peers = list(self.peers.values())
+        self.peers.clear()
+        await asyncio.gather(*(self._peer_close(p, "room_ended", notify=True) for p in peers))
+
+    # --- metrics ------------------------------------------------------------------------------
+    def metrics(self) -> dict[str, int]:
+        stats = self.forwarder.stats
+        return {
+            "peers": len(self.peers),
+            "publishers": len(self.forwarder.publishers),
+            "packets_in": stats.packets_in,
+            "packets_out": stats.packets_out,
+            "drops": stats.dropped_not_allowed + stats.dropped_no_slot,
+            "send_skipped": stats.send_skipped,
+        }
+
+    # --- internals ----------------------------------------------------------------------------
+    def _may_publish(self, user_id: int) -> bool:
+        return user_id in self.speakers
+
+    def _may_forward(self, user_id: int) -> bool:
+        return user_id in self.speakers and user_id not in self.muted
+
+    def _packet_handler(self, user_id: int) -> Callable[[RtpPacket, int], None]:
+        on_packet = self.forwarder.on_packet
+
+        def handle(packet: RtpPacket, arrival_ms: int) -> None:
+            on_packet(user_id, packet)
+
+        return handle
+
+    def _publisher_close(self, user_id: int) -> None:
+        self.forwarder.publisher_remove(user_id)
+        peer = self.peers.get(user_id)
+        if peer is not None and peer.publish_receiver is not None:
+            untap_receiver(peer.publish_receiver)
+            peer.publish_receiver = None
+
+    async def _peer_close(self, peer: RelayPeer, reason: str, *, notify: bool) -> None:
+        if peer.closed:
+            return
+        peer.closed = True
+        if self.forwarder.listeners.get(peer.user_id) is not None and (
+            self.peers.get(peer.user_id) is None
+        ):
+            self.forwarder.listener_remove(peer.user_id)
+            self.forwarder.publisher_remove(peer.user_id)
+        for track in peer.tracks:
+            track.stop()
+        try:
+            await peer.pc.close()
+        except Exception:  # closing must never fail the caller; the connection is gone anyway
+            logger.exception("closing peer connection of user %s failed", peer.user_id)
+        if notify and self._on_peer_closed is not None:
+            self._on_peer_closed(self.room_id, peer.user_id, reason)
+
+    def _ticker_start(self) -> None:
+        if self._ticker is None and not self.closed:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            self.forwarder.tick(time.time())
+
+
+_DIRECTIONS = {
+    (True, True): "sendrecv",
+    (True, False): "sendonly",
+    (False, True): "recvonly",
+    (False, False): "inactive",
+}

@@ -1,0 +1,284 @@
+"""The relay worker: receives signalling and room state on its channel, runs the rooms placed on
+it, replies to the web consumer's channel, and heartbeats its load. Message shapes: docs/relay.md.
+
+Messages for one room are handled in order (an ICE candidate after its offer, a mute after the
+speaker joined); different rooms proceed concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+from media_relay import conf
+from media_relay.placement import Registry, relay_registry, room_events_group, worker_channel
+from media_relay.sessions import RelayError, RelayRoom
+
+logger = logging.getLogger(__name__)
+
+_TOTALS = ("packets_in", "packets_out", "drops", "send_skipped")
+
+
+class RelayWorker:
+    def __init__(
+        self,
+        layer: Any,
+        *,
+        worker_id: str | None = None,
+        registry: Registry | None = None,
+        slots: int | None = None,
+    ) -> None:
+        self.layer = layer
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.channel = worker_channel(self.worker_id)
+        self.registry = registry or relay_registry()
+        self.slots = slots or conf.listener_slots()
+        self.rooms: dict[int, RelayRoom] = {}
+        self._reply_to: dict[tuple[int, int], str] = {}
+        self._queues: dict[int, asyncio.Queue[dict[str, Any]]] = {}
+        self._room_tasks: dict[int, asyncio.Task[None]] = {}
+        self._ended_totals = dict.fromkeys(_TOTALS, 0)
+        self._cpu_mark = (time.monotonic(), time.process_time())
+        self._cpu_percent = 0.0
+        self._stopping = asyncio.Event()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        await self._heartbeat()
+        heartbeat = asyncio.create_task(self._heartbeat_forever())
+        try:
+            while not self._stopping.is_set():
+                receive = asyncio.ensure_future(self.layer.receive(self.channel))
+                stop = asyncio.ensure_future(self._stopping.wait())
+                done, _ = await asyncio.wait({receive, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if receive not in done:
+                    receive.cancel()
+                    break
+                stop.cancel()
+                self.dispatch(receive.result())
+        finally:
+            heartbeat.cancel()
+            await self.shutdown()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def shutdown(self) -> None:
+        for task in self._room_tasks.values():
+            task.cancel()
+        for room_id in list(self.rooms):
+            await self._room_end(room_id)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.registry.unregister, self.worker_id)
+
+    # --- dispatch -----------------------------------------------------------------------------
+    def dispatch(self, message: dict[str, Any]) -> None:
+        try:
+            room_id = int(message["room_id"])
+        except (KeyError, TypeError, ValueError):
+            logger.warning("relay message without a room_id: %r", message.get("type"))
+            return
+        queue = self._queues.get(room_id)
+        if queue is None:
+            queue = self._queues[room_id] = asyncio.Queue()
+            self._room_tasks[room_id] = asyncio.create_task(self._room_loop(room_id, queue))
+        queue.put_nowait(message)
+
+    async def _room_loop(self, room_id: int, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        while True:
+            message = await queue.get()
+            try:
+                await self.handle(message)
+            except RelayError as exc:
+                await self._reply_error(message, exc.code, exc.message)
+            except Exception:
+                logger.exception("relay message %r failed", message.get("type"))
+                await self._reply_error(message, "relay_error", "The relay could not do that.")
+            if message.get("type") == "relay.end" and queue.empty():
+                self._queues.pop(room_id, None)
+                self._room_tasks.pop(room_id, None)
+                return
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        room_id = int(message["room_id"])
+        if kind == "relay.end":
+            await self._room_end(room_id)
+            return
+        room = self._room(room_id)
+        user_id = int(message["user_id"]) if "user_id" in message else None
+        if kind == "relay.offer":
+            assert user_id is not None
+            reply_to = str(message["reply_to"])
+            self._reply_to[(room_id, user_id)] = reply_to
+            answer = await room.peer_offer(user_id, str(message["sdp"]))
+            await self.layer.send(
+                reply_to,
+                {
+                    "type": "relay.answer",
+                    "room_id": room_id,
+                    "user_id": user_id,
+                    "sdp": answer,
+                    "request_id": message.get("request_id"),
+                    "worker_id": self.worker_id,
+                },
+            )
+        elif kind == "relay.ice":
+            assert user_id is not None
+            await room.peer_ice(user_id, dict(message.get("candidate") or {}))
+        elif kind == "relay.room_state":
+            room.room_state(
+                {int(u) for u in message.get("speakers", [])},
+                {int(u) for u in message.get("muted", [])},
+            )
+        elif kind == "relay.mute":
+            assert user_id is not None
+            room.speaker_mute(user_id, bool(message.get("muted", True)))
+        elif kind == "relay.move_to_audience":
+            assert user_id is not None
+            room.speaker_move_to_audience(user_id)
+        elif kind == "relay.remove":
+            assert user_id is not None
+            await room.peer_remove(user_id, str(message.get("reason") or "removed"))
+        else:
+            raise RelayError("unknown_type", f"Unknown relay message type {kind!r}.")
+
+    # --- rooms --------------------------------------------------------------------------------
+    def _room(self, room_id: int) -> RelayRoom:
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = self.rooms[room_id] = RelayRoom(
+                room_id,
+                slots=self.slots,
+                on_speaking=self._on_speaking,
+                on_peer_closed=self._on_peer_closed,
+                ice_servers=conf.ice_servers(),
+                voice_level_max=conf.voice_level_max(),
+            )
+        return room
+
+    async def _room_end(self, room_id: int) -> None:
+        room = self.rooms.pop(room_id, None)
+        if room is None:
+            return
+        await room.close()
+        for key, value in room.metrics().items():
+            if key in self._ended_totals:
+                self._ended_totals[key] += value
+        for peer_key in [k for k in self._reply_to if k[0] == room_id]:
+            del self._reply_to[peer_key]
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.registry.forget_room, room_id)
+
+    # --- events out ---------------------------------------------------------------------------
+    def _on_speaking(self, room_id: int, user_id: int, speaking: bool, level: int) -> None:
+        event = {
+            "type": "relay.speaking",
+            "room_id": room_id,
+            "user_id": user_id,
+            "speaking": speaking,
+            "level": level,
+        }
+        self._spawn(self.layer.group_send(room_events_group(room_id), event))
+
+    def _on_peer_closed(self, room_id: int, user_id: int, reason: str) -> None:
+        reply_to = self._reply_to.pop((room_id, user_id), None)
+        if reply_to is None:
+            return
+        event = {
+            "type": "relay.peer_closed",
+            "room_id": room_id,
+            "user_id": user_id,
+            "reason": reason,
+        }
+        self._spawn(self.layer.send(reply_to, event))
+
+    async def _reply_error(self, message: dict[str, Any], code: str, text: str) -> None:
+        reply_to = message.get("reply_to")
+        if not reply_to:
+            return
+        await self.layer.send(
+            str(reply_to),
+            {
+                "type": "relay.error",
+                "room_id": message.get("room_id"),
+                "user_id": message.get("user_id"),
+                "request_id": message.get("request_id"),
+                "code": code,
+                "message": text,
+            },
+        )
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        task.add_done_callback(_log_failure)
+
+    # --- load and metrics ---------------------------------------------------------------------
+    def metrics(self) -> dict[str, Any]:
+        totals = dict(self._ended_totals)
+        peers = 0
+        for room in self.rooms.values():
+            m = room.metrics()
+            peers += m["peers"]
+            for key in _TOTALS:
+                totals[key] += m[key]
+        return {
+            "channel": self.channel,
+            "pid": os.getpid(),
+            "rooms": len(self.rooms),
+            "peers": peers,
+            **totals,
+            "cpu_s": round(time.process_time(), 3),
+            "cpu_percent": round(self._cpu_percent, 1),
+            "rss_bytes": _rss_bytes(),
+        }
+
+    async def _heartbeat(self) -> None:
+        now, cpu = time.monotonic(), time.process_time()
+        wall = now - self._cpu_mark[0]
+        if wall > 0.5:
+            self._cpu_percent = 100 * (cpu - self._cpu_mark[1]) / wall
+            self._cpu_mark = (now, cpu)
+        try:
+            await asyncio.to_thread(self.registry.heartbeat, self.worker_id, self.metrics())
+        except Exception:
+            logger.exception("relay heartbeat failed")
+
+    async def _heartbeat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(conf.heartbeat_s())
+            await self._heartbeat()
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("relay event send failed: %s", task.exception())
+
+
+_embedded: RelayWorker | None = None
+
+
+def relay_embedded_start() -> RelayWorker:
+    """Start a worker on the running event loop (the web process), for the embedded mode."""
+    global _embedded
+    if _embedded is None:
+        from channels.layers import get_channel_layer
+
+        _embedded = RelayWorker(get_channel_layer(), worker_id="embedded")
+        task = asyncio.get_running_loop().create_task(_embedded.run())
+        task.add_done_callback(_log_failure)
+    return _embedded

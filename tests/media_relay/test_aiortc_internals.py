@@ -1,0 +1,95 @@
+"""The aiortc internals the relay relies on (aiortc==1.16.0). If an upgrade moves one of them,
+these fail with a message naming it, before anything subtler breaks."""
+
+from __future__ import annotations
+
+import aiortc
+import pytest
+from aiortc import RTCPeerConnection, RTCRtpReceiver
+
+from media_relay import aiortc_internals
+from media_relay.aiortc_internals import AiortcInternalsError, check_internals, sender_counters
+from media_relay.testing import wait_for
+from tests.media_relay.conftest import Stage
+
+
+def test_aiortc_is_the_pinned_version() -> None:
+    assert aiortc.__version__ == aiortc_internals.AIORTC_VERSION, (
+        "aiortc was upgraded: re-verify media_relay/aiortc_internals.py, then bump AIORTC_VERSION"
+    )
+
+
+async def test_every_internal_is_present_on_real_objects() -> None:
+    pc = RTCPeerConnection()
+    transceiver = pc.addTransceiver("audio", direction="sendrecv")
+    try:
+        check_internals(receiver=transceiver.receiver, sender=transceiver.sender)
+        for name in ("_codecs", "_headerExtensions", "_offerDirection"):
+            assert hasattr(transceiver, name), f"aiortc RTCRtpTransceiver.{name} is gone"
+        assert callable(RTCRtpReceiver._handle_rtp_packet)
+        assert isinstance(transceiver.sender._ssrc, int), "aiortc RTCRtpSender._ssrc is gone"
+    finally:
+        await pc.close()
+
+
+def test_a_missing_internal_is_named_in_the_error() -> None:
+    class Hollow:
+        pass
+
+    with pytest.raises(AiortcInternalsError, match="_RTCRtpReceiver__remote_streams"):
+        check_internals(receiver=Hollow())  # type: ignore[arg-type]
+    with pytest.raises(AiortcInternalsError, match="_RTCRtpSender__packet_count"):
+        check_internals(sender=Hollow())  # type: ignore[arg-type]
+
+
+async def test_answer_negotiates_opus_fec_dtx_and_the_audio_level_extension(stage: Stage) -> None:
+    from media_relay.testing import ListenerClient
+
+    client = ListenerClient()
+    stage.clients.append(client)
+    answer = await stage.room.peer_offer(100, await client.offer())
+    assert "useinbandfec=1" in answer and "usedtx=1" in answer
+    assert "urn:ietf:params:rtp-hdrext:ssrc-audio-level" in answer
+    assert answer.count("a=sendonly") == 3
+
+
+async def test_tapped_receiver_never_decodes_and_outlets_count_for_sender_reports(
+    stage: Stage,
+) -> None:
+    await stage.speaker()
+    listener = await stage.listener(100)
+    assert await wait_for(lambda: listener.tone_frames > 5, 6.0)
+    relay_peer = stage.room.peers[1]
+    receiver = relay_peer.publish_receiver
+    assert receiver is not None
+    # the relay's receiver track got no decoded frame: nothing reached the decoder
+    assert receiver.track is not None and receiver.track._queue.qsize() == 0
+    streams = receiver._RTCRtpReceiver__remote_streams
+    assert sum(s.packets_received for s in streams.values()) > 5  # RTCP stats fed
+    listener_outlet = stage.room.peers[100].outlets[0]
+    stage.room.forwarder.tick(1.0)
+    packets, octets = sender_counters(listener_outlet.sender)
+    assert packets == listener_outlet.packets > 5 and octets > 0
+
+
+def test_fast_protect_matches_pylibsrtp_protect() -> None:
+    import pylibsrtp
+    from aiortc.rtp import RtpPacket
+
+    from media_relay.aiortc_internals import fast_protect
+
+    assert pylibsrtp.__version__ == "1.0.0", "re-verify fast_protect against pylibsrtp internals"
+
+    def session() -> pylibsrtp.Session:
+        policy = pylibsrtp.Policy(
+            key=bytes(range(30)), ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND
+        )
+        return pylibsrtp.Session(policy=policy)
+
+    reference, fast = session(), session()
+    protect = fast_protect(fast)
+    for seq in range(3):
+        packet = RtpPacket(
+            payload_type=111, sequence_number=seq, timestamp=960 * seq, ssrc=7, payload=b"x" * 60
+        ).serialize()
+        assert protect(packet) == reference.protect(packet)

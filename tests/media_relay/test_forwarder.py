@@ -1,0 +1,228 @@
+"""The forwarder's header rewriting and slot policy, with fake outlets (no network)."""
+
+from __future__ import annotations
+
+import struct
+
+from aiortc.rtp import RtpPacket
+
+from media_relay.aiortc_internals import SendProfile
+from media_relay.forwarder import Forwarder
+
+OPUS = SendProfile(payload_type=111, clock_rate=48_000, audio_level_id=1)
+
+
+class FakeOutlet:
+    def __init__(self, ssrc: int, connected: bool = True) -> None:
+        self.ssrc = ssrc
+        self.packets = 0
+        self.octets = 0
+        self.sent: list[bytes] = []
+        self.connected = connected
+        self.reports: list[tuple[int, float]] = []
+
+    def send(self, packet: bytes, payload_octets: int) -> bool:
+        if not self.connected:
+            return False
+        self.sent.append(packet)
+        self.packets += 1
+        self.octets += payload_octets
+        return True
+
+    def sync_sender_report(self, rtp_timestamp: int, unix_time: float) -> None:
+        self.reports.append((rtp_timestamp, unix_time))
+
+    def parsed(self) -> list[RtpPacket]:
+        return [RtpPacket.parse(p) for p in self.sent]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def packet(ssrc: int, seq: int, ts: int, level: int | None = 10, pt: int = 96) -> RtpPacket:
+    p = RtpPacket(payload_type=pt, sequence_number=seq, timestamp=ts, ssrc=ssrc, payload=b"opus")
+    if level is not None:
+        p.extensions.audio_level = (True, level)
+    return p
+
+
+def audio_level(raw: bytes, ext_id: int) -> int | None:
+    """Read the one-byte audio-level element with ext_id from a raw packet."""
+    if not raw[0] & 0x10:
+        return None
+    profile, words = struct.unpack_from("!HH", raw, 12)
+    assert profile == 0xBEDE
+    body = raw[16 : 16 + 4 * words]
+    i = 0
+    while i < len(body):
+        if body[i] == 0:
+            i += 1
+            continue
+        x_id, length = body[i] >> 4, (body[i] & 0x0F) + 1
+        if x_id == ext_id:
+            return body[i + 1] & 0x7F
+        i += 1 + length
+    return None
+
+
+def make(slots: int = 2, **kwargs):  # type: ignore[no-untyped-def]
+    clock = Clock()
+    events: list[tuple[int, bool, int]] = []
+    fwd = Forwarder(slots, lambda *e: events.append(e), clock=clock, **kwargs)
+    return fwd, clock, events
+
+
+def test_each_listener_gets_its_own_ssrc_payload_type_and_extension_id() -> None:
+    fwd, _, _ = make()
+    fwd.publisher_add(1, forwarding=True)
+    a, b = FakeOutlet(0xAAAA0001), FakeOutlet(0xBBBB0002)
+    fwd.listener_add(10, [(a, OPUS)])
+    fwd.listener_add(11, [(b, SendProfile(payload_type=96, clock_rate=48_000, audio_level_id=3))])
+    fwd.on_packet(1, packet(ssrc=555, seq=7, ts=1000, level=12))
+    (pa,), (pb,) = a.parsed(), b.parsed()
+    assert (pa.ssrc, pa.payload_type, pa.payload) == (0xAAAA0001, 111, b"opus")
+    assert (pb.ssrc, pb.payload_type, pb.payload) == (0xBBBB0002, 96, b"opus")
+    assert audio_level(a.sent[0], 1) == 12
+    assert audio_level(b.sent[0], 3) == 12
+    assert audio_level(b.sent[0], 1) is None
+
+
+def test_listener_without_audio_level_gets_no_extension() -> None:
+    fwd, _, _ = make()
+    fwd.publisher_add(1, forwarding=True)
+    out = FakeOutlet(1)
+    fwd.listener_add(10, [(out, SendProfile(111, 48_000, 0))])
+    fwd.on_packet(1, packet(ssrc=5, seq=1, ts=0))
+    assert out.sent[0][0] & 0x10 == 0
+    assert out.parsed()[0].payload == b"opus"
+
+
+def test_sequence_and_timestamp_continue_across_a_speaker_change_in_a_slot() -> None:
+    fwd, clock, _ = make(slots=1, slot_hold_s=0.5)
+    fwd.publisher_add(1, forwarding=True)
+    fwd.publisher_add(2, forwarding=True)
+    out = FakeOutlet(9)
+    fwd.listener_add(10, [(out, OPUS)])
+    for i in range(3):
+        fwd.on_packet(1, packet(ssrc=111, seq=60_000 + i, ts=5_000 + 960 * i))
+        clock.now += 0.02
+    clock.now += 1.0  # speaker 1 has been quiet longer than the hold: speaker 2 takes the slot
+    fwd.on_packet(2, packet(ssrc=222, seq=3, ts=77))
+    fwd.on_packet(2, packet(ssrc=222, seq=4, ts=77 + 960))
+    seqs = [p.sequence_number for p in out.parsed()]
+    stamps = [p.timestamp for p in out.parsed()]
+    assert [(s - seqs[0]) & 0xFFFF for s in seqs] == [0, 1, 2, 3, 4]
+    assert stamps[1] - stamps[0] == 960 and stamps[2] - stamps[1] == 960
+    gap = (stamps[3] - stamps[2]) & 0xFFFFFFFF
+    assert 48_000 <= gap <= 48_000 + 960 * 2  # the 1.02 s of silence, in clock units
+    assert stamps[4] - stamps[3] == 960
+    assert {p.ssrc for p in out.parsed()} == {9}
+
+
+def test_busy_slots_refuse_a_new_speaker_until_one_goes_quiet() -> None:
+    fwd, clock, _ = make(slots=1, slot_hold_s=0.5)
+    fwd.publisher_add(1, forwarding=True)
+    fwd.publisher_add(2, forwarding=True)
+    out = FakeOutlet(9)
+    fwd.listener_add(10, [(out, OPUS)])
+    fwd.on_packet(1, packet(ssrc=111, seq=1, ts=0))
+    clock.now += 0.1
+    fwd.on_packet(2, packet(ssrc=222, seq=1, ts=0))
+    assert len(out.sent) == 1
+    assert fwd.stats.dropped_no_slot == 1
+
+
+def test_silent_speaker_without_a_slot_takes_none() -> None:
+    fwd, _, _ = make()
+    fwd.publisher_add(1, forwarding=True)
+    out = FakeOutlet(9)
+    fwd.listener_add(10, [(out, OPUS)])
+    fwd.on_packet(1, packet(ssrc=111, seq=1, ts=0, level=127))
+    assert out.sent == []
+    assert fwd.publishers[1].slot is None
+
+
+def test_mute_drops_the_very_next_packet_and_unmute_resumes() -> None:
+    fwd, _, _ = make()
+    fwd.publisher_add(1, forwarding=True)
+    out = FakeOutlet(9)
+    fwd.listener_add(10, [(out, OPUS)])
+    fwd.on_packet(1, packet(ssrc=111, seq=1, ts=0))
+    fwd.publisher_set_forwarding(1, False)
+    fwd.on_packet(1, packet(ssrc=111, seq=2, ts=960))
+    assert len(out.sent) == 1
+    assert fwd.stats.dropped_not_allowed == 1
+    fwd.publisher_set_forwarding(1, True)
+    fwd.on_packet(1, packet(ssrc=111, seq=3, ts=1920))
+    assert len(out.sent) == 2
+    first, second = out.parsed()
+    assert (second.sequence_number - first.sequence_number) & 0xFFFF == 1
+
+
+def test_a_speaker_does_not_hear_itself() -> None:
+    fwd, _, _ = make()
+    fwd.publisher_add(1, forwarding=True)
+    own, other = FakeOutlet(1), FakeOutlet(2)
+    fwd.listener_add(1, [(own, OPUS)])
+    fwd.listener_add(2, [(other, OPUS)])
+    fwd.on_packet(1, packet(ssrc=111, seq=1, ts=0))
+    assert own.sent == [] and len(other.sent) == 1
+
+
+def test_unconnected_listener_is_skipped_not_counted_as_sent() -> None:
+    fwd, _, _ = make()
+    fwd.publisher_add(1, forwarding=True)
+    fwd.listener_add(10, [(FakeOutlet(1, connected=False), OPUS)])
+    fwd.on_packet(1, packet(ssrc=111, seq=1, ts=0))
+    assert (fwd.stats.packets_out, fwd.stats.send_skipped) == (0, 1)
+
+
+def test_speaking_events_start_on_voice_and_stop_after_the_hang_time() -> None:
+    fwd, clock, events = make(speaking_hang_s=0.6)
+    fwd.publisher_add(1, forwarding=True)
+    for i in range(10):
+        fwd.on_packet(1, packet(ssrc=111, seq=i, ts=960 * i, level=20))
+        clock.now += 0.02
+    assert events == [(1, True, 20)]
+    for i in range(10, 20):  # quiet for 0.2 s: still speaking (hang time)
+        fwd.on_packet(1, packet(ssrc=111, seq=i, ts=960 * i, level=127))
+        clock.now += 0.02
+    assert len(events) == 1
+    clock.now += 1.0
+    fwd.tick(0.0)
+    assert events[-1][:2] == (1, False)
+
+
+def test_speaking_events_are_throttled() -> None:
+    fwd, clock, events = make(speaking_hang_s=0.0, speaking_min_interval_s=0.25)
+    fwd.publisher_add(1, forwarding=True)
+    for i in range(20):  # voice and silence alternating every 20 ms
+        clock.now += 0.02
+        fwd.on_packet(1, packet(ssrc=111, seq=i, ts=960 * i, level=20 if i % 2 else 127))
+    assert 1 <= len(events) <= 3
+
+
+def test_mute_ends_speaking_at_once() -> None:
+    fwd, _, events = make()
+    fwd.publisher_add(1, forwarding=True)
+    fwd.on_packet(1, packet(ssrc=111, seq=1, ts=0))
+    fwd.publisher_set_forwarding(1, False)
+    assert [e[:2] for e in events] == [(1, True), (1, False)]
+
+
+def test_tick_feeds_sender_reports_for_listeners_that_got_packets() -> None:
+    fwd, clock, _ = make()
+    fwd.publisher_add(1, forwarding=True)
+    out, idle = FakeOutlet(1), FakeOutlet(2)
+    fwd.listener_add(10, [(out, OPUS), (idle, OPUS)])
+    fwd.on_packet(1, packet(ssrc=111, seq=1, ts=0))
+    ts = out.parsed()[0].timestamp
+    clock.now += 0.5
+    fwd.tick(1234.0)
+    assert out.reports == [((ts + 24_000) & 0xFFFFFFFF, 1234.0)]
+    assert idle.reports == []

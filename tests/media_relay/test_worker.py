@@ -1,0 +1,215 @@
+"""The worker through the channel layer: the messages the room consumer will send and receive."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from channels.layers import InMemoryChannelLayer
+
+from media_relay.placement import MemoryRegistry, room_events_group
+from media_relay.testing import ListenerClient, SpeakerClient, wait_for
+from media_relay.worker import RelayWorker
+
+ROOM = 42
+
+
+class Web:
+    """Stands in for the room consumer: one reply channel per member."""
+
+    def __init__(self, layer: Any, worker: RelayWorker) -> None:
+        self.layer = layer
+        self.worker = worker
+        self.clients: list[Any] = []
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.layer.send(self.worker.channel, {"room_id": ROOM, **message})
+
+    async def receive(self, channel: str, timeout: float = 5.0) -> dict[str, Any]:
+        return await asyncio.wait_for(self.layer.receive(channel), timeout)
+
+    async def join(self, user_id: int, client: Any, offer: str) -> str:
+        self.clients.append(client)
+        channel = await self.layer.new_channel()
+        await self.send(
+            {
+                "type": "relay.offer",
+                "user_id": user_id,
+                "sdp": offer,
+                "reply_to": channel,
+                "request_id": "r1",
+            }
+        )
+        reply = await self.receive(channel)
+        assert reply["type"] == "relay.answer", reply
+        assert (reply["user_id"], reply["request_id"]) == (user_id, "r1")
+        await client.answer(reply["sdp"])
+        return channel
+
+
+@pytest.fixture
+async def web() -> AsyncIterator[Web]:
+    async for w in _web(InMemoryChannelLayer()):
+        yield w
+
+
+@pytest.fixture
+async def redis_web(settings: Any) -> AsyncIterator[Web]:
+    from channels_redis.core import RedisChannelLayer
+
+    layer = RedisChannelLayer(
+        hosts=[settings.REDIS_URL], prefix=f"relay-test-{uuid.uuid4().hex[:6]}"
+    )
+    try:
+        async for w in _web(layer):
+            yield w
+    finally:
+        await layer.flush()
+
+
+async def _web(layer: Any) -> AsyncIterator[Web]:
+    registry = MemoryRegistry()
+    worker = RelayWorker(layer, worker_id="w1", registry=registry, slots=3)
+    task = asyncio.create_task(worker.run())
+    w = Web(layer, worker)
+    try:
+        yield w
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+        for client in w.clients:
+            await client.close()
+
+
+async def test_offer_answer_and_media_through_the_channel_layer(web: Web) -> None:
+    events = await web.layer.new_channel()
+    await web.layer.group_add(room_events_group(ROOM), events)
+    await web.send({"type": "relay.room_state", "speakers": [1], "muted": []})
+    speaker = SpeakerClient()
+    await web.join(1, speaker, await speaker.offer())
+    listener = ListenerClient()
+    await web.join(2, listener, await listener.offer())
+    assert await wait_for(lambda: listener.tone_frames >= 15, 6.0)
+    event = await web.receive(events)
+    assert event == {
+        "type": "relay.speaking",
+        "room_id": ROOM,
+        "user_id": 1,
+        "speaking": True,
+        "level": event["level"],
+    }
+
+    await web.send({"type": "relay.mute", "user_id": 1, "muted": True})
+    await asyncio.sleep(1.0)  # what was already in flight, in jitter buffers and decoders
+    before = listener.tone_frames
+    await asyncio.sleep(0.7)
+    assert listener.tone_frames == before
+
+
+async def test_remove_tells_the_members_channel_and_end_closes_the_room(web: Web) -> None:
+    listener = ListenerClient()
+    channel = await web.join(2, listener, await listener.offer())
+    assert await wait_for(lambda: listener.pc.connectionState == "connected", 5.0)
+    await web.send({"type": "relay.remove", "user_id": 2})
+    assert await web.receive(channel) == {
+        "type": "relay.peer_closed",
+        "room_id": ROOM,
+        "user_id": 2,
+        "reason": "removed",
+    }
+    assert await wait_for(lambda: listener.pc.connectionState == "closed", 5.0)
+    await web.send({"type": "relay.end"})
+    assert await wait_for(lambda: ROOM not in web.worker.rooms, 3.0)
+
+
+async def test_errors_reply_on_the_reply_channel(web: Web) -> None:
+    channel = await web.layer.new_channel()
+    await web.send(
+        {
+            "type": "relay.offer",
+            "user_id": 3,
+            "sdp": "not sdp",
+            "reply_to": channel,
+            "request_id": "x",
+        }
+    )
+    reply = await web.receive(channel)
+    assert (reply["type"], reply["code"], reply["request_id"]) == ("relay.error", "bad_offer", "x")
+    await web.send({"type": "relay.nonsense", "user_id": 3, "reply_to": channel})
+    assert (await web.receive(channel))["code"] == "unknown_type"
+
+
+async def test_worker_heartbeats_its_load(web: Web) -> None:
+    listener = ListenerClient()
+    await web.join(2, listener, await listener.offer())
+    await web.worker._heartbeat()
+    (info,) = web.worker.registry.workers()
+    assert (info["worker_id"], info["channel"], info["alive"]) == ("w1", "relay.w1", True)
+    assert (info["rooms"], info["peers"]) == (1, 1)
+    assert {"packets_in", "packets_out", "drops", "cpu_s", "cpu_percent", "rss_bytes"} <= set(info)
+
+
+@pytest.mark.redis
+async def test_signalling_over_the_redis_channel_layer(redis_web: Web) -> None:
+    await redis_web.send({"type": "relay.room_state", "speakers": [1], "muted": []})
+    speaker = SpeakerClient()
+    await redis_web.join(1, speaker, await speaker.offer())
+    listener = ListenerClient()
+    await redis_web.join(2, listener, await listener.offer())
+    assert await wait_for(lambda: listener.tone_frames >= 15, 6.0)
+
+
+async def test_a_dead_workers_room_is_re_placed_and_listeners_hear_again_within_5s(
+    settings: Any,
+) -> None:
+    settings.RELAY_WORKER_TTL_S = 1.0
+    settings.RELAY_HEARTBEAT_S = 0.3
+    layer = InMemoryChannelLayer()
+    registry = MemoryRegistry()
+    workers = {wid: RelayWorker(layer, worker_id=wid, registry=registry, slots=3) for wid in "ab"}
+    tasks = {wid: asyncio.create_task(w.run()) for wid, w in workers.items()}
+    clients: list[Any] = []
+    try:
+        await asyncio.sleep(0.05)
+        first = registry.place(ROOM)
+
+        async def join_room_on(worker: RelayWorker) -> ListenerClient:
+            web = Web(layer, worker)
+            await web.send({"type": "relay.room_state", "speakers": [1], "muted": []})
+            speaker, listener = SpeakerClient(), ListenerClient()
+            clients.extend([speaker, listener])
+            await web.join(1, speaker, await speaker.offer())
+            await web.join(2, listener, await listener.offer())
+            return listener
+
+        listener = await join_room_on(workers[first])
+        assert await wait_for(lambda: listener.tone_frames >= 15, 6.0)
+
+        # The worker dies: no goodbye to the registry, its connections vanish.
+        workers[first].registry = MemoryRegistry()  # its last words go nowhere
+        tasks[first].cancel()
+        died = asyncio.get_running_loop().time()
+        assert await wait_for(lambda: listener.pc.connectionState in ("closed", "failed"), 3.0)
+
+        # The web tier re-places the room once the heartbeat is stale, and clients re-offer.
+        replaced: list[str] = []
+
+        def moved() -> bool:
+            worker_id = registry.place(ROOM)
+            replaced.append(worker_id)
+            return worker_id != first
+
+        assert await wait_for(moved, 3.0, interval=0.1)
+        again = await join_room_on(workers[replaced[-1]])
+        assert await wait_for(lambda: again.tone_frames >= 5, 5.0)
+        assert asyncio.get_running_loop().time() - died < 5.0
+    finally:
+        for wid, worker in workers.items():
+            worker.stop()
+            if not tasks[wid].done():
+                await asyncio.wait_for(tasks[wid], 5)
+        for client in clients:
+            await client.close()
