@@ -250,7 +250,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # stripe-python logs every request with api.stripe.com in it, even when the stand-in
+        # answers in-process; WARNING keeps real errors and drops that noise.
+        "stripe": {"level": env.str("STRIPE_LOG_LEVEL", default="WARNING")},
+    },
 }
 
 # --- accounts ---------------------------------------------------------------------------------
