@@ -7,32 +7,11 @@ import io
 
 import factory
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.utils import timezone
 from PIL import Image
 
-from accounts.models import Block, Topic, User
+from accounts.models import Block, User
 from clubs.models import Club, ClubFollow, ClubMembership, PremiumMembership
-
-
-class UserFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = User
-        skip_postgeneration_save = True
-
-    username = factory.Sequence(lambda n: f"clubber{n}")
-    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
-    status = User.Status.MEMBER
-    joined_at = factory.LazyFunction(timezone.now)
-    password = "!"  # unusable: hashing a password per user would dominate the tests
-
-
-class TopicFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Topic
-        django_get_or_create = ("slug",)
-
-    slug = factory.Sequence(lambda n: f"topic-{n}")
-    name = factory.LazyAttribute(lambda o: o.slug.title())
+from tests.factories import TopicFactory, UserFactory  # noqa: F401 - re-exported for club tests
 
 
 class ClubFactory(factory.django.DjangoModelFactory):

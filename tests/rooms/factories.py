@@ -1,5 +1,4 @@
-"""Factories for room tests (a minimal local user factory too: tests/factories.py belongs to
-the accounts work)."""
+"""Factories for room tests; people come from the shared tests/factories.py."""
 
 from __future__ import annotations
 
@@ -8,33 +7,11 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from accounts.models import Block, Follow, Topic, User
+from accounts.models import Block, Follow, User
 from rooms.models import Room, RoomParticipant, ScheduledEvent
-
-
-class MemberFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = User
-        skip_postgeneration_save = True
-
-    username = factory.Sequence(lambda n: f"member{n}")
-    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
-    display_name = factory.LazyAttribute(lambda o: o.username.title())
-    status = User.Status.MEMBER
-    joined_at = factory.LazyFunction(timezone.now)
-
-
-class WaitlistedFactory(MemberFactory):
-    status = User.Status.WAITLISTED
-
-
-class TopicFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Topic
-        django_get_or_create = ("slug",)
-
-    slug = factory.Sequence(lambda n: f"topic-{n}")
-    name = factory.LazyAttribute(lambda o: o.slug.title())
+from tests.factories import TopicFactory  # noqa: F401 - re-exported for room tests
+from tests.factories import UserFactory as MemberFactory
+from tests.factories import WaitlistedUserFactory as WaitlistedFactory  # noqa: F401
 
 
 class RoomFactory(factory.django.DjangoModelFactory):
