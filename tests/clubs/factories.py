@@ -1,5 +1,4 @@
-"""Factories for the clubs tests (a small local user factory: tests/factories.py belongs to
-another branch)."""
+"""Factories for the clubs tests; people come from the shared tests/factories.py."""
 
 from __future__ import annotations
 
