@@ -9,9 +9,12 @@ Message shapes are documented in docs/protocol.md.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rooms.realtime import coalesce, fanout
+
+logger = logging.getLogger(__name__)
 
 
 def room_group(room_id: int) -> str:
@@ -23,17 +26,34 @@ def user_group(user_id: int) -> str:
 
 
 def room_broadcast(room_id: int, event: dict[str, Any]) -> None:
-    """Send a room event (already carrying its `seq`) to everyone connected to the room."""
-    fanout.publish(fanout.room_channel(room_id), event)
+    """Send a room event (already carrying its `seq`) to everyone connected to the room.
+
+    Runs after commit: a Redis outage is logged, not raised (the change is committed; clients
+    notice the missing `seq` with the next event and fetch a snapshot)."""
+    try:
+        fanout.publish(fanout.room_channel(room_id), event)
+    except Exception:
+        logger.exception("realtime: could not publish %s to room %s", event.get("type"), room_id)
 
 
 def user_send(user_id: int, event: dict[str, Any]) -> None:
     """Send a personal event (you were invited to speak, removed, ...) to all of a user's sockets."""
-    fanout.publish(fanout.user_channel(user_id), event)
+    try:
+        fanout.publish(fanout.user_channel(user_id), event)
+    except Exception:
+        logger.exception("realtime: could not send %s to user %s", event.get("type"), user_id)
 
 
 def room_audience_changed(room_id: int, count: int | None = None) -> None:
-    """The audience of a room changed. Members get an un-sequenced `room.audience_count` push
-    at most a few times a second per room (REALTIME_AUDIENCE_COUNT_INTERVAL), not one per join.
-    `count` is optional: without it the transport asks `rooms.selectors.room_audience_count`."""
-    coalesce.mark_changed(room_id, count)
+    """Hook: the audience of `room_id` grew or shrank (plain listeners joined or left).
+
+    Called on commit, once per change, by rooms.events. Listener joins and leaves are never
+    broadcast one by one: this only marks the room dirty, and the transport pushes at most one
+    un-sequenced ``{"type": "room.audience_count", "room_id": ..., "data": {"count": ...}}``
+    per room per REALTIME_AUDIENCE_COUNT_INTERVAL (cluster-wide), reading the count from
+    `rooms.selectors.room_audience_count` when `count` is None. Never raises into the caller.
+    """
+    try:
+        coalesce.mark_changed(room_id, count)
+    except Exception:
+        logger.exception("realtime: could not mark room %s's audience as changed", room_id)

@@ -1,1 +1,244 @@
-# Models arrive with this app's issue.
+"""Rooms: the live stage, who is in it, who may not come back, and scheduled events.
+
+State machines:
+- Room.status: live → ended, nothing else (a room is never paused; nothing is recorded).
+- RoomParticipant.role: listener ⇄ speaker ⇄ moderator (stage = speaker or moderator); a pending
+  speaker invite and a raised hand only exist for listeners.
+Every transition is a service in rooms/services.py holding the room row lock.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from rooms.conf import room_default_capacity
+
+
+def share_token_new() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class Room(models.Model):
+    class Type(models.TextChoices):
+        OPEN = "open", "Open: anyone"
+        SOCIAL = "social", "Social: people followed by a speaker"
+        CLOSED = "closed", "Closed: invited people only"
+
+    class Status(models.TextChoices):
+        LIVE = "live", "Live"
+        ENDED = "ended", "Ended"
+
+    # The only legal moves; services refuse anything else.
+    TRANSITIONS: dict[str, set[str]] = {Status.LIVE: {Status.ENDED}, Status.ENDED: set()}
+
+    class HandRaisePolicy(models.TextChoices):
+        OFF = "off", "Off"
+        EVERYONE = "everyone", "Everyone"
+        FOLLOWED_BY_SPEAKERS = "followed_by_speakers", "Only people followed by a speaker"
+
+    title = models.CharField(max_length=120, blank=True)
+    topics = models.ManyToManyField("accounts.Topic", blank=True, related_name="rooms")
+    type = models.CharField(max_length=16, choices=Type.choices, default=Type.OPEN)
+    club = models.ForeignKey(
+        "clubs.Club", null=True, blank=True, on_delete=models.SET_NULL, related_name="rooms"
+    )
+    members_only = models.BooleanField(
+        default=False, help_text="Club rooms only: only the club's members may join."
+    )
+    capacity = models.PositiveIntegerField(default=room_default_capacity)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.LIVE)
+    hand_raise_policy = models.CharField(
+        max_length=24, choices=HandRaisePolicy.choices, default=HandRaisePolicy.EVERYONE
+    )
+    # Per-room sequence number of stage events; bumped under the room row lock.
+    seq = models.BigIntegerField(default=0)
+    share_token = models.CharField(max_length=32, unique=True, default=share_token_new)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="rooms_created"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["status", "-created"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(status="live", ended_at__isnull=True))
+                | (Q(status="ended", ended_at__isnull=False)),
+                name="room_ended_at_iff_ended",
+            ),
+            models.CheckConstraint(condition=Q(capacity__gte=1), name="room_capacity_positive"),
+            models.CheckConstraint(condition=Q(seq__gte=0), name="room_seq_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"Room {self.pk}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == self.Status.LIVE
+
+
+class RoomParticipant(models.Model):
+    """A person currently in a room. Leaving deletes the row (nothing is kept about who listened)."""
+
+    class Role(models.TextChoices):
+        MODERATOR = "moderator", "Moderator"
+        SPEAKER = "speaker", "Speaker"
+        LISTENER = "listener", "Listener"
+
+    STAGE_ROLES = (Role.MODERATOR, Role.SPEAKER)
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_participations"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.LISTENER)
+    joined_at = models.DateTimeField(auto_now_add=True)
+    stage_since = models.DateTimeField(null=True, blank=True)
+    hand_raised_at = models.DateTimeField(null=True, blank=True)
+    muted = models.BooleanField(default=True)
+    speaker_invited_at = models.DateTimeField(null=True, blank=True)
+    speaker_invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="room_participant_once"),
+            models.CheckConstraint(
+                condition=(Q(role="listener", stage_since__isnull=True))
+                | (Q(role__in=["moderator", "speaker"], stage_since__isnull=False)),
+                name="room_participant_stage_since_iff_on_stage",
+            ),
+            models.CheckConstraint(
+                condition=Q(role="listener")
+                | Q(hand_raised_at__isnull=True, speaker_invited_at__isnull=True),
+                name="room_participant_hand_and_invite_only_for_listeners",
+            ),
+        ]
+        indexes = [models.Index(fields=["room", "role", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room} ({self.role})"
+
+    @property
+    def on_stage(self) -> bool:
+        return self.role in self.STAGE_ROLES
+
+
+class RoomEventLog(models.Model):
+    """The room's journal: every sequenced stage event, in the transaction that caused it.
+
+    Append-only. It is the moderation audit trail (who muted, removed, ended, ...) and holds the
+    database's guarantee that a room's sequence numbers are unique. It records decisions, never
+    audio or who listened.
+    """
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="event_log")
+    seq = models.BigIntegerField()
+    type = models.CharField(max_length=48)
+    data = models.JSONField(default=dict)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["room", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "seq"], name="room_event_log_seq_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room_id}#{self.seq} {self.type}"
+
+
+class RoomRemoval(models.Model):
+    """Removed from a room by a moderator: they cannot rejoin that room."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="removals")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="room_removal_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} removed from {self.room}"
+
+
+class RoomInvite(models.Model):
+    """An invitation into a room (closed rooms admit only these) or a ping to come listen."""
+
+    class Kind(models.TextChoices):
+        INVITE = "invite", "Invite"
+        PING = "ping", "Ping"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="invites")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_invites"
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PING)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="room_invite_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.user} → {self.room}"
+
+
+class ScheduledEvent(models.Model):
+    title = models.CharField(max_length=120)
+    description = models.TextField(max_length=2000, blank=True)
+    starts_at = models.DateTimeField(db_index=True)
+    hosts = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="hosted_events")
+    club = models.ForeignKey(
+        "clubs.Club", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    topics = models.ManyToManyField("accounts.Topic", blank=True, related_name="events")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class EventRSVP(models.Model):
+    event = models.ForeignKey(ScheduledEvent, on_delete=models.CASCADE, related_name="rsvps")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="event_rsvps"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "user"], name="event_rsvp_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.event}"

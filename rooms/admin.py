@@ -1,0 +1,111 @@
+"""Staff back office for rooms. Actions call services; nothing here sets a status directly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from rooms import services
+from rooms.models import (
+    EventRSVP,
+    Room,
+    RoomEventLog,
+    RoomInvite,
+    RoomParticipant,
+    RoomRemoval,
+    ScheduledEvent,
+)
+
+
+class RoomParticipantInline(admin.TabularInline):
+    model = RoomParticipant
+    extra = 0
+    raw_id_fields = ["user", "speaker_invited_by"]
+    readonly_fields = ["joined_at"]
+    fields = ["user", "role", "muted", "stage_since", "hand_raised_at", "joined_at"]
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    list_display = ["id", "title", "type", "status", "club", "created_by", "created", "ended_at"]
+    list_filter = ["status", "type", "hand_raise_policy", "created"]
+    search_fields = ["title", "created_by__username", "share_token"]
+    raw_id_fields = ["created_by", "club"]
+    readonly_fields = ["status", "seq", "created", "ended_at", "end_reason", "share_token"]
+    filter_horizontal = ["topics"]
+    inlines = [RoomParticipantInline]
+    actions = ["end_rooms"]
+
+    @admin.action(description="End the selected live rooms for everyone")
+    def end_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        ended = 0
+        for room in queryset.filter(status=Room.Status.LIVE):
+            services.room_end_by_staff(staff=request.user, room_id=room.pk)  # type: ignore[arg-type]
+            ended += 1
+        self.message_user(request, f"Ended {ended} room(s).", messages.SUCCESS)
+
+
+@admin.register(RoomParticipant)
+class RoomParticipantAdmin(admin.ModelAdmin):
+    list_display = ["room", "user", "role", "muted", "joined_at", "stage_since"]
+    list_filter = ["role", "muted"]
+    search_fields = ["user__username", "room__title"]
+    raw_id_fields = ["room", "user", "speaker_invited_by"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # people join through the app, never the back office
+
+
+@admin.register(RoomEventLog)
+class RoomEventLogAdmin(admin.ModelAdmin):
+    """The moderation audit trail: read-only."""
+
+    list_display = ["room", "seq", "type", "created"]
+    list_filter = ["type", "created"]
+    search_fields = ["room__title", "type"]
+    raw_id_fields = ["room"]
+    readonly_fields = ["room", "seq", "type", "data", "created"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RoomRemoval)
+class RoomRemovalAdmin(admin.ModelAdmin):
+    list_display = ["room", "user", "removed_by", "created"]
+    search_fields = ["user__username", "room__title"]
+    raw_id_fields = ["room", "user", "removed_by"]
+
+
+@admin.register(RoomInvite)
+class RoomInviteAdmin(admin.ModelAdmin):
+    list_display = ["room", "user", "kind", "invited_by", "created"]
+    list_filter = ["kind"]
+    search_fields = ["user__username", "room__title"]
+    raw_id_fields = ["room", "user", "invited_by"]
+
+
+class EventRSVPInline(admin.TabularInline):
+    model = EventRSVP
+    extra = 0
+    raw_id_fields = ["user"]
+
+
+@admin.register(ScheduledEvent)
+class ScheduledEventAdmin(admin.ModelAdmin):
+    list_display = ["title", "starts_at", "club", "created_by", "reminder_sent_at", "room"]
+    list_filter = ["starts_at", "reminder_sent_at"]
+    search_fields = ["title", "description", "hosts__username"]
+    raw_id_fields = ["created_by", "club", "room"]
+    filter_horizontal = ["hosts", "topics"]
+    readonly_fields = ["reminder_sent_at", "room"]
+    inlines = [EventRSVPInline]

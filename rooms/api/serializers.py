@@ -1,0 +1,64 @@
+"""Input shapes for the rooms REST API (outputs are the selectors' documented dicts)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from rooms.models import Room
+
+
+class RoomCreateInput(serializers.Serializer):
+    title = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    type = serializers.ChoiceField(choices=Room.Type.choices, default=Room.Type.OPEN)
+    topic_ids = serializers.ListField(
+        child=serializers.IntegerField(), required=False, default=list
+    )
+    club_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+    members_only = serializers.BooleanField(required=False, default=False)
+    capacity = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
+    hand_raise_policy = serializers.ChoiceField(
+        choices=Room.HandRaisePolicy.choices, default=Room.HandRaisePolicy.EVERYONE
+    )
+
+
+class TargetInput(serializers.Serializer):
+    user_id = serializers.IntegerField(min_value=1)
+
+
+class OptionalTargetInput(serializers.Serializer):
+    user_id = serializers.IntegerField(min_value=1, required=False)
+
+
+class HandPolicyInput(serializers.Serializer):
+    # Plain string in the schema (validated by the shared action handler) so the OpenAPI
+    # enum of hand-raise policies keeps one name.
+    policy = serializers.CharField(help_text="off, everyone or followed_by_speakers")
+
+
+class EmptyInput(serializers.Serializer):
+    pass
+
+
+class EventCreateInput(serializers.Serializer):
+    title = serializers.CharField(max_length=120)
+    description = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default=""
+    )
+    starts_at = serializers.DateTimeField()
+    host_ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    topic_ids = serializers.ListField(
+        child=serializers.IntegerField(), required=False, default=list
+    )
+    club_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class EventUpdateInput(serializers.Serializer):
+    title = serializers.CharField(max_length=120, required=False)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    starts_at = serializers.DateTimeField(required=False)
+    host_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    topic_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+
+
+class EventStartInput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=Room.Type.choices, default=Room.Type.OPEN)

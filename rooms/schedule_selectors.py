@@ -1,0 +1,130 @@
+"""Reads about scheduled events: lists, "upcoming for you", and the .ics calendar file."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import Follow
+from accounts.permissions import user_require_member
+from accounts.selectors import user_hidden_ids
+from clubhouse.errors import NotFound
+from rooms import clubs_bridge
+from rooms.models import EventRSVP, ScheduledEvent
+from rooms.selectors import user_card
+
+ICS_DURATION = timedelta(hours=1)
+
+
+def event_queryset(*, viewer: Any) -> QuerySet[ScheduledEvent]:
+    user_require_member(viewer)
+    return (
+        ScheduledEvent.objects.select_related("club")
+        .prefetch_related("hosts", "topics")
+        .annotate(
+            rsvp_count=Count("rsvps", distinct=True),
+            going=Exists(EventRSVP.objects.filter(event=OuterRef("pk"), user=viewer)),
+        )
+        .order_by("starts_at", "pk")
+    )
+
+
+def event_get(*, event_id: int, viewer: Any) -> ScheduledEvent:
+    event = event_queryset(viewer=viewer).filter(pk=event_id).first()
+    if event is None:
+        raise NotFound("No such event.", code="event_not_found")
+    return event
+
+
+def event_list_upcoming(*, viewer: Any) -> QuerySet[ScheduledEvent]:
+    """Every event that has not started yet, soonest first."""
+    return event_queryset(viewer=viewer).filter(starts_at__gte=timezone.now(), room__isnull=True)
+
+
+def event_list_for_you(*, viewer: Any) -> QuerySet[ScheduledEvent]:
+    """Upcoming events you host, RSVP'd to, hosted by people you follow, or of your clubs;
+    never one hosted by someone hidden from you (blocks either way)."""
+    following = Follow.objects.filter(follower=viewer).values("followee_id")
+    mine = (
+        Q(hosts=viewer)
+        | Q(hosts__in=following)
+        | Q(Exists(EventRSVP.objects.filter(event=OuterRef("pk"), user=viewer)))
+    )
+    club_ids = clubs_bridge.user_club_ids(viewer)
+    if club_ids:
+        mine |= Q(club_id__in=club_ids)
+    wanted = ScheduledEvent.objects.filter(mine).exclude(hosts__in=user_hidden_ids(viewer))
+    return event_list_upcoming(viewer=viewer).filter(pk__in=wanted.values("pk"))
+
+
+def event_item(event: Any) -> dict[str, Any]:
+    """The API shape of an event (expects one from event_queryset)."""
+    return {
+        "id": event.pk,
+        "title": event.title,
+        "description": event.description,
+        "starts_at": event.starts_at.isoformat(),
+        "hosts": [user_card(host) for host in event.hosts.all()],
+        "topics": [{"id": t.pk, "slug": t.slug, "name": t.name} for t in event.topics.all()],
+        "club": {"id": event.club.pk, "name": event.club.name} if event.club else None,
+        "rsvp_count": getattr(event, "rsvp_count", 0),
+        "going": bool(getattr(event, "going", False)),
+        "room_id": event.room_id,
+    }
+
+
+def _ics_escape(text: str) -> str:
+    return (
+        text.replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\\n")
+        .replace("\n", "\\n")
+    )
+
+
+def _ics_fold(line: str) -> str:
+    """RFC 5545 §3.1: lines longer than 75 octets continue on lines starting with a space."""
+    out: list[str] = []
+    current = ""
+    for char in line:
+        if len((current + char).encode()) > (75 if not out else 74):
+            out.append(current)
+            current = ""
+        current += char
+    out.append(current)
+    return "\r\n ".join(out)
+
+
+def event_ics(event: ScheduledEvent) -> str:
+    """An iCalendar file (RFC 5545) with the event, one hour long, times in UTC."""
+
+    def stamp(moment: Any) -> str:
+        return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+    site = settings.SITE_URL.rstrip("/")
+    host = site.split("://", 1)[-1].split("/", 1)[0]
+    hosts = ", ".join(h.display_name or h.username for h in event.hosts.all())
+    description = event.description + (f"\n\nHosted by {hosts}" if hosts else "")
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//Clubhouse//Rooms//EN",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        "BEGIN:VEVENT",
+        f"UID:event-{event.pk}@{host}",
+        f"DTSTAMP:{stamp(timezone.now())}",
+        f"DTSTART:{stamp(event.starts_at)}",
+        f"DTEND:{stamp(event.starts_at + ICS_DURATION)}",
+        f"SUMMARY:{_ics_escape(event.title)}",
+        f"DESCRIPTION:{_ics_escape(description)}",
+        f"URL:{site}/api/v1/events/{event.pk}/",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
+    return "\r\n".join(_ics_fold(line) for line in lines) + "\r\n"

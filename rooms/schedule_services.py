@@ -1,0 +1,268 @@
+"""Writes about scheduled events: create, edit, cancel, RSVP, start the room, send reminders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Follow, Notification, Topic, User
+from accounts.permissions import user_require_member
+from accounts.services import notification_create
+from clubhouse.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
+from clubs.models import Club
+from rooms import services
+from rooms.conf import event_reminder_minutes
+from rooms.models import EventRSVP, Room, ScheduledEvent
+
+MAX_HOSTS = 10
+
+
+def _event_lock(event_id: int) -> ScheduledEvent:
+    try:
+        return ScheduledEvent.objects.select_for_update().get(pk=event_id)
+    except ScheduledEvent.DoesNotExist:
+        raise NotFound("No such event.", code="event_not_found") from None
+
+
+def _require_host(event: ScheduledEvent, user: Any) -> None:
+    if not event.hosts.filter(pk=user.pk).exists():
+        raise PermissionDenied("Only the event's hosts can do this.", code="not_host")
+
+
+def _validated(
+    *,
+    title: str | None,
+    description: str | None,
+    starts_at: datetime | None,
+    host_ids: Iterable[int] | None,
+    topic_ids: Iterable[int] | None,
+    club_id: int | None,
+    creator: User,
+) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    clean: dict[str, Any] = {}
+    if title is not None:
+        clean["title"] = title.strip()
+        if not clean["title"] or len(clean["title"]) > 120:
+            errors["title"] = ["Between 1 and 120 characters."]
+    if description is not None:
+        clean["description"] = description
+        if len(description) > 2000:
+            errors["description"] = ["At most 2000 characters."]
+    if starts_at is not None:
+        clean["starts_at"] = starts_at
+        if starts_at <= timezone.now():
+            errors["starts_at"] = ["Must be in the future."]
+    if host_ids is not None:
+        ids = {creator.pk, *host_ids}
+        hosts = list(User.objects.filter(pk__in=ids, status=User.Status.MEMBER, is_active=True))
+        if len(hosts) != len(ids):
+            errors["host_ids"] = ["Every host must be a member."]
+        elif len(hosts) > MAX_HOSTS:
+            errors["host_ids"] = [f"At most {MAX_HOSTS} hosts."]
+        clean["hosts"] = hosts
+    if topic_ids is not None:
+        wanted = set(topic_ids)
+        topics = list(Topic.objects.filter(pk__in=wanted))
+        if len(topics) != len(wanted):
+            errors["topic_ids"] = ["Unknown topic."]
+        clean["topics"] = topics
+    if club_id is not None:
+        clean["club"] = Club.objects.filter(pk=club_id).first()
+        if clean["club"] is None:
+            errors["club_id"] = ["Unknown club."]
+    if errors:
+        raise InvalidInput(fields=errors)
+    return clean
+
+
+def event_create(
+    *,
+    user: User,
+    title: str,
+    starts_at: datetime,
+    description: str = "",
+    host_ids: Iterable[int] = (),
+    topic_ids: Iterable[int] = (),
+    club_id: int | None = None,
+) -> ScheduledEvent:
+    """Schedule an event; its creator is always a host."""
+    user_require_member(user)
+    clean = _validated(
+        title=title,
+        description=description,
+        starts_at=starts_at,
+        host_ids=host_ids,
+        topic_ids=topic_ids,
+        club_id=club_id,
+        creator=user,
+    )
+    with transaction.atomic():
+        event = ScheduledEvent.objects.create(
+            title=clean["title"],
+            description=clean["description"],
+            starts_at=clean["starts_at"],
+            club=clean.get("club"),
+            created_by=user,
+        )
+        event.hosts.set(clean["hosts"])
+        event.topics.set(clean["topics"])
+    return event
+
+
+def event_update(
+    *,
+    user: User,
+    event_id: int,
+    title: str | None = None,
+    description: str | None = None,
+    starts_at: datetime | None = None,
+    host_ids: Iterable[int] | None = None,
+    topic_ids: Iterable[int] | None = None,
+) -> ScheduledEvent:
+    """Hosts edit an event until it starts. A new time re-arms the reminder."""
+    user_require_member(user)
+    with transaction.atomic():
+        event = _event_lock(event_id)
+        _require_host(event, user)
+        if event.room_id is not None:
+            raise Conflict("This event has already started.", code="event_started")
+        clean = _validated(
+            title=title,
+            description=description,
+            starts_at=starts_at,
+            host_ids=host_ids,
+            topic_ids=topic_ids,
+            club_id=None,
+            creator=event.created_by or user,
+        )
+        for field in ("title", "description", "starts_at"):
+            if field in clean:
+                setattr(event, field, clean[field])
+        if "starts_at" in clean:
+            event.reminder_sent_at = None
+        event.save()
+        if "hosts" in clean:
+            event.hosts.set(clean["hosts"])
+        if "topics" in clean:
+            event.topics.set(clean["topics"])
+    return event
+
+
+def event_delete(*, user: User, event_id: int) -> None:
+    user_require_member(user)
+    with transaction.atomic():
+        event = _event_lock(event_id)
+        _require_host(event, user)
+        event.delete()
+
+
+def event_rsvp_set(*, user: User, event_id: int, going: bool) -> bool:
+    """RSVP (or un-RSVP) to an event; idempotent. Returns whether the person is going."""
+    user_require_member(user)
+    with transaction.atomic():
+        event = ScheduledEvent.objects.filter(pk=event_id).first()
+        if event is None:
+            raise NotFound("No such event.", code="event_not_found")
+        if going:
+            EventRSVP.objects.get_or_create(event=event, user=user)
+        else:
+            EventRSVP.objects.filter(event=event, user=user).delete()
+    return going
+
+
+def event_start_room(*, user: User, event_id: int, type: str = Room.Type.OPEN) -> Room:
+    """A host opens the event's room (idempotent: a second call returns the same live room)."""
+    user_require_member(user)
+    with transaction.atomic():
+        event = _event_lock(event_id)
+        _require_host(event, user)
+        if event.room_id is not None:
+            room = Room.objects.get(pk=event.room_id)
+            if room.is_live:
+                return room
+            raise Conflict("This event's room has ended.", code="event_room_ended")
+        room = services.room_create(
+            user=user,
+            title=event.title,
+            type=type,
+            topic_ids=list(event.topics.values_list("pk", flat=True)),
+            club_id=event.club_id,
+        )
+        event.room = room
+        event.save(update_fields=["room"])
+        # Co-hosts and RSVPs are invited in (that is what admits them to a closed room); a
+        # person who cannot be invited (e.g. blocks) is skipped, not a reason to fail the start.
+        for invitee in event_start_invitees(event, exclude=user):
+            try:
+                services.room_ping(user=user, room_id=room.pk, target_id=invitee.pk)
+            except ApplicationError:
+                continue
+    return room
+
+
+def event_start_invitees(event: ScheduledEvent, *, exclude: User) -> list[User]:
+    rsvp_ids = EventRSVP.objects.filter(event=event).values("user_id")
+    return list(
+        User.objects.filter(Q(hosted_events=event) | Q(pk__in=rsvp_ids))
+        .exclude(pk=exclude.pk)
+        .distinct()
+        .order_by("pk")
+    )
+
+
+def event_reminder_recipients(event: ScheduledEvent) -> list[User]:
+    host_ids = list(event.hosts.values_list("pk", flat=True))
+    follower_ids = Follow.objects.filter(followee_id__in=host_ids).values("follower_id")
+    rsvp_ids = EventRSVP.objects.filter(event=event).values("user_id")
+    return list(
+        User.objects.filter(status=User.Status.MEMBER, is_active=True)
+        .filter(pk__in=follower_ids.union(rsvp_ids))
+        .exclude(pk__in=host_ids)
+        .order_by("pk")
+    )
+
+
+def event_reminders_send(*, now: datetime | None = None) -> int:
+    """Remind hosts' followers and RSVPs of events starting within the reminder window.
+
+    Idempotent and safe to run concurrently: each event is claimed under its row lock
+    (`skip_locked`), and `reminder_sent_at` is set in the same transaction as the notifications.
+    Returns the number of events reminded.
+    """
+    now = now or timezone.now()
+    due = ScheduledEvent.objects.filter(
+        reminder_sent_at__isnull=True,
+        room__isnull=True,
+        starts_at__gt=now,
+        starts_at__lte=now + timedelta(minutes=event_reminder_minutes()),
+    ).values_list("pk", flat=True)
+    sent = 0
+    for event_id in list(due):
+        with transaction.atomic():
+            event = (
+                ScheduledEvent.objects.select_for_update(skip_locked=True)
+                .filter(pk=event_id, reminder_sent_at__isnull=True)
+                .first()
+            )
+            if event is None:
+                continue
+            event.reminder_sent_at = now
+            event.save(update_fields=["reminder_sent_at"])
+            for recipient in event_reminder_recipients(event):
+                notification_create(
+                    recipient=recipient,
+                    kind=Notification.Kind.EVENT_REMINDER,
+                    data={
+                        "event_id": event.pk,
+                        "title": event.title,
+                        "starts_at": event.starts_at.isoformat(),
+                    },
+                )
+            sent += 1
+    return sent

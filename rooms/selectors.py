@@ -1,0 +1,214 @@
+"""Every read about rooms, including permission-checked fetches. Results are plain,
+JSON-serializable dicts where the transport consumes them (snapshot, audience pages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from accounts.models import Block
+from accounts.permissions import user_require_member
+from clubhouse.errors import InvalidInput, NotFound, PermissionDenied
+from rooms import rules
+from rooms.conf import room_audience_page_max, room_audience_page_size
+from rooms.models import Room, RoomParticipant
+
+Role = RoomParticipant.Role
+
+
+def user_card(user: Any) -> dict[str, Any]:
+    """How a person appears in rooms: enough for an avatar and a name."""
+    return {
+        "id": user.pk,
+        "username": user.username,
+        "name": user.display_name or user.username,
+        "avatar_url": user.avatar.url if user.avatar else None,
+    }
+
+
+def room_card(room: Room) -> dict[str, Any]:
+    """The room's own fields (expects topics prefetched or cheap to fetch, club selected)."""
+    return {
+        "id": room.pk,
+        "title": room.title,
+        "type": room.type,
+        "topics": [{"id": t.pk, "slug": t.slug, "name": t.name} for t in room.topics.all()],
+        "club": (
+            {"id": room.club.pk, "name": room.club.name, "slug": room.club.slug}
+            if room.club_id and room.club
+            else None
+        ),
+        "members_only": room.members_only,
+        "status": room.status,
+        "hand_raise_policy": room.hand_raise_policy,
+        "capacity": room.capacity,
+        "share_token": room.share_token,
+        "created_by": room.created_by_id,
+        "created": room.created.isoformat(),
+        "ended_at": room.ended_at.isoformat() if room.ended_at else None,
+    }
+
+
+def participant_state(participant: RoomParticipant | None) -> dict[str, Any]:
+    """Your own place in a room (the `you` of a snapshot and the reply to most actions)."""
+    if participant is None:
+        return {"role": None, "hand_raised": False, "muted": None, "speaker_invited": False}
+    return {
+        "role": participant.role,
+        "hand_raised": participant.hand_raised_at is not None,
+        "muted": participant.muted if participant.on_stage else None,
+        "speaker_invited": participant.speaker_invited_at is not None,
+    }
+
+
+def _viewer_blocked_ids(viewer: Any) -> set[int]:
+    return set(Block.objects.filter(blocker=viewer).values_list("blocked_id", flat=True))
+
+
+def room_get_visible(*, room_id: int, viewer: Any) -> Room:
+    """A room the viewer may look at: they are in it, or they could enter it (ended rooms are
+    visible only to their creator and never enterable)."""
+    user_require_member(viewer)
+    room = Room.objects.select_related("club").prefetch_related("topics").filter(pk=room_id).first()
+    if room is None:
+        raise NotFound("No such room.", code="room_not_found")
+    if RoomParticipant.objects.filter(room=room, user=viewer).exists():
+        return room
+    if not room.is_live:
+        if room.created_by_id == viewer.pk:
+            return room
+        raise rules.room_ended_error()
+    denial = rules.room_entry_denial(room, viewer)
+    if denial is not None:
+        raise denial
+    return room
+
+
+def room_get_by_share_token(*, token: str, viewer: Any) -> Room:
+    room = Room.objects.filter(share_token=token).only("id").first()
+    if room is None:
+        raise NotFound("This share link does not lead anywhere.", code="room_not_found")
+    return room_get_visible(room_id=room.pk, viewer=viewer)
+
+
+def _audience_page(
+    room: Room, viewer_participant: RoomParticipant | None, cursor: Any, limit: int
+) -> dict[str, Any]:
+    try:
+        after = int(cursor) if cursor not in (None, "") else 0
+    except (TypeError, ValueError):
+        raise InvalidInput(fields={"cursor": ["Not a cursor from this room."]}) from None
+    is_moderator = viewer_participant is not None and viewer_participant.role == Role.MODERATOR
+    rows = list(
+        RoomParticipant.objects.select_related("user")
+        .filter(room=room, role=Role.LISTENER, pk__gt=after)
+        .order_by("pk")[: limit + 1]
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    viewer_id = viewer_participant.user_id if viewer_participant else None
+    items = []
+    for row in rows:
+        item: dict[str, Any] = {"user": user_card(row.user)}
+        if is_moderator or row.user_id == viewer_id:
+            item["hand_raised"] = row.hand_raised_at is not None
+        items.append(item)
+    return {"items": items, "next_cursor": str(rows[-1].pk) if more else None}
+
+
+def _limit(limit: Any) -> int:
+    if limit is None:
+        return room_audience_page_size()
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInput(fields={"limit": ["A positive whole number."]})
+    return min(limit, room_audience_page_max())
+
+
+def room_audience_page(
+    *, room_id: int, viewer: Any, cursor: str | None = None, limit: int | None = None
+) -> dict[str, Any]:
+    """One page of the audience, oldest listener first. Pass back `next_cursor` for the next."""
+    room = room_get_visible(room_id=room_id, viewer=viewer)
+    viewer_participant = RoomParticipant.objects.filter(room=room, user=viewer).first()
+    page = _audience_page(room, viewer_participant, cursor, _limit(limit))
+    page["audience_count"] = RoomParticipant.objects.filter(room=room, role=Role.LISTENER).count()
+    page["room_id"] = room.pk
+    return page
+
+
+def room_audience_count(*, room_id: int) -> int:
+    """How many listeners a room has (for the transport's coalesced audience-count pushes)."""
+    return RoomParticipant.objects.filter(room_id=room_id, role=Role.LISTENER).count()
+
+
+def room_snapshot(*, room_id: int, viewer: Any) -> dict[str, Any]:
+    """Everything a client needs to draw a room, and the `seq` it reflects.
+
+    Read under the room row lock: every stage event is allocated its `seq` under that lock, so
+    the snapshot shows exactly the state after event `seq`. A client applies only events with a
+    greater `seq` and re-fetches the snapshot when it sees a gap.
+    """
+    user_require_member(viewer)
+    with transaction.atomic():
+        room = (
+            Room.objects.select_for_update(of=("self",))
+            .select_related("club")
+            .filter(pk=room_id)
+            .first()
+        )
+        if room is None:
+            raise NotFound("No such room.", code="room_not_found")
+        you = RoomParticipant.objects.filter(room=room, user=viewer).first()
+        if you is None:
+            room_get_visible(room_id=room.pk, viewer=viewer)  # raises if they may not look
+        is_moderator = you is not None and you.role == Role.MODERATOR
+        blocked_ids = _viewer_blocked_ids(viewer)
+        stage_rows = list(
+            RoomParticipant.objects.select_related("user")
+            .filter(room=room, role__in=RoomParticipant.STAGE_ROLES)
+            .order_by("stage_since", "pk")
+        )
+        stage = [
+            {
+                "user": user_card(row.user),
+                "role": row.role,
+                "muted": row.muted,
+                "stage_since": row.stage_since.isoformat() if row.stage_since else None,
+                "is_blocked_by_viewer": row.user_id in blocked_ids,
+            }
+            for row in stage_rows
+        ]
+        hands_qs = (
+            RoomParticipant.objects.select_related("user")
+            .filter(room=room, hand_raised_at__isnull=False)
+            .order_by("hand_raised_at", "pk")
+        )
+        if not is_moderator:
+            hands_qs = hands_qs.filter(user=viewer)
+        hands = [
+            {"user": user_card(row.user), "raised_at": row.hand_raised_at.isoformat()}
+            for row in hands_qs
+            if row.hand_raised_at is not None
+        ]
+        audience_count = RoomParticipant.objects.filter(room=room, role=Role.LISTENER).count()
+        return {
+            "room": room_card(room),
+            "seq": room.seq,
+            "stage": stage,
+            "audience_count": audience_count,
+            "audience": _audience_page(room, you, None, room_audience_page_size()),
+            "hands": hands,
+            "hands_count": RoomParticipant.objects.filter(
+                room=room, hand_raised_at__isnull=False
+            ).count(),
+            "you": participant_state(you),
+            "blocked_on_stage": any(item["is_blocked_by_viewer"] for item in stage),
+        }
+
+
+def room_require_participant(*, room_id: int, user: Any) -> RoomParticipant:
+    participant = RoomParticipant.objects.filter(room_id=room_id, user=user).first()
+    if participant is None:
+        raise PermissionDenied("Join the room first.", code="not_in_room")
+    return participant

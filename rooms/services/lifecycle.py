@@ -1,0 +1,161 @@
+"""Rooms open, people come and go, rooms end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Topic, User
+from accounts.permissions import user_require_member
+from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
+from clubs.models import Club
+from rooms import events, rules
+from rooms.conf import room_default_capacity, room_title_max_length
+from rooms.models import Room, RoomParticipant, ScheduledEvent
+from rooms.selectors import user_card
+from rooms.services.common import (
+    Role,
+    actor_get,
+    after_stage_departure,
+    hands_changed_send,
+    participant_get,
+    require_moderator,
+    room_end_locked,
+    room_lock,
+    room_lock_live,
+    stage_event_send,
+)
+
+
+# --- create, join, leave, end -------------------------------------------------------------
+def room_create(
+    *,
+    user: User,
+    title: str = "",
+    type: str = Room.Type.OPEN,
+    topic_ids: Iterable[int] = (),
+    club_id: int | None = None,
+    members_only: bool = False,
+    capacity: int | None = None,
+    hand_raise_policy: str = Room.HandRaisePolicy.EVERYONE,
+) -> Room:
+    """Open a live room; its creator is the first moderator, on stage and unmuted."""
+    user_require_member(user)
+    errors: dict[str, list[str]] = {}
+    title = (title or "").strip()
+    if len(title) > room_title_max_length():
+        errors["title"] = [f"At most {room_title_max_length()} characters."]
+    if type not in Room.Type.values:
+        errors["type"] = [f"One of: {', '.join(Room.Type.values)}."]
+    if hand_raise_policy not in Room.HandRaisePolicy.values:
+        errors["hand_raise_policy"] = [f"One of: {', '.join(Room.HandRaisePolicy.values)}."]
+    default_capacity = room_default_capacity()
+    if capacity is not None and not 1 <= capacity <= default_capacity:
+        errors["capacity"] = [f"Between 1 and {default_capacity}."]
+    topic_ids = list(topic_ids)
+    topics = list(Topic.objects.filter(pk__in=topic_ids))
+    if len(topics) != len(set(topic_ids)):
+        errors["topic_ids"] = ["Unknown topic."]
+    club = None
+    if club_id is not None:
+        club = Club.objects.filter(pk=club_id).first()
+        if club is None:
+            errors["club_id"] = ["Unknown club."]
+    if members_only and club_id is None:
+        errors["members_only"] = ["Only a club room can be members-only."]
+    if errors:
+        raise InvalidInput(fields=errors)
+    with transaction.atomic():
+        room = Room.objects.create(
+            title=title,
+            type=type,
+            club=club,
+            members_only=members_only,
+            capacity=capacity or default_capacity,
+            hand_raise_policy=hand_raise_policy,
+            created_by=user,
+        )
+        room.topics.set(topics)
+        RoomParticipant.objects.create(
+            room=room, user=user, role=Role.MODERATOR, stage_since=timezone.now(), muted=False
+        )
+    return room
+
+
+def room_join(*, user: User, room_id: int) -> RoomParticipant:
+    """Enter a room as a listener (idempotent: someone already in keeps their place and role).
+
+    Hosts of the scheduled event a room was started from join as moderators, on stage.
+    """
+    user_require_member(user)
+    with transaction.atomic():
+        room = room_lock_live(room_id)
+        existing = participant_get(room, user)
+        if existing is not None:
+            return existing
+        denial = rules.room_entry_denial(room, user)
+        if denial is not None:
+            raise denial
+        if RoomParticipant.objects.filter(room=room).count() >= room.capacity:
+            raise Conflict("This room is full.", code="room_full")
+        if ScheduledEvent.objects.filter(room=room, hosts=user).exists():
+            participant = RoomParticipant.objects.create(
+                room=room, user=user, role=Role.MODERATOR, stage_since=timezone.now()
+            )
+            stage_event_send(
+                room,
+                type="room.moderator_added",
+                data={"user": user_card(user), "by": None, "reason": "event_host"},
+            )
+            return participant
+        participant = RoomParticipant.objects.create(room=room, user=user, role=Role.LISTENER)
+        events.room_audience_changed(room_id=room.pk)
+    return participant
+
+
+def room_leave(*, user: User, room_id: int) -> None:
+    """Leave a room (idempotent). The transport calls this after its presence grace period."""
+    with transaction.atomic():
+        room = room_lock(room_id)
+        participant = participant_get(room, user) if user.is_authenticated else None
+        if participant is None or not room.is_live:
+            return
+        participant.delete()
+        if participant.on_stage:
+            stage_event_send(
+                room,
+                type="room.speaker_removed",
+                data={"user_id": user.pk, "reason": "left_room", "by": None},
+            )
+            after_stage_departure(room)
+            return
+        events.room_audience_changed(room_id=room.pk)
+        if participant.hand_raised_at is not None:
+            hands_changed_send(room, participant, raised=False)
+        if not RoomParticipant.objects.filter(room=room).exists():
+            room_end_locked(room, reason="empty")
+
+
+def room_end(*, user: User, room_id: int) -> Room:
+    """A moderator ends the room for everyone (idempotent)."""
+    user_require_member(user)
+    with transaction.atomic():
+        room = room_lock(room_id)
+        if not room.is_live:
+            return room
+        require_moderator(actor_get(room, user))
+        room_end_locked(room, reason="ended_by_moderator", by=user)
+    return room
+
+
+def room_end_by_staff(*, staff: User, room_id: int) -> Room:
+    """Staff end a room from the back office (moderation), whoever is in it."""
+    if not staff.is_staff:
+        raise PermissionDenied("Staff only.")
+    with transaction.atomic():
+        room = room_lock(room_id)
+        if room.is_live:
+            room_end_locked(room, reason="ended_by_staff", by=staff)
+    return room

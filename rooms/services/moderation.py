@@ -1,0 +1,115 @@
+"""Removing people and inviting (pinging) them in."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from accounts.models import Notification, User
+from accounts.permissions import user_require_member
+from accounts.selectors import user_is_blocked_between
+from accounts.services import notification_create
+from clubhouse.errors import Conflict, NotFound, PermissionDenied
+from rooms import events
+from rooms.models import Room, RoomInvite, RoomRemoval
+from rooms.selectors import user_card
+from rooms.services.common import (
+    Role,
+    actor_get,
+    hands_count,
+    participant_get,
+    require_moderator,
+    room_lock_live,
+    stage_event_send,
+)
+
+
+# --- removal, invites, pings --------------------------------------------------------------
+def room_user_remove(*, user: User, room_id: int, target_id: int) -> RoomRemoval:
+    """A moderator removes someone: they leave now and can never rejoin this room."""
+    user_require_member(user)
+    with transaction.atomic():
+        room = room_lock_live(room_id)
+        require_moderator(actor_get(room, user))
+        if target_id == user.pk:
+            raise Conflict("You cannot remove yourself; leave instead.", code="cannot_remove_self")
+        existing = RoomRemoval.objects.filter(room=room, user_id=target_id).first()
+        if existing is not None:
+            return existing
+        target_user = User.objects.filter(pk=target_id).first()
+        if target_user is None:
+            raise NotFound("No such person.", code="user_not_found")
+        target = participant_get(room, target_user)
+        if target is not None and target.role == Role.MODERATOR:
+            raise Conflict("Remove their moderator role first.", code="cannot_remove_moderator")
+        removal = RoomRemoval.objects.create(room=room, user=target_user, removed_by=user)
+        RoomInvite.objects.filter(room=room, user=target_user).delete()
+        if target is not None:
+            target.delete()
+            # Someone on stage leaves with the room.user_removed event below; a listener also
+            # changes the audience count.
+            if not target.on_stage:
+                events.room_audience_changed(room_id=room.pk)
+        stage_event_send(
+            room,
+            type="room.user_removed",
+            data={
+                "user_id": target_id,
+                "by": user.pk,
+                "was_on_stage": bool(target and target.on_stage),
+            },
+        )
+        if target is not None and target.hand_raised_at is not None:
+            stage_event_send(
+                room,
+                type="room.hands_changed",
+                data={"count": hands_count(room)},
+            )
+        events.user_event_send(user_id=target_id, room_id=room.pk, type="room.removed", data={})
+    return removal
+
+
+def room_ping(*, user: User, room_id: int, target_id: int) -> RoomInvite:
+    """Invite a person into the room (a notification and a personal push).
+
+    The invitation admits the person past the room type's rule, so who may send it follows the
+    type: anyone in an open room, people on stage in a social room (the room is for people
+    speakers vouch for), moderators in a closed room."""
+    user_require_member(user)
+    with transaction.atomic():
+        room = room_lock_live(room_id)
+        actor = actor_get(room, user)
+        if room.type == Room.Type.CLOSED:
+            require_moderator(actor)
+        if room.type == Room.Type.SOCIAL and not actor.on_stage:
+            raise PermissionDenied(
+                "In a social room only people on stage can invite others.", code="not_on_stage"
+            )
+        if target_id == user.pk:
+            raise Conflict("You are already here.", code="cannot_ping_self")
+        target = User.objects.filter(pk=target_id).first()
+        if target is None or not target.is_member:
+            raise NotFound("No such member.", code="user_not_found")
+        if user_is_blocked_between(user, target):
+            raise PermissionDenied("You cannot invite this person.", code="blocked")
+        if RoomRemoval.objects.filter(room=room, user=target).exists():
+            raise Conflict("They were removed from this room.", code="target_removed")
+        kind = RoomInvite.Kind.INVITE if room.type == Room.Type.CLOSED else RoomInvite.Kind.PING
+        invite, created = RoomInvite.objects.get_or_create(
+            room=room, user=target, defaults={"invited_by": user, "kind": kind}
+        )
+        if created:
+            notification_create(
+                recipient=target,
+                kind=Notification.Kind.ROOM_INVITE
+                if kind == RoomInvite.Kind.INVITE
+                else Notification.Kind.ROOM_PING,
+                actor=user,
+                data={"room_id": room.pk, "title": room.title, "share_token": room.share_token},
+            )
+            events.user_event_send(
+                user_id=target.pk,
+                room_id=room.pk,
+                type="room.pinged",
+                data={"by": user_card(user), "title": room.title, "kind": kind},
+            )
+    return invite

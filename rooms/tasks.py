@@ -1,0 +1,15 @@
+"""Celery tasks: thin wrappers around services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from rooms.schedule_services import event_reminders_send
+
+REMINDERS_TASK = "rooms.tasks.event_reminders_send_task"
+
+
+@shared_task(name=REMINDERS_TASK)
+def event_reminders_send_task() -> int:
+    """Run every minute by celery beat (registered by migration rooms 0002)."""
+    return event_reminders_send()
