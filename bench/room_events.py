@@ -35,7 +35,7 @@ TARGET_P99_MS = 250.0
 
 
 def _raise_nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -131,12 +131,22 @@ async def _run_size(members: int, events: int, workers: int) -> dict[str, Any]:
         await asyncio.sleep(0.5)
         rss_before = _rss_kib(server.pid)
 
-        per_worker = [members // workers + (1 if n < members % workers else 0) for n in range(workers)]
+        per_worker = [
+            members // workers + (1 if n < members % workers else 0) for n in range(workers)
+        ]
         first = 1000
         for count in per_worker:
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "bench.room_events", "--worker", str(port), str(first), str(count)],
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.room_events",
+                        "--worker",
+                        str(port),
+                        str(first),
+                        str(count),
+                    ],
                     cwd=ROOT,
                     env=env,
                     stdout=subprocess.PIPE,
@@ -184,7 +194,7 @@ async def _run_size(members: int, events: int, workers: int) -> dict[str, Any]:
     measured = sorted(sent)[:-1]  # the final "last" event only tells members to stop
     missing = [seq for seq in measured if seq not in last_seen]
     latencies = sorted((last_seen[seq] - sent[seq]) * 1000 for seq in measured if seq in last_seen)
-    p99_index = max(0, int(round(0.99 * len(latencies))) - 1)
+    p99_index = max(0, round(0.99 * len(latencies)) - 1)
     result = {
         "members": members,
         "events": len(measured),
@@ -194,7 +204,10 @@ async def _run_size(members: int, events: int, workers: int) -> dict[str, Any]:
             "p99": round(latencies[p99_index], 1) if latencies else None,
             "max": round(latencies[-1], 1) if latencies else None,
         },
-        "daphne_rss_mib": {"before": round(rss_before / 1024, 1), "after": round(rss_after / 1024, 1)},
+        "daphne_rss_mib": {
+            "before": round(rss_before / 1024, 1),
+            "after": round(rss_after / 1024, 1),
+        },
         "memory_per_connection_kib": round((rss_after - rss_before) / members, 1),
         "daphne_cpu_ms_per_event": round(cpu_used * 1000 / (events + 1), 1),
         "connect_and_join_seconds": round(connect_seconds, 1),

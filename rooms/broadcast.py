@@ -12,6 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
 from rooms.realtime import coalesce, fanout
 
 logger = logging.getLogger(__name__)
@@ -34,6 +37,7 @@ def room_broadcast(room_id: int, event: dict[str, Any]) -> None:
         fanout.publish(fanout.room_channel(room_id), event)
     except Exception:
         logger.exception("realtime: could not publish %s to room %s", event.get("type"), room_id)
+    _mirror(room_group(room_id), {"type": "room.event", "event": event})
 
 
 def user_send(user_id: int, event: dict[str, Any]) -> None:
@@ -42,6 +46,23 @@ def user_send(user_id: int, event: dict[str, Any]) -> None:
         fanout.publish(fanout.user_channel(user_id), event)
     except Exception:
         logger.exception("realtime: could not send %s to user %s", event.get("type"), user_id)
+    _mirror(user_group(user_id), {"type": "user.event", "event": event})
+
+
+def _mirror(group: str, message: dict[str, Any]) -> None:
+    """Also send the event to the channel-layer group `room.<id>` / `user.<id>`.
+
+    Sockets never listen there (the fan-out above serves them); server-side listeners do: a
+    worker that needs room events (the media relay obeying mutes and removals) or a test can
+    `group_add` a channel. With the pub/sub layer this is one more PUBLISH per event, not per
+    member."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        logger.exception("realtime: could not mirror an event to %s", group)
 
 
 def room_audience_changed(room_id: int, count: int | None = None) -> None:

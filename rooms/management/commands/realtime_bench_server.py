@@ -81,10 +81,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, port: int, **options: Any) -> None:
         from daphne.server import Server
 
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         fake = BenchRooms()
-        domain._module = lambda name: fake  # type: ignore[assignment]
+        domain._module = lambda name: fake
         application = bench_auth(URLRouter([path("ws/", RoomConsumer.as_asgi())]))
         Server(
             application=application,
