@@ -75,6 +75,8 @@ async def _member_worker(port: int, first_user: int, count: int) -> None:
                 assert text is not None, "closed before the join reply"
                 if '"reply"' in text:
                     break
+                if '"error"' in text:
+                    raise RuntimeError(f"join refused: {text}")
         joined.append(ws)
         while True:
             text = await ws.recv()
@@ -157,7 +159,7 @@ async def _run_size(members: int, events: int, workers: int) -> dict[str, Any]:
         connect_started = time.monotonic()
         for proc in procs:
             assert proc.stdout is not None
-            line = await asyncio.to_thread(proc.stdout.readline)
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)
             if line.strip() != "READY":
                 raise RuntimeError(f"a member process failed: {line!r}")
         connect_seconds = time.monotonic() - connect_started

@@ -8,6 +8,7 @@ thread hop each.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -42,9 +43,10 @@ class RoomConsumer(AsyncConsumer):
         self.user_id = 0
         self.room_id: int | None = None
         self.syncing = False
-        self.buffer: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        self.buffer: list[tuple[dict[str, Any], dict[str, Any], bytes]] = []
         self.last_seq = 0
         self.closed = False
+        self.wire: Any = None
         self.bucket = framing.TokenBucket(conf.rate_per_second(), conf.rate_burst(), 0.0)
         self.max_bytes = conf.max_frame_bytes()
 
@@ -76,6 +78,7 @@ class RoomConsumer(AsyncConsumer):
             self.closed = True
             return
         self.user_id = self.user.pk
+        self.wire = _daphne_protocol(self.base_send)
         if self.hub is None:
             self.hub = get_hub()
         await self.hub.join_user(self.user_id, self)
@@ -194,8 +197,8 @@ class RoomConsumer(AsyncConsumer):
         await self._send_text(framing.reply(request.id, snapshot))
         self.last_seq = int(snapshot.get("seq") or 0)
         while self.buffer:
-            event, message = self.buffer.pop(0)
-            await self._forward(event, message)
+            event, message, frame = self.buffer.pop(0)
+            await self._forward(event, message, frame)
         self.syncing = False
 
     async def _leave(self) -> dict[str, Any]:
@@ -219,27 +222,43 @@ class RoomConsumer(AsyncConsumer):
     # pushes from the hub ---------------------------------------------------------------------
 
     async def push(
-        self, kind: str, key: int, event: dict[str, Any], message: dict[str, Any]
+        self, kind: str, key: int, event: dict[str, Any], message: dict[str, Any], frame: bytes
     ) -> None:
         if self.closed:
             return
         if kind == "user":
-            await self.base_send(message)
+            await self._write(message, frame)
             return
         if key != self.room_id:
             return
         if self.syncing:
-            self.buffer.append((event, message))
+            self.buffer.append((event, message, frame))
             return
-        await self._forward(event, message)
+        await self._forward(event, message, frame)
 
-    async def _forward(self, event: dict[str, Any], message: dict[str, Any]) -> None:
+    async def _write(self, message: dict[str, Any], frame: bytes) -> None:
+        # Under daphne, write the frame built once by the hub straight to the connection: the
+        # same bytes autobahn's sendMessage() would build again for each socket (server frames
+        # are unmasked), without daphne's and autobahn's per-call work. Anything unusual (the
+        # socket closing, an extension such as compression in use, not daphne) takes the
+        # ordinary ASGI path.
+        wire = self.wire
+        if (
+            wire is not None
+            and wire.state == wire.STATE_OPEN
+            and not wire.websocket_extensions_in_use
+        ):
+            wire.transport.write(frame)
+            return
+        await self.base_send(message)
+
+    async def _forward(self, event: dict[str, Any], message: dict[str, Any], frame: bytes) -> None:
         seq = event.get("seq")
         if seq is not None:
             if seq <= self.last_seq:
                 return  # already covered by the snapshot (or a duplicate)
             self.last_seq = seq
-        await self.base_send(message)
+        await self._write(message, frame)
         kind = event.get("type")
         if kind == "room.ended" or (
             kind == "room.user_removed" and (event.get("data") or {}).get("user_id") == self.user_id
@@ -260,3 +279,13 @@ class RoomConsumer(AsyncConsumer):
     async def _send_text(self, text: str) -> None:
         if not self.closed:
             await self.base_send({"type": "websocket.send", "text": text})
+
+
+def _daphne_protocol(send: Any) -> Any:
+    """daphne passes `functools.partial(server.handle_reply, protocol)` as the ASGI send; its
+    protocol is an autobahn WebSocketServerProtocol. None under any other server."""
+    if not isinstance(send, functools.partial) or not send.args:
+        return None
+    protocol = send.args[0]
+    needed = ("transport", "state", "STATE_OPEN", "websocket_extensions_in_use")
+    return protocol if all(hasattr(protocol, name) for name in needed) else None

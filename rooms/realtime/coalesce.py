@@ -64,7 +64,9 @@ def mark_changed(room_id: int, count: int | None = None) -> None:
 class RedisCoalescer:
     def __init__(self, url: str, *, interval: float) -> None:
         self.interval = interval
-        self._redis = aioredis.Redis.from_url(url)
+        self._redis = aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(url, max_connections=4)
+        )
         self._claim = self._redis.register_script(_CLAIM)
 
     async def claim(self, limit: int = 100) -> list[tuple[int, int | None]]:

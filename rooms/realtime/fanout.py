@@ -18,6 +18,7 @@ import contextlib
 import gc
 import json
 import logging
+import struct
 import threading
 import weakref
 from collections.abc import Coroutine, Iterable
@@ -37,9 +38,10 @@ class Subscriber(Protocol):
     user_id: int
 
     async def push(
-        self, kind: str, key: int, event: dict[str, Any], message: dict[str, Any]
+        self, kind: str, key: int, event: dict[str, Any], message: dict[str, Any], frame: bytes
     ) -> None:
-        """Deliver one event; `message` is the ready-to-send ASGI frame shared by all sockets."""
+        """Deliver one event. `message` is the ASGI message and `frame` the same text already
+        framed as an unmasked WebSocket text frame, both built once and shared by all sockets."""
 
 
 def room_channel(room_id: int) -> str:
@@ -63,6 +65,17 @@ def _redis_sync() -> redis.Redis:
         if _sync_client is None:
             _sync_client = redis.Redis.from_url(conf.redis_url())
         return _sync_client
+
+
+def text_frame(text: str) -> bytes:
+    """An unmasked, unfragmented RFC 6455 text frame: what a server sends, byte for byte."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        return struct.pack("!BB", 0x81, size) + payload
+    if size < 65536:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
 def encode(event: dict[str, Any]) -> str:
@@ -301,11 +314,12 @@ class Hub:
             kind, key = "room", int(channel.removeprefix(self._prefix_room))
         else:
             kind, key = "user", int(channel.removeprefix(self._prefix_user))
-        # One ASGI message for everyone: daphne only reads it.
+        # One ASGI message and one wire frame for everyone: daphne only reads them.
         message = {"type": "websocket.send", "text": text}
+        frame = text_frame(text)
         for member in tuple(members):
             try:
-                await member.push(kind, key, event, message)
+                await member.push(kind, key, event, message, frame)
             except Exception:
                 logger.exception("realtime: pushing to one socket failed")
         self.delivered += 1

@@ -112,7 +112,10 @@ class RedisPresence:
         self.grace = grace
         self.ttl = ttl
         self.prefix = f"{prefix or conf.key_prefix()}:rt:presence:"
-        self._redis = aioredis.Redis.from_url(url)
+        # A bounded pool that waits: a crowd of joins must queue for a connection, not fail.
+        self._redis = aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(url, max_connections=16)
+        )
         self._attach = self._redis.register_script(_ATTACH)
         self._detach = self._redis.register_script(_DETACH)
         self._heartbeat = self._redis.register_script(_HEARTBEAT)
