@@ -2,8 +2,10 @@
 
 from django.urls import path
 
+from rooms.consumers import RoomConsumer
+
 websocket_urlpatterns: list = [
-    # path("ws/", RoomConsumer.as_asgi()) is added by the rooms app.
+    path("ws/", RoomConsumer.as_asgi()),
 ]
 
 __all__ = ["path", "websocket_urlpatterns"]

@@ -1,16 +1,23 @@
 """The one door from room services to connected clients.
 
-`rooms.events` calls these on commit. The transport behind them (today: channel-layer groups;
-the realtime work may replace the internals with one Redis subscription per process) must keep
-these signatures. Message shapes are documented in docs/protocol.md.
+`rooms.events` calls these on commit, from any thread or process (web, Celery). Behind them is
+the realtime transport (rooms/realtime/fanout.py): one Redis pub/sub channel per room and per
+user, read by one subscription per web process that writes each event to that process's
+sockets; in embedded mode (no REDIS_URL) the events go straight to this process's sockets.
+Message shapes are documented in docs/protocol.md.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+
+from rooms.realtime import coalesce, fanout
+
+logger = logging.getLogger(__name__)
 
 
 def room_group(room_id: int) -> str:
@@ -22,28 +29,52 @@ def user_group(user_id: int) -> str:
 
 
 def room_broadcast(room_id: int, event: dict[str, Any]) -> None:
-    """Send a room event (already carrying its `seq`) to everyone connected to the room."""
-    layer = get_channel_layer()
-    assert layer is not None
-    async_to_sync(layer.group_send)(room_group(room_id), {"type": "room.event", "event": event})
+    """Send a room event (already carrying its `seq`) to everyone connected to the room.
+
+    Runs after commit: a Redis outage is logged, not raised (the change is committed; clients
+    notice the missing `seq` with the next event and fetch a snapshot)."""
+    try:
+        fanout.publish(fanout.room_channel(room_id), event)
+    except Exception:
+        logger.exception("realtime: could not publish %s to room %s", event.get("type"), room_id)
+    _mirror(room_group(room_id), {"type": "room.event", "event": event})
 
 
 def user_send(user_id: int, event: dict[str, Any]) -> None:
     """Send a personal event (you were invited to speak, removed, ...) to all of a user's sockets."""
+    try:
+        fanout.publish(fanout.user_channel(user_id), event)
+    except Exception:
+        logger.exception("realtime: could not send %s to user %s", event.get("type"), user_id)
+    _mirror(user_group(user_id), {"type": "user.event", "event": event})
+
+
+def _mirror(group: str, message: dict[str, Any]) -> None:
+    """Also send the event to the channel-layer group `room.<id>` / `user.<id>`.
+
+    Sockets never listen there (the fan-out above serves them); server-side listeners do: a
+    worker that needs room events (the media relay obeying mutes and removals) or a test can
+    `group_add` a channel. With the pub/sub layer this is one more PUBLISH per event, not per
+    member."""
     layer = get_channel_layer()
-    assert layer is not None
-    async_to_sync(layer.group_send)(user_group(user_id), {"type": "user.event", "event": event})
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        logger.exception("realtime: could not mirror an event to %s", group)
 
 
 def room_audience_changed(room_id: int, count: int | None = None) -> None:
     """Hook: the audience of `room_id` grew or shrank (plain listeners joined or left).
 
     Called on commit, once per change, by rooms.events. Listener joins and leaves are never
-    broadcast one by one (a 5,000-person room would send 5,000 events to everyone); the
-    transport behind this hook coalesces them into at most a few un-sequenced
-    ``{"type": "room.audience_count", "room_id": ..., "data": {"count": ...}}`` pushes per
-    second, reading the count from `rooms.selectors.room_audience_count` when `count` is None.
-    Safe to call for any room, any number of times, and it must never raise into the caller.
-    This default sends nothing; the realtime work implements the coalescing.
+    broadcast one by one: this only marks the room dirty, and the transport pushes at most one
+    un-sequenced ``{"type": "room.audience_count", "room_id": ..., "data": {"count": ...}}``
+    per room per REALTIME_AUDIENCE_COUNT_INTERVAL (cluster-wide), reading the count from
+    `rooms.selectors.room_audience_count` when `count` is None. Never raises into the caller.
     """
-    return None
+    try:
+        coalesce.mark_changed(room_id, count)
+    except Exception:
+        logger.exception("realtime: could not mark room %s's audience as changed", room_id)

@@ -1,0 +1,291 @@
+"""The room WebSocket at /ws/ (docs/protocol.md): authenticate, parse, call one service, forward.
+
+A socket is in at most one room at a time. Room events do not come through the channel layer:
+the process's fan-out hub (rooms/realtime/fanout.py) calls `push()` directly, so an event costs
+one dict lookup and one write per socket instead of a channel-layer message, a task and a
+thread hop each.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import uuid
+from typing import Any
+
+from channels.consumer import AsyncConsumer
+from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
+
+from accounts.permissions import user_require_member
+from clubhouse.errors import ApplicationError
+from rooms.realtime import conf, domain, framing
+from rooms.realtime.fanout import Hub, get_hub
+from rooms.realtime.framing import FrameError, Request
+
+logger = logging.getLogger(__name__)
+
+SUBPROTOCOL = "clubhouse.v1"
+CLOSE_NOT_AUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+class RoomConsumer(AsyncConsumer):
+    # Room events arrive through the hub; this consumer needs no channel of its own (one fewer
+    # Redis subscription and one fewer pending receive per socket).
+    channel_layer_alias = "__none__"
+
+    def __init__(self, hub: Hub | None = None) -> None:
+        self.hub = hub
+        self.sid = uuid.uuid4().hex
+        self.user: Any = None
+        self.user_id = 0
+        self.room_id: int | None = None
+        self.syncing = False
+        self.buffer: list[tuple[dict[str, Any], dict[str, Any], bytes]] = []
+        self.last_seq = 0
+        self.closed = False
+        self.wire: Any = None
+        self.bucket = framing.TokenBucket(conf.rate_per_second(), conf.rate_burst(), 0.0)
+        self.max_bytes = conf.max_frame_bytes()
+
+    # Channels ≥ 4.2 runs close_old_connections() in a thread before *every* handler; that was
+    # ~28% of daphne's CPU at 2,000 members. Here every database call goes through
+    # database_sync_to_async, which closes stale connections itself, so the hop is skipped.
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "websocket.receive":
+            await self.websocket_receive(message)
+        elif kind == "websocket.connect":
+            await self.websocket_connect(message)
+        elif kind == "websocket.disconnect":
+            await self.websocket_disconnect(message)
+
+    # connection ------------------------------------------------------------------------------
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        await self.base_send({"type": "websocket.accept", "subprotocol": self._subprotocol()})
+        self.user = self.scope.get("user")
+        try:
+            user_require_member(self.user)
+        except ApplicationError as exc:
+            if exc.code == "not_authenticated" and self.scope.get("auth_method") == "invalid_token":
+                exc.message = "The session token is not valid (expired or logged out)."
+            await self._send_text(framing.error(exc.code, exc.message))
+            code = CLOSE_NOT_AUTHENTICATED if exc.code == "not_authenticated" else CLOSE_FORBIDDEN
+            await self.base_send({"type": "websocket.close", "code": code})
+            self.closed = True
+            return
+        self.user_id = self.user.pk
+        self.wire = _daphne_protocol(self.base_send)
+        if self.hub is None:
+            self.hub = get_hub()
+        await self.hub.join_user(self.user_id, self)
+
+    def _subprotocol(self) -> str | None:
+        offered = self.scope.get("subprotocols") or []
+        if SUBPROTOCOL in offered:
+            return SUBPROTOCOL
+        # A browser that offered only `token.<value>` needs one of its offers echoed back.
+        return offered[0] if offered else None
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        self.closed = True
+        if self.hub is not None and self.user_id:
+            self.hub.leave_user(self.user_id, self)
+            if self.room_id is not None:
+                room_id, self.room_id = self.room_id, None
+                self.hub.leave_room(room_id, self)
+                try:
+                    await self.hub.detach(room_id, self.user_id, self.sid, grace=True)
+                except Exception:
+                    logger.exception("realtime: recording a disconnect failed")
+        raise StopConsumer()
+
+    # client frames ---------------------------------------------------------------------------
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        if not self.bucket.take(time.monotonic()):
+            await self._send_text(
+                framing.error("rate_limited", "Too many frames; slow down and retry.")
+            )
+            return
+        request_id: str | None = None
+        try:
+            request = framing.parse_request(message.get("text"), max_bytes=self.max_bytes)
+            request_id = request.id
+            data = await self._handle(request)
+            await self._send_text(framing.reply(request.id, data if data is not None else {}))
+        except FrameError as exc:
+            await self._send_text(
+                framing.error(
+                    exc.code,
+                    exc.message,
+                    request_id=exc.request_id or request_id,
+                    fields=exc.fields,
+                )
+            )
+        except ApplicationError as exc:
+            await self._send_text(
+                framing.error(exc.code, exc.message, request_id=request_id, fields=exc.fields)
+            )
+        except Exception:
+            logger.exception("realtime: a %s request failed", message.get("text", "")[:80])
+            await self._send_text(
+                framing.error("internal", "Something went wrong.", request_id=request_id)
+            )
+
+    async def _handle(self, request: Request) -> Any:
+        """Returns the reply's data; room.join/room.snapshot reply themselves (see _reply_with_snapshot)."""
+        if request.type == "ping":
+            return {"time": time.time()}
+        if request.type == "room.join":
+            await self._join(request, framing.require_int(request, "room_id"))
+            return None
+        if request.type == "room.snapshot":
+            await self._snapshot(request)
+            return None
+        if request.type == "room.leave":
+            return await self._leave()
+        action = domain.action(request.type)
+        if action is None:
+            raise FrameError("unknown_type", f"Unknown frame type `{request.type}`.")
+        return await database_sync_to_async(action)(self.user, request.payload)
+
+    # rooms -----------------------------------------------------------------------------------
+
+    async def _join(self, request: Request, room_id: int) -> None:
+        assert self.hub is not None
+        if self.room_id is not None and self.room_id != room_id:
+            await self._leave()
+        self.room_id = room_id
+        self.syncing = True
+        self.buffer = []
+        try:
+            # Subscribe first: from here on no event of this room can be missed, and the
+            # snapshot read below covers everything published before.
+            await self.hub.join_room(room_id, self)
+            snapshot = await database_sync_to_async(domain.join)(self.user, room_id)
+        except BaseException:
+            self.hub.leave_room(room_id, self)
+            self.room_id = None
+            self.syncing = False
+            self.buffer = []
+            raise
+        await self.hub.attach(room_id, self.user_id, self.sid)
+        await self._reply_with_snapshot(request, snapshot)
+
+    async def _snapshot(self, request: Request) -> None:
+        if self.room_id is None:
+            raise FrameError("not_in_room", "Join a room first.", request_id=request.id)
+        room_id = self.room_id
+        self.syncing = True
+        self.buffer = []
+        try:
+            snapshot = await database_sync_to_async(domain.snapshot)(self.user, room_id)
+        except BaseException:
+            self.syncing = False
+            self.buffer = []
+            raise
+        await self._reply_with_snapshot(request, snapshot)
+
+    async def _reply_with_snapshot(self, request: Request, snapshot: dict[str, Any]) -> None:
+        """Reply with the snapshot, then the events buffered meanwhile that it does not cover."""
+        await self._send_text(framing.reply(request.id, snapshot))
+        self.last_seq = int(snapshot.get("seq") or 0)
+        while self.buffer:
+            event, message, frame = self.buffer.pop(0)
+            await self._forward(event, message, frame)
+        self.syncing = False
+
+    async def _leave(self) -> dict[str, Any]:
+        """An explicit leave: no grace period, the domain is told at once."""
+        assert self.hub is not None
+        room_id = self.room_id
+        if room_id is None:
+            return {"room_id": None}
+        self._forget_room()
+        await self.hub.detach(room_id, self.user_id, self.sid, grace=False)
+        await database_sync_to_async(domain.leave)(self.user, room_id)
+        return {"room_id": room_id}
+
+    def _forget_room(self) -> None:
+        if self.room_id is not None and self.hub is not None:
+            self.hub.leave_room(self.room_id, self)
+        self.room_id = None
+        self.syncing = False
+        self.buffer = []
+
+    # pushes from the hub ---------------------------------------------------------------------
+
+    async def push(
+        self, kind: str, key: int, event: dict[str, Any], message: dict[str, Any], frame: bytes
+    ) -> None:
+        if self.closed:
+            return
+        if kind == "user":
+            await self._write(message, frame)
+            return
+        if key != self.room_id:
+            return
+        if self.syncing:
+            self.buffer.append((event, message, frame))
+            return
+        await self._forward(event, message, frame)
+
+    async def _write(self, message: dict[str, Any], frame: bytes) -> None:
+        # Under daphne, write the frame built once by the hub straight to the connection: the
+        # same bytes autobahn's sendMessage() would build again for each socket (server frames
+        # are unmasked), without daphne's and autobahn's per-call work. Anything unusual (the
+        # socket closing, an extension such as compression in use, not daphne) takes the
+        # ordinary ASGI path.
+        wire = self.wire
+        if (
+            wire is not None
+            and wire.state == wire.STATE_OPEN
+            and not wire.websocket_extensions_in_use
+        ):
+            wire.transport.write(frame)
+            return
+        await self.base_send(message)
+
+    async def _forward(self, event: dict[str, Any], message: dict[str, Any], frame: bytes) -> None:
+        seq = event.get("seq")
+        if seq is not None:
+            if seq <= self.last_seq:
+                return  # already covered by the snapshot (or a duplicate)
+            self.last_seq = seq
+        await self._write(message, frame)
+        kind = event.get("type")
+        if kind == "room.ended" or (
+            kind == "room.user_removed" and (event.get("data") or {}).get("user_id") == self.user_id
+        ):
+            self._ejected()
+
+    def _ejected(self) -> None:
+        """The room ended, or this member was removed: stop following it, without a grace.
+
+        Runs inside the hub's fan-out loop, so the Redis write is left to a task instead of
+        making the other members of the room wait for it."""
+        room_id = self.room_id
+        if room_id is None or self.hub is None:
+            return
+        self._forget_room()
+        self.hub.spawn(self.hub.detach(room_id, self.user_id, self.sid, grace=False))
+
+    async def _send_text(self, text: str) -> None:
+        if not self.closed:
+            await self.base_send({"type": "websocket.send", "text": text})
+
+
+def _daphne_protocol(send: Any) -> Any:
+    """daphne passes `functools.partial(server.handle_reply, protocol)` as the ASGI send; its
+    protocol is an autobahn WebSocketServerProtocol. None under any other server."""
+    if not isinstance(send, functools.partial) or not send.args:
+        return None
+    protocol = send.args[0]
+    needed = ("transport", "state", "STATE_OPEN", "websocket_extensions_in_use")
+    return protocol if all(hasattr(protocol, name) for name in needed) else None

@@ -1,0 +1,74 @@
+"""Knobs of the room transport. Each reads an optional Django setting, then falls back to a default.
+
+Tests shorten the timings with `override_settings` or by building objects with explicit values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+def key_prefix() -> str:
+    """Prefix of every Redis key and pub/sub channel of the transport.
+
+    Defaults to the channel layer's prefix (CHANNEL_PREFIX), so two deployments (or two test
+    runs) sharing one Redis server never see each other's rooms.
+    """
+    explicit = _setting("REALTIME_KEY_PREFIX", None)
+    if explicit:
+        return str(explicit)
+    layers: dict[str, Any] = dict(settings.CHANNEL_LAYERS)
+    return str(layers.get("default", {}).get("CONFIG", {}).get("prefix", "ch"))
+
+
+def redis_url() -> str:
+    return str(_setting("REALTIME_REDIS_URL", None) or getattr(settings, "REDIS_URL", "") or "")
+
+
+def max_frame_bytes() -> int:
+    return int(_setting("REALTIME_MAX_FRAME_BYTES", 16 * 1024))
+
+
+def rate_per_second() -> float:
+    """Sustained client frames per second per socket."""
+    return float(_setting("REALTIME_RATE_PER_SECOND", 10.0))
+
+
+def rate_burst() -> int:
+    return int(_setting("REALTIME_RATE_BURST", 30))
+
+
+def grace_seconds() -> float:
+    """How long a member keeps their place after their last socket in the room went away."""
+    return float(_setting("REALTIME_GRACE_SECONDS", 15.0))
+
+
+def heartbeat_seconds() -> float:
+    """How often a process refreshes the presence of its sockets in Redis."""
+    return float(_setting("REALTIME_HEARTBEAT_SECONDS", 5.0))
+
+
+def heartbeat_ttl_seconds() -> float:
+    """A socket whose process stopped heartbeating for this long counts as disconnected."""
+    return float(_setting("REALTIME_HEARTBEAT_TTL_SECONDS", 3 * heartbeat_seconds()))
+
+
+def sweep_seconds() -> float:
+    """How often each process looks for members whose grace period is over."""
+    return float(_setting("REALTIME_SWEEP_SECONDS", 1.0))
+
+
+def audience_count_interval() -> float:
+    """At most one audience count push per room per this many seconds (cluster-wide)."""
+    return float(_setting("REALTIME_AUDIENCE_COUNT_INTERVAL", 0.5))
+
+
+def gc_freeze() -> bool:
+    """Move every object alive at start-up out of the garbage collector's sight (see the docs)."""
+    return bool(_setting("REALTIME_GC_FREEZE", True))

@@ -1,0 +1,138 @@
+"""Frames on the wire: parsing and checking what clients send, encoding what the server sends.
+
+Every client frame is a JSON object `{"id": "<request id>", "type": "<type>", ...payload}`.
+Every request is answered by exactly one `reply` or `error` frame carrying the same `id`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# A request id is chosen by the client; it only needs to be short and printable.
+_ID_MAX_LENGTH = 64
+_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+
+
+class FrameError(Exception):
+    """A frame the server cannot act on. Rendered as an `error` frame; the socket stays open."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        request_id: str | None = None,
+        fields: dict[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.fields = fields or {}
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: str
+    type: str
+    payload: dict[str, Any]
+
+
+def parse_request(text: str | None, *, max_bytes: int) -> Request:
+    """Turn one text frame into a Request, or raise FrameError with a stable code."""
+    if text is None:
+        raise FrameError("malformed", "Binary frames are not supported; send JSON text.")
+    # len(text) counts characters, each at least one byte: a cheap first check, exact second.
+    if len(text) > max_bytes or (len(text) * 4 > max_bytes and len(text.encode()) > max_bytes):
+        raise FrameError("too_large", f"Frames are limited to {max_bytes} bytes.")
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        raise FrameError("malformed", "The frame is not valid JSON.") from None
+    if not isinstance(frame, dict):
+        raise FrameError("malformed", "A frame must be a JSON object.")
+    request_id = frame.pop("id", None)
+    if not isinstance(request_id, str) or not request_id or len(request_id) > _ID_MAX_LENGTH:
+        raise FrameError(
+            "invalid",
+            "Every request needs an `id`: a string of 1 to 64 characters.",
+            request_id=request_id if isinstance(request_id, str) else None,
+            fields={"id": ["A string of 1 to 64 characters is required."]},
+        )
+    frame_type = frame.pop("type", None)
+    if not isinstance(frame_type, str) or not _TYPE_PATTERN.match(frame_type):
+        raise FrameError(
+            "invalid",
+            "Every request needs a `type`, such as `room.join`.",
+            request_id=request_id,
+            fields={"type": ["A frame type such as `room.join` is required."]},
+        )
+    return Request(id=request_id, type=frame_type, payload=frame)
+
+
+def require_int(request: Request, name: str) -> int:
+    value = request.payload.get(name)
+    # bool is an int in Python; a JSON `true` is not a room id.
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise FrameError(
+            "invalid",
+            f"`{name}` must be a positive integer.",
+            request_id=request.id,
+            fields={name: ["A positive integer is required."]},
+        )
+    return value
+
+
+def optional_int(request: Request, name: str) -> int | None:
+    if request.payload.get(name) is None:
+        return None
+    return require_int(request, name)
+
+
+def dumps(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, separators=(",", ":"), default=str)
+
+
+def reply(request_id: str, data: Any) -> str:
+    return dumps({"type": "reply", "id": request_id, "data": data})
+
+
+def error(
+    code: str,
+    message: str,
+    *,
+    request_id: str | None = None,
+    fields: dict[str, list[str]] | None = None,
+) -> str:
+    return dumps(
+        {
+            "type": "error",
+            "id": request_id,
+            "code": code,
+            "message": message,
+            "fields": fields or {},
+        }
+    )
+
+
+class TokenBucket:
+    """Per-socket rate limit: `rate` frames a second on average, bursts up to `burst`."""
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False

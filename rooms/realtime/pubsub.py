@@ -1,0 +1,165 @@
+"""A minimal Redis pub/sub subscriber on one connection, written for the fan-out hub.
+
+Why not redis-py's PubSub: the hub needs to know when Redis has *processed* a SUBSCRIBE (the
+snapshot + seq guarantee depends on it), and it reads one message stream in one task. Speaking
+RESP directly makes both explicit: Redis answers commands in order, so the n-th `subscribe`
+confirmation for a channel belongs to the n-th SUBSCRIBE we sent for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from urllib.parse import unquote, urlparse
+
+logger = logging.getLogger(__name__)
+
+MessageHandler = Callable[[str, bytes], Awaitable[None]]
+
+
+def _command(*parts: str | bytes) -> bytes:
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+async def _read_reply(reader: asyncio.StreamReader) -> object:
+    line = await reader.readline()
+    if not line:
+        raise ConnectionError("Redis closed the connection")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"*":
+        return [await _read_reply(reader) for _ in range(int(rest))]
+    if kind == b"$":
+        size = int(rest)
+        if size < 0:
+            return None
+        return (await reader.readexactly(size + 2))[:-2]
+    if kind == b":":
+        return int(rest)
+    if kind == b"+":
+        return rest
+    if kind == b"-":
+        raise ConnectionError(f"Redis error: {rest.decode(errors='replace')}")
+    raise ConnectionError(f"Unexpected Redis reply {line!r}")
+
+
+class RedisSubscriber:
+    """One connection, any number of channels; `on_message(channel, payload)` runs in order."""
+
+    def __init__(self, url: str, on_message: MessageHandler) -> None:
+        self._url = url
+        self._on_message = on_message
+        self._channels: set[str] = set()
+        self._pending: dict[str, collections.deque[asyncio.Future[None]]] = {}
+        self._writer: asyncio.StreamWriter | None = None
+        self._connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="realtime-redis-subscriber")
+        await self._connected.wait()
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._writer is not None:
+            self._writer.close()
+
+    async def subscribe(self, channel: str) -> None:
+        """Return once Redis confirmed the subscription: every later PUBLISH reaches us."""
+        self._channels.add(channel)
+        await self._connected.wait()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(channel, collections.deque()).append(future)
+        assert self._writer is not None
+        self._writer.write(_command("SUBSCRIBE", channel))
+        await future
+
+    def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+        if self._writer is not None and self._connected.is_set():
+            self._writer.write(_command("UNSUBSCRIBE", channel))
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        url = urlparse(self._url)
+        context = ssl.create_default_context() if url.scheme == "rediss" else None
+        reader, writer = await asyncio.open_connection(
+            url.hostname or "127.0.0.1", url.port or 6379, ssl=context
+        )
+        if url.password:
+            auth = ["AUTH"]
+            if url.username:
+                auth.append(unquote(url.username))
+            auth.append(unquote(url.password))
+            writer.write(_command(*auth))
+            await _read_reply(reader)
+        return reader, writer
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while not self._closing:
+            try:
+                reader, writer = await self._open()
+            except OSError as exc:
+                logger.warning("realtime: cannot reach Redis (%s); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.1
+            self._writer = writer
+            # After a reconnect, subscribe again to everything local sockets still need.
+            for channel in self._channels:
+                self._pending.setdefault(channel, collections.deque()).append(
+                    asyncio.get_running_loop().create_future()
+                )
+                writer.write(_command("SUBSCRIBE", channel))
+            self._connected.set()
+            try:
+                await self._read_loop(reader)
+            except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
+                logger.warning("realtime: lost Redis pub/sub connection (%s); reconnecting", exc)
+            finally:
+                self._connected.clear()
+                self._writer = None
+                writer.close()
+                # Subscribers waiting for a confirmation will get it after the reconnect.
+                for waiting in self._pending.values():
+                    for future in waiting:
+                        if not future.done():
+                            future.set_exception(ConnectionError("Redis connection lost"))
+                self._pending.clear()
+
+    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
+        while True:
+            reply = await _read_reply(reader)
+            if not isinstance(reply, list) or len(reply) < 3:
+                continue
+            kind = reply[0]
+            if kind == b"message":
+                channel = reply[1]
+                assert isinstance(channel, bytes)
+                payload = reply[2]
+                assert isinstance(payload, bytes)
+                try:
+                    await self._on_message(channel.decode(), payload)
+                except Exception:
+                    logger.exception("realtime: handling a pub/sub message failed")
+            elif kind == b"subscribe":
+                channel_bytes = reply[1]
+                assert isinstance(channel_bytes, bytes)
+                waiting = self._pending.get(channel_bytes.decode())
+                if waiting:
+                    future = waiting.popleft()
+                    if not future.done():
+                        future.set_result(None)
