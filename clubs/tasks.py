@@ -1,5 +1,5 @@
-"""Periodic club work. Schedule `clubs.tasks.premium_expire_due` (e.g. every 15 minutes) in
-celery beat; it is idempotent."""
+"""Periodic club work: `clubs.premium_expire_due` runs every 15 minutes under celery beat
+(registered by migration 0003, editable in admin); it is idempotent."""
 
 from __future__ import annotations
 

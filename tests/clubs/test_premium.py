@@ -182,3 +182,22 @@ def test_the_periodic_task_expires_due_memberships() -> None:
 
     PremiumFactory(current_period_end=NOW - HOUR)
     assert premium_expire_due.delay().get() == 1
+
+
+def test_premium_expiry_is_on_the_beat_schedule_once_and_keeps_staff_edits() -> None:
+    import importlib
+
+    from django.apps import apps
+    from django_celery_beat.models import PeriodicTask
+
+    from clubhouse.celery import app
+
+    migration = importlib.import_module("clubs.migrations.0003_periodic_premium_expiry")
+    migration.register(apps, None)
+    task = PeriodicTask.objects.get(name=migration.NAME)
+    assert task.task in app.tasks  # the name beat sends is a registered Celery task
+    assert (task.interval.every, task.interval.period) == (15, "minutes")
+    PeriodicTask.objects.filter(pk=task.pk).update(enabled=False)  # staff pause it in admin
+    migration.register(apps, None)
+    assert PeriodicTask.objects.filter(name=migration.NAME).count() == 1
+    assert not PeriodicTask.objects.get(name=migration.NAME).enabled
