@@ -17,7 +17,8 @@ from urllib.parse import parse_qs
 
 import redis
 from channels.routing import URLRouter
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.urls import path
 
 from rooms import broadcast
@@ -80,6 +81,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, port: int, **options: Any) -> None:
         from daphne.server import Server
+
+        if not settings.DEBUG:
+            # Anyone who can reach it may claim any user id: development machines only.
+            raise CommandError("The benchmark server runs only with DJANGO_DEBUG=1.")
 
         _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
