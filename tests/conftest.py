@@ -3,6 +3,8 @@ the service they skip locally, and fail in CI (CLUBHOUSE_REQUIRE_SERVICES=1)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
@@ -38,6 +40,20 @@ def _celery_tasks_run_in_process() -> None:
 
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = True
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _close_async_thread_connections(django_db_setup: None) -> Iterator[None]:
+    """Consumers reach the database through database_sync_to_async, which runs in asgiref's one
+    shared executor thread; close that thread's connections before the test database is
+    dropped (torn down before django_db_setup, which this depends on)."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    executor = getattr(SyncToAsync, "single_thread_executor", None)
+    if executor is not None:
+        executor.submit(connections.close_all).result(timeout=10)
 
 
 @pytest.fixture
