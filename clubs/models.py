@@ -142,10 +142,25 @@ DECISION_TRANSITIONS: dict[str, set[str]] = {
 }
 
 
-class ClubNomination(models.Model):
-    """A member proposes someone; a club admin approves (they become a member) or rejects."""
+class Decision(models.Model):
+    """What nominations and membership requests share: the decision state machine above."""
 
     Status = DecisionStatus
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+        ordering = ["-created", "-id"]
+
+
+class ClubNomination(Decision):
+    """A member proposes someone; a club admin approves (they become a member) or rejects."""
 
     club = models.ForeignKey(Club, on_delete=models.CASCADE, related_name="nominations")
     nominee = models.ForeignKey(
@@ -155,15 +170,8 @@ class ClubNomination(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     note = models.CharField(max_length=500, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    created = models.DateTimeField(auto_now_add=True)
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
 
-    class Meta:
-        ordering = ["-created", "-id"]
+    class Meta(Decision.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["club", "nominee"],
@@ -176,25 +184,16 @@ class ClubNomination(models.Model):
         return f"{self.nominee} for {self.club} ({self.status})"
 
 
-class ClubMembershipRequest(models.Model):
+class ClubMembershipRequest(Decision):
     """Someone asks to join a club whose join policy is "request"."""
-
-    Status = DecisionStatus
 
     club = models.ForeignKey(Club, on_delete=models.CASCADE, related_name="membership_requests")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="club_membership_requests"
     )
     message = models.CharField(max_length=500, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    created = models.DateTimeField(auto_now_add=True)
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
 
-    class Meta:
-        ordering = ["-created", "-id"]
+    class Meta(Decision.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["club", "user"],
