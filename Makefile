@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test lint format typecheck migrations-check deploy-check pytest bench venv env \
-        migrate demo serve clean bench-relay bench-rooms bench-stipends
+        migrate demo serve clean bench-relay bench-rooms bench-stipends browser janus
 
 # --- setup -------------------------------------------------------------------------------
 $(BIN)/activate:
@@ -29,6 +29,15 @@ venv: .stamp-requirements
 	@echo "wrote .env (local development defaults; see docs/operations.md)"
 
 env: .env
+
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; it never
+# downloads a browser) and Debian's Janus for the relay benchmark's side-by-side reference.
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+browser:
+	@command -v chromium >/dev/null || { apt-get update -q && $(APT_INSTALL) chromium fonts-dejavu-core; }
+
+janus:
+	@command -v janus >/dev/null || { apt-get update -q && $(APT_INSTALL) janus; }
 
 # --- run ---------------------------------------------------------------------------------
 migrate: venv env
@@ -65,16 +74,16 @@ deploy-check: venv
 	DJANGO_ALLOWED_HOSTS=clubhouse.example.com \
 	$(MANAGE) check --deploy --fail-level WARNING
 
-pytest: venv env
+pytest: venv env browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck migrations-check deploy-check pytest
 
 # Benchmarks write JSON to bench/results/ (see docs/benchmarks.md); `make bench` runs them all.
-bench: venv env
+bench: venv env janus
 	$(PYTHON) -m bench
 
-bench-relay: venv env
+bench-relay: venv env janus
 	$(PYTHON) -m bench.relay
 
 bench-rooms: venv env
