@@ -93,6 +93,9 @@ class RelayRoom:
             iceServers=[RTCIceServer(urls=url) for url in (ice_servers or [])]
         )
         self._ticker: asyncio.Task[None] | None = None
+        # Set by media_relay.cascade while this room is an origin with edges: gets every speaker
+        # packet after the forwarder (it pipes only what the forwarder let through).
+        self.pipe: Callable[[int, RtpPacket], None] | None = None
 
     # --- signalling ---------------------------------------------------------------------------
     async def peer_offer(self, user_id: int, sdp: str) -> str:
@@ -236,6 +239,9 @@ class RelayRoom:
 
         def handle(packet: RtpPacket, arrival_ms: int) -> None:
             on_packet(user_id, packet)
+            pipe = self.pipe
+            if pipe is not None:
+                pipe(user_id, packet)
 
         return handle
 

@@ -205,10 +205,12 @@ def test_placement_in_redis_is_atomic_across_callers(settings: SettingsWrapper) 
     placed: dict[int, str] = {}
 
     def place_all(index: int, registry: RedisRegistry) -> None:
+        barrier.wait()  # the speakers of a new room at once, then listeners at once
+        placed[index * 100] = registry.place_member(77, index * 100, True, capacity)
         barrier.wait()
-        for n in range(per_caller):
+        for n in range(1, per_caller):
             user_id = index * 100 + n
-            placed[user_id] = registry.place_member(77, user_id, n == 0, capacity)
+            placed[user_id] = registry.place_member(77, user_id, False, capacity)
 
     try:
         threads = [
