@@ -10,11 +10,13 @@ nothing is written: the pipe is a UDP socket, not a file (a Unix socket would le
 
 The link is set up over the channel layer:
 
+- every worker announces its pipe endpoint ("host:port" of its UDP socket) in the registry with
+  its heartbeat (`pipe`);
 - an edge that answers an offer for a room whose origin (in the registry) is another worker
-  sends `relay.pipe_subscribe {room_id, worker_id, pipe: "host:port", token}` to the origin, and
-  repeats it every heartbeat (idempotent; re-targets if the room's origin changed);
-- the origin adds the edge as a target and, the first time, sends it the room state
-  (`relay.room_state`) so the edge enforces the same stage;
+  sends `relay.pipe_subscribe {room_id, worker_id, token}` to the origin, and repeats it every
+  heartbeat (idempotent; re-targets if the room's origin changed);
+- the origin looks the edge's pipe endpoint up in the registry, adds it as a target and, the
+  first time, sends it the room state (`relay.room_state`) so the edge enforces the same stage;
 - an edge whose last listener leaves sends `relay.pipe_unsubscribe` and drops the room
   (uncascading); the origin drops edges whose heartbeat stopped;
 - ending the room on the origin sends `relay.end` to its edges too.
@@ -129,12 +131,9 @@ class OriginLink:
     targets: dict[str, EdgeTarget] = field(default_factory=dict)
     _fanout: list[EdgeTarget] = field(default_factory=list)
 
-    def set_target(self, target: EdgeTarget) -> bool:
-        """True if this edge (or its token or address) is new."""
-        old = self.targets.get(target.worker_id)
+    def set_target(self, target: EdgeTarget) -> None:
         self.targets[target.worker_id] = target
         self._fanout = list(self.targets.values())
-        return old is None or (old.token, old.address) != (target.token, target.address)
 
     def drop_target(self, worker_id: str) -> None:
         if self.targets.pop(worker_id, None) is not None:
@@ -266,27 +265,39 @@ class Cascade:
     async def _subscribed(self, room_id: int, message: dict[str, Any]) -> None:
         if self._sock is None:
             return
-        host, _, port = str(message["pipe"]).rpartition(":")
-        target = EdgeTarget(
-            str(message["worker_id"]),
-            (host.strip("[]"), int(port)),
-            bytes.fromhex(message["token"]),
-        )
+        edge_id, token = str(message["worker_id"]), bytes.fromhex(str(message["token"]))
+        link = self.origins.get(room_id)
+        known = link.targets.get(edge_id) if link is not None else None
+        if known is not None and known.token == token:
+            return  # the edge's periodic re-announcement
+        address = await self._pipe_address(edge_id)
+        if address is None:
+            logger.warning("relay pipe: edge %s of room %s has no live pipe", edge_id, room_id)
+            return
         room = self.worker._room(room_id)
         link = self.origins.get(room_id)
         if link is None:
             link = self.origins[room_id] = OriginLink(room_id, room, self._sock, self.stats)
             room.pipe = link.send
-        if link.set_target(target):
-            await self.worker.layer.send(
-                worker_channel(target.worker_id),
-                {
-                    "type": "relay.room_state",
-                    "room_id": room_id,
-                    "speakers": sorted(room.speakers),
-                    "muted": sorted(room.muted),
-                },
-            )
+        link.set_target(EdgeTarget(edge_id, address, token))
+        await self.worker.layer.send(
+            worker_channel(edge_id),
+            {
+                "type": "relay.room_state",
+                "room_id": room_id,
+                "speakers": sorted(room.speakers),
+                "muted": sorted(room.muted),
+            },
+        )
+
+    async def _pipe_address(self, worker_id: str) -> tuple[str, int] | None:
+        """The edge's pipe endpoint, as it announces it in the registry with its heartbeat."""
+        workers = await asyncio.to_thread(self.worker.registry.workers)
+        info = next((w for w in workers if w["worker_id"] == worker_id and w["alive"]), None)
+        if info is None or not info.get("pipe"):
+            return None
+        host, _, port = str(info["pipe"]).rpartition(":")
+        return host.strip("[]"), int(port)
 
     def _origin_unlink(self, room_id: int) -> None:
         link = self.origins.pop(room_id, None)
@@ -318,7 +329,6 @@ class Cascade:
                 "type": "relay.pipe_subscribe",
                 "room_id": room_id,
                 "worker_id": self.worker.worker_id,
-                "pipe": self.address,
                 "token": link.token.hex(),
             },
         )

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from channels.layers import InMemoryChannelLayer
 
-from media_relay.placement import MemoryRegistry, worker_channel
+from media_relay.placement import MemoryRegistry, Registry, worker_channel
 from media_relay.testing import ListenerClient, SpeakerClient, wait_for
 from media_relay.worker import RelayWorker
 
@@ -26,7 +26,7 @@ TONE_FRAMES = 15
 class Cluster:
     """Stands in for the web tier: places members, sends offers and room-wide commands."""
 
-    def __init__(self, layer: Any, registry: MemoryRegistry) -> None:
+    def __init__(self, layer: Any, registry: Registry) -> None:
         self.layer = layer
         self.registry = registry
         self.workers: dict[str, RelayWorker] = {}
@@ -302,3 +302,89 @@ async def test_the_pipe_is_a_udp_socket_and_cascading_writes_no_file(cluster: Cl
         assert sock is not None
         assert (sock.family, sock.type) == (socket.AF_INET, socket.SOCK_DGRAM)
         assert worker.cascade.address == f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def test_the_origin_dying_re_places_the_room_and_everyone_hears_again(settings: Any) -> None:
+    settings.RELAY_WORKER_TTL_S = 1.0
+    settings.RELAY_HEARTBEAT_S = 0.3
+    cluster = Cluster(InMemoryChannelLayer(), MemoryRegistry())
+    await cluster.start("a", "b", "c")
+    try:
+        await cluster.speaker()
+        await cluster.listener(100)
+        on_edge = await cluster.listener(101)
+        dead, edge = cluster.origin, cluster.placed[101]
+        assert await hears_tone([on_edge])
+
+        cluster.workers[dead].registry = MemoryRegistry()  # its last words go nowhere
+        cluster.tasks[dead].cancel()
+        died = asyncio.get_running_loop().time()
+        # The edge's listener is still connected, but nothing reaches it any more.
+        assert await silent_for([on_edge], 0.5)
+
+        def to_replace() -> list[int]:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr("media_relay.placement.relay_registry", lambda: cluster.registry)
+                from media_relay.placement import relay_room_members_to_replace
+
+                return relay_room_members_to_replace(ROOM)
+
+        assert await wait_for(lambda: to_replace() == [SPEAKER, 100, 101], 4.0, interval=0.1)
+        # Everyone re-negotiates, the web tier closing connections left on live workers.
+        previous = dict(cluster.placed)
+        await cluster.speaker()
+        again = [await cluster.listener(100), await cluster.listener(101)]
+        for user_id in (100, 101):
+            if previous[user_id] not in (dead, cluster.placed[user_id]):
+                await cluster.send_to(
+                    previous[user_id],
+                    {"type": "relay.remove", "user_id": user_id, "reason": "moved"},
+                )
+        assert cluster.origin != dead
+        assert len(set(cluster.registry.room_workers(ROOM))) == 2  # cascaded again
+        assert await hears_tone(again, frames=5, timeout=5.0)
+        assert asyncio.get_running_loop().time() - died < 6.0
+        new_edge = next(w for w in cluster.registry.room_workers(ROOM) if w != cluster.origin)
+        assert cluster.workers[new_edge].cascade.edges[ROOM].origin == cluster.origin
+        # the old edge's stale connection was replaced or closed: it serves no ghost
+        assert await wait_for(
+            lambda: (
+                set(getattr(cluster.room_on(edge), "peers", {}))
+                <= {u for u, w in cluster.placed.items() if w == edge}
+            ),
+            3.0,
+        )
+    finally:
+        await cluster.close()
+
+
+@pytest.mark.redis
+async def test_cascading_through_redis_registry_and_channel_layer(settings: Any) -> None:
+    """Workers find each other's pipe endpoints through the Redis registry and signal over the
+    Redis channel layer, as separate processes would."""
+    import uuid
+
+    from channels_redis.core import RedisChannelLayer
+
+    from media_relay.placement import RedisRegistry
+
+    prefix = f"relay-test-{uuid.uuid4().hex[:8]}"
+    layer = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix=prefix)
+    registry = RedisRegistry(settings.REDIS_URL, prefix)
+    cluster = Cluster(layer, registry)
+    try:
+        await cluster.start("a", "b")
+        pipes = {w["worker_id"]: w["pipe"] for w in registry.workers()}
+        assert set(pipes) == {"a", "b"} and all(p.startswith("127.0.0.1:") for p in pipes.values())
+        await cluster.speaker()
+        await cluster.listener(100)
+        edge_listener = await cluster.listener(101)
+        assert cluster.placed[101] != cluster.origin
+        assert await hears_tone([edge_listener])
+        await cluster.room_wide({"type": "relay.end"})
+        assert await wait_for(lambda: all(cluster.room_on(w) is None for w in "ab"), 5.0)
+    finally:
+        await cluster.close()
+        await layer.flush()
+        for key in registry._redis.scan_iter(match=f"{prefix}:*"):
+            registry._redis.delete(key)
