@@ -323,15 +323,20 @@ class Cascade:
             link = None
         if link is None:
             link = self.edges[room_id] = EdgeLink(origin, os.urandom(8))
-        await self.worker.layer.send(
-            worker_channel(origin),
-            {
-                "type": "relay.pipe_subscribe",
-                "room_id": room_id,
-                "worker_id": self.worker.worker_id,
-                "token": link.token.hex(),
-            },
-        )
+        try:
+            await self.worker.layer.send(
+                worker_channel(origin),
+                {
+                    "type": "relay.pipe_subscribe",
+                    "room_id": room_id,
+                    "worker_id": self.worker.worker_id,
+                    "token": link.token.hex(),
+                },
+            )
+        except Exception as exc:  # e.g. ChannelFull: a dead origin's channel; retried next beat
+            logger.warning(
+                "relay pipe: subscribing to %s for room %s failed: %s", origin, room_id, exc
+            )
 
     async def _unsubscribe(self, room_id: int, link: EdgeLink) -> None:
         with contextlib.suppress(Exception):

@@ -388,3 +388,56 @@ async def test_cascading_through_redis_registry_and_channel_layer(settings: Any)
         await layer.flush()
         for key in registry._redis.scan_iter(match=f"{prefix}:*"):
             registry._redis.delete(key)
+
+
+def test_a_piped_packet_carries_what_the_edge_forwards() -> None:
+    from aiortc.rtp import RtpPacket
+
+    from media_relay.cascade import pipe_decode, pipe_encode
+
+    packet = RtpPacket(
+        payload_type=111, marker=1, sequence_number=65535, timestamp=2**32 - 1, ssrc=1234
+    )
+    packet.payload = b"\xfc\x01opus"
+    packet.extensions.audio_level = (True, 42)
+    decoded = pipe_decode(pipe_encode(b"t" * 8, 2**40, 7, packet))
+    assert decoded is not None
+    token, room_id, user_id, back = decoded
+    assert (token, room_id, user_id) == (b"t" * 8, 2**40, 7)
+    assert (back.payload_type, back.marker, back.sequence_number, back.timestamp, back.ssrc) == (
+        111,
+        1,
+        65535,
+        2**32 - 1,
+        1234,
+    )
+    assert (back.payload, back.extensions.audio_level) == (b"\xfc\x01opus", (True, 42))
+    packet.extensions.audio_level = None
+    silent = pipe_decode(pipe_encode(b"t" * 8, 1, 7, packet))
+    assert silent is not None and silent[3].extensions.audio_level is None
+    assert pipe_decode(b"RTP?" + bytes(60)) is None
+
+
+async def test_an_edge_drops_datagrams_without_its_token(cluster: Cluster) -> None:
+    from aiortc.rtp import RtpPacket
+
+    from media_relay.cascade import pipe_encode
+
+    await cluster.speaker()
+    await cluster.listener(100)
+    edge_listener = await cluster.listener(101)
+    edge = cluster.workers[cluster.placed[101]]
+    assert await hears_tone([edge_listener])
+
+    forged = RtpPacket(payload_type=111, sequence_number=1, timestamp=1, ssrc=99)
+    forged.payload = b"\xfc" + bytes(40)
+    host, port = str(edge.cascade.address).split(":")
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rejected = edge.cascade.stats.rejected
+        for _ in range(5):  # a local process guessing at the room, without the token
+            stranger.sendto(pipe_encode(b"\x00" * 8, ROOM, 666, forged), (host, int(port)))
+        assert await wait_for(lambda: edge.cascade.stats.rejected >= rejected + 5, 3.0)
+    finally:
+        stranger.close()
+    assert 666 not in edge.rooms[ROOM].forwarder.publishers
