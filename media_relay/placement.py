@@ -147,18 +147,17 @@ class MemoryRegistry:
             def peers(w: str) -> int:
                 return int(alive[w].get("peers", 0)) + self._pending_peers.get(w, 0)
 
-            if publishing or peers(origin) < capacity:
+            def has_room(w: str) -> bool:
+                return peers(w) < _capacity(alive[w], capacity)
+
+            if publishing or has_room(origin):
                 chosen = origin
             else:
                 edges = sorted(
-                    {
-                        w
-                        for w in members.values()
-                        if w != origin and w in alive and peers(w) < capacity
-                    }
+                    {w for w in members.values() if w != origin and w in alive and has_room(w)}
                 )
                 if not edges:
-                    edges = [w for w in alive if w != origin and peers(w) < capacity]
+                    edges = [w for w in alive if w != origin and has_room(w)]
                 if not edges:
                     raise RelayUnavailable("every relay worker is full")
                 chosen = min(edges, key=peers)
@@ -180,17 +179,18 @@ return ARGV[1]
 
 # One member's placement, atomically (the same decisions as MemoryRegistry.place_member).
 # KEYS: origin, members hash, pending rooms hash, pending peers hash.
-# ARGV: user_id, publishing ("1"/"0"), capacity, then per live worker (sorted by id):
-#       worker_id, peers, rooms (from its last heartbeat).
+# ARGV: user_id, publishing ("1"/"0"), then per live worker (sorted by id):
+#       worker_id, peers, rooms (from its last heartbeat), capacity.
 # Returns {"ok", worker_id} or {"unavailable", reason}.
 _PLACE_MEMBER_SCRIPT = """
-local user, publishing, capacity = ARGV[1], ARGV[2] == '1', tonumber(ARGV[3])
-local alive, peers, rooms = {}, {}, {}
-for i = 4, #ARGV, 3 do
+local user, publishing = ARGV[1], ARGV[2] == '1'
+local alive, peers, rooms, capacity = {}, {}, {}, {}
+for i = 3, #ARGV, 4 do
   local w = ARGV[i]
   alive[#alive + 1] = w
   peers[w] = tonumber(ARGV[i + 1])
   rooms[w] = tonumber(ARGV[i + 2])
+  capacity[w] = tonumber(ARGV[i + 3])
 end
 local function pending(key, w) return tonumber(redis.call('HGET', key, w) or '0') end
 local function on(w) return peers[w] + pending(KEYS[4], w) end
@@ -216,12 +216,12 @@ if current and peers[current] ~= nil and (current == origin or not publishing) t
   return {'ok', current}
 end
 local chosen
-if publishing or on(origin) < capacity then
+if publishing or on(origin) < capacity[origin] then
   chosen = origin
 else
   local edges, seen = {}, {}
   for _, w in ipairs(redis.call('HVALS', KEYS[2])) do
-    if w ~= origin and peers[w] ~= nil and not seen[w] and on(w) < capacity then
+    if w ~= origin and peers[w] ~= nil and not seen[w] and on(w) < capacity[w] then
       seen[w] = true
       edges[#edges + 1] = w
     end
@@ -229,7 +229,7 @@ else
   table.sort(edges)
   if #edges == 0 then
     for _, w in ipairs(alive) do
-      if w ~= origin and on(w) < capacity then edges[#edges + 1] = w end
+      if w ~= origin and on(w) < capacity[w] then edges[#edges + 1] = w end
     end
   end
   if #edges == 0 then return {'unavailable', 'every relay worker is full'} end
@@ -325,9 +325,14 @@ class RedisRegistry:
 
     def place_member(self, room_id: int, user_id: int, publishing: bool, capacity: int) -> str:
         alive = sorted((w for w in self.workers() if w["alive"]), key=lambda w: str(w["worker_id"]))
-        args: list[Any] = [user_id, "1" if publishing else "0", capacity]
+        args: list[Any] = [user_id, "1" if publishing else "0"]
         for w in alive:
-            args += [w["worker_id"], int(w.get("peers", 0)), int(w.get("rooms", 0))]
+            args += [
+                w["worker_id"],
+                int(w.get("peers", 0)),
+                int(w.get("rooms", 0)),
+                _capacity(w, capacity),
+            ]
         status, value = self._place_member_script(
             keys=[
                 self._room_key(room_id),
@@ -343,6 +348,11 @@ class RedisRegistry:
 
     def _pending(self, key: str) -> dict[str, int]:
         return {_text(k): int(v) for k, v in self._redis.hgetall(key).items()}
+
+
+def _capacity(info: dict[str, Any], default: int) -> int:
+    """The peers a worker takes: what it announces (`max_peers`), else the caller's default."""
+    return int(info.get("max_peers") or default)
 
 
 def _room_workers(origin: str | None, members: Any) -> list[str]:
@@ -381,7 +391,8 @@ def relay_place_member(room_id: int, user_id: int, publishing: bool) -> str:
     """The worker_id a member's peer connection goes to.
 
     Speakers (`publishing=True`) always go to the room's origin. Listeners go to the origin while
-    it has fewer than `RELAY_WORKER_MAX_PEERS` peers, then to the room's existing edges with room
+    it has fewer peers than its capacity (the `max_peers` each worker announces from its
+    `RELAY_WORKER_MAX_PEERS`; this process's setting for a worker that announces none), then to the room's existing edges with room
     to spare, then to the least-loaded other live worker (a new edge). A member stays where it is
     while that worker lives, except a listener who starts publishing: it moves to the origin. If
     the origin died, the room starts over on a live worker and every member is re-placed.

@@ -261,6 +261,7 @@ class RelayWorker:
             "cpu_s": round(time.process_time(), 3),
             "cpu_percent": round(self._cpu_percent, 1),
             "rss_bytes": _rss_bytes(),
+            "max_peers": conf.worker_max_peers(),
             **self.cascade.metrics(),
         }
 

@@ -45,7 +45,8 @@ class Cluster:
         )
 
     def place(self, user_id: int, publishing: bool = False) -> str:
-        self.placed[user_id] = self.registry.place_member(ROOM, user_id, publishing, CAPACITY)
+        # The default capacity would apply only to a worker that announces none.
+        self.placed[user_id] = self.registry.place_member(ROOM, user_id, publishing, 500)
         return self.placed[user_id]
 
     async def room_wide(self, message: dict[str, Any]) -> None:
@@ -98,7 +99,8 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster() -> AsyncIterator[Cluster]:
+async def cluster(settings: Any) -> AsyncIterator[Cluster]:
+    settings.RELAY_WORKER_MAX_PEERS = CAPACITY  # what each worker announces with its heartbeat
     c = Cluster(InMemoryChannelLayer(), MemoryRegistry())
     await c.start("a", "b", "c")
     try:
@@ -246,6 +248,7 @@ async def test_ending_the_room_tears_down_the_origin_and_its_edges(cluster: Clus
 async def test_an_edge_dying_re_places_its_listeners_who_hear_again(settings: Any) -> None:
     settings.RELAY_WORKER_TTL_S = 1.0
     settings.RELAY_HEARTBEAT_S = 0.3
+    settings.RELAY_WORKER_MAX_PEERS = CAPACITY
     cluster = Cluster(InMemoryChannelLayer(), MemoryRegistry())
     await cluster.start("a", "b", "c")
     try:
@@ -307,6 +310,7 @@ async def test_the_pipe_is_a_udp_socket_and_cascading_writes_no_file(cluster: Cl
 async def test_the_origin_dying_re_places_the_room_and_everyone_hears_again(settings: Any) -> None:
     settings.RELAY_WORKER_TTL_S = 1.0
     settings.RELAY_HEARTBEAT_S = 0.3
+    settings.RELAY_WORKER_MAX_PEERS = CAPACITY
     cluster = Cluster(InMemoryChannelLayer(), MemoryRegistry())
     await cluster.start("a", "b", "c")
     try:
@@ -368,6 +372,7 @@ async def test_cascading_through_redis_registry_and_channel_layer(settings: Any)
 
     from media_relay.placement import RedisRegistry
 
+    settings.RELAY_WORKER_MAX_PEERS = CAPACITY
     prefix = f"relay-test-{uuid.uuid4().hex[:8]}"
     layer = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix=prefix)
     registry = RedisRegistry(settings.REDIS_URL, prefix)

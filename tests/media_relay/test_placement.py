@@ -110,6 +110,15 @@ def test_speakers_go_to_the_origin_and_listeners_overflow_to_the_least_loaded_ed
     assert registry.room_members(1) == {10: "a", 11: "a", 20: "a", 21: "c", 22: "c", 23: "b"}
 
 
+def test_a_worker_announcing_its_capacity_is_filled_to_it_not_to_the_default(registry) -> None:  # type: ignore[no-untyped-def]
+    registry.heartbeat("a", {"rooms": 0, "peers": 0, "max_peers": 1})
+    registry.heartbeat("b", {"rooms": 0, "peers": 0, "max_peers": 3})
+    placed = [registry.place_member(1, user_id, user_id == 1, 100) for user_id in range(1, 5)]
+    assert placed == ["a", "b", "b", "b"]
+    with pytest.raises(RelayUnavailable):
+        registry.place_member(1, 5, False, 100)
+
+
 def test_a_member_stays_where_it_is_until_it_starts_publishing(registry) -> None:  # type: ignore[no-untyped-def]
     _beat(registry, a=0, b=0)
     assert registry.place_member(1, 10, True, 1) == "a"
