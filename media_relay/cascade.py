@@ -182,6 +182,7 @@ class Cascade:
         self.stats = PipeStats()
         self.origins: dict[int, OriginLink] = {}
         self.edges: dict[int, EdgeLink] = {}
+        self._unresolved: set[int] = set()  # rooms whose origin lookup failed: retried each beat
         self._sock: socket.socket | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self.address: str | None = None
@@ -209,6 +210,7 @@ class Cascade:
         self.address = None
         self.origins.clear()
         self.edges.clear()
+        self._unresolved.clear()
 
     def is_edge(self, room_id: int) -> bool:
         return room_id in self.edges
@@ -308,7 +310,13 @@ class Cascade:
     async def member_joined(self, room_id: int) -> None:
         """A member's offer was answered here: if another worker is the room's origin, this worker
         is one of its edges and subscribes to the origin's pipe."""
-        origin = await asyncio.to_thread(self.worker.registry.room_worker, room_id)
+        try:
+            origin = await asyncio.to_thread(self.worker.registry.room_worker, room_id)
+        except Exception:  # the member is answered already; the next heartbeat retries
+            logger.exception("relay pipe: no registry to find room %s's origin", room_id)
+            self._unresolved.add(room_id)
+            return
+        self._unresolved.discard(room_id)
         await self._follow(room_id, origin)
 
     async def _follow(self, room_id: int, origin: str | None) -> None:
@@ -366,6 +374,11 @@ class Cascade:
     async def refresh(self) -> None:
         """Every heartbeat: edges re-announce themselves (re-targeting a moved origin), origins
         stop piping to edges whose heartbeat stopped."""
+        for room_id in list(self._unresolved):
+            if room_id in self.worker.rooms:
+                await self.member_joined(room_id)
+            else:
+                self._unresolved.discard(room_id)
         if not self.edges and not self.origins:
             return
         registry = self.worker.registry
