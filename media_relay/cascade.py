@@ -12,7 +12,7 @@ The link is set up over the channel layer:
 
 - every worker announces its pipe endpoint ("host:port" of its UDP socket) in the registry with
   its heartbeat (`pipe`);
-- an edge that answers an offer for a room whose origin (in the registry) is another worker
+- an edge that gets an offer for a room whose origin (in the registry) is another worker
   sends `relay.pipe_subscribe {room_id, worker_id, token}` to the origin, and repeats it every
   heartbeat (idempotent; re-targets if the room's origin changed);
 - the origin looks the edge's pipe endpoint up in the registry, adds it as a target and, the
@@ -307,12 +307,13 @@ class Cascade:
             link.room.pipe = None
 
     # --- membership hooks (called by the worker) ----------------------------------------------
-    async def member_joined(self, room_id: int) -> None:
-        """A member's offer was answered here: if another worker is the room's origin, this worker
-        is one of its edges and subscribes to the origin's pipe."""
+    async def member_joining(self, room_id: int) -> None:
+        """A member's offer is about to be answered here: if another worker is the room's origin,
+        this worker is one of its edges. It subscribes to the origin's pipe, and its room takes
+        no publisher (a speaker placed here by mistake is answered like a listener)."""
         try:
             origin = await asyncio.to_thread(self.worker.registry.room_worker, room_id)
-        except Exception:  # the member is answered already; the next heartbeat retries
+        except Exception:  # answer anyway; the next heartbeat retries
             logger.exception("relay pipe: no registry to find room %s's origin", room_id)
             self._unresolved.add(room_id)
             return
@@ -321,11 +322,16 @@ class Cascade:
 
     async def _follow(self, room_id: int, origin: str | None) -> None:
         link = self.edges.get(room_id)
-        if origin is None or origin == self.worker.worker_id or self.address is None:
+        edge = origin is not None and origin != self.worker.worker_id and self.address is not None
+        room = self.worker.rooms.get(room_id)
+        if room is not None:
+            room.accepts_publishers = not edge
+        if not edge:
             if link is not None:  # the room moved here: this worker is its origin now
                 del self.edges[room_id]
                 await self._unsubscribe(room_id, link)
             return
+        assert origin is not None
         if link is not None and link.origin != origin:
             await self._unsubscribe(room_id, link)
             link = None
@@ -376,7 +382,7 @@ class Cascade:
         stop piping to edges whose heartbeat stopped."""
         for room_id in list(self._unresolved):
             if room_id in self.worker.rooms:
-                await self.member_joined(room_id)
+                await self.member_joining(room_id)
             else:
                 self._unresolved.discard(room_id)
         if not self.edges and not self.origins:

@@ -96,6 +96,8 @@ class RelayRoom:
         # Set by media_relay.cascade while this room is an origin with edges: gets every speaker
         # packet after the forwarder (it pipes only what the forwarder let through).
         self.pipe: Callable[[int, RtpPacket], None] | None = None
+        # False on a cascade edge: speakers publish on the room's origin only.
+        self.accepts_publishers = True
 
     # --- signalling ---------------------------------------------------------------------------
     async def peer_offer(self, user_id: int, sdp: str) -> str:
@@ -229,7 +231,7 @@ class RelayRoom:
 
     # --- internals ----------------------------------------------------------------------------
     def _may_publish(self, user_id: int) -> bool:
-        return user_id in self.speakers
+        return self.accepts_publishers and user_id in self.speakers
 
     def _may_forward(self, user_id: int) -> bool:
         return user_id in self.speakers and user_id not in self.muted

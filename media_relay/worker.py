@@ -124,6 +124,7 @@ class RelayWorker:
             assert user_id is not None
             reply_to = str(message["reply_to"])
             self._reply_to[(room_id, user_id)] = reply_to
+            await self.cascade.member_joining(room_id)  # an edge subscribes to its origin first
             answer = await room.peer_offer(user_id, str(message["sdp"]))
             await self.layer.send(
                 reply_to,
@@ -136,7 +137,6 @@ class RelayWorker:
                     "worker_id": self.worker_id,
                 },
             )
-            await self.cascade.member_joined(room_id)
         elif kind == "relay.ice":
             assert user_id is not None
             await room.peer_ice(user_id, dict(message.get("candidate") or {}))

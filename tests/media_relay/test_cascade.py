@@ -446,3 +446,21 @@ async def test_an_edge_drops_datagrams_without_its_token(cluster: Cluster) -> No
     finally:
         stranger.close()
     assert 666 not in edge.rooms[ROOM].forwarder.publishers
+
+
+async def test_a_speaker_placed_on_an_edge_by_mistake_is_answered_as_a_listener(
+    cluster: Cluster,
+) -> None:
+    await cluster.speaker()
+    await cluster.listener(100)
+    edge_listener = await cluster.listener(101)
+    edge = cluster.placed[101]
+    await cluster.room_wide({"type": "relay.room_state", "speakers": [SPEAKER, 2], "muted": []})
+    # The web tier forgets to say it publishes: placed like a listener, on the edge.
+    assert cluster.place(2, publishing=False) == edge
+    misplaced = SpeakerClient(frequency=660.0)
+    await cluster.join(2, misplaced, await misplaced.offer(slots=3), edge)
+    edge_room = cluster.room_on(edge)
+    assert edge_room.peers[2].publish_receiver is None
+    assert 2 not in edge_room.forwarder.publishers
+    assert await hears_tone([edge_listener, misplaced])  # both still hear the real speaker
