@@ -21,6 +21,7 @@ Keys (prefix `RELAY_REDIS_PREFIX`, default "relay"):
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -376,8 +377,14 @@ _memory = MemoryRegistry()
 def relay_registry() -> Registry:
     url = conf.redis_url()
     if url:
-        return RedisRegistry(url, conf.key_prefix())
+        return _redis_registry(url, conf.key_prefix())
     return _memory
+
+
+@functools.lru_cache(maxsize=8)
+def _redis_registry(url: str, prefix: str) -> RedisRegistry:
+    """One client (and connection pool, thread-safe) per Redis URL, not one per placement."""
+    return RedisRegistry(url, prefix)
 
 
 def relay_place_room(room_id: int) -> str:
@@ -392,8 +399,9 @@ def relay_place_member(room_id: int, user_id: int, publishing: bool) -> str:
 
     Speakers (`publishing=True`) always go to the room's origin. Listeners go to the origin while
     it has fewer peers than its capacity (the `max_peers` each worker announces from its
-    `RELAY_WORKER_MAX_PEERS`; this process's setting for a worker that announces none), then to the room's existing edges with room
-    to spare, then to the least-loaded other live worker (a new edge). A member stays where it is
+    `RELAY_WORKER_MAX_PEERS`; this process's setting for a worker that announces none), then to
+    the room's existing edges with room to spare, then to the least-loaded other live worker (a
+    new edge). A member stays where it is
     while that worker lives, except a listener who starts publishing: it moves to the origin. If
     the origin died, the room starts over on a live worker and every member is re-placed.
 
