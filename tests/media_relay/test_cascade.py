@@ -464,3 +464,25 @@ async def test_a_speaker_placed_on_an_edge_by_mistake_is_answered_as_a_listener(
     assert edge_room.peers[2].publish_receiver is None
     assert 2 not in edge_room.forwarder.publishers
     assert await hears_tone([edge_listener, misplaced])  # both still hear the real speaker
+
+
+async def test_speaking_events_come_once_from_the_origin_not_from_each_edge(
+    cluster: Cluster,
+) -> None:
+    from media_relay.placement import room_events_group
+
+    events = await cluster.layer.new_channel()
+    await cluster.layer.group_add(room_events_group(ROOM), events)
+    await cluster.speaker()
+    await cluster.listener(100)
+    edge_listeners = [await cluster.listener(101 + i) for i in range(3)]  # on two edges
+    assert len(cluster.registry.room_workers(ROOM)) == 3
+    assert await hears_tone(edge_listeners)
+    received = []
+    while True:
+        try:
+            received.append(await asyncio.wait_for(cluster.layer.receive(events), 0.5))
+        except TimeoutError:
+            break
+    starts = [e for e in received if e["user_id"] == SPEAKER and e["speaking"]]
+    assert len(starts) == 1, received
