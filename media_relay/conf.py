@@ -41,3 +41,15 @@ def redis_url() -> str:
 
 def key_prefix() -> str:
     return str(relay_setting("RELAY_REDIS_PREFIX", "relay"))
+
+
+def worker_max_peers() -> int:
+    """Peer connections placement puts on one worker before a room's listeners go to edges.
+    Speakers always go to their room's origin, so an origin can exceed it by its stage."""
+    return int(relay_setting("RELAY_WORKER_MAX_PEERS", 500))
+
+
+def pipe_host() -> str:
+    """Address a worker's cascade pipe (UDP, unencrypted: loopback or a private network only)
+    listens on; edges on other hosts need a private address here."""
+    return str(relay_setting("RELAY_PIPE_HOST", "127.0.0.1"))

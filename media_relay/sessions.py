@@ -93,6 +93,11 @@ class RelayRoom:
             iceServers=[RTCIceServer(urls=url) for url in (ice_servers or [])]
         )
         self._ticker: asyncio.Task[None] | None = None
+        # Set by media_relay.cascade while this room is an origin with edges: gets every speaker
+        # packet after the forwarder (it pipes only what the forwarder let through).
+        self.pipe: Callable[[int, RtpPacket], None] | None = None
+        # False on a cascade edge: speakers publish on the room's origin only.
+        self.accepts_publishers = True
 
     # --- signalling ---------------------------------------------------------------------------
     async def peer_offer(self, user_id: int, sdp: str) -> str:
@@ -226,7 +231,7 @@ class RelayRoom:
 
     # --- internals ----------------------------------------------------------------------------
     def _may_publish(self, user_id: int) -> bool:
-        return user_id in self.speakers
+        return self.accepts_publishers and user_id in self.speakers
 
     def _may_forward(self, user_id: int) -> bool:
         return user_id in self.speakers and user_id not in self.muted
@@ -236,6 +241,9 @@ class RelayRoom:
 
         def handle(packet: RtpPacket, arrival_ms: int) -> None:
             on_packet(user_id, packet)
+            pipe = self.pipe
+            if pipe is not None:
+                pipe(user_id, packet)
 
         return handle
 

@@ -17,6 +17,7 @@ import uuid
 from typing import Any
 
 from media_relay import conf
+from media_relay.cascade import Cascade
 from media_relay.placement import Registry, relay_registry, room_events_group, worker_channel
 from media_relay.sessions import RelayError, RelayRoom
 
@@ -47,9 +48,11 @@ class RelayWorker:
         self._cpu_mark = (time.monotonic(), time.process_time())
         self._cpu_percent = 0.0
         self._stopping = asyncio.Event()
+        self.cascade = Cascade(self)
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def run(self) -> None:
+        await self.cascade.start()
         await self._heartbeat()
         heartbeat = asyncio.create_task(self._heartbeat_forever())
         try:
@@ -74,6 +77,7 @@ class RelayWorker:
             task.cancel()
         for room_id in list(self.rooms):
             await self._room_end(room_id)
+        self.cascade.close()
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.registry.unregister, self.worker_id)
 
@@ -100,7 +104,7 @@ class RelayWorker:
             except Exception:
                 logger.exception("relay message %r failed", message.get("type"))
                 await self._reply_error(message, "relay_error", "The relay could not do that.")
-            if message.get("type") == "relay.end" and queue.empty():
+            if room_id not in self.rooms and queue.empty():  # ended, idle, or never started
                 self._queues.pop(room_id, None)
                 self._room_tasks.pop(room_id, None)
                 return
@@ -111,12 +115,16 @@ class RelayWorker:
         if kind == "relay.end":
             await self._room_end(room_id)
             return
+        if str(kind).startswith("relay.pipe_"):
+            await self.cascade.handle(message)
+            return
         room = self._room(room_id)
         user_id = int(message["user_id"]) if "user_id" in message else None
         if kind == "relay.offer":
             assert user_id is not None
             reply_to = str(message["reply_to"])
             self._reply_to[(room_id, user_id)] = reply_to
+            await self.cascade.member_joining(room_id)  # an edge subscribes to its origin first
             answer = await room.peer_offer(user_id, str(message["sdp"]))
             await self.layer.send(
                 reply_to,
@@ -167,17 +175,22 @@ class RelayWorker:
         room = self.rooms.pop(room_id, None)
         if room is None:
             return
+        edge = self.cascade.is_edge(room_id)
+        await self.cascade.room_ended(room_id)
         await room.close()
         for key, value in room.metrics().items():
             if key in self._ended_totals:
                 self._ended_totals[key] += value
         for peer_key in [k for k in self._reply_to if k[0] == room_id]:
             del self._reply_to[peer_key]
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.registry.forget_room, room_id)
+        if not edge:  # an edge leaving (or ending) a room never forgets the room's placement
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.registry.forget_room, room_id)
 
     # --- events out ---------------------------------------------------------------------------
     def _on_speaking(self, room_id: int, user_id: int, speaking: bool, level: int) -> None:
+        if self.cascade.is_edge(room_id):
+            return  # the origin reports who is speaking, once for the whole room
         event = {
             "type": "relay.speaking",
             "room_id": room_id,
@@ -188,6 +201,7 @@ class RelayWorker:
         self._spawn(self.layer.group_send(room_events_group(room_id), event))
 
     def _on_peer_closed(self, room_id: int, user_id: int, reason: str) -> None:
+        self._member_gone(room_id, user_id, reason)
         reply_to = self._reply_to.pop((room_id, user_id), None)
         if reply_to is None:
             return
@@ -198,6 +212,16 @@ class RelayWorker:
             "reason": reason,
         }
         self._spawn(self.layer.send(reply_to, event))
+
+    def _member_gone(self, room_id: int, user_id: int, reason: str) -> None:
+        """Placement forgets the member here; an edge left without listeners leaves the room."""
+        if reason == "room_ended":
+            return
+        self._spawn(
+            asyncio.to_thread(self.registry.forget_member, room_id, user_id, self.worker_id)
+        )
+        if self.cascade.is_edge(room_id):
+            self.dispatch({"type": "relay.pipe_idle", "room_id": room_id})
 
     async def _reply_error(self, message: dict[str, Any], code: str, text: str) -> None:
         reply_to = message.get("reply_to")
@@ -237,6 +261,8 @@ class RelayWorker:
             "cpu_s": round(time.process_time(), 3),
             "cpu_percent": round(self._cpu_percent, 1),
             "rss_bytes": _rss_bytes(),
+            "max_peers": conf.worker_max_peers(),
+            **self.cascade.metrics(),
         }
 
     async def _heartbeat(self) -> None:
@@ -254,6 +280,10 @@ class RelayWorker:
         while True:
             await asyncio.sleep(conf.heartbeat_s())
             await self._heartbeat()
+            try:
+                await self.cascade.refresh()
+            except Exception:
+                logger.exception("relay cascade refresh failed")
 
 
 def _rss_bytes() -> int:

@@ -1,0 +1,402 @@
+"""Cascading a room across workers, in the shape of mediasoup's pipeToRouter.
+
+A room's **origin** worker terminates its speakers. Listeners beyond one worker's capacity are
+placed on **edge** workers (`media_relay.placement.relay_place_member`). The origin sends each
+speaker packet it forwards itself (after its own enforcement: only publishers whose `forwarding`
+flag is up, i.e. speakers on stage and unmuted) to every edge of the room as one UDP datagram on
+loopback (or a private network, `RELAY_PIPE_HOST`); each edge feeds it into its own `Forwarder`
+for its own listeners, exactly as if the speaker were connected there. Nothing is decoded and
+nothing is written: the pipe is a UDP socket, not a file (a Unix socket would leave one).
+
+The link is set up over the channel layer:
+
+- every worker announces its pipe endpoint ("host:port" of its UDP socket) in the registry with
+  its heartbeat (`pipe`);
+- an edge that gets an offer for a room whose origin (in the registry) is another worker
+  sends `relay.pipe_subscribe {room_id, worker_id, token}` to the origin, and repeats it every
+  heartbeat (idempotent; re-targets if the room's origin changed);
+- the origin looks the edge's pipe endpoint up in the registry, adds it as a target and, the
+  first time, sends it the room state (`relay.room_state`) so the edge enforces the same stage;
+- an edge whose last listener leaves sends `relay.pipe_unsubscribe` and drops the room
+  (uncascading); the origin drops edges whose heartbeat stopped;
+- ending the room on the origin sends `relay.end` to its edges too.
+
+Every datagram carries the 8 random bytes of the edge's subscription token; an edge drops
+datagrams without its token (another local process cannot inject audio into a room).
+
+Datagram (network byte order): magic "RP", version 1, flags (marker, audio level present, vad),
+token (8), room_id (int64), user_id (int64), sequence number (16), timestamp (32), SSRC (32),
+payload type (8), audio level (8), then the Opus payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiortc.rtp import RtpPacket
+
+from media_relay import conf
+from media_relay.placement import worker_channel
+
+if TYPE_CHECKING:
+    from media_relay.sessions import RelayRoom
+    from media_relay.worker import RelayWorker
+
+logger = logging.getLogger(__name__)
+
+MAGIC = b"RP"
+VERSION = 1
+_PREFIX = struct.Struct("!2sBB8sqq")
+_BODY = struct.Struct("!HIIBB")
+HEADER_SIZE = _PREFIX.size + _BODY.size
+_MARKER, _HAS_LEVEL, _VAD = 1, 2, 4
+
+
+def pipe_encode(token: bytes, room_id: int, user_id: int, packet: RtpPacket) -> bytes:
+    prefix, body = _pipe_parts(room_id, user_id, packet)
+    return prefix(token) + body
+
+
+def _pipe_parts(room_id: int, user_id: int, packet: RtpPacket) -> tuple[Any, bytes]:
+    level_ext = packet.extensions.audio_level
+    flags = _MARKER if packet.marker else 0
+    level = 127
+    if level_ext is not None:
+        vad, level = level_ext
+        flags |= _HAS_LEVEL | (_VAD if vad else 0)
+    body = (
+        _BODY.pack(
+            packet.sequence_number, packet.timestamp, packet.ssrc, packet.payload_type, level
+        )
+        + packet.payload
+    )
+
+    def prefix(token: bytes) -> bytes:
+        return _PREFIX.pack(MAGIC, VERSION, flags, token, room_id, user_id)
+
+    return prefix, body
+
+
+def pipe_decode(data: bytes) -> tuple[bytes, int, int, RtpPacket] | None:
+    """(token, room_id, user_id, packet), or None if this is not a pipe datagram."""
+    if len(data) < HEADER_SIZE:
+        return None
+    magic, version, flags, token, room_id, user_id = _PREFIX.unpack_from(data)
+    if magic != MAGIC or version != VERSION:
+        return None
+    seq, ts, ssrc, payload_type, level = _BODY.unpack_from(data, _PREFIX.size)
+    packet = RtpPacket(
+        payload_type=payload_type & 0x7F,
+        marker=1 if flags & _MARKER else 0,
+        sequence_number=seq,
+        timestamp=ts,
+        ssrc=ssrc,
+        payload=data[HEADER_SIZE:],
+    )
+    if flags & _HAS_LEVEL:
+        packet.extensions.audio_level = (bool(flags & _VAD), level & 0x7F)
+    return token, room_id, user_id, packet
+
+
+@dataclass
+class PipeStats:
+    packets_out: int = 0  # datagrams sent to edges
+    send_dropped: int = 0  # socket buffer full or edge gone
+    packets_in: int = 0  # datagrams accepted from an origin
+    rejected: int = 0  # not a pipe datagram, unknown room or wrong token
+
+
+@dataclass(eq=False)
+class EdgeTarget:
+    worker_id: str
+    address: tuple[str, int]
+    token: bytes
+
+
+@dataclass(eq=False)
+class OriginLink:
+    """On the origin: the edges one room's packets go to."""
+
+    room_id: int
+    room: RelayRoom
+    sock: socket.socket
+    stats: PipeStats
+    targets: dict[str, EdgeTarget] = field(default_factory=dict)
+    _fanout: list[EdgeTarget] = field(default_factory=list)
+
+    def set_target(self, target: EdgeTarget) -> None:
+        self.targets[target.worker_id] = target
+        self._fanout = list(self.targets.values())
+
+    def drop_target(self, worker_id: str) -> None:
+        if self.targets.pop(worker_id, None) is not None:
+            self._fanout = list(self.targets.values())
+
+    def send(self, user_id: int, packet: RtpPacket) -> None:
+        """The room's packet tap: after the origin's own forwarding, pipe what it forwards."""
+        publisher = self.room.forwarder.publishers.get(user_id)
+        if publisher is None or not publisher.forwarding:
+            return
+        prefix, body = _pipe_parts(self.room_id, user_id, packet)
+        stats = self.stats
+        for target in self._fanout:
+            try:
+                self.sock.sendto(prefix(target.token) + body, target.address)
+                stats.packets_out += 1
+            except OSError:  # buffer full (BlockingIOError), or the edge's port is gone
+                stats.send_dropped += 1
+
+
+@dataclass(eq=False)
+class EdgeLink:
+    """On an edge: which origin feeds this room, and the token its datagrams carry."""
+
+    origin: str
+    token: bytes
+
+
+class _PipeProtocol(asyncio.DatagramProtocol):
+    def __init__(self, cascade: Cascade) -> None:
+        self.cascade = cascade
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.cascade.pipe_received(data)
+
+    def error_received(self, exc: Exception) -> None:  # ICMP port unreachable from a gone edge
+        logger.debug("relay pipe: %s", exc)
+
+
+class Cascade:
+    """One worker's side of cascading: its pipe socket, the rooms it is origin of with edges, and
+    the rooms it is an edge of."""
+
+    def __init__(self, worker: RelayWorker) -> None:
+        self.worker = worker
+        self.stats = PipeStats()
+        self.origins: dict[int, OriginLink] = {}
+        self.edges: dict[int, EdgeLink] = {}
+        self._unresolved: set[int] = set()  # rooms whose origin lookup failed: retried each beat
+        self._sock: socket.socket | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self.address: str | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._sock is not None:
+            return
+        host = conf.pipe_host()
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        sock.bind((host, 0))
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: _PipeProtocol(self), sock=sock)
+        self._sock, self._transport = sock, transport
+        bound_host, port = sock.getsockname()[:2]
+        self.address = f"{bound_host}:{port}"
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        self._sock = self._transport = None
+        self.address = None
+        self.origins.clear()
+        self.edges.clear()
+        self._unresolved.clear()
+
+    def is_edge(self, room_id: int) -> bool:
+        return room_id in self.edges
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "pipe": self.address,
+            "pipe_packets_out": self.stats.packets_out,
+            "pipe_packets_in": self.stats.packets_in,
+            "pipe_dropped": self.stats.send_dropped + self.stats.rejected,
+            "edge_rooms": len(self.edges),
+            "origin_edges": sum(len(link.targets) for link in self.origins.values()),
+        }
+
+    # --- the edge's receive path --------------------------------------------------------------
+    def pipe_received(self, data: bytes) -> None:
+        decoded = pipe_decode(data)
+        if decoded is None:
+            self.stats.rejected += 1
+            return
+        token, room_id, user_id, packet = decoded
+        link = self.edges.get(room_id)
+        room = self.worker.rooms.get(room_id)
+        if link is None or link.token != token or room is None or room.closed:
+            self.stats.rejected += 1
+            return
+        self.stats.packets_in += 1
+        forwarder = room.forwarder
+        if user_id not in forwarder.publishers:
+            # The edge enforces the same stage as the origin (room-wide commands reach both);
+            # a speaker it was never told about stays silent until its room state arrives.
+            forwarder.publisher_add(
+                user_id, forwarding=user_id in room.speakers and user_id not in room.muted
+            )
+        forwarder.on_packet(user_id, packet)
+
+    # --- channel-layer messages ---------------------------------------------------------------
+    async def handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        room_id = int(message["room_id"])
+        if kind == "relay.pipe_subscribe":
+            await self._subscribed(room_id, message)
+        elif kind == "relay.pipe_unsubscribe":
+            link = self.origins.get(room_id)
+            if link is not None:
+                link.drop_target(str(message["worker_id"]))
+                if not link.targets:
+                    self._origin_unlink(room_id)
+        elif kind == "relay.pipe_idle":
+            room = self.worker.rooms.get(room_id)
+            if room is not None and not room.peers and self.is_edge(room_id):
+                await self.worker._room_end(room_id)
+
+    async def _subscribed(self, room_id: int, message: dict[str, Any]) -> None:
+        if self._sock is None:
+            return
+        edge_id, token = str(message["worker_id"]), bytes.fromhex(str(message["token"]))
+        link = self.origins.get(room_id)
+        known = link.targets.get(edge_id) if link is not None else None
+        if known is not None and known.token == token:
+            return  # the edge's periodic re-announcement
+        address = await self._pipe_address(edge_id)
+        if address is None:
+            logger.warning("relay pipe: edge %s of room %s has no live pipe", edge_id, room_id)
+            return
+        room = self.worker._room(room_id)
+        link = self.origins.get(room_id)
+        if link is None:
+            link = self.origins[room_id] = OriginLink(room_id, room, self._sock, self.stats)
+            room.pipe = link.send
+        link.set_target(EdgeTarget(edge_id, address, token))
+        await self.worker.layer.send(
+            worker_channel(edge_id),
+            {
+                "type": "relay.room_state",
+                "room_id": room_id,
+                "speakers": sorted(room.speakers),
+                "muted": sorted(room.muted),
+            },
+        )
+
+    async def _pipe_address(self, worker_id: str) -> tuple[str, int] | None:
+        """The edge's pipe endpoint, as it announces it in the registry with its heartbeat."""
+        workers = await asyncio.to_thread(self.worker.registry.workers)
+        info = next((w for w in workers if w["worker_id"] == worker_id and w["alive"]), None)
+        if info is None or not info.get("pipe"):
+            return None
+        host, _, port = str(info["pipe"]).rpartition(":")
+        return host.strip("[]"), int(port)
+
+    def _origin_unlink(self, room_id: int) -> None:
+        link = self.origins.pop(room_id, None)
+        if link is not None and link.room.pipe == link.send:
+            link.room.pipe = None
+
+    # --- membership hooks (called by the worker) ----------------------------------------------
+    async def member_joining(self, room_id: int) -> None:
+        """A member's offer is about to be answered here: if another worker is the room's origin,
+        this worker is one of its edges. It subscribes to the origin's pipe, and its room takes
+        no publisher (a speaker placed here by mistake is answered like a listener)."""
+        try:
+            origin = await asyncio.to_thread(self.worker.registry.room_worker, room_id)
+        except Exception:  # answer anyway; the next heartbeat retries
+            logger.exception("relay pipe: no registry to find room %s's origin", room_id)
+            self._unresolved.add(room_id)
+            return
+        self._unresolved.discard(room_id)
+        await self._follow(room_id, origin)
+
+    async def _follow(self, room_id: int, origin: str | None) -> None:
+        link = self.edges.get(room_id)
+        edge = origin is not None and origin != self.worker.worker_id and self.address is not None
+        room = self.worker.rooms.get(room_id)
+        if room is not None:
+            room.accepts_publishers = not edge
+        if not edge:
+            if link is not None:  # the room moved here: this worker is its origin now
+                del self.edges[room_id]
+                await self._unsubscribe(room_id, link)
+            return
+        assert origin is not None
+        if link is not None and link.origin != origin:
+            await self._unsubscribe(room_id, link)
+            link = None
+        if link is None:
+            link = self.edges[room_id] = EdgeLink(origin, os.urandom(8))
+        try:
+            await self.worker.layer.send(
+                worker_channel(origin),
+                {
+                    "type": "relay.pipe_subscribe",
+                    "room_id": room_id,
+                    "worker_id": self.worker.worker_id,
+                    "token": link.token.hex(),
+                },
+            )
+        except Exception as exc:  # e.g. ChannelFull: a dead origin's channel; retried next beat
+            logger.warning(
+                "relay pipe: subscribing to %s for room %s failed: %s", origin, room_id, exc
+            )
+
+    async def _unsubscribe(self, room_id: int, link: EdgeLink) -> None:
+        with contextlib.suppress(Exception):
+            await self.worker.layer.send(
+                worker_channel(link.origin),
+                {
+                    "type": "relay.pipe_unsubscribe",
+                    "room_id": room_id,
+                    "worker_id": self.worker.worker_id,
+                },
+            )
+
+    async def room_ended(self, room_id: int) -> None:
+        """The room is gone from this worker: an origin ends it on its edges, an edge leaves."""
+        link = self.origins.get(room_id)
+        if link is not None:
+            self._origin_unlink(room_id)
+            for worker_id in list(link.targets):
+                with contextlib.suppress(Exception):
+                    await self.worker.layer.send(
+                        worker_channel(worker_id), {"type": "relay.end", "room_id": room_id}
+                    )
+        edge = self.edges.pop(room_id, None)
+        if edge is not None:
+            await self._unsubscribe(room_id, edge)
+
+    async def refresh(self) -> None:
+        """Every heartbeat: edges re-announce themselves (re-targeting a moved origin), origins
+        stop piping to edges whose heartbeat stopped."""
+        for room_id in list(self._unresolved):
+            if room_id in self.worker.rooms:
+                await self.member_joining(room_id)
+            else:
+                self._unresolved.discard(room_id)
+        if not self.edges and not self.origins:
+            return
+        registry = self.worker.registry
+        if self.origins:
+            workers = await asyncio.to_thread(registry.workers)
+            alive = {w["worker_id"] for w in workers if w["alive"]}
+            for room_id, link in list(self.origins.items()):
+                for worker_id in [w for w in link.targets if w not in alive]:
+                    link.drop_target(worker_id)
+                if not link.targets:
+                    self._origin_unlink(room_id)
+        for room_id in list(self.edges):
+            origin = await asyncio.to_thread(registry.room_worker, room_id)
+            if room_id in self.edges:
+                await self._follow(room_id, origin)
