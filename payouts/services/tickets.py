@@ -498,6 +498,11 @@ def ticket_apply_refund(*, ticket: Ticket, refund: dict[str, Any]) -> Ticket:
     """A refund object (the provider's answer, or `refund.updated`) drives the ticket."""
     status = refund.get("status")
     refund_id = str(refund.get("id") or "")
+    if ticket.stripe_refund_id and refund_id and refund_id != ticket.stripe_refund_id:
+        # News of an earlier attempt (one that failed and was retried under a new key): the
+        # ticket follows its current refund only.
+        logger.info("ignoring %s %s for ticket %s", refund_id, status, ticket.uuid)
+        return ticket
     if status == "succeeded":
         return ticket_mark_refunded(ticket=ticket, refund_id=refund_id)
     if status in {"failed", "canceled"}:
@@ -522,9 +527,19 @@ def ticket_mark_refund_failed(*, ticket: Ticket, error: str, refund_id: str = ""
             return ticket
         require_transition(ticket, S.REFUND_FAILED)
         ticket.status = S.REFUND_FAILED
-        ticket.refund_error = error
+        failed_id = refund_id or ticket.stripe_refund_id
+        ticket.refund_error = f"{error} ({failed_id})" if failed_id else error
+        ticket.stripe_refund_id = ""  # the retry's refund will be the ticket's refund
         ticket.refund_attempt += 1  # the next try is a new request, not a replay of this refusal
-        ticket.save(update_fields=["status", "refund_error", "refund_attempt", "updated"])
+        ticket.save(
+            update_fields=[
+                "status",
+                "refund_error",
+                "stripe_refund_id",
+                "refund_attempt",
+                "updated",
+            ]
+        )
         audit(ticket, "refund_failed", from_status=S.REFUND_PENDING, to_status=ticket.status,
               note=error)  # fmt: skip
     return ticket
@@ -555,7 +570,7 @@ def ticket_mark_refunded(*, ticket: Ticket, refund_id: str = "", charge_id: str 
         previous = ticket.status
         ticket.status = S.REFUNDED
         ticket.refunded_at = timezone.now()
-        ticket.stripe_refund_id = ticket.stripe_refund_id or refund_id
+        ticket.stripe_refund_id = refund_id or ticket.stripe_refund_id
         ticket.refund_error = ""
         ticket.save(
             update_fields=["status", "refunded_at", "stripe_refund_id", "refund_error", "updated"]
