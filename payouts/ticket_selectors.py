@@ -20,18 +20,23 @@ def room_own_price(room: Room | int) -> TicketPrice | None:
     return TicketPrice.objects.select_related("creator").filter(room_id=room_id).first()
 
 
-def room_entry_price(room: Room) -> TicketPrice | None:
-    """The price of entering `room`: its own, or that of the scheduled event it was started
-    from (a ticket for the event admits to its room). None for a free room."""
-    own = room_own_price(room)
-    if own is not None:
-        return own
+def event_price_of_room(room: Room) -> TicketPrice | None:
+    """The price of the scheduled event `room` was started from, if it was priced."""
     return (
         TicketPrice.objects.select_related("creator")
         .filter(event__room=room)
         .order_by("event_id")
         .first()
     )
+
+
+def room_entry_price(room: Room) -> TicketPrice | None:
+    """The price of entering `room`: its own, or that of the scheduled event it was started
+    from (a ticket for the event admits to its room). None for a free room."""
+    own = room_own_price(room)
+    if own is not None:
+        return own
+    return event_price_of_room(room)
 
 
 def room_free_entry(user: Any, room: Room, price: TicketPrice) -> bool:

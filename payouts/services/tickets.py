@@ -132,6 +132,11 @@ def ticket_price_set(
             raise PermissionDenied("Only the room's creator can price it.", code="not_room_creator")
         if not target.is_live:
             raise Conflict("This room has ended.", code="room_ended")
+        if ticket_selectors.event_price_of_room(target) is not None:
+            raise Conflict(
+                "This room was started from a ticketed event: its tickets admit.",
+                code="room_priced_by_event",
+            )
     _require_creator_onboarded(user)
     _validate_price(price)
     key = f"event:{target.pk}" if isinstance(target, ScheduledEvent) else f"room:{target.pk}"
@@ -186,14 +191,20 @@ def _buyable(buyer: User, target: ScheduledEvent | Room, price: TicketPrice) -> 
         raise TicketNotAllowed("You host this: you do not need a ticket.", code="ticket_own")
     if user_is_blocked_between(buyer, price.creator):
         raise TicketNotAllowed("You cannot buy a ticket from this person.", code="ticket_blocked")
-    room = target.room if isinstance(target, ScheduledEvent) else target
-    if room is not None and not room.is_live:
-        raise Conflict("This room has ended.", code="room_ended")
     if isinstance(target, ScheduledEvent):
         from rooms.schedule_services import event_hidden_from
 
         if event_hidden_from(target, buyer):
             raise NotFound("No such event.", code="event_not_found")
+    room = target.room if isinstance(target, ScheduledEvent) else target
+    if room is not None:
+        # Never sell a ticket to a room its buyer could not enter anyway (ended, removed,
+        # blocked by a moderator, closed, members-only): the same rules as the join.
+        from rooms.rules import room_entry_denial
+
+        denial = room_entry_denial(room, buyer)
+        if denial is not None:
+            raise denial
 
 
 def ticket_buy(

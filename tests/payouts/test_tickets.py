@@ -93,6 +93,31 @@ def test_only_the_rooms_creator_prices_a_room() -> None:
     assert (price.room_id, price.amount, price.currency) == (room.pk, 1000, "USD")
 
 
+def test_the_room_of_a_ticketed_event_is_priced_by_the_event_only() -> None:
+    event = priced_event()
+    room = schedule_services.event_start_room(user=event.created_by, event_id=event.pk)
+    with pytest.raises(ApplicationError) as caught:
+        tickets.ticket_price_set(user=event.created_by, room_id=room.pk, price=Money(900, "USD"))
+    assert caught.value.code == "room_priced_by_event"
+    # Buying "for the room" buys the event's ticket.
+    ticket = tickets.ticket_buy(buyer=make_user(), room_id=room.pk, payment_method="pm_card_visa")
+    assert (ticket.event_id, ticket.room_id, ticket.amount) == (event.pk, None, 1500)
+
+
+def test_no_ticket_is_sold_for_a_room_the_buyer_could_not_enter() -> None:
+    from rooms.models import RoomRemoval
+
+    creator = make_creator()
+    room = RoomFactory(created_by=creator)
+    tickets.ticket_price_set(user=creator, room_id=room.pk, price=Money(1000, "USD"))
+    removed = make_user()
+    RoomRemoval.objects.create(room=room, user=removed, removed_by=creator)
+    with pytest.raises(ApplicationError) as caught:
+        tickets.ticket_buy(buyer=removed, room_id=room.pk, payment_method="pm_card_visa")
+    assert caught.value.code == "removed_from_room"
+    assert not pis()
+
+
 def test_the_price_is_locked_once_a_ticket_is_bought() -> None:
     event = priced_event(1500)
     tickets.ticket_buy(buyer=make_user(), event_id=event.pk, payment_method="pm_card_visa")
