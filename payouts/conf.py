@@ -112,3 +112,8 @@ def ticket_price_max() -> int:
 
 def ticket_currencies() -> list[str]:
     return list(getattr(settings, "PAYOUTS_TICKET_CURRENCIES", tip_currencies()))
+
+
+def ticket_refund_retry_after() -> int:
+    """A refund still `refund_pending` after this many seconds is retried (same key)."""
+    return int(getattr(settings, "PAYOUTS_TICKET_REFUND_RETRY_AFTER", 15 * 60))

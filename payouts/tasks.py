@@ -36,3 +36,10 @@ def ticket_refund_task(ticket_id: int) -> str:
     from payouts.services.tickets import ticket_refund_execute
 
     return ticket_refund_execute(ticket_id=ticket_id).status
+
+
+@shared_task(acks_late=True)
+def tickets_refund_sweep_task() -> list[str]:
+    from payouts.services.tickets import tickets_refund_sweep
+
+    return tickets_refund_sweep()

@@ -94,16 +94,3 @@ def ticket_sales_totals(creator: Any) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
-
-
-def tickets_refund_stuck(*, older_than_seconds: int = 3600) -> QuerySet[Ticket]:
-    """Refunds still pending after a while, or failed: what staff look at in admin."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    return Ticket.objects.filter(
-        Q(status=Ticket.Status.REFUND_FAILED)
-        | Q(status=Ticket.Status.REFUND_PENDING, updated__lt=cutoff)
-    )

@@ -535,6 +535,13 @@ class StandInStripe(stripe.HTTPClient):
             )
         charge = self.get("charges", pi["latest_charge"])
         amount = int(p.get("amount", charge["amount"] - charge["amount_refunded"]))
+        if charge["amount_refunded"] >= charge["amount"]:
+            raise StandInError(
+                400,
+                "invalid_request_error",
+                f"Charge {charge['id']} has already been refunded.",
+                "charge_already_refunded",
+            )
         if amount <= 0 or amount > charge["amount"] - charge["amount_refunded"]:
             raise StandInError(
                 400,

@@ -17,6 +17,7 @@ committed.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -501,8 +502,22 @@ def ticket_refund_execute(*, ticket_id: int) -> Ticket:
             locked.save(update_fields=["refund_error", "updated"])
         return locked
     except ProviderError as exc:
+        if exc.extra.get("provider_code") == "charge_already_refunded":
+            # Refunded already: by an earlier request whose answer we never got (Stripe forgets
+            # idempotency keys after a day) or from the dashboard. The charge's refund is ours.
+            return ticket_mark_refunded(ticket=ticket)
         return ticket_mark_refund_failed(ticket=ticket, error=exc.message)
     return ticket_apply_refund(ticket=ticket, refund=refund)
+
+
+def tickets_refund_sweep(*, older_than_seconds: int | None = None) -> list[str]:
+    """Retry refunds still `refund_pending` after a while: the task queued on commit was lost
+    (broker down, worker died) or the provider did not answer. Each retry carries the ticket's
+    refund key, so nothing is refunded twice. Returns the tickets' resulting states."""
+    wait = conf.ticket_refund_retry_after() if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=wait)
+    stuck = Ticket.objects.filter(status=S.REFUND_PENDING, updated__lt=cutoff).order_by("pk")
+    return [ticket_refund_execute(ticket_id=pk).status for pk in stuck.values_list("pk", flat=True)]
 
 
 def ticket_apply_refund(*, ticket: Ticket, refund: dict[str, Any]) -> Ticket:

@@ -438,6 +438,51 @@ def test_a_payment_in_flight_when_the_event_is_cancelled_is_refunded_when_it_suc
     assert ledger.balance_of(Kind.CREATOR_PAYABLE, "USD", event.created_by) == 0
 
 
+def test_a_refund_without_an_answer_stays_pending_and_the_sweep_finishes_it(
+    django_capture_on_commit_callbacks,
+) -> None:
+    from payouts.tasks import tickets_refund_sweep_task
+
+    event = priced_event()
+    (ticket,) = _sold(event, 1)
+    STANDIN.fail_next = [StandInError(500, "api_error", "boom") for _ in range(3)]  # > retries
+    with django_capture_on_commit_callbacks(execute=True):
+        schedule_services.event_delete(user=event.created_by, event_id=event.pk)
+    ticket.refresh_from_db()
+    assert ticket.status == S.REFUND_PENDING
+    assert "same key" in ticket.refund_error
+    assert tickets.tickets_refund_sweep() == []  # too recent: a request may still be in flight
+    Ticket.objects.filter(pk=ticket.pk).update(updated=ticket.updated.replace(year=2020))
+    assert tickets_refund_sweep_task.delay().get() == [S.REFUNDED]
+    assert len(STANDIN.all("refunds")) == 1
+    assert tickets_refund_sweep_task.delay().get() == []
+
+
+def test_a_refund_already_made_at_stripe_completes_the_ticket_instead_of_failing_it() -> None:
+    from payouts.provider import get_provider
+
+    event = priced_event()
+    (ticket,) = _sold(event, 1)
+    # Refunded at Stripe under another key; its webhook has not arrived.
+    get_provider().refund_create(payment_intent=ticket.stripe_payment_intent_id,
+                                 idempotency_key="elsewhere")  # fmt: skip
+    refunded = tickets.ticket_refund(ticket=ticket, actor=make_user(is_staff=True))
+    assert refunded.status == S.REFUNDED
+    assert len(STANDIN.all("refunds")) == 1
+    assert Journal.objects.filter(kind=Journal.Kind.TICKET_REFUND).count() == 1
+
+
+def test_the_refund_sweep_is_scheduled() -> None:
+    from django_celery_beat.models import PeriodicTask
+
+    from payouts.setup import ensure_periodic_tasks
+
+    ensure_periodic_tasks()
+    ensure_periodic_tasks()
+    task = PeriodicTask.objects.get(task="payouts.tasks.tickets_refund_sweep_task")
+    assert (task.interval.every, task.interval.period) == (15, "minutes")
+
+
 def test_a_refund_from_the_dashboard_arrives_by_webhook(client, webhook_endpoint) -> None:
     from payouts.provider import get_provider
 
