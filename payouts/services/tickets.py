@@ -45,6 +45,9 @@ from rooms.models import Room, ScheduledEvent
 
 logger = logging.getLogger(__name__)
 S = Ticket.Status
+# A pending ticket with no payment intent this old was not just created by a concurrent request
+# still waiting for Stripe's answer: its call went unanswered, and asking again is safe.
+UNANSWERED_AFTER_SECONDS = 30
 
 
 class TicketNotAllowed(PermissionDenied):
@@ -275,7 +278,7 @@ def _existing(ticket: Ticket, buyer: User, payment_method: str | None) -> Ticket
         # The first call's outcome is unknown (the provider did not answer). Asking again with
         # the same idempotency key returns that payment intent, or creates it once.
         age = (timezone.now() - ticket.created).total_seconds()
-        if age > 5:
+        if age > UNANSWERED_AFTER_SECONDS:
             return _charge(ticket, _customer(buyer, payment_method))
     return ticket
 

@@ -90,7 +90,11 @@ def test_an_event_ticket_admits_to_the_room_started_from_it(api_client) -> None:
     refused = _join(api_client, listener, room)
     assert refused.status_code == 402
     assert refused.json()["error"]["fields"]["event_id"] == [str(event.pk)]
+    from payouts import selectors
+
+    assert not selectors.ticket_holder(listener, event)
     tickets.ticket_buy(buyer=listener, event_id=event.pk, payment_method="pm_card_visa")
+    assert selectors.ticket_holder(listener, event) and selectors.ticket_holder(listener, room)
     assert _join(api_client, listener, room).status_code == 200
 
 
