@@ -104,6 +104,7 @@ class Journal(AppendOnlyModel):
         STIPEND_REVERSAL = "stipend_reversal", "Stipend reversal"
         TICKET = "ticket", "Ticket"
         TICKET_REFUND = "ticket_refund", "Ticket refund"
+        TICKET_DISPUTE = "ticket_dispute", "Ticket dispute"
         MEMBERSHIP = "membership", "Club membership"
         PAYOUT = "payout", "Payout to bank"
         FUNDING = "funding", "Platform top-up"
@@ -556,6 +557,7 @@ class Ticket(models.Model):
         REFUND_PENDING = "refund_pending", "Refund requested"
         REFUNDED = "refunded", "Refunded"
         REFUND_FAILED = "refund_failed", "Refund failed (retry in admin)"
+        DISPUTED = "disputed", "Disputed (chargeback)"
 
     TRANSITIONS: ClassVar[dict[str, set[str]]] = {
         Status.PENDING: {Status.REQUIRES_ACTION, Status.PAID, Status.FAILED},
@@ -563,10 +565,12 @@ class Ticket(models.Model):
         # A declined buyer may try again (a new attempt, a new idempotency key); a payment
         # intent confirmed after a failure (3-D Secure retried) also wins.
         Status.FAILED: {Status.PENDING, Status.PAID},
-        Status.PAID: {Status.REFUND_PENDING, Status.REFUNDED},
-        Status.REFUND_PENDING: {Status.REFUNDED, Status.REFUND_FAILED},
-        Status.REFUND_FAILED: {Status.REFUND_PENDING, Status.REFUNDED},
+        Status.PAID: {Status.REFUND_PENDING, Status.REFUNDED, Status.DISPUTED},
+        Status.REFUND_PENDING: {Status.REFUNDED, Status.REFUND_FAILED, Status.DISPUTED},
+        Status.REFUND_FAILED: {Status.REFUND_PENDING, Status.REFUNDED, Status.DISPUTED},
         Status.REFUNDED: set(),
+        # A chargeback: the buyer's bank took the money back; the ticket no longer admits.
+        Status.DISPUTED: set(),
     }
     ADMITTING = (Status.PAID,)
 

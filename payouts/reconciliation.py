@@ -201,7 +201,7 @@ def reconcile_tickets(*, since: datetime | None = None) -> list[Discrepancy]:
 
     tickets = Ticket.objects.filter(
         status__in=[Ticket.Status.PAID, Ticket.Status.REFUND_PENDING, Ticket.Status.REFUNDED,
-                    Ticket.Status.REFUND_FAILED]
+                    Ticket.Status.REFUND_FAILED, Ticket.Status.DISPUTED]
     )  # fmt: skip
     if since is not None:
         tickets = tickets.filter(updated__gte=since)

@@ -233,6 +233,19 @@ def _ticket_refund_updated(obj: dict[str, Any], created: int | None) -> None:
         ticket_apply_refund(ticket=ticket, refund=obj)
 
 
+def _ticket_dispute_created(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.models import Ticket
+    from payouts.services.tickets import ticket_mark_disputed
+
+    ticket = (
+        _ticket_for(obj) or Ticket.objects.filter(stripe_charge_id=obj.get("charge") or "-").first()
+    )
+    if ticket:
+        ticket_mark_disputed(
+            ticket=ticket, dispute_id=str(obj.get("id")), charge_id=str(obj.get("charge") or "")
+        )
+
+
 def _also(first: Handler | None, second: Handler) -> Handler:
     if first is None:
         return second
@@ -252,6 +265,7 @@ TICKET_HANDLERS: dict[str, Handler] = {
     "refund.updated": _ticket_refund_updated,
     "refund.failed": _ticket_refund_updated,
     "charge.refund.updated": _ticket_refund_updated,
+    "charge.dispute.created": _ticket_dispute_created,
 }
 for _type, _handler in TICKET_HANDLERS.items():
     HANDLERS[_type] = _also(HANDLERS.get(_type), _handler)

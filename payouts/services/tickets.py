@@ -622,3 +622,35 @@ def ticket_mark_refunded(*, ticket: Ticket, refund_id: str = "", charge_id: str 
         )  # fmt: skip
         audit(ticket, "refunded", from_status=previous, to_status=ticket.status)
     return ticket
+
+
+def ticket_mark_disputed(*, ticket: Ticket, dispute_id: str = "", charge_id: str = "") -> Ticket:
+    """A chargeback (charge.dispute.created): Stripe debits the platform the whole charge and the
+    platform absorbs it, as for tips (recovering the creator's share is a staff decision,
+    booked as a correction). The ticket stops admitting. A ticket refunded already is left
+    alone: the bank's claim is then a matter for Stripe's dispute process."""
+    if ticket.status in {S.PENDING, S.REQUIRES_ACTION, S.FAILED}:
+        ticket = ticket_mark_paid(ticket=ticket, charge_id=charge_id)  # the dispute proves it
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        if ticket.status in {S.DISPUTED, S.REFUNDED}:
+            return ticket
+        require_transition(ticket, S.DISPUTED)
+        previous = ticket.status
+        ticket.status = S.DISPUTED
+        ticket.save(update_fields=["status", "updated"])
+        c = ticket.currency
+        ledger.journal_post(
+            kind=Journal.Kind.TICKET_DISPUTE,
+            currency=c,
+            idempotency_key=f"ticket-dispute:{ticket.uuid}",
+            description=f"dispute on ticket {ticket.uuid}",
+            stripe_charge_id=ticket.stripe_charge_id,
+            stripe_dispute_id=dispute_id,
+            lines=[
+                Line(ledger.account(Kind.PLATFORM_BALANCE, c), -ticket.amount),
+                Line(ledger.account(Kind.DISPUTES, c), ticket.amount),
+            ],
+        )
+        audit(ticket, "disputed", from_status=previous, to_status=ticket.status, note=dispute_id)
+    return ticket

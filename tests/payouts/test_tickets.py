@@ -498,6 +498,24 @@ def test_a_refund_from_the_dashboard_arrives_by_webhook(client, webhook_endpoint
     assert Journal.objects.filter(kind=Journal.Kind.TICKET_REFUND).count() == 1
 
 
+def test_a_chargeback_books_a_dispute_once_and_the_ticket_stops_admitting(
+    client, webhook_endpoint
+) -> None:
+    from payouts import ticket_selectors
+
+    event = priced_event(1500)
+    (ticket,) = _sold(event, 1)
+    disputed = STANDIN.dispute(ticket.stripe_charge_id)
+    for _ in range(3):
+        assert post_event(client, webhook_endpoint, disputed).status_code == 200
+    ticket.refresh_from_db()
+    assert ticket.status == S.DISPUTED
+    assert not ticket_selectors.ticket_holder(ticket.buyer, event)
+    assert Journal.objects.filter(kind=Journal.Kind.TICKET_DISPUTE).count() == 1
+    assert ledger.balance_of(Kind.DISPUTES, "USD") == 1500
+    assert STANDIN.available["usd"] == ledger.balance_of(Kind.PLATFORM_BALANCE, "USD")
+
+
 def test_only_staff_refund_and_only_paid_tickets() -> None:
     event = priced_event()
     (ticket,) = _sold(event, 1)
