@@ -26,6 +26,8 @@ from payouts.models import (
     StipendRun,
     Tip,
 )
+from payouts.models import Ticket as TicketModel
+from payouts.models import TicketPrice as TicketPriceModel
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -258,3 +260,41 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ["subject_type", "subject_id", "action", "from_status", "to_status", "actor",
                     "created"]  # fmt: skip
     list_filter = ["subject_type", "action"]
+
+
+# --- Tickets ----------------------------------------------------------------------------------
+
+
+@admin.register(TicketPriceModel)
+class TicketPriceAdmin(ReadOnlyAdmin):
+    list_display = ["id", "event", "room", "creator", "amount", "currency", "updated"]
+    search_fields = ["creator__username"]
+
+
+@admin.register(TicketModel)
+class TicketAdmin(ReadOnlyAdmin):
+    """Every ticket with its state. A failed refund stays `refund_failed` with the provider's
+    message until staff retry it here; nothing is lost."""
+
+    list_display = ["uuid", "target_key", "title", "buyer", "creator", "amount",
+                    "application_fee", "currency", "status", "refund_reason", "refund_error",
+                    "updated"]  # fmt: skip
+    list_filter = ["status", "currency", "refund_reason"]
+    search_fields = ["uuid", "target_key", "buyer__username", "creator__username",
+                     "stripe_payment_intent_id", "stripe_charge_id", "stripe_refund_id"]  # fmt: skip
+    list_select_related = ["buyer", "creator"]
+    actions = ["refund"]
+
+    @admin.action(description="Refund to the buyer (or retry a failed or stuck refund)")
+    def refund(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from payouts.services.tickets import ticket_refund
+
+        for ticket in queryset:
+            try:
+                result = ticket_refund(ticket=ticket, actor=request.user)  # type: ignore[arg-type]
+            except ApplicationError as exc:
+                self.message_user(request, f"{ticket}: {exc.message}", messages.ERROR)
+                continue
+            level = messages.ERROR if result.status == TicketModel.Status.REFUND_FAILED else None
+            self.message_user(request, f"{result}: {result.status} {result.refund_error}".strip(),
+                              level or messages.SUCCESS)  # fmt: skip

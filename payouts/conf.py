@@ -97,3 +97,23 @@ def standin_state_file() -> str:
         return ""
     name = str(settings.DATABASES["default"].get("NAME", "db")).replace("/", "_")
     return str(Path(tempfile.gettempdir()) / f"clubhouse-stripe-standin-{name}.json")
+
+
+# --- tickets ---------------------------------------------------------------------------------
+
+
+def ticket_price_min() -> int:
+    return int(getattr(settings, "PAYOUTS_TICKET_PRICE_MIN", 100))
+
+
+def ticket_price_max() -> int:
+    return int(getattr(settings, "PAYOUTS_TICKET_PRICE_MAX", 100_000))
+
+
+def ticket_currencies() -> list[str]:
+    return list(getattr(settings, "PAYOUTS_TICKET_CURRENCIES", tip_currencies()))
+
+
+def ticket_refund_retry_after() -> int:
+    """A refund still `refund_pending` after this many seconds is retried (same key)."""
+    return int(getattr(settings, "PAYOUTS_TICKET_REFUND_RETRY_AFTER", 15 * 60))

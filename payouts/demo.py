@@ -1,7 +1,8 @@
 """Demo money for `make run`, against the Stripe stand-in only (never real Stripe).
 
 Two demo members become creators (Send Money on, one with a stipend), onboard their connected
-accounts, the platform balance is topped up, and a fan sends a tip with a test card.
+accounts, the platform balance is topped up, a fan sends a tip with a test card, and buys a
+ticket (with the saved card) for a priced event of the first creator.
 """
 
 from __future__ import annotations
@@ -74,7 +75,35 @@ def load() -> Iterator[str]:
             amount=Money(1000, "USD"),
             payment_method="pm_card_visa",
         )
+    ticketed = _ticketed_event(people[CREATORS[0]], people[FAN])
     yield (
         f"Payouts (Stripe stand-in, test mode): creators {', '.join(CREATORS)}; "
-        f"{FAN} sent a $10.00 tip (card saved: pm_card_visa). Stipends: admin → Stipend runs."
+        f"{FAN} sent a $10.00 tip (card saved: pm_card_visa). Stipends: admin → Stipend runs. "
+        f"Tickets: {FAN} bought a $15.00 ticket for {CREATORS[0]}'s event {ticketed!r}."
     )
+
+
+TICKETED_EVENT = "Ticketed: a late-night listening session"
+
+
+def _ticketed_event(creator: User, fan: User) -> str:
+    """A priced event by the first creator, with the fan's ticket (bought with the saved card)."""
+    from datetime import timedelta
+
+    from payouts.models import Ticket
+    from payouts.services import tickets
+    from rooms.models import ScheduledEvent
+    from rooms.schedule_services import event_create
+
+    event = ScheduledEvent.objects.filter(title=TICKETED_EVENT, created_by=creator).first()
+    if event is None:
+        event = event_create(
+            user=creator,
+            title=TICKETED_EVENT,
+            starts_at=timezone.now() + timedelta(days=2),
+            description="A demo of ticketed events: a ticket admits to the event's room.",
+        )
+        tickets.ticket_price_set(user=creator, event_id=event.pk, price=Money(1500, "USD"))
+    if not Ticket.objects.filter(buyer=fan, event=event).exists():
+        tickets.ticket_buy(buyer=fan, event_id=event.pk)
+    return TICKETED_EVENT

@@ -147,4 +147,76 @@ def reconcile(*, since: datetime | None = None) -> list[Discrepancy]:
         "payout", payouts, {j.stripe_payout_id: j for j in payout_journals},
         _platform_amounts(payout_journals), window, lambda j: j.stripe_payout_id,
     )  # fmt: skip
+    found += reconcile_tickets(since=since)
+    return found
+
+
+# --- Tickets ----------------------------------------------------------------------------------
+# Ticket sales are charges: the charge comparison above covers them (by charge id). Here:
+# ticket refunds against the provider's refund balance transactions, and the Ticket records
+# against the ledger (a paid ticket without its sale journal, a refunded one without its
+# refund journal).
+
+
+def reconcile_tickets(*, since: datetime | None = None) -> list[Discrepancy]:
+    from payouts.models import Ticket
+
+    provider = get_provider()
+    gte = int((since - MARGIN).timestamp()) if since else None
+    ledger_window = Q(created__gte=since) if since else Q(pk__isnull=False)
+    found: list[Discrepancy] = []
+
+    refunds = {
+        b["source"]: b
+        for b in provider.balance_transaction_list(created_gte=gte)
+        if b.get("type") == "refund"
+    }
+    known_ticket_refunds = set(
+        Ticket.objects.filter(stripe_refund_id__in=list(refunds)).values_list(
+            "stripe_refund_id", flat=True
+        )
+    )
+    refund_journals = list(
+        Journal.objects.filter(kind=Journal.Kind.TICKET_REFUND).exclude(stripe_refund_id="")
+        .filter(Q(stripe_refund_id__in=list(refunds)) | ledger_window)
+    )  # fmt: skip
+    by_refund = {j.stripe_refund_id: j for j in refund_journals}
+    refund_amounts: dict[int, int] = defaultdict(int)
+    for e in Entry.objects.filter(
+        journal__in=refund_journals, account__kind=LedgerAccount.Kind.REFUNDS
+    ):
+        refund_amounts[e.journal_id] += e.amount
+    # Only refunds that are ours to know about: ticket refunds (tips' refunds are booked from
+    # their charge, without the refund id).
+    ticket_refunds = {
+        k: {**v, "amount": abs(int(v["amount"]))}
+        for k, v in refunds.items()
+        if k in known_ticket_refunds or k in by_refund
+    }
+    window = [j for j in refund_journals if since is None or j.created >= since]
+    found += _compare(
+        "refund", ticket_refunds, by_refund, dict(refund_amounts), window,
+        lambda j: j.stripe_refund_id,
+    )  # fmt: skip
+
+    tickets = Ticket.objects.filter(
+        status__in=[Ticket.Status.PAID, Ticket.Status.REFUND_PENDING, Ticket.Status.REFUNDED,
+                    Ticket.Status.REFUND_FAILED, Ticket.Status.DISPUTED]
+    )  # fmt: skip
+    if since is not None:
+        tickets = tickets.filter(updated__gte=since)
+    keys = set(
+        Journal.objects.filter(kind__in=[Journal.Kind.TICKET, Journal.Kind.TICKET_REFUND])
+        .filter(idempotency_key__startswith="ticket")
+        .values_list("idempotency_key", flat=True)
+    )
+    for ticket in tickets:
+        if f"ticket:{ticket.uuid}" not in keys:
+            found.append(_record(D.MISSING_IN_LEDGER, "ticket", str(ticket.uuid),
+                                 provider_amount=ticket.amount, provider_currency=ticket.currency,
+                                 detail=f"ticket {ticket.status} without its sale journal"))  # fmt: skip
+        if ticket.status == Ticket.Status.REFUNDED and f"ticket-refund:{ticket.uuid}" not in keys:
+            found.append(_record(D.MISSING_IN_LEDGER, "ticket_refund", str(ticket.uuid),
+                                 provider_amount=ticket.amount, provider_currency=ticket.currency,
+                                 detail="refunded ticket without its refund journal"))  # fmt: skip
     return found

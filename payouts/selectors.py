@@ -73,14 +73,12 @@ def users_shared_room_recently(a: User, b: User, *, days: int = 10) -> bool:
 
 
 def ticket_holder(user: User, room_or_event: Any) -> bool:
-    """True when `user` holds a paid, unrefunded ticket for a priced room or event.
+    """True when `user` holds a paid, unrefunded ticket for a priced room or event (for a
+    room, a ticket for the event it was started from counts). See payouts/ticket_selectors.py;
+    rooms calls it at join through rooms/tickets_bridge.py."""
+    from payouts import ticket_selectors
 
-    The contract rooms and the media relay rely on: call it at join time for priced rooms only;
-    moderators, speakers and the creator are admitted by rooms itself.
-    TODO(tickets): back this with a Ticket row (buyer, generic target, payment intent, status
-    driven by webhooks) when ticketed rooms land; until then nothing is sold, so nobody holds one.
-    """
-    return False
+    return ticket_selectors.ticket_holder(user, room_or_event)
 
 
 def club_membership_active(user: User, club: Any) -> bool:

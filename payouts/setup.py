@@ -10,6 +10,7 @@ from typing import Any
 
 STIPENDS_TASK_NAME = "payouts: monthly stipends (1st of the month)"
 RECONCILE_TASK_NAME = "payouts: daily reconciliation"
+TICKET_REFUNDS_TASK_NAME = "payouts: retry stuck ticket refunds"
 
 
 def ensure_periodic_tasks() -> None:
@@ -28,6 +29,19 @@ def ensure_periodic_tasks() -> None:
     PeriodicTask.objects.get_or_create(
         name=RECONCILE_TASK_NAME,
         defaults={"task": "payouts.tasks.reconcile_task", "crontab": daily},
+    )
+    ensure_ticket_periodic_tasks()
+
+
+def ensure_ticket_periodic_tasks() -> None:
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every_15_minutes, _ = IntervalSchedule.objects.get_or_create(
+        every=15, period=IntervalSchedule.MINUTES
+    )
+    PeriodicTask.objects.get_or_create(
+        name=TICKET_REFUNDS_TASK_NAME,
+        defaults={"task": "payouts.tasks.tickets_refund_sweep_task", "interval": every_15_minutes},
     )
 
 

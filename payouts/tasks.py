@@ -28,3 +28,18 @@ def reconcile_task(days: int = 30) -> int:
     from payouts.reconciliation import reconcile
 
     return len(reconcile(since=timezone.now() - timedelta(days=days)))
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def ticket_refund_task(ticket_id: int) -> str:
+    """Refund one ticket (idempotent: the refund carries the ticket's refund key)."""
+    from payouts.services.tickets import ticket_refund_execute
+
+    return ticket_refund_execute(ticket_id=ticket_id).status
+
+
+@shared_task(acks_late=True)
+def tickets_refund_sweep_task() -> list[str]:
+    from payouts.services.tickets import tickets_refund_sweep
+
+    return tickets_refund_sweep()

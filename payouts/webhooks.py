@@ -164,3 +164,108 @@ def connect() -> None:
         for handler in djstripe_handlers:
             signal.disconnect(handler, sender=Event)
         signal.connect(_on_djstripe_event, sender=Event, dispatch_uid=f"payouts:{type_}")
+
+
+# --- Tickets ----------------------------------------------------------------------------------
+# Ticket payments and refunds share event types with tips; each handler acts only on objects
+# that belong to it (by metadata, payment intent or refund id), so both run for every event.
+
+
+def _ticket_for(obj: dict[str, Any]) -> Any:
+    from payouts.models import Ticket
+
+    uuid = (obj.get("metadata") or {}).get("ticket")
+    if uuid:
+        ticket = Ticket.objects.filter(uuid=uuid).first()
+        if ticket:
+            return ticket
+    if obj.get("object") == "refund" and obj.get("id"):
+        ticket = Ticket.objects.filter(stripe_refund_id=obj["id"]).first()
+        if ticket:
+            return ticket
+    pi = obj.get("payment_intent") if obj.get("object") != "payment_intent" else obj.get("id")
+    if pi:
+        return Ticket.objects.filter(stripe_payment_intent_id=pi).first()
+    return None
+
+
+def _ticket_payment_intent_succeeded(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.tickets import ticket_mark_paid
+
+    ticket = _ticket_for(obj)
+    if ticket:
+        ticket_mark_paid(ticket=ticket, charge_id=str(obj.get("latest_charge") or ""))
+
+
+def _ticket_payment_intent_failed(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.tickets import ticket_mark_failed
+
+    ticket = _ticket_for(obj)
+    if ticket:
+        error = obj.get("last_payment_error") or {}
+        ticket_mark_failed(ticket=ticket, code=str(error.get("code") or "payment_failed"))
+
+
+def _ticket_payment_intent_requires_action(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.tickets import ticket_mark_requires_action
+
+    ticket = _ticket_for(obj)
+    if ticket:
+        ticket_mark_requires_action(ticket=ticket)
+
+
+def _ticket_charge_refunded(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.tickets import ticket_mark_refunded
+
+    ticket = _ticket_for(obj)
+    if ticket and obj.get("refunded"):
+        ticket_mark_refunded(ticket=ticket, charge_id=str(obj.get("id") or ""))
+    elif ticket:
+        logger.warning("partial refund of ticket %s is not modelled", ticket.uuid)
+
+
+def _ticket_refund_updated(obj: dict[str, Any], created: int | None) -> None:
+    """refund.updated / refund.failed / charge.refund.updated: a refund settled or failed."""
+    from payouts.services.tickets import ticket_apply_refund
+
+    ticket = _ticket_for(obj)
+    if ticket:
+        ticket_apply_refund(ticket=ticket, refund=obj)
+
+
+def _ticket_dispute_created(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.models import Ticket
+    from payouts.services.tickets import ticket_mark_disputed
+
+    ticket = (
+        _ticket_for(obj) or Ticket.objects.filter(stripe_charge_id=obj.get("charge") or "-").first()
+    )
+    if ticket:
+        ticket_mark_disputed(
+            ticket=ticket, dispute_id=str(obj.get("id")), charge_id=str(obj.get("charge") or "")
+        )
+
+
+def _also(first: Handler | None, second: Handler) -> Handler:
+    if first is None:
+        return second
+
+    def both(obj: dict[str, Any], created: int | None) -> None:
+        first(obj, created)
+        second(obj, created)
+
+    return both
+
+
+TICKET_HANDLERS: dict[str, Handler] = {
+    "payment_intent.succeeded": _ticket_payment_intent_succeeded,
+    "payment_intent.payment_failed": _ticket_payment_intent_failed,
+    "payment_intent.requires_action": _ticket_payment_intent_requires_action,
+    "charge.refunded": _ticket_charge_refunded,
+    "refund.updated": _ticket_refund_updated,
+    "refund.failed": _ticket_refund_updated,
+    "charge.refund.updated": _ticket_refund_updated,
+    "charge.dispute.created": _ticket_dispute_created,
+}
+for _type, _handler in TICKET_HANDLERS.items():
+    HANDLERS[_type] = _also(HANDLERS.get(_type), _handler)

@@ -15,7 +15,7 @@ from accounts.permissions import user_require_member
 from accounts.services import notification_create
 from clubhouse.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from clubs.models import Club
-from rooms import clubs_bridge, services
+from rooms import clubs_bridge, services, tickets_bridge
 from rooms.conf import event_reminder_minutes
 from rooms.models import EventRSVP, Room, ScheduledEvent
 
@@ -166,6 +166,7 @@ def event_delete(*, user: User, event_id: int) -> None:
     with transaction.atomic():
         event = _event_lock(event_id)
         _require_host(event, user)
+        tickets_bridge.event_cancelled(event, by=user)  # refunds leave after commit
         event.delete()
 
 

@@ -1,6 +1,6 @@
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, path, re_path
 
-from payouts.api import views
+from payouts.api import tickets, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("payouts/tips/", views.TipListCreateView.as_view(), name="payouts-tips"),
@@ -21,4 +21,18 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="payouts-onboarding-link",
     ),
     path("payouts/wallet/", views.WalletView.as_view(), name="payouts-wallet"),
+    # tickets
+    re_path(
+        r"^payouts/(?P<kind>events|rooms)/(?P<pk>[0-9]+)/ticket/$",
+        tickets.TicketView.as_view(),
+        name="payouts-ticket",
+    ),
+    re_path(
+        r"^payouts/(?P<kind>events|rooms)/(?P<pk>[0-9]+)/ticket-price/$",
+        tickets.TicketPriceView.as_view(),
+        name="payouts-ticket-price",
+    ),
+    path("payouts/tickets/", tickets.MyTicketsView.as_view(), name="payouts-my-tickets"),
+    path("payouts/tickets/<uuid:uuid>/", tickets.MyTicketView.as_view(), name="payouts-my-ticket"),
+    path("payouts/ticket-sales/", tickets.TicketSalesView.as_view(), name="payouts-ticket-sales"),
 ]

@@ -124,6 +124,8 @@ class StandInStripe(stripe.HTTPClient):
             self.requests: list[tuple[str, str]] = []
             self._clock = itertools.count(int(time.time()))
             self.fail_next: list[StandInError] = []
+            # Refunds answer `pending` and wait for `refund_settle` (as bank refunds do).
+            self.refunds_pending = False
 
     def _now(self) -> int:
         return next(self._clock)
@@ -533,6 +535,13 @@ class StandInStripe(stripe.HTTPClient):
             )
         charge = self.get("charges", pi["latest_charge"])
         amount = int(p.get("amount", charge["amount"] - charge["amount_refunded"]))
+        if charge["amount_refunded"] >= charge["amount"]:
+            raise StandInError(
+                400,
+                "invalid_request_error",
+                f"Charge {charge['id']} has already been refunded.",
+                "charge_already_refunded",
+            )
         if amount <= 0 or amount > charge["amount"] - charge["amount_refunded"]:
             raise StandInError(
                 400,
@@ -543,13 +552,26 @@ class StandInStripe(stripe.HTTPClient):
         refund = self._store(
             "refunds",
             {"id": self._id("re"), "object": "refund", "amount": amount, "currency": charge["currency"],
-             "charge": charge["id"], "payment_intent": pi["id"], "status": "succeeded",
-             "created": self._now()},
+             "charge": charge["id"], "payment_intent": pi["id"], "status": "pending",
+             "failure_reason": None, "created": self._now(),
+             "reverse_transfer": str(p.get("reverse_transfer")).lower() == "true"},
         )  # fmt: skip
+        charge["amount_refunded"] += amount  # held while pending, released if it fails
+        if self.refunds_pending:
+            self._event("refund.created", refund, key)
+            return refund
+        self._refund_succeed(refund, key)
+        return refund
+
+    def _refund_succeed(self, refund: dict[str, Any], key: str | None = None) -> None:
+        charge = self.get("charges", refund["charge"])
+        pi = self.get("payment_intents", refund["payment_intent"])
+        amount = refund["amount"]
+        refund["status"] = "succeeded"
         self._balance_txn(
             amount=-amount, currency=charge["currency"], type_="refund", source=refund["id"]
         )
-        if str(p.get("reverse_transfer")).lower() == "true" and charge["transfer"]:
+        if refund.get("reverse_transfer") and charge["transfer"]:
             tr = self.get("transfers", charge["transfer"])
             back = amount - pi["application_fee_amount"] if amount == charge["amount"] else amount
             tr["amount_reversed"] += back
@@ -557,10 +579,24 @@ class StandInStripe(stripe.HTTPClient):
             self._balance_txn(
                 amount=back, currency=tr["currency"], type_="transfer_refund", source=tr["id"]
             )
-        charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
         self._event("charge.refunded", charge, key)
-        return refund
+        self._event("refund.updated", refund)
+
+    def refund_settle(self, refund_id: str, *, success: bool = True) -> dict[str, Any]:
+        """The bank's answer to a pending refund (``refunds_pending``): the events it causes."""
+        with self._lock:
+            refund = self.get("refunds", refund_id)
+            if refund["status"] != "pending":
+                raise ValueError(f"refund {refund_id} is {refund['status']}, not pending")
+            if success:
+                self._refund_succeed(refund)
+            else:
+                refund.update(status="failed", failure_reason="expired_or_canceled_card")
+                self.get("charges", refund["charge"])["amount_refunded"] -= refund["amount"]
+                self._event("refund.updated", refund)
+            self._save()
+            return self.events[-1]
 
     def _create_accounts(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
         acct = {

@@ -11,7 +11,7 @@ from accounts.models import Topic, User
 from accounts.permissions import user_require_member
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubs.models import Club
-from rooms import clubs_bridge, events, rules
+from rooms import clubs_bridge, events, rules, tickets_bridge
 from rooms.conf import room_default_capacity, room_title_max_length
 from rooms.models import Room, RoomParticipant, RoomVisit, ScheduledEvent
 from rooms.selectors import user_card
@@ -103,7 +103,9 @@ def room_join(*, user: User, room_id: int) -> RoomParticipant:
         existing = participant_get(room, user)
         if existing is not None:
             return existing
-        denial = rules.room_entry_denial(room, user)
+        denial = rules.room_entry_denial(room, user) or tickets_bridge.ticket_entry_denial(
+            user, room
+        )
         if denial is not None:
             raise denial
         if RoomParticipant.objects.filter(room=room).count() >= room.capacity:
