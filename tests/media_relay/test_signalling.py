@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 
 from accounts.models import User
@@ -399,3 +399,75 @@ async def test_embedded_mode_starts_the_relay_in_process_on_first_offer(
         assert await hears_tone([listener])
     finally:
         await signalling.relay_embedded_stop()
+
+
+# --- ordering -------------------------------------------------------------------------------
+
+
+async def test_a_state_command_older_than_the_applied_seq_is_dropped() -> None:
+    """Two web processes' on-commit hooks may deliver out of order: the room's `seq` decides."""
+    from channels.layers import InMemoryChannelLayer
+
+    worker = RelayWorker(InMemoryChannelLayer(), worker_id="w", registry=placement.MemoryRegistry())
+    try:
+        await worker.handle(
+            {"type": "relay.room_state", "room_id": 1, "seq": 5, "speakers": [7], "muted": []}
+        )
+        await worker.handle(
+            {"type": "relay.mute", "room_id": 1, "seq": 4, "user_id": 7, "muted": True}
+        )
+        await worker.handle(
+            {"type": "relay.room_state", "room_id": 1, "seq": 3, "speakers": [], "muted": []}
+        )
+        assert (worker.rooms[1].speakers, worker.rooms[1].muted) == ({7}, set())
+        await worker.handle(
+            {"type": "relay.mute", "room_id": 1, "seq": 6, "user_id": 7, "muted": True}
+        )
+        assert worker.rooms[1].muted == {7}
+        await worker.handle({"type": "relay.mute", "room_id": 1, "user_id": 7, "muted": False})
+        assert worker.rooms[1].muted == set()  # without `seq`: always applied
+    finally:
+        await worker.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (
+            {"type": "room.speaker_muted", "data": {"user_id": 3}},
+            {"type": "relay.mute", "user_id": 3, "muted": True},
+        ),
+        (
+            {"type": "room.speaker_unmuted", "data": {"user_id": 3}},
+            {"type": "relay.mute", "user_id": 3, "muted": False},
+        ),
+        (
+            {"type": "room.speaker_removed", "data": {"user_id": 3, "reason": "moved"}},
+            {"type": "relay.move_to_audience", "user_id": 3},
+        ),
+        (
+            {"type": "room.user_removed", "data": {"user_id": 3}},
+            {"type": "relay.remove", "user_id": 3, "reason": "removed"},
+        ),
+        ({"type": "room.ended", "data": {"reason": "empty"}}, {"type": "relay.end"}),
+    ],
+)
+def test_room_events_become_relay_commands_for_the_rooms_worker(
+    event: dict[str, Any], expected: dict[str, Any], settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from channels.layers import InMemoryChannelLayer
+
+    settings.REDIS_URL = ""
+    layer = InMemoryChannelLayer()
+    monkeypatch.setattr(signalling, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(signalling, "_registries", {})
+    monkeypatch.setattr(placement, "_memory", placement.MemoryRegistry())
+    signalling.relay_room_event(11, {"room_id": 11, "seq": 9, **event})
+    assert layer.channels == {}  # the room has no relay worker: nothing to tell
+    placement._memory.heartbeat("w", {})
+    placement._memory.place(11)
+    signalling.relay_room_event(11, {"room_id": 11, "seq": 9, **event})
+    message = async_to_sync(layer.receive)(placement.worker_channel("w"))
+    assert not layer.channels.get(placement.worker_channel("w"))  # exactly one command
+    assert {k: v for k, v in message.items() if k in expected} == expected
+    assert message["room_id"] == 11
