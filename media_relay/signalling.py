@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -238,8 +239,28 @@ def relay_embedded_ensure() -> bool:
         return False
     from media_relay.worker import relay_embedded_start
 
-    relay_embedded_start()
+    worker = relay_embedded_start()
+    if id(worker) not in _stop_hooked:
+        _stop_hooked.add(id(worker))
+        _stop_with_the_server()
     return True
+
+
+_stop_hooked: set[int] = set()
+
+
+def _stop_with_the_server() -> None:
+    """Under daphne (Twisted), close the embedded worker's connections before the reactor
+    stops: aiortc's per-receiver threads would otherwise keep the process from exiting."""
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or not getattr(reactor, "running", False):
+        return
+    from twisted.internet.defer import Deferred
+
+    def stop() -> Any:
+        return Deferred.fromFuture(asyncio.ensure_future(relay_embedded_stop()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", stop)
 
 
 async def relay_embedded_stop() -> None:

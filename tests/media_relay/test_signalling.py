@@ -211,6 +211,14 @@ async def test_tone_reaches_listeners_and_moderation_stops_and_resumes_it(scene:
     assert speaker.answers[-1]["worker_id"] in scene.workers
     assert "a=recvonly" in speaker.answers[-1]["sdp"]  # the mic m-line is accepted
 
+    # a newcomer learns at once who is talking (the speaker's start was long before)
+    newcomer = await scene.person()
+    await newcomer.listen()
+    push = await newcomer.ws.wait_push(
+        "room.speaking", where=lambda p: p["data"]["speaking"], timeout=8
+    )
+    assert push["data"]["user_id"] == speaker.user.pk
+
     watcher = await scene.person()  # in the room, never starts audio
     assert scene.room is not None
     room_id = scene.room.pk
@@ -368,14 +376,17 @@ async def test_relay_kill_listeners_are_told_to_renegotiate_and_hear_again_withi
     died = time.monotonic()
 
     async def recover(person: Person, offer: Any) -> None:
-        push = await person.ws.wait_push("rtc.renegotiate", since=marks[id(person)], timeout=5)
+        push = await person.ws.wait_push("rtc.renegotiate", since=marks[id(person)], timeout=8)
         assert push["data"] == {"reason": "relay_moved"}
+        told.append(time.monotonic() - died)
         answer = await offer()
         assert answer["worker_id"] == second.worker_id
 
+    told: list[float] = []
     await asyncio.gather(recover(speaker, speaker.speak), *(recover(p, p.listen) for p in audience))
-    assert await hears_tone(audience, timeout=max(0.1, 5 - (time.monotonic() - died)))
-    assert time.monotonic() - died < 5.0
+    assert await hears_tone(audience, timeout=8)
+    back = time.monotonic() - died
+    assert back < 5.0, (told, back)
     assert moderator.ws.pushes_of("rtc.renegotiate") == []  # no audio, nothing to re-offer
 
 
