@@ -133,7 +133,7 @@ def _registry() -> placement.Registry:
     return signalling._registry()
 
 
-async def hears_tone(people: list[Person], timeout: float = 8.0) -> bool:
+async def hears_tone(people: list[Person], timeout: float = 15.0) -> bool:
     start = [p.tone_frames for p in people]
     return await wait_for(
         lambda: all(p.tone_frames - s >= TONE_FRAMES for p, s in zip(people, start, strict=True)),
@@ -142,7 +142,7 @@ async def hears_tone(people: list[Person], timeout: float = 8.0) -> bool:
 
 
 async def silent(people: list[Person], seconds: float = 1.0) -> bool:
-    await asyncio.sleep(0.8)  # what was already in flight, in jitter buffers and decoders
+    await asyncio.sleep(1.5)  # what was already in flight, in jitter buffers and decoders
     start = [p.tone_frames for p in people]
     await asyncio.sleep(seconds)
     return [p.tone_frames for p in people] == start
