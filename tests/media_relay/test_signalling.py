@@ -307,6 +307,41 @@ async def test_removed_listener_is_disconnected_and_the_end_tears_everything_dow
     assert await wait_for(lambda: _registry().room_worker(room_id) is None, 5)
 
 
+# --- leaving, a second tab ------------------------------------------------------------------
+
+
+async def test_leaving_closes_the_audio_connection_but_an_old_tab_closing_does_not(
+    memory_scene: Scene,
+) -> None:
+    scene = memory_scene
+    worker = await scene.worker()
+    _moderator, speaker, (listener,) = await scene.stage(listeners=1)
+    assert scene.room is not None
+    room_id = scene.room.pk
+    peers = worker.rooms[room_id].peers
+
+    # The listener opens a second tab, which offers: it replaces the first tab's connection.
+    second_tab = await scene.person(listener.user)
+    await second_tab.listen()
+    assert await hears_tone([second_tab])
+    first_tab_pc = listener.peer.pc if listener.peer is not None else None
+    assert first_tab_pc is not None
+    assert await wait_for(lambda: first_tab_pc.connectionState in ("closed", "failed"), 8)
+    # Closing the first tab does not cut the second tab's audio.
+    await scene.sockets[scene.people.index(listener)].disconnect()
+    await asyncio.sleep(0.5)
+    assert listener.user.pk in peers
+    assert await hears_tone([second_tab])
+
+    # Leaving the room closes the connection at the relay at once.
+    await second_tab.ws.leave()
+    assert await wait_for(lambda: listener.user.pk not in peers, 5)
+    assert second_tab.peer is not None
+    tab_pc = second_tab.peer.pc
+    assert await wait_for(lambda: tab_pc.connectionState in ("closed", "failed"), 8)
+    assert speaker.user.pk in peers  # nobody else's connection
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 
