@@ -517,3 +517,29 @@ def test_room_events_become_relay_commands_for_the_rooms_worker(
     assert not layer.channels.get(placement.worker_channel("w"))  # exactly one command
     assert {k: v for k, v in message.items() if k in expected} == expected
     assert message["room_id"] == 11
+
+
+@pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def test_workers_alive_reads_each_workers_heartbeat(
+    kind: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.RELAY_WORKER_TTL_S = 1.0
+    settings.RELAY_REDIS_PREFIX = f"relay-test-{uuid.uuid4().hex[:8]}"
+    if kind == "memory":
+        settings.REDIS_URL = ""
+        monkeypatch.setattr(placement, "_memory", placement.MemoryRegistry())
+    monkeypatch.setattr(signalling, "_registries", {})
+    registry = signalling._registry()
+    now = [1_000_000.0]
+    monkeypatch.setattr("media_relay.placement.time.time", lambda: now[0])
+    registry.heartbeat("old", {})
+    now[0] += 0.8
+    registry.heartbeat("new", {})
+    assert signalling.workers_alive({"old", "new", "never"}) == {
+        "old": True,
+        "new": True,
+        "never": False,
+    }
+    now[0] += 0.5  # "old" last beat 1.3 s ago: past the TTL
+    assert signalling.workers_alive({"old", "new"}) == {"old": False, "new": True}
+    assert signalling.workers_alive(set()) == {}
