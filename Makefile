@@ -49,8 +49,12 @@ demo: migrate
 serve: venv env
 	$(BIN)/daphne -b $(HOST) -p $(PORT) clubhouse.asgi:application
 
+# The demo bot speaker (an ordinary client over /ws/ + WebRTC) plays generated music in the demo's
+# live room while the server runs, and stops with it.
 run: demo
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
+	@$(MANAGE) demo_speaker --url ws://$(HOST):$(PORT)/ws/ & bot=$$!; \
+	trap 'kill $$bot 2>/dev/null; wait $$bot 2>/dev/null' EXIT; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) clubhouse.asgi:application
 
 # --- checks ------------------------------------------------------------------------------

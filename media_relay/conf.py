@@ -17,12 +17,12 @@ def listener_slots() -> int:
 
 
 def heartbeat_s() -> float:
-    return float(relay_setting("RELAY_HEARTBEAT_S", 2.0))
+    return float(relay_setting("RELAY_HEARTBEAT_S", 1.0))
 
 
 def worker_ttl_s() -> float:
     """A worker whose heartbeat is older than this is dead; its rooms are re-placed."""
-    return float(relay_setting("RELAY_WORKER_TTL_S", 6.0))
+    return float(relay_setting("RELAY_WORKER_TTL_S", 3.0))
 
 
 def voice_level_max() -> int:
