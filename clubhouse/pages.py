@@ -46,7 +46,12 @@ def home(request: HttpRequest) -> HttpResponse:
         return render(request, "home.html")
     if not getattr(user, "is_member", False):
         return redirect("waitlist")
-    return render(request, "web/hallway.html")
+    return render(request, "web/hallway.html", {"is_new": _is_new(user)})
+
+
+def _is_new(user: Any) -> bool:
+    """A member who has not set anything up yet: no topics and follows nobody."""
+    return not user.topics.exists() and not user.following_set.exists()
 
 
 @member_page
@@ -68,6 +73,8 @@ def room_new(request: HttpRequest) -> HttpResponse:
 
 @member_page
 def onboarding(request: HttpRequest) -> HttpResponse:
+    """Name, photo, topics, people to follow. Signing up from an invitation lands here
+    (`?next=/welcome/` on the signup link); the hallway links here while you are new."""
     return render(request, "web/onboarding.html")
 
 
