@@ -172,10 +172,23 @@ def _allow_orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --- the browser ----------------------------------------------------------------------------
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(live_server_asgi: str) -> Iterator[Any]:
+    """Chromium, per test module. Not per session: Playwright's sync API marks an event loop
+    as running in this thread for as long as it lives, which would make Django refuse ORM
+    calls in every later (non-browser) test of the run; the teardown clears it."""
+    import asyncio
+
     from playwright.sync_api import sync_playwright
 
+    try:
+        yield from _chromium(sync_playwright)
+    finally:
+        asyncio._set_running_loop(None)
+        asyncio.set_event_loop(None)
+
+
+def _chromium(sync_playwright: Any) -> Iterator[Any]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,

@@ -8,8 +8,8 @@ export function clubCard(club) {
   const relation = club.viewer?.role ? ROLE[club.viewer.role] : club.viewer?.following ? "Following" : null;
   return h("a", { class: "card link club-card", href: `/clubs/${club.slug}/` },
     h("div", { class: "profile-head" },
-      club.photo ? h("img", { class: "avatar", src: club.photo, alt: "" }) : h("span", { class: "avatar initials", "aria-hidden": "true" }, "🏠"),
-      h("div", {}, h("h3", {}, club.name, club.is_verified ? h("span", { title: "Verified", "aria-label": "verified" }, " ✔︎") : null),
+      club.photo ? h("img", { class: "avatar", src: club.photo, alt: "" }) : h("span", { class: "avatar initials", "aria-hidden": "true" }, club.name.charAt(0).toUpperCase()),
+      h("div", {}, h("h3", {}, club.name, club.is_verified ? h("span", { title: "Verified", "aria-label": "verified" }, " (verified)") : null),
         h("p", { class: "small" }, `${club.member_count} member${club.member_count === 1 ? "" : "s"}`, relation ? ` · ${relation}` : ""))),
     club.description ? h("p", { class: "small" }, club.description.slice(0, 140)) : null);
 }

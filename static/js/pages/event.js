@@ -11,7 +11,7 @@ function render(event) {
   document.title = `${event.title} · Clubhouse`;
   root.removeAttribute("aria-busy");
   fill($("[data-event-when]"), h("time", { datetime: event.starts_at }, when(event.starts_at, { dateStyle: "full", timeStyle: "short" })),
-    event.club ? [" · ", h("a", { href: `/clubs/${event.club.slug}/` }, `🏠 ${event.club.name}`)] : null,
+    event.club ? [" · ", h("a", { href: `/clubs/${event.club.slug}/` }, event.club.name)] : null,
     event.members_only ? " · members only" : null);
   $("[data-event-title]").textContent = event.title;
   $("[data-event-description]").textContent = event.description;

@@ -39,7 +39,7 @@ function row(n) {
   };
   const body = href ? h("a", { href, onclick: open }, text) : h("span", {}, text);
   return h("li", { class: n.read ? "" : "unread", dataset: { kind: n.kind } },
-    n.actor ? avatar(n.actor, "sm") : h("span", { class: "avatar sm initials", "aria-hidden": "true" }, "✳︎"),
+    n.actor ? avatar(n.actor, "sm") : h("span", { class: "avatar sm initials", "aria-hidden": "true" }, "C"),
     h("div", { class: "grow" }, n.read ? null : h("span", { class: "visually-hidden" }, "Unread: "), body,
       h("div", { class: "small" }, h("time", { datetime: n.created }, timeAgo(n.created)))),
     n.read ? null : h("button", { type: "button", class: "secondary", onclick: open, "aria-label": `Mark as read: ${text}` }, "Mark read"));
@@ -50,7 +50,7 @@ async function load(reset = false) {
   try {
     const page = await api("notifications/", { query: { limit: PAGE, offset, unread: filter } });
     const rows = page.results.map(row);
-    if (offset === 0) fill(list, rows.length ? rows : h("li", { class: "muted" }, filter ? "Nothing unread. 🎉" : "No notifications yet."));
+    if (offset === 0) fill(list, rows.length ? rows : h("li", { class: "muted" }, filter ? "Nothing unread." : "No notifications yet."));
     else list.append(...rows);
     offset += page.results.length;
     more.hidden = !page.next;

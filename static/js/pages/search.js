@@ -24,7 +24,7 @@ async function run() {
       h("div", { class: "grid two" }, found.rooms.map(roomCard))));
     if (found.clubs.length) sections.push(h("section", { "aria-labelledby": "clubs-h" }, h("h2", { id: "clubs-h" }, "Clubs"),
       h("ul", { class: "list card" }, found.clubs.map((c) => h("li", {}, h("div", { class: "grow" },
-        h("a", { href: `/clubs/${c.slug}/` }, `🏠 ${c.name}`), h("div", { class: "small" }, c.description.slice(0, 140))))))));
+        h("a", { href: `/clubs/${c.slug}/` }, c.name), h("div", { class: "small" }, c.description.slice(0, 140))))))));
     fill(results, sections.length ? sections : h("p", { class: "empty" }, `Nothing found for “${q}”.`));
   } catch (error) { reportError(error); }
 }
