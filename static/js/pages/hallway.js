@@ -1,6 +1,6 @@
 // The hallway: live rooms for you, people you follow who are on stage, upcoming events,
 // suggestions when you follow few people. Refreshes itself every 20 s while visible.
-import { api, apiAll } from "../api.js";
+import { api } from "../api.js";
 import { eventCard, personRow, roomCard } from "../cards.js";
 import { openRoomDialog } from "../room_form.js";
 import { avatar, empty, fill, h, reportError, toast } from "../ui.js";
@@ -12,7 +12,6 @@ const onlineBox = document.querySelector("[data-online]");
 const eventsBox = document.querySelector("[data-events]");
 const PAGE = 20;
 let shown = PAGE;
-let following = null;
 
 async function loadRooms() {
   const page = await api("hallway/", { query: { limit: shown } });
@@ -28,22 +27,17 @@ async function loadRooms() {
   return page.results;
 }
 
-async function loadOnline(rooms) {
-  following ||= new Set((await apiAll(`users/${encodeURIComponent(me)}/following/`, { max: 1000 })).map((u) => u.username));
-  const seen = new Map();
-  for (const room of rooms) {
-    for (const speaker of room.speakers || []) {
-      if (following.has(speaker.username) && !seen.has(speaker.username)) seen.set(speaker.username, { speaker, room });
-    }
-  }
-  if (!seen.size) {
-    fill(onlineBox, h("li", { class: "muted" }, following.size ? "Nobody you follow is on stage right now." : "Follow people to see when they go live."));
+async function loadOnline() {
+  const { results } = await api("me/following/live/");
+  if (!results.length) {
+    fill(onlineBox, h("li", { class: "muted" }, "Nobody you follow is in a room right now."));
     return;
   }
-  fill(onlineBox, [...seen.values()].map(({ speaker, room }) => h("li", {},
-    avatar(speaker, "sm"),
-    h("div", { class: "grow" }, h("a", { href: `/u/${encodeURIComponent(speaker.username)}/` }, speaker.name),
-      h("div", { class: "small" }, "in ", h("a", { href: `/rooms/${room.id}/` }, room.title || "a room"))))));
+  fill(onlineBox, results.map(({ user, role, room }) => h("li", {},
+    avatar(user, "sm"),
+    h("div", { class: "grow" }, h("a", { href: `/u/${encodeURIComponent(user.username)}/` }, user.name),
+      h("div", { class: "small" }, role === "listener" ? "listening in " : "speaking in ",
+        h("a", { href: `/rooms/${room.id}/` }, room.title || "a room"))))));
 }
 
 async function loadEvents() {
@@ -52,7 +46,8 @@ async function loadEvents() {
 }
 
 async function loadSuggestions() {
-  if (following && following.size >= 5) return;
+  const mine = await api(`users/${encodeURIComponent(me)}/following/`, { query: { limit: 5 } });
+  if (mine.count >= 5) return;
   const people = await api("me/suggestions/", { query: { limit: 5 } });
   if (!people.length) return;
   const box = document.querySelector("[data-suggest-box]");
@@ -64,7 +59,6 @@ async function loadSuggestions() {
         await api(`users/${encodeURIComponent(person.username)}/follow/`, { method: "POST" });
         button.textContent = "Following ✓";
         button.disabled = true;
-        following?.add(person.username);
         refresh();
       } catch (error) { reportError(error); }
     });
@@ -74,8 +68,7 @@ async function loadSuggestions() {
 
 async function refresh() {
   try {
-    const rooms = await loadRooms();
-    await loadOnline(rooms);
+    await Promise.all([loadRooms(), loadOnline()]);
   } catch (error) {
     reportError(error);
   }
