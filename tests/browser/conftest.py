@@ -259,6 +259,25 @@ def page(new_page: Callable[..., Any]) -> Any:
     return new_page()
 
 
+_UNLABELLED_JS = """() => [...document.querySelectorAll(
+  'input:not([type=hidden]), select, textarea, button, a[href]')]
+  .filter((el) => el.offsetParent !== null || el.getClientRects().length)
+  .filter((el) => {
+    const named = (el.labels && el.labels.length) || el.getAttribute('aria-label')
+      || el.getAttribute('aria-labelledby') || el.getAttribute('title');
+    const text = (el.textContent || '').trim() || el.querySelector('img[alt]:not([alt=""])');
+    return !(named || (['BUTTON', 'A'].includes(el.tagName) && text));
+  })
+  .map((el) => el.outerHTML.slice(0, 120))"""
+
+
+def assert_every_control_is_named(page: Any) -> None:
+    """Every visible input, select, textarea, button and link has an accessible name (a label,
+    aria-label or text): what a screen reader announces."""
+    unnamed = page.evaluate(_UNLABELLED_JS)
+    assert unnamed == [], "controls without a name:\n" + "\n".join(unnamed)
+
+
 def login(context_or_page: Any, user: Any, base_url: str) -> None:
     """Log `user` in to a browser context the way a finished login would: a real session,
     its cookie in the browser (no password round trip; the login form has its own test)."""

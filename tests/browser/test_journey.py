@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from accounts.models import User
 from rooms.services import room_create
+from tests.browser.conftest import assert_every_control_is_named
 from tests.factories import PASSWORD, InvitationFactory, TopicFactory, UserFactory
 
 
@@ -26,6 +27,7 @@ def test_invited_person_signs_up_follows_and_finds_a_live_room(
     page.goto("/invite/welcome-token/")
     expect(page.get_by_role("heading", name="Grace Hopper invited you")).to_be_visible()
     screenshots(page, "invitation")
+    assert_every_control_is_named(page)
     page.get_by_role("link", name="Create your account").click()
 
     page.get_by_label("Email").fill("new@example.com")
@@ -51,6 +53,7 @@ def test_invited_person_signs_up_follows_and_finds_a_live_room(
     expect(suggestions.get_by_role("button", name="Following Ada Lovelace")).to_be_visible()
     assert newbie.following_set.filter(followee=ada).exists()
     screenshots(page, "onboarding")
+    assert_every_control_is_named(page)
 
     page.get_by_role("link", name="Go to the hallway →").click()
     room = page.locator("[data-rooms] .room-card", has_text="Engines after dark")
@@ -58,6 +61,7 @@ def test_invited_person_signs_up_follows_and_finds_a_live_room(
     expect(room).to_contain_text("Ada Lovelace")
     expect(page.locator("[data-online]")).to_contain_text("Ada Lovelace")
     screenshots(page, "hallway")
+    assert_every_control_is_named(page)
     page.console.assert_clean()
 
     room.click()

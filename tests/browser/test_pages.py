@@ -15,6 +15,7 @@ from clubs.models import ClubMembership
 from payouts.models import Tip
 from rooms.models import EventRSVP, Room
 from rooms.services import room_create
+from tests.browser.conftest import assert_every_control_is_named
 from tests.clubs.factories import ClubFactory
 from tests.factories import FollowFactory, NotificationFactory, TopicFactory, UserFactory
 from tests.rooms.factories import EventFactory
@@ -69,6 +70,7 @@ def test_hallway_shows_live_rooms_people_on_stage_and_events(
     expect(page.locator("[data-online]")).to_contain_text("Ada Lovelace")
     expect(page.locator("[data-events]")).to_contain_text("Weekly notes")
     screenshots(page, "hallway-live")
+    assert_every_control_is_named(page)
     page.console.assert_clean()
 
 
@@ -88,6 +90,7 @@ def test_profile_follow_report_and_block(new_page: Any, screenshots: Any) -> Non
     expect(page.locator("[data-followers-count]")).to_have_text("1")
     assert grace.follower_set.filter(follower=me).exists()
     screenshots(page, "profile")
+    assert_every_control_is_named(page)
 
     page.get_by_label("More actions").click()
     page.get_by_role("button", name="Report @grace").click()
@@ -120,6 +123,7 @@ def test_send_money_first_tip_with_a_test_card(
     expect(dialog.locator("[data-charge]")).to_have_text(re.compile(r"\$5\.\d\d"))
     expect(dialog.get_by_label(re.compile("4242"))).to_be_checked()
     screenshots(page, "send-money")
+    assert_every_control_is_named(page)
     dialog.get_by_role("button", name="Send").click()
     expect(dialog.get_by_text("Sent! Mae Maker gets $5.00.")).to_be_visible()
     tip = Tip.objects.get(sender=me)
@@ -153,6 +157,7 @@ def test_notifications_list_and_mark_read(new_page: Any, screenshots: Any) -> No
     row = page.locator("[data-notifications-list] li", has_text="Linus followed you.")
     expect(row).to_have_class("unread")
     screenshots(page, "notifications")
+    assert_every_control_is_named(page)
     page.get_by_role("button", name="Mark all as read").click()
     expect(page.locator("[data-notifications-list] li.unread")).to_have_count(0)
     expect(page.locator("[data-unread]")).to_be_hidden()
@@ -173,6 +178,7 @@ def test_invitations_show_quota_and_send_one(new_page: Any, screenshots: Any) ->
     expect(page.locator("[data-invitations]")).to_contain_text("friend@example.com")
     assert Invitation.objects.filter(inviter=me, email="friend@example.com").exists()
     screenshots(page, "invitations")
+    assert_every_control_is_named(page)
     page.console.assert_clean(allow=("status of 400",))  # the empty form, on purpose
 
 
@@ -200,6 +206,7 @@ def test_clubs_and_joining_a_club(new_page: Any, screenshots: Any) -> None:
     page.goto("/clubs/")
     expect(page.locator("[data-clubs]")).to_contain_text("Night Owls")
     screenshots(page, "clubs")
+    assert_every_control_is_named(page)
     page.locator("[data-clubs]").get_by_role("link", name=re.compile("Night Owls")).click()
     expect(page.get_by_role("heading", name="Night Owls")).to_be_visible()
     expect(page.locator("[data-club-events]")).to_contain_text("Owl hour")
@@ -207,6 +214,7 @@ def test_clubs_and_joining_a_club(new_page: Any, screenshots: Any) -> None:
     expect(page.get_by_role("button", name="Leave")).to_be_visible()
     assert ClubMembership.objects.filter(club=club, user=me).exists()
     screenshots(page, "club")
+    assert_every_control_is_named(page)
     page.console.assert_clean()
 
 
@@ -224,6 +232,7 @@ def test_events_calendar_rsvp_and_ics(new_page: Any, screenshots: Any) -> None:
     page.goto("/events/")
     expect(page.locator("[data-calendar]")).to_contain_text("Morning news")
     screenshots(page, "events")
+    assert_every_control_is_named(page)
     page.get_by_role("link", name="Morning news").click()
     expect(page.get_by_role("heading", name="Morning news")).to_be_visible()
     page.get_by_role("button", name="RSVP — I'll be there").click()
@@ -233,6 +242,7 @@ def test_events_calendar_rsvp_and_ics(new_page: Any, screenshots: Any) -> None:
         page.get_by_role("link", name="Add to calendar (.ics)").click()
     assert download.value.suggested_filename == f"event-{event.pk}.ics"
     screenshots(page, "event")
+    assert_every_control_is_named(page)
     page.console.assert_clean()
 
 
@@ -259,6 +269,7 @@ def test_wallet_and_creator_application(
     expect(page.get_by_text("Active ✓")).to_be_visible()
     expect(page.get_by_text("No tips yet.")).to_be_visible()
     screenshots(page, "wallet")
+    assert_every_control_is_named(page)
     page.console.assert_clean()
 
     newcomer = UserFactory()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
 from accounts.models import WaitlistVouch
+from tests.browser.conftest import assert_every_control_is_named
 from tests.factories import PASSWORD, NotificationFactory, UserFactory, WaitlistedUserFactory
 
 
@@ -63,3 +65,9 @@ def test_waitlisted_person_sees_the_waitlist_and_names_a_member(
     assert WaitlistVouch.objects.filter(requester=waiting, member__username="grace").exists()
     screenshots(page, "waitlist")
     page.console.assert_clean()
+
+
+def test_the_accessible_name_check_catches_an_unlabelled_field(page: Any) -> None:
+    page.set_content('<label for="a">Name</label><input id="a"><input id="b"><button></button>')
+    with pytest.raises(AssertionError, match='id="b"'):
+        assert_every_control_is_named(page)

@@ -8,6 +8,8 @@ let filter = "";
 let offset = 0;
 const PAGE = 30;
 
+const CLUB_EVENTS = { joined: "you are a member now", role_changed: "your role changed", request_approved: "your request was approved", request_rejected: "your request was declined" };
+
 function describe(n) {
   const who = n.actor ? (n.actor.display_name || n.actor.username) : "Someone";
   const d = n.data || {};
@@ -21,7 +23,7 @@ function describe(n) {
     case "room_ping": return [`${who} pinged you into “${d.title || "a room"}”.`, room];
     case "speaker_invite": return [`${who} invited you to speak in “${d.title || "a room"}”.`, room];
     case "event_reminder": return [`“${d.title || "An event"}” is starting.`, d.event_id && `/events/${d.event_id}/`];
-    case "club": return [`${who ? `${who}: ` : ""}club ${d.club_slug || ""} — ${String(d.event || "news").replaceAll("_", " ")}.`, d.club_slug && `/clubs/${d.club_slug}/`];
+    case "club": return [`Club ${d.club_slug || ""}: ${CLUB_EVENTS[d.event] || String(d.event || "news").replaceAll("_", " ")}${n.actor ? ` (${who})` : ""}.`, d.club_slug && `/clubs/${d.club_slug}/`];
     case "money": return [`${who} sent you ${money(d.amount, d.currency)}.`, "/wallet/"];
     default: return [n.kind.replaceAll("_", " "), null];
   }
