@@ -280,3 +280,34 @@ def test_wallet_and_creator_application(
     page.get_by_role("button", name="Apply").click()
     expect(page.get_by_text("Application received.")).to_be_visible()
     page.console.assert_clean()
+
+
+def test_send_money_later_uses_the_saved_card_and_a_decline_is_explained(
+    new_page: Any, standin_shared: Any
+) -> None:
+    creator = make_creator(standin_shared, username="maker", display_name="Mae Maker")
+    me = UserFactory()
+    FollowFactory(follower=me, followee=creator)
+    page = new_page(me)
+    page.goto("/u/maker/")
+
+    page.get_by_role("button", name="Send money").click()
+    dialog = page.get_by_role("dialog", name="Send money to Mae Maker")
+    dialog.get_by_label("Amount (USD)").fill("2")
+    dialog.get_by_label(re.compile("declined")).check()
+    dialog.get_by_role("button", name="Send").click()
+    expect(dialog.get_by_text(re.compile("declined", re.I)).last).to_be_visible()
+    dialog.get_by_label(re.compile("4242")).check()
+    dialog.get_by_role("button", name="Send").click()
+    expect(dialog.get_by_text("Sent! Mae Maker gets $2.00.")).to_be_visible()
+    dialog.get_by_role("button", name="Close").click()
+
+    page.get_by_role("button", name="Send money").click()
+    dialog = page.get_by_role("dialog", name="Send money to Mae Maker")
+    expect(dialog.get_by_label(re.compile("Saved card: visa •••• 4242", re.I))).to_be_checked()
+    dialog.get_by_role("button", name="$1.00").click()
+    dialog.get_by_role("button", name="Send").click()
+    expect(dialog.get_by_text("Sent! Mae Maker gets $1.00.")).to_be_visible()
+    assert sorted(
+        Tip.objects.filter(sender=me, status="succeeded").values_list("amount", flat=True)
+    ) == [100, 200]
