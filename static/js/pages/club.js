@@ -22,7 +22,9 @@ function render(club) {
   document.title = `${club.name} · Clubhouse`;
   root.removeAttribute("aria-busy");
   $("[data-club-name]").textContent = club.name + (club.is_verified ? " (verified)" : "");
-  if (club.photo) fill($("[data-club-photo]"), h("img", { class: "avatar lg", src: club.photo, alt: "" }));
+  fill($("[data-club-photo]"), club.photo
+    ? h("img", { class: "avatar lg", src: club.photo, alt: "" })
+    : h("span", { class: "avatar lg initials", "aria-hidden": "true" }, club.name.charAt(0).toUpperCase()));
   const policy = { open: "Anyone can join", request: "Join by request", nomination: "Join by nomination" }[club.join_policy];
   $("[data-club-meta]").textContent = `${club.member_count} member${club.member_count === 1 ? "" : "s"} · ${policy}${club.viewer.role ? ` · you are ${club.viewer.role === "admin" ? "an admin" : `a ${club.viewer.role}`}` : ""}`;
   $("[data-club-description]").textContent = club.description;
