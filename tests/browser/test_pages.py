@@ -263,11 +263,19 @@ def test_host_schedules_an_event_and_starts_its_room(new_page: Any) -> None:
 def test_wallet_and_creator_application(
     new_page: Any, standin_shared: Any, screenshots: Any
 ) -> None:
+    from clubhouse.money import Money
+    from payouts.services import tip_send
+
     creator = make_creator(standin_shared, username="maker")
+    fan = UserFactory()
+    FollowFactory(follower=fan, followee=creator)
+    tip_send(sender=fan, creator=creator, amount=Money(700, "USD"), payment_method="pm_card_visa")
     page = new_page(creator)
     page.goto("/wallet/")
     expect(page.get_by_text("Active ✓")).to_be_visible()
-    expect(page.get_by_text("No tips yet.")).to_be_visible()
+    tips = page.get_by_role("table", name="Tips received")
+    expect(tips).to_contain_text("$7.00")
+    expect(tips).to_contain_text("Received")
     screenshots(page, "wallet")
     assert_every_control_is_named(page)
     page.console.assert_clean()
