@@ -67,6 +67,18 @@ def room(request: HttpRequest, room_id: int) -> HttpResponse:
 
 
 @member_page
+def room_share(request: HttpRequest, token: str) -> HttpResponse:
+    """A room's share link (`/r/<token>/`) leads to the room page."""
+    from rooms.selectors import room_get_by_share_token
+
+    try:
+        found = room_get_by_share_token(token=token, viewer=request.user)
+    except ApplicationError as exc:
+        return error_page(request, exc)
+    return redirect("web_room", room_id=found.pk)
+
+
+@member_page
 def room_new(request: HttpRequest) -> HttpResponse:
     return render(request, "web/room_new.html")
 

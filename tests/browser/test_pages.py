@@ -69,6 +69,11 @@ def test_hallway_shows_live_rooms_people_on_stage_and_events(
     expect(card).to_contain_text("1 in the room")
     expect(page.locator("[data-online]")).to_contain_text("Ada Lovelace")
     expect(page.locator("[data-events]")).to_contain_text("Weekly notes")
+    script_bytes = page.evaluate(
+        "() => performance.getEntriesByType('resource')"
+        ".filter((e) => e.name.endsWith('.js')).reduce((n, e) => n + e.decodedBodySize, 0)"
+    )
+    assert 0 < script_bytes < 300_000  # "a few hundred KB of script" at most
     screenshots(page, "hallway-live")
     assert_every_control_is_named(page)
     page.console.assert_clean()
