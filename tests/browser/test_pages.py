@@ -324,3 +324,35 @@ def test_send_money_later_uses_the_saved_card_and_a_decline_is_explained(
     assert sorted(
         Tip.objects.filter(sender=me, status="succeeded").values_list("amount", flat=True)
     ) == [100, 200]
+
+
+def test_club_admin_approves_a_nomination(new_page: Any) -> None:
+    from clubs.services import club_nominate
+
+    admin = UserFactory()
+    club = ClubFactory(
+        name="Quiet Room", slug="quiet-room", created_by=admin, join_policy="nomination"
+    )
+    member = UserFactory(username="member")
+    ClubMembership.objects.create(club=club, user=member)
+    nominee = UserFactory(username="newcomer", display_name="New Comer")
+    club_nominate(club=club, nominator=member, nominee=nominee)
+    page = new_page(admin)
+    page.goto("/clubs/quiet-room/")
+    row = page.locator("[data-club-nominations] li", has_text="New Comer")
+    expect(row).to_contain_text("nominated by @member")
+    row.get_by_role("button", name="Approve").click()
+    expect(page.locator("[data-club-members]")).to_contain_text("New Comer")
+    assert ClubMembership.objects.filter(club=club, user=nominee).exists()
+    page.console.assert_clean()
+
+
+def test_host_cancels_an_event(new_page: Any) -> None:
+    host = UserFactory()
+    event = EventFactory(title="Maybe later", created_by=host, hosts=[host])
+    page = new_page(host)
+    page.goto(f"/events/{event.pk}/")
+    page.get_by_role("button", name="Cancel the event").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel the event").click()
+    expect(page).to_have_url(re.compile(r"/events/$"))
+    assert not type(event).objects.filter(pk=event.pk).exists()

@@ -119,6 +119,21 @@ async function loadRequests(club) {
     action("Decline", () => api(`${base}/requests/${r.id}/reject/`, { method: "POST" }), "secondary"))));
 }
 
+async function loadNominations(club) {
+  const box = $("[data-club-nominations-box]");
+  if (!club.viewer.role) { box.hidden = true; return; }
+  const page = await api(`${base}/nominations/`, { query: { limit: 50 } });
+  const admin = club.viewer.role === "admin";
+  box.hidden = !page.results.length;
+  fill($("[data-club-nominations]"), page.results.map((n) => personRow(n.nominee,
+    h("span", { class: "small" }, admin && n.nominated_by ? `nominated by @${n.nominated_by.username}` : n.status),
+    admin && n.status === "pending" ? [
+      action("Approve", () => api(`${base}/nominations/${n.id}/approve/`, { method: "POST" })),
+      action("Reject", () => api(`${base}/nominations/${n.id}/reject/`, { method: "POST" }), "secondary"),
+    ] : null,
+    !admin && n.status === "pending" ? action("Withdraw", () => api(`${base}/nominations/${n.id}/withdraw/`, { method: "POST" }), "secondary") : null)));
+}
+
 async function loadEvents() {
   const page = await api("events/", { query: { club: slug, limit: 10 } });
   fill($("[data-club-events]"), page.results.length ? page.results.map(eventCard) : empty("No events scheduled."));
@@ -127,7 +142,7 @@ async function loadEvents() {
 async function load() {
   try {
     const club = render(await api(`${base}/`));
-    await Promise.all([loadMembers(true), loadRequests(club).catch(reportError), loadEvents().catch(reportError)]);
+    await Promise.all([loadMembers(true), loadRequests(club).catch(reportError), loadNominations(club).catch(reportError), loadEvents().catch(reportError)]);
   } catch (error) {
     $("[data-club-name]").textContent = error.status === 404 ? "No such club" : "Could not load this club";
     reportError(error);

@@ -1,6 +1,6 @@
 // One event: when, hosts, RSVP, add to calendar (.ics), hosts start its room.
 import { api } from "../api.js";
-import { busy, fill, h, reportError, toast, userLink, when } from "../ui.js";
+import { busy, confirmDialog, fill, h, reportError, toast, userLink, when } from "../ui.js";
 
 const root = document.querySelector("[data-event]");
 const id = root.dataset.event;
@@ -40,6 +40,17 @@ function render(event) {
   }
   if (!event.room_id) actions.push(rsvp);
   actions.push(h("a", { class: "button secondary", href: `/api/v1/events/${id}/ics/`, download: `event-${id}.ics` }, "Add to calendar (.ics)"));
+  if (isHost && !event.room_id) {
+    const cancel = h("button", { type: "button", class: "secondary" }, "Cancel the event");
+    cancel.addEventListener("click", async () => {
+      if (!(await confirmDialog({ title: "Cancel this event?", message: "It disappears from everyone's calendar.", confirm: "Cancel the event", danger: true }))) return;
+      try {
+        await api(`events/${id}/`, { method: "DELETE" });
+        location.assign("/events/");
+      } catch (error) { reportError(error); }
+    });
+    actions.push(cancel);
+  }
   fill($("[data-event-actions]"), actions);
 }
 
