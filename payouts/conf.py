@@ -5,6 +5,8 @@ Amounts are integer minor units of the currency they are used with.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 
 # Stripe's card pricing: a percentage (in basis points) plus a fixed fee, per currency.
@@ -97,3 +99,25 @@ def standin_state_file() -> str:
         return ""
     name = str(settings.DATABASES["default"].get("NAME", "db")).replace("/", "_")
     return str(Path(tempfile.gettempdir()) / f"clubhouse-stripe-standin-{name}.json")
+
+
+# --- paid clubs (memberships) -------------------------------------------------------------------
+
+
+def club_platform_fee_percent() -> Decimal:
+    """Stripe's `application_fee_percent` on club subscriptions: the platform's share of each
+    invoice (0-100, at most two decimals)."""
+    value = Decimal(str(getattr(settings, "PAYOUTS_CLUB_PLATFORM_FEE_PERCENT", "10")))
+    return value.quantize(Decimal("0.01"))
+
+
+def club_price_min() -> int:
+    return int(getattr(settings, "PAYOUTS_CLUB_PRICE_MIN", 100))
+
+
+def club_price_max() -> int:
+    return int(getattr(settings, "PAYOUTS_CLUB_PRICE_MAX", 100_000))
+
+
+def club_currencies() -> list[str]:
+    return list(getattr(settings, "PAYOUTS_CLUB_CURRENCIES", tip_currencies()))

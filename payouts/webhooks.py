@@ -68,25 +68,17 @@ def _payment_intent_requires_action(obj: dict[str, Any], created: int | None) ->
 
 
 def _charge_refunded(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services import tip_mark_refunded
+    """Any charge (tip, membership, ticket ...), full or partial: see services/charges.py."""
+    from payouts.services.charges import charge_refunded_apply
 
-    tip = _tip_for(obj)
-    if tip and obj.get("refunded"):
-        tip_mark_refunded(tip=tip, charge_id=str(obj.get("id") or ""))
-    elif tip:
-        logger.warning(
-            "partial refund of tip %s is not modelled; reconciliation will flag it", tip.uuid
-        )
+    charge_refunded_apply(charge=obj)
 
 
-def _dispute_created(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services import tip_mark_disputed
+def _dispute_funds_withdrawn(obj: dict[str, Any], created: int | None) -> None:
+    """`charge.dispute.created` and `charge.dispute.funds_withdrawn` book the same journal once."""
+    from payouts.services.charges import dispute_funds_withdrawn_apply
 
-    tip = _tip_for(obj) or Tip.objects.filter(stripe_charge_id=obj.get("charge") or "-").first()
-    if tip:
-        tip_mark_disputed(
-            tip=tip, dispute_id=str(obj.get("id")), charge_id=str(obj.get("charge") or "")
-        )
+    dispute_funds_withdrawn_apply(dispute=obj)
 
 
 def _account_updated(obj: dict[str, Any], created: int | None) -> None:
@@ -117,21 +109,91 @@ def _transfer_reversed(obj: dict[str, Any], created: int | None) -> None:
     reconcile_transfer(obj)
 
 
+# --- paid clubs, dispute outcomes, payouts (memberships work) -----------------------------------
+
+
+def _subscription_changed(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.memberships import club_subscription_sync
+
+    club_subscription_sync(subscription_id=str(obj["id"]), snapshot=obj)
+
+
+def _invoice_paid(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.memberships import membership_invoice_paid
+
+    membership_invoice_paid(invoice=obj)
+
+
+def _invoice_payment_failed(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.memberships import membership_invoice_failed
+
+    membership_invoice_failed(invoice=obj)
+
+
+def _dispute_funds_reinstated(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.charges import dispute_funds_reinstated_apply
+
+    dispute_funds_reinstated_apply(dispute=obj)
+
+
+def _platform_payout_failed(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.bank_payouts import platform_payout_failed
+
+    platform_payout_failed(data=obj)
+
+
+def _connected_payout(obj: dict[str, Any], created: int | None, account: str) -> None:
+    from payouts.services.bank_payouts import connected_payout_apply
+
+    connected_payout_apply(data=obj, account_id=account)
+
+
+# Events that happened on a creator's connected account (the event's `account`).
+CONNECT_HANDLERS: dict[str, Callable[[dict[str, Any], int | None, str], None]] = {
+    "payout.paid": _connected_payout,
+    "payout.failed": _connected_payout,
+    "payout.canceled": _connected_payout,
+}
+
+
 HANDLERS: dict[str, Handler] = {
     "payment_intent.succeeded": _payment_intent_succeeded,
     "payment_intent.payment_failed": _payment_intent_failed,
     "payment_intent.requires_action": _payment_intent_requires_action,
     "charge.refunded": _charge_refunded,
-    "charge.dispute.created": _dispute_created,
+    "charge.dispute.created": _dispute_funds_withdrawn,
     "account.updated": _account_updated,
     "payout.paid": _payout_paid,
     "transfer.reversed": _transfer_reversed,
+    "customer.subscription.created": _subscription_changed,
+    "customer.subscription.updated": _subscription_changed,
+    "customer.subscription.deleted": _subscription_changed,
+    "invoice.paid": _invoice_paid,
+    "invoice.payment_failed": _invoice_payment_failed,
+    "charge.dispute.funds_withdrawn": _dispute_funds_withdrawn,
+    "charge.dispute.funds_reinstated": _dispute_funds_reinstated,
+    "payout.failed": _platform_payout_failed,
+    "payout.canceled": lambda obj, created: None,  # platform side: nothing was booked
 }
 
 
-def event_handle(*, event_id: str, type_: str, obj: dict[str, Any], created: int | None) -> bool:
-    """Apply one provider event exactly once. Returns False for a replay or an unknown type."""
-    handler = HANDLERS.get(type_)
+def event_handle(
+    *,
+    event_id: str,
+    type_: str,
+    obj: dict[str, Any],
+    created: int | None,
+    account: str | None = None,
+) -> bool:
+    """Apply one provider event exactly once. Returns False for a replay or an unknown type.
+    `account` is the connected account a Connect event happened on."""
+    handler: Handler | None = HANDLERS.get(type_)
+    if account and type_ in CONNECT_HANDLERS:
+        from payouts.models import ConnectedAccount
+
+        if ConnectedAccount.objects.filter(stripe_account_id=account).exists():
+            connect_handler = CONNECT_HANDLERS[type_]
+            handler = lambda o, c: connect_handler(o, c, account)  # noqa: E731
     if handler is None:
         return False
     try:
@@ -148,7 +210,27 @@ def event_handle(*, event_id: str, type_: str, obj: dict[str, Any], created: int
 def _on_djstripe_event(sender: Any, event: Any, **kwargs: Any) -> None:
     data = event.data or {}
     created = int(event.created.timestamp()) if getattr(event, "created", None) else None
-    event_handle(event_id=event.id, type_=event.type, obj=data.get("object") or {}, created=created)
+    raw = getattr(event, "stripe_data", None) or {}
+    account = raw.get("account") if isinstance(raw, dict) else None
+    event_handle(
+        event_id=event.id,
+        type_=event.type,
+        obj=data.get("object") or {},
+        created=created,
+        account=str(account or getattr(event, "djstripe_owner_account_id", "") or "") or None,
+    )
+
+
+# Types the stand-in (and Stripe) send around subscriptions and payouts that we do not act on:
+# dj-stripe would mirror them and fetch related objects from Stripe; our tables are the source
+# of truth, so its handlers are disconnected for them too and the event is only stored.
+MIRROR_DISABLED = frozenset({
+    "invoice.finalized",
+    "invoice.payment_succeeded",
+    "invoice.payment_action_required",
+    "charge.dispute.closed",
+    "payout.created",
+})  # fmt: skip
 
 
 def connect() -> None:
@@ -159,8 +241,11 @@ def connect() -> None:
     djstripe_handlers = [
         getattr(event_handlers, name) for name in dir(event_handlers) if name.startswith("handle_")
     ]
-    for type_ in HANDLERS:
+    for type_ in {*HANDLERS, *CONNECT_HANDLERS}:
         signal = WEBHOOK_SIGNALS[type_]
         for handler in djstripe_handlers:
             signal.disconnect(handler, sender=Event)
         signal.connect(_on_djstripe_event, sender=Event, dispatch_uid=f"payouts:{type_}")
+    for type_ in MIRROR_DISABLED:
+        for handler in djstripe_handlers:
+            WEBHOOK_SIGNALS[type_].disconnect(handler, sender=Event)

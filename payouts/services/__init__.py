@@ -1,5 +1,7 @@
 """Every write about money. Services own their transactions; provider calls are idempotent."""
 
+from payouts.services import charges as charges  # registers tips as a kind of charge
+from payouts.services.bank_payouts import connected_payout_apply, platform_payout_failed
 from payouts.services.creators import (
     connected_account_ensure,
     connected_account_onboarding_link,
@@ -8,6 +10,17 @@ from payouts.services.creators import (
     creator_application_reject,
     creator_apply,
     creator_nominate,
+)
+from payouts.services.memberships import (
+    club_plan_disable,
+    club_plan_set,
+    club_subscribe,
+    club_subscription_apply,
+    club_subscription_cancel,
+    club_subscription_resume,
+    club_subscription_sync,
+    membership_invoice_failed,
+    membership_invoice_paid,
 )
 from payouts.services.stipends import (
     stipend_mark_paid,
@@ -29,15 +42,27 @@ from payouts.services.tips import (
 )
 
 __all__ = [
+    "charges",
+    "club_plan_disable",
+    "club_plan_set",
+    "club_subscribe",
+    "club_subscription_apply",
+    "club_subscription_cancel",
+    "club_subscription_resume",
+    "club_subscription_sync",
     "connected_account_ensure",
     "connected_account_onboarding_link",
     "connected_account_sync",
+    "connected_payout_apply",
     "creator_application_approve",
     "creator_application_reject",
     "creator_apply",
     "creator_nominate",
+    "membership_invoice_failed",
+    "membership_invoice_paid",
     "payment_customer_ensure",
     "payment_method_save",
+    "platform_payout_failed",
     "setup_intent_create",
     "stipend_mark_paid",
     "stipend_pay",
