@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Min, Q, Sum
 
 from payouts.models import Discrepancy, Entry, Journal, LedgerAccount
 from payouts.provider import StripeDict, get_provider
@@ -146,5 +146,103 @@ def reconcile(*, since: datetime | None = None) -> list[Discrepancy]:
     found += _compare(
         "payout", payouts, {j.stripe_payout_id: j for j in payout_journals},
         _platform_amounts(payout_journals), window, lambda j: j.stripe_payout_id,
+    )  # fmt: skip
+    found += reconcile_refunds_disputes_payouts(gte=gte)
+    return found
+
+
+# --- refunds, disputes, creators' payouts (memberships work) --------------------------------------
+
+
+def _ledger_totals(
+    field: str, ids: list[str], kinds: list[str], account_kind: str
+) -> dict[str, tuple[int, str, Journal | None]]:
+    """Per external id: (sum on one kind of account, currency, a journal) over journals of kinds."""
+    rows = (
+        Entry.objects.filter(
+            **{f"journal__{field}__in": ids}, journal__kind__in=kinds, account__kind=account_kind
+        )
+        .values(f"journal__{field}", "currency")
+        .annotate(total=Sum("amount"), journal_id=Min("journal_id"))
+    )
+    out: dict[str, tuple[int, str, Journal | None]] = {}
+    journals = Journal.objects.in_bulk([r["journal_id"] for r in rows])
+    for r in rows:
+        out[r[f"journal__{field}"]] = (
+            int(r["total"]),
+            r["currency"],
+            journals.get(r["journal_id"]),
+        )
+    return out
+
+
+def _compare_totals(
+    object_type: str,
+    provider: dict[str, tuple[int, str]],
+    booked: dict[str, tuple[int, str, Journal | None]],
+) -> list[Discrepancy]:
+    found: list[Discrepancy] = []
+    for ext_id in sorted(set(provider) | set(booked)):
+        p_amount, p_currency = provider.get(ext_id, (0, ""))
+        l_amount, l_currency, journal = booked.get(ext_id, (0, "", None))
+        if p_amount == l_amount and (not p_amount or p_currency == l_currency):
+            continue
+        fields: dict[str, Any] = {"provider_amount": p_amount, "ledger_amount": l_amount,
+                                  "provider_currency": p_currency, "ledger_currency": l_currency,
+                                  "journal": journal}  # fmt: skip
+        if not l_amount:
+            kind = D.MISSING_IN_LEDGER
+        elif not p_amount:
+            kind = D.MISSING_AT_PROVIDER
+        elif p_currency and l_currency and p_currency != l_currency:
+            kind = D.CURRENCY_MISMATCH
+        else:
+            kind = D.AMOUNT_MISMATCH
+        found.append(_record(kind, object_type, ext_id, **fields))
+    return found
+
+
+def reconcile_refunds_disputes_payouts(*, gte: int | None) -> list[Discrepancy]:
+    """Refunds per charge (the provider's succeeded refunds vs the ledger's `refunds`), disputes
+    per dispute (funds withdrawn and not reinstated vs the ledger's `disputes`), and creators'
+    bank payouts per payout (paid vs `bank_payouts`). Only objects the provider lists in the
+    window, and the journals about them, are compared."""
+    from payouts.models import ConnectedAccount
+
+    provider = get_provider()
+    found: list[Discrepancy] = []
+
+    refunded: dict[str, tuple[int, str]] = {}
+    for r in provider.refund_list(created_gte=gte):
+        if r.get("status") in {"succeeded", "pending"} and r.get("charge"):
+            amount, _ = refunded.get(str(r["charge"]), (0, ""))
+            refunded[str(r["charge"])] = (amount + int(r["amount"]), str(r["currency"]).upper())
+    found += _compare_totals(
+        "refund", refunded,
+        _ledger_totals("stripe_charge_id", list(refunded),
+                       [Journal.Kind.TIP_REFUND, Journal.Kind.REFUND], LedgerAccount.Kind.REFUNDS),
+    )  # fmt: skip
+
+    withdrawn: dict[str, tuple[int, str]] = {}
+    for d in provider.dispute_list(created_gte=gte):
+        kept = 0 if d.get("status") == "won" else int(d["amount"])
+        withdrawn[str(d["id"])] = (kept, str(d["currency"]).upper())
+    found += _compare_totals(
+        "dispute", withdrawn,
+        _ledger_totals("stripe_dispute_id", list(withdrawn),
+                       [Journal.Kind.TIP_DISPUTE, Journal.Kind.DISPUTE,
+                        Journal.Kind.DISPUTE_REINSTATED], LedgerAccount.Kind.DISPUTES),
+    )  # fmt: skip
+
+    paid_out: dict[str, tuple[int, str]] = {}
+    for account_id in ConnectedAccount.objects.values_list("stripe_account_id", flat=True):
+        for po in provider.connected_payout_list(account=account_id, created_gte=gte):
+            amount = int(po["amount"]) if po.get("status") == "paid" else 0
+            paid_out[str(po["id"])] = (amount, str(po["currency"]).upper())
+    found += _compare_totals(
+        "creator_payout", paid_out,
+        _ledger_totals("stripe_payout_id", list(paid_out),
+                       [Journal.Kind.CREATOR_PAYOUT, Journal.Kind.CREATOR_PAYOUT_FAILED],
+                       LedgerAccount.Kind.BANK_PAYOUTS),
     )  # fmt: skip
     return found
