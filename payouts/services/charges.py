@@ -77,7 +77,7 @@ def _entries_total(journal: Journal, account_kind: str) -> tuple[int, int | None
     return sum(r[0] for r in rows), (rows[0][1] if rows else None)
 
 
-def _refunded_booked(charge_id: str) -> int:
+def refunded_booked(charge_id: str) -> int:
     total = Entry.objects.filter(
         journal__stripe_charge_id=charge_id,
         journal__kind__in=REFUND_KINDS,
@@ -107,7 +107,7 @@ def charge_refunds_book(
         charged = -_entries_total(payment, Kind.CUSTOMER_PAYMENTS)[0]
         share, creator_id = _entries_total(payment, Kind.CREATOR_PAYABLE)
         target = min(int(amount_refunded), charged)
-        booked = _refunded_booked(charge_id)
+        booked = refunded_booked(charge_id)
         if target <= booked:
             return None
         creator_back = fees.proportional_share(share, target, charged) - fees.proportional_share(

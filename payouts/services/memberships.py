@@ -620,3 +620,42 @@ def _membership_ensure_booked(charge: dict[str, Any]) -> None:
 
 
 charge_kind_register("membership", ChargeKind(ensure_booked=_membership_ensure_booked))
+
+
+def membership_invoice_refund(
+    *, invoice: MembershipInvoice, actor: User, amount: int | None = None
+) -> MembershipInvoice:
+    """Staff refund a paid membership invoice, in full or in part. The transfer to the club
+    owner and the application fee are reversed in proportion; the ledger books the refund now
+    (the `charge.refunded` webhook then finds it booked). Access is not changed: cancel the
+    subscription for that."""
+    if not actor.is_staff:
+        raise PermissionDenied("Only staff can refund.", code="staff_required")
+    if invoice.status != MembershipInvoice.Status.PAID or not invoice.stripe_payment_intent_id:
+        raise Conflict("Only a paid invoice can be refunded.", code="illegal_transition")
+    refunded_before = _refunded_total(invoice)
+    if amount is not None and not 0 < amount <= invoice.amount - refunded_before:
+        raise InvalidInput(
+            "That is more than what is left to refund.",
+            code="refund_amount_invalid",
+            fields={"amount": ["out of range"]},
+        )
+    target = refunded_before + (amount if amount is not None else invoice.amount - refunded_before)
+    refund = get_provider().refund_create(
+        payment_intent=invoice.stripe_payment_intent_id,
+        amount=target - refunded_before,
+        idempotency_key=f"membership-refund-{invoice.stripe_invoice_id}-{target}",
+    )
+    from payouts.services.charges import charge_refunds_book
+
+    charge_refunds_book(
+        charge_id=invoice.stripe_charge_id, amount_refunded=target, refund_id=str(refund["id"])
+    )
+    audit(invoice, "refunded", actor=actor, note=f"{target - refunded_before} {invoice.currency}")
+    return invoice
+
+
+def _refunded_total(invoice: MembershipInvoice) -> int:
+    from payouts.services.charges import refunded_booked
+
+    return refunded_booked(invoice.stripe_charge_id) if invoice.stripe_charge_id else 0

@@ -374,3 +374,61 @@ def _handled_types() -> set[str]:
     from payouts.webhooks import HANDLERS
 
     return set(HANDLERS)
+
+
+# --- no double subscriptions ------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_subscribe_requests_make_one_subscription() -> None:
+    import threading
+
+    from django.db import connection
+
+    club = paid_club()
+    user = member_of(club)
+    services.payment_method_save(user=user, payment_method="pm_card_visa")
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+    results: list[int] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            sub, _ = services.club_subscribe(club=club, user=user)
+            results.append(sub.pk)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(set(results)) == 1
+    assert ClubSubscription.objects.count() == 1
+    assert len(STANDIN.all("subscriptions")) == 1
+    assert Journal.objects.filter(kind=Journal.Kind.MEMBERSHIP).count() == 1
+
+
+def test_an_unknown_outcome_is_retried_with_the_same_key_and_subscribes_once() -> None:
+    from payouts.provider import ProviderUnavailable
+    from payouts.provider.standin import StandInError
+
+    club = paid_club()
+    user = member_of(club)
+    services.payment_method_save(user=user, payment_method="pm_card_visa")
+    STANDIN.fail_next = [StandInError(500, "api_error", "boom") for _ in range(3)]  # > retries
+    with pytest.raises(ProviderUnavailable):
+        services.club_subscribe(club=club, user=user)
+    pending = ClubSubscription.objects.get()
+    assert pending.status == ClubSubscription.Status.INCOMPLETE
+    assert not pending.stripe_subscription_id
+    sub, created = services.club_subscribe(club=club, user=user)
+    assert not created and sub.pk == pending.pk
+    assert sub.status == ClubSubscription.Status.ACTIVE
+    assert len(STANDIN.all("subscriptions")) == 1
