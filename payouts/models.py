@@ -574,11 +574,21 @@ class ClubSubscription(models.Model):
     )  # fmt: skip
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    club = models.ForeignKey("clubs.Club", on_delete=models.PROTECT, related_name="subscriptions")
+    # A subscription is a money record: it outlives a deleted club (no database constraint, the
+    # id stays); payouts' membership-lost hook cancels it at Stripe when the club goes.
+    club = models.ForeignKey(
+        "clubs.Club",
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="subscriptions",
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="club_subscriptions"
     )
-    plan = models.ForeignKey(ClubPlan, on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(
+        ClubPlan, null=True, on_delete=models.SET_NULL, related_name="subscriptions"
+    )
     creator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="club_subscribers"
     )

@@ -48,14 +48,20 @@ class PlanOut(serializers.ModelSerializer):
 
 
 class SubscriptionOut(serializers.ModelSerializer):
-    club = serializers.CharField(source="club.slug")
-    club_name = serializers.CharField(source="club.name")
+    club = serializers.SerializerMethodField(help_text="slug; null once the club was deleted")
+    club_name = serializers.SerializerMethodField()
 
     class Meta:
         model = ClubSubscription
         fields = ["uuid", "club", "club_name", "amount", "currency", "status",
                   "cancel_at_period_end", "current_period_start", "current_period_end",
                   "canceled_at", "failure_code", "created"]  # fmt: skip
+
+    def get_club(self, obj: ClubSubscription) -> str | None:
+        return obj.club.slug if obj.club is not None else None
+
+    def get_club_name(self, obj: ClubSubscription) -> str | None:
+        return obj.club.name if obj.club is not None else None
 
 
 def _subscription_body(sub: ClubSubscription) -> dict[str, Any]:

@@ -438,22 +438,25 @@ def club_subscription_apply(*, data: dict[str, Any]) -> ClubSubscription | None:
 
 
 def _premium_sync(sub: ClubSubscription) -> None:
-    from clubs.models import PremiumMembership
+    from clubs.models import Club, PremiumMembership
     from clubs.services import premium_membership_sync
 
     premium_status = PREMIUM_STATUS.get(sub.status)
     if premium_status is None:
         return
-    newest = ClubSubscription.objects.filter(club_id=sub.club_id, user_id=sub.user_id).first()
+    club = Club.objects.filter(pk=sub.club_id).first() if sub.club_id else None
+    if club is None:
+        return  # the club was deleted; its premium rows went with it
+    newest = ClubSubscription.objects.filter(club=club, user_id=sub.user_id).first()
     if newest is not None and newest.pk != sub.pk and newest.stripe_subscription_id:
         return  # a later subscription of the same member governs access now
     if (
         premium_status == "expired"
-        and not PremiumMembership.objects.filter(club_id=sub.club_id, user_id=sub.user_id).exists()
+        and not PremiumMembership.objects.filter(club=club, user_id=sub.user_id).exists()
     ):
         return  # never granted, nothing to lapse
     premium_membership_sync(
-        club=sub.club,
+        club=club,
         user=sub.user,
         status=premium_status,
         period_end=sub.current_period_end,
@@ -659,3 +662,22 @@ def _refunded_total(invoice: MembershipInvoice) -> int:
     from payouts.services.charges import refunded_booked
 
     return refunded_booked(invoice.stripe_charge_id) if invoice.stripe_charge_id else 0
+
+
+def club_subscriptions_end_for_non_member(club_id: int, user_id: int) -> None:
+    """clubs' membership-lost hook (after commit): someone who is no longer a member of the club
+    (left, removed, or the club was deleted) stops paying for it at once. A lapse of premium
+    access alone (the member stays) changes nothing here: Stripe's retries go on."""
+    from clubs.models import ClubMembership
+
+    if ClubMembership.objects.filter(club_id=club_id, user_id=user_id).exists():
+        return
+    live = ClubSubscription.objects.filter(club_id=club_id, user_id=user_id, status__in=S_LIVE)
+    for sub in live.exclude(stripe_subscription_id=""):
+        try:
+            data = get_provider().subscription_cancel_now(sub.stripe_subscription_id)
+        except ProviderError:
+            logger.exception("could not cancel subscription %s of a former member", sub.pk)
+            continue
+        club_subscription_apply(data=data)
+        audit(sub, "canceled_not_member", note=f"club {club_id}")

@@ -432,3 +432,56 @@ def test_an_unknown_outcome_is_retried_with_the_same_key_and_subscribes_once() -
     assert not created and sub.pk == pending.pk
     assert sub.status == ClubSubscription.Status.ACTIVE
     assert len(STANDIN.all("subscriptions")) == 1
+
+
+# --- leaving the club ends the subscription ---------------------------------------------------
+
+
+def test_a_member_who_leaves_stops_paying_at_once(django_capture_on_commit_callbacks) -> None:
+    from clubs.services import club_leave
+
+    club = paid_club()
+    user, sub = subscribed(club)
+    with django_capture_on_commit_callbacks(execute=True):
+        club_leave(club=club, user=user)
+    sub.refresh_from_db()
+    assert sub.status == ClubSubscription.Status.CANCELED
+    assert STANDIN.get("subscriptions", sub.stripe_subscription_id)["status"] == "canceled"
+
+
+def test_a_lapse_of_premium_for_a_member_does_not_cancel_the_subscription(
+    django_capture_on_commit_callbacks,
+) -> None:
+    from clubs.services import premium_memberships_expire_due
+
+    club = paid_club()
+    user, sub = subscribed(club)
+    STANDIN.subscription_advance(sub.stripe_subscription_id, fail=True)
+    services.club_subscription_sync(subscription_id=sub.stripe_subscription_id, snapshot={})
+    later = timezone.now() + timedelta(days=30)
+    PremiumMembership.objects.filter(club=club, user=user).update(grace_until=later - timedelta(
+        days=40))  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        premium_memberships_expire_due()  # runs the membership-lost hooks for the lapse
+    assert PremiumMembership.objects.get(club=club, user=user).status == "expired"
+    assert STANDIN.get("subscriptions", sub.stripe_subscription_id)["status"] == "past_due"
+    assert ClubSubscription.objects.get(pk=sub.pk).status == ClubSubscription.Status.PAST_DUE
+
+
+def test_deleting_a_club_cancels_its_subscriptions_and_keeps_the_records(
+    api_client, django_capture_on_commit_callbacks
+) -> None:
+    from clubs.services import club_delete
+
+    club = paid_club()
+    user, sub = subscribed(club)
+    with django_capture_on_commit_callbacks(execute=True):
+        club_delete(club=club, actor=club.created_by)
+    sub.refresh_from_db()
+    assert sub.status == ClubSubscription.Status.CANCELED
+    assert Journal.objects.filter(kind=Journal.Kind.MEMBERSHIP).count() == 1
+    api_client.force_authenticate(user)
+    mine = api_client.get("/api/v1/payouts/subscriptions/").json()["results"]
+    assert [(s["uuid"], s["club"], s["status"]) for s in mine] == [
+        (str(sub.uuid), None, "canceled")
+    ]
