@@ -87,9 +87,9 @@ def club_membership_active(user: User, club: Any) -> bool:
     """True when `user`'s paid membership of an exclusive `club` grants access now.
 
     Contract: active and trialing grant access; past_due grants access during the grace period
-    (PAYOUTS_CLUB_GRACE_DAYS); canceled, unpaid and incomplete do not.
-    The one rule lives in clubs (`club_premium_access`); subscription webhooks will feed it through
-    `clubs.services.premium_membership_sync` when paid clubs land.
+    (CLUBS_PREMIUM_GRACE_DAYS); canceled, unpaid and incomplete do not.
+    The one rule lives in clubs (`club_premium_access`); subscription webhooks feed it through
+    `clubs.services.premium_membership_sync` (payouts/services/memberships.py).
     """
     return club_premium_access(user, club)
 
