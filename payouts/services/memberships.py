@@ -338,6 +338,9 @@ def _subscribe_again(sub: ClubSubscription) -> ClubSubscription:
         return _provider_create(sub, customer)
     if sub.status == S.INCOMPLETE:
         data = get_provider().subscription_retrieve(sub.stripe_subscription_id)
+        sub = club_subscription_apply(data=data) or sub  # 3-D Secure may have finished since
+        if sub.status != S.INCOMPLETE:
+            return sub
         invoice_id = data.get("latest_invoice")
         if isinstance(invoice_id, str):
             invoice = get_provider().invoice_retrieve(invoice_id)
@@ -418,6 +421,9 @@ def club_subscription_apply(*, data: dict[str, Any]) -> ClubSubscription | None:
         if status not in S.values:
             logger.warning("unknown subscription status %s", status)
             return sub
+        if status != sub.status and status not in ClubSubscription.TRANSITIONS[sub.status]:
+            # The provider's current state is the truth; note the unexpected move for staff.
+            logger.warning("subscription %s moved %s -> %s", sub.pk, sub.status, status)
         before = (sub.status, sub.cancel_at_period_end, sub.current_period_start,
                   sub.current_period_end)  # fmt: skip
         sub.stripe_subscription_id = sub.stripe_subscription_id or str(data["id"])
@@ -451,10 +457,10 @@ def _premium_sync(sub: ClubSubscription) -> None:
     if newest is not None and newest.pk != sub.pk and newest.stripe_subscription_id:
         return  # a later subscription of the same member governs access now
     if (
-        premium_status == "expired"
+        premium_status in {"expired", "canceled"}
         and not PremiumMembership.objects.filter(club=club, user_id=sub.user_id).exists()
     ):
-        return  # never granted, nothing to lapse
+        return  # never granted (e.g. a declined first payment), nothing to lapse
     premium_membership_sync(
         club=club,
         user=sub.user,
