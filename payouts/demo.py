@@ -1,7 +1,8 @@
 """Demo money for `make run`, against the Stripe stand-in only (never real Stripe).
 
 Two demo members become creators (Send Money on, one with a stipend), onboard their connected
-accounts, the platform balance is topped up, and a fan sends a tip with a test card.
+accounts, the platform balance is topped up, a fan sends a tip with a test card, and subscribes
+(with the saved card) to the first creator's paid club.
 """
 
 from __future__ import annotations
@@ -74,7 +75,31 @@ def load() -> Iterator[str]:
             amount=Money(1000, "USD"),
             payment_method="pm_card_visa",
         )
+    _paid_club(people[CREATORS[0]], people[FAN])
     yield (
         f"Payouts (Stripe stand-in, test mode): creators {', '.join(CREATORS)}; "
-        f"{FAN} sent a $10.00 tip (card saved: pm_card_visa). Stipends: admin → Stipend runs."
+        f"{FAN} sent a $10.00 tip (card saved: pm_card_visa) and subscribed to the paid club "
+        f"/{PAID_CLUB}/ ($5.00 a month). Stipends: admin → Stipend runs."
     )
+
+
+PAID_CLUB = "night-owls-paid"
+
+
+def _paid_club(owner: User, fan: User) -> None:
+    from clubs.models import Club, ClubMembership
+    from clubs.services import club_create
+
+    club = Club.objects.filter(slug=PAID_CLUB).first()
+    if club is None:
+        club = club_create(
+            creator=owner,
+            name="Night Owls (paid)",
+            slug=PAID_CLUB,
+            description="An exclusive club with a monthly membership (demo).",
+            join_policy=Club.JoinPolicy.OPEN,
+            is_exclusive=True,
+        )
+    services.club_plan_set(club=club, actor=owner, price=Money(500, "USD"))
+    ClubMembership.objects.get_or_create(club=club, user=fan)
+    services.club_subscribe(club=club, user=fan)

@@ -105,4 +105,7 @@ def test_the_demo_loads_twice_without_changing_anything_the_second_time() -> Non
     second = list(demo.load())
     assert first == second and "stand-in" in first[0]
     assert counts == (Tip.objects.count(), Journal.objects.count(), CreatorProgram.objects.count())
-    assert counts == (1, 2, 2)
+    assert counts == (1, 3, 2)  # a tip, a top-up, a club membership invoice; two creators
+    from payouts.models import ClubSubscription
+
+    assert ClubSubscription.objects.get().status == "active"
