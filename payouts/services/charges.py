@@ -103,7 +103,7 @@ def charge_refunds_book(
             return None
         # One refund booking per charge at a time: the payment journal row is the lock
         # (SELECT ... FOR UPDATE takes a row lock; the append-only triggers fire on UPDATE only).
-        Journal.objects.select_for_update().filter(pk=payment.pk).exists()
+        list(Journal.objects.select_for_update().filter(pk=payment.pk).values_list("pk"))
         charged = -_entries_total(payment, Kind.CUSTOMER_PAYMENTS)[0]
         share, creator_id = _entries_total(payment, Kind.CREATOR_PAYABLE)
         target = min(int(amount_refunded), charged)

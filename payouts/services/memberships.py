@@ -531,7 +531,7 @@ def membership_invoice_paid(*, invoice: dict[str, Any]) -> MembershipInvoice | N
     processing = fees.processing_fee(charged, currency)
     charge_id = str(intent.get("latest_charge") or "")
     with transaction.atomic():
-        ClubSubscription.objects.select_for_update().filter(pk=sub.pk).exists()
+        list(ClubSubscription.objects.select_for_update().filter(pk=sub.pk).values_list("pk"))
         row, _ = MembershipInvoice.objects.select_for_update().get_or_create(
             stripe_invoice_id=str(invoice["id"]),
             defaults={"subscription": sub, "amount": charged, "currency": currency},
