@@ -489,3 +489,52 @@ def test_deleting_a_club_cancels_its_subscriptions_and_keeps_the_records(
     assert [(s["uuid"], s["club"], s["status"]) for s in mine] == [
         (str(sub.uuid), None, "canceled")
     ]
+
+
+# --- when Stripe cannot be reached, the event's own snapshot is ordered by its period ------------
+
+
+def _unreachable() -> None:
+    from payouts.provider.standin import StandInError
+
+    assert STANDIN.fail_next == []  # the previous outage was used up: the snapshot was applied
+    STANDIN.fail_next = [StandInError(500, "api_error", "down") for _ in range(3)]  # > retries
+
+
+def test_without_stripe_an_older_period_snapshot_does_not_replace_a_newer_one() -> None:
+    club = paid_club()
+    user, sub = subscribed(club)
+    first_period = json_copy(STANDIN.get("subscriptions", sub.stripe_subscription_id))
+    STANDIN.subscription_advance(sub.stripe_subscription_id, fail=True)
+    past_due = json_copy(STANDIN.get("subscriptions", sub.stripe_subscription_id))
+    _unreachable()
+    services.club_subscription_sync(subscription_id=sub.stripe_subscription_id, snapshot=past_due)
+    _unreachable()
+    services.club_subscription_sync(
+        subscription_id=sub.stripe_subscription_id, snapshot=first_period
+    )  # late, from the previous period
+    assert STANDIN.fail_next == []
+    sub.refresh_from_db()
+    assert sub.status == ClubSubscription.Status.PAST_DUE
+    assert PremiumMembership.objects.get(club=club, user=user).status == "past_due"
+
+
+def test_without_stripe_a_canceled_subscription_stays_canceled() -> None:
+    club = paid_club()
+    user, sub = subscribed(club)
+    active = json_copy(STANDIN.get("subscriptions", sub.stripe_subscription_id))
+    ended = STANDIN.subscription_retries_exhausted(sub.stripe_subscription_id)["data"]["object"]
+    _unreachable()
+    services.club_subscription_sync(subscription_id=sub.stripe_subscription_id, snapshot=ended)
+    _unreachable()
+    services.club_subscription_sync(subscription_id=sub.stripe_subscription_id, snapshot=active)
+    assert STANDIN.fail_next == []
+    sub.refresh_from_db()
+    assert sub.status == ClubSubscription.Status.CANCELED
+    assert not club_premium_access(user, club)
+
+
+def json_copy(obj: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(obj))
