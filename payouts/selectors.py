@@ -89,7 +89,7 @@ def club_membership_active(user: User, club: Any) -> bool:
     Contract: active and trialing grant access; past_due grants access during the grace period
     (CLUBS_PREMIUM_GRACE_DAYS); canceled, unpaid and incomplete do not.
     The one rule lives in clubs (`club_premium_access`); subscription webhooks feed it through
-    `clubs.services.premium_membership_sync` (payouts/services/memberships.py).
+    `clubs.services.premium_membership_sync` (payouts/services/memberships/).
     """
     return club_premium_access(user, club)
 
