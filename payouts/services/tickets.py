@@ -40,6 +40,12 @@ from payouts.models import (
     TicketPrice,
 )
 from payouts.provider import CardDeclined, ProviderError, ProviderUnavailable, get_provider
+from payouts.services.charges import (
+    ChargeKind,
+    charge_kind_register,
+    charge_refunds_book,
+    dispute_funds_withdrawn_book,
+)
 from payouts.services.tips import PaymentMethodRequired, payment_method_save
 from rooms.models import Room, ScheduledEvent
 
@@ -587,8 +593,11 @@ def _record_refund_failed_after_success(ticket: Ticket, refund_id: str, error: s
 
 
 def ticket_mark_refunded(*, ticket: Ticket, refund_id: str = "", charge_id: str = "") -> Ticket:
-    """The whole price went back to the buyer: the creator's share is reversed and the
-    platform's fee refunded; Stripe keeps its processing fee, which the platform absorbs."""
+    """The whole price went back to the buyer. The money is booked by the generic charge
+    booking (services/charges.py): the creator's share is reversed and the platform's fee
+    refunded; Stripe keeps its processing fee, which the platform absorbs. Whichever comes
+    first, this transition or the `charge.refunded` webhook, books it; the other finds it
+    booked."""
     if ticket.status in {S.PENDING, S.REQUIRES_ACTION, S.FAILED}:
         ticket = ticket_mark_paid(ticket=ticket, charge_id=charge_id)  # the refund proves it
     with transaction.atomic():
@@ -600,35 +609,36 @@ def ticket_mark_refunded(*, ticket: Ticket, refund_id: str = "", charge_id: str 
         ticket.status = S.REFUNDED
         ticket.refunded_at = timezone.now()
         ticket.stripe_refund_id = refund_id or ticket.stripe_refund_id
+        ticket.stripe_charge_id = ticket.stripe_charge_id or charge_id
         ticket.refund_error = ""
         ticket.save(
-            update_fields=["status", "refunded_at", "stripe_refund_id", "refund_error", "updated"]
+            update_fields=[
+                "status",
+                "refunded_at",
+                "stripe_refund_id",
+                "stripe_charge_id",
+                "refund_error",
+                "updated",
+            ]
         )
-        c = ticket.currency
-        ledger.journal_post(
-            kind=Journal.Kind.TICKET_REFUND,
-            currency=c,
-            idempotency_key=f"ticket-refund:{ticket.uuid}",
-            description=f"refund of ticket {ticket.uuid} ({ticket.refund_reason or 'provider'})",
-            stripe_payment_intent_id=ticket.stripe_payment_intent_id,
-            stripe_charge_id=ticket.stripe_charge_id,
-            stripe_refund_id=ticket.stripe_refund_id,
-            lines=[
-                Line(ledger.account(Kind.CREATOR_PAYABLE, c, ticket.creator_id),
-                     -ticket.creator_share),
-                Line(ledger.account(Kind.PLATFORM_BALANCE, c), -ticket.application_fee),
-                Line(ledger.account(Kind.REFUNDS, c), ticket.amount),
-            ],
-        )  # fmt: skip
+        charge_refunds_book(
+            charge_id=ticket.stripe_charge_id,
+            amount_refunded=ticket.amount,
+            refund_id=ticket.stripe_refund_id,
+            journal_kind=Journal.Kind.TICKET_REFUND,
+        )
         audit(ticket, "refunded", from_status=previous, to_status=ticket.status)
     return ticket
 
 
-def ticket_mark_disputed(*, ticket: Ticket, dispute_id: str = "", charge_id: str = "") -> Ticket:
-    """A chargeback (charge.dispute.created): Stripe debits the platform the whole charge and the
-    platform absorbs it, as for tips (recovering the creator's share is a staff decision,
-    booked as a correction). The ticket stops admitting. A ticket refunded already is left
-    alone: the bank's claim is then a matter for Stripe's dispute process."""
+def ticket_mark_disputed(
+    *, ticket: Ticket, dispute_id: str = "", charge_id: str = "", amount: int | None = None
+) -> Ticket:
+    """A chargeback: Stripe debits the platform the disputed amount and the platform absorbs
+    it, as for every kind of charge (services/charges.py books it; recovering the creator's
+    share is a staff decision, booked as a correction). The ticket stops admitting. A ticket
+    refunded already is left alone: the bank's claim is then a matter for Stripe's dispute
+    process (the money is still booked)."""
     if ticket.status in {S.PENDING, S.REQUIRES_ACTION, S.FAILED}:
         ticket = ticket_mark_paid(ticket=ticket, charge_id=charge_id)  # the dispute proves it
     with transaction.atomic():
@@ -639,18 +649,70 @@ def ticket_mark_disputed(*, ticket: Ticket, dispute_id: str = "", charge_id: str
         previous = ticket.status
         ticket.status = S.DISPUTED
         ticket.save(update_fields=["status", "updated"])
-        c = ticket.currency
-        ledger.journal_post(
-            kind=Journal.Kind.TICKET_DISPUTE,
-            currency=c,
-            idempotency_key=f"ticket-dispute:{ticket.uuid}",
-            description=f"dispute on ticket {ticket.uuid}",
-            stripe_charge_id=ticket.stripe_charge_id,
-            stripe_dispute_id=dispute_id,
-            lines=[
-                Line(ledger.account(Kind.PLATFORM_BALANCE, c), -ticket.amount),
-                Line(ledger.account(Kind.DISPUTES, c), ticket.amount),
-            ],
-        )
+        if dispute_id:
+            dispute_funds_withdrawn_book(
+                dispute_id=dispute_id,
+                charge_id=ticket.stripe_charge_id or charge_id,
+                amount=ticket.amount if amount is None else amount,
+                currency=ticket.currency,
+                journal_kind=Journal.Kind.TICKET_DISPUTE,
+            )
         audit(ticket, "disputed", from_status=previous, to_status=ticket.status, note=dispute_id)
     return ticket
+
+
+# --- tickets as a kind of charge (refunds and disputes arrive as charge events) ---------------
+
+
+def ticket_for_charge(charge: dict[str, Any]) -> Ticket | None:
+    """The ticket a charge (or payment intent, or refund) paid for: by the `ticket` metadata,
+    else by the charge, refund or payment intent id."""
+    uuid = (charge.get("metadata") or {}).get("ticket")
+    ticket = Ticket.objects.filter(uuid=uuid).first() if uuid else None
+    if ticket is not None:
+        return ticket
+    object_id = str(charge.get("id") or "-")
+    kind = charge.get("object")
+    if kind == "charge":
+        ticket = Ticket.objects.filter(stripe_charge_id=object_id).first()
+    elif kind == "refund":
+        ticket = Ticket.objects.filter(stripe_refund_id=object_id).first()
+    if ticket is not None:
+        return ticket
+    pi = object_id if kind == "payment_intent" else charge.get("payment_intent")
+    return Ticket.objects.filter(stripe_payment_intent_id=pi).first() if pi else None
+
+
+def _ticket_ensure_booked(charge: dict[str, Any]) -> None:
+    ticket = ticket_for_charge(charge)
+    if ticket is not None and ticket.status in {S.PENDING, S.REQUIRES_ACTION, S.FAILED}:
+        ticket_mark_paid(ticket=ticket, charge_id=str(charge.get("id") or ""))
+
+
+def _ticket_refunded(charge: dict[str, Any]) -> None:
+    ticket = ticket_for_charge(charge)
+    if ticket is not None:
+        ticket_mark_refunded(ticket=ticket, charge_id=str(charge.get("id") or ""))
+
+
+def _ticket_disputed(charge: dict[str, Any], dispute: dict[str, Any]) -> None:
+    ticket = ticket_for_charge(charge)
+    if ticket is not None:
+        ticket_mark_disputed(
+            ticket=ticket,
+            dispute_id=str(dispute["id"]),
+            charge_id=str(charge.get("id") or ""),
+            amount=int(dispute["amount"]),
+        )
+
+
+charge_kind_register(
+    "ticket",
+    ChargeKind(
+        ensure_booked=_ticket_ensure_booked,
+        refunded=_ticket_refunded,
+        disputed=_ticket_disputed,
+        refund_journal_kind=Journal.Kind.TICKET_REFUND,
+        dispute_journal_kind=Journal.Kind.TICKET_DISPUTE,
+    ),
+)
