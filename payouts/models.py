@@ -555,7 +555,7 @@ class TicketPrice(models.Model):
 
 class Ticket(models.Model):
     """One buyer's ticket for one event or room. Its state follows the payment intent, then
-    the refund; every transition is a service in payouts/services/tickets.py."""
+    the refund; every transition is a service in payouts/services/tickets/."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending (payment in flight)"

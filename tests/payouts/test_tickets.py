@@ -17,7 +17,7 @@ from payouts.models import AuditEntry, HandledEvent, Journal, PaymentCustomer, T
 from payouts.provider import CardDeclined
 from payouts.provider.standin import STANDIN, StandInError
 from payouts.services import tickets
-from payouts.services.tips import PaymentMethodRequired
+from payouts.services.tips import PaymentMethodRequired, payment_method_save
 from rooms import schedule_services
 from tests.rooms.factories import EventFactory, RoomFactory
 
@@ -256,7 +256,7 @@ def test_a_free_event_has_no_ticket_to_sell() -> None:
 def test_two_concurrent_buys_make_one_ticket_and_one_charge() -> None:
     event = priced_event()
     buyer = make_user()
-    tickets.payment_method_save(user=buyer, payment_method="pm_card_visa")
+    payment_method_save(user=buyer, payment_method="pm_card_visa")
     barrier = threading.Barrier(2)
     results: list[Any] = []
 
