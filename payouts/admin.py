@@ -14,7 +14,10 @@ from clubhouse.errors import ApplicationError
 from payouts import ledger, selectors, services
 from payouts.models import (
     AuditEntry,
+    ClubPlan,
+    ClubSubscription,
     ConnectedAccount,
+    ConnectedPayout,
     CreatorApplication,
     CreatorProgram,
     Discrepancy,
@@ -22,6 +25,7 @@ from payouts.models import (
     HandledEvent,
     Journal,
     LedgerAccount,
+    MembershipInvoice,
     StipendPayment,
     StipendRun,
     Tip,
@@ -298,3 +302,85 @@ class TicketAdmin(ReadOnlyAdmin):
             level = messages.ERROR if result.status == TicketModel.Status.REFUND_FAILED else None
             self.message_user(request, f"{result}: {result.status} {result.refund_error}".strip(),
                               level or messages.SUCCESS)  # fmt: skip
+
+
+# --- paid clubs and creators' payouts ---------------------------------------------------------
+
+
+@admin.register(ClubPlan)
+class ClubPlanAdmin(ReadOnlyAdmin):
+    list_display = ["club", "creator", "amount", "currency", "active", "stripe_price_id",
+                    "updated"]  # fmt: skip
+    list_filter = ["active", "currency"]
+    search_fields = ["club__name", "club__slug", "creator__username"]
+
+
+class MembershipInvoiceInline(admin.TabularInline):
+    model = MembershipInvoice
+    extra = 0
+    fields = ("stripe_invoice_id", "status", "amount", "currency", "application_fee",
+              "attempt_count", "period_end", "paid_at")  # fmt: skip
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ClubSubscription)
+class ClubSubscriptionAdmin(ReadOnlyAdmin):
+    list_display = ["uuid", "club", "user", "amount", "currency", "status",
+                    "cancel_at_period_end", "current_period_end", "created"]  # fmt: skip
+    list_filter = ["status", "cancel_at_period_end", "currency"]
+    search_fields = ["uuid", "stripe_subscription_id", "club__slug", "user__username"]
+    list_select_related = ["club", "user"]
+    inlines = [MembershipInvoiceInline]
+    actions = ["cancel_at_period_end_action", "refresh_from_provider"]
+
+    @admin.action(description="Cancel at period end")
+    def cancel_at_period_end_action(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for sub in queryset:
+            try:
+                services.club_subscription_cancel(subscription=sub, actor=request.user)  # type: ignore[arg-type]
+            except ApplicationError as exc:
+                self.message_user(request, f"{sub}: {exc.message}", messages.ERROR)
+
+    @admin.action(description="Refresh from Stripe (status, period, access)")
+    def refresh_from_provider(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for sub in queryset.exclude(stripe_subscription_id=""):
+            try:
+                services.club_subscription_sync(
+                    subscription_id=sub.stripe_subscription_id,
+                    snapshot={"id": sub.stripe_subscription_id},
+                )
+            except ApplicationError as exc:
+                self.message_user(request, f"{sub}: {exc.message}", messages.ERROR)
+
+
+@admin.register(MembershipInvoice)
+class MembershipInvoiceAdmin(ReadOnlyAdmin):
+    list_display = ["stripe_invoice_id", "subscription", "status", "amount", "currency",
+                    "application_fee", "attempt_count", "paid_at"]  # fmt: skip
+    list_filter = ["status", "currency"]
+    search_fields = ["stripe_invoice_id", "stripe_charge_id", "stripe_payment_intent_id"]
+    actions = ["refund"]
+
+    @admin.action(description="Refund in full (what is left) to the member")
+    def refund(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from payouts.services.memberships import membership_invoice_refund
+
+        for invoice in queryset:
+            try:
+                membership_invoice_refund(invoice=invoice, actor=request.user)  # type: ignore[arg-type]
+            except ApplicationError as exc:
+                self.message_user(request, f"{invoice}: {exc.message}", messages.ERROR)
+
+
+@admin.register(ConnectedPayout)
+class ConnectedPayoutAdmin(ReadOnlyAdmin):
+    list_display = ["stripe_payout_id", "creator", "amount", "currency", "status",
+                    "arrival_date", "failure_code", "created"]  # fmt: skip
+    list_filter = ["status", "currency"]
+    search_fields = ["stripe_payout_id", "creator__username"]

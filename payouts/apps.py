@@ -10,4 +10,10 @@ class PayoutsConfig(AppConfig):
         from payouts.setup import payouts_post_migrate
 
         webhooks.connect()
+
+        from clubs.events import MEMBERSHIP_LOST_HOOKS
+        from payouts.services.memberships import club_subscriptions_end_for_non_member
+
+        if club_subscriptions_end_for_non_member not in MEMBERSHIP_LOST_HOOKS:
+            MEMBERSHIP_LOST_HOOKS.append(club_subscriptions_end_for_non_member)
         post_migrate.connect(payouts_post_migrate, sender=self, dispatch_uid="payouts_setup")

@@ -5,6 +5,8 @@ Amounts are integer minor units of the currency they are used with.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 
 # Stripe's card pricing: a percentage (in basis points) plus a fixed fee, per currency.
@@ -117,3 +119,25 @@ def ticket_currencies() -> list[str]:
 def ticket_refund_retry_after() -> int:
     """A refund still `refund_pending` after this many seconds is retried (same key)."""
     return int(getattr(settings, "PAYOUTS_TICKET_REFUND_RETRY_AFTER", 15 * 60))
+
+
+# --- paid clubs (memberships) -------------------------------------------------------------------
+
+
+def club_platform_fee_percent() -> Decimal:
+    """Stripe's `application_fee_percent` on club subscriptions: the platform's share of each
+    invoice (0-100, at most two decimals)."""
+    value = Decimal(str(getattr(settings, "PAYOUTS_CLUB_PLATFORM_FEE_PERCENT", "10")))
+    return value.quantize(Decimal("0.01"))
+
+
+def club_price_min() -> int:
+    return int(getattr(settings, "PAYOUTS_CLUB_PRICE_MIN", 100))
+
+
+def club_price_max() -> int:
+    return int(getattr(settings, "PAYOUTS_CLUB_PRICE_MAX", 100_000))
+
+
+def club_currencies() -> list[str]:
+    return list(getattr(settings, "PAYOUTS_CLUB_CURRENCIES", tip_currencies()))

@@ -1,8 +1,9 @@
 """Demo money for `make run`, against the Stripe stand-in only (never real Stripe).
 
 Two demo members become creators (Send Money on, one with a stipend), onboard their connected
-accounts, the platform balance is topped up, a fan sends a tip with a test card, and buys a
-ticket (with the saved card) for a priced event of the first creator.
+accounts, the platform balance is topped up, a fan sends a tip with a test card, buys a ticket
+(with the saved card) for a priced event of the first creator, and subscribes to that creator's
+paid club.
 """
 
 from __future__ import annotations
@@ -76,10 +77,12 @@ def load() -> Iterator[str]:
             payment_method="pm_card_visa",
         )
     ticketed = _ticketed_event(people[CREATORS[0]], people[FAN])
+    _paid_club(people[CREATORS[0]], people[FAN])
     yield (
         f"Payouts (Stripe stand-in, test mode): creators {', '.join(CREATORS)}; "
         f"{FAN} sent a $10.00 tip (card saved: pm_card_visa). Stipends: admin → Stipend runs. "
-        f"Tickets: {FAN} bought a $15.00 ticket for {CREATORS[0]}'s event {ticketed!r}."
+        f"Tickets: {FAN} bought a $15.00 ticket for {CREATORS[0]}'s event {ticketed!r}. "
+        f"Paid clubs: {FAN} subscribed to /{PAID_CLUB}/ ($5.00 a month)."
     )
 
 
@@ -107,3 +110,25 @@ def _ticketed_event(creator: User, fan: User) -> str:
     if not Ticket.objects.filter(buyer=fan, event=event).exists():
         tickets.ticket_buy(buyer=fan, event_id=event.pk)
     return TICKETED_EVENT
+
+
+PAID_CLUB = "night-owls-paid"
+
+
+def _paid_club(owner: User, fan: User) -> None:
+    from clubs.models import Club, ClubMembership
+    from clubs.services import club_create
+
+    club = Club.objects.filter(slug=PAID_CLUB).first()
+    if club is None:
+        club = club_create(
+            creator=owner,
+            name="Night Owls (paid)",
+            slug=PAID_CLUB,
+            description="An exclusive club with a monthly membership (demo).",
+            join_policy=Club.JoinPolicy.OPEN,
+            is_exclusive=True,
+        )
+    services.club_plan_set(club=club, actor=owner, price=Money(500, "USD"))
+    ClubMembership.objects.get_or_create(club=club, user=fan)
+    services.club_subscribe(club=club, user=fan)

@@ -10,6 +10,7 @@ at most one minor unit over (in practice exactly the tip).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from clubhouse.money import Money
 from payouts import conf
@@ -49,3 +50,20 @@ def gross_up(tip: Money) -> GrossUp:
         charge -= 1
     fee = processing_fee(charge, tip.currency)
     return GrossUp(tip=tip, charge=Money(charge, tip.currency), fee=Money(fee, tip.currency))
+
+
+def application_fee_for_percent(amount: int, percent: Decimal | str) -> int:
+    """Stripe's `application_fee_percent` (two decimals at most) applied to an invoice total,
+    rounded to the nearest minor unit, halves up. The ledger books the fee Stripe reports on
+    the payment; this is how the stand-in computes it."""
+    hundredths = int((Decimal(str(percent)) * 100).to_integral_value())
+    return (amount * hundredths + 5_000) // 10_000
+
+
+def proportional_share(share: int, part: int, whole: int) -> int:
+    """``share * part / whole`` rounded half up: the part of a destination charge's transfer
+    (or fee) that a cumulative refund of ``part`` out of ``whole`` takes back. Computed on
+    cumulative amounts, so successive partial refunds add up exactly to the full share."""
+    if whole <= 0:
+        return 0
+    return (2 * share * part + whole) // (2 * whole)

@@ -11,10 +11,11 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Min, Q, Sum
 
 from payouts.models import Discrepancy, Entry, Journal, LedgerAccount
 from payouts.provider import StripeDict, get_provider
+from payouts.services.charges import DISPUTE_KINDS, REFUND_KINDS
 
 D = Discrepancy.Kind
 MARGIN = timedelta(days=1)
@@ -147,76 +148,158 @@ def reconcile(*, since: datetime | None = None) -> list[Discrepancy]:
         "payout", payouts, {j.stripe_payout_id: j for j in payout_journals},
         _platform_amounts(payout_journals), window, lambda j: j.stripe_payout_id,
     )  # fmt: skip
+    found += reconcile_refunds_disputes_payouts(gte=gte, since=since)
     found += reconcile_tickets(since=since)
     return found
 
 
-# --- Tickets ----------------------------------------------------------------------------------
-# Ticket sales are charges: the charge comparison above covers them (by charge id). Here:
-# ticket refunds against the provider's refund balance transactions, and the Ticket records
-# against the ledger (a paid ticket without its sale journal, a refunded one without its
-# refund journal).
+# --- refunds, disputes, creators' payouts ----------------------------------------------------
+
+
+def _ledger_totals(
+    field: str, ids: list[str], kinds: list[str], account_kind: str
+) -> dict[str, tuple[int, str, Journal | None]]:
+    """Per external id: (sum on one kind of account, currency, a journal) over journals of kinds."""
+    rows = (
+        Entry.objects.filter(
+            **{f"journal__{field}__in": ids}, journal__kind__in=kinds, account__kind=account_kind
+        )
+        .values(f"journal__{field}", "currency")
+        .annotate(total=Sum("amount"), journal_id=Min("journal_id"))
+    )
+    out: dict[str, tuple[int, str, Journal | None]] = {}
+    journals = Journal.objects.in_bulk([r["journal_id"] for r in rows])
+    for r in rows:
+        out[r[f"journal__{field}"]] = (
+            int(r["total"]),
+            r["currency"],
+            journals.get(r["journal_id"]),
+        )
+    return out
+
+
+def _compare_totals(
+    object_type: str,
+    provider: dict[str, tuple[int, str]],
+    booked: dict[str, tuple[int, str, Journal | None]],
+) -> list[Discrepancy]:
+    found: list[Discrepancy] = []
+    for ext_id in sorted(set(provider) | set(booked)):
+        p_amount, p_currency = provider.get(ext_id, (0, ""))
+        l_amount, l_currency, journal = booked.get(ext_id, (0, "", None))
+        if p_amount == l_amount and (not p_amount or p_currency == l_currency):
+            continue
+        fields: dict[str, Any] = {"provider_amount": p_amount, "ledger_amount": l_amount,
+                                  "provider_currency": p_currency, "ledger_currency": l_currency,
+                                  "journal": journal}  # fmt: skip
+        if not l_amount:
+            kind = D.MISSING_IN_LEDGER
+        elif not p_amount:
+            kind = D.MISSING_AT_PROVIDER
+        elif p_currency and l_currency and p_currency != l_currency:
+            kind = D.CURRENCY_MISMATCH
+        else:
+            kind = D.AMOUNT_MISMATCH
+        found.append(_record(kind, object_type, ext_id, **fields))
+    return found
+
+
+def reconcile_refunds_disputes_payouts(
+    *, gte: int | None, since: datetime | None = None
+) -> list[Discrepancy]:
+    """Refunds per charge (the provider's succeeded refunds vs the ledger's `refunds`), disputes
+    per dispute (funds withdrawn and not reinstated vs the ledger's `disputes`), and creators'
+    bank payouts per payout (paid vs `bank_payouts`). The objects the provider lists in the
+    window (`gte`, with its margin) and the journals about them are compared; refunds booked in
+    the window (`since`) are compared too, so a refund the provider never made is found."""
+    from payouts.models import ConnectedAccount
+
+    provider = get_provider()
+    found: list[Discrepancy] = []
+
+    refunded: dict[str, tuple[int, str]] = {}
+    for r in provider.refund_list(created_gte=gte):
+        if r.get("status") in {"succeeded", "pending"} and r.get("charge"):
+            amount, _ = refunded.get(str(r["charge"]), (0, ""))
+            refunded[str(r["charge"])] = (amount + int(r["amount"]), str(r["currency"]).upper())
+    booked_refunds = Journal.objects.filter(kind__in=REFUND_KINDS).exclude(stripe_charge_id="")
+    if since is not None:
+        booked_refunds = booked_refunds.filter(created__gte=since)
+    refund_charges = set(refunded) | set(booked_refunds.values_list("stripe_charge_id", flat=True))
+    found += _compare_totals(
+        "refund", refunded,
+        _ledger_totals("stripe_charge_id", sorted(refund_charges),
+                       list(REFUND_KINDS), LedgerAccount.Kind.REFUNDS),
+    )  # fmt: skip
+
+    withdrawn: dict[str, tuple[int, str]] = {}
+    for d in provider.dispute_list(created_gte=gte):
+        kept = 0 if d.get("status") == "won" else int(d["amount"])
+        withdrawn[str(d["id"])] = (kept, str(d["currency"]).upper())
+    found += _compare_totals(
+        "dispute", withdrawn,
+        _ledger_totals("stripe_dispute_id", list(withdrawn),
+                       [*DISPUTE_KINDS, Journal.Kind.DISPUTE_REINSTATED],
+                       LedgerAccount.Kind.DISPUTES),
+    )  # fmt: skip
+
+    paid_out: dict[str, tuple[int, str]] = {}
+    for account_id in ConnectedAccount.objects.values_list("stripe_account_id", flat=True):
+        for po in provider.connected_payout_list(account=account_id, created_gte=gte):
+            amount = int(po["amount"]) if po.get("status") == "paid" else 0
+            paid_out[str(po["id"])] = (amount, str(po["currency"]).upper())
+    found += _compare_totals(
+        "creator_payout", paid_out,
+        _ledger_totals("stripe_payout_id", list(paid_out),
+                       [Journal.Kind.CREATOR_PAYOUT, Journal.Kind.CREATOR_PAYOUT_FAILED],
+                       LedgerAccount.Kind.BANK_PAYOUTS),
+    )  # fmt: skip
+    return found
+
+
+# --- tickets ----------------------------------------------------------------------------------
+# Ticket sales are charges and their refunds and disputes are charges' refunds and disputes:
+# the comparisons above cover their money (by charge). Here, the Ticket records against the
+# ledger: a ticket the buyer paid for without its sale journal, a refunded ticket whose refund
+# is not (fully) booked.
 
 
 def reconcile_tickets(*, since: datetime | None = None) -> list[Discrepancy]:
     from payouts.models import Ticket
 
-    provider = get_provider()
-    gte = int((since - MARGIN).timestamp()) if since else None
-    ledger_window = Q(created__gte=since) if since else Q(pk__isnull=False)
-    found: list[Discrepancy] = []
-
-    refunds = {
-        b["source"]: b
-        for b in provider.balance_transaction_list(created_gte=gte)
-        if b.get("type") == "refund"
-    }
-    known_ticket_refunds = set(
-        Ticket.objects.filter(stripe_refund_id__in=list(refunds)).values_list(
-            "stripe_refund_id", flat=True
-        )
+    S = Ticket.Status
+    rows = Ticket.objects.filter(
+        status__in=[S.PAID, S.REFUND_PENDING, S.REFUNDED, S.REFUND_FAILED, S.DISPUTED]
     )
-    refund_journals = list(
-        Journal.objects.filter(kind=Journal.Kind.TICKET_REFUND).exclude(stripe_refund_id="")
-        .filter(Q(stripe_refund_id__in=list(refunds)) | ledger_window)
-    )  # fmt: skip
-    by_refund = {j.stripe_refund_id: j for j in refund_journals}
-    refund_amounts: dict[int, int] = defaultdict(int)
-    for e in Entry.objects.filter(
-        journal__in=refund_journals, account__kind=LedgerAccount.Kind.REFUNDS
-    ):
-        refund_amounts[e.journal_id] += e.amount
-    # Only refunds that are ours to know about: ticket refunds (tips' refunds are booked from
-    # their charge, without the refund id).
-    ticket_refunds = {
-        k: {**v, "amount": abs(int(v["amount"]))}
-        for k, v in refunds.items()
-        if k in known_ticket_refunds or k in by_refund
-    }
-    window = [j for j in refund_journals if since is None or j.created >= since]
-    found += _compare(
-        "refund", ticket_refunds, by_refund, dict(refund_amounts), window,
-        lambda j: j.stripe_refund_id,
-    )  # fmt: skip
-
-    tickets = Ticket.objects.filter(
-        status__in=[Ticket.Status.PAID, Ticket.Status.REFUND_PENDING, Ticket.Status.REFUNDED,
-                    Ticket.Status.REFUND_FAILED, Ticket.Status.DISPUTED]
-    )  # fmt: skip
     if since is not None:
-        tickets = tickets.filter(updated__gte=since)
-    keys = set(
-        Journal.objects.filter(kind__in=[Journal.Kind.TICKET, Journal.Kind.TICKET_REFUND])
-        .filter(idempotency_key__startswith="ticket")
-        .values_list("idempotency_key", flat=True)
+        rows = rows.filter(updated__gte=since)
+    tickets = list(rows)
+    sold = set(
+        Journal.objects.filter(
+            kind=Journal.Kind.TICKET, idempotency_key__in=[f"ticket:{t.uuid}" for t in tickets]
+        ).values_list("idempotency_key", flat=True)
     )
+    refunded_charges = [t.stripe_charge_id for t in tickets if t.status == S.REFUNDED]
+    refunded = {
+        row["journal__stripe_charge_id"]: int(row["total"])
+        for row in Entry.objects.filter(
+            journal__stripe_charge_id__in=refunded_charges,
+            journal__kind__in=REFUND_KINDS,
+            account__kind=LedgerAccount.Kind.REFUNDS,
+        )
+        .values("journal__stripe_charge_id")
+        .annotate(total=Sum("amount"))
+    }
+    found: list[Discrepancy] = []
     for ticket in tickets:
-        if f"ticket:{ticket.uuid}" not in keys:
+        if f"ticket:{ticket.uuid}" not in sold:
             found.append(_record(D.MISSING_IN_LEDGER, "ticket", str(ticket.uuid),
                                  provider_amount=ticket.amount, provider_currency=ticket.currency,
                                  detail=f"ticket {ticket.status} without its sale journal"))  # fmt: skip
-        if ticket.status == Ticket.Status.REFUNDED and f"ticket-refund:{ticket.uuid}" not in keys:
+        booked = refunded.get(ticket.stripe_charge_id, 0)
+        if ticket.status == S.REFUNDED and booked < ticket.amount:
             found.append(_record(D.MISSING_IN_LEDGER, "ticket_refund", str(ticket.uuid),
                                  provider_amount=ticket.amount, provider_currency=ticket.currency,
-                                 detail="refunded ticket without its refund journal"))  # fmt: skip
+                                 ledger_amount=booked, ledger_currency=ticket.currency,
+                                 detail="refunded ticket without its refund booked"))  # fmt: skip
     return found

@@ -85,9 +85,9 @@ def club_membership_active(user: User, club: Any) -> bool:
     """True when `user`'s paid membership of an exclusive `club` grants access now.
 
     Contract: active and trialing grant access; past_due grants access during the grace period
-    (PAYOUTS_CLUB_GRACE_DAYS); canceled, unpaid and incomplete do not.
-    The one rule lives in clubs (`club_premium_access`); subscription webhooks will feed it through
-    `clubs.services.premium_membership_sync` when paid clubs land.
+    (CLUBS_PREMIUM_GRACE_DAYS); canceled, unpaid and incomplete do not.
+    The one rule lives in clubs (`club_premium_access`); subscription webhooks feed it through
+    `clubs.services.premium_membership_sync` (payouts/services/memberships/).
     """
     return club_premium_access(user, club)
 
@@ -120,14 +120,6 @@ def tips_sent_in_last_day(sender: User, currency: str) -> int:
     return int(total or 0)
 
 
-def wallet(user: User) -> dict[str, Any]:
-    return {
-        "balances": ledger.creator_balances(user),
-        "tips_received": list(Tip.objects.filter(creator=user).order_by("-created")[:50]),
-        "stipends": list(StipendPayment.objects.filter(creator=user).order_by("-month")[:24]),
-    }
-
-
 def stipend_run_progress(run: StipendRun) -> dict[str, int]:
     counts = run.payments.aggregate(
         total=Count("id"),
@@ -152,3 +144,86 @@ def creators_due_stipend(month: date) -> QuerySet[CreatorProgram]:
 
 def platform_balance(currency: str) -> int:
     return ledger.balance_of(LedgerAccount.Kind.PLATFORM_BALANCE, currency)
+
+
+# --- paid clubs and the wallet ---------------------------------------------------------------
+
+# Which journal kinds a creator's figures come from (their creator-payable movements).
+_WALLET_FIGURES: dict[str, tuple[str, ...]] = {
+    "tips": ("tip",),
+    "tickets": ("ticket",),
+    "memberships": ("membership",),
+    "stipends": ("stipend", "stipend_reversal"),
+    "refunds": ("tip_refund", "ticket_refund", "refund"),
+    "paid_out": ("creator_payout", "creator_payout_failed"),
+    "corrections": ("correction",),
+}
+
+
+def _blank_figures() -> dict[str, int]:
+    return {"balance": 0, "disputes": 0, **dict.fromkeys(_WALLET_FIGURES, 0)}
+
+
+def wallet_summary(user: User) -> dict[str, Any]:
+    """Everything a creator's wallet shows, in a constant number of queries (one per block),
+    whatever the number of tips, invoices or payouts. Amounts are sums over the ledger."""
+    from payouts.models import ClubSubscription, ConnectedPayout, Entry, Journal
+
+    figures: dict[str, dict[str, int]] = {}
+    rows = (
+        Entry.objects.filter(
+            account__kind=LedgerAccount.Kind.CREATOR_PAYABLE, account__creator=user
+        )
+        .values("currency", "journal__kind")
+        .annotate(total=Sum("amount"))
+    )
+    for row in rows:
+        money = figures.setdefault(row["currency"], _blank_figures())
+        money["balance"] += int(row["total"])
+        name = next((k for k, kinds in _WALLET_FIGURES.items() if row["journal__kind"] in kinds),
+                    "corrections")  # fmt: skip
+        money[name] += int(row["total"])
+    # Chargebacks on this creator's charges (the platform absorbs them; shown for information).
+    their_charges = Journal.objects.filter(
+        kind__in=["tip", "ticket", "membership"],
+        entries__account__kind=LedgerAccount.Kind.CREATOR_PAYABLE,
+        entries__account__creator=user,
+    ).values("stripe_charge_id")
+    disputes = (
+        Entry.objects.filter(
+            account__kind=LedgerAccount.Kind.DISPUTES,
+            journal__stripe_charge_id__in=their_charges,
+        )
+        .exclude(journal__stripe_charge_id="")
+        .values("currency")
+        .annotate(total=Sum("amount"))
+    )
+    for dispute_row in disputes:
+        money = figures.setdefault(dispute_row["currency"], _blank_figures())
+        money["disputes"] = int(dispute_row["total"])
+    live = list(ClubSubscription.LIVE)
+    clubs = list(
+        ClubSubscription.objects.filter(creator=user, status__in=live)
+        .values("club_id", "club__slug", "club__name", "currency")
+        .annotate(subscribers=Count("id"), monthly=Sum("amount"))
+        .order_by("club__name")
+    )
+    return {
+        "program": CreatorProgram.objects.filter(user=user, active=True).first(),
+        "account": ConnectedAccount.objects.filter(user=user).first(),
+        "figures": figures,
+        "tips_received": list(
+            Tip.objects.filter(creator=user, status__in=["succeeded", "refunded", "disputed"])
+            .select_related("sender")
+            .order_by("-created")[:20]
+        ),
+        "stipends": list(StipendPayment.objects.filter(creator=user).order_by("-month")[:24]),
+        "clubs": clubs,
+        "payouts": list(ConnectedPayout.objects.filter(creator=user).order_by("-created")[:10]),
+    }
+
+
+def club_subscriptions_for(user: User) -> QuerySet[Any]:
+    from payouts.models import ClubSubscription
+
+    return ClubSubscription.objects.filter(user=user).select_related("club").order_by("-created")

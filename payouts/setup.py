@@ -86,3 +86,16 @@ def payouts_post_migrate(sender: Any, using: str = "default", **kwargs: Any) -> 
 
     install_database_guards(using)
     ensure_periodic_tasks()
+
+
+def standin_connected_account(account_id: str) -> Any:
+    """In stand-in mode, a Connect event (one with `account`) makes dj-stripe look the account
+    up, and it would ask Stripe for an unknown one: mirror the connected account locally, as
+    `standin_webhook_endpoint` does for the platform. With real Stripe, dj-stripe fetches it."""
+    from djstripe.models import Account
+
+    account, _ = Account.objects.get_or_create(
+        id=account_id,
+        defaults={"livemode": False, "stripe_data": {"id": account_id, "object": "account"}},
+    )
+    return account

@@ -42,51 +42,70 @@ def _tip_for(obj: dict[str, Any]) -> Tip | None:
     return None
 
 
+# Payment intents belong to a tip or a ticket (club memberships follow their invoices). One
+# handler per event type finds the owner and moves its state machine.
+
+
+def _ticket_for(obj: dict[str, Any]) -> Any:
+    from payouts.services.tickets import ticket_for_charge
+
+    return ticket_for_charge(obj)
+
+
 def _payment_intent_succeeded(obj: dict[str, Any], created: int | None) -> None:
     from payouts.services import tip_mark_succeeded
+    from payouts.services.tickets import ticket_mark_paid
 
-    tip = _tip_for(obj)
-    if tip:
-        tip_mark_succeeded(tip=tip, charge_id=str(obj.get("latest_charge") or ""))
+    charge_id = str(obj.get("latest_charge") or "")
+    if tip := _tip_for(obj):
+        tip_mark_succeeded(tip=tip, charge_id=charge_id)
+    elif ticket := _ticket_for(obj):
+        ticket_mark_paid(ticket=ticket, charge_id=charge_id)
 
 
 def _payment_intent_failed(obj: dict[str, Any], created: int | None) -> None:
     from payouts.services import tip_mark_failed
+    from payouts.services.tickets import ticket_mark_failed
 
-    tip = _tip_for(obj)
-    if tip:
-        error = obj.get("last_payment_error") or {}
-        tip_mark_failed(tip=tip, code=str(error.get("code") or "payment_failed"))
+    code = str((obj.get("last_payment_error") or {}).get("code") or "payment_failed")
+    if tip := _tip_for(obj):
+        tip_mark_failed(tip=tip, code=code)
+    elif ticket := _ticket_for(obj):
+        ticket_mark_failed(ticket=ticket, code=code)
 
 
 def _payment_intent_requires_action(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.tickets import ticket_mark_requires_action
     from payouts.services.tips import tip_mark_requires_action
 
-    tip = _tip_for(obj)
-    if tip:
+    if tip := _tip_for(obj):
         tip_mark_requires_action(tip=tip)
+    elif ticket := _ticket_for(obj):
+        ticket_mark_requires_action(ticket=ticket)
 
 
 def _charge_refunded(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services import tip_mark_refunded
+    """Any charge (tip, membership, ticket ...), full or partial: see services/charges.py."""
+    from payouts.services.charges import charge_refunded_apply
 
-    tip = _tip_for(obj)
-    if tip and obj.get("refunded"):
-        tip_mark_refunded(tip=tip, charge_id=str(obj.get("id") or ""))
-    elif tip:
-        logger.warning(
-            "partial refund of tip %s is not modelled; reconciliation will flag it", tip.uuid
-        )
+    charge_refunded_apply(charge=obj)
 
 
-def _dispute_created(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services import tip_mark_disputed
+def _refund_updated(obj: dict[str, Any], created: int | None) -> None:
+    """`refund.updated` / `refund.failed` / `charge.refund.updated`: a refund settled or failed.
+    Only ticket refunds are requested with a state of their own (`refund_pending`); the money
+    of every refund is booked from `charge.refunded`."""
+    from payouts.services.tickets import ticket_apply_refund
 
-    tip = _tip_for(obj) or Tip.objects.filter(stripe_charge_id=obj.get("charge") or "-").first()
-    if tip:
-        tip_mark_disputed(
-            tip=tip, dispute_id=str(obj.get("id")), charge_id=str(obj.get("charge") or "")
-        )
+    if ticket := _ticket_for(obj):
+        ticket_apply_refund(ticket=ticket, refund=obj)
+
+
+def _dispute_funds_withdrawn(obj: dict[str, Any], created: int | None) -> None:
+    """`charge.dispute.created` and `charge.dispute.funds_withdrawn` book the same journal once."""
+    from payouts.services.charges import dispute_funds_withdrawn_apply
+
+    dispute_funds_withdrawn_apply(dispute=obj)
 
 
 def _account_updated(obj: dict[str, Any], created: int | None) -> None:
@@ -117,21 +136,94 @@ def _transfer_reversed(obj: dict[str, Any], created: int | None) -> None:
     reconcile_transfer(obj)
 
 
+# --- paid clubs, dispute outcomes, payouts -----------------------------------------------------
+
+
+def _subscription_changed(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.memberships import club_subscription_sync
+
+    club_subscription_sync(subscription_id=str(obj["id"]), snapshot=obj)
+
+
+def _invoice_paid(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.memberships import membership_invoice_paid
+
+    membership_invoice_paid(invoice=obj)
+
+
+def _invoice_payment_failed(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.memberships import membership_invoice_failed
+
+    membership_invoice_failed(invoice=obj)
+
+
+def _dispute_funds_reinstated(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.charges import dispute_funds_reinstated_apply
+
+    dispute_funds_reinstated_apply(dispute=obj)
+
+
+def _platform_payout_failed(obj: dict[str, Any], created: int | None) -> None:
+    from payouts.services.bank_payouts import platform_payout_failed
+
+    platform_payout_failed(data=obj)
+
+
+def _connected_payout(obj: dict[str, Any], created: int | None, account: str) -> None:
+    from payouts.services.bank_payouts import connected_payout_apply
+
+    connected_payout_apply(data=obj, account_id=account)
+
+
+# Events that happened on a creator's connected account (the event's `account`).
+CONNECT_HANDLERS: dict[str, Callable[[dict[str, Any], int | None, str], None]] = {
+    "payout.paid": _connected_payout,
+    "payout.failed": _connected_payout,
+    "payout.canceled": _connected_payout,
+}
+
+
 HANDLERS: dict[str, Handler] = {
     "payment_intent.succeeded": _payment_intent_succeeded,
     "payment_intent.payment_failed": _payment_intent_failed,
     "payment_intent.requires_action": _payment_intent_requires_action,
     "charge.refunded": _charge_refunded,
-    "charge.dispute.created": _dispute_created,
+    "refund.updated": _refund_updated,
+    "refund.failed": _refund_updated,
+    "charge.refund.updated": _refund_updated,
+    "charge.dispute.created": _dispute_funds_withdrawn,
     "account.updated": _account_updated,
     "payout.paid": _payout_paid,
     "transfer.reversed": _transfer_reversed,
+    "customer.subscription.created": _subscription_changed,
+    "customer.subscription.updated": _subscription_changed,
+    "customer.subscription.deleted": _subscription_changed,
+    "invoice.paid": _invoice_paid,
+    "invoice.payment_failed": _invoice_payment_failed,
+    "charge.dispute.funds_withdrawn": _dispute_funds_withdrawn,
+    "charge.dispute.funds_reinstated": _dispute_funds_reinstated,
+    "payout.failed": _platform_payout_failed,
+    "payout.canceled": lambda obj, created: None,  # platform side: nothing was booked
 }
 
 
-def event_handle(*, event_id: str, type_: str, obj: dict[str, Any], created: int | None) -> bool:
-    """Apply one provider event exactly once. Returns False for a replay or an unknown type."""
-    handler = HANDLERS.get(type_)
+def event_handle(
+    *,
+    event_id: str,
+    type_: str,
+    obj: dict[str, Any],
+    created: int | None,
+    account: str | None = None,
+) -> bool:
+    """Apply one provider event exactly once. Returns False for a replay or an unknown type.
+    `account` is the connected account a Connect event happened on."""
+    handler: Handler | None = HANDLERS.get(type_)
+    if account and type_ in CONNECT_HANDLERS:
+        from payouts.models import ConnectedAccount
+
+        if ConnectedAccount.objects.filter(stripe_account_id=account).exists():
+            connect_handler = CONNECT_HANDLERS[type_]
+            handler = lambda o, c: connect_handler(o, c, account)  # noqa: E731
     if handler is None:
         return False
     try:
@@ -148,7 +240,27 @@ def event_handle(*, event_id: str, type_: str, obj: dict[str, Any], created: int
 def _on_djstripe_event(sender: Any, event: Any, **kwargs: Any) -> None:
     data = event.data or {}
     created = int(event.created.timestamp()) if getattr(event, "created", None) else None
-    event_handle(event_id=event.id, type_=event.type, obj=data.get("object") or {}, created=created)
+    raw = getattr(event, "stripe_data", None) or {}
+    account = raw.get("account") if isinstance(raw, dict) else None
+    event_handle(
+        event_id=event.id,
+        type_=event.type,
+        obj=data.get("object") or {},
+        created=created,
+        account=str(account or getattr(event, "djstripe_owner_account_id", "") or "") or None,
+    )
+
+
+# Types the stand-in (and Stripe) send around subscriptions and payouts that we do not act on:
+# dj-stripe would mirror them and fetch related objects from Stripe; our tables are the source
+# of truth, so its handlers are disconnected for them too and the event is only stored.
+MIRROR_DISABLED = frozenset({
+    "invoice.finalized",
+    "invoice.payment_succeeded",
+    "invoice.payment_action_required",
+    "charge.dispute.closed",
+    "payout.created",
+})  # fmt: skip
 
 
 def connect() -> None:
@@ -159,113 +271,11 @@ def connect() -> None:
     djstripe_handlers = [
         getattr(event_handlers, name) for name in dir(event_handlers) if name.startswith("handle_")
     ]
-    for type_ in HANDLERS:
+    for type_ in {*HANDLERS, *CONNECT_HANDLERS}:
         signal = WEBHOOK_SIGNALS[type_]
         for handler in djstripe_handlers:
             signal.disconnect(handler, sender=Event)
         signal.connect(_on_djstripe_event, sender=Event, dispatch_uid=f"payouts:{type_}")
-
-
-# --- Tickets ----------------------------------------------------------------------------------
-# Ticket payments and refunds share event types with tips; each handler acts only on objects
-# that belong to it (by metadata, payment intent or refund id), so both run for every event.
-
-
-def _ticket_for(obj: dict[str, Any]) -> Any:
-    from payouts.models import Ticket
-
-    uuid = (obj.get("metadata") or {}).get("ticket")
-    if uuid:
-        ticket = Ticket.objects.filter(uuid=uuid).first()
-        if ticket:
-            return ticket
-    if obj.get("object") == "refund" and obj.get("id"):
-        ticket = Ticket.objects.filter(stripe_refund_id=obj["id"]).first()
-        if ticket:
-            return ticket
-    pi = obj.get("payment_intent") if obj.get("object") != "payment_intent" else obj.get("id")
-    if pi:
-        return Ticket.objects.filter(stripe_payment_intent_id=pi).first()
-    return None
-
-
-def _ticket_payment_intent_succeeded(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services.tickets import ticket_mark_paid
-
-    ticket = _ticket_for(obj)
-    if ticket:
-        ticket_mark_paid(ticket=ticket, charge_id=str(obj.get("latest_charge") or ""))
-
-
-def _ticket_payment_intent_failed(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services.tickets import ticket_mark_failed
-
-    ticket = _ticket_for(obj)
-    if ticket:
-        error = obj.get("last_payment_error") or {}
-        ticket_mark_failed(ticket=ticket, code=str(error.get("code") or "payment_failed"))
-
-
-def _ticket_payment_intent_requires_action(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services.tickets import ticket_mark_requires_action
-
-    ticket = _ticket_for(obj)
-    if ticket:
-        ticket_mark_requires_action(ticket=ticket)
-
-
-def _ticket_charge_refunded(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services.tickets import ticket_mark_refunded
-
-    ticket = _ticket_for(obj)
-    if ticket and obj.get("refunded"):
-        ticket_mark_refunded(ticket=ticket, charge_id=str(obj.get("id") or ""))
-    elif ticket:
-        logger.warning("partial refund of ticket %s is not modelled", ticket.uuid)
-
-
-def _ticket_refund_updated(obj: dict[str, Any], created: int | None) -> None:
-    """refund.updated / refund.failed / charge.refund.updated: a refund settled or failed."""
-    from payouts.services.tickets import ticket_apply_refund
-
-    ticket = _ticket_for(obj)
-    if ticket:
-        ticket_apply_refund(ticket=ticket, refund=obj)
-
-
-def _ticket_dispute_created(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.models import Ticket
-    from payouts.services.tickets import ticket_mark_disputed
-
-    ticket = (
-        _ticket_for(obj) or Ticket.objects.filter(stripe_charge_id=obj.get("charge") or "-").first()
-    )
-    if ticket:
-        ticket_mark_disputed(
-            ticket=ticket, dispute_id=str(obj.get("id")), charge_id=str(obj.get("charge") or "")
-        )
-
-
-def _also(first: Handler | None, second: Handler) -> Handler:
-    if first is None:
-        return second
-
-    def both(obj: dict[str, Any], created: int | None) -> None:
-        first(obj, created)
-        second(obj, created)
-
-    return both
-
-
-TICKET_HANDLERS: dict[str, Handler] = {
-    "payment_intent.succeeded": _ticket_payment_intent_succeeded,
-    "payment_intent.payment_failed": _ticket_payment_intent_failed,
-    "payment_intent.requires_action": _ticket_payment_intent_requires_action,
-    "charge.refunded": _ticket_charge_refunded,
-    "refund.updated": _ticket_refund_updated,
-    "refund.failed": _ticket_refund_updated,
-    "charge.refund.updated": _ticket_refund_updated,
-    "charge.dispute.created": _ticket_dispute_created,
-}
-for _type, _handler in TICKET_HANDLERS.items():
-    HANDLERS[_type] = _also(HANDLERS.get(_type), _handler)
+    for type_ in MIRROR_DISABLED:
+        for handler in djstripe_handlers:
+            WEBHOOK_SIGNALS[type_].disconnect(handler, sender=Event)

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path, re_path
 
-from payouts.api import tickets, views
+from payouts.api import memberships, tickets, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("payouts/tips/", views.TipListCreateView.as_view(), name="payouts-tips"),
@@ -20,7 +20,38 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.OnboardingLinkView.as_view(),
         name="payouts-onboarding-link",
     ),
-    path("payouts/wallet/", views.WalletView.as_view(), name="payouts-wallet"),
+    path("payouts/wallet/", memberships.WalletView.as_view(), name="payouts-wallet"),
+    # paid clubs
+    path(
+        "payouts/clubs/<slug:slug>/plan/",
+        memberships.ClubPlanView.as_view(),
+        name="payouts-club-plan",
+    ),
+    path(
+        "payouts/clubs/<slug:slug>/subscribe/",
+        memberships.ClubSubscribeView.as_view(),
+        name="payouts-club-subscribe",
+    ),
+    path(
+        "payouts/subscriptions/",
+        memberships.SubscriptionListView.as_view(),
+        name="payouts-subscriptions",
+    ),
+    path(
+        "payouts/subscriptions/<uuid:uuid>/",
+        memberships.SubscriptionDetailView.as_view(),
+        name="payouts-subscription",
+    ),
+    path(
+        "payouts/subscriptions/<uuid:uuid>/cancel/",
+        memberships.SubscriptionCancelView.as_view(),
+        name="payouts-subscription-cancel",
+    ),
+    path(
+        "payouts/subscriptions/<uuid:uuid>/resume/",
+        memberships.SubscriptionResumeView.as_view(),
+        name="payouts-subscription-resume",
+    ),
     # tickets
     re_path(
         r"^payouts/(?P<kind>events|rooms)/(?P<pk>[0-9]+)/ticket/$",

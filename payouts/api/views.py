@@ -16,7 +16,7 @@ from accounts.models import User
 from accounts.permissions import IsMember
 from clubhouse.errors import InvalidInput
 from clubhouse.money import Money
-from payouts import fees, ledger, selectors, services
+from payouts import fees, services
 from payouts.models import PaymentCustomer, Tip
 
 
@@ -152,21 +152,4 @@ class OnboardingLinkView(APIView):
         return Response({"url": url}, status=201)
 
 
-class WalletView(APIView):
-    permission_classes = [IsMember]
-
-    @extend_schema(operation_id="payouts_wallet", request=None, responses=OpenApiTypes.OBJECT)
-    def get(self, request: Request) -> Response:
-        user: Any = request.user
-        program = selectors.creator_program_get(user)
-        account = selectors.connected_account_get(user)
-        w = selectors.wallet(user)
-        return Response({
-            "creator": bool(program),
-            "send_money_enabled": bool(program and program.send_money_enabled),
-            "payouts_active": bool(account and account.transfers_active),
-            "balances": ledger.creator_balances(user),
-            "tips_received": TipOut(w["tips_received"], many=True).data,
-            "stipends": [{"month": f"{s.month:%Y-%m}", "amount": s.amount, "currency": s.currency,
-                          "status": s.status} for s in w["stipends"]],
-        })  # fmt: skip
+# The wallet (GET /api/v1/payouts/wallet/) lives in payouts/api/memberships.py.

@@ -8,6 +8,7 @@ the very code production runs.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Protocol
 
 from clubhouse.errors import ApplicationError
@@ -113,3 +114,48 @@ class PaymentProvider(Protocol):
     ) -> StripeDict: ...
 
     def balance_retrieve(self) -> StripeDict: ...
+
+    # paid clubs, refunds/disputes, connected payouts (memberships) ---------------------------
+    def price_create(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        product_name: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> StripeDict: ...
+
+    def club_subscription_create(
+        self,
+        *,
+        customer: str,
+        price: str,
+        payment_method: str,
+        destination: str,
+        application_fee_percent: Decimal,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> StripeDict: ...
+
+    def subscription_retrieve(self, subscription: str) -> StripeDict: ...
+
+    def subscription_set_cancel_at_period_end(
+        self, *, subscription: str, cancel: bool, idempotency_key: str
+    ) -> StripeDict: ...
+
+    def invoice_retrieve(self, invoice: str) -> StripeDict: ...
+
+    def charge_retrieve(self, charge: str) -> StripeDict: ...
+
+    def charge_metadata_update(self, *, charge: str, metadata: dict[str, str]) -> StripeDict: ...
+
+    def refund_list(self, *, created_gte: int | None = None) -> list[StripeDict]: ...
+
+    def dispute_list(self, *, created_gte: int | None = None) -> list[StripeDict]: ...
+
+    def connected_payout_list(
+        self, *, account: str, created_gte: int | None = None
+    ) -> list[StripeDict]: ...
+
+    def subscription_cancel_now(self, subscription: str) -> StripeDict: ...

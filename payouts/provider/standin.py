@@ -151,7 +151,9 @@ class StandInStripe(stripe.HTTPClient):
     def all(self, collection: str) -> list[dict[str, Any]]:
         return list(self.objects.get(collection, {}).values())
 
-    def _event(self, type_: str, obj: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    def _event(
+        self, type_: str, obj: dict[str, Any], key: str | None = None, account: str | None = None
+    ) -> dict[str, Any]:
         event = {
             "id": self._id("evt"),
             "object": "event",
@@ -163,6 +165,8 @@ class StandInStripe(stripe.HTTPClient):
             "request": {"id": self._id("req"), "idempotency_key": key},
             "type": type_,
         }
+        if account:  # a Connect event: it happened on a connected account
+            event["account"] = account
         self.events.append(event)
         return event
 
@@ -234,7 +238,9 @@ class StandInStripe(stripe.HTTPClient):
                 amount=-charge["amount"], currency=charge["currency"], type_="adjustment",
                 source=dispute["id"],
             )  # fmt: skip
-            return self._event("charge.dispute.created", dispute)
+            created = self._event("charge.dispute.created", dispute)
+            self._event("charge.dispute.funds_withdrawn", dispute)
+            return created
 
     def transfer_reverse(self, transfer_id: str) -> dict[str, Any]:
         with self._lock:
@@ -275,6 +281,7 @@ class StandInStripe(stripe.HTTPClient):
         request_id = self._id("req")
         with self._lock:
             self.requests.append((method, parts.path))
+            self._stripe_account = headers.get("Stripe-Account")
             if key and method == "POST":
                 fingerprint = hashlib.sha256(
                     json.dumps([parts.path, params], sort_keys=True).encode()
@@ -309,7 +316,7 @@ class StandInStripe(stripe.HTTPClient):
             # Like Stripe: a request that began executing has its outcome saved, errors too.
             if key and method == "POST" and status != 404:
                 self.idempotency[key] = (parts.path, fingerprint, status, response)
-            if method == "POST":
+            if method in {"POST", "DELETE"}:
                 self._save()
             return response, status, {"request-id": request_id}
 
@@ -319,6 +326,8 @@ class StandInStripe(stripe.HTTPClient):
     def _route(self, method: str, path: str, p: dict[str, Any], key: str | None) -> Any:
         segments = path.strip("/").split("/")[1:]  # drop "v1"
         head = segments[0]
+        if method == "DELETE" and len(segments) == 2 and hasattr(self, f"_delete_{head}"):
+            return getattr(self, f"_delete_{head}")(segments[1])
         if method == "GET" and len(segments) == 1 and head == "balance":
             return self._balance()
         if method == "GET" and len(segments) == 1:
@@ -339,6 +348,8 @@ class StandInStripe(stripe.HTTPClient):
             and segments[2] == "attach"
         ):
             return self._attach(segments[1], p)
+        if method == "POST" and len(segments) == 2 and hasattr(self, f"_update_{head}"):
+            return getattr(self, f"_update_{head}")(segments[1], p, key)
         if method == "POST" and len(segments) == 2:
             obj = self.get(head, segments[1])
             obj.setdefault("metadata", {}).update(p.get("metadata") or {})
@@ -352,7 +363,12 @@ class StandInStripe(stripe.HTTPClient):
         created = p.get("created")
         if isinstance(created, dict) and "gte" in created:
             items = [o for o in items if o.get("created", 0) >= int(created["gte"])]
-        for field in ("transfer_group", "destination", "customer", "type", "payment_intent"):
+        if collection == "payouts":  # a connected account's payouts, or the platform's
+            account = getattr(self, "_stripe_account", None)
+            items = [o for o in items if o.get("account") == account]
+        for field in (
+            "transfer_group", "destination", "customer", "type", "payment_intent", "charge",
+        ):  # fmt: skip
             if field in p:
                 items = [o for o in items if o.get(field) == p[field]]
         if "starting_after" in p:
@@ -573,7 +589,18 @@ class StandInStripe(stripe.HTTPClient):
         )
         if refund.get("reverse_transfer") and charge["transfer"]:
             tr = self.get("transfers", charge["transfer"])
-            back = amount - pi["application_fee_amount"] if amount == charge["amount"] else amount
+            # Stripe reverses the transfer in proportion to the amount refunded. The basis is
+            # what earlier refunds settled (`amount_refunded` also holds pending ones).
+            share = charge["amount"] - pi["application_fee_amount"]
+            settled_before = sum(
+                r["amount"]
+                for r in self.all("refunds")
+                if r["charge"] == charge["id"] and r["status"] == "succeeded"
+                and r["id"] != refund["id"]
+            )  # fmt: skip
+            back = fees.proportional_share(
+                share, settled_before + amount, charge["amount"]
+            ) - fees.proportional_share(share, settled_before, charge["amount"])
             tr["amount_reversed"] += back
             tr["reversed"] = tr["amount_reversed"] >= tr["amount"]
             self._balance_txn(
@@ -683,20 +710,295 @@ class StandInStripe(stripe.HTTPClient):
         self._event("payout.paid", po, key)
         return po
 
-    def _create_subscriptions(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
-        self.get("customers", p["customer"])
-        now = self._now()
-        sub = self._store(
-            "subscriptions",
-            {"id": self._id("sub"), "object": "subscription", "customer": p["customer"],
-             "status": "active", "items": {"object": "list", "data": p.get("items") or []},
-             "application_fee_percent": p.get("application_fee_percent"),
-             "transfer_data": p.get("transfer_data"), "metadata": p.get("metadata") or {},
-             "current_period_start": now, "current_period_end": now + 30 * 86400,
-             "cancel_at_period_end": False, "created": now},
+    # prices, subscriptions, invoices (paid clubs) -----------------------------------------
+    PERIOD = 30 * 86400
+
+    def _create_prices(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
+        product = self._store(
+            "products",
+            {"id": self._id("prod"), "object": "product",
+             "name": (p.get("product_data") or {}).get("name", ""), "created": self._now()},
         )  # fmt: skip
+        amount = int(p["unit_amount"])
+        if amount <= 0:
+            raise StandInError(400, "invalid_request_error", "unit_amount must be positive")
+        return self._store(
+            "prices",
+            {"id": self._id("price"), "object": "price", "active": True, "currency":
+             p["currency"].lower(), "unit_amount": amount, "product": product["id"],
+             "recurring": {"interval": (p.get("recurring") or {}).get("interval", "month"),
+                           "interval_count": 1},
+             "type": "recurring", "metadata": p.get("metadata") or {}, "created": self._now()},
+        )  # fmt: skip
+
+    def _create_subscriptions(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
+        customer = self.get("customers", p["customer"])
+        items = p.get("items") or []
+        if len(items) != 1:
+            raise StandInError(400, "invalid_request_error", "One price per subscription.")
+        price = self.get("prices", items[0]["price"])
+        destination = (p.get("transfer_data") or {}).get("destination")
+        if destination:
+            self.get("accounts", destination)
+        pm = p.get("default_payment_method") or (customer.get("invoice_settings") or {}).get(
+            "default_payment_method"
+        )
+        if not pm:
+            raise StandInError(
+                400, "invalid_request_error",
+                "This customer has no attached payment source or default payment method.",
+                "resource_missing",
+            )  # fmt: skip
+        now = self._now()
+        sub_id = self._id("sub")
+        sub: dict[str, Any] = {
+            "id": sub_id, "object": "subscription", "customer": customer["id"],
+            "status": "incomplete", "currency": price["currency"],
+            "items": {"object": "list", "data": [{
+                "id": self._id("si"), "object": "subscription_item", "subscription": sub_id,
+                "price": json.loads(json.dumps(price)), "quantity": 1,
+                "current_period_start": now, "current_period_end": now + self.PERIOD,
+            }]},
+            "application_fee_percent": p.get("application_fee_percent"),
+            "transfer_data": {"destination": destination} if destination else None,
+            "default_payment_method": pm, "metadata": p.get("metadata") or {},
+            "cancel_at_period_end": False, "canceled_at": None, "ended_at": None,
+            "latest_invoice": None, "start_date": now, "created": now, "livemode": False,
+        }  # fmt: skip
+        self._store("subscriptions", sub)
         self._event("customer.subscription.created", sub, key)
+        invoice = self._invoice_create(sub, "subscription_create")
+        self._invoice_attempt(invoice, sub)
+        answer = json.loads(json.dumps(sub))
+        if any(str(e).startswith("latest_invoice") for e in (p.get("expand") or [])):
+            answer["latest_invoice"] = json.loads(json.dumps(self._invoice_view(invoice)))
+        return answer
+
+    def _period(self, sub: dict[str, Any]) -> tuple[int, int]:
+        item = sub["items"]["data"][0]
+        return item["current_period_start"], item["current_period_end"]
+
+    def _invoice_create(self, sub: dict[str, Any], reason: str) -> dict[str, Any]:
+        price = sub["items"]["data"][0]["price"]
+        start, end = self._period(sub)
+        invoice = self._store(
+            "invoices",
+            {"id": self._id("in"), "object": "invoice", "customer": sub["customer"],
+             "status": "open", "billing_reason": reason, "currency": price["currency"],
+             "amount_due": price["unit_amount"], "amount_paid": 0,
+             "amount_remaining": price["unit_amount"], "total": price["unit_amount"],
+             "attempt_count": 0, "attempted": False, "period_start": start, "period_end": end,
+             "parent": {"type": "subscription_details", "quote_details": None,
+                        "subscription_details": {"subscription": sub["id"],
+                                                 "metadata": dict(sub["metadata"])}},
+             "lines": {"object": "list", "data": [{"object": "line_item",
+                       "amount": price["unit_amount"], "currency": price["currency"],
+                       "period": {"start": start, "end": end}}]},
+             "payments": {"object": "list", "data": []}, "confirmation_secret": None,
+             "status_transitions": {"finalized_at": self._now(), "paid_at": None},
+             "created": self._now(), "livemode": False},
+        )  # fmt: skip
+        sub["latest_invoice"] = invoice["id"]
+        self._event("invoice.finalized", invoice)
+        return invoice
+
+    def _invoice_view(self, invoice: dict[str, Any]) -> dict[str, Any]:
+        return invoice
+
+    def _invoice_attempt(self, invoice: dict[str, Any], sub: dict[str, Any]) -> None:
+        """Charge the subscription's default card for an open invoice, as Stripe does."""
+        amount = invoice["amount_due"]
+        fee_amount = fees.application_fee_for_percent(
+            amount, str(sub.get("application_fee_percent") or "0")
+        )
+        params: dict[str, Any] = {
+            "amount": amount, "currency": invoice["currency"], "customer": sub["customer"],
+            "application_fee_amount": fee_amount, "payment_method": sub["default_payment_method"],
+            "confirm": "true", "metadata": {},
+        }  # fmt: skip
+        if sub.get("transfer_data"):
+            params["transfer_data"] = dict(sub["transfer_data"])
+        invoice["attempt_count"] += 1
+        invoice["attempted"] = True
+        try:
+            pi = self._create_payment_intents(params, None)
+        except StandInError:
+            pi = self.all("payment_intents")[-1]
+        invoice["payments"]["data"].append(
+            {"id": self._id("inpay"), "object": "invoice_payment", "invoice": invoice["id"],
+             "amount_paid": amount if pi["status"] == "succeeded" else None,
+             "is_default": True, "currency": invoice["currency"],
+             "payment": {"type": "payment_intent", "payment_intent": pi["id"]},
+             "status": "paid" if pi["status"] == "succeeded" else "open",
+             "created": self._now()}
+        )  # fmt: skip
+        invoice["confirmation_secret"] = {"client_secret": pi["client_secret"],
+                                          "type": "payment_intent"}  # fmt: skip
+        if pi["status"] == "succeeded":
+            self._invoice_paid(invoice, sub)
+            return
+        if pi["status"] == "requires_action":
+            self._event("invoice.payment_action_required", invoice)
+        self._event("invoice.payment_failed", invoice)
+        if sub["status"] in {"active", "trialing"}:
+            sub["status"] = "past_due"
+            self._event("customer.subscription.updated", sub)
+
+    def _invoice_paid(self, invoice: dict[str, Any], sub: dict[str, Any]) -> None:
+        invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0)
+        invoice["status_transitions"]["paid_at"] = self._now()
+        for payment in invoice["payments"]["data"]:
+            pi = self.get("payment_intents", payment["payment"]["payment_intent"])
+            if pi["status"] == "succeeded":
+                payment.update(status="paid", amount_paid=invoice["amount_due"])
+        self._event("invoice.payment_succeeded", invoice)
+        self._event("invoice.paid", invoice)
+        if sub["status"] != "active":
+            sub["status"] = "active"
+            self._event("customer.subscription.updated", sub)
+
+    def _update_subscriptions(self, id_: str, p: dict[str, Any], key: str | None) -> Any:
+        sub = self.get("subscriptions", id_)
+        if sub["status"] in {"canceled", "incomplete_expired"}:
+            raise StandInError(
+                400, "invalid_request_error",
+                "A canceled subscription can only update its cancellation_details and metadata.",
+            )  # fmt: skip
+        if "cancel_at_period_end" in p:
+            sub["cancel_at_period_end"] = str(p["cancel_at_period_end"]).lower() == "true"
+            sub["canceled_at"] = self._now() if sub["cancel_at_period_end"] else None
+        sub["metadata"].update(p.get("metadata") or {})
+        self._event("customer.subscription.updated", sub, key)
         return sub
+
+    def _delete_subscriptions(self, id_: str) -> dict[str, Any]:
+        sub = self.get("subscriptions", id_)
+        if sub["status"] in {"canceled", "incomplete_expired"}:
+            raise StandInError(
+                400, "invalid_request_error", f"No such subscription: '{id_}'", "resource_missing"
+            )
+        self._subscription_end(sub)
+        return sub
+
+    def _subscription_end(self, sub: dict[str, Any], status: str = "canceled") -> dict[str, Any]:
+        sub.update(status=status, ended_at=self._now())
+        sub["canceled_at"] = sub["canceled_at"] or sub["ended_at"]
+        return self._event("customer.subscription.deleted", sub)
+
+    # test helpers: the passage of time for subscriptions -----------------------------------
+    def subscription_advance(self, sub_id: str, *, fail: bool = False) -> list[dict[str, Any]]:
+        """The billing period ends: a subscription set to cancel at period end ends; otherwise
+        the next period starts and its invoice is charged (declined when `fail`). Returns the
+        events this produced, in Stripe's order."""
+        with self._lock:
+            first = len(self.events)
+            sub = self.get("subscriptions", sub_id)
+            if sub["cancel_at_period_end"]:
+                self._subscription_end(sub)
+            else:
+                item = sub["items"]["data"][0]
+                start = item["current_period_end"]
+                item.update(current_period_start=start, current_period_end=start + self.PERIOD)
+                self._event("customer.subscription.updated", sub)
+                invoice = self._invoice_create(sub, "subscription_cycle")
+                if fail:
+                    saved = sub["default_payment_method"]
+                    sub["default_payment_method"] = self._payment_method("pm_card_chargeDeclined")[
+                        "id"
+                    ]
+                    self._invoice_attempt(invoice, sub)
+                    sub["default_payment_method"] = saved
+                else:
+                    self._invoice_attempt(invoice, sub)
+            self._save()
+            return self.events[first:]
+
+    def invoice_retry(self, invoice_id: str) -> list[dict[str, Any]]:
+        """Stripe's smart retry of an open invoice with the subscription's card."""
+        with self._lock:
+            first = len(self.events)
+            invoice = self.get("invoices", invoice_id)
+            sub_id = invoice["parent"]["subscription_details"]["subscription"]
+            self._invoice_attempt(invoice, self.get("subscriptions", sub_id))
+            self._save()
+            return self.events[first:]
+
+    def subscription_retries_exhausted(
+        self, sub_id: str, *, outcome: str = "canceled"
+    ) -> dict[str, Any]:
+        """All retries failed: Stripe cancels the subscription or marks it unpaid (per the
+        account's settings)."""
+        with self._lock:
+            sub = self.get("subscriptions", sub_id)
+            if outcome == "canceled":
+                return self._subscription_end(sub)
+            sub["status"] = "unpaid"
+            return self._event("customer.subscription.updated", sub)
+
+    def subscription_incomplete_expire(self, sub_id: str) -> dict[str, Any]:
+        """23 hours without a paid first invoice."""
+        with self._lock:
+            return self._subscription_end(
+                self.get("subscriptions", sub_id), status="incomplete_expired"
+            )
+
+    def invoice_complete_3ds(self, invoice_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            first = len(self.events)
+            invoice = self.get("invoices", invoice_id)
+            pi = self.get("payment_intents", invoice["payments"]["data"][-1]["payment"][
+                "payment_intent"])  # fmt: skip
+            self._settle(pi)
+            self._event("payment_intent.succeeded", pi)
+            sub = self.get("subscriptions", invoice["parent"]["subscription_details"][
+                "subscription"])  # fmt: skip
+            self._invoice_paid(invoice, sub)
+            self._save()
+            return self.events[first:]
+
+    # test helpers: disputes decided, connected payouts ----------------------------------------
+    def dispute_won(self, dispute_id: str) -> dict[str, Any]:
+        with self._lock:
+            dispute = self.get("disputes", dispute_id)
+            dispute["status"] = "won"
+            self._balance_txn(
+                amount=dispute["amount"], currency=dispute["currency"], type_="adjustment",
+                source=dispute["id"],
+            )  # fmt: skip
+            event = self._event("charge.dispute.funds_reinstated", dispute)
+            self._event("charge.dispute.closed", dispute)
+            return event
+
+    def connected_payout(
+        self, account_id: str, amount: int, currency: str = "usd", *, status: str = "paid"
+    ) -> dict[str, Any]:
+        """A connected account pays its balance out to the creator's bank (Stripe does this on
+        the account's schedule): `payout.created`, then `payout.paid` or `payout.failed`."""
+        with self._lock:
+            acct = self.get("accounts", account_id)
+            currency = currency.lower()
+            po = self._store(
+                "payouts",
+                {"id": self._id("po"), "object": "payout", "amount": amount,
+                 "currency": currency, "status": "pending", "account": account_id,
+                 "failure_code": None, "created": self._now(), "arrival_date": self._now()},
+            )  # fmt: skip
+            acct["balance"][currency] = acct["balance"].get(currency, 0) - amount
+            self._event("payout.created", po, account=account_id)
+            return self.connected_payout_settle(po["id"], status=status)
+
+    def connected_payout_settle(self, payout_id: str, *, status: str) -> dict[str, Any]:
+        with self._lock:
+            po = self.get("payouts", payout_id)
+            po["status"] = status
+            if status == "failed":
+                po["failure_code"] = "account_closed"
+                acct = self.get("accounts", po["account"])
+                acct["balance"][po["currency"]] = (
+                    acct["balance"].get(po["currency"], 0) + po["amount"]
+                )
+            self._save()
+            return self._event(f"payout.{status}", po, account=po["account"])
 
 
 def _state_file() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 import stripe
@@ -253,4 +254,134 @@ class StripeProvider:
                 "metadata": metadata,
             },
             idempotency_key,
+        )
+
+    # paid clubs, refunds/disputes, connected payouts (memberships) ---------------------------
+    def price_create(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        product_name: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> StripeDict:
+        return self._call(
+            self.client.v1.prices.create,
+            {
+                "unit_amount": amount,
+                "currency": currency.lower(),
+                "recurring": {"interval": "month"},
+                "product_data": {"name": product_name[:250]},
+                "metadata": metadata,
+            },
+            idempotency_key,
+        )
+
+    def club_subscription_create(
+        self,
+        *,
+        customer: str,
+        price: str,
+        payment_method: str,
+        destination: str,
+        application_fee_percent: Decimal,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> StripeDict:
+        # A destination subscription: invoices are charged on the platform, the net of the
+        # application fee is transferred to the creator's connected account. `allow_incomplete`
+        # tries the saved card at once; when 3-D Secure is needed the subscription stays
+        # `incomplete` and the first invoice's confirmation secret goes to the client.
+        return self._call(
+            self.client.v1.subscriptions.create,
+            {
+                "customer": customer,
+                "items": [{"price": price}],
+                "default_payment_method": payment_method,
+                "payment_behavior": "allow_incomplete",
+                "application_fee_percent": str(application_fee_percent),
+                "transfer_data": {"destination": destination},
+                "metadata": metadata,
+                "expand": ["latest_invoice.confirmation_secret", "latest_invoice.payments"],
+            },
+            idempotency_key,
+        )
+
+    def subscription_retrieve(self, subscription: str) -> StripeDict:
+        return self._call(
+            lambda params, options: self.client.v1.subscriptions.retrieve(
+                subscription, params=params, options=options
+            ),
+            {},
+        )
+
+    def subscription_set_cancel_at_period_end(
+        self, *, subscription: str, cancel: bool, idempotency_key: str
+    ) -> StripeDict:
+        return self._call(
+            lambda params, options: self.client.v1.subscriptions.update(
+                subscription, params=params, options=options
+            ),
+            {"cancel_at_period_end": cancel},
+            idempotency_key,
+        )
+
+    def invoice_retrieve(self, invoice: str) -> StripeDict:
+        return self._call(
+            lambda params, options: self.client.v1.invoices.retrieve(
+                invoice, params=params, options=options
+            ),
+            {"expand": ["payments"]},
+        )
+
+    def charge_retrieve(self, charge: str) -> StripeDict:
+        return self._call(
+            lambda params, options: self.client.v1.charges.retrieve(
+                charge, params=params, options=options
+            ),
+            {},
+        )
+
+    def charge_metadata_update(self, *, charge: str, metadata: dict[str, str]) -> StripeDict:
+        return self._call(
+            lambda params, options: self.client.v1.charges.update(
+                charge, params=params, options=options
+            ),
+            {"metadata": metadata},
+        )
+
+    def refund_list(self, *, created_gte: int | None = None) -> list[StripeDict]:
+        params: dict[str, Any] = {}
+        if created_gte is not None:
+            params["created"] = {"gte": created_gte}
+        return self._list(self.client.v1.refunds.list, params)
+
+    def dispute_list(self, *, created_gte: int | None = None) -> list[StripeDict]:
+        params: dict[str, Any] = {}
+        if created_gte is not None:
+            params["created"] = {"gte": created_gte}
+        return self._list(self.client.v1.disputes.list, params)
+
+    def connected_payout_list(
+        self, *, account: str, created_gte: int | None = None
+    ) -> list[StripeDict]:
+        params: dict[str, Any] = {"limit": 100}
+        if created_gte is not None:
+            params["created"] = {"gte": created_gte}
+        try:
+            page = self.client.v1.payouts.list(
+                params=params,  # type: ignore[arg-type]
+                options={"stripe_account": account},
+            )
+            return [_plain(item) for item in page.auto_paging_iter()]
+        except stripe.StripeError as exc:
+            raise ProviderError(str(exc.user_message or exc)) from exc
+
+    def subscription_cancel_now(self, subscription: str) -> StripeDict:
+        return self._call(
+            lambda params, options: self.client.v1.subscriptions.cancel(
+                subscription, params=params, options=options
+            ),
+            {},
         )

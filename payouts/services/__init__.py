@@ -1,5 +1,9 @@
 """Every write about money. Services own their transactions; provider calls are idempotent."""
 
+# Importing these registers tips, tickets and (below) memberships as kinds of charge.
+from payouts.services import charges as charges
+from payouts.services import tickets as tickets
+from payouts.services.bank_payouts import connected_payout_apply, platform_payout_failed
 from payouts.services.creators import (
     connected_account_ensure,
     connected_account_onboarding_link,
@@ -8,6 +12,17 @@ from payouts.services.creators import (
     creator_application_reject,
     creator_apply,
     creator_nominate,
+)
+from payouts.services.memberships import (
+    club_plan_disable,
+    club_plan_set,
+    club_subscribe,
+    club_subscription_apply,
+    club_subscription_cancel,
+    club_subscription_resume,
+    club_subscription_sync,
+    membership_invoice_failed,
+    membership_invoice_paid,
 )
 from payouts.services.stipends import (
     stipend_mark_paid,
@@ -29,21 +44,34 @@ from payouts.services.tips import (
 )
 
 __all__ = [
+    "charges",
+    "club_plan_disable",
+    "club_plan_set",
+    "club_subscribe",
+    "club_subscription_apply",
+    "club_subscription_cancel",
+    "club_subscription_resume",
+    "club_subscription_sync",
     "connected_account_ensure",
     "connected_account_onboarding_link",
     "connected_account_sync",
+    "connected_payout_apply",
     "creator_application_approve",
     "creator_application_reject",
     "creator_apply",
     "creator_nominate",
+    "membership_invoice_failed",
+    "membership_invoice_paid",
     "payment_customer_ensure",
     "payment_method_save",
+    "platform_payout_failed",
     "setup_intent_create",
     "stipend_mark_paid",
     "stipend_pay",
     "stipend_retry",
     "stipend_run_month",
     "stipends_pay_due",
+    "tickets",
     "tip_mark_disputed",
     "tip_mark_failed",
     "tip_mark_refunded",

@@ -293,20 +293,30 @@ def tip_mark_refunded(*, tip: Tip, refund_id: str = "", charge_id: str = "") -> 
         tip.status = Tip.Status.REFUNDED
         tip.save(update_fields=["status", "updated"])
         c = tip.currency
-        ledger.journal_post(
-            kind=Journal.Kind.TIP_REFUND,
-            currency=c,
-            idempotency_key=f"tip-refund:{tip.uuid}",
-            description=f"refund of tip {tip.uuid}",
-            stripe_payment_intent_id=tip.stripe_payment_intent_id,
-            stripe_charge_id=tip.stripe_charge_id,
-            stripe_refund_id=refund_id,
-            lines=[
-                Line(ledger.account(Kind.CREATOR_PAYABLE, c, tip.creator_id), -tip.amount),
-                Line(ledger.account(Kind.PLATFORM_BALANCE, c), -tip.fee),
-                Line(ledger.account(Kind.REFUNDS, c), tip.charge_amount),
-            ],
-        )
+        if tip.stripe_charge_id:
+            # The generic booking takes partial refunds already booked into account.
+            from payouts.services.charges import charge_refunds_book
+
+            charge_refunds_book(
+                charge_id=tip.stripe_charge_id,
+                amount_refunded=tip.charge_amount,
+                refund_id=refund_id,
+                journal_kind=Journal.Kind.TIP_REFUND,
+            )
+        else:
+            ledger.journal_post(
+                kind=Journal.Kind.TIP_REFUND,
+                currency=c,
+                idempotency_key=f"tip-refund:{tip.uuid}",
+                description=f"refund of tip {tip.uuid}",
+                stripe_payment_intent_id=tip.stripe_payment_intent_id,
+                stripe_refund_id=refund_id,
+                lines=[
+                    Line(ledger.account(Kind.CREATOR_PAYABLE, c, tip.creator_id), -tip.amount),
+                    Line(ledger.account(Kind.PLATFORM_BALANCE, c), -tip.fee),
+                    Line(ledger.account(Kind.REFUNDS, c), tip.charge_amount),
+                ],
+            )
         audit(tip, "refunded", from_status=previous, to_status=tip.status)
     return tip
 
@@ -325,18 +335,28 @@ def tip_mark_disputed(*, tip: Tip, dispute_id: str = "", charge_id: str = "") ->
         tip.status = Tip.Status.DISPUTED
         tip.save(update_fields=["status", "updated"])
         c = tip.currency
-        ledger.journal_post(
-            kind=Journal.Kind.TIP_DISPUTE,
-            currency=c,
-            idempotency_key=f"tip-dispute:{tip.uuid}",
-            description=f"dispute on tip {tip.uuid}",
-            stripe_charge_id=tip.stripe_charge_id,
-            stripe_dispute_id=dispute_id,
-            lines=[
-                Line(ledger.account(Kind.PLATFORM_BALANCE, c), -tip.charge_amount),
-                Line(ledger.account(Kind.DISPUTES, c), tip.charge_amount),
-            ],
-        )
+        if dispute_id:
+            from payouts.services.charges import dispute_funds_withdrawn_book
+
+            dispute_funds_withdrawn_book(
+                dispute_id=dispute_id,
+                charge_id=tip.stripe_charge_id,
+                amount=tip.charge_amount,
+                currency=c,
+                journal_kind=Journal.Kind.TIP_DISPUTE,
+            )
+        else:
+            ledger.journal_post(
+                kind=Journal.Kind.TIP_DISPUTE,
+                currency=c,
+                idempotency_key=f"tip-dispute:{tip.uuid}",
+                description=f"dispute on tip {tip.uuid}",
+                stripe_charge_id=tip.stripe_charge_id,
+                lines=[
+                    Line(ledger.account(Kind.PLATFORM_BALANCE, c), -tip.charge_amount),
+                    Line(ledger.account(Kind.DISPUTES, c), tip.charge_amount),
+                ],
+            )
         audit(tip, "disputed", from_status=previous, to_status=tip.status)
     return tip
 

@@ -79,3 +79,61 @@ def test_staff_nominate_through_the_add_form(staff_client) -> None:
     assert response.status_code == 302
     app = CreatorApplication.objects.get(user=user)
     assert app.source == "nominated" and app.nominated_by is not None and app.status == "pending"
+
+
+# --- paid clubs ----------------------------------------------------------------------------
+
+
+def test_staff_see_subscriptions_with_status_and_period_end(staff_client) -> None:
+    from .test_memberships import paid_club, subscribed
+
+    _, sub = subscribed(paid_club())
+    page = staff_client.get("/admin/payouts/clubsubscription/")
+    assert page.status_code == 200
+    assert str(sub.uuid).encode() in page.content and b"active" in page.content.lower()
+    detail = staff_client.get(f"/admin/payouts/clubsubscription/{sub.pk}/change/")
+    assert detail.status_code == 200 and sub.stripe_subscription_id.encode() in detail.content
+
+
+def test_staff_cancel_a_subscription_at_period_end_from_the_list(staff_client) -> None:
+    from payouts.models import ClubSubscription
+
+    from .test_memberships import paid_club, subscribed
+
+    _, sub = subscribed(paid_club())
+    response = staff_client.post("/admin/payouts/clubsubscription/", {
+        "action": "cancel_at_period_end_action", "_selected_action": [sub.pk]})  # fmt: skip
+    assert response.status_code == 302
+    assert ClubSubscription.objects.get(pk=sub.pk).cancel_at_period_end
+    assert STANDIN.get("subscriptions", sub.stripe_subscription_id)["cancel_at_period_end"]
+
+
+def test_staff_refund_a_membership_invoice(staff_client) -> None:
+    from payouts import ledger
+    from payouts.ledger import Kind
+    from payouts.models import MembershipInvoice
+
+    from .test_memberships import paid_club, subscribed
+
+    club = paid_club()
+    subscribed(club)
+    invoice = MembershipInvoice.objects.get()
+    response = staff_client.post("/admin/payouts/membershipinvoice/", {
+        "action": "refund", "_selected_action": [invoice.pk]})  # fmt: skip
+    assert response.status_code == 302
+    assert ledger.balance_of(Kind.REFUNDS, "USD") == invoice.amount
+    assert ledger.balance_of(Kind.CREATOR_PAYABLE, "USD", club.created_by) == 0
+    assert STANDIN.available["usd"] == ledger.balance_of(Kind.PLATFORM_BALANCE, "USD")
+
+
+def test_creator_payouts_are_listed_with_their_status(staff_client) -> None:
+    from .test_memberships import paid_club, subscribed
+
+    club = paid_club()
+    subscribed(club)
+    account = club.created_by.connected_account.stripe_account_id
+    event = STANDIN.connected_payout(account, 900, status="failed")
+    services.connected_payout_apply(data=event["data"]["object"], account_id=account)
+    page = staff_client.get("/admin/payouts/connectedpayout/")
+    assert page.status_code == 200
+    assert event["data"]["object"]["id"].encode() in page.content and b"Failed" in page.content

@@ -97,11 +97,12 @@ def test_account_updated_turns_transfers_on_and_an_older_event_does_not_turn_the
 def test_the_demo_loads_twice_without_changing_anything_the_second_time() -> None:
     from accounts import demo as accounts_demo
     from payouts import demo
-    from payouts.models import Journal, Ticket, Tip
+    from payouts.models import ClubSubscription, Journal, Ticket, Tip
 
     def counts() -> tuple[int, ...]:
         return (Tip.objects.count(), Journal.objects.count(), CreatorProgram.objects.count(),
-                Ticket.objects.filter(status="paid").count())  # fmt: skip
+                Ticket.objects.filter(status="paid").count(),
+                ClubSubscription.objects.filter(status="active").count())  # fmt: skip
 
     list(accounts_demo.load())
     first = list(demo.load())
@@ -109,4 +110,6 @@ def test_the_demo_loads_twice_without_changing_anything_the_second_time() -> Non
     second = list(demo.load())
     assert first == second and "stand-in" in first[0]
     assert after_first == counts()
-    assert after_first == (1, 3, 2, 1)  # tip, top-up and ticket journals; one paid ticket
+    # One tip; journals for the tip, the top-up, the ticket and the club membership invoice;
+    # two creators; one paid ticket; one active club subscription.
+    assert after_first == (1, 4, 2, 1, 1)

@@ -1,0 +1,213 @@
+"""Membership invoices: the money (booked once per paid invoice), failures, staff refunds."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from django.db import transaction
+
+from accounts.models import User
+from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
+from payouts import fees, ledger
+from payouts.audit import audit
+from payouts.ledger import Kind, Line
+from payouts.models import ClubSubscription, Journal, MembershipInvoice
+from payouts.provider import ProviderError, get_provider
+from payouts.services.charges import ChargeKind, charge_kind_register
+from payouts.services.memberships._common import _ts
+
+logger = logging.getLogger(__name__)
+
+
+# --- invoices: the money ----------------------------------------------------------------------
+
+
+def _invoice_subscription_id(invoice: dict[str, Any]) -> str:
+    parent = invoice.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    sub = details.get("subscription") or invoice.get("subscription") or ""
+    return str(sub.get("id") if isinstance(sub, dict) else sub)
+
+
+def _invoice_sub(invoice: dict[str, Any]) -> ClubSubscription | None:
+    sub = ClubSubscription.objects.filter(
+        stripe_subscription_id=_invoice_subscription_id(invoice) or "-"
+    ).first()
+    if sub is None:
+        meta = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("metadata")
+        uuid = (meta or {}).get("club_subscription")
+        if uuid:
+            sub = ClubSubscription.objects.filter(uuid=uuid).first()
+    return sub
+
+
+def membership_invoice_paid(*, invoice: dict[str, Any]) -> MembershipInvoice | None:
+    """Book a paid membership invoice once (`membership:<invoice id>`): the card paid C, the
+    club owner's connected account gets C - F (F = the application fee), the platform keeps F
+    and pays Stripe's processing fee P from it."""
+    # The provider's current invoice; if it cannot be reached, the event's snapshot says it was
+    # paid and the amounts come from the payment intent below.
+    with contextlib.suppress(ProviderError):
+        invoice = get_provider().invoice_retrieve(str(invoice["id"]))
+    if invoice.get("status") != "paid":
+        return None
+    sub = _invoice_sub(invoice)
+    if sub is None:
+        logger.warning("paid invoice %s is not a club membership of ours", invoice.get("id"))
+        return None
+    existing = MembershipInvoice.objects.filter(
+        stripe_invoice_id=str(invoice["id"]), status=MembershipInvoice.Status.PAID
+    ).first()
+    if existing is not None:
+        return existing
+    intent = _paid_intent(invoice)
+    if intent is None:
+        logger.warning("paid invoice %s has no payment intent", invoice.get("id"))
+        return None
+    charged = int(intent.get("amount_received") or intent["amount"])
+    app_fee = int(intent.get("application_fee_amount") or 0)
+    currency = str(intent["currency"]).upper()
+    processing = fees.processing_fee(charged, currency)
+    charge_id = str(intent.get("latest_charge") or "")
+    with transaction.atomic():
+        list(ClubSubscription.objects.select_for_update().filter(pk=sub.pk).values_list("pk"))
+        row, _ = MembershipInvoice.objects.select_for_update().get_or_create(
+            stripe_invoice_id=str(invoice["id"]),
+            defaults={"subscription": sub, "amount": charged, "currency": currency},
+        )
+        if row.status == MembershipInvoice.Status.PAID:
+            return row
+        row.status = MembershipInvoice.Status.PAID
+        row.amount, row.currency = charged, currency
+        row.application_fee, row.processing_fee = app_fee, processing
+        row.stripe_payment_intent_id = str(intent["id"])
+        row.stripe_charge_id = charge_id
+        row.attempt_count = int(invoice.get("attempt_count") or row.attempt_count or 1)
+        row.period_start = _ts(invoice.get("period_start"))
+        row.period_end = _ts(invoice.get("period_end"))
+        row.paid_at = _ts((invoice.get("status_transitions") or {}).get("paid_at"))
+        row.save()
+        c = currency
+        ledger.journal_post(
+            kind=Journal.Kind.MEMBERSHIP,
+            currency=c,
+            idempotency_key=f"membership:{invoice['id']}",
+            description=f"club {sub.club_id} membership of user {sub.user_id}, "
+            f"invoice {invoice['id']}",
+            stripe_payment_intent_id=str(intent["id"]),
+            stripe_charge_id=charge_id,
+            lines=[
+                Line(ledger.account(Kind.CUSTOMER_PAYMENTS, c), -charged),
+                Line(ledger.account(Kind.CREATOR_PAYABLE, c, sub.creator_id), charged - app_fee),
+                Line(ledger.account(Kind.PLATFORM_BALANCE, c), app_fee),
+                Line(ledger.account(Kind.PLATFORM_BALANCE, c), -processing),
+                Line(ledger.account(Kind.PROCESSING_FEES, c), processing),
+            ],
+        )
+        audit(row, "paid", to_status=row.status, note=f"{charged} {c}")
+        if charge_id:
+            metadata = {"kind": "membership", "membership_invoice": str(invoice["id"]),
+                        "club_subscription": str(sub.uuid)}  # fmt: skip
+            transaction.on_commit(lambda: _label_charge(charge_id, metadata))
+    return row
+
+
+def _label_charge(charge_id: str, metadata: dict[str, str]) -> None:
+    """Invoice charges carry no metadata of their own: label them, so refunds and disputes of
+    the charge know what it paid for (the ledger also finds the payment by charge id)."""
+    try:
+        get_provider().charge_metadata_update(charge=charge_id, metadata=metadata)
+    except ProviderError:
+        logger.warning("could not label charge %s", charge_id)
+
+
+def _paid_intent(invoice: dict[str, Any]) -> dict[str, Any] | None:
+    payments = ((invoice.get("payments") or {}).get("data")) or []
+    paid = [p for p in payments if p.get("status") == "paid"] or payments
+    for payment in reversed(paid):
+        pi = (payment.get("payment") or {}).get("payment_intent")
+        if isinstance(pi, dict):
+            return pi
+        if pi:
+            return get_provider().payment_intent_retrieve(str(pi))
+    return None
+
+
+def membership_invoice_failed(*, invoice: dict[str, Any]) -> None:
+    """A payment attempt failed: note it; access follows the subscription's status (past_due
+    starts the grace period), re-fetched here too in case its own event is late."""
+    sub = _invoice_sub(invoice)
+    if sub is None:
+        return
+    with transaction.atomic():
+        row, _ = MembershipInvoice.objects.select_for_update().get_or_create(
+            stripe_invoice_id=str(invoice["id"]),
+            defaults={
+                "subscription": sub,
+                "amount": int(invoice.get("amount_due") or 0),
+                "currency": str(invoice.get("currency") or sub.currency).upper(),
+            },
+        )
+        if row.status == MembershipInvoice.Status.OPEN:
+            row.attempt_count = max(row.attempt_count, int(invoice.get("attempt_count") or 0))
+            row.save(update_fields=["attempt_count", "updated"])
+    if sub.stripe_subscription_id:
+        from payouts.services.memberships.subscriptions import club_subscription_sync
+
+        club_subscription_sync(
+            subscription_id=sub.stripe_subscription_id,
+            snapshot={"id": sub.stripe_subscription_id},
+        )
+
+
+# --- memberships as a kind of charge (refunds, disputes) ------------------------------------
+
+
+def _membership_ensure_booked(charge: dict[str, Any]) -> None:
+    invoice_id = (charge.get("metadata") or {}).get("membership_invoice")
+    if invoice_id:
+        membership_invoice_paid(invoice={"id": invoice_id})
+
+
+charge_kind_register("membership", ChargeKind(ensure_booked=_membership_ensure_booked))
+
+
+def membership_invoice_refund(
+    *, invoice: MembershipInvoice, actor: User, amount: int | None = None
+) -> MembershipInvoice:
+    """Staff refund a paid membership invoice, in full or in part. The transfer to the club
+    owner and the application fee are reversed in proportion; the ledger books the refund now
+    (the `charge.refunded` webhook then finds it booked). Access is not changed: cancel the
+    subscription for that."""
+    if not actor.is_staff:
+        raise PermissionDenied("Only staff can refund.", code="staff_required")
+    if invoice.status != MembershipInvoice.Status.PAID or not invoice.stripe_payment_intent_id:
+        raise Conflict("Only a paid invoice can be refunded.", code="illegal_transition")
+    refunded_before = _refunded_total(invoice)
+    if amount is not None and not 0 < amount <= invoice.amount - refunded_before:
+        raise InvalidInput(
+            "That is more than what is left to refund.",
+            code="refund_amount_invalid",
+            fields={"amount": ["out of range"]},
+        )
+    target = refunded_before + (amount if amount is not None else invoice.amount - refunded_before)
+    refund = get_provider().refund_create(
+        payment_intent=invoice.stripe_payment_intent_id,
+        amount=target - refunded_before,
+        idempotency_key=f"membership-refund-{invoice.stripe_invoice_id}-{target}",
+    )
+    from payouts.services.charges import charge_refunds_book
+
+    charge_refunds_book(
+        charge_id=invoice.stripe_charge_id, amount_refunded=target, refund_id=str(refund["id"])
+    )
+    audit(invoice, "refunded", actor=actor, note=f"{target - refunded_before} {invoice.currency}")
+    return invoice
+
+
+def _refunded_total(invoice: MembershipInvoice) -> int:
+    from payouts.services.charges import refunded_booked
+
+    return refunded_booked(invoice.stripe_charge_id) if invoice.stripe_charge_id else 0

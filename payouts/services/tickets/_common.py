@@ -1,0 +1,100 @@
+"""What the ticket services share: targets, the platform's cut, the move to
+`refund_pending` (also taken by a payment that succeeds after its event was cancelled)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from clubhouse.errors import InvalidInput, NotFound, PermissionDenied
+from payouts import conf, fees, ticket_selectors
+from payouts.audit import audit, require_transition
+from payouts.models import (
+    ConnectedAccount,
+    CreatorProgram,
+    Ticket,
+    TicketPrice,
+)
+from rooms.models import Room, ScheduledEvent
+
+logger = logging.getLogger("payouts.services.tickets")
+S = Ticket.Status
+
+
+class TicketNotAllowed(PermissionDenied):
+    code = "ticket_not_allowed"
+
+
+# --- targets ----------------------------------------------------------------------------------
+
+
+def _target(*, event_id: int | None, room_id: int | None) -> ScheduledEvent | Room:
+    if (event_id is None) == (room_id is None):
+        raise InvalidInput("Give an event or a room.", fields={"target": ["event_id or room_id"]})
+    if event_id is not None:
+        event = ScheduledEvent.objects.select_related("room", "club").filter(pk=event_id).first()
+        if event is None:
+            raise NotFound("No such event.", code="event_not_found")
+        return event
+    room = Room.objects.filter(pk=int(room_id or 0)).first()
+    if room is None:
+        raise NotFound("No such room.", code="room_not_found")
+    return room
+
+
+def _price_for(target: ScheduledEvent | Room) -> TicketPrice:
+    if isinstance(target, ScheduledEvent):
+        price = ticket_selectors.event_price(target)
+    else:
+        price = ticket_selectors.room_entry_price(target)
+    if price is None:
+        raise NotFound("This is free: there is no ticket to buy.", code="ticket_not_for_sale")
+    return price
+
+
+def _require_creator_onboarded(user: User) -> ConnectedAccount:
+    program = CreatorProgram.objects.filter(user=user, active=True).first()
+    if program is None:
+        raise TicketNotAllowed(
+            "Only creators in the creator program can sell tickets.", code="ticket_not_creator"
+        )
+    account = ConnectedAccount.objects.filter(user=user).first()
+    if account is None or not account.transfers_active:
+        raise TicketNotAllowed(
+            "Finish setting up payouts before selling tickets.",
+            code="ticket_creator_not_onboarded",
+        )
+    return account
+
+
+def platform_fee(amount: int) -> int:
+    return fees.percent_of(amount, conf.ticket_platform_fee_bps())
+
+
+def _to_refund_pending(ticket: Ticket, *, reason: str, actor: Any = None) -> None:
+    """Caller holds the ticket lock."""
+    previous = ticket.status
+    require_transition(ticket, S.REFUND_PENDING)
+    ticket.status = S.REFUND_PENDING
+    ticket.refund_reason = reason[:32]
+    ticket.refund_requested_at = ticket.refund_requested_at or timezone.now()
+    ticket.save(update_fields=["status", "refund_reason", "refund_requested_at", "updated"])
+    audit(ticket, "refund_requested", from_status=previous, to_status=ticket.status, actor=actor,
+          note=reason)  # fmt: skip
+
+
+def _refund_on_commit(ticket_ids: list[int]) -> None:
+    if not ticket_ids:
+        return
+
+    def enqueue() -> None:
+        from payouts.tasks import ticket_refund_task
+
+        for ticket_id in ticket_ids:
+            ticket_refund_task.delay(ticket_id)
+
+    transaction.on_commit(enqueue)
