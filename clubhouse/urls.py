@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from clubhouse import views
+from clubhouse import pages
 from clubhouse.health import healthz
 
 api_v1 = [
@@ -16,7 +16,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", pages.home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
@@ -27,6 +27,31 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("accounts.urls")),
+    # The web client's pages (clubhouse/pages.py; docs/web.md).
+    path("rooms/new/", pages.room_new, name="web_room_new"),
+    path("rooms/<int:room_id>/", pages.room, name="web_room"),
+    path("welcome/", pages.onboarding, name="web_onboarding"),
+    path("notifications/", pages.notifications, name="web_notifications"),
+    path("invitations/", pages.invitations, name="web_invitations"),
+    path("search/", pages.search, name="web_search"),
+    path(
+        "u/<str:username>/followers/",
+        pages.follow_list,
+        {"which": "followers"},
+        name="web_followers",
+    ),
+    path(
+        "u/<str:username>/following/",
+        pages.follow_list,
+        {"which": "following"},
+        name="web_following",
+    ),
+    path("clubs/", pages.clubs, name="web_clubs"),
+    path("clubs/<slug:slug>/", pages.club, name="web_club"),
+    path("events/", pages.events, name="web_events"),
+    path("events/<int:event_id>/", pages.event, name="web_event"),
+    path("wallet/", pages.wallet, name="web_wallet"),
+    path("creator/apply/", pages.creator_application, name="web_creator_application"),
 ]
 
 if settings.DEBUG:

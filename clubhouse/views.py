@@ -1,6 +1,5 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Kept for imports that predate clubhouse/pages.py, where the web client's pages live."""
 
+from clubhouse.pages import home
 
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
+__all__ = ["home"]

@@ -1,9 +1,11 @@
 // The live room page: wires the socket, the room state, the audio link and the DOM.
 import { micRequest } from "./mic.js";
 import { AudioLink } from "./rtc.js";
-import { RoomError, RoomSocket } from "./socket.js";
+import { RoomSocket } from "./socket.js";
 import { RoomState } from "./state.js";
-import { Announcer, avatar, h, renderKeyed, Toasts } from "./view.js";
+import { api } from "../api.js";
+import { avatar, h, toast } from "../ui.js";
+import { Announcer, renderKeyed } from "./view.js";
 
 const root = document.getElementById("room");
 const $ = (id) => document.getElementById(id);
@@ -14,7 +16,7 @@ const slots = Number(root.dataset.listenerSlots) || 3;
 
 const state = new RoomState(meId);
 const announcer = new Announcer($("room-announcer"));
-const toasts = new Toasts($("toasts"));
+const toasts = { show: (message, opts = {}) => toast(message, opts) };
 
 // Messages for refusals, in the words of the page (the server's message is the fallback).
 const GONE_TEXT = {
@@ -464,7 +466,7 @@ function showPing(push) {
 function showError(err) {
   if (!err) return;
   const box = $("room-alert");
-  const message = err instanceof RoomError || err.message ? err.message : String(err);
+  const message = err.message || String(err);
   box.textContent = message;
   box.hidden = false;
   clearTimeout(showError.timer);
@@ -489,19 +491,8 @@ async function loadMoreAudience() {
   }
 }
 
-async function fetchAudience(cursor) {
-  const params = new URLSearchParams();
-  if (cursor) params.set("cursor", cursor);
-  const res = await fetch(`/api/v1/rooms/${roomId}/audience/?${params}`, {
-    credentials: "same-origin",
-    headers: { Accept: "application/json" },
-  });
-  const body = await res.json().catch(() => ({}));
-  if (!res.ok) {
-    const e = body.error || {};
-    throw new RoomError(e.code || "http_error", e.message || `The server answered ${res.status}.`, e.fields);
-  }
-  return body;
+function fetchAudience(cursor) {
+  return api(`rooms/${roomId}/audience/`, { query: { cursor } });
 }
 
 // Listeners come and go without events (only a coalesced count): refresh the first page of the
@@ -542,9 +533,7 @@ async function pingSearch(ev) {
   if (!q) return;
   list.replaceChildren(h("li", {}, "Searching…"));
   try {
-    const res = await fetch(`/api/v1/search/?q=${encodeURIComponent(q)}`, { credentials: "same-origin" });
-    const body = await res.json();
-    if (!res.ok) throw new RoomError((body.error || {}).code, (body.error || {}).message || "Search failed.");
+    const body = await api("search/", { query: { q } });
     const people = (body.users || []).filter((u) => u.id !== meId);
     if (!people.length) {
       list.replaceChildren(h("li", {}, "Nobody found."));

@@ -1,21 +1,6 @@
 // DOM helpers for the room page: keyed lists that update in place (so an open menu or the
-// focused button survives an update), person cards, toasts and the live region.
-
-export function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") el.className = value;
-    else if (key === "dataset") Object.assign(el.dataset, value);
-    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
+// focused button survives an update) and the live region. Element building is ui.js's h().
+import { h } from "../ui.js";
 
 /**
  * Make `ul`'s children match `items`, reusing the element of each key.
@@ -43,19 +28,6 @@ export function renderKeyed(ul, items, key, create, update) {
   });
 }
 
-export function initials(user) {
-  const name = (user && (user.name || user.username)) || "?";
-  const parts = name.trim().split(/\s+/).slice(0, 2);
-  return parts.map((p) => p[0].toUpperCase()).join("");
-}
-
-export function avatar(user, size = "") {
-  const wrap = h("span", { class: `avatar ${size}`, "aria-hidden": "true" });
-  if (user.avatar_url) wrap.append(h("img", { src: user.avatar_url, alt: "" }));
-  else wrap.append(initials(user));
-  return wrap;
-}
-
 export class Announcer {
   constructor(region) {
     this.region = region;
@@ -67,18 +39,5 @@ export class Announcer {
       this.region.append(h("p", {}, line));
       while (this.region.childElementCount > 5) this.region.firstElementChild.remove();
     }
-  }
-}
-
-export class Toasts {
-  constructor(container) {
-    this.container = container;
-  }
-
-  show(content, { timeout = 6000 } = {}) {
-    const toast = h("div", { class: "toast" }, content);
-    this.container.append(toast);
-    if (timeout) setTimeout(() => toast.remove(), timeout);
-    return toast;
   }
 }

@@ -1,0 +1,121 @@
+"""The web client's pages. Each is a server-rendered shell: the template lays out the page
+and its ES module fetches the same REST API the mobile apps use (docs/web.md). A view here
+only decides who may see the page and passes ids the script needs; it never reads data that
+the API would not give the browser."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from clubhouse.errors import ApplicationError
+
+View = Callable[..., HttpResponse]
+
+
+def member_page(view: View) -> View:
+    """Logged-in members only: visitors go to the login page, waitlisted people to the
+    waitlist screen (the API would refuse them everything the page needs)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not getattr(user, "is_member", False):
+            return redirect("waitlist")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def error_page(request: HttpRequest, error: ApplicationError) -> HttpResponse:
+    return render(request, "web/error.html", {"error": error}, status=error.status)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Visitors see the landing page, waitlisted people their waitlist screen, members the
+    hallway."""
+    user = request.user
+    if not user.is_authenticated:
+        return render(request, "home.html")
+    if not getattr(user, "is_member", False):
+        return redirect("waitlist")
+    return render(request, "web/hallway.html")
+
+
+@member_page
+def room(request: HttpRequest, room_id: int) -> HttpResponse:
+    """The live room page (templates/rooms/room.html, filled in by the room client)."""
+    from rooms.selectors import room_get_visible
+
+    try:
+        found = room_get_visible(room_id=room_id, viewer=request.user)
+    except ApplicationError as exc:
+        return error_page(request, exc)
+    return render(request, "rooms/room.html", {"room_id": room_id, "room": found})
+
+
+@member_page
+def room_new(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/room_new.html")
+
+
+@member_page
+def onboarding(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/onboarding.html")
+
+
+@member_page
+def notifications(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/notifications.html")
+
+
+@member_page
+def invitations(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/invitations.html")
+
+
+@member_page
+def search(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/search.html", {"q": request.GET.get("q", "")})
+
+
+@member_page
+def follow_list(request: HttpRequest, username: str, which: str) -> HttpResponse:
+    return render(request, "web/follow_list.html", {"username": username, "which": which})
+
+
+@member_page
+def clubs(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/clubs.html")
+
+
+@member_page
+def club(request: HttpRequest, slug: str) -> HttpResponse:
+    return render(request, "web/club.html", {"slug": slug})
+
+
+@member_page
+def events(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/events.html")
+
+
+@member_page
+def event(request: HttpRequest, event_id: int) -> HttpResponse:
+    return render(request, "web/event.html", {"event_id": event_id})
+
+
+@member_page
+def wallet(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/wallet.html")
+
+
+@member_page
+def creator_application(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/creator_application.html")

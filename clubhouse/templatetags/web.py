@@ -1,0 +1,19 @@
+"""Template helpers for the web client's shell (templates/base.html)."""
+
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+
+@register.simple_tag
+def payments_test_mode() -> bool:
+    """True while the Stripe stand-in answers instead of Stripe: the header shows a banner so
+    nobody mistakes a demo payment for a real one."""
+    from payouts.provider import provider_is_standin
+
+    try:
+        return provider_is_standin()
+    except Exception:  # a misconfigured provider must not take every page down
+        return False
