@@ -1,6 +1,12 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels (served by daphne)."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels (served by daphne).
+
+Embedded mode (`make run`, no REDIS_URL, or RELAY_EMBEDDED=1): the media relay worker runs on
+the server's event loop, started on the first connection (daphne sends no ASGI lifespan events;
+servers that do start it at startup). See media_relay/signalling.py and docs/operations.md.
+"""
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -12,12 +18,42 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from clubhouse.routing import websocket_urlpatterns  # noqa: E402
 from clubhouse.ws_auth import TokenOrSessionAuthMiddleware  # noqa: E402
+from media_relay.signalling import relay_embedded_ensure, relay_embedded_stop  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            TokenOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns))
-        ),
-    }
+
+class EmbeddedRelay:
+    """Starts the in-process relay worker (idempotently) before serving, when enabled."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        relay_embedded_ensure()
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _lifespan(receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                relay_embedded_ensure()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await relay_embedded_stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+application = EmbeddedRelay(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(
+                TokenOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
 )

@@ -23,6 +23,7 @@ from media_relay.sessions import RelayError, RelayRoom
 logger = logging.getLogger(__name__)
 
 _TOTALS = ("packets_in", "packets_out", "drops", "send_skipped")
+_STATE_TYPES = ("relay.room_state", "relay.mute", "relay.move_to_audience")
 
 
 class RelayWorker:
@@ -41,6 +42,7 @@ class RelayWorker:
         self.slots = slots or conf.listener_slots()
         self.rooms: dict[int, RelayRoom] = {}
         self._reply_to: dict[tuple[int, int], str] = {}
+        self._room_seq: dict[int, int] = {}
         self._queues: dict[int, asyncio.Queue[dict[str, Any]]] = {}
         self._room_tasks: dict[int, asyncio.Task[None]] = {}
         self._ended_totals = dict.fromkeys(_TOTALS, 0)
@@ -111,6 +113,8 @@ class RelayWorker:
         if kind == "relay.end":
             await self._room_end(room_id)
             return
+        if self._stale(room_id, message):
+            return
         room = self._room(room_id)
         user_id = int(message["user_id"]) if "user_id" in message else None
         if kind == "relay.offer":
@@ -145,9 +149,23 @@ class RelayWorker:
             room.speaker_move_to_audience(user_id)
         elif kind == "relay.remove":
             assert user_id is not None
+            only_for = message.get("if_channel")
+            if only_for and self._reply_to.get((room_id, user_id)) != only_for:
+                return  # that socket's connection was already replaced by a newer offer
             await room.peer_remove(user_id, str(message.get("reason") or "removed"))
         else:
             raise RelayError("unknown_type", f"Unknown relay message type {kind!r}.")
+
+    def _stale(self, room_id: int, message: dict[str, Any]) -> bool:
+        """Room-state commands carry the room's `seq`: one older than the last applied is
+        dropped (two web processes' on-commit sends may arrive out of order)."""
+        seq = message.get("seq")
+        if seq is None or message.get("type") not in _STATE_TYPES:
+            return False
+        if int(seq) < self._room_seq.get(room_id, 0):
+            return True
+        self._room_seq[room_id] = int(seq)
+        return False
 
     # --- rooms --------------------------------------------------------------------------------
     def _room(self, room_id: int) -> RelayRoom:
@@ -164,6 +182,7 @@ class RelayWorker:
         return room
 
     async def _room_end(self, room_id: int) -> None:
+        self._room_seq.pop(room_id, None)
         room = self.rooms.pop(room_id, None)
         if room is None:
             return
@@ -270,15 +289,19 @@ def _log_failure(task: asyncio.Future[Any]) -> None:
 
 
 _embedded: RelayWorker | None = None
+_embedded_task: asyncio.Task[None] | None = None
 
 
 def relay_embedded_start() -> RelayWorker:
-    """Start a worker on the running event loop (the web process), for the embedded mode."""
-    global _embedded
-    if _embedded is None:
+    """Start a worker on the running event loop (the web process), for the embedded mode.
+    Idempotent; starts a new one if the previous one stopped or ran on another (closed) loop."""
+    global _embedded, _embedded_task
+    loop = asyncio.get_running_loop()
+    task = _embedded_task
+    if _embedded is None or task is None or task.done() or task.get_loop() is not loop:
         from channels.layers import get_channel_layer
 
         _embedded = RelayWorker(get_channel_layer(), worker_id="embedded")
-        task = asyncio.get_running_loop().create_task(_embedded.run())
-        task.add_done_callback(_log_failure)
+        _embedded_task = loop.create_task(_embedded.run())
+        _embedded_task.add_done_callback(_log_failure)
     return _embedded

@@ -15,6 +15,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from media_relay.signalling import relay_room_event
 from rooms.realtime import coalesce, fanout
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ def room_broadcast(room_id: int, event: dict[str, Any]) -> None:
     except Exception:
         logger.exception("realtime: could not publish %s to room %s", event.get("type"), room_id)
     _mirror(room_group(room_id), {"type": "room.event", "event": event})
+    # The media relay obeys the stage: mutes, moves to the audience, removals, the end.
+    relay_room_event(room_id, event)
 
 
 def user_send(user_id: int, event: dict[str, Any]) -> None:

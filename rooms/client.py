@@ -4,6 +4,8 @@
     snapshot = await client.join(7)
     event = await client.next_event()          # pushes, in order, gaps already repaired
     await client.request("room.hand_raise", room_id=7)
+    answer = await client.rtc_offer(pc.localDescription.sdp)   # WebRTC with the room's relay
+    push = await client.wait_push("rtc.renegotiate")           # un-sequenced pushes, kept too
 
 It speaks RFC 6455 itself over asyncio streams (no third-party WebSocket package), and can also
 run over any object with `send_text()`, `recv()` and `close()` (the tests pass Channels'
@@ -215,6 +217,11 @@ class RoomClient:
         self._events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._resyncing = False
         self._held: list[dict[str, Any]] = []
+        # Every un-sequenced push but audience counts (rtc.*, room.speaking, personal events,
+        # errors), also kept here so a caller can wait for one kind without consuming the
+        # others from next_event().
+        self.pushes: list[dict[str, Any]] = []
+        self._pushed = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -267,6 +274,39 @@ class RoomClient:
         self.room_id = None
         self.snapshot = None
         return data
+
+    # WebRTC signalling (docs/protocol.md, "Audio") ---------------------------------------------
+
+    async def rtc_offer(self, sdp: str, timeout: float = 20.0) -> dict[str, Any]:
+        """Send an SDP offer for the joined room; returns `{sdp: <answer>, worker_id}`."""
+        data: dict[str, Any] = await self.request("rtc.offer", timeout=timeout, sdp=sdp)
+        return data
+
+    async def rtc_ice(self, candidate: dict[str, Any]) -> dict[str, Any]:
+        """Trickle one ICE candidate `{candidate, sdpMid, sdpMLineIndex}` (optional)."""
+        data: dict[str, Any] = await self.request("rtc.ice", candidate=candidate)
+        return data
+
+    def pushes_of(self, kind: str, since: int = 0) -> list[dict[str, Any]]:
+        return [push for push in self.pushes[since:] if push.get("type") == kind]
+
+    async def wait_push(
+        self, kind: str, *, since: int = 0, timeout: float = 10.0, where: Any = None
+    ) -> dict[str, Any]:
+        """The first un-sequenced push of `kind` received at index `since` or later (and
+        matching `where(push)` if given), waiting up to `timeout` seconds for it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for push in self.pushes_of(kind, since):
+                if where is None or where(push):
+                    return push
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"no {kind} push within {timeout} s")
+            self._pushed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pushed.wait(), remaining)
 
     async def resync(self) -> dict[str, Any]:
         self._resyncing = True
@@ -346,6 +386,9 @@ class RoomClient:
             self._on_room_event(frame)
         else:
             self._events.put_nowait(frame)  # un-sequenced pushes, personal events, errors
+            if kind != "room.audience_count":  # frequent and only ever the latest matters
+                self.pushes.append(frame)
+                self._pushed.set()
 
     def _on_room_event(self, event: dict[str, Any]) -> None:
         if event.get("room_id") != self.room_id:

@@ -4,6 +4,10 @@ A socket is in at most one room at a time. Room events do not come through the c
 the process's fan-out hub (rooms/realtime/fanout.py) calls `push()` directly, so an event costs
 one dict lookup and one write per socket instead of a channel-layer message, a task and a
 thread hop each.
+
+WebRTC signalling (`rtc.offer`, `rtc.ice`) goes to the room's relay worker over the channel
+layer (media_relay/signalling.py); a socket gets a channel-layer channel of its own only once
+it offers (rooms/realtime/rtc.py), so sockets that never start audio stay cheap.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from clubhouse.errors import ApplicationError
 from rooms.realtime import conf, domain, framing
 from rooms.realtime.fanout import Hub, get_hub
 from rooms.realtime.framing import FrameError, Request
+from rooms.realtime.rtc import RtcLink
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +54,7 @@ class RoomConsumer(AsyncConsumer):
         self.wire: Any = None
         self.bucket = framing.TokenBucket(conf.rate_per_second(), conf.rate_burst(), 0.0)
         self.max_bytes = conf.max_frame_bytes()
+        self.rtc: RtcLink | None = None
 
     # Channels ≥ 4.2 runs close_old_connections() in a thread before *every* handler; that was
     # ~28% of daphne's CPU at 2,000 members. Here every database call goes through
@@ -92,6 +98,11 @@ class RoomConsumer(AsyncConsumer):
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         self.closed = True
+        if self.rtc is not None:
+            try:
+                await self.rtc.close()  # the relay closes this socket's audio connection
+            except Exception:
+                logger.exception("realtime: closing the relay connection failed")
         if self.hub is not None and self.user_id:
             self.hub.leave_user(self.user_id, self)
             if self.room_id is not None:
@@ -150,6 +161,10 @@ class RoomConsumer(AsyncConsumer):
             return None
         if request.type == "room.leave":
             return await self._leave()
+        if request.type == "rtc.offer":
+            return await self._rtc_offer(request)
+        if request.type == "rtc.ice":
+            return await self._rtc_ice(request)
         action = domain.action(request.type)
         if action is None:
             raise FrameError("unknown_type", f"Unknown frame type `{request.type}`.")
@@ -207,6 +222,8 @@ class RoomConsumer(AsyncConsumer):
         room_id = self.room_id
         if room_id is None:
             return {"room_id": None}
+        if self.rtc is not None:
+            await self.rtc.close_peer("left")
         self._forget_room()
         await self.hub.detach(room_id, self.user_id, self.sid, grace=False)
         await database_sync_to_async(domain.leave)(self.user, room_id)
@@ -219,6 +236,39 @@ class RoomConsumer(AsyncConsumer):
         self.syncing = False
         self.buffer = []
 
+    # WebRTC ----------------------------------------------------------------------------------
+
+    def _rtc_room(self, request: Request) -> int:
+        """The room the socket joined (the join enforced bans, club access and tickets)."""
+        room_id = framing.optional_int(request, "room_id")
+        if (
+            self.room_id is None
+            or self.syncing
+            or (room_id is not None and room_id != self.room_id)
+        ):
+            raise FrameError(
+                "not_in_room", "Join the room before starting audio.", request_id=request.id
+            )
+        return self.room_id
+
+    async def _rtc_offer(self, request: Request) -> dict[str, Any]:
+        room_id = self._rtc_room(request)
+        assert self.hub is not None
+        if self.rtc is None:
+            self.rtc = RtcLink(self.user_id, self._send_text)
+        data = await self.rtc.offer(request, room_id)
+        if self.room_id == room_id:
+            await self.hub.relay_follow(room_id)
+        return data
+
+    async def _rtc_ice(self, request: Request) -> dict[str, Any]:
+        room_id = self._rtc_room(request)
+        if self.rtc is None:
+            raise FrameError(
+                "no_peer", "Send an `rtc.offer` before ICE candidates.", request_id=request.id
+            )
+        return await self.rtc.ice(request, room_id)
+
     # pushes from the hub ---------------------------------------------------------------------
 
     async def push(
@@ -227,6 +277,10 @@ class RoomConsumer(AsyncConsumer):
         if self.closed:
             return
         if kind == "user":
+            if event.get("type", "").startswith("rtc.") and (
+                self.rtc is None or self.rtc.room_id != event.get("room_id")
+            ):
+                return  # only the socket holding the audio connection re-offers
             await self._write(message, frame)
             return
         if key != self.room_id:

@@ -72,3 +72,13 @@ def audience_count_interval() -> float:
 def gc_freeze() -> bool:
     """Move every object alive at start-up out of the garbage collector's sight (see the docs)."""
     return bool(_setting("REALTIME_GC_FREEZE", True))
+
+
+def relay_timeout_seconds() -> float:
+    """How long an `rtc.offer` waits for the relay's answer before `relay_unavailable`."""
+    return float(_setting("REALTIME_RELAY_TIMEOUT_SECONDS", 10.0))
+
+
+def relay_check_seconds() -> float:
+    """How often a process checks that the relay workers of its WebRTC sockets still live."""
+    return float(_setting("REALTIME_RELAY_CHECK_SECONDS", 1.0))

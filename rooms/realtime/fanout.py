@@ -30,6 +30,7 @@ from rooms.realtime import conf, domain
 from rooms.realtime.coalesce import Coalescer, make_coalescer
 from rooms.realtime.presence import Presence, make_presence, run_every
 from rooms.realtime.pubsub import RedisSubscriber
+from rooms.realtime.rtc import RelayFollower
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class Hub:
         self._prefix_room = f"{conf.key_prefix()}:rt:room:"
         self._prefix_user = f"{conf.key_prefix()}:rt:user:"
         self.delivered = 0
+        self._relay: RelayFollower | None = None
 
     @property
     def uses_redis(self) -> bool:
@@ -156,6 +158,9 @@ class Hub:
 
     async def close(self) -> None:
         _local_hubs.discard(self)
+        if self._relay is not None:
+            await self._relay.close()
+            self._relay = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -229,6 +234,25 @@ class Hub:
             del self._members[channel]
             if self._subscriber is not None:
                 self._subscriber.unsubscribe(channel)
+            if self._relay is not None and channel.startswith(self._prefix_room):
+                self._relay.unfollow(int(channel.removeprefix(self._prefix_room)))
+
+    # WebRTC ----------------------------------------------------------------------------------
+
+    async def relay_follow(self, room_id: int) -> None:
+        """A local socket of `room_id` started WebRTC: deliver the room's speaking events here
+        and watch its relay workers (rooms/realtime/rtc.py). Idempotent."""
+        if self._relay is None:
+            self._relay = RelayFollower(self)
+        await self._relay.follow(room_id)
+
+    @property
+    def relay(self) -> RelayFollower | None:
+        return self._relay
+
+    async def deliver_local(self, room_id: int, event: dict[str, Any]) -> None:
+        """Hand an ephemeral event (no `seq`) to this process's sockets in the room only."""
+        await self._on_message(room_channel(room_id), encode(event))
 
     # presence ------------------------------------------------------------------------------
 

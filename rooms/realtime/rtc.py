@@ -1,0 +1,326 @@
+"""WebRTC signalling on room sockets (docs/protocol.md, "Audio"): the socket side of
+`media_relay.signalling`.
+
+- `RtcLink` (one per socket, created on its first `rtc.offer`): the socket's channel-layer
+  channel and the task reading relay replies from it. Ordinary sockets never create one, so they
+  cost no channel-layer subscription.
+- `RelayFollower` (one per hub, created when a first local socket offers): for each room with
+  WebRTC sockets in this process, it receives the room's `relay.speaking` events once and hands
+  them to the local sockets as `room.speaking` pushes, and checks every `relay_check_seconds`
+  that the workers those sockets are connected to still heartbeat; a socket whose worker died is
+  pushed `rtc.renegotiate` (`relay_moved`), and its client re-offers (placed on a live worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from clubhouse.errors import ApplicationError
+from rooms.realtime import conf, framing
+from rooms.realtime.framing import FrameError, Request
+
+if TYPE_CHECKING:
+    from rooms.realtime.fanout import Hub
+
+logger = logging.getLogger(__name__)
+
+_request_ids = itertools.count(1)
+
+# relay.error codes the client may see as they are; anything else is `relay_error`.
+_RELAY_CODES = {"bad_offer", "no_peer", "room_ended"}
+
+
+def _signalling() -> Any:
+    from media_relay import signalling
+
+    return signalling
+
+
+def push_frame(kind: str, room_id: int, data: dict[str, Any]) -> str:
+    return framing.dumps({"type": kind, "room_id": room_id, "data": data})
+
+
+class RtcLink:
+    """One socket's relay connection state: its reply channel, reader and current worker."""
+
+    def __init__(self, user_id: int, push: Callable[[str], Awaitable[None]]) -> None:
+        self.user_id = user_id
+        self.push = push  # writes one text frame to the socket
+        self.layer = get_channel_layer()
+        self.channel: str | None = None
+        self.room_id: int | None = None
+        self.worker_id: str | None = None
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    async def _start(self) -> None:
+        if self.layer is None:
+            raise ApplicationError(
+                "The audio relay is not configured.", code="relay_unavailable", status=503
+            )
+        if self.channel is None:
+            self.channel = await self.layer.new_channel("rtc.")
+            self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    # requests --------------------------------------------------------------------------------
+
+    async def offer(self, request: Request, room_id: int) -> dict[str, Any]:
+        sdp = request.payload.get("sdp")
+        if not isinstance(sdp, str) or "m=audio" not in sdp:
+            raise FrameError(
+                "bad_offer",
+                "`sdp` must be an SDP offer with audio m-lines.",
+                request_id=request.id,
+                fields={"sdp": ["An SDP offer (string) is required."]},
+            )
+        signalling = _signalling()
+        signalling.relay_embedded_ensure()  # `make run`: the relay runs on this loop
+        await self._start()
+        assert self.channel is not None
+        publishing = "a=sendonly" in sdp or "a=sendrecv" in sdp
+        worker_id, state = await database_sync_to_async(signalling.member_offer_prepare)(
+            room_id, self.user_id, publishing
+        )
+        if self.room_id is not None and self.room_id != room_id:
+            await self.close_peer()
+        relay_request = f"{self.channel}#{next(_request_ids)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[relay_request] = future
+        try:
+            # Room state first: the relay answers with the mic m-line active only for speakers.
+            await signalling.relay_send(worker_id, state)
+            await signalling.relay_send(
+                worker_id,
+                {
+                    "type": "relay.offer",
+                    "room_id": room_id,
+                    "user_id": self.user_id,
+                    "sdp": sdp,
+                    "reply_to": self.channel,
+                    "request_id": relay_request,
+                },
+            )
+            answer = await asyncio.wait_for(future, conf.relay_timeout_seconds())
+        except TimeoutError:
+            raise ApplicationError(
+                "The audio relay did not answer; try again shortly.",
+                code="relay_unavailable",
+                status=503,
+            ) from None
+        finally:
+            self._waiting.pop(relay_request, None)
+        if answer.get("type") == "relay.error":
+            code = str(answer.get("code") or "relay_error")
+            raise ApplicationError(
+                str(answer.get("message") or "The relay could not answer the offer."),
+                code=code if code in _RELAY_CODES else "relay_error",
+                status=400 if code == "bad_offer" else 409,
+            )
+        self.room_id, self.worker_id = room_id, str(answer.get("worker_id") or worker_id)
+        return {"sdp": answer.get("sdp"), "worker_id": self.worker_id}
+
+    async def ice(self, request: Request, room_id: int) -> dict[str, Any]:
+        candidate = request.payload.get("candidate")
+        if not isinstance(candidate, dict) or not isinstance(candidate.get("candidate", ""), str):
+            raise FrameError(
+                "invalid",
+                "`candidate` must be an object {candidate, sdpMid, sdpMLineIndex}.",
+                request_id=request.id,
+                fields={"candidate": ["An ICE candidate object is required."]},
+            )
+        if self.worker_id is None or self.room_id != room_id:
+            raise FrameError(
+                "no_peer", "Send an `rtc.offer` before ICE candidates.", request_id=request.id
+            )
+        clean = {
+            "candidate": candidate.get("candidate") or "",
+            "sdpMid": candidate.get("sdpMid") if isinstance(candidate.get("sdpMid"), str) else None,
+            "sdpMLineIndex": candidate.get("sdpMLineIndex")
+            if isinstance(candidate.get("sdpMLineIndex"), int)
+            else None,
+        }
+        await _signalling().relay_send(
+            self.worker_id,
+            {
+                "type": "relay.ice",
+                "room_id": room_id,
+                "user_id": self.user_id,
+                "candidate": clean,
+                "reply_to": self.channel,
+            },
+        )
+        return {}
+
+    # relay → socket --------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        assert self.layer is not None and self.channel is not None
+        while True:
+            message = await self.layer.receive(self.channel)
+            try:
+                await self._on_relay(message)
+            except Exception:
+                logger.exception("realtime: handling relay message %r failed", message.get("type"))
+
+    async def _on_relay(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind in ("relay.answer", "relay.error"):
+            future = self._waiting.get(str(message.get("request_id")))
+            if future is not None and not future.done():
+                future.set_result(message)
+            elif kind == "relay.error":
+                logger.info("relay error for user %s: %s", self.user_id, message.get("code"))
+            return
+        if kind == "relay.peer_closed":
+            room_id = int(message.get("room_id") or 0)
+            if room_id == self.room_id:
+                self.worker_id = None
+            reason = str(message.get("reason") or "closed")
+            await self.push(push_frame("rtc.closed", room_id, {"reason": reason}))
+
+    async def renegotiate(self, reason: str) -> None:
+        if self.room_id is None:
+            return
+        if reason == "relay_moved":
+            self.worker_id = None
+        await self.push(push_frame("rtc.renegotiate", self.room_id, {"reason": reason}))
+
+    # teardown --------------------------------------------------------------------------------
+
+    async def close_peer(self, reason: str = "left") -> None:
+        """This socket left its room: close its relay connection (unless a newer offer of the
+        same person, from another socket, replaced it)."""
+        room_id, worker_id = self.room_id, self.worker_id
+        self.room_id = self.worker_id = None
+        if room_id is None or worker_id is None:
+            return
+        with contextlib.suppress(Exception):
+            await _signalling().relay_send(
+                worker_id,
+                {
+                    "type": "relay.remove",
+                    "room_id": room_id,
+                    "user_id": self.user_id,
+                    "reason": reason,
+                    "if_channel": self.channel,
+                },
+            )
+
+    async def close(self) -> None:
+        await self.close_peer("closed")
+        for future in self._waiting.values():
+            if not future.done():
+                future.cancel()
+        if self._reader is not None:
+            self._reader.cancel()  # the channel layer unsubscribes a cancelled receive
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            self._reader = None
+
+
+class RelayFollower:
+    """Per hub (process): speaking events and relay-liveness for rooms with WebRTC sockets."""
+
+    def __init__(self, hub: Hub, *, check_seconds: float | None = None) -> None:
+        self.hub = hub
+        self.layer = get_channel_layer()
+        self.check_seconds = check_seconds or conf.relay_check_seconds()
+        self.channel: str | None = None
+        self.rooms: set[int] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()
+
+    async def follow(self, room_id: int) -> None:
+        if room_id in self.rooms or self.layer is None:
+            return
+        async with self._lock:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel("relay-events.")
+                loop = asyncio.get_running_loop()
+                self._tasks = [loop.create_task(self._read()), loop.create_task(self._check())]
+            if room_id not in self.rooms:
+                self.rooms.add(room_id)
+                await self.layer.group_add(_room_events_group(room_id), self.channel)
+
+    def unfollow(self, room_id: int) -> None:
+        if room_id not in self.rooms or self.layer is None or self.channel is None:
+            return
+        self.rooms.discard(room_id)
+        self.hub.spawn(self.layer.group_discard(_room_events_group(room_id), self.channel))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        if self.layer is not None and self.channel is not None:
+            for room_id in list(self.rooms):
+                with contextlib.suppress(Exception):
+                    await self.layer.group_discard(_room_events_group(room_id), self.channel)
+        self.rooms.clear()
+        self.channel = None
+
+    async def _read(self) -> None:
+        assert self.layer is not None and self.channel is not None
+        while True:
+            message = await self.layer.receive(self.channel)
+            if message.get("type") != "relay.speaking":
+                continue
+            try:
+                room_id = int(message["room_id"])
+                event = {
+                    "type": "room.speaking",
+                    "room_id": room_id,
+                    "data": {
+                        "user_id": int(message["user_id"]),
+                        "speaking": bool(message.get("speaking")),
+                        "level": int(message.get("level", 127)),
+                    },
+                }
+                await self.hub.deliver_local(room_id, event)
+            except Exception:
+                logger.exception("realtime: delivering a speaking event failed")
+
+    async def _check(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_seconds)
+            try:
+                await self.check()
+            except Exception:
+                logger.exception("realtime: the relay liveness check failed")
+
+    async def check(self) -> int:
+        """Tell the sockets whose relay worker stopped heartbeating to re-offer. Returns how
+        many were told."""
+        links: list[RtcLink] = []
+        for room_id in list(self.rooms):
+            for member in self.hub.room_members(room_id):
+                link = getattr(member, "rtc", None)
+                if link is not None and link.worker_id is not None and link.room_id == room_id:
+                    links.append(link)
+        if not links:
+            return 0
+        workers = {link.worker_id for link in links if link.worker_id is not None}
+        alive = await asyncio.to_thread(_signalling().workers_alive, workers)
+        told = 0
+        for link in links:
+            if link.worker_id is not None and not alive.get(link.worker_id, False):
+                await link.renegotiate("relay_moved")
+                told += 1
+        return told
+
+
+def _room_events_group(room_id: int) -> str:
+    from media_relay.placement import room_events_group
+
+    return room_events_group(room_id)
