@@ -95,17 +95,23 @@ function onPush(push) {
       state.applyPush(push);
       renderSpeaking();
       return;
-    case "rtc.renegotiate":
+    case "rtc.renegotiate": {
+      // stage_changed usually crosses our own re-offer (we saw the same room event): re-offer
+      // only if the connection is not already right, and never while the mic dialog is open
+      // (its outcome makes the offer). relay_moved always needs a new connection.
+      const reason = (push.data || {}).reason;
+      if (!listening || micPending) return;
       audio.setPublishing(state.onStage);
-      if (listening) audio.renegotiate();
+      if (reason === "stage_changed" && audio.matches(audio.publishing)) return;
+      audio.renegotiate();
       return;
+    }
     case "rtc.closed": {
       const reason = (push.data || {}).reason;
-      if (reason === "removed" || reason === "room_ended") {
-        audio.stop();
-      } else if (listening) {
-        audio.renegotiate();
-      }
+      // Only a failed connection is worth a new offer; "closed" is also what a replaced
+      // connection reports, and re-offering on it would loop.
+      if (reason === "removed" || reason === "room_ended") audio.stop();
+      else if (reason === "failed" && listening) audio.renegotiate();
       return;
     }
     case "room.speaker_invited":
@@ -143,11 +149,15 @@ function onAudioState(status, detail) {
   const text = $("audio-state");
   if (status === "connecting") text.textContent = "Connecting audio…";
   else if (status === "connected") text.textContent = "You're listening.";
-  else if (status === "retrying") text.textContent = "Audio connection lost. Retrying…";
+  else if (status === "retrying") {
+    const why = detail && detail.error && detail.error.message;
+    text.textContent = why ? `No audio yet: ${why} Retrying…` : "Audio connection lost. Retrying…";
+  }
   else if (status === "error") {
     text.textContent = "Audio is unavailable.";
     showError(detail);
   } else if (status === "closed") text.textContent = "";
+  render();
 }
 
 // --- stage transitions ---------------------------------------------------------------------
@@ -163,7 +173,10 @@ async function stageChanged(wasOnStage) {
   render();
 }
 
+let micPending = false;
+
 async function openMic() {
+  micPending = true;
   try {
     const { track } = await micRequest($("mic-dialog"));
     track.enabled = state.you.muted === false;
@@ -183,6 +196,8 @@ async function openMic() {
       socket.action("room.self_mute").catch(() => {});
     }
     return false;
+  } finally {
+    micPending = false;
   }
 }
 
@@ -273,6 +288,10 @@ function render() {
   mic.textContent = muted ? "Unmute" : "Mute";
   mic.setAttribute("aria-pressed", String(!muted));
   mic.setAttribute("aria-label", muted ? "Unmute your microphone" : "Mute your microphone");
+  // With a mic but no connection carrying it yet, unmuting would be heard by nobody.
+  const micConnecting = !!audio.micTrack && !(audio.micAccepted && root.dataset.audio === "connected");
+  mic.disabled = muted && micConnecting;
+  mic.title = mic.disabled ? "Connecting your microphone…" : "";
 
   $("stage-leave-btn").hidden = !active || !state.onStage;
   $("end-btn").hidden = !active || !state.isModerator;
@@ -290,15 +309,24 @@ function personCard(entry) {
     h("span", { class: "person-badges" }),
     h("details", { class: "tools" }, h("summary", {}, "⋯"), h("div", { class: "tools-menu" })),
   );
+  const details = li.querySelector(".tools");
+  details.addEventListener("toggle", () => {
+    // A menu on the last row would open under the fixed control bar: open it upwards.
+    if (!details.open) return;
+    const menu = details.querySelector(".tools-menu");
+    details.classList.remove("up");
+    const bar = $("room-bar").getBoundingClientRect();
+    if (menu.getBoundingClientRect().bottom > bar.top) details.classList.add("up");
+  });
   return li;
 }
 
 function updateCard(li, entry, tools, badges) {
   const name = entry.user.id === meId ? `${entry.user.name} (you)` : entry.user.name;
   li.querySelector(".person-name").textContent = name;
-  li.querySelector(".person-badges").replaceChildren(...badges.map((b) => h("span", { class: `badge ${b[0]}` }, b[1])));
-  li.classList.toggle("muted", !!entry.muted);
-  li.classList.toggle("moderator", entry.role === "moderator");
+  li.querySelector(".person-badges").replaceChildren(...badges.map((b) => h("span", { class: `room-badge ${b[0]}` }, b[1])));
+  li.classList.toggle("is-muted", !!entry.muted);
+  li.classList.toggle("is-moderator", entry.role === "moderator");
   const details = li.querySelector(".tools");
   const signature = tools.map((t) => t.type).join(",");
   if (details.dataset.signature !== signature) {
@@ -384,7 +412,7 @@ function renderHands(active) {
       const li = h("li", { class: "queue-item" });
       li.dataset.userId = hand.user.id;
       li.append(
-        avatar(hand.user, "small"),
+        avatar(hand.user, "sm"),
         h("span", { class: "person-name" }, hand.user.name),
         h("button", { type: "button", class: "primary", "data-action": "room.speaker_invite", onclick: () => runTool({ type: "room.speaker_invite" }, hand.user) }, "Invite to speak"),
         h("button", { type: "button", "data-action": "room.hand_lower", onclick: () => runTool({ type: "room.hand_lower" }, hand.user) }, "Lower hand"),
@@ -403,6 +431,7 @@ function renderAudience() {
     updateCard(li, { ...item, role: "listener" }, audienceTools(item), badges);
   });
   $("audience-more").hidden = !state.audienceCursor;
+  $("audience-empty").hidden = state.audience.length > 0;
 }
 
 // --- actions -------------------------------------------------------------------------------
@@ -553,7 +582,7 @@ async function pingSearch(ev) {
             list.append(h("li", { class: "error" }, err.message));
           }
         });
-        return h("li", {}, avatar(u, "small"), h("span", {}, `${u.name} @${u.username}`), button);
+        return h("li", {}, avatar(u, "sm"), h("span", {}, `${u.name} @${u.username}`), button);
       }),
     );
   } catch (err) {

@@ -35,6 +35,8 @@ export class AudioLink {
     this.retryTimer = null;
     this.disconnectTimer = null;
     this.workerId = null;
+    this.micAccepted = false; // the current connection carries our mic (the relay said yes)
+    this.micRefusals = 0;
   }
 
   /** Start (or restart) audio. `publish` adds the microphone m-line (needs setMic first). */
@@ -55,6 +57,21 @@ export class AudioLink {
 
   setPublishing(publish) {
     this.publishing = publish && !!this.micTrack;
+  }
+
+  /**
+   * Whether the current connection already is what a new offer would ask for: connected (or
+   * connecting), and publishing the mic exactly when `publish` (the relay accepted the mic
+   * m-line). Lets a redundant `stage_changed` skip a connection replacement.
+   */
+  matches(publish) {
+    const pc = this.pc;
+    if (!pc || this.busy || ["failed", "closed", "disconnected"].includes(pc.connectionState)) {
+      return false;
+    }
+    const mic = pc.getTransceivers().find((t) => t.direction === "sendonly");
+    if (!publish) return !mic;
+    return !!mic && mic.currentDirection === "sendonly" && mic.sender.track === this.micTrack;
   }
 
   /** Make a new offer; concurrent calls collapse into one more offer after the running one. */
@@ -132,6 +149,17 @@ export class AudioLink {
     const old = this.pc;
     this.pc = pc;
     if (old) old.close();
+    this.micAccepted = false;
+    const mic = pc.getTransceivers().find((t) => t.direction === "sendonly");
+    if (mic && mic.currentDirection !== "sendonly") {
+      // The relay answered our mic m-line `inactive`: it did not know yet that we are on
+      // stage (its room state lags the event we reacted to). Ask again shortly.
+      this.micRefusals = (this.micRefusals || 0) + 1;
+      if (this.micRefusals <= 5) setTimeout(() => this.renegotiate(), 500 * this.micRefusals);
+    } else if (mic) {
+      this.micRefusals = 0;
+      this.micAccepted = true;
+    }
     this.sink.replaceChildren(...elements);
     for (const audio of elements) audio.play().catch(() => {});
     pc.addEventListener("connectionstatechange", () => this._watch(pc));
@@ -143,7 +171,7 @@ export class AudioLink {
     const state = pc.connectionState;
     clearTimeout(this.disconnectTimer);
     if (state === "connected") {
-      this.onState("connected", { workerId: this.workerId, publishing: this.publishing });
+      this.onState("connected", { workerId: this.workerId, publishing: this.micAccepted });
     } else if (state === "failed") {
       this._retryLater(new Error("The audio connection failed."));
     } else if (state === "disconnected") {
