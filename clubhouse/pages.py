@@ -46,7 +46,12 @@ def home(request: HttpRequest) -> HttpResponse:
         return render(request, "home.html")
     if not getattr(user, "is_member", False):
         return redirect("waitlist")
-    return render(request, "web/hallway.html")
+    return render(request, "web/hallway.html", {"is_new": _is_new(user)})
+
+
+def _is_new(user: Any) -> bool:
+    """A member who has not set anything up yet: no topics and follows nobody."""
+    return not user.topics.exists() and not user.following_set.exists()
 
 
 @member_page
@@ -62,12 +67,26 @@ def room(request: HttpRequest, room_id: int) -> HttpResponse:
 
 
 @member_page
+def room_share(request: HttpRequest, token: str) -> HttpResponse:
+    """A room's share link (`/r/<token>/`) leads to the room page."""
+    from rooms.selectors import room_get_by_share_token
+
+    try:
+        found = room_get_by_share_token(token=token, viewer=request.user)
+    except ApplicationError as exc:
+        return error_page(request, exc)
+    return redirect("web_room", room_id=found.pk)
+
+
+@member_page
 def room_new(request: HttpRequest) -> HttpResponse:
     return render(request, "web/room_new.html")
 
 
 @member_page
 def onboarding(request: HttpRequest) -> HttpResponse:
+    """Name, photo, topics, people to follow. Signing up from an invitation lands here
+    (`?next=/welcome/` on the signup link); the hallway links here while you are new."""
     return render(request, "web/onboarding.html")
 
 

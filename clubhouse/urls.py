@@ -30,6 +30,7 @@ urlpatterns = [
     # The web client's pages (clubhouse/pages.py; docs/web.md).
     path("rooms/new/", pages.room_new, name="web_room_new"),
     path("rooms/<int:room_id>/", pages.room, name="web_room"),
+    path("r/<str:token>/", pages.room_share, name="web_room_share"),
     path("welcome/", pages.onboarding, name="web_onboarding"),
     path("notifications/", pages.notifications, name="web_notifications"),
     path("invitations/", pages.invitations, name="web_invitations"),

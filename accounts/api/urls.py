@@ -1,10 +1,12 @@
 from django.urls import URLPattern, URLResolver, path
 
-from accounts.api import views
+from accounts.api import discovery, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("me/", views.MeView.as_view(), name="me"),
     path("me/mutuals/", views.MutualsView.as_view(), name="me-mutuals"),
+    path("me/suggestions/", discovery.SuggestionsView.as_view(), name="me-suggestions"),
+    path("topics/", discovery.TopicListView.as_view(), name="topics"),
     path("users/<str:username>/", views.UserDetailView.as_view(), name="user-detail"),
     path("users/<str:username>/follow/", views.UserFollowView.as_view(), name="user-follow"),
     path("users/<str:username>/block/", views.UserBlockView.as_view(), name="user-block"),

@@ -1,9 +1,14 @@
 from django.urls import URLPattern, URLResolver, path
 
-from rooms.api import views
+from rooms.api import following_live, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("hallway/", views.HallwayView.as_view(), name="hallway"),
+    path(
+        "me/following/live/",
+        following_live.FollowingLiveView.as_view(),
+        name="me-following-live",
+    ),
     path("search/", views.SearchView.as_view(), name="search"),
     path("rooms/", views.RoomListCreateView.as_view(), name="room-list"),
     path("rooms/share/<str:token>/", views.RoomShareView.as_view(), name="room-share"),

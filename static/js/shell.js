@@ -23,10 +23,13 @@ if (body.dataset.member) {
   document.addEventListener("notifications:changed", refreshBadge);
 }
 
-// Close the user menu on Escape or on a click elsewhere.
-const menu = document.querySelector(".usermenu");
-if (menu) {
+// Menus (<details class="usermenu">): close on Escape, on a click elsewhere, and once an
+// item in them is chosen.
+for (const menu of document.querySelectorAll("details.usermenu")) {
   document.addEventListener("click", (event) => { if (!menu.contains(event.target)) menu.open = false; });
+  menu.querySelector(".menu")?.addEventListener("click", (event) => {
+    if (event.target.closest("a, button")) menu.open = false;
+  });
   menu.addEventListener("keydown", (event) => {
     if (event.key === "Escape") { menu.open = false; menu.querySelector("summary").focus(); }
   });

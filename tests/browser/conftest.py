@@ -48,12 +48,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # --- the server ---------------------------------------------------------------------------
 def _application() -> Any:
-    """Runs in the child: the project's ASGI app with static files served (as runserver does)."""
+    """Runs in the child: the project's ASGI app with static files served (as runserver does).
+
+    The Stripe stand-in keeps its state per process; here it shares a state file with the
+    test process (see `standin_shared`) and reloads it whenever the file changed."""
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
     from clubhouse.asgi import application
+    from payouts.provider.standin import STANDIN
 
-    return ASGIStaticFilesHandler(application)
+    app = ASGIStaticFilesHandler(application)
+    state_file = os.environ["BROWSER_TESTS_STANDIN_STATE"]
+    STANDIN.state_file = state_file
+    seen = {"mtime": -1}
+
+    async def reload_standin_then_serve(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            try:
+                mtime = os.stat(state_file).st_mtime_ns
+            except OSError:
+                mtime = 0
+            if mtime != seen["mtime"]:
+                seen["mtime"] = mtime
+                with STANDIN._lock:
+                    STANDIN._load()
+        await app(scope, receive, send)
+
+    return reload_standin_then_serve
 
 
 def _child_setup() -> None:
@@ -76,7 +97,9 @@ def _child_setup() -> None:
 
 
 @pytest.fixture(scope="session")
-def live_server_asgi(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
+def live_server_asgi(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     from daphne.testing import DaphneProcess
     from django.db import connections
 
@@ -92,6 +115,8 @@ def live_server_asgi(django_db_setup: None, django_db_blocker: Any) -> Iterator[
     if HOST not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, HOST]
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    state_dir = tmp_path_factory.mktemp("standin")
+    os.environ["BROWSER_TESTS_STANDIN_STATE"] = str(state_dir / "standin.json")
 
     # The child must inherit the test settings and database name: fork, never spawn.
     if multiprocessing.get_start_method(allow_none=True) not in (None, "fork"):
@@ -125,6 +150,20 @@ def live_url(live_server_asgi: str, transactional_db: None) -> str:
     return live_server_asgi
 
 
+@pytest.fixture
+def standin_shared(live_server_asgi: str) -> Iterator[Any]:
+    """The test process's Stripe stand-in, saved to the file the server reloads from: set up
+    creators and cards here and the server sees them (call `STANDIN._load()` to see what the
+    server did)."""
+    from payouts.provider.standin import STANDIN
+
+    before = STANDIN.state_file
+    STANDIN.state_file = os.environ["BROWSER_TESTS_STANDIN_STATE"]
+    STANDIN._save()
+    yield STANDIN
+    STANDIN.state_file = before
+
+
 @pytest.fixture(autouse=True)
 def _allow_orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
     # Playwright's sync API keeps an event loop in this thread, which makes Django refuse ORM
@@ -133,10 +172,23 @@ def _allow_orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --- the browser ----------------------------------------------------------------------------
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(live_server_asgi: str) -> Iterator[Any]:
+    """Chromium, per test module. Not per session: Playwright's sync API marks an event loop
+    as running in this thread for as long as it lives, which would make Django refuse ORM
+    calls in every later (non-browser) test of the run; the teardown clears it."""
+    import asyncio
+
     from playwright.sync_api import sync_playwright
 
+    try:
+        yield from _chromium(sync_playwright)
+    finally:
+        asyncio._set_running_loop(None)
+        asyncio.set_event_loop(None)
+
+
+def _chromium(sync_playwright: Any) -> Iterator[Any]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -169,8 +221,11 @@ class ConsoleLog:
         )
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
 
-    def assert_clean(self) -> None:
-        assert self.errors == [], "\n".join(self.errors)
+    def assert_clean(self, allow: tuple[str, ...] = ()) -> None:
+        """No console error, except those containing one of `allow` (e.g. the browser's own
+        "Failed to load resource: ... 400" line after a form the test sent wrong on purpose)."""
+        errors = [e for e in self.errors if not any(part in e for part in allow)]
+        assert errors == [], "\n".join(errors)
 
 
 @pytest.fixture
@@ -202,6 +257,25 @@ def new_page(browser: Any, live_url: str) -> Iterator[Callable[..., Any]]:
 def page(new_page: Callable[..., Any]) -> Any:
     """A page with nobody logged in."""
     return new_page()
+
+
+_UNLABELLED_JS = """() => [...document.querySelectorAll(
+  'input:not([type=hidden]), select, textarea, button, a[href]')]
+  .filter((el) => el.offsetParent !== null || el.getClientRects().length)
+  .filter((el) => {
+    const named = (el.labels && el.labels.length) || el.getAttribute('aria-label')
+      || el.getAttribute('aria-labelledby') || el.getAttribute('title');
+    const text = (el.textContent || '').trim() || el.querySelector('img[alt]:not([alt=""])');
+    return !(named || (['BUTTON', 'A'].includes(el.tagName) && text));
+  })
+  .map((el) => el.outerHTML.slice(0, 120))"""
+
+
+def assert_every_control_is_named(page: Any) -> None:
+    """Every visible input, select, textarea, button and link has an accessible name (a label,
+    aria-label or text): what a screen reader announces."""
+    unnamed = page.evaluate(_UNLABELLED_JS)
+    assert unnamed == [], "controls without a name:\n" + "\n".join(unnamed)
 
 
 def login(context_or_page: Any, user: Any, base_url: str) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
-from tests.factories import NotificationFactory, UserFactory
+from accounts.models import WaitlistVouch
+from tests.browser.conftest import assert_every_control_is_named
+from tests.factories import PASSWORD, NotificationFactory, UserFactory, WaitlistedUserFactory
 
 
 def test_member_sees_hallway_with_unread_badge_and_user_menu(
@@ -27,3 +30,44 @@ def test_member_sees_hallway_with_unread_badge_and_user_menu(
 def test_visitor_is_sent_to_login_from_member_pages(page: Any) -> None:
     page.goto("/events/")
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next=(/|%2F)events(/|%2F)"))
+
+
+def test_log_in_with_email_and_password(page: Any) -> None:
+    UserFactory(username="ada", email="ada@example.com")
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Hallway")).to_be_visible()
+    page.console.assert_clean()
+
+
+def test_wrong_password_is_a_form_error(page: Any) -> None:
+    UserFactory(email="ada@example.com")
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Password").fill("not-it")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("not correct")
+
+
+def test_waitlisted_person_sees_the_waitlist_and_names_a_member(
+    new_page: Any, screenshots: Any
+) -> None:
+    UserFactory(username="grace")
+    waiting = WaitlistedUserFactory()
+    page = new_page(waiting)
+    page.goto("/")
+    expect(page.get_by_role("heading", name="You're on the waitlist")).to_be_visible()
+    page.get_by_label("Username").fill("grace")
+    page.get_by_role("button", name="Let them know I'm waiting").click()
+    expect(page.get_by_text("We told @grace you are waiting.")).to_be_visible()
+    assert WaitlistVouch.objects.filter(requester=waiting, member__username="grace").exists()
+    screenshots(page, "waitlist")
+    page.console.assert_clean()
+
+
+def test_the_accessible_name_check_catches_an_unlabelled_field(page: Any) -> None:
+    page.set_content('<label for="a">Name</label><input id="a"><input id="b"><button></button>')
+    with pytest.raises(AssertionError, match='id="b"'):
+        assert_every_control_is_named(page)

@@ -1,0 +1,82 @@
+// The calendar: upcoming events grouped by day ("for you" or everything), and scheduling one.
+import { api, apiAll, clearFormErrors } from "../api.js";
+import { eventCard } from "../cards.js";
+import { busy, empty, fill, h, openDialog, reportError, when } from "../ui.js";
+
+const calendar = document.querySelector("[data-calendar]");
+const more = document.querySelector("[data-more]");
+let source = "events/upcoming/";
+let offset = 0;
+let lastDay = null;
+
+function dayOf(iso) { return when(iso, { weekday: "long", month: "long", day: "numeric" }); }
+
+async function load(reset) {
+  if (reset) { offset = 0; lastDay = null; }
+  try {
+    const page = await api(source, { query: { limit: 30, offset } });
+    const nodes = [];
+    for (const event of page.results) {
+      const day = dayOf(event.starts_at);
+      if (day !== lastDay) { nodes.push(h("h2", { class: "calendar-day" }, day)); lastDay = day; }
+      nodes.push(eventCard(event));
+    }
+    if (offset === 0) fill(calendar, nodes.length ? nodes : empty(source === "events/" ? "Nothing is scheduled yet." : "Nothing for you yet: follow people and clubs, or look at everything upcoming."));
+    else calendar.append(...nodes);
+    offset += page.results.length;
+    more.hidden = !page.next;
+  } catch (error) { reportError(error); }
+}
+
+function pad(n) { return String(n).padStart(2, "0"); }
+function localInputValue(date) {
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+async function scheduleDialog(clubId) {
+  const [topics, clubs] = await Promise.all([api("topics/").catch(() => []), apiAll("clubs/mine/").catch(() => [])]);
+  const managed = clubs.filter((c) => ["admin", "leader"].includes(c.viewer?.role));
+  const soon = new Date(Date.now() + 60 * 60 * 1000);
+  soon.setMinutes(0, 0, 0);
+  const form = h("form", { novalidate: true },
+    h("div", { class: "form-error", "data-form-error": true, role: "alert", hidden: true }),
+    h("label", { for: "ev-title" }, "Title"), h("input", { id: "ev-title", name: "title", type: "text", maxlength: "120", required: true }),
+    h("label", { for: "ev-when" }, `Starts (${Intl.DateTimeFormat().resolvedOptions().timeZone})`),
+    h("input", { id: "ev-when", name: "starts_at", type: "datetime-local", value: localInputValue(soon), required: true }),
+    h("label", { for: "ev-desc" }, "Description (optional)"), h("textarea", { id: "ev-desc", name: "description", maxlength: "2000" }),
+    managed.length ? [h("label", { for: "ev-club" }, "Club (optional)"), h("select", { id: "ev-club", name: "club_id" }, h("option", { value: "" }, "No club"),
+      managed.map((c) => h("option", { value: c.id, selected: String(c.id) === String(clubId) }, c.name)))] : null,
+    topics.length ? h("fieldset", {}, h("legend", {}, "Topics"), h("div", { class: "chips", "data-field": true },
+      topics.map((t) => h("label", { class: "chip" }, h("input", { type: "checkbox", name: "topic_ids", value: t.id }), t.name)))) : null,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Schedule")));
+  openDialog({ title: "Schedule an event", body: form });
+  form.title.focus();
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearFormErrors(form);
+    const data = new FormData(form);
+    const starts = data.get("starts_at") ? new Date(data.get("starts_at")) : null;
+    await busy(form.querySelector("[type=submit]"), async () => {
+      try {
+        const created = await api("events/", { method: "POST", body: {
+          title: data.get("title").trim(), description: data.get("description"),
+          starts_at: starts && !Number.isNaN(starts.getTime()) ? starts.toISOString() : "",
+          club_id: data.get("club_id") ? Number(data.get("club_id")) : null,
+          topic_ids: data.getAll("topic_ids").map(Number),
+        } });
+        location.assign(`/events/${created.id}/`);
+      } catch (error) { reportError(error, form); }
+    });
+  });
+}
+
+document.querySelectorAll("[data-source]").forEach((tab) => tab.addEventListener("click", () => {
+  document.querySelectorAll("[data-source]").forEach((t) => t.setAttribute("aria-selected", String(t === tab)));
+  source = tab.dataset.source;
+  load(true);
+}));
+more.querySelector("button").addEventListener("click", () => load(false));
+document.querySelector("[data-new-event]").addEventListener("click", () => scheduleDialog().catch(reportError));
+const params = new URLSearchParams(location.search);
+if (params.get("new")) scheduleDialog(params.get("club")).catch(reportError);
+load(true);

@@ -1,0 +1,75 @@
+// Notifications: newest first, unread highlighted; opening one marks it read.
+import { api } from "../api.js";
+import { avatar, fill, h, money, reportError, timeAgo } from "../ui.js";
+
+const list = document.querySelector("[data-notifications-list]");
+const more = document.querySelector("[data-more]");
+let filter = "";
+let offset = 0;
+const PAGE = 30;
+
+const CLUB_EVENTS = { joined: "you are a member now", role_changed: "your role changed", request_approved: "your request was approved", request_rejected: "your request was declined" };
+
+function describe(n) {
+  const who = n.actor ? (n.actor.display_name || n.actor.username) : "Someone";
+  const d = n.data || {};
+  const room = d.room_id ? `/rooms/${d.room_id}/` : null;
+  switch (n.kind) {
+    case "followed": return [`${who} followed you.`, n.actor && `/u/${n.actor.username}/`];
+    case "invitation_accepted": return [`${who} accepted your invitation. Say hello!`, n.actor && `/u/${n.actor.username}/`];
+    case "waitlist_vouch": return [`@${d.username || who} is on the waitlist and knows you.`, "/waitlist/"];
+    case "let_in": return ["You're in! Welcome to Clubhouse.", "/welcome/"];
+    case "room_invite": return [`${who} invited you to “${d.title || "a room"}”.`, room];
+    case "room_ping": return [`${who} pinged you into “${d.title || "a room"}”.`, room];
+    case "speaker_invite": return [`${who} invited you to speak in “${d.title || "a room"}”.`, room];
+    case "event_reminder": return [`“${d.title || "An event"}” is starting.`, d.event_id && `/events/${d.event_id}/`];
+    case "club": return [`Club ${d.club_slug || ""}: ${CLUB_EVENTS[d.event] || String(d.event || "news").replaceAll("_", " ")}${n.actor ? ` (${who})` : ""}.`, d.club_slug && `/clubs/${d.club_slug}/`];
+    case "money": return [`${who} sent you ${money(d.amount, d.currency)}.`, "/wallet/"];
+    default: return [n.kind.replaceAll("_", " "), null];
+  }
+}
+
+function row(n) {
+  const [text, href] = describe(n);
+  const open = async (event) => {
+    if (!n.read) {
+      event?.preventDefault();
+      await api(`notifications/${n.id}/read/`, { method: "POST" }).catch(() => null);
+      document.dispatchEvent(new Event("notifications:changed"));
+      if (href) location.assign(href); else load(true);
+    }
+  };
+  const body = href ? h("a", { href, onclick: open }, text) : h("span", {}, text);
+  return h("li", { class: n.read ? "" : "unread", dataset: { kind: n.kind } },
+    n.actor ? avatar(n.actor, "sm") : h("span", { class: "avatar sm initials", "aria-hidden": "true" }, "C"),
+    h("div", { class: "grow" }, n.read ? null : h("span", { class: "visually-hidden" }, "Unread: "), body,
+      h("div", { class: "small" }, h("time", { datetime: n.created }, timeAgo(n.created)))),
+    n.read ? null : h("button", { type: "button", class: "secondary", onclick: open, "aria-label": `Mark as read: ${text}` }, "Mark read"));
+}
+
+async function load(reset = false) {
+  if (reset) offset = 0;
+  try {
+    const page = await api("notifications/", { query: { limit: PAGE, offset, unread: filter } });
+    const rows = page.results.map(row);
+    if (offset === 0) fill(list, rows.length ? rows : h("li", { class: "muted" }, filter ? "Nothing unread." : "No notifications yet."));
+    else list.append(...rows);
+    offset += page.results.length;
+    more.hidden = !page.next;
+  } catch (error) { reportError(error); }
+}
+
+document.querySelector("[data-read-all]").addEventListener("click", async () => {
+  try {
+    await api("notifications/read-all/", { method: "POST" });
+    document.dispatchEvent(new Event("notifications:changed"));
+    load(true);
+  } catch (error) { reportError(error); }
+});
+document.querySelectorAll("[data-filter]").forEach((tab) => tab.addEventListener("click", () => {
+  document.querySelectorAll("[data-filter]").forEach((t) => t.setAttribute("aria-selected", String(t === tab)));
+  filter = tab.dataset.filter;
+  load(true);
+}));
+more.querySelector("button").addEventListener("click", () => load());
+load(true);
