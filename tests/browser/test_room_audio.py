@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from rooms.models import Room
 from rooms.services.lifecycle import room_create
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, login
 from tests.browser.test_room import SLOW_MS, card, off_loop, open_room, skip_mic, tool
@@ -188,10 +189,17 @@ def test_two_browsers_stage_speaking_ring_audio_mute_move_back_and_end(
 ) -> None:
     moderator = UserFactory(display_name="Mod Erator")
     listener = UserFactory(display_name="Tone Listener")
-    room = off_loop(room_create, user=moderator, title="Evening jam")
 
+    # The moderator starts the room from the hallway, like anyone would.
     mod = new_page(moderator)
-    open_room(mod, room.pk)
+    mod.goto("/")
+    mod.get_by_role("link", name="Start a room").click()
+    dialog = mod.get_by_role("dialog", name="Start a room")
+    dialog.get_by_label("What do you want to talk about?").fill("Evening jam")
+    dialog.get_by_role("button", name="Let's go").click()
+    expect(mod).to_have_url(re.compile(r"/rooms/\d+/$"), timeout=SLOW_MS)
+    expect(mod.locator("#room")).to_have_attribute("data-state", "live", timeout=SLOW_MS)
+    room = Room.objects.get(title="Evening jam", created_by=moderator)
     skip_mic(mod)
     mod.get_by_role("button", name="Tap to listen").click()
     expect(mod.locator("#room")).to_have_attribute("data-audio", "connected", timeout=SLOW_MS)

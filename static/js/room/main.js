@@ -541,7 +541,9 @@ function scheduleAudienceRefresh() {
 }
 
 async function share() {
-  const url = `${location.origin}/rooms/${roomId}/`;
+  // The share link (/r/<token>/) works for people who are not in the room yet.
+  const token = state.room && state.room.share_token;
+  const url = token ? `${location.origin}/r/${encodeURIComponent(token)}/` : `${location.origin}/rooms/${roomId}/`;
   const title = state.room ? state.room.title : "A live room";
   try {
     if (navigator.share) {
