@@ -6,12 +6,14 @@ These run with or without audio: they check what people see and do on the page. 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from playwright.sync_api import expect
 
+from rooms.models import RoomParticipant
 from rooms.services.lifecycle import room_create, room_end, room_join
 from rooms.services.stage import (
     room_hand_raise,
@@ -246,3 +248,69 @@ def test_a_gap_in_seq_is_repaired_from_a_fresh_snapshot(new_page: Any) -> None:
     room.refresh_from_db()
     assert seq == room.seq
     assert lis.evaluate("() => window.__snapshots") >= 1
+
+
+def test_a_big_audience_is_paged(new_page: Any) -> None:
+    moderator = UserFactory()
+    room = off_loop(room_create, user=moderator, title="Town hall")
+    listeners = UserFactory.create_batch(55)
+
+    def join_all() -> None:
+        for listener in listeners:
+            room_join(user=listener, room_id=room.pk)
+
+    off_loop(join_all)
+    page = new_page(moderator)
+    open_room(page, room.pk)
+    skip_mic(page)
+    expect(page.locator("#audience-count")).to_have_text("(55)")
+    expect(page.locator("#audience > li")).to_have_count(50)  # ROOM_AUDIENCE_PAGE_SIZE
+    page.get_by_role("button", name="Show more people").click()
+    expect(page.locator("#audience > li")).to_have_count(55)
+    expect(page.get_by_role("button", name="Show more people")).to_be_hidden()
+
+
+def test_ping_someone_into_the_room_reaches_them_in_another_room(new_page: Any) -> None:
+    moderator = UserFactory()
+    friend = UserFactory(username="zed", display_name="Zed Friend")
+    here = off_loop(room_create, user=moderator, title="Come over")
+    elsewhere = off_loop(room_create, user=UserFactory(), title="Somewhere else")
+
+    theirs = new_page(friend)
+    open_room(theirs, elsewhere.pk)
+    mine = new_page(moderator)
+    open_room(mine, here.pk)
+    skip_mic(mine)
+
+    mine.get_by_role("button", name="Ping someone").click()
+    dialog = mine.locator("#ping-dialog")
+    dialog.get_by_label("Name or username").fill("zed")
+    dialog.get_by_role("button", name="Search").click()
+    result = dialog.locator("#ping-results li", has_text="Zed Friend")
+    result.get_by_role("button", name="Ping").click()
+    expect(result.get_by_role("button")).to_have_text(re.compile("Pinged|Invited"))
+
+    toast = theirs.locator("[data-toasts]")
+    expect(toast).to_contain_text("Come over")
+    toast.get_by_role("link", name="Join").click()
+    expect(theirs).to_have_url(re.compile(rf"/rooms/{here.pk}/$"))
+    expect(theirs.locator("#room")).to_have_attribute("data-state", "live", timeout=SLOW_MS)
+
+
+def test_leave_quietly_goes_back_to_the_hallway_and_out_of_the_room(new_page: Any) -> None:
+    moderator = UserFactory()
+    listener = UserFactory()
+    room = off_loop(room_create, user=moderator, title="Drop in")
+    mod = new_page(moderator)
+    open_room(mod, room.pk)
+    skip_mic(mod)
+    lis = new_page(listener)
+    open_room(lis, room.pk)
+    expect(card(mod, "audience", listener)).to_be_visible(timeout=SLOW_MS)
+
+    lis.get_by_role("button", name="Leave quietly").click()
+    expect(lis).to_have_url(re.compile(r"/$"))
+    # No grace period for an explicit leave: the audience updates within seconds.
+    expect(card(mod, "audience", listener)).to_have_count(0, timeout=SLOW_MS)
+    expect(mod.locator("#audience-count")).to_have_text("")
+    assert not RoomParticipant.objects.filter(room=room, user=listener).exists()
