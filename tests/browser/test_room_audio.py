@@ -183,6 +183,26 @@ def test_chromium_publishes_a_tone_that_another_chromium_page_hears(
     assert stats["audioLevel"] > 0.05, stats  # the tone, not comfort noise
     assert energy_grows(ear), "audio energy stopped while the tone plays"
 
+    # A network blip on the listener's side: new socket, room.join again, a fresh offer, and the
+    # tone is back on the new connection.
+    first_pc = ear.evaluate("() => { window.__firstPc = window.clubhouseRoom.audio.pc; return 1; }")
+    assert first_pc == 1
+    ear.evaluate("() => window.clubhouseRoom.socket.simulateDrop()")
+    expect(ear.locator("#room-announcer")).to_contain_text("Reconnected", timeout=SLOW_MS)
+    wait_for(
+        lambda: ear.evaluate(
+            "() => window.clubhouseRoom.audio.pc !== window.__firstPc"
+            " && window.clubhouseRoom.audio.pc.connectionState === 'connected'"
+        ),
+        what="a new audio connection after the reconnect",
+    )
+    wait_for(
+        lambda: (s := inbound(ear))["packetsReceived"] > 50 and s["totalAudioEnergy"] > 0 and s,
+        what="the tone after the reconnect",
+        describe=lambda: audio_debug(ear, pub),
+    )
+    assert energy_grows(ear), "no audio after the reconnect"
+
 
 def test_two_browsers_stage_speaking_ring_audio_mute_move_back_and_end(
     new_page: Any, tone_page: Any
