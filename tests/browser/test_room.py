@@ -129,6 +129,7 @@ def test_listener_raises_hand_is_invited_accepts_and_the_moderator_moves_them_ba
         expect(page.locator("#room")).to_have_attribute("data-state", "ended")
         expect(page.locator("#room-gone")).to_contain_text("This room has ended")
         expect(page.locator(".room-bar")).to_be_hidden()
+        page.console.assert_clean()
 
 
 def test_declining_an_invitation_tells_the_moderator(new_page: Any) -> None:

@@ -281,6 +281,7 @@ def test_two_browsers_stage_speaking_ring_audio_mute_move_back_and_end(
         expect(page.locator("#room")).to_have_attribute("data-state", "ended")
         expect(page.locator("#room-gone")).to_contain_text("This room has ended")
         expect(page.locator("#room")).to_have_attribute("data-audio", "closed")
+    mod.console.assert_clean()
 
 
 def class_re(name: str) -> re.Pattern[str]:

@@ -22,6 +22,7 @@ const toasts = { show: (message, opts = {}) => toast(message, opts) };
 const GONE_TEXT = {
   room_ended: ["This room has ended", "The conversation is over. Find another one in the hallway."],
   removed_from_room: ["You were removed", "A moderator removed you from this room."],
+  club_access_lost: ["Members only", "You no longer have access to this club's rooms."],
   room_not_found: ["Room not found", "This room does not exist, or you cannot see it."],
   room_full: ["This room is full", "Everyone's seats are taken. Try again in a while."],
   ticket_required: ["A ticket is required", "This room is ticketed. Buy a ticket to listen."],

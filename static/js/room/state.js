@@ -226,7 +226,10 @@ export class RoomState {
         }
         break;
       case "room.removed":
-        this.gone = { code: "removed_from_room", message: "A moderator removed you from this room." };
+        this.gone =
+          d.reason === "club_access_lost"
+            ? { code: "club_access_lost", message: "You no longer have access to this club's rooms." }
+            : { code: "removed_from_room", message: "A moderator removed you from this room." };
         break;
       default:
         break;
