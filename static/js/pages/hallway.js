@@ -83,4 +83,8 @@ document.querySelector("[data-start-room]").addEventListener("click", (event) =>
 await refresh();
 loadEvents().catch(reportError);
 loadSuggestions().catch(() => toast("Could not load suggestions.", { kind: "error" }));
-setInterval(() => { if (!document.hidden) refresh(); }, 20000);
+// Never redraw under someone's keyboard focus or pointer: they would lose their place.
+setInterval(() => {
+  const busyHere = roomsBox.contains(document.activeElement) || roomsBox.matches(":hover");
+  if (!document.hidden && !busyHere) refresh();
+}, 20000);
