@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import sys
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -133,8 +135,20 @@ def member_offer_prepare(
 
 
 def workers_alive(worker_ids: set[str]) -> dict[str, bool]:
-    """For each worker id: whether its heartbeat is fresh. Blocking (Redis)."""
-    alive = {w["worker_id"] for w in _registry().workers() if w.get("alive")}
+    """For each worker id: whether its heartbeat is fresh. Blocking (Redis).
+
+    Every web process with WebRTC sockets calls this each REALTIME_RELAY_CHECK_SECONDS, so in
+    Redis it reads just those workers' keys (one MGET) rather than scanning for all workers."""
+    registry = _registry()
+    if isinstance(registry, placement.RedisRegistry) and worker_ids:
+        # LEAD: a `Registry.workers_get(ids)` in placement.py would make this private access go.
+        ordered = sorted(worker_ids)
+        raw = registry._redis.mget([registry._worker_key(w) for w in ordered])
+        return {
+            worker_id: body is not None and bool(placement._with_alive(json.loads(body))["alive"])
+            for worker_id, body in zip(ordered, raw, strict=True)
+        }
+    alive = {w["worker_id"] for w in registry.workers() if w.get("alive")}
     return {worker_id: worker_id in alive for worker_id in worker_ids}
 
 
@@ -238,8 +252,28 @@ def relay_embedded_ensure() -> bool:
         return False
     from media_relay.worker import relay_embedded_start
 
-    relay_embedded_start()
+    worker = relay_embedded_start()
+    if id(worker) not in _stop_hooked:
+        _stop_hooked.add(id(worker))
+        _stop_with_the_server()
     return True
+
+
+_stop_hooked: set[int] = set()
+
+
+def _stop_with_the_server() -> None:
+    """Under daphne (Twisted), close the embedded worker's connections before the reactor
+    stops: aiortc's per-receiver threads would otherwise keep the process from exiting."""
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or not getattr(reactor, "running", False):
+        return
+    from twisted.internet.defer import Deferred
+
+    def stop() -> Any:
+        return Deferred.fromFuture(asyncio.ensure_future(relay_embedded_stop()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", stop)
 
 
 async def relay_embedded_stop() -> None:

@@ -133,6 +133,9 @@ class RelayWorker:
                     "worker_id": self.worker_id,
                 },
             )
+            for publisher in list(room.forwarder.publishers.values()):
+                if publisher.speaking:  # so the newcomer's room learns who is talking now
+                    self._on_speaking(room_id, publisher.user_id, True, publisher.level)
         elif kind == "relay.ice":
             assert user_id is not None
             await room.peer_ice(user_id, dict(message.get("candidate") or {}))

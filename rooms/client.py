@@ -347,6 +347,11 @@ class RoomClient:
             out.append(event)
         return out
 
+    @property
+    def closed(self) -> bool:
+        """The connection is gone (the reader finished)."""
+        return self._reader.done()
+
     async def wait_closed(self, timeout: float = 10.0) -> int | None:
         await asyncio.wait_for(asyncio.shield(self._reader), timeout)
         return self.close_code

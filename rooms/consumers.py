@@ -256,10 +256,10 @@ class RoomConsumer(AsyncConsumer):
         assert self.hub is not None
         if self.rtc is None:
             self.rtc = RtcLink(self.user_id, self._send_text)
-        data = await self.rtc.offer(request, room_id)
-        if self.room_id == room_id:
-            await self.hub.relay_follow(room_id)
-        return data
+        # Follow the room's relay events before the offer: the relay tells a newcomer's room
+        # who is talking right after answering.
+        await self.hub.relay_follow(room_id)
+        return await self.rtc.offer(request, room_id)
 
     async def _rtc_ice(self, request: Request) -> dict[str, Any]:
         room_id = self._rtc_room(request)

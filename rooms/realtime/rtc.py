@@ -21,7 +21,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
 
 from clubhouse.errors import ApplicationError
 from rooms.realtime import conf, framing
@@ -109,7 +111,9 @@ class RtcLink:
                 },
             )
             answer = await asyncio.wait_for(future, conf.relay_timeout_seconds())
-        except TimeoutError:
+        except (TimeoutError, ChannelFull, OSError, RedisError) as exc:
+            # no answer in time, or the channel layer would not take the message
+            logger.warning("realtime: offer to relay %s failed: %r", worker_id, exc)
             raise ApplicationError(
                 "The audio relay did not answer; try again shortly.",
                 code="relay_unavailable",
