@@ -315,3 +315,53 @@ def test_leave_quietly_goes_back_to_the_hallway_and_out_of_the_room(new_page: An
     expect(card(mod, "audience", listener)).to_have_count(0, timeout=SLOW_MS)
     expect(mod.locator("#audience-count")).to_have_text("")
     assert not RoomParticipant.objects.filter(room=room, user=listener).exists()
+
+
+def test_share_link_copies_the_rooms_share_url(new_page: Any, live_url: str) -> None:
+    moderator = UserFactory()
+    room = off_loop(room_create, user=moderator, title="Tell your friends")
+    page = new_page(UserFactory())
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_url)
+    open_room(page, room.pk)
+    page.get_by_role("button", name="Share link").click()
+    expect(page.locator("[data-toasts]")).to_contain_text("Link copied")
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    assert copied == f"{live_url}/r/{room.share_token}/"
+
+
+def test_the_room_works_from_the_keyboard(new_page: Any) -> None:
+    moderator = UserFactory()
+    listener = UserFactory(display_name="Key Board")
+    room = off_loop(room_create, user=moderator, title="No mouse")
+    mod = new_page(moderator)
+    open_room(mod, room.pk)
+    expect(mod.locator("#mic-dialog")).to_be_visible()
+    mod.keyboard.press("Escape")  # a native modal dialog closes on Escape: "not now"
+    expect(mod.locator("#mic-dialog")).to_be_hidden()
+    lis = new_page(listener)
+    open_room(lis, room.pk)
+
+    lis.get_by_role("button", name="Raise hand").focus()
+    lis.keyboard.press("Enter")
+    expect(lis.locator("#hand-btn")).to_have_attribute("aria-pressed", "true")
+
+    invite = mod.locator(f"#hands li[data-user-id='{listener.pk}']").get_by_role(
+        "button", name="Invite to speak"
+    )
+    invite.focus()
+    mod.keyboard.press("Enter")
+    expect(lis.locator("#invite-dialog")).to_be_visible()
+    # Focus moves into the modal; Tab reaches "Join the stage".
+    lis.get_by_role("button", name="Join the stage").focus()
+    lis.keyboard.press("Enter")
+    expect(lis.locator("#mic-dialog")).to_be_visible()
+    lis.keyboard.press("Escape")
+    expect(card(mod, "stage", listener)).to_be_visible()
+
+    # Moderator tools: the "⋯" menu is a disclosure that opens with Enter.
+    menu = card(mod, "stage", listener).get_by_label("Actions for Key Board")
+    menu.focus()
+    mod.keyboard.press("Enter")
+    card(mod, "stage", listener).get_by_role("button", name="Move to audience").focus()
+    mod.keyboard.press("Enter")
+    expect(card(lis, "stage", listener)).to_have_count(0)
