@@ -365,3 +365,21 @@ def test_the_room_works_from_the_keyboard(new_page: Any) -> None:
     card(mod, "stage", listener).get_by_role("button", name="Move to audience").focus()
     mod.keyboard.press("Enter")
     expect(card(lis, "stage", listener)).to_have_count(0)
+
+
+def test_moderator_turns_hand_raising_off_and_listeners_lose_the_button(new_page: Any) -> None:
+    moderator = UserFactory()
+    listener = UserFactory()
+    room = off_loop(room_create, user=moderator, title="Lecture")
+    mod = new_page(moderator)
+    open_room(mod, room.pk)
+    skip_mic(mod)
+    lis = new_page(listener)
+    open_room(lis, room.pk)
+    expect(lis.get_by_role("button", name="Raise hand")).to_be_visible()
+
+    mod.get_by_label("Who may raise a hand").select_option("off")
+    expect(lis.get_by_role("button", name="Raise hand")).to_be_hidden()
+    expect(lis.locator("#room-announcer")).to_contain_text("Hand raising is now off")
+    mod.get_by_label("Who may raise a hand").select_option("everyone")
+    expect(lis.get_by_role("button", name="Raise hand")).to_be_visible()

@@ -403,6 +403,8 @@ function badgesOf(row) {
 function renderHands(active) {
   const section = $("hands-section");
   section.hidden = !active || !state.isModerator;
+  const policy = $("hand-policy");
+  if (state.room && document.activeElement !== policy) policy.value = state.room.hand_raise_policy;
   $("hands-count").textContent = state.handsCount ? `(${state.handsCount})` : "";
   $("hands-empty").hidden = state.hands.length > 0;
   renderKeyed(
@@ -635,6 +637,19 @@ $("leave-btn").addEventListener("click", async () => {
   location.assign("/");
 });
 $("share-btn").addEventListener("click", share);
+$("hand-policy").addEventListener("change", async (ev) => {
+  const select = ev.target;
+  const previous = state.room.hand_raise_policy;
+  select.disabled = true;
+  try {
+    await socket.action("room.hand_policy_set", { policy: select.value });
+  } catch (err) {
+    select.value = previous;
+    showError(err);
+  } finally {
+    select.disabled = false;
+  }
+});
 $("audience-more").addEventListener("click", loadMoreAudience);
 $("ping-btn").addEventListener("click", () => {
   $("ping-results").replaceChildren();
