@@ -325,6 +325,14 @@ _embedded: RelayWorker | None = None
 _embedded_task: asyncio.Task[None] | None = None
 
 
+def embedded_worker_id(pid: int | None = None) -> str:
+    """`embedded` alone in its in-process registry; with Redis, one id per process, so two web
+    processes with an embedded relay on one Redis never share (and split) one worker channel."""
+    if not conf.redis_url():
+        return "embedded"
+    return f"embedded-{socket.gethostname()}-{os.getpid() if pid is None else pid}"
+
+
 def relay_embedded_start() -> RelayWorker:
     """Start a worker on the running event loop (the web process), for the embedded mode.
     Idempotent; starts a new one if the previous one stopped or ran on another (closed) loop."""
@@ -334,7 +342,7 @@ def relay_embedded_start() -> RelayWorker:
     if _embedded is None or task is None or task.done() or task.get_loop() is not loop:
         from channels.layers import get_channel_layer
 
-        _embedded = RelayWorker(get_channel_layer(), worker_id="embedded")
+        _embedded = RelayWorker(get_channel_layer(), worker_id=embedded_worker_id())
         _embedded_task = loop.create_task(_embedded.run())
         _embedded_task.add_done_callback(_log_failure)
     return _embedded

@@ -137,11 +137,10 @@ def live_server_asgi(
     server.join(timeout=10)
     # The killed relay cannot say goodbye; take its registration out of Redis so /healthz
     # (and relay placement) in later tests do not see a dead worker.
-    try:
-        from media_relay.placement import relay_registry
-    except ImportError:
-        return
-    relay_registry().unregister("embedded")
+    from media_relay.placement import relay_registry
+    from media_relay.worker import embedded_worker_id
+
+    relay_registry().unregister(embedded_worker_id(server.pid))
 
 
 @pytest.fixture
