@@ -3,6 +3,8 @@ these fail with a message naming it, before anything subtler breaks."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aiortc
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver
@@ -93,3 +95,70 @@ def test_fast_protect_matches_pylibsrtp_protect() -> None:
             payload_type=111, sequence_number=seq, timestamp=960 * seq, ssrc=7, payload=b"x" * 60
         ).serialize()
         assert protect(packet) == reference.protect(packet)
+
+
+def test_fast_protect_rtcp_matches_pylibsrtp_protect_rtcp() -> None:
+    import pylibsrtp
+    from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
+
+    from media_relay.aiortc_internals import fast_protect
+
+    def session() -> pylibsrtp.Session:
+        policy = pylibsrtp.Policy(
+            key=bytes(range(30)), ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND
+        )
+        return pylibsrtp.Session(policy=policy)
+
+    reference, fast = session(), session()
+    protect = fast_protect(fast, rtcp=True)
+    for n in range(3):
+        info = RtcpSenderInfo(
+            ntp_timestamp=n << 32, rtp_timestamp=960 * n, packet_count=n, octet_count=60 * n
+        )
+        report = bytes(RtcpSrPacket(ssrc=7, sender_info=info))
+        assert protect(report) == reference.protect_rtcp(report)
+
+
+async def _remote_outbound(client: object) -> list[object]:
+    stats = []
+    for transceiver in client.pc.getTransceivers():  # type: ignore[attr-defined]
+        report = await transceiver.receiver.getStats()
+        stats += [s for s in report.values() if s.type == "remote-outbound-rtp"]
+    return stats
+
+
+async def test_the_relay_sends_each_listener_sender_reports_from_its_tick(stage: Stage) -> None:
+    import time
+
+    await stage.speaker()
+    listener = await stage.listener(100)
+    assert await wait_for(lambda: listener.tone_frames > 5, 6.0)
+    outlet = stage.room.peers[100].outlets[0]
+    # the room's own 0.5 s tick sends the first report once media flows
+    assert await wait_for(lambda: outlet.reports >= 1, 6.0)
+    received: list[object] = []
+
+    async def poll() -> bool:
+        received[:] = await _remote_outbound(listener)
+        return bool(received)
+
+    deadline = time.monotonic() + 6.0
+    while not await poll() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert received, "the listener's receiver never got an RTCP sender report"
+    assert 0 < received[0].packetsSent <= outlet.packets  # type: ignore[attr-defined]
+    assert received[0].ssrc == outlet.ssrc  # type: ignore[attr-defined]
+    # reports are paced (about every 5 s), not sent on every tick
+    sent = outlet.reports
+    for _ in range(5):
+        outlet.sync_sender_report(0, time.time())
+    assert outlet.reports == sent
+
+
+async def test_a_listener_sender_stops_cleanly_without_aiortcs_rtcp_task(stage: Stage) -> None:
+    await stage.speaker()
+    listener = await stage.listener(100)
+    assert await wait_for(lambda: listener.tone_frames > 5, 6.0)
+    # aiortc's stop() waits for the RTCP task to exit: a stand-in that never signals would hang
+    await asyncio.wait_for(stage.room.peer_remove(100, "removed"), 10)
+    assert stage.closed[-1] == (7, 100, "removed")
