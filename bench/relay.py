@@ -27,6 +27,7 @@ import multiprocessing as mp
 import os
 import random
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -498,6 +499,7 @@ def run_case(kind: str, listeners: int, window_s: float, procs: int) -> dict[str
                 raise RuntimeError("listener processes did not start")
             parent.recv()
         # Joins: every listener process starts all its joins at once (offer, ICE, DTLS, SRTP).
+        join_spy = _pyspy_start(relay_pid, kind, listeners, 600, phase="joins")
         join_cpu0, join_start = proc_cpu_s(relay_pid), time.monotonic()
         for parent in conns:
             parent.send("join")
@@ -508,6 +510,9 @@ def run_case(kind: str, listeners: int, window_s: float, procs: int) -> dict[str
             connected += parent.recv()["connected"]
         join_s = time.monotonic() - join_start
         join_cpu_s = proc_cpu_s(relay_pid) - join_cpu0
+        if join_spy is not None:
+            join_spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
+            join_spy.wait(30)
 
         pub_conn.send("start")
         time.sleep(3.0)  # warm-up: media flows, jitter settles
@@ -606,14 +611,17 @@ def run_case(kind: str, listeners: int, window_s: float, procs: int) -> dict[str
     }
 
 
-def _pyspy_start(pid: int, kind: str, listeners: int, window_s: float) -> Any:
+def _pyspy_start(
+    pid: int, kind: str, listeners: int, window_s: float, phase: str = "window"
+) -> Any:
     """A developer's switch: BENCH_RELAY_PYSPY=<dir> samples the relay under test (py-spy, with
-    native frames) over the window, as collapsed stacks in <dir>/<kind>-<N>.txt."""
+    native frames) over the joins and over the window, as collapsed stacks in
+    <dir>/<kind>-<N>-<phase>.txt."""
     folder = os.environ.get("BENCH_RELAY_PYSPY")
     spy = shutil.which("py-spy")
     if not folder or not spy or kind != "project":
         return None
-    out = Path(folder) / f"{kind}-{listeners}.txt"
+    out = Path(folder) / f"{kind}-{listeners}-{phase}.txt"
     return subprocess.Popen(
         [
             spy,

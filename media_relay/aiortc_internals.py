@@ -13,6 +13,10 @@ The relay forwards encoded RTP without decoding, which aiortc has no public API 
   0.5-1.5 s to send a sender report): the room's periodic tick sends each listener's sender report
   itself, synchronously and at WebRTC's audio interval (about 5 s), and the task only sends the BYE
   when aiortc stops the sender.
+* `relay_process_setup` (once per relay process) makes joins cheaper: one DTLS certificate and
+  one OpenSSL context for every peer connection of the process (aiortc makes both per connection;
+  Janus and mediasoup also use one certificate per process), and the host's interface addresses
+  cached for a few seconds (aioice enumerates every interface for every connection).
 * `opus_enable_fec_dtx` makes aiortc answer Opus with `useinbandfec=1;usedtx=1` (it copies its own
   codec parameters into answers, and has none by default).
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import random
 import struct
 import time
@@ -34,7 +39,7 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import CODECS
 from aiortc.mediastreams import MediaStreamError
-from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport, State
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import RtcpByePacket, RtcpSdesPacket, RtcpSourceInfo, RtpPacket
 
@@ -120,6 +125,82 @@ def check_internals(
         ice = getattr(dtls.transport, "_connection", None)
         if ice is None or not isinstance(getattr(ice, "_nominated", None), dict):
             raise AiortcInternalsError("aioice Connection._nominated (via ICE transport) is gone")
+
+
+# A shared certificate is replaced this long before it expires (aiortc makes them valid 30 days).
+_CERTIFICATE_RENEW_BEFORE = datetime.timedelta(days=2)
+HOST_ADDRESSES_TTL_S = 5.0
+_setup_done = False
+
+
+def relay_process_setup() -> None:
+    """Idempotent, process-wide: Opus FEC/DTX, a shared DTLS certificate and SSL context, and
+    cached host addresses (see the module docstring). Call it before creating peer connections."""
+    global _setup_done
+    opus_enable_fec_dtx()
+    if _setup_done:
+        return
+    check_process_internals()
+    _share_dtls_certificate()
+    _cache_host_addresses()
+    _setup_done = True
+
+
+def check_process_internals() -> None:
+    """What `relay_process_setup` replaces must be where it expects it."""
+    import aioice.ice
+
+    generate = getattr(RTCCertificate, "generateCertificate", None)
+    if not callable(generate):
+        raise AiortcInternalsError("aiortc RTCCertificate.generateCertificate is gone")
+    if not callable(getattr(RTCCertificate, "_create_ssl_context", None)):
+        raise AiortcInternalsError("aiortc RTCCertificate._create_ssl_context is gone")
+    if not callable(getattr(aioice.ice, "get_host_addresses", None)):
+        raise AiortcInternalsError("aioice.ice.get_host_addresses is gone")
+
+
+def _share_dtls_certificate() -> None:
+    generate = RTCCertificate.generateCertificate.__func__  # type: ignore[attr-defined]
+    create_context = RTCCertificate._create_ssl_context
+    shared: list[RTCCertificate] = []
+    contexts: dict[tuple[bytes, ...], Any] = {}
+
+    def generate_shared(cls: type[RTCCertificate]) -> RTCCertificate:
+        now = datetime.datetime.now(datetime.UTC)
+        if not shared or shared[0].expires - now < _CERTIFICATE_RENEW_BEFORE:
+            shared[:] = [generate(cls)]
+            contexts.clear()
+        return shared[0]
+
+    def context_shared(self: RTCCertificate, srtp_profiles: list[Any]) -> Any:
+        # The context holds only the certificate, key, ciphers and SRTP profiles, all the same
+        # for every connection; per-connection state lives in each SSL.Connection.
+        if not shared or self is not shared[0]:  # a certificate made some other way
+            return create_context(self, srtp_profiles)
+        key = tuple(p.openssl_profile for p in srtp_profiles)
+        ctx = contexts.get(key)
+        if ctx is None:
+            ctx = contexts[key] = create_context(self, srtp_profiles)
+        return ctx
+
+    RTCCertificate.generateCertificate = classmethod(generate_shared)  # type: ignore[method-assign, assignment]
+    RTCCertificate._create_ssl_context = context_shared  # type: ignore[method-assign]
+
+
+def _cache_host_addresses() -> None:
+    import aioice.ice
+
+    original = aioice.ice.get_host_addresses
+    cache: dict[tuple[bool, bool], tuple[float, list[str]]] = {}
+
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        now = time.monotonic()
+        hit = cache.get((use_ipv4, use_ipv6))
+        if hit is None or now - hit[0] > HOST_ADDRESSES_TTL_S:
+            hit = cache[(use_ipv4, use_ipv6)] = (now, original(use_ipv4, use_ipv6))
+        return list(hit[1])
+
+    aioice.ice.get_host_addresses = get_host_addresses
 
 
 def opus_enable_fec_dtx() -> None:

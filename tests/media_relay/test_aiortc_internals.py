@@ -162,3 +162,66 @@ async def test_a_listener_sender_stops_cleanly_without_aiortcs_rtcp_task(stage: 
     # aiortc's stop() waits for the RTCP task to exit: a stand-in that never signals would hang
     await asyncio.wait_for(stage.room.peer_remove(100, "removed"), 10)
     assert stage.closed[-1] == (7, 100, "removed")
+
+
+async def test_relay_connections_share_one_certificate_and_ssl_context() -> None:
+    from aiortc.rtcdtlstransport import SRTP_AES128_CM_SHA1_80, RTCCertificate
+
+    from media_relay.aiortc_internals import relay_process_setup
+
+    relay_process_setup()
+    relay_process_setup()  # idempotent
+    a, b = RTCPeerConnection(), RTCPeerConnection()
+    try:
+        certificates = [pc._RTCPeerConnection__certificates[0] for pc in (a, b)]  # type: ignore[attr-defined]
+        assert certificates[0] is certificates[1]
+        cert = RTCCertificate.generateCertificate()
+        assert cert._create_ssl_context([SRTP_AES128_CM_SHA1_80]) is cert._create_ssl_context(
+            [SRTP_AES128_CM_SHA1_80]
+        )
+    finally:
+        await a.close()
+        await b.close()
+
+
+def test_a_shared_certificate_is_renewed_before_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import datetime
+
+    from aiortc.rtcdtlstransport import RTCCertificate
+
+    from media_relay.aiortc_internals import relay_process_setup
+
+    relay_process_setup()
+    first = RTCCertificate.generateCertificate()
+    assert RTCCertificate.generateCertificate() is first
+    soon = first.expires - datetime.timedelta(days=1)
+
+    class Later(datetime.datetime):
+        @classmethod
+        def now(cls, tz: datetime.tzinfo | None = None) -> Later:  # type: ignore[override]
+            return cls.fromtimestamp(soon.timestamp(), tz)
+
+    monkeypatch.setattr(aiortc_internals.datetime, "datetime", Later)
+    renewed = RTCCertificate.generateCertificate()
+    assert renewed is not first and renewed.expires > first.expires
+
+
+def test_host_addresses_are_those_aioice_finds_and_are_cached() -> None:
+    import aioice.ice
+    import ifaddr
+
+    from media_relay.aiortc_internals import relay_process_setup
+
+    relay_process_setup()
+    expected = sorted(
+        ip.ip
+        for adapter in ifaddr.get_adapters()
+        for ip in adapter.ips
+        if isinstance(ip.ip, str) and ip.ip != "127.0.0.1"
+    )
+    assert sorted(aioice.ice.get_host_addresses(True, False)) == expected
+    first = aioice.ice.get_host_addresses(True, False)
+    first.append("203.0.113.9")  # callers get a copy: the cache is not theirs to change
+    assert "203.0.113.9" not in aioice.ice.get_host_addresses(True, False)
