@@ -367,6 +367,8 @@ def publisher_main(kind: str, url: str, conn: Any) -> None:
                 conn.send(sends)
             elif command == "start":
                 track.go.set()
+            elif command == "pause":
+                track.go.clear()
             elif command == "stop":
                 break
         await pc.close()
@@ -435,6 +437,8 @@ def listeners_main(kind: str, url: str, first_id: int, count: int, feed: Any, co
             command = await asyncio.to_thread(conn.recv)
             if command == "arrivals":
                 conn.send(arrivals)
+            elif command == "count":
+                conn.send(sum(len(a) for a in arrivals))
             elif command == "stop":
                 break
         for pc in pcs:
@@ -537,7 +541,20 @@ def run_case(kind: str, listeners: int, window_s: float, procs: int) -> dict[str
         if profiling:
             http_json(url + "/profile/stop")
         rss = proc_rss_mb(relay_pid)
-        time.sleep(0.5)  # let the window's last packets arrive
+        # Drain: the publisher stops, and the listeners get until their counts stop growing to
+        # take what the relay already sent (a client backlogged on a busy host is not a loss).
+        pub_conn.send("pause")
+        drain_start, last = time.monotonic(), -1
+        while time.monotonic() - drain_start < 20:
+            time.sleep(0.5)
+            total = 0
+            for parent in conns:
+                parent.send("count")
+                total += parent.recv()
+            if total == last:
+                break
+            last = total
+        drain_s = time.monotonic() - drain_start
 
         pub_conn.send("sends")
         sends = pub_conn.recv()
@@ -601,6 +618,7 @@ def run_case(kind: str, listeners: int, window_s: float, procs: int) -> dict[str
         "latency_ms_p50": _round(percentile(latencies, 50)),
         "latency_ms_p99": _round(percentile(latencies, 99)),
         "relay_rss_mb": round(rss, 1),
+        "drain_s": round(drain_s, 1),
         "relay_nice": RELAY_NICE if reniced else 0,
         # Joins started all at once; the clients' own DTLS runs on the same cores, so the wall
         # figure is a floor; the relay's CPU per join is its own cost.
