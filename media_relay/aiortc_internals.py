@@ -143,6 +143,7 @@ def relay_process_setup() -> None:
     check_process_internals()
     _share_dtls_certificate()
     _cache_host_addresses()
+    _fast_clock()
     _setup_done = True
 
 
@@ -157,6 +158,10 @@ def check_process_internals() -> None:
         raise AiortcInternalsError("aiortc RTCCertificate._create_ssl_context is gone")
     if not callable(getattr(aioice.ice, "get_host_addresses", None)):
         raise AiortcInternalsError("aioice.ice.get_host_addresses is gone")
+    from aiortc import clock
+
+    if not callable(getattr(clock, "current_ms", None)):
+        raise AiortcInternalsError("aiortc.clock.current_ms is gone")
 
 
 def _share_dtls_certificate() -> None:
@@ -185,6 +190,19 @@ def _share_dtls_certificate() -> None:
 
     RTCCertificate.generateCertificate = classmethod(generate_shared)  # type: ignore[method-assign, assignment]
     RTCCertificate._create_ssl_context = context_shared  # type: ignore[method-assign]
+
+
+def _fast_clock() -> None:
+    """aiortc stamps every received packet with `clock.current_ms()` (milliseconds since the NTP
+    epoch), computed through timezone-aware datetime arithmetic; the same from time.time()."""
+    from aiortc import clock
+
+    offset_ms = _NTP_OFFSET * 1000
+
+    def current_ms() -> int:
+        return int(time.time() * 1000) + offset_ms
+
+    clock.current_ms = current_ms
 
 
 def _cache_host_addresses() -> None:
@@ -231,7 +249,13 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> None:
     streams: dict[int, StreamStatistics] = getattr(receiver, _RX_STREAMS)
     codecs: dict[int, Any] = getattr(receiver, _RX_CODECS)
 
+    fast: list[bool] = []
+
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if not fast:
+            # The first packet proves the DTLS transport has its SRTP session: from now on it
+            # unprotects this speaker's packets without pylibsrtp's per-call allocation.
+            fast.append(fast_unprotect_install(receiver.transport))
         codec = codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -461,6 +485,47 @@ def fast_protect(session: Any, rtcp: bool = False) -> Callable[[bytes], bytes]:
 
     protect.session = session  # type: ignore[attr-defined]  # keeps the libsrtp context alive
     return protect
+
+
+def fast_unprotect(session: Any) -> Callable[[bytes], bytes]:
+    """pylibsrtp's `Session.unprotect` on the session's own buffer, without its per-call
+    allocation; raises pylibsrtp.Error on a packet that fails authentication, as it does."""
+    import pylibsrtp
+    from pylibsrtp import _binding
+
+    srtp = session._srtp[0]
+    cdata = session._cdata
+    buffer = session._buffer
+    limit = len(cdata)
+    length = _binding.ffi.new("int *")
+    srtp_unprotect = _binding.lib.srtp_unprotect
+    ok = _binding.lib.srtp_err_status_ok
+    check = pylibsrtp._srtp_assert
+
+    def unprotect(data: bytes) -> bytes:
+        n = len(data)
+        if n > limit:
+            raise ValueError("packet is too long")
+        length[0] = n
+        buffer[0:n] = data
+        rc = srtp_unprotect(srtp, cdata, length)
+        if rc != ok:
+            check(rc)
+        out: bytes = buffer[0 : length[0]]
+        return out
+
+    unprotect.session = session  # type: ignore[attr-defined]
+    return unprotect
+
+
+def fast_unprotect_install(dtls: RTCDtlsTransport) -> bool:
+    """Shadow `unprotect` on this transport's receiving SRTP session (aiortc calls
+    `self._rx_srtp.unprotect(data)` for every RTP packet). False if there is no session yet."""
+    session = getattr(dtls, "_rx_srtp", None)
+    if session is None:
+        return False
+    session.unprotect = fast_unprotect(session)
+    return True
 
 
 def sender_counters(sender: RTCRtpSender) -> tuple[int, int]:

@@ -225,3 +225,56 @@ def test_host_addresses_are_those_aioice_finds_and_are_cached() -> None:
     first = aioice.ice.get_host_addresses(True, False)
     first.append("203.0.113.9")  # callers get a copy: the cache is not theirs to change
     assert "203.0.113.9" not in aioice.ice.get_host_addresses(True, False)
+
+
+def test_fast_unprotect_matches_pylibsrtp_and_refuses_a_tampered_packet() -> None:
+    import pylibsrtp
+    from aiortc.rtp import RtpPacket
+
+    from media_relay.aiortc_internals import fast_unprotect
+
+    key = bytes(range(30))
+    sender = pylibsrtp.Session(
+        policy=pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+    )
+    reference, fast = (
+        pylibsrtp.Session(
+            policy=pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND)
+        )
+        for _ in range(2)
+    )
+    unprotect = fast_unprotect(fast)
+    for seq in range(3):
+        plain = RtpPacket(
+            payload_type=111, sequence_number=seq, timestamp=960 * seq, ssrc=7, payload=b"y" * 70
+        ).serialize()
+        protected = sender.protect(plain)
+        assert unprotect(protected) == reference.unprotect(protected) == plain
+    tampered = bytearray(sender.protect(plain[:2] + (3).to_bytes(2, "big") + plain[4:]))
+    tampered[-1] ^= 0xFF
+    with pytest.raises(pylibsrtp.Error):
+        unprotect(bytes(tampered))
+
+
+async def test_a_speakers_packets_are_unprotected_by_the_fast_path(stage: Stage) -> None:
+    await stage.speaker()
+    listener = await stage.listener(100)
+    assert await wait_for(lambda: listener.tone_frames > 5, 6.0)
+    receiver = stage.room.peers[1].publish_receiver
+    assert receiver is not None
+    session = receiver.transport._rx_srtp
+    assert getattr(session.unprotect, "session", None) is session
+    before = listener.tone_frames
+    assert await wait_for(lambda: listener.tone_frames > before + 5, 6.0)
+
+
+def test_the_relays_packet_clock_is_aiortcs_clock() -> None:
+    import datetime
+
+    from aiortc import clock
+
+    from media_relay.aiortc_internals import relay_process_setup
+
+    relay_process_setup()
+    reference = int((datetime.datetime.now(datetime.UTC) - clock.NTP_EPOCH).total_seconds() * 1000)
+    assert abs(clock.current_ms() - reference) <= 5
