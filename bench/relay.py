@@ -48,6 +48,7 @@ RELAY_NICE = -10
 # The clients too, below the relay but above the rest of a shared host: a starved publisher or
 # listener shows up as relay latency and loss, and would land on whichever relay ran then.
 CLIENT_NICE = -5
+IDLE_WINDOW_S = 8.0
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -523,6 +524,14 @@ def run_case(kind: str, listeners: int, window_s: float, procs: int) -> dict[str
             join_spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
             join_spy.wait(30)
 
+        # Idle: every listener connected, no media yet: the relay's fixed cost per connection
+        # (ICE consent, RTCP, timers), which is what its CPU per packet carries at small N.
+        time.sleep(1.0)
+        idle_cpu0, idle_t0 = proc_cpu_s(relay_pid), time.monotonic()
+        time.sleep(IDLE_WINDOW_S)
+        idle_cpu_s = proc_cpu_s(relay_pid) - idle_cpu0
+        idle_s = time.monotonic() - idle_t0
+
         pub_conn.send("start")
         time.sleep(3.0)  # warm-up: media flows, jitter settles
         profiling = kind == "project" and os.environ.get("BENCH_RELAY_PROFILE")
@@ -619,6 +628,8 @@ def run_case(kind: str, listeners: int, window_s: float, procs: int) -> dict[str
         "latency_ms_p99": _round(percentile(latencies, 99)),
         "relay_rss_mb": round(rss, 1),
         "drain_s": round(drain_s, 1),
+        "idle_cpu_percent": round(100 * idle_cpu_s / idle_s, 2),
+        "idle_cpu_us_per_connection_s": round(1e6 * idle_cpu_s / idle_s / (listeners + 1), 1),
         "relay_nice": RELAY_NICE if reniced else 0,
         # Joins started all at once; the clients' own DTLS runs on the same cores, so the wall
         # figure is a floor; the relay's CPU per join is its own cost.
@@ -690,6 +701,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "relay_rss_mb": max(r["relay_rss_mb"] for r in ok),
         "joins_per_s": median("joins_per_s"),
         "relay_cpu_ms_per_join": median("relay_cpu_ms_per_join"),
+        "idle_cpu_percent": median("idle_cpu_percent"),
+        "idle_cpu_us_per_connection_s": median("idle_cpu_us_per_connection_s"),
         "joins_per_relay_cpu_s": median("joins_per_relay_cpu_s"),
         "harness_saturated": any(r.get("harness_saturated") for r in ok),
         "host_load_1m": [r["host"]["load_1m_start"] for r in ok],
