@@ -27,6 +27,7 @@ import multiprocessing as mp
 import os
 import random
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -44,6 +45,10 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 JANUS_ROOM = 4242
 RELAY_NICE = -10
+# The clients too, below the relay but above the rest of a shared host: a starved publisher or
+# listener shows up as relay latency and loss, and would land on whichever relay ran then.
+CLIENT_NICE = -5
+IDLE_WINDOW_S = 8.0
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -65,6 +70,19 @@ def proc_cpu_s(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def host_cpu_busy() -> tuple[int, int]:
+    """(busy, total) jiffies over every CPU of the host, from /proc/stat."""
+    with open("/proc/stat") as f:
+        values = [int(x) for x in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def _busy_percent(a: tuple[int, int], b: tuple[int, int]) -> float | None:
+    total = b[1] - a[1]
+    return round(100 * (b[0] - a[0]) / total, 1) if total else None
 
 
 def proc_rss_mb(pid: int) -> float:
@@ -287,9 +305,21 @@ def publisher_main(kind: str, url: str, conn: Any) -> None:
 
     from media_relay.testing import ToneTrack, client_config
 
+    class GatedTone(ToneTrack):
+        """Sends nothing until the "start" command: the join phase measures joins alone."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.go = asyncio.Event()
+
+        async def recv(self) -> Any:
+            await self.go.wait()
+            return await super().recv()
+
     async def main() -> None:
         pc = RTCPeerConnection(client_config())
-        pc.addTransceiver(ToneTrack(), direction="sendonly")
+        track = GatedTone()
+        pc.addTransceiver(track, direction="sendonly")
         await pc.setLocalDescription(await pc.createOffer())
         sends: list[tuple[int, float]] = []
         feed = None
@@ -336,6 +366,10 @@ def publisher_main(kind: str, url: str, conn: Any) -> None:
             command = await asyncio.to_thread(conn.recv)
             if command == "sends":
                 conn.send(sends)
+            elif command == "start":
+                track.go.set()
+            elif command == "pause":
+                track.go.clear()
             elif command == "stop":
                 break
         await pc.close()
@@ -389,17 +423,23 @@ def listeners_main(kind: str, url: str, first_id: int, count: int, feed: Any, co
         return pc
 
     async def main() -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Signalling is blocking HTTP in threads: enough of them that every join runs at once.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max(8, count + 4)))
         janus = JanusSession(url) if kind == "janus" else None
         arrivals: list[list[tuple[int, float]]] = [[] for _ in range(count)]
-        pcs = []
-        for i in range(count):
-            pcs.append(await join(first_id + i, arrivals[i], janus))
-        connected = await _wait_connected(pcs, 60)
+        conn.send({"prepared": True})
+        await asyncio.to_thread(conn.recv)  # "join": every process starts at once
+        pcs = await asyncio.gather(*(join(first_id + i, arrivals[i], janus) for i in range(count)))
+        connected = await _wait_connected(list(pcs), 120)
         conn.send({"ready": True, "connected": connected})
         while True:
             command = await asyncio.to_thread(conn.recv)
             if command == "arrivals":
                 conn.send(arrivals)
+            elif command == "count":
+                conn.send(sum(len(a) for a in arrivals))
             elif command == "stop":
                 break
         for pc in pcs:
@@ -413,9 +453,9 @@ def listeners_main(kind: str, url: str, first_id: int, count: int, feed: Any, co
 async def _wait_connected(pcs: list[Any], timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(pc.connectionState == "connected" for pc in pcs):
+        if all(pc.connectionState in ("connected", "failed", "closed") for pc in pcs):
             break
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.02)
     return sum(pc.connectionState == "connected" for pc in pcs)
 
 
@@ -444,11 +484,11 @@ def run_case(kind: str, listeners: int, window_s: float, procs: int) -> dict[str
         publisher = ctx.Process(target=publisher_main, args=(kind, url, pub_child), daemon=True)
         publisher.start()
         children.append(publisher)
+        renice(publisher.pid, CLIENT_NICE)
         if not pub_conn.poll(30):
             raise RuntimeError("publisher did not connect")
         feed = pub_conn.recv()["feed"]
 
-        join_start = time.monotonic()
         conns = []
         per = [listeners // procs + (1 if i < listeners % procs else 0) for i in range(procs)]
         first = 100
@@ -461,28 +501,69 @@ def run_case(kind: str, listeners: int, window_s: float, procs: int) -> dict[str
             )
             p.start()
             children.append(p)
+            renice(p.pid, CLIENT_NICE)
             conns.append(parent)
             first += count
+        for parent in conns:
+            if not parent.poll(120):
+                raise RuntimeError("listener processes did not start")
+            parent.recv()
+        # Joins: every listener process starts all its joins at once (offer, ICE, DTLS, SRTP).
+        join_spy = _pyspy_start(relay_pid, kind, listeners, 600, phase="joins")
+        join_cpu0, join_start = proc_cpu_s(relay_pid), time.monotonic()
+        for parent in conns:
+            parent.send("join")
         connected = 0
         for parent in conns:
-            if not parent.poll(180):
+            if not parent.poll(240):
                 raise RuntimeError("listeners did not connect")
             connected += parent.recv()["connected"]
         join_s = time.monotonic() - join_start
+        join_cpu_s = proc_cpu_s(relay_pid) - join_cpu0
+        if join_spy is not None:
+            join_spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
+            join_spy.wait(30)
 
-        time.sleep(2.0)  # warm-up: jitter of joins settles
+        # Idle: every listener connected, no media yet: the relay's fixed cost per connection
+        # (ICE consent, RTCP, timers), which is what its CPU per packet carries at small N.
+        time.sleep(1.0)
+        idle_cpu0, idle_t0 = proc_cpu_s(relay_pid), time.monotonic()
+        time.sleep(IDLE_WINDOW_S)
+        idle_cpu_s = proc_cpu_s(relay_pid) - idle_cpu0
+        idle_s = time.monotonic() - idle_t0
+
+        pub_conn.send("start")
+        time.sleep(3.0)  # warm-up: media flows, jitter settles
         profiling = kind == "project" and os.environ.get("BENCH_RELAY_PROFILE")
         if profiling:
             http_json(url + "/profile/start")
         forwarded0 = http_json(url + "/stats")["packets_out"] if kind == "project" else None
+        spy = _pyspy_start(relay_pid, kind, listeners, window_s)
+        load0, busy0 = os.getloadavg()[0], host_cpu_busy()
         cpu0, t0 = proc_cpu_s(relay_pid), time.time()
         time.sleep(window_s)
         cpu1, t1 = proc_cpu_s(relay_pid), time.time()
+        busy1, load1 = host_cpu_busy(), os.getloadavg()[0]
+        if spy is not None:
+            spy.wait(30)
         forwarded1 = http_json(url + "/stats")["packets_out"] if kind == "project" else None
         if profiling:
             http_json(url + "/profile/stop")
         rss = proc_rss_mb(relay_pid)
-        time.sleep(0.5)  # let the window's last packets arrive
+        # Drain: the publisher stops, and the listeners get until their counts stop growing to
+        # take what the relay already sent (a client backlogged on a busy host is not a loss).
+        pub_conn.send("pause")
+        drain_start, last = time.monotonic(), -1
+        while time.monotonic() - drain_start < 20:
+            time.sleep(0.5)
+            total = 0
+            for parent in conns:
+                parent.send("count")
+                total += parent.recv()
+            if total == last:
+                break
+            last = total
+        drain_s = time.monotonic() - drain_start
 
         pub_conn.send("sends")
         sends = pub_conn.recv()
@@ -546,8 +627,86 @@ def run_case(kind: str, listeners: int, window_s: float, procs: int) -> dict[str
         "latency_ms_p50": _round(percentile(latencies, 50)),
         "latency_ms_p99": _round(percentile(latencies, 99)),
         "relay_rss_mb": round(rss, 1),
+        "drain_s": round(drain_s, 1),
+        "idle_cpu_percent": round(100 * idle_cpu_s / idle_s, 2),
+        "idle_cpu_us_per_connection_s": round(1e6 * idle_cpu_s / idle_s / (listeners + 1), 1),
         "relay_nice": RELAY_NICE if reniced else 0,
-        "joins_per_s": round(listeners / join_s, 1),
+        # Joins started all at once; the clients' own DTLS runs on the same cores, so the wall
+        # figure is a floor; the relay's CPU per join is its own cost.
+        "join_s": round(join_s, 2),
+        "joins_per_s": round(connected / join_s, 1) if join_s else None,
+        "relay_cpu_ms_per_join": round(1000 * join_cpu_s / connected, 2) if connected else None,
+        "joins_per_relay_cpu_s": round(connected / join_cpu_s, 1) if join_cpu_s else None,
+        "host": {
+            "load_1m_start": round(load0, 2),
+            "load_1m_end": round(load1, 2),
+            "cpu_busy_percent": _busy_percent(busy0, busy1),
+        },
+    }
+
+
+def _pyspy_start(
+    pid: int, kind: str, listeners: int, window_s: float, phase: str = "window"
+) -> Any:
+    """A developer's switch: BENCH_RELAY_PYSPY=<dir> samples the relay under test (py-spy, with
+    native frames) over the joins and over the window, as collapsed stacks in
+    <dir>/<kind>-<N>-<phase>.txt."""
+    folder = os.environ.get("BENCH_RELAY_PYSPY")
+    spy = shutil.which("py-spy")
+    if not folder or not spy or kind != "project":
+        return None
+    out = Path(folder) / f"{kind}-{listeners}-{phase}.txt"
+    return subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(window_s)),
+            "--native",
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One relay at one size over its repeats: medians, worst delivery, largest RSS."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return {"error": "; ".join(str(r.get("error")) for r in runs)}
+
+    def median(key: str) -> Any:
+        values = [r[key] for r in ok if r.get(key) is not None]
+        return round(statistics.median(values), 2) if values else None
+
+    cpu = [r["cpu_us_per_delivered_packet"] for r in ok if r.get("cpu_us_per_delivered_packet")]
+    return {
+        "runs": len(ok),
+        "failed_runs": len(runs) - len(ok),
+        "connected_min": min(r["connected"] for r in ok),
+        "cpu_us_per_delivered_packet": median("cpu_us_per_delivered_packet"),
+        "cpu_us_per_delivered_packet_range": [min(cpu), max(cpu)] if cpu else None,
+        "relay_cpu_percent": median("relay_cpu_percent"),
+        "delivery_min": min(r["delivery_min"] for r in ok),
+        "latency_ms_p50": median("latency_ms_p50"),
+        "latency_ms_p99": median("latency_ms_p99"),
+        "relay_rss_mb": max(r["relay_rss_mb"] for r in ok),
+        "joins_per_s": median("joins_per_s"),
+        "relay_cpu_ms_per_join": median("relay_cpu_ms_per_join"),
+        "idle_cpu_percent": median("idle_cpu_percent"),
+        "idle_cpu_us_per_connection_s": median("idle_cpu_us_per_connection_s"),
+        "joins_per_relay_cpu_s": median("joins_per_relay_cpu_s"),
+        "harness_saturated": any(r.get("harness_saturated") for r in ok),
+        "host_load_1m": [r["host"]["load_1m_start"] for r in ok],
+        "host_cpu_busy_percent": [r["host"]["cpu_busy_percent"] for r in ok],
     }
 
 
@@ -589,11 +748,12 @@ def _seq_offset(sends: list[tuple[int, float]], got: list[tuple[int, float]]) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.relay")
-    parser.add_argument("--sizes", default="10,50,100,200", help="listener counts to sweep")
-    parser.add_argument("--window", type=float, default=10.0, help="measured seconds per case")
+    parser.add_argument("--sizes", default="10,50,100,200,300", help="listener counts to sweep")
+    parser.add_argument("--window", type=float, default=20.0, help="measured seconds per case")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per relay and size")
     parser.add_argument("--procs", type=int, default=4, help="listener processes")
     parser.add_argument("--no-janus", action="store_true")
-    parser.add_argument("--budget", type=float, default=900.0, help="stop the sweep after (s)")
+    parser.add_argument("--budget", type=float, default=2400.0, help="stop the sweep after (s)")
     args = parser.parse_args(argv)
 
     janus = None if args.no_janus else janus_binary()
@@ -603,29 +763,51 @@ def main(argv: list[str] | None = None) -> int:
             "Install it with: apt-get install -y janus"
         )
     started = time.monotonic()
+    kinds = ["project", "janus"] if janus else ["project"]
     rows = []
     for n in [int(x) for x in args.sizes.split(",")]:
         if time.monotonic() - started > args.budget:
             print(f"time budget reached; stopping before N={n}")
             break
+        runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+        for repeat in range(args.repeats):
+            # Alternate which relay goes first, so a load change on the shared host during a
+            # size does not always fall on the same relay.
+            for kind in kinds if repeat % 2 == 0 else kinds[::-1]:
+                print(f"N={n} {kind} (run {repeat + 1}/{args.repeats}) ...", flush=True)
+                try:
+                    result = run_case(kind, n, args.window, min(args.procs, n))
+                except Exception as exc:  # a failed case is a result, not a crash of the sweep
+                    result = {"error": f"{type(exc).__name__}: {exc}"}
+                print(f"  {json.dumps(result)}", flush=True)
+                runs[kind].append(result)
         row: dict[str, Any] = {"listeners": n}
-        for kind in ["project", "janus"] if janus else ["project"]:
-            print(f"N={n} {kind} ...", flush=True)
-            try:
-                row[kind] = run_case(kind, n, args.window, min(args.procs, n))
-            except Exception as exc:  # a failed case is a result, not a crash of the sweep
-                row[kind] = {"error": f"{type(exc).__name__}: {exc}"}
-            print(f"  {json.dumps(row[kind])}", flush=True)
+        for kind in kinds:
+            row[kind] = summarize(runs[kind])
         p, j = row.get("project", {}), row.get("janus", {})
         if p.get("cpu_us_per_delivered_packet") and j.get("cpu_us_per_delivered_packet"):
             row["cpu_ratio_project_over_janus"] = round(
                 p["cpu_us_per_delivered_packet"] / j["cpu_us_per_delivered_packet"], 2
             )
+            pairs = zip(runs["project"], runs["janus"], strict=False)
+            row["cpu_ratio_per_repeat"] = [
+                round(a["cpu_us_per_delivered_packet"] / b["cpu_us_per_delivered_packet"], 2)
+                for a, b in pairs
+                if a.get("cpu_us_per_delivered_packet") and b.get("cpu_us_per_delivered_packet")
+            ]
+        if p.get("relay_cpu_ms_per_join") and j.get("relay_cpu_ms_per_join"):
+            row["join_cpu_ratio_project_over_janus"] = round(
+                p["relay_cpu_ms_per_join"] / j["relay_cpu_ms_per_join"], 2
+            )
+        row["runs"] = runs
         rows.append(row)
-        saturated = [
-            k for k in ("project", "janus") if k in row and row[k].get("delivery_min", 1) < 0.999
-        ]
-        if saturated and len(saturated) == len([k for k in ("project", "janus") if k in row]):
+        print(
+            f"N={n}: "
+            + json.dumps({k: v for k, v in row.items() if k not in ("runs", "listeners")}),
+            flush=True,
+        )
+        below = [k for k in kinds if row[k].get("delivery_min", 0) < 0.999]
+        if len(below) == len(kinds):
             print(f"every relay below 99.9% delivery at N={n}: saturated, stopping")
             break
 
@@ -640,7 +822,12 @@ def main(argv: list[str] | None = None) -> int:
             "project_relay": "media_relay RelayRoom, 1 process, slots=1",
             "janus_relay": "janus 1.1.2 VideoRoom, event_loops=1, HTTP API",
             "window_s": args.window,
+            "repeats": args.repeats,
+            "nice": f"relay {RELAY_NICE}, clients {CLIENT_NICE} (both relays alike)",
+            "joins": "all listeners of a process join at once (4 processes at once), before the "
+            "publisher sends media; join_s runs from the start until every one is connected",
         },
+        "host_load_1m_at_end": round(os.getloadavg()[0], 2),
         "rows": rows,
     }
     (RESULTS / "relay.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -9,6 +9,14 @@ The relay forwards encoded RTP without decoding, which aiortc has no public API 
   synchronously (no task, no await per packet), with that listener's negotiated SSRC, payload
   type and header extension ids, and keeps the sender's counters true so its RTCP sender reports
   are right.
+* `RtpOutlet` also replaces the sender's RTCP task (aiortc runs one per sender, waking every
+  0.5-1.5 s to send a sender report): the room's periodic tick sends each listener's sender report
+  itself, synchronously and at WebRTC's audio interval (about 5 s), and the task only sends the BYE
+  when aiortc stops the sender.
+* `relay_process_setup` (once per relay process) makes joins cheaper: one DTLS certificate and
+  one OpenSSL context for every peer connection of the process (aiortc makes both per connection;
+  Janus and mediasoup also use one certificate per process), and the host's interface addresses
+  cached for a few seconds (aioice enumerates every interface for every connection).
 * `opus_enable_fec_dtx` makes aiortc answer Opus with `useinbandfec=1;usedtx=1` (it copies its own
   codec parameters into answers, and has none by default).
 
@@ -19,6 +27,10 @@ calls it and exercises each path, so an aiortc upgrade that moves any of them fa
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime
+import random
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,9 +39,9 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import CODECS
 from aiortc.mediastreams import MediaStreamError
-from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport, State
 from aiortc.rtcrtpreceiver import StreamStatistics
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtcpByePacket, RtcpSdesPacket, RtcpSourceInfo, RtpPacket
 
 AIORTC_VERSION = "1.16.0"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
@@ -42,8 +54,19 @@ _TX_PACKETS = "_RTCRtpSender__packet_count"
 _TX_OCTETS = "_RTCRtpSender__octet_count"
 _TX_RTP_TS = "_RTCRtpSender__rtp_timestamp"
 _TX_NTP_TS = "_RTCRtpSender__ntp_timestamp"
+_TX_LSR = "_RTCRtpSender__lsr"
+_TX_LSR_TIME = "_RTCRtpSender__lsr_time"
+_TX_CNAME = "_RTCRtpSender__cname"
+_TX_RTCP_STARTED = "_RTCRtpSender__rtcp_started"
+_TX_RTCP_EXITED = "_RTCRtpSender__rtcp_exited"
 
 _SRTP_MAX_TRAILER_LEN = 144  # pylibsrtp.SRTP_MAX_TRAILER_LEN
+_SRTCP_MAX_TRAILER_LEN = 148  # pylibsrtp.SRTP_MAX_SRTCP_TRAILER_LEN
+
+# WebRTC's report interval for audio streams (Chrome's RTCP sender uses 5 s for audio); each
+# report is scheduled 0.5-1.5 times this after the previous one (RFC 3550 6.3.1 randomisation).
+SENDER_REPORT_INTERVAL_S = 5.0
+_SR = struct.Struct("!BBHIIIIII")  # RTCP SR header + sender info, no report blocks
 
 # NTP epoch (1900) to Unix epoch (1970).
 _NTP_OFFSET = 2_208_988_800
@@ -70,6 +93,8 @@ def check_internals(
         )
     for owner, name in (
         (RTCRtpReceiver, "_handle_rtp_packet"),
+        (RTCRtpSender, "_run_rtcp"),
+        (RTCRtpSender, "_send_rtcp"),
         (RTCDtlsTransport, "_send_rtp"),
         (StreamStatistics, "add"),
     ):
@@ -83,6 +108,12 @@ def check_internals(
         for name in (_TX_PACKETS, _TX_OCTETS, _TX_RTP_TS, _TX_NTP_TS):
             if not isinstance(getattr(sender, name, None), int):
                 raise AiortcInternalsError(f"aiortc RTCRtpSender.{name} (an int) is gone")
+        for name in (_TX_RTCP_STARTED, _TX_RTCP_EXITED):
+            if not isinstance(getattr(sender, name, None), asyncio.Event):
+                raise AiortcInternalsError(f"aiortc RTCRtpSender.{name} (an Event) is gone")
+        for name in (_TX_LSR, _TX_LSR_TIME, _TX_CNAME):
+            if not hasattr(sender, name):
+                raise AiortcInternalsError(f"aiortc RTCRtpSender.{name} is gone")
         dtls = sender.transport
         for name in ("_tx_srtp", "_state"):
             if not hasattr(dtls, name):
@@ -94,6 +125,100 @@ def check_internals(
         ice = getattr(dtls.transport, "_connection", None)
         if ice is None or not isinstance(getattr(ice, "_nominated", None), dict):
             raise AiortcInternalsError("aioice Connection._nominated (via ICE transport) is gone")
+
+
+# A shared certificate is replaced this long before it expires (aiortc makes them valid 30 days).
+_CERTIFICATE_RENEW_BEFORE = datetime.timedelta(days=2)
+HOST_ADDRESSES_TTL_S = 5.0
+_setup_done = False
+
+
+def relay_process_setup() -> None:
+    """Idempotent, process-wide: Opus FEC/DTX, a shared DTLS certificate and SSL context, and
+    cached host addresses (see the module docstring). Call it before creating peer connections."""
+    global _setup_done
+    opus_enable_fec_dtx()
+    if _setup_done:
+        return
+    check_process_internals()
+    _share_dtls_certificate()
+    _cache_host_addresses()
+    _fast_clock()
+    _setup_done = True
+
+
+def check_process_internals() -> None:
+    """What `relay_process_setup` replaces must be where it expects it."""
+    import aioice.ice
+
+    generate = getattr(RTCCertificate, "generateCertificate", None)
+    if not callable(generate):
+        raise AiortcInternalsError("aiortc RTCCertificate.generateCertificate is gone")
+    if not callable(getattr(RTCCertificate, "_create_ssl_context", None)):
+        raise AiortcInternalsError("aiortc RTCCertificate._create_ssl_context is gone")
+    if not callable(getattr(aioice.ice, "get_host_addresses", None)):
+        raise AiortcInternalsError("aioice.ice.get_host_addresses is gone")
+    from aiortc import clock
+
+    if not callable(getattr(clock, "current_ms", None)):
+        raise AiortcInternalsError("aiortc.clock.current_ms is gone")
+
+
+def _share_dtls_certificate() -> None:
+    generate = RTCCertificate.generateCertificate.__func__  # type: ignore[attr-defined]
+    create_context = RTCCertificate._create_ssl_context
+    shared: list[RTCCertificate] = []
+    contexts: dict[tuple[bytes, ...], Any] = {}
+
+    def generate_shared(cls: type[RTCCertificate]) -> RTCCertificate:
+        now = datetime.datetime.now(datetime.UTC)
+        if not shared or shared[0].expires - now < _CERTIFICATE_RENEW_BEFORE:
+            shared[:] = [generate(cls)]
+            contexts.clear()
+        return shared[0]
+
+    def context_shared(self: RTCCertificate, srtp_profiles: list[Any]) -> Any:
+        # The context holds only the certificate, key, ciphers and SRTP profiles, all the same
+        # for every connection; per-connection state lives in each SSL.Connection.
+        if not shared or self is not shared[0]:  # a certificate made some other way
+            return create_context(self, srtp_profiles)
+        key = tuple(p.openssl_profile for p in srtp_profiles)
+        ctx = contexts.get(key)
+        if ctx is None:
+            ctx = contexts[key] = create_context(self, srtp_profiles)
+        return ctx
+
+    RTCCertificate.generateCertificate = classmethod(generate_shared)  # type: ignore[method-assign, assignment]
+    RTCCertificate._create_ssl_context = context_shared  # type: ignore[method-assign]
+
+
+def _fast_clock() -> None:
+    """aiortc stamps every received packet with `clock.current_ms()` (milliseconds since the NTP
+    epoch), computed through timezone-aware datetime arithmetic; the same from time.time()."""
+    from aiortc import clock
+
+    offset_ms = _NTP_OFFSET * 1000
+
+    def current_ms() -> int:
+        return int(time.time() * 1000) + offset_ms
+
+    clock.current_ms = current_ms
+
+
+def _cache_host_addresses() -> None:
+    import aioice.ice
+
+    original = aioice.ice.get_host_addresses
+    cache: dict[tuple[bool, bool], tuple[float, list[str]]] = {}
+
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        now = time.monotonic()
+        hit = cache.get((use_ipv4, use_ipv6))
+        if hit is None or now - hit[0] > HOST_ADDRESSES_TTL_S:
+            hit = cache[(use_ipv4, use_ipv6)] = (now, original(use_ipv4, use_ipv6))
+        return list(hit[1])
+
+    aioice.ice.get_host_addresses = get_host_addresses
 
 
 def opus_enable_fec_dtx() -> None:
@@ -124,7 +249,13 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> None:
     streams: dict[int, StreamStatistics] = getattr(receiver, _RX_STREAMS)
     codecs: dict[int, Any] = getattr(receiver, _RX_CODECS)
 
+    fast: list[bool] = []
+
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if not fast:
+            # The first packet proves the DTLS transport has its SRTP session: from now on it
+            # unprotects this speaker's packets without pylibsrtp's per-call allocation.
+            fast.append(fast_unprotect_install(receiver.transport))
         codec = codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -193,20 +324,50 @@ def sender_profile(transceiver: RTCRtpTransceiver) -> SendProfile:
 
 
 class RtpOutlet:
-    """Sends ready-made RTP packets as one listener's sender (its SSRC, its SRTP session)."""
+    """Sends ready-made RTP packets as one listener's sender (its SSRC, its SRTP session).
 
-    __slots__ = ("_addr", "_dtls", "_protect", "_sendto", "octets", "packets", "sender", "ssrc")
+    Also this sender's RTCP sender reports: aiortc's per-sender RTCP task is replaced (see
+    `_run_rtcp`) and `sync_sender_report`, called from the room's periodic tick, sends one when
+    due. Per packet, `send` does the minimum: one SRTP protect on the session's own buffer and one
+    `sendto` on the ICE pair's socket.
+    """
 
-    def __init__(self, sender: RTCRtpSender) -> None:
+    __slots__ = (
+        "_addr",
+        "_dtls",
+        "_interval_s",
+        "_next_report",
+        "_protect",
+        "_protect_rtcp",
+        "_sdes",
+        "_sendto",
+        "octets",
+        "packets",
+        "reports",
+        "sender",
+        "ssrc",
+    )
+
+    def __init__(
+        self, sender: RTCRtpSender, report_interval_s: float = SENDER_REPORT_INTERVAL_S
+    ) -> None:
         check_internals(sender=sender)
         self.sender = sender
         self.ssrc: int = sender._ssrc
         self._dtls: RTCDtlsTransport = sender.transport
         self._protect: Callable[[bytes], bytes] | None = None
+        self._protect_rtcp: Callable[[bytes], bytes] | None = None
         self._sendto: Callable[[bytes, Any], None] | None = None
         self._addr: Any = None
+        self._sdes: bytes | None = None
+        self._interval_s = report_interval_s
+        self._next_report = 0.0  # the first report goes out with the first tick after media
         self.packets = 0
         self.octets = 0
+        self.reports = 0
+        # aiortc calls `self._run_rtcp()` when the sender starts: the instance attribute shadows
+        # its method, so no per-sender task wakes every second.
+        sender._run_rtcp = self._run_rtcp  # type: ignore[method-assign]
 
     def _resolve(self) -> bool:
         dtls = self._dtls
@@ -217,6 +378,7 @@ class RtpOutlet:
         if pair is None or pair.protocol.transport is None:
             return False
         self._protect = fast_protect(dtls._tx_srtp)
+        self._protect_rtcp = fast_protect(dtls._tx_srtp, rtcp=True)
         sock = getattr(pair.protocol.transport, "_sock", None)
         # The raw socket, not asyncio's transport: no per-call checks, and a full send buffer
         # drops this packet (right for real-time audio) instead of queueing it behind others.
@@ -241,17 +403,62 @@ class RtpOutlet:
         return True
 
     def sync_sender_report(self, rtp_timestamp: int, unix_time: float) -> None:
-        """Give aiortc's RTCP loop the counters and clock pair for its next sender report."""
+        """Give aiortc this sender's counters and clock pair (its getStats reads them), and send
+        an RTCP sender report + SDES CNAME when one is due (every ~5 s, randomised)."""
         sender = self.sender
-        setattr(sender, _TX_PACKETS, self.packets)
-        setattr(sender, _TX_OCTETS, self.octets)
+        packets, octets = self.packets & 0xFFFFFFFF, self.octets & 0xFFFFFFFF
+        ntp = int((unix_time + _NTP_OFFSET) * (1 << 32)) & 0xFFFFFFFFFFFFFFFF
+        setattr(sender, _TX_PACKETS, packets)
+        setattr(sender, _TX_OCTETS, octets)
         setattr(sender, _TX_RTP_TS, rtp_timestamp)
-        ntp = int((unix_time + _NTP_OFFSET) * (1 << 32))
         setattr(sender, _TX_NTP_TS, ntp)
+        now = time.monotonic()
+        if now < self._next_report:
+            return
+        self._next_report = now + self._interval_s * (0.5 + random.random())
+        protect = self._protect_rtcp
+        if protect is None or self._dtls._state is not _CONNECTED:
+            if not self._resolve():
+                return
+            protect = self._protect_rtcp
+            assert protect is not None
+        report = _SR.pack(
+            0x80, 200, 6, self.ssrc, ntp >> 32, ntp & 0xFFFFFFFF, rtp_timestamp, packets, octets
+        )
+        try:
+            self._sendto(protect(report + self._sdes_chunk()), self._addr)  # type: ignore[misc]
+        except OSError:
+            return
+        self.reports += 1
+        # What aiortc's own loop records, so the round-trip time from receiver reports stays true.
+        setattr(sender, _TX_LSR, (ntp >> 16) & 0xFFFFFFFF)
+        setattr(sender, _TX_LSR_TIME, time.time())
+
+    def _sdes_chunk(self) -> bytes:
+        if self._sdes is None:
+            cname = getattr(self.sender, _TX_CNAME, None)
+            if not cname:
+                return b""
+            chunk = RtcpSourceInfo(ssrc=self.ssrc, items=[(1, str(cname).encode())])
+            self._sdes = bytes(RtcpSdesPacket(chunks=[chunk]))
+        return self._sdes
+
+    async def _run_rtcp(self) -> None:
+        """Stands in for aiortc's RTCP task: signal it started, wait to be cancelled by
+        `RTCRtpSender.stop()`, send the BYE aiortc would, and signal it exited."""
+        sender = self.sender
+        getattr(sender, _TX_RTCP_STARTED).set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.get_running_loop().create_future()
+        try:
+            await sender._send_rtcp([RtcpByePacket(sources=[self.ssrc])])
+        finally:
+            getattr(sender, _TX_RTCP_EXITED).set()
 
 
-def fast_protect(session: Any) -> Callable[[bytes], bytes]:
-    """pylibsrtp's `Session.protect` without its per-call allocation and checks (pylibsrtp==1.0.0).
+def fast_protect(session: Any, rtcp: bool = False) -> Callable[[bytes], bytes]:
+    """pylibsrtp's `Session.protect` (or `protect_rtcp`) without its per-call allocation and
+    checks (pylibsrtp==1.0.0).
 
     Same libsrtp call on the session's own context and buffer; the result is copied out before the
     next call, so the outlets sharing one listener's session can share the buffer."""
@@ -260,9 +467,9 @@ def fast_protect(session: Any) -> Callable[[bytes], bytes]:
     srtp = session._srtp[0]
     cdata = session._cdata
     buffer = session._buffer
-    limit = len(cdata) - _SRTP_MAX_TRAILER_LEN
+    limit = len(cdata) - (_SRTCP_MAX_TRAILER_LEN if rtcp else _SRTP_MAX_TRAILER_LEN)
     length = _binding.ffi.new("int *")
-    srtp_protect = _binding.lib.srtp_protect
+    srtp_protect = _binding.lib.srtp_protect_rtcp if rtcp else _binding.lib.srtp_protect
     ok = _binding.lib.srtp_err_status_ok
 
     def protect(data: bytes) -> bytes:
@@ -278,6 +485,47 @@ def fast_protect(session: Any) -> Callable[[bytes], bytes]:
 
     protect.session = session  # type: ignore[attr-defined]  # keeps the libsrtp context alive
     return protect
+
+
+def fast_unprotect(session: Any) -> Callable[[bytes], bytes]:
+    """pylibsrtp's `Session.unprotect` on the session's own buffer, without its per-call
+    allocation; raises pylibsrtp.Error on a packet that fails authentication, as it does."""
+    import pylibsrtp
+    from pylibsrtp import _binding
+
+    srtp = session._srtp[0]
+    cdata = session._cdata
+    buffer = session._buffer
+    limit = len(cdata)
+    length = _binding.ffi.new("int *")
+    srtp_unprotect = _binding.lib.srtp_unprotect
+    ok = _binding.lib.srtp_err_status_ok
+    check = pylibsrtp._srtp_assert
+
+    def unprotect(data: bytes) -> bytes:
+        n = len(data)
+        if n > limit:
+            raise ValueError("packet is too long")
+        length[0] = n
+        buffer[0:n] = data
+        rc = srtp_unprotect(srtp, cdata, length)
+        if rc != ok:
+            check(rc)
+        out: bytes = buffer[0 : length[0]]
+        return out
+
+    unprotect.session = session  # type: ignore[attr-defined]
+    return unprotect
+
+
+def fast_unprotect_install(dtls: RTCDtlsTransport) -> bool:
+    """Shadow `unprotect` on this transport's receiving SRTP session (aiortc calls
+    `self._rx_srtp.unprotect(data)` for every RTP packet). False if there is no session yet."""
+    session = getattr(dtls, "_rx_srtp", None)
+    if session is None:
+        return False
+    session.unprotect = fast_unprotect(session)
+    return True
 
 
 def sender_counters(sender: RTCRtpSender) -> tuple[int, int]:

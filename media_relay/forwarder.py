@@ -12,6 +12,20 @@ are its SSRC and what that listener negotiated (payload type, audio-level extens
 is therefore built once per negotiated layout ("profile") and each listener only splices in its
 SSRC bytes before SRTP protection.
 
+Per packet the work is: one template per layout, then per listener one bytes concatenation and
+one `send` (SRTP protect + sendto). The fan-out lists are precomputed per slot and per layout when
+membership changes, so the hot loop does no dict lookup, attribute chase or `None` check per
+listener.
+
+DTX: a speaker whose client honours `usedtx=1` (browsers do) sends about one comfort-noise packet
+per 400 ms while silent. A client that does not (aiortc's encoder has no DTX) keeps sending 50
+packets/s of silence; once such a speaker has been silent (audio level at or below
+`silence_level_min` -dBov) for longer than the speaking hang time, the forwarder passes on at most
+one packet per `dtx_interval_s`, as Opus DTX would, and keeps each listener's sequence numbers
+gap-free (the suppressed packets never existed for the listener; the timestamp jumps, as with
+DTX) and marks the first packet of the next talk spurt. Without the audio-level extension every
+packet counts as voice.
+
 This module is pure Python (no aiortc objects), driven by `media_relay.sessions`.
 """
 
@@ -32,6 +46,10 @@ OPUS_CLOCK_RATE = 48_000
 _HEAD = struct.Struct("!BBHI")  # V/P/X/CC, M/PT, sequence number, timestamp
 _EXT_ONE_BYTE_ONE_WORD = b"\xbe\xde\x00\x01"
 
+# Opus DTX sends a comfort-noise update every 400 ms; a little less, so a DTX sender's own updates
+# (arriving with jitter) always pass.
+DTX_INTERVAL_S = 0.36
+
 SpeakingCallback = Callable[
     [int, bool, int], None
 ]  # user_id, speaking, level (-dBov, 127 = silence)
@@ -45,6 +63,9 @@ class Outlet(Protocol):
     def send(self, packet: bytes, payload_octets: int) -> bool: ...
 
     def sync_sender_report(self, rtp_timestamp: int, unix_time: float) -> None: ...
+
+
+_Target = tuple[int, bytes, Callable[[bytes, int], bool]]  # listener id, SSRC bytes, send
 
 
 @dataclass(eq=False)
@@ -78,6 +99,7 @@ class Slot:
     last_ts: int = 0
     last_time: float = 0.0
     rebased: bool = False
+    dtx: bool = False  # packets are being suppressed for silence: the next one forwarded is marked
 
 
 @dataclass
@@ -87,6 +109,7 @@ class ForwarderStats:
     dropped_not_allowed: int = 0  # muted, not a speaker, or moved to the audience
     dropped_no_slot: int = 0  # silent without a slot, or every slot busy with a louder speaker
     send_skipped: int = 0  # listener transport not connected (yet, or any more)
+    suppressed_silence: int = 0  # silence beyond what Opus DTX sends (not a loss: seq stays whole)
     speaking_events: int = 0
     by_listener: dict[int, int] = field(default_factory=dict)
 
@@ -101,6 +124,8 @@ class Forwarder:
         slot_hold_s: float = 0.5,
         speaking_hang_s: float = 0.6,
         speaking_min_interval_s: float = 0.25,
+        silence_level_min: int = 70,
+        dtx_interval_s: float = DTX_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.slots = [Slot(i) for i in range(slots)]
@@ -112,9 +137,14 @@ class Forwarder:
         self._slot_hold_s = slot_hold_s
         self._hang_s = speaking_hang_s
         self._min_interval_s = speaking_min_interval_s
+        self._silence_level_min = silence_level_min
+        self._dtx_interval_s = dtx_interval_s
         self._clock = clock
-        # (listener id, slots) pairs, rebuilt on membership change: the hot loop iterates a list.
+        # Rebuilt on membership change. _fanout: (listener id, slots), for the periodic tick.
+        # _fan[slot index]: [(profile, [(listener id, ssrc bytes, send), ...]), ...] grouped by
+        # layout, for the hot loop.
         self._fanout: list[tuple[int, list[ListenerSlot | None]]] = []
+        self._fan: list[list[tuple[SendProfile, list[_Target]]]] = [[] for _ in self.slots]
 
     # --- membership --------------------------------------------------------------------------
     def publisher_add(self, user_id: int, forwarding: bool) -> Publisher:
@@ -150,11 +180,25 @@ class Forwarder:
                 outlet, profile, struct.pack("!I", outlet.ssrc), outlet.send, layout
             )
         self.listeners[user_id] = slots
-        self._fanout = list(self.listeners.items())
+        self._fanout_rebuild()
 
     def listener_remove(self, user_id: int) -> None:
         if self.listeners.pop(user_id, None) is not None:
-            self._fanout = list(self.listeners.items())
+            self._fanout_rebuild()
+
+    def _fanout_rebuild(self) -> None:
+        self._fanout = list(self.listeners.items())
+        fan: list[list[tuple[SendProfile, list[_Target]]]] = []
+        for index in range(len(self.slots)):
+            by_layout: dict[int, tuple[SendProfile, list[_Target]]] = {}
+            for listener_id, listener_slots in self._fanout:
+                target = listener_slots[index]
+                if target is None:
+                    continue
+                group = by_layout.setdefault(target.layout, (target.profile, []))
+                group[1].append((listener_id, target.ssrc_bytes, target.send))
+            fan.append(list(by_layout.values()))
+        self._fan = fan
 
     # --- the hot path -------------------------------------------------------------------------
     def on_packet(self, user_id: int, packet: RtpPacket) -> None:
@@ -185,33 +229,42 @@ class Forwarder:
             if slot is None:
                 stats.dropped_no_slot += 1
                 return
+        if (
+            not voice
+            and level >= self._silence_level_min
+            and now - publisher.last_voice > self._hang_s
+            and now - slot.last_time < self._dtx_interval_s
+            and slot.src_ssrc == packet.ssrc
+        ):
+            # Silence beyond what DTX would send: the listener's stream skips it without a gap.
+            slot.seq_off = (slot.seq_off - 1) & 0xFFFF
+            slot.dtx = True
+            stats.suppressed_silence += 1
+            return
         marker = packet.marker
         if slot.src_ssrc != packet.ssrc:
             self._slot_rebase(slot, packet, now)
             marker = 1  # a new talk spurt on this stream
+        elif slot.dtx and voice:
+            marker = 1  # the first packet after DTX silence starts a talk spurt (RFC 3551 4.1)
+        if voice:
+            slot.dtx = False
         seq = (packet.sequence_number + slot.seq_off) & 0xFFFF
         ts = (packet.timestamp + slot.ts_off) & 0xFFFFFFFF
         slot.last_seq, slot.last_ts, slot.last_time = seq, ts, now
 
         payload = packet.payload
         payload_octets = len(payload)
-        index = slot.index
-        templates: dict[int, tuple[bytes, bytes]] = {}
         sent = skipped = 0
-        for listener_id, listener_slots in self._fanout:
-            target = listener_slots[index]
-            if target is None or listener_id == user_id:
-                continue
-            template = templates.get(target.layout)
-            if template is None:
-                template = templates[target.layout] = _build(
-                    target.profile, marker, seq, ts, level_ext, payload
-                )
-            head, tail = template
-            if target.send(head + target.ssrc_bytes + tail, payload_octets):
-                sent += 1
-            else:
-                skipped += 1
+        for profile, targets in self._fan[slot.index]:
+            head, tail = _build(profile, marker, seq, ts, level_ext, payload)
+            for listener_id, ssrc_bytes, send in targets:
+                if listener_id == user_id:
+                    continue
+                if send(head + ssrc_bytes + tail, payload_octets):
+                    sent += 1
+                else:
+                    skipped += 1
         stats.packets_out += sent
         stats.send_skipped += skipped
 

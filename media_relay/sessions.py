@@ -33,7 +33,7 @@ from media_relay.aiortc_internals import (
     IdleAudioTrack,
     RtpOutlet,
     SendProfile,
-    opus_enable_fec_dtx,
+    relay_process_setup,
     sender_profile,
     tap_receiver,
     transceiver_offer_direction,
@@ -74,7 +74,7 @@ class RelayRoom:
         ice_servers: list[str] | None = None,
         voice_level_max: int = 50,
     ) -> None:
-        opus_enable_fec_dtx()
+        relay_process_setup()
         self.room_id = room_id
         self.speakers: set[int] = set()
         self.muted: set[int] = set()

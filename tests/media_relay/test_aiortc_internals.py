@@ -3,6 +3,8 @@ these fail with a message naming it, before anything subtler breaks."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aiortc
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver
@@ -93,3 +95,186 @@ def test_fast_protect_matches_pylibsrtp_protect() -> None:
             payload_type=111, sequence_number=seq, timestamp=960 * seq, ssrc=7, payload=b"x" * 60
         ).serialize()
         assert protect(packet) == reference.protect(packet)
+
+
+def test_fast_protect_rtcp_matches_pylibsrtp_protect_rtcp() -> None:
+    import pylibsrtp
+    from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
+
+    from media_relay.aiortc_internals import fast_protect
+
+    def session() -> pylibsrtp.Session:
+        policy = pylibsrtp.Policy(
+            key=bytes(range(30)), ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND
+        )
+        return pylibsrtp.Session(policy=policy)
+
+    reference, fast = session(), session()
+    protect = fast_protect(fast, rtcp=True)
+    for n in range(3):
+        info = RtcpSenderInfo(
+            ntp_timestamp=n << 32, rtp_timestamp=960 * n, packet_count=n, octet_count=60 * n
+        )
+        report = bytes(RtcpSrPacket(ssrc=7, sender_info=info))
+        assert protect(report) == reference.protect_rtcp(report)
+
+
+async def _remote_outbound(client: object) -> list[object]:
+    stats = []
+    for transceiver in client.pc.getTransceivers():  # type: ignore[attr-defined]
+        report = await transceiver.receiver.getStats()
+        stats += [s for s in report.values() if s.type == "remote-outbound-rtp"]
+    return stats
+
+
+async def test_the_relay_sends_each_listener_sender_reports_from_its_tick(stage: Stage) -> None:
+    import time
+
+    await stage.speaker()
+    listener = await stage.listener(100)
+    assert await wait_for(lambda: listener.tone_frames > 5, 6.0)
+    outlet = stage.room.peers[100].outlets[0]
+    # the room's own 0.5 s tick sends the first report once media flows
+    assert await wait_for(lambda: outlet.reports >= 1, 6.0)
+    received: list[object] = []
+
+    async def poll() -> bool:
+        received[:] = await _remote_outbound(listener)
+        return bool(received)
+
+    deadline = time.monotonic() + 6.0
+    while not await poll() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert received, "the listener's receiver never got an RTCP sender report"
+    assert 0 < received[0].packetsSent <= outlet.packets  # type: ignore[attr-defined]
+    assert received[0].ssrc == outlet.ssrc  # type: ignore[attr-defined]
+    # reports are paced (about every 5 s), not sent on every tick
+    sent = outlet.reports
+    for _ in range(5):
+        outlet.sync_sender_report(0, time.time())
+    assert outlet.reports == sent
+
+
+async def test_a_listener_sender_stops_cleanly_without_aiortcs_rtcp_task(stage: Stage) -> None:
+    await stage.speaker()
+    listener = await stage.listener(100)
+    assert await wait_for(lambda: listener.tone_frames > 5, 6.0)
+    # aiortc's stop() waits for the RTCP task to exit: a stand-in that never signals would hang
+    await asyncio.wait_for(stage.room.peer_remove(100, "removed"), 10)
+    assert stage.closed[-1] == (7, 100, "removed")
+
+
+async def test_relay_connections_share_one_certificate_and_ssl_context() -> None:
+    from aiortc.rtcdtlstransport import SRTP_AES128_CM_SHA1_80, RTCCertificate
+
+    from media_relay.aiortc_internals import relay_process_setup
+
+    relay_process_setup()
+    relay_process_setup()  # idempotent
+    a, b = RTCPeerConnection(), RTCPeerConnection()
+    try:
+        certificates = [pc._RTCPeerConnection__certificates[0] for pc in (a, b)]  # type: ignore[attr-defined]
+        assert certificates[0] is certificates[1]
+        cert = RTCCertificate.generateCertificate()
+        assert cert._create_ssl_context([SRTP_AES128_CM_SHA1_80]) is cert._create_ssl_context(
+            [SRTP_AES128_CM_SHA1_80]
+        )
+    finally:
+        await a.close()
+        await b.close()
+
+
+def test_a_shared_certificate_is_renewed_before_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import datetime
+
+    from aiortc.rtcdtlstransport import RTCCertificate
+
+    from media_relay.aiortc_internals import relay_process_setup
+
+    relay_process_setup()
+    first = RTCCertificate.generateCertificate()
+    assert RTCCertificate.generateCertificate() is first
+    soon = first.expires - datetime.timedelta(days=1)
+
+    class Later(datetime.datetime):
+        @classmethod
+        def now(cls, tz: datetime.tzinfo | None = None) -> Later:  # type: ignore[override]
+            return cls.fromtimestamp(soon.timestamp(), tz)
+
+    monkeypatch.setattr(aiortc_internals.datetime, "datetime", Later)
+    renewed = RTCCertificate.generateCertificate()
+    assert renewed is not first and renewed.expires > first.expires
+
+
+def test_host_addresses_are_those_aioice_finds_and_are_cached() -> None:
+    import aioice.ice
+    import ifaddr
+
+    from media_relay.aiortc_internals import relay_process_setup
+
+    relay_process_setup()
+    expected = sorted(
+        ip.ip
+        for adapter in ifaddr.get_adapters()
+        for ip in adapter.ips
+        if isinstance(ip.ip, str) and ip.ip != "127.0.0.1"
+    )
+    assert sorted(aioice.ice.get_host_addresses(True, False)) == expected
+    first = aioice.ice.get_host_addresses(True, False)
+    first.append("203.0.113.9")  # callers get a copy: the cache is not theirs to change
+    assert "203.0.113.9" not in aioice.ice.get_host_addresses(True, False)
+
+
+def test_fast_unprotect_matches_pylibsrtp_and_refuses_a_tampered_packet() -> None:
+    import pylibsrtp
+    from aiortc.rtp import RtpPacket
+
+    from media_relay.aiortc_internals import fast_unprotect
+
+    key = bytes(range(30))
+    sender = pylibsrtp.Session(
+        policy=pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+    )
+    reference, fast = (
+        pylibsrtp.Session(
+            policy=pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND)
+        )
+        for _ in range(2)
+    )
+    unprotect = fast_unprotect(fast)
+    for seq in range(3):
+        plain = RtpPacket(
+            payload_type=111, sequence_number=seq, timestamp=960 * seq, ssrc=7, payload=b"y" * 70
+        ).serialize()
+        protected = sender.protect(plain)
+        assert unprotect(protected) == reference.unprotect(protected) == plain
+    tampered = bytearray(sender.protect(plain[:2] + (3).to_bytes(2, "big") + plain[4:]))
+    tampered[-1] ^= 0xFF
+    with pytest.raises(pylibsrtp.Error):
+        unprotect(bytes(tampered))
+
+
+async def test_a_speakers_packets_are_unprotected_by_the_fast_path(stage: Stage) -> None:
+    await stage.speaker()
+    listener = await stage.listener(100)
+    assert await wait_for(lambda: listener.tone_frames > 5, 6.0)
+    receiver = stage.room.peers[1].publish_receiver
+    assert receiver is not None
+    session = receiver.transport._rx_srtp
+    assert getattr(session.unprotect, "session", None) is session
+    before = listener.tone_frames
+    assert await wait_for(lambda: listener.tone_frames > before + 5, 6.0)
+
+
+def test_the_relays_packet_clock_is_aiortcs_clock() -> None:
+    import datetime
+
+    from aiortc import clock
+
+    from media_relay.aiortc_internals import relay_process_setup
+
+    relay_process_setup()
+    reference = int((datetime.datetime.now(datetime.UTC) - clock.NTP_EPOCH).total_seconds() * 1000)
+    assert abs(clock.current_ms() - reference) <= 5

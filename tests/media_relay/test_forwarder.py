@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 
 from aiortc.rtp import RtpPacket
@@ -226,3 +227,80 @@ def test_tick_feeds_sender_reports_for_listeners_that_got_packets() -> None:
     fwd.tick(1234.0)
     assert out.reports == [((ts + 24_000) & 0xFFFFFFFF, 1234.0)]
     assert idle.reports == []
+
+
+def test_a_removed_listener_gets_nothing_more() -> None:
+    fwd, _, _ = make()
+    fwd.publisher_add(1, forwarding=True)
+    stays, leaves = FakeOutlet(1), FakeOutlet(2)
+    fwd.listener_add(10, [(stays, OPUS)])
+    fwd.listener_add(11, [(leaves, OPUS)])
+    fwd.on_packet(1, packet(ssrc=111, seq=1, ts=0))
+    fwd.listener_remove(11)
+    fwd.on_packet(1, packet(ssrc=111, seq=2, ts=960))
+    assert (len(stays.sent), len(leaves.sent)) == (2, 1)
+
+
+def _talk_then_silence(fwd: Forwarder, clock: Clock, silent_s: float, level: int | None) -> int:
+    """20 voice packets, then `silent_s` of 20 ms packets at `level`, then 5 voice packets."""
+    seq = 0
+    for _ in range(20):
+        fwd.on_packet(1, packet(ssrc=111, seq=seq, ts=960 * seq, level=10))
+        seq += 1
+        clock.now += 0.02
+    for _ in range(int(silent_s / 0.02)):
+        fwd.on_packet(1, packet(ssrc=111, seq=seq, ts=960 * seq, level=level))
+        seq += 1
+        clock.now += 0.02
+    for _ in range(5):
+        fwd.on_packet(1, packet(ssrc=111, seq=seq, ts=960 * seq, level=10))
+        seq += 1
+        clock.now += 0.02
+    return seq
+
+
+def test_a_silent_speaker_without_dtx_is_thinned_to_what_opus_dtx_sends() -> None:
+    fwd, clock, _ = make(speaking_hang_s=0.6)
+    fwd.publisher_add(1, forwarding=True)
+    out = FakeOutlet(9)
+    fwd.listener_add(10, [(out, OPUS)])
+    total = _talk_then_silence(fwd, clock, silent_s=4.0, level=127)
+    got = out.parsed()
+    # voice (20 + 5) and the hang time (0.6 s = 30 packets) in full; the remaining 3.4 s of
+    # silence as about one packet per 400 ms instead of 170
+    silence_sent = len(got) - 20 - 30 - 5
+    assert 7 <= silence_sent <= 10, silence_sent
+    assert fwd.stats.suppressed_silence == total - len(got)
+    seqs = [p.sequence_number for p in got]
+    assert [(s - seqs[0]) & 0xFFFF for s in seqs] == list(range(len(got)))  # no gap seen
+    stamps = [p.timestamp for p in got]
+    assert all(b > a for a, b in itertools.pairwise(stamps))
+    first_voice_after = got[-5]
+    assert first_voice_after.marker == 1 and got[-4].marker == 0
+    assert audio_level(out.sent[-5], 1) == 10
+
+
+def test_a_speaker_already_using_dtx_is_forwarded_in_full() -> None:
+    fwd, clock, _ = make(speaking_hang_s=0.6)
+    fwd.publisher_add(1, forwarding=True)
+    out = FakeOutlet(9)
+    fwd.listener_add(10, [(out, OPUS)])
+    for i in range(5):
+        fwd.on_packet(1, packet(ssrc=111, seq=i, ts=960 * i, level=10))
+        clock.now += 0.02
+    for i in range(5, 15):  # DTX: one comfort-noise packet per 400 ms, with a little jitter
+        clock.now += 0.4 + (0.01 if i % 2 else -0.01)
+        fwd.on_packet(1, packet(ssrc=111, seq=i, ts=960 * i, level=127))
+    assert len(out.sent) == 15
+    assert fwd.stats.suppressed_silence == 0
+
+
+def test_quiet_speech_and_packets_without_audio_level_are_never_thinned() -> None:
+    fwd, clock, _ = make(speaking_hang_s=0.6, voice_level_max=50, silence_level_min=70)
+    fwd.publisher_add(1, forwarding=True)
+    out = FakeOutlet(9)
+    fwd.listener_add(10, [(out, OPUS)])
+    quiet = _talk_then_silence(fwd, clock, silent_s=2.0, level=60)  # not voice, not silence
+    unknown = _talk_then_silence(fwd, clock, silent_s=2.0, level=None)
+    assert len(out.sent) == quiet + unknown
+    assert fwd.stats.suppressed_silence == 0
