@@ -1,6 +1,7 @@
 // The calendar: upcoming events grouped by day ("for you" or everything), and scheduling one.
 import { api, apiAll, clearFormErrors } from "../api.js";
 import { eventCard } from "../cards.js";
+import { markEventPrices } from "../tickets.js";
 import { busy, empty, fill, h, openDialog, reportError, when } from "../ui.js";
 
 const calendar = document.querySelector("[data-calendar]");
@@ -25,6 +26,7 @@ async function load(reset) {
     else calendar.append(...nodes);
     offset += page.results.length;
     more.hidden = !page.next;
+    markEventPrices(calendar);
   } catch (error) { reportError(error); }
 }
 
