@@ -72,6 +72,7 @@ def test_a_listener_buys_a_ticket_on_the_room_page_and_gets_in(
     expect(sales).to_contain_text("Paid jazz night")
     expect(sales).to_contain_text("$4.50")
     expect(seller.locator("[data-figures]")).to_contain_text("Ticket sales, after the platform fee")
+    screenshots(seller, "wallet-money")
     seller.console.assert_clean()
 
 
@@ -176,3 +177,34 @@ def test_a_creator_prices_an_event_with_readable_errors(
     dialog.get_by_role("button", name="Set price").click()
     expect(dialog.locator("[data-form-error]")).to_contain_text("creator")
     assert not TicketPrice.objects.filter(event=other).exists()
+
+
+def test_buying_an_event_ticket_explains_a_decline_then_waits_for_3d_secure(
+    new_page: Any, standin_shared: Any
+) -> None:
+    creator = make_creator(standin_shared, username="maker", display_name="Mae Maker")
+    event = EventFactory(created_by=creator, title="Launch party")
+    ticket_price_set(user=creator, event_id=event.pk, price=Money(800, "USD"))
+    fan = UserFactory()
+    page = new_page(fan)
+    page.goto("/events/")
+    page.get_by_role("tab", name="Everything upcoming").click()
+    card = page.locator(f'[data-event-id="{event.pk}"]')
+    expect(card.locator("[data-card-price]")).to_have_text("Ticket $8.00")
+    card.get_by_role("link", name="Launch party").click()
+
+    page.get_by_role("button", name="Buy ticket").click()
+    dialog = page.get_by_role("dialog", name="Buy a ticket")
+    dialog.get_by_label(re.compile("declined")).check()
+    dialog.get_by_role("button", name="Buy ticket · $8.00").click()
+    expect(dialog.locator("[data-form-error]")).to_contain_text(re.compile("declined", re.I))
+    assert Ticket.objects.get(buyer=fan).status == "failed"
+
+    dialog.get_by_label(re.compile("3-D Secure")).check()
+    dialog.get_by_role("button", name="Buy ticket · $8.00").click()
+    expect(
+        dialog.get_by_text("Your bank needs to confirm this payment (3-D Secure).")
+    ).to_be_visible()
+    ticket = Ticket.objects.get(buyer=fan)  # the same ticket, a new attempt: one row
+    assert (ticket.status, ticket.event_id, ticket.amount) == ("requires_action", event.pk, 800)
+    page.console.assert_clean(allow=("status of 402",))

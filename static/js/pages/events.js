@@ -50,6 +50,7 @@ async function scheduleDialog(clubId) {
       managed.map((c) => h("option", { value: c.id, selected: String(c.id) === String(clubId) }, c.name)))] : null,
     topics.length ? h("fieldset", {}, h("legend", {}, "Topics"), h("div", { class: "chips", "data-field": true },
       topics.map((t) => h("label", { class: "chip" }, h("input", { type: "checkbox", name: "topic_ids", value: t.id }), t.name)))) : null,
+    h("p", { class: "small" }, "Creators can sell tickets: set the price on the event's page, which opens once it is scheduled."),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Schedule")));
   openDialog({ title: "Schedule an event", body: form });
   form.title.focus();

@@ -84,10 +84,10 @@ function renderCreator(w, sales) {
   parts.push(section("What your balance is made of", "wallet-figures", figuresTable(w.figures)));
   if (w.account) {
     const yes = (v) => (v ? "Yes" : "Not yet");
-    parts.push(h("dl", { class: "card quote", "aria-label": "Your Stripe account" },
+    parts.push(h("div", { class: "quote", role: "group", "aria-label": "Your Stripe account" }, h("dl", {},
       h("dt", {}, "Payments to you (transfers)"), h("dd", {}, yes(w.account.transfers_active)),
       h("dt", {}, "Payouts to your bank"), h("dd", {}, yes(w.account.payouts_enabled)),
-      h("dt", {}, "Details submitted"), h("dd", {}, yes(w.account.details_submitted))));
+      h("dt", {}, "Details submitted"), h("dd", {}, yes(w.account.details_submitted)))));
   }
   parts.push(section("Tips received", "wallet-tips", (w.tips_received || []).length ? table("Tips received", [
     ["When", (t) => when(t.created)],
@@ -170,7 +170,7 @@ function mySubscriptions(subs) {
     ["Club", (s) => (s.club ? h("a", { href: `/clubs/${encodeURIComponent(s.club)}/` }, s.club_name) : "A deleted club")],
     ["Per month", (s) => h("span", { class: "money" }, money(s.amount, s.currency))],
     ["State", (s) => { const st = subscriptionState(s); return [h("span", { class: `pill ${st.pill}` }, st.label), " ", h("span", { class: "small" }, st.text)]; }],
-    ["", (s) => {
+    ["Manage", (s) => {
       if (!isLive(s) || s.status === "incomplete") return "";
       if (s.cancel_at_period_end) return action("Resume", "", async () => { await api(`payouts/subscriptions/${s.uuid}/resume/`, { method: "POST" }); toast("Your membership continues."); });
       return action("Cancel", "secondary", async () => {
