@@ -19,7 +19,7 @@ from payouts.services.tickets import ticket_price_set
 from rooms.services import room_create
 from tests.browser.conftest import assert_every_control_is_named
 from tests.browser.test_pages import make_creator
-from tests.browser.test_room import SLOW_MS, off_loop, open_room
+from tests.browser.test_room import SLOW_MS, off_loop, open_room, skip_mic
 from tests.factories import UserFactory
 from tests.rooms.factories import EventFactory
 
@@ -29,7 +29,19 @@ def test_a_listener_buys_a_ticket_on_the_room_page_and_gets_in(
 ) -> None:
     host = make_creator(standin_shared, username="host", display_name="Hal Host")
     room = off_loop(room_create, user=host, title="Paid jazz night")
-    ticket_price_set(user=host, room_id=room.pk, price=Money(500, "USD"))
+    # The room's creator prices the live room from the room page.
+    hosting = new_page(host)
+    open_room(hosting, room.pk)
+    skip_mic(hosting)
+    hosting.get_by_role("button", name="Ticket price").click()
+    pricing = hosting.get_by_role("dialog", name="Ticket price")
+    pricing.get_by_label("Price", exact=True).fill("5")
+    pricing.get_by_role("button", name="Set price").click()
+    expect(hosting.get_by_text("New listeners need a ticket: $5.00.")).to_be_visible()
+    price = TicketPrice.objects.get(room=room)
+    assert (price.amount, price.currency, price.creator) == (500, "USD", host)
+    hosting.console.assert_clean()
+
     listener = UserFactory(display_name="Lis")
     page = new_page(listener)
     page.goto(f"/rooms/{room.pk}/")
