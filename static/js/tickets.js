@@ -100,7 +100,8 @@ export async function openBuyTicket({ kind, id, title, onPaid }) {
     }
   }
 
-  if (quote.ticket && quote.ticket.status === "paid") done(quote.ticket);
+  // Already bought, or waiting for the bank: say so (and keep watching) instead of selling again.
+  if (quote.ticket && ["paid", "requires_action"].includes(quote.ticket.status)) done(quote.ticket);
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
