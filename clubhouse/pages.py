@@ -34,8 +34,8 @@ def member_page(view: View) -> View:
     return wrapper
 
 
-def error_page(request: HttpRequest, error: ApplicationError) -> HttpResponse:
-    return render(request, "web/error.html", {"error": error}, status=error.status)
+def error_page(request: HttpRequest, error: ApplicationError, **context: Any) -> HttpResponse:
+    return render(request, "web/error.html", {"error": error, **context}, status=error.status)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -62,6 +62,12 @@ def room(request: HttpRequest, room_id: int) -> HttpResponse:
     try:
         found = room_get_visible(room_id=room_id, viewer=request.user)
     except ApplicationError as exc:
+        if exc.code == "club_premium_required":
+            # A member without premium: lead them to the club, where they can subscribe.
+            from rooms.models import Room
+
+            club = Room.objects.filter(pk=room_id).values_list("club__slug", flat=True).first()
+            return error_page(request, exc, club_slug=club)
         return error_page(request, exc)
     return render(request, "rooms/room.html", {"room_id": room_id, "room": found})
 

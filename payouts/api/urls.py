@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path, re_path
 
-from payouts.api import memberships, tickets, views
+from payouts.api import memberships, prices, tickets, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("payouts/tips/", views.TipListCreateView.as_view(), name="payouts-tips"),
@@ -66,4 +66,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("payouts/tickets/", tickets.MyTicketsView.as_view(), name="payouts-my-tickets"),
     path("payouts/tickets/<uuid:uuid>/", tickets.MyTicketView.as_view(), name="payouts-my-ticket"),
     path("payouts/ticket-sales/", tickets.TicketSalesView.as_view(), name="payouts-ticket-sales"),
+    path("payouts/prices/", prices.PricesView.as_view(), name="payouts-prices"),
 ]

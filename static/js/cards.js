@@ -23,7 +23,7 @@ export function roomCard(room) {
 }
 
 export function eventCard(event) {
-  return h("article", { class: "card event-card" },
+  return h("article", { class: "card event-card", dataset: { eventId: event.id } },
     h("p", { class: "small" }, h("time", { datetime: event.starts_at }, when(event.starts_at, { weekday: "short", month: "short", day: "numeric", hour: "numeric", minute: "2-digit" })),
       event.club ? [" · ", h("a", { href: `/clubs/${event.club.slug}/` }, event.club.name)] : null),
     h("h3", {}, h("a", { href: `/events/${event.id}/` }, event.title)),

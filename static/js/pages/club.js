@@ -2,6 +2,8 @@
 // schedule events and decide on requests.
 import { api } from "../api.js";
 import { eventCard, personRow } from "../cards.js";
+import { renderMembership } from "../club_membership.js";
+import { markEventPrices } from "../tickets.js";
 import { busy, confirmDialog, empty, fill, h, openDialog, reportError, toast } from "../ui.js";
 
 const root = document.querySelector("[data-club]");
@@ -137,12 +139,13 @@ async function loadNominations(club) {
 async function loadEvents() {
   const page = await api("events/", { query: { club: slug, limit: 10 } });
   fill($("[data-club-events]"), page.results.length ? page.results.map(eventCard) : empty("No events scheduled."));
+  markEventPrices($("[data-club-events]"));
 }
 
 async function load() {
   try {
     const club = render(await api(`${base}/`));
-    await Promise.all([loadMembers(true), loadRequests(club).catch(reportError), loadNominations(club).catch(reportError), loadEvents().catch(reportError)]);
+    await Promise.all([renderMembership(club, $("[data-club-plan]"), load).catch(reportError), loadMembers(true), loadRequests(club).catch(reportError), loadNominations(club).catch(reportError), loadEvents().catch(reportError)]);
   } catch (error) {
     $("[data-club-name]").textContent = error.status === 404 ? "No such club" : "Could not load this club";
     reportError(error);

@@ -1,11 +1,51 @@
-// One event: when, hosts, RSVP, add to calendar (.ics), hosts start its room.
+// One event: when, hosts, RSVP, add to calendar (.ics), hosts start its room; the ticket
+// (price, "Buy ticket", mine) and, for hosts, the ticket price.
 import { api } from "../api.js";
-import { busy, confirmDialog, fill, h, reportError, toast, userLink, when } from "../ui.js";
+import { openBuyTicket, openTicketPrice, ticketQuote, ticketStatusText } from "../tickets.js";
+import { busy, confirmDialog, fill, h, money, reportError, toast, userLink, when } from "../ui.js";
 
 const root = document.querySelector("[data-event]");
 const id = root.dataset.event;
 const me = document.body.dataset.user;
 const $ = (sel) => root.querySelector(sel);
+
+let quote = null; // the ticket quote, null when the event is free
+
+function renderTicket(event, isHost) {
+  const box = $("[data-event-ticket]");
+  const parts = [];
+  const mine = quote && quote.ticket;
+  if (quote) {
+    parts.push(h("p", { class: "price" }, h("span", { class: "muted" }, "Ticket "), h("strong", { class: "money", "data-event-price": true }, money(quote.amount, quote.currency))));
+    if (mine && mine.status === "paid") parts.push(h("p", { class: "pill ok", "data-my-ticket": true }, "You have a ticket ✓"));
+    else if (mine && mine.status !== "failed") parts.push(h("p", { class: "pill soft", "data-my-ticket": true }, `Your ticket: ${ticketStatusText(mine.status)}`));
+    if (!isHost && (!mine || mine.status === "failed" || mine.status === "requires_action" || mine.status === "pending")) {
+      const buy = h("button", { type: "button" }, "Buy ticket");
+      buy.addEventListener("click", () => openBuyTicket({ kind: "events", id, title: event.title, onPaid: () => loadTicket(event, isHost) }).catch(reportError));
+      parts.push(buy);
+    }
+  }
+  if (isHost && !event.room_id) {
+    const price = h("button", { type: "button", class: "secondary" }, quote ? "Change ticket price" : "Sell tickets");
+    price.addEventListener("click", () => openTicketPrice({
+      kind: "events", id, current: quote,
+      onSaved: (p) => { toast(`Tickets cost ${money(p.amount, p.currency)}.`); loadTicket(event, isHost); },
+    }));
+    parts.push(price);
+  }
+  fill(box, parts);
+  box.hidden = !parts.length;
+}
+
+async function loadTicket(event, isHost) {
+  try {
+    quote = await ticketQuote("events", id);
+  } catch (error) {
+    quote = null;
+    if (error.status !== 404) reportError(error);
+  }
+  renderTicket(event, isHost);
+}
 
 function render(event) {
   document.title = `${event.title} · Clubhouse`;
@@ -52,9 +92,13 @@ function render(event) {
     actions.push(cancel);
   }
   fill($("[data-event-actions]"), actions);
+  renderTicket(event, isHost);
 }
 
-api(`events/${id}/`).then(render).catch((error) => {
+api(`events/${id}/`).then((event) => {
+  render(event);
+  return loadTicket(event, event.hosts.some((host) => host.username === me));
+}).catch((error) => {
   $("[data-event-title]").textContent = error.status === 404 ? "No such event" : "Could not load this event";
   reportError(error);
 });

@@ -1,6 +1,7 @@
 // The calendar: upcoming events grouped by day ("for you" or everything), and scheduling one.
 import { api, apiAll, clearFormErrors } from "../api.js";
 import { eventCard } from "../cards.js";
+import { markEventPrices } from "../tickets.js";
 import { busy, empty, fill, h, openDialog, reportError, when } from "../ui.js";
 
 const calendar = document.querySelector("[data-calendar]");
@@ -25,6 +26,7 @@ async function load(reset) {
     else calendar.append(...nodes);
     offset += page.results.length;
     more.hidden = !page.next;
+    markEventPrices(calendar);
   } catch (error) { reportError(error); }
 }
 
@@ -48,6 +50,7 @@ async function scheduleDialog(clubId) {
       managed.map((c) => h("option", { value: c.id, selected: String(c.id) === String(clubId) }, c.name)))] : null,
     topics.length ? h("fieldset", {}, h("legend", {}, "Topics"), h("div", { class: "chips", "data-field": true },
       topics.map((t) => h("label", { class: "chip" }, h("input", { type: "checkbox", name: "topic_ids", value: t.id }), t.name)))) : null,
+    h("p", { class: "small" }, "Creators can sell tickets: set the price on the event's page, which opens once it is scheduled."),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Schedule")));
   openDialog({ title: "Schedule an event", body: form });
   form.title.focus();

@@ -2,6 +2,7 @@
 // suggestions when you follow few people. Refreshes itself every 20 s while visible.
 import { api } from "../api.js";
 import { eventCard, personRow, roomCard } from "../cards.js";
+import { markEventPrices } from "../tickets.js";
 import { openRoomDialog } from "../room_form.js";
 import { avatar, empty, fill, h, reportError, toast } from "../ui.js";
 
@@ -43,6 +44,7 @@ async function loadOnline() {
 async function loadEvents() {
   const page = await api("events/upcoming/", { query: { limit: 5 } });
   fill(eventsBox, page.results.length ? page.results.map(eventCard) : empty("Nothing scheduled yet."));
+  markEventPrices(eventsBox);
 }
 
 async function loadSuggestions() {

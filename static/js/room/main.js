@@ -4,7 +4,8 @@ import { AudioLink } from "./rtc.js";
 import { RoomSocket } from "./socket.js";
 import { RoomState } from "./state.js";
 import { api } from "../api.js";
-import { avatar, h, toast } from "../ui.js";
+import { openBuyTicket, openTicketPrice, ticketQuote } from "../tickets.js";
+import { avatar, h, money, toast } from "../ui.js";
 import { Announcer, renderKeyed } from "./view.js";
 
 const root = document.getElementById("room");
@@ -29,6 +30,7 @@ const GONE_TEXT = {
   closed_room_invite_only: ["Invitation only", "This is a closed room: a moderator has to invite you."],
   social_room_not_followed: ["Social room", "Only people followed by someone on stage can join."],
   club_members_only: ["Members only", "This room is for the club's members."],
+  club_premium_required: ["Premium members only", "This room is for the club's premium members. Subscribe on the club's page to join."],
   blocked_by_moderator: ["You can't join this room", "A moderator of this room blocked you."],
   not_authenticated: ["Please log in", "Your session has ended. Log in again to join the room."],
   waitlisted: ["You're on the waitlist", "You can join rooms once your account is let in."],
@@ -250,6 +252,10 @@ function leaveWith(code, err) {
     const login = h("a", { href: `/accounts/login/?next=${encodeURIComponent(location.pathname)}` }, "Log in");
     $("room-gone-text").append(" ", login);
   }
+  if (code === "ticket_required") offerTicket(err);
+  if ((code === "club_premium_required" || code === "club_members_only") && root.dataset.club) {
+    $("room-gone-text").append(" ", h("a", { href: `/clubs/${encodeURIComponent(root.dataset.club)}/` }, "Go to the club"));
+  }
   $("room-gone").hidden = false;
   $("listen-gate").hidden = true;
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
@@ -299,6 +305,41 @@ function render() {
   $("ping-btn").hidden = !active;
   $("leave-btn").hidden = !active;
   $("share-btn").hidden = !room;
+  $("price-btn").hidden = !active || !room || room.created_by !== meId;
+}
+
+// --- tickets -------------------------------------------------------------------------------
+
+/** The ticket-required screen: the price (from the refusal's fields) and "Buy ticket"; once
+ * the ticket is paid the page loads again and joins. A room started from a priced event is
+ * entered with the event's ticket. */
+function offerTicket(err) {
+  const fields = (err && err.fields) || {};
+  const first = (name) => (fields[name] || [])[0];
+  const kind = first("event_id") ? "events" : "rooms";
+  const id = first("event_id") || roomId;
+  document.querySelector("[data-ticket-offer]")?.remove();
+  const box = h("div", { class: "actions", "data-ticket-offer": true, style: "justify-content: center" });
+  if (first("amount")) box.append(h("p", { class: "price" }, "Ticket ", h("strong", { class: "money" }, money(Number(first("amount")), first("currency")))));
+  const buy = h("button", { type: "button", class: "primary" }, "Buy ticket");
+  buy.addEventListener("click", () => openBuyTicket({
+    kind, id, title: $("room-title").textContent,
+    onPaid: () => { toast("Ticket bought. Joining the room…"); setTimeout(() => location.reload(), 800); },
+  }).catch(showError));
+  box.append(buy);
+  $("room-gone-text").after(box);
+}
+
+async function priceRoom() {
+  try {
+    const current = await ticketQuote("rooms", roomId);
+    openTicketPrice({
+      kind: "rooms", id: roomId, current,
+      onSaved: (price) => toast(`New listeners need a ticket: ${money(price.amount, price.currency)}.`),
+    });
+  } catch (err) {
+    showError(err);
+  }
 }
 
 function personCard(entry) {
@@ -637,6 +678,7 @@ $("leave-btn").addEventListener("click", async () => {
   location.assign("/");
 });
 $("share-btn").addEventListener("click", share);
+$("price-btn").addEventListener("click", priceRoom);
 $("hand-policy").addEventListener("change", async (ev) => {
   const select = ev.target;
   const previous = state.room.hand_raise_policy;
