@@ -204,3 +204,27 @@ def test_with_real_stripe_the_test_authentication_does_not_exist(api_client, pro
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
     assert STANDIN.requests == []  # the stand-in was not touched
+
+
+# --- pages: Stripe.js is never in a page's HTML --------------------------------------------
+def _profile_html(client: Any, creator: Any) -> str:
+    client.force_login(make_user())
+    response = client.get(f"/u/{creator.username}/")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_page_with_a_payment_button_includes_no_stripe_js_in_stand_in_mode(client) -> None:
+    html = _profile_html(client, make_creator())
+    assert 'data-test-mode="1"' in html  # the card chooser offers the stand-in's test cards
+    assert "stripe.com" not in html
+
+
+def test_with_stripe_keys_stripe_js_is_not_in_the_page_either(client, provider_mode) -> None:
+    """payment_card.js loads it from js.stripe.com when a card form opens, not every page."""
+    creator = make_creator()
+    provider_mode("test", STRIPE_TEST_PUBLIC_KEY="pk_test_51Publishable")
+    html = _profile_html(client, creator)
+    assert 'data-test-mode=""' in html  # no test banner, no test cards with real Stripe
+    assert "stripe.com" not in html
+    assert "pk_test_51Publishable" not in html  # the key comes from payouts/config/
