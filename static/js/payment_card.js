@@ -175,15 +175,16 @@ export function cardChooser({ submit, name = "payment_method" }) {
  * Stops when `alive()` turns false.
  */
 export async function awaitConfirmation(box, { fetch, pending, done, alive, clientSecret = null }) {
-  const testMode = document.body.dataset.testMode === "1";
   let wake = null;
   const note = h("p", { class: "small", "data-authentication-note": true });
   const actions = h("div", { class: "actions" });
   fill(box, h("div", { class: "quote", "data-payment-pending": true },
     h("p", {}, h("strong", {}, "Your bank needs to confirm this payment (3-D Secure).")),
     note, actions));
+  const config = await paymentsConfig().catch(() => null);
+  const entry = config ? config.card_entry : document.body.dataset.testMode === "1" ? "test_cards" : "unavailable";
 
-  if (testMode && clientSecret) {
+  if (entry === "test_cards" && clientSecret) {
     note.textContent = "Test mode: this is where your bank would ask you to confirm. Choose the bank's answer.";
     const answer = (outcome) => async () => {
       actions.querySelectorAll("button").forEach((b) => { b.disabled = true; });
@@ -200,13 +201,12 @@ export async function awaitConfirmation(box, { fetch, pending, done, alive, clie
     fill(actions,
       h("button", { type: "button", "data-authenticate": "succeed", onclick: answer("succeed") }, "Complete test authentication"),
       h("button", { type: "button", class: "secondary", "data-authenticate": "fail", onclick: answer("fail") }, "Fail test authentication"));
-  } else if (testMode) {
+  } else if (entry === "test_cards") {
     note.textContent = "Test mode: the stand-in's cardholder step completes it (or fails it); this page updates by itself.";
-  } else if (clientSecret) {
+  } else if (entry === "stripe" && clientSecret) {
     note.textContent = "Follow your bank's prompt; this page updates by itself.";
-    paymentsConfig()
-      .then((config) => (config.card_entry === "stripe" ? loadStripe(config.publishable_key) : null))
-      .then((stripe) => (stripe ? stripe.handleNextAction({ clientSecret }) : null))
+    loadStripe(config.publishable_key)
+      .then((stripe) => stripe.handleNextAction({ clientSecret }))
       .then((result) => {
         if (result && result.error) note.textContent = `Your bank did not confirm the payment: ${result.error.message}`;
         if (wake) wake();
