@@ -228,3 +228,21 @@ def test_with_stripe_keys_stripe_js_is_not_in_the_page_either(client, provider_m
     assert 'data-test-mode=""' in html  # no test banner, no test cards with real Stripe
     assert "stripe.com" not in html
     assert "pk_test_51Publishable" not in html  # the key comes from payouts/config/
+
+
+def test_the_test_authentication_pays_a_subscriptions_first_invoice(api_client) -> None:
+    from clubs.selectors import club_premium_access
+    from payouts.models import ClubSubscription
+
+    from .test_memberships import paid_club, subscribed
+
+    club = paid_club()
+    user, sub = subscribed(club, card="pm_card_threeDSecure2Required")
+    assert sub.status == ClubSubscription.Status.INCOMPLETE
+    response = _authenticate(api_client, user, sub.client_secret)
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "succeeded"
+    sub.refresh_from_db()
+    assert sub.status == ClubSubscription.Status.ACTIVE
+    assert club_premium_access(user, club)
+    assert Journal.objects.filter(kind=Journal.Kind.MEMBERSHIP).count() == 1
