@@ -201,6 +201,7 @@ export async function awaitConfirmation(box, { fetch, pending, done, alive, clie
     fill(actions,
       h("button", { type: "button", "data-authenticate": "succeed", onclick: answer("succeed") }, "Complete test authentication"),
       h("button", { type: "button", class: "secondary", "data-authenticate": "fail", onclick: answer("fail") }, "Fail test authentication"));
+    actions.querySelector("button").focus(); // the next step, in view and on the keyboard
   } else if (entry === "test_cards") {
     note.textContent = "Test mode: the stand-in's cardholder step completes it (or fails it); this page updates by itself.";
   } else if (entry === "stripe" && clientSecret) {
