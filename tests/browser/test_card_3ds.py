@@ -1,6 +1,6 @@
 """3-D Secure finished in the browser, against the Stripe stand-in: the payment dialog offers
 the stand-in's test authentication (as Stripe's test pages do), the webhook settles the
-payment, and the dialog shows it. Stand-in mode never loads Stripe.js.
+payment (a tip, an event ticket, a paid club's first invoice), and the dialog shows it. Stand-in mode never loads Stripe.js.
 
 What this does not cover (it cannot without Stripe): the Stripe.js path of payment_card.js
 (Card Element, SetupIntent confirmation, handleNextAction); see docs/web.md."""
@@ -14,9 +14,13 @@ from playwright.sync_api import expect
 
 from accounts.models import Follow
 from clubhouse.money import Money
-from payouts.models import HandledEvent, Journal, Ticket, Tip
+from clubs.models import ClubMembership
+from clubs.services import club_create
+from payouts import services
+from payouts.models import ClubSubscription, HandledEvent, Journal, Ticket, Tip
 from payouts.services.tickets import ticket_price_set
 from tests.browser.test_pages import make_creator
+from tests.browser.test_room import off_loop
 from tests.factories import UserFactory
 from tests.rooms.factories import EventFactory
 
@@ -105,4 +109,30 @@ def test_an_event_ticket_waiting_for_3d_secure_is_authenticated_and_paid(
     ticket = Ticket.objects.get(buyer=fan)
     assert (ticket.status, ticket.amount, ticket.event_id) == ("paid", 800, event.pk)
     assert stripe_requests == []
+    page.console.assert_clean()
+
+
+def test_a_paid_club_subscription_waiting_for_3d_secure_is_authenticated_and_active(
+    new_page: Any, standin_shared: Any
+) -> None:
+    owner = make_creator(standin_shared, username="owl", display_name="Olive Owl")
+    club = off_loop(club_create, creator=owner, name="Night Owls", is_exclusive=True)
+    services.club_plan_set(club=club, actor=owner, price=Money(900, "USD"))
+    member = UserFactory(display_name="Mia")
+    ClubMembership.objects.create(club=club, user=member, role=ClubMembership.Role.MEMBER)
+    page = new_page(member)
+    page.goto(f"/clubs/{club.slug}/")
+    box = page.locator("[data-club-plan]")
+    box.get_by_role("button", name="Subscribe", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Subscribe to Night Owls")
+    dialog.get_by_label(re.compile("3-D Secure")).check()
+    dialog.get_by_role("button", name="Subscribe · $9.00 / month").click()
+    expect(dialog.get_by_text(PENDING)).to_be_visible()
+    assert ClubSubscription.objects.get(user=member, club=club).status == "incomplete"
+    dialog.get_by_role("button", name="Complete test authentication").click()
+
+    expect(dialog.get_by_text("Welcome! You are a premium member of Night Owls.")).to_be_visible()
+    sub = ClubSubscription.objects.get(user=member, club=club)
+    assert (sub.status, sub.amount) == ("active", 900)
+    assert Journal.objects.filter(kind=Journal.Kind.MEMBERSHIP).count() == 1
     page.console.assert_clean()
