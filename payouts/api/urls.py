@@ -1,8 +1,14 @@
 from django.urls import URLPattern, URLResolver, path, re_path
 
-from payouts.api import memberships, prices, tickets, views
+from payouts.api import client_config, memberships, prices, tickets, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("payouts/config/", client_config.PaymentsConfigView.as_view(), name="payouts-config"),
+    path(
+        "payouts/standin/authenticate/",
+        client_config.StandInAuthenticateView.as_view(),
+        name="payouts-standin-authenticate",
+    ),
     path("payouts/tips/", views.TipListCreateView.as_view(), name="payouts-tips"),
     path("payouts/tips/quote/", views.TipQuoteView.as_view(), name="payouts-tip-quote"),
     path("payouts/tips/<uuid:uuid>/", views.TipDetailView.as_view(), name="payouts-tip"),

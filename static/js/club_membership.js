@@ -146,6 +146,7 @@ export async function openSubscribe({ club, plan, onActive }) {
         pending: (fresh) => fresh.status === "incomplete",
         done,
         alive: () => dialog.open,
+        clientSecret: sub.client_secret,
       });
     } else {
       fill(status, h("p", { class: "form-error" }, `The subscription did not start${failureText(sub.failure_code)}: ${subscriptionState(sub).label.toLowerCase()}.`));
@@ -157,9 +158,9 @@ export async function openSubscribe({ club, plan, onActive }) {
     if (finished) return;
     clearFormErrors(form);
     fill(status);
-    const method = card.method();
     await busy(submit, async () => {
       try {
+        const method = await card.paymentMethod();
         // The server makes one live subscription per member and club: a double click or a
         // retry returns the same one (and never charges twice).
         done(await api(`payouts/clubs/${encodeURIComponent(club.slug)}/subscribe/`, {

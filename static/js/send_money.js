@@ -50,6 +50,7 @@ export async function openSendMoney({ username, name, currency = "USD" }) {
       pending: (fresh) => fresh.status === "requires_action",
       done,
       alive: () => dialog.open,
+      clientSecret: tip.client_secret,
     });
   }
 
@@ -78,9 +79,9 @@ export async function openSendMoney({ username, name, currency = "USD" }) {
       amountInput.focus();
       return;
     }
-    const method = card.method();
     await busy(submit, async () => {
       try {
+        const method = await card.paymentMethod();
         const tip = await api("payouts/tips/", {
           method: "POST",
           headers: { "Idempotency-Key": key },

@@ -92,6 +92,7 @@ export async function openBuyTicket({ kind, id, title, onPaid }) {
         pending: (fresh) => fresh.status === "requires_action" || fresh.status === "pending",
         done,
         alive: () => dialog.open,
+        clientSecret: ticket.client_secret,
       });
     } else if (ticket.status === "failed") {
       fill(status, h("p", { class: "form-error" }, `The payment failed${failureText(ticket.failure_code)}. Nothing was charged. Try another card.`));
@@ -108,9 +109,9 @@ export async function openBuyTicket({ kind, id, title, onPaid }) {
     if (finished) return;
     clearFormErrors(form);
     fill(status);
-    const method = card.method();
     await busy(submit, async () => {
       try {
+        const method = await card.paymentMethod();
         const ticket = await api(`payouts/${kind}/${id}/ticket/`, {
           method: "POST",
           body: method ? { payment_method: method } : {},
