@@ -267,3 +267,15 @@ LOGGING = {
 # (accounts/middleware.py; needs request.user, so it runs after AuthenticationMiddleware).
 MIDDLEWARE += ["accounts.middleware.WaitlistMiddleware"]
 # --- end accounts -----------------------------------------------------------------------------
+
+# --- media relay ------------------------------------------------------------------------------
+# Knobs an operator sets per deployment, from the environment when given (their defaults live in
+# media_relay/conf.py; docs/operations.md and docs/relay.md explain them).
+for _name, _cast in (
+    ("RELAY_WORKER_MAX_PEERS", int),
+    ("RELAY_PIPE_HOST", str),
+    ("RELAY_HEARTBEAT_S", float),
+    ("RELAY_WORKER_TTL_S", float),
+):
+    if _name in env.ENVIRON:
+        globals()[_name] = _cast(env.ENVIRON[_name])
