@@ -462,3 +462,77 @@ charge_kind_register(
         dispute_journal_kind=Journal.Kind.TIP_DISPUTE,
     ),
 )
+
+
+# --- staff: pending and failed refunds of every kind (admin), the beat sweep ------------------
+
+
+def charge_refund_refresh(*, refund: ChargeRefund) -> ChargeRefund:
+    """Ask the provider where a refund stands and apply it (a lost webhook, a stuck pending
+    refund). Idempotent."""
+    from payouts.provider import get_provider
+
+    refund_events_apply(refund=get_provider().refund_retrieve(refund.stripe_refund_id),
+                        charge_kind=refund.charge_kind)  # fmt: skip
+    refund.refresh_from_db()
+    return refund
+
+
+def charge_refunds_refresh_stale(*, older_than_seconds: int) -> list[str]:
+    """The beat sweep: refunds still pending after a while are looked up at the provider.
+    Returns their resulting states; an unreachable provider leaves them for the next run."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payouts.provider import ProviderError
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    states = []
+    for row in ChargeRefund.objects.filter(status=ChargeRefund.Status.PENDING, updated__lt=cutoff):
+        try:
+            states.append(charge_refund_refresh(refund=row).status)
+        except ProviderError:
+            logger.warning("refund %s: provider unreachable, left pending", row.stripe_refund_id)
+            states.append(row.status)
+    return states
+
+
+def charge_refund_retry(*, refund: ChargeRefund, actor: Any) -> ChargeRefund | None:
+    """Staff retry a failed or canceled refund: a new refund of the same amount of the same
+    charge (a new request under a new key), through the service of the charge's kind. Returns
+    the new refund's row, or None if the provider's answer named no refund."""
+    from clubhouse.errors import Conflict, PermissionDenied
+    from payouts.models import MembershipInvoice, Ticket, Tip
+
+    if not getattr(actor, "is_staff", False):
+        raise PermissionDenied("Only staff can refund.", code="staff_required")
+    if refund.status not in ChargeRefund.FINAL:
+        raise Conflict(
+            "Only a failed or canceled refund can be retried.", code="illegal_transition"
+        )
+    charge_id = refund.stripe_charge_id
+    before = set(
+        ChargeRefund.objects.filter(stripe_charge_id=charge_id).values_list("pk", flat=True)
+    )
+    if refund.charge_kind == "tip" and (
+        tip := Tip.objects.filter(stripe_charge_id=charge_id).first()
+    ):
+        from payouts.services.tips import tip_refund
+
+        tip_refund(tip=tip, actor=actor)
+    elif refund.charge_kind == "membership" and (
+        invoice := MembershipInvoice.objects.filter(stripe_charge_id=charge_id).first()
+    ):
+        from payouts.services.memberships import membership_invoice_refund
+
+        membership_invoice_refund(invoice=invoice, actor=actor, amount=refund.amount)
+    elif refund.charge_kind == "ticket" and (
+        ticket := Ticket.objects.filter(stripe_charge_id=charge_id).first()
+    ):
+        from payouts.services.tickets import ticket_refund
+
+        ticket_refund(ticket=ticket, actor=actor)
+    else:
+        raise Conflict("This refund's charge is not one of ours.", code="unknown_charge")
+    return ChargeRefund.objects.filter(stripe_charge_id=charge_id).exclude(pk__in=before).first()

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from clubhouse.errors import InvalidInput
+from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubhouse.money import Money
 from payouts import ledger, reconciliation, services
 from payouts.ledger import Kind
 from payouts.models import ChargeRefund, Discrepancy, Journal, MembershipInvoice, Ticket, Tip
 from payouts.provider import get_provider
 from payouts.provider.standin import STANDIN
-from payouts.services import tickets
+from payouts.services import charges, tickets
 from payouts.services.memberships import membership_invoice_refund
 
 from .conftest import follow, make_creator, make_user, post_event
@@ -416,3 +416,64 @@ def test_reconciliation_catches_a_dispute_fee_missing_from_the_ledger(
         for d in reconciliation.reconcile()
     }
     assert (Discrepancy.Kind.MISSING_IN_LEDGER, "dispute_fee", dispute_id, 1500) in found
+
+
+# --- staff: admin shows pending and failed refunds, retries them; the sweep --------------------
+
+
+def test_admin_shows_a_tips_pending_then_failed_refund_and_staff_retry_it(client) -> None:
+    tip = _tip()
+    staff = make_user(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    STANDIN.refunds_pending = True
+    response = client.post(
+        "/admin/payouts/tip/", {"action": "refund", "_selected_action": [tip.pk]}
+    )
+    assert response.status_code == 302
+    page = client.get("/admin/payouts/tip/")
+    assert b"Pending at the provider: 1061 USD" in page.content
+    row = ChargeRefund.objects.get()
+    STANDIN.refund_fail(row.stripe_refund_id)
+    charges.charge_refund_refresh(refund=row)  # as the webhook (or the sweep) would
+    page = client.get("/admin/payouts/tip/")
+    assert b"Failed (retry in admin) (expired_or_canceled_card): 1061 USD" in page.content
+    assert client.get("/admin/payouts/chargerefund/").status_code == 200
+
+    STANDIN.refunds_pending = False
+    response = client.post(
+        "/admin/payouts/chargerefund/", {"action": "retry", "_selected_action": [row.pk]}
+    )
+    assert response.status_code == 302
+    tip.refresh_from_db()
+    assert tip.status == Tip.Status.REFUNDED
+    assert _refunds_booked() == tip.charge_amount
+    assert list(ChargeRefund.objects.order_by("pk").values_list("status", flat=True)) == [
+        R.FAILED,
+        R.SUCCEEDED,
+    ]
+
+
+def test_retrying_a_refund_that_did_not_fail_is_refused(django_capture_on_commit_callbacks) -> None:
+    invoice = _invoice(django_capture_on_commit_callbacks)
+    staff = make_user(is_staff=True)
+    STANDIN.refunds_pending = True
+    membership_invoice_refund(invoice=invoice, actor=staff, amount=100)
+    with pytest.raises(Conflict):
+        charges.charge_refund_retry(refund=ChargeRefund.objects.get(), actor=staff)
+    with pytest.raises(PermissionDenied):
+        charges.charge_refund_retry(refund=ChargeRefund.objects.get(), actor=make_user())
+
+
+def test_the_sweep_settles_a_pending_refund_whose_webhook_was_lost(
+    django_capture_on_commit_callbacks,
+) -> None:
+    invoice = _invoice(django_capture_on_commit_callbacks)
+    STANDIN.refunds_pending = True
+    membership_invoice_refund(invoice=invoice, actor=make_user(is_staff=True), amount=250)
+    row = ChargeRefund.objects.get()
+    STANDIN.refund_settle(row.stripe_refund_id, success=True)  # its events never arrive
+    assert charges.charge_refunds_refresh_stale(older_than_seconds=3600) == []  # too recent
+    assert charges.charge_refunds_refresh_stale(older_than_seconds=-1) == [R.SUCCEEDED]
+    assert _refunds_booked() == 250
+    assert charges.charge_refunds_refresh_stale(older_than_seconds=-1) == []  # nothing pending
+    assert reconciliation.reconcile() == []
