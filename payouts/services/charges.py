@@ -6,16 +6,18 @@ payment is booked (a refund can overtake the payment's own event), and what to d
 state machine when the charge is fully refunded or disputed. The money side is the same for
 every kind and is derived from the original payment journal (found by charge id):
 
-* **Refund** (cumulative ``amount_refunded`` R of a charge C whose journal gave the creator S):
-  the transfer to the connected account is reversed in proportion, ``share(S, R, C)``, and the
-  rest of the refund comes out of the platform balance (the application fee, refunded in
-  proportion; Stripe keeps its processing fee). Each new cumulative amount books only the
-  difference from what is already booked for the charge, so partial refunds, replays and
-  out-of-order ``charge.refunded`` events add up exactly to the refunded total.
+* **Refund**: one ``ChargeRefund`` per provider refund, booked when it has succeeded (never
+  from ``amount_refunded``, which counts pending refunds) and reversed by a new journal if it
+  fails or is canceled after that (``refund_apply``). The transfer to the connected account is
+  reversed in proportion to the cumulative net refunded, ``share(S, R, C)``, and the rest of the
+  refund comes out of the platform balance (the application fee, refunded in proportion;
+  Stripe keeps its processing fee), so refunds booked one by one add up exactly.
 * **Dispute, funds withdrawn**: ``platform_balance -A``, ``disputes +A`` (the platform absorbs
   chargebacks; recovering them from a creator is a staff correction).
 * **Dispute, funds reinstated** (won): the reverse. Reinstating implies the withdrawal, which is
   booked first if its event has not been seen.
+* **Dispute fee**: Stripe's fee on the dispute's balance transactions, a platform expense
+  (``dispute_fees``), returned when the dispute is won.
 """
 
 from __future__ import annotations
