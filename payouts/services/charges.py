@@ -211,7 +211,12 @@ def refund_apply(*, refund: dict[str, Any], charge_kind: str = "") -> RefundChan
                 logger.warning("refund %s of unknown charge %s not booked", refund_id, charge_id)
                 return RefundChange(row)
             kind = CHARGE_KINDS.get(row.charge_kind)
-            row.booked = _refund_journal_post(
+            # Booked before this rule (key `refund:<charge>:<cumulative>`, with the refund id
+            # on ticket and membership refunds): that journal is this refund's booking.
+            legacy = Journal.objects.filter(
+                stripe_refund_id=refund_id, kind__in=REFUND_KINDS
+            ).first()
+            row.booked = legacy or _refund_journal_post(
                 payment=payment, refund_id=refund_id, amount=row.amount,
                 journal_kind=kind.refund_journal_kind if kind else Journal.Kind.REFUND,
             )  # fmt: skip

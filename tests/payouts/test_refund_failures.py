@@ -477,3 +477,26 @@ def test_the_sweep_settles_a_pending_refund_whose_webhook_was_lost(
     assert _refunds_booked() == 250
     assert charges.charge_refunds_refresh_stale(older_than_seconds=-1) == []  # nothing pending
     assert reconciliation.reconcile() == []
+
+
+def test_a_refund_booked_before_this_rule_is_not_booked_again(client, webhook_endpoint) -> None:
+    from payouts.ledger import Line
+
+    tip = _tip()
+    refund = get_provider().refund_create(
+        payment_intent=tip.stripe_payment_intent_id, idempotency_key="old"
+    )
+    c = "USD"
+    legacy = ledger.journal_post(  # what the old cumulative booking wrote for this refund
+        kind=Journal.Kind.TIP_REFUND, currency=c,
+        idempotency_key=f"refund:{tip.stripe_charge_id}:{tip.charge_amount}",
+        stripe_charge_id=tip.stripe_charge_id, stripe_refund_id=refund["id"],
+        lines=[Line(ledger.account(Kind.REFUNDS, c), tip.charge_amount),
+               Line(ledger.account(Kind.PLATFORM_BALANCE, c), -tip.fee),
+               Line(ledger.account(Kind.CREATOR_PAYABLE, c, tip.creator), -tip.amount)],
+    )  # fmt: skip
+    _post_all(client, webhook_endpoint, _events("charge.refunded", "refund.updated"))
+    assert ChargeRefund.objects.get().booked == legacy
+    assert _refunds_booked() == tip.charge_amount
+    tip.refresh_from_db()
+    assert tip.status == Tip.Status.REFUNDED
