@@ -14,6 +14,7 @@ from clubhouse.errors import ApplicationError
 from payouts import ledger, selectors, services
 from payouts.models import (
     AuditEntry,
+    ChargeRefund,
     ClubPlan,
     ClubSubscription,
     ConnectedAccount,
@@ -225,20 +226,72 @@ class StipendPaymentAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"{payment}: {exc.message}", messages.ERROR)
 
 
+def _refund_state(charge_id: str) -> str:
+    """The latest refund of a charge as staff need it: pending, or failed with the reason."""
+    latest = ChargeRefund.objects.filter(stripe_charge_id=charge_id or "-").order_by("-pk").first()
+    if latest is None:
+        return ""
+    reason = f" ({latest.failure_reason})" if latest.status in ChargeRefund.FINAL else ""
+    return f"{latest.get_status_display()}{reason}: {latest.amount} {latest.currency}"
+
+
+@admin.register(ChargeRefund)
+class ChargeRefundAdmin(ReadOnlyAdmin):
+    """Every refund of every kind of charge: pending until the provider says it succeeded (only
+    then is it in the ledger), failed or canceled with the reason (its booking reversed if it
+    had succeeded). Staff retry a failed one here, or ask Stripe about a stuck one."""
+
+    list_display = ["stripe_refund_id", "charge_kind", "stripe_charge_id", "amount", "currency",
+                    "status", "failure_reason", "booked", "reversed_by", "created", "updated"]  # fmt: skip
+    list_filter = ["status", "charge_kind", "currency"]
+    search_fields = ["stripe_refund_id", "stripe_charge_id"]
+    actions = ["retry", "refresh"]
+
+    @admin.action(description="Retry (a new refund of the same amount)")
+    def retry(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from payouts.services.charges import charge_refund_retry
+
+        for row in queryset:
+            try:
+                new = charge_refund_retry(refund=row, actor=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"{row}: {exc.message}", messages.ERROR)
+                continue
+            self.message_user(request, f"{row}: retried as {new}", messages.SUCCESS)
+
+    @admin.action(description="Ask Stripe where it stands")
+    def refresh(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from payouts.provider import ProviderError
+        from payouts.services.charges import charge_refund_refresh
+
+        for row in queryset:
+            try:
+                self.message_user(request, str(charge_refund_refresh(refund=row)))
+            except ProviderError as exc:
+                self.message_user(request, f"{row}: {exc.message}", messages.ERROR)
+
+
 @admin.register(Tip)
 class TipAdmin(ReadOnlyAdmin):
-    list_display = ["uuid", "sender", "creator", "amount", "fee", "currency", "status", "created"]
+    list_display = ["uuid", "sender", "creator", "amount", "fee", "currency", "status",
+                    "refund_state", "created"]  # fmt: skip
     list_filter = ["status", "currency"]
     search_fields = ["uuid", "stripe_payment_intent_id", "stripe_charge_id"]
     actions = ["refund"]
 
-    @admin.action(description="Refund to the sender")
+    @admin.display(description="refund")
+    def refund_state(self, obj: Tip) -> str:
+        return _refund_state(obj.stripe_charge_id)
+
+    @admin.action(description="Refund to the sender (or retry a failed refund)")
     def refund(self, request: HttpRequest, queryset: QuerySet) -> None:
         for tip in queryset:
             try:
-                services.tip_refund(tip=tip, actor=request.user)  # type: ignore[arg-type]
+                tip = services.tip_refund(tip=tip, actor=request.user)  # type: ignore[arg-type]
             except ApplicationError as exc:
                 self.message_user(request, f"{tip}: {exc.message}", messages.ERROR)
+                continue
+            self.message_user(request, f"{tip}: {_refund_state(tip.stripe_charge_id)}")
 
 
 @admin.register(Discrepancy)
@@ -362,10 +415,14 @@ class ClubSubscriptionAdmin(ReadOnlyAdmin):
 @admin.register(MembershipInvoice)
 class MembershipInvoiceAdmin(ReadOnlyAdmin):
     list_display = ["stripe_invoice_id", "subscription", "status", "amount", "currency",
-                    "application_fee", "attempt_count", "paid_at"]  # fmt: skip
+                    "application_fee", "attempt_count", "paid_at", "refund_state"]  # fmt: skip
     list_filter = ["status", "currency"]
     search_fields = ["stripe_invoice_id", "stripe_charge_id", "stripe_payment_intent_id"]
     actions = ["refund"]
+
+    @admin.display(description="refund")
+    def refund_state(self, obj: MembershipInvoice) -> str:
+        return _refund_state(obj.stripe_charge_id)
 
     @admin.action(description="Refund in full (what is left) to the member")
     def refund(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -376,6 +433,8 @@ class MembershipInvoiceAdmin(ReadOnlyAdmin):
                 membership_invoice_refund(invoice=invoice, actor=request.user)  # type: ignore[arg-type]
             except ApplicationError as exc:
                 self.message_user(request, f"{invoice}: {exc.message}", messages.ERROR)
+                continue
+            self.message_user(request, f"{invoice}: {_refund_state(invoice.stripe_charge_id)}")
 
 
 @admin.register(ConnectedPayout)

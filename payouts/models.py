@@ -59,6 +59,7 @@ class LedgerAccount(models.Model):
         PROCESSING_FEES = "processing_fees", "Processing fees (Stripe)"
         REFUNDS = "refunds", "Refunds (sink)"
         DISPUTES = "disputes", "Disputes lost (sink)"
+        DISPUTE_FEES = "dispute_fees", "Dispute fees (Stripe, platform expense)"
         BANK_PAYOUTS = "bank_payouts", "Paid out to banks (sink)"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -117,6 +118,11 @@ class Journal(AppendOnlyModel):
         CREATOR_PAYOUT = "creator_payout", "Creator payout to bank"
         CREATOR_PAYOUT_FAILED = "creator_payout_failed", "Creator payout failed (returned)"
         PAYOUT_FAILED = "payout_failed", "Payout to bank failed (returned)"
+        # A refund booked when it succeeded, then failed or canceled: the exact negation of
+        # its refund journal (see ChargeRefund).
+        REFUND_REVERSED = "refund_reversed", "Refund failed after success (reversed)"
+        DISPUTE_FEE = "dispute_fee", "Dispute fee"
+        DISPUTE_FEE_RETURNED = "dispute_fee_returned", "Dispute fee returned (won)"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     currency = models.CharField(max_length=3)
@@ -320,7 +326,8 @@ class Tip(models.Model):
         # A payment intent may be confirmed again after a failure (another card, 3-D Secure
         # retried): the provider's success wins.
         Status.FAILED: {Status.SUCCEEDED},
-        Status.REFUNDED: set(),
+        # A refund that failed (or was canceled) after it succeeded: the tip is paid again.
+        Status.REFUNDED: {Status.SUCCEEDED},
         Status.DISPUTED: {Status.REFUNDED},
     }
 
@@ -468,6 +475,52 @@ class HandledEvent(models.Model):
         return f"{self.event_id} {self.type}"
 
 
+class ChargeRefund(models.Model):
+    """One provider refund of a charge (any kind: tip, ticket, membership), and the rule that
+    books it: the ledger books a refund once it has succeeded, and reverses that journal (a new
+    journal, never an edit) if it later fails or is canceled. `failed` and `canceled` are
+    final: news of an older state (an out-of-order `succeeded`) changes nothing."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending at the provider"
+        SUCCEEDED = "succeeded", "Succeeded (booked)"
+        FAILED = "failed", "Failed (retry in admin)"
+        CANCELED = "canceled", "Canceled (retry in admin)"
+
+    TRANSITIONS: ClassVar[dict[str, set[str]]] = {
+        Status.PENDING: {Status.SUCCEEDED, Status.FAILED, Status.CANCELED},
+        Status.SUCCEEDED: {Status.FAILED, Status.CANCELED},
+        Status.FAILED: set(),
+        Status.CANCELED: set(),
+    }
+    FINAL = (Status.FAILED, Status.CANCELED)
+
+    stripe_refund_id = models.CharField(max_length=255, unique=True)
+    stripe_charge_id = models.CharField(max_length=255, db_index=True)
+    charge_kind = models.CharField(max_length=32, blank=True, help_text="tip, ticket, membership")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    booked = models.ForeignKey(
+        Journal, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reversed_by = models.ForeignKey(
+        Journal, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="charge_refund_amount_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"refund {self.stripe_refund_id} {self.amount} {self.currency} ({self.status})"
+
+
 class Discrepancy(models.Model):
     class Kind(models.TextChoices):
         MISSING_IN_LEDGER = "missing_in_ledger", "At the provider, not in the ledger"
@@ -576,7 +629,8 @@ class Ticket(models.Model):
         Status.PAID: {Status.REFUND_PENDING, Status.REFUNDED, Status.DISPUTED},
         Status.REFUND_PENDING: {Status.REFUNDED, Status.REFUND_FAILED, Status.DISPUTED},
         Status.REFUND_FAILED: {Status.REFUND_PENDING, Status.REFUNDED, Status.DISPUTED},
-        Status.REFUNDED: set(),
+        # A refund that failed (or was canceled) after it succeeded: staff retry it.
+        Status.REFUNDED: {Status.REFUND_FAILED},
         # A chargeback: the buyer's bank took the money back; the ticket no longer admits.
         Status.DISPUTED: set(),
     }

@@ -14,7 +14,7 @@ from typing import Any
 from django.db.models import Min, Q, Sum
 
 from payouts.models import Discrepancy, Entry, Journal, LedgerAccount
-from payouts.provider import StripeDict, get_provider
+from payouts.provider import ProviderError, ProviderUnavailable, StripeDict, get_provider
 from payouts.services.charges import DISPUTE_KINDS, REFUND_KINDS
 
 D = Discrepancy.Kind
@@ -207,7 +207,7 @@ def _compare_totals(
 def reconcile_refunds_disputes_payouts(
     *, gte: int | None, since: datetime | None = None
 ) -> list[Discrepancy]:
-    """Refunds per charge (the provider's succeeded refunds vs the ledger's `refunds`), disputes
+    """Refunds per refund (the provider's succeeded refunds vs the ledger's `refunds`), disputes
     per dispute (funds withdrawn and not reinstated vs the ledger's `disputes`), and creators'
     bank payouts per payout (paid vs `bank_payouts`). The objects the provider lists in the
     window (`gte`, with its margin) and the journals about them are compared; refunds booked in
@@ -217,23 +217,41 @@ def reconcile_refunds_disputes_payouts(
     provider = get_provider()
     found: list[Discrepancy] = []
 
+    # Refunds, per refund id (like with like: a charge's refunds may straddle the window). A
+    # refund counts at the provider once it has succeeded (the ledger books it then, and
+    # reverses it if it fails later); refunds the ledger moved in the window whose provider
+    # object is older than the listing are fetched one by one.
+    refund_kinds: list[str] = [*REFUND_KINDS, Journal.Kind.REFUND_REVERSED]
     refunded: dict[str, tuple[int, str]] = {}
+
+    def provider_refund(r: StripeDict) -> tuple[int, str]:
+        amount = int(r["amount"]) if r.get("status") == "succeeded" else 0
+        return amount, str(r["currency"]).upper()
+
     for r in provider.refund_list(created_gte=gte):
-        if r.get("status") in {"succeeded", "pending"} and r.get("charge"):
-            amount, _ = refunded.get(str(r["charge"]), (0, ""))
-            refunded[str(r["charge"])] = (amount + int(r["amount"]), str(r["currency"]).upper())
-    booked_refunds = Journal.objects.filter(kind__in=REFUND_KINDS).exclude(stripe_charge_id="")
+        if r.get("charge"):
+            refunded[str(r["id"])] = provider_refund(r)
+    booked_refunds = Journal.objects.filter(kind__in=refund_kinds).exclude(stripe_refund_id="")
     if since is not None:
         booked_refunds = booked_refunds.filter(created__gte=since)
-    refund_charges = set(refunded) | set(booked_refunds.values_list("stripe_charge_id", flat=True))
+    for refund_id in sorted(set(booked_refunds.values_list("stripe_refund_id", flat=True))):
+        if refund_id in refunded:
+            continue
+        try:
+            refunded[refund_id] = provider_refund(provider.refund_retrieve(refund_id))
+        except ProviderUnavailable:
+            continue  # unknown today; tomorrow's run looks again
+        except ProviderError:
+            refunded[refund_id] = (0, "")  # the provider does not know it
     found += _compare_totals(
         "refund", refunded,
-        _ledger_totals("stripe_charge_id", sorted(refund_charges),
-                       list(REFUND_KINDS), LedgerAccount.Kind.REFUNDS),
+        _ledger_totals("stripe_refund_id", sorted(refunded), refund_kinds,
+                       LedgerAccount.Kind.REFUNDS),
     )  # fmt: skip
 
     withdrawn: dict[str, tuple[int, str]] = {}
-    for d in provider.dispute_list(created_gte=gte):
+    disputes = provider.dispute_list(created_gte=gte)
+    for d in disputes:
         kept = 0 if d.get("status") == "won" else int(d["amount"])
         withdrawn[str(d["id"])] = (kept, str(d["currency"]).upper())
     found += _compare_totals(
@@ -241,6 +259,19 @@ def reconcile_refunds_disputes_payouts(
         _ledger_totals("stripe_dispute_id", list(withdrawn),
                        [*DISPUTE_KINDS, Journal.Kind.DISPUTE_REINSTATED],
                        LedgerAccount.Kind.DISPUTES),
+    )  # fmt: skip
+
+    # Stripe's dispute fees, per dispute: charged and not returned vs the ledger's
+    # `dispute_fees` (services/charges.py `dispute_fee_book`).
+    dispute_fees: dict[str, tuple[int, str]] = {}
+    for d in disputes:
+        net_fee = sum(int(t.get("fee") or 0) for t in d.get("balance_transactions") or [])
+        dispute_fees[str(d["id"])] = (net_fee, str(d["currency"]).upper())
+    found += _compare_totals(
+        "dispute_fee", dispute_fees,
+        _ledger_totals("stripe_dispute_id", list(dispute_fees),
+                       [str(Journal.Kind.DISPUTE_FEE), str(Journal.Kind.DISPUTE_FEE_RETURNED)],
+                       LedgerAccount.Kind.DISPUTE_FEES),
     )  # fmt: skip
 
     paid_out: dict[str, tuple[int, str]] = {}
@@ -284,7 +315,7 @@ def reconcile_tickets(*, since: datetime | None = None) -> list[Discrepancy]:
         row["journal__stripe_charge_id"]: int(row["total"])
         for row in Entry.objects.filter(
             journal__stripe_charge_id__in=refunded_charges,
-            journal__kind__in=REFUND_KINDS,
+            journal__kind__in=[*REFUND_KINDS, Journal.Kind.REFUND_REVERSED],
             account__kind=LedgerAccount.Kind.REFUNDS,
         )
         .values("journal__stripe_charge_id")

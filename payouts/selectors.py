@@ -154,7 +154,7 @@ _WALLET_FIGURES: dict[str, tuple[str, ...]] = {
     "tickets": ("ticket",),
     "memberships": ("membership",),
     "stipends": ("stipend", "stipend_reversal"),
-    "refunds": ("tip_refund", "ticket_refund", "refund"),
+    "refunds": ("tip_refund", "ticket_refund", "refund", "refund_reversed"),  # net of reversals
     "paid_out": ("creator_payout", "creator_payout_failed"),
     "corrections": ("correction",),
 }

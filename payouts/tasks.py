@@ -40,6 +40,13 @@ def ticket_refund_task(ticket_id: int) -> str:
 
 @shared_task(acks_late=True)
 def tickets_refund_sweep_task() -> list[str]:
+    """Tickets' stuck refunds are retried (same key); pending refunds of any kind of charge
+    (tips, memberships, tickets) whose news was lost are looked up at the provider."""
+    from payouts import conf
+    from payouts.services.charges import charge_refunds_refresh_stale
     from payouts.services.tickets import tickets_refund_sweep
 
-    return tickets_refund_sweep()
+    states = tickets_refund_sweep()
+    return states + charge_refunds_refresh_stale(
+        older_than_seconds=conf.ticket_refund_retry_after()
+    )

@@ -92,13 +92,12 @@ def _charge_refunded(obj: dict[str, Any], created: int | None) -> None:
 
 
 def _refund_updated(obj: dict[str, Any], created: int | None) -> None:
-    """`refund.updated` / `refund.failed` / `charge.refund.updated`: a refund settled or failed.
-    Only ticket refunds are requested with a state of their own (`refund_pending`); the money
-    of every refund is booked from `charge.refunded`."""
-    from payouts.services.tickets import ticket_apply_refund
+    """`refund.updated` / `refund.failed` / `charge.refund.updated`: a refund of any kind of
+    charge settled, failed or was canceled: booked when it succeeds, reversed if it fails after
+    that; the charge's kind moves its own state (services/charges.py)."""
+    from payouts.services.charges import refund_events_apply
 
-    if ticket := _ticket_for(obj):
-        ticket_apply_refund(ticket=ticket, refund=obj)
+    refund_events_apply(refund=obj)
 
 
 def _dispute_funds_withdrawn(obj: dict[str, Any], created: int | None) -> None:
@@ -188,6 +187,7 @@ HANDLERS: dict[str, Handler] = {
     "payment_intent.payment_failed": _payment_intent_failed,
     "payment_intent.requires_action": _payment_intent_requires_action,
     "charge.refunded": _charge_refunded,
+    "refund.created": _refund_updated,
     "refund.updated": _refund_updated,
     "refund.failed": _refund_updated,
     "charge.refund.updated": _refund_updated,

@@ -126,6 +126,8 @@ class StandInStripe(stripe.HTTPClient):
             self.fail_next: list[StandInError] = []
             # Refunds answer `pending` and wait for `refund_settle` (as bank refunds do).
             self.refunds_pending = False
+            # What Stripe charges the platform when a dispute is opened (returned if won).
+            self.dispute_fee = 1500
 
     def _now(self) -> int:
         return next(self._clock)
@@ -234,10 +236,13 @@ class StandInStripe(stripe.HTTPClient):
                  "reason": "fraudulent", "created": self._now()},
             )  # fmt: skip
             charge["disputed"] = True
-            self._balance_txn(
+            # Stripe debits the disputed amount and its dispute fee in one balance transaction
+            # (`fee`), listed on the dispute; a won dispute returns both.
+            txn = self._balance_txn(
                 amount=-charge["amount"], currency=charge["currency"], type_="adjustment",
-                source=dispute["id"],
+                source=dispute["id"], fee=self.dispute_fee,
             )  # fmt: skip
+            dispute["balance_transactions"] = [dict(txn)]
             created = self._event("charge.dispute.created", dispute)
             self._event("charge.dispute.funds_withdrawn", dispute)
             return created
@@ -625,6 +630,27 @@ class StandInStripe(stripe.HTTPClient):
             self._save()
             return self.events[-1]
 
+    def refund_fail(self, refund_id: str, *, status: str = "failed") -> dict[str, Any]:
+        """A refund fails or is canceled, pending or after it succeeded (a bank can return a
+        refund days later): the money comes back to the platform balance. Stripe does not undo
+        the transfer reversal of a refund that fails after success; the stand-in neither."""
+        with self._lock:
+            refund = self.get("refunds", refund_id)
+            if refund["status"] not in {"pending", "succeeded"}:
+                raise ValueError(f"refund {refund_id} is {refund['status']} already")
+            charge = self.get("charges", refund["charge"])
+            if refund["status"] == "succeeded":
+                self._balance_txn(
+                    amount=refund["amount"], currency=charge["currency"],
+                    type_="refund_failure", source=refund["id"],
+                )  # fmt: skip
+            refund.update(status=status, failure_reason="expired_or_canceled_card")
+            charge["amount_refunded"] -= refund["amount"]
+            charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+            self._event("refund.failed" if status == "failed" else "refund.updated", refund)
+            self._save()
+            return self.events[-1]
+
     def _create_accounts(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
         acct = {
             "id": self._id("acct"),
@@ -961,10 +987,12 @@ class StandInStripe(stripe.HTTPClient):
         with self._lock:
             dispute = self.get("disputes", dispute_id)
             dispute["status"] = "won"
-            self._balance_txn(
+            withdrawn_fee = sum(int(t["fee"]) for t in dispute.get("balance_transactions") or [])
+            txn = self._balance_txn(
                 amount=dispute["amount"], currency=dispute["currency"], type_="adjustment",
-                source=dispute["id"],
+                source=dispute["id"], fee=-withdrawn_fee,
             )  # fmt: skip
+            dispute.setdefault("balance_transactions", []).append(dict(txn))
             event = self._event("charge.dispute.funds_reinstated", dispute)
             self._event("charge.dispute.closed", dispute)
             return event

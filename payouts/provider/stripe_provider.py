@@ -357,6 +357,17 @@ class StripeProvider:
             params["created"] = {"gte": created_gte}
         return self._list(self.client.v1.refunds.list, params)
 
+    def refund_retrieve(self, refund: str) -> StripeDict:
+        return self._call(
+            lambda params, options: self.client.v1.refunds.retrieve(
+                refund, params=params, options=options
+            ),
+            {},
+        )
+
+    def charge_refund_list(self, charge: str) -> list[StripeDict]:
+        return self._list(self.client.v1.refunds.list, {"charge": charge})
+
     def dispute_list(self, *, created_gte: int | None = None) -> list[StripeDict]:
         params: dict[str, Any] = {}
         if created_gte is not None:

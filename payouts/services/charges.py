@@ -6,16 +6,18 @@ payment is booked (a refund can overtake the payment's own event), and what to d
 state machine when the charge is fully refunded or disputed. The money side is the same for
 every kind and is derived from the original payment journal (found by charge id):
 
-* **Refund** (cumulative ``amount_refunded`` R of a charge C whose journal gave the creator S):
-  the transfer to the connected account is reversed in proportion, ``share(S, R, C)``, and the
-  rest of the refund comes out of the platform balance (the application fee, refunded in
-  proportion; Stripe keeps its processing fee). Each new cumulative amount books only the
-  difference from what is already booked for the charge, so partial refunds, replays and
-  out-of-order ``charge.refunded`` events add up exactly to the refunded total.
+* **Refund**: one ``ChargeRefund`` per provider refund, booked when it has succeeded (never
+  from ``amount_refunded``, which counts pending refunds) and reversed by a new journal if it
+  fails or is canceled after that (``refund_apply``). The transfer to the connected account is
+  reversed in proportion to the cumulative net refunded, ``share(S, R, C)``, and the rest of the
+  refund comes out of the platform balance (the application fee, refunded in proportion;
+  Stripe keeps its processing fee), so refunds booked one by one add up exactly.
 * **Dispute, funds withdrawn**: ``platform_balance -A``, ``disputes +A`` (the platform absorbs
   chargebacks; recovering them from a creator is a staff correction).
 * **Dispute, funds reinstated** (won): the reverse. Reinstating implies the withdrawal, which is
   booked first if its event has not been seen.
+* **Dispute fee**: Stripe's fee on the dispute's balance transactions, a platform expense
+  (``dispute_fees``), returned when the dispute is won.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from django.db import transaction
 from django.db.models import Sum
 
 from payouts import fees, ledger
+from payouts.audit import audit
 from payouts.ledger import Kind, Line
-from payouts.models import Entry, Journal
+from payouts.models import ChargeRefund, Entry, Journal
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +47,8 @@ class ChargeKind:
     """What a kind of charge does beyond the ledger; every hook is idempotent."""
 
     ensure_booked: Callable[[dict[str, Any]], None]  # (charge) -> the payment journal exists
-    refunded: Callable[[dict[str, Any]], None] | None = None  # (charge) fully refunded
+    # (charge, refund, change): one of the charge's refunds changed (booked, reversed, news).
+    refund_changed: Callable[[dict[str, Any], dict[str, Any], RefundChange], None] | None = None
     disputed: Callable[[dict[str, Any], dict[str, Any]], None] | None = None  # (charge, dispute)
     refund_journal_kind: str = Journal.Kind.REFUND
     dispute_journal_kind: str = Journal.Kind.DISPUTE
@@ -85,59 +89,189 @@ def _entries_total(journal: Journal, account_kind: str) -> tuple[int, int | None
 
 
 def refunded_booked(charge_id: str) -> int:
+    """Net refunds booked for a charge: refund journals minus the reversals of failed ones."""
     total = Entry.objects.filter(
         journal__stripe_charge_id=charge_id,
-        journal__kind__in=REFUND_KINDS,
+        journal__kind__in=(*REFUND_KINDS, Journal.Kind.REFUND_REVERSED),
         account__kind=Kind.REFUNDS,
     ).aggregate(total=Sum("amount"))["total"]
     return int(total or 0)
 
 
-def charge_refunds_book(
-    *,
-    charge_id: str,
-    amount_refunded: int,
-    refund_id: str = "",
-    journal_kind: str = Journal.Kind.REFUND,
+def _refund_journal_post(
+    *, payment: Journal, refund_id: str, amount: int, journal_kind: str
 ) -> Journal | None:
-    """Book the refunds of a charge up to its cumulative `amount_refunded` (once). Returns the
-    new journal, or None when nothing was left to book (a replay, an older event) or the
-    original payment is unknown to the ledger (reconciliation reports it)."""
+    """Book `amount` more of the charge's refunds. The creator's share reverses in proportion
+    to the cumulative net refunded (as Stripe reverses the transfer), so refunds booked one by
+    one add up exactly. Caller holds the payment journal's lock."""
+    charge_id = payment.stripe_charge_id
+    charged = -_entries_total(payment, Kind.CUSTOMER_PAYMENTS)[0]
+    share, creator_id = _entries_total(payment, Kind.CREATOR_PAYABLE)
+    booked = refunded_booked(charge_id)
+    target = min(booked + int(amount), charged)
+    if target <= booked:
+        logger.error("refund %s of charge %s exceeds what was charged", refund_id, charge_id)
+        return None
+    creator_back = fees.proportional_share(share, target, charged) - fees.proportional_share(
+        share, booked, charged
+    )
+    booked_now = target - booked
+    c = payment.currency
+    lines = [
+        Line(ledger.account(Kind.REFUNDS, c), booked_now),
+        Line(ledger.account(Kind.PLATFORM_BALANCE, c), -(booked_now - creator_back)),
+    ]
+    if creator_id is not None:
+        lines.append(Line(ledger.account(Kind.CREATOR_PAYABLE, c, creator_id), -creator_back))
+    return ledger.journal_post(
+        kind=journal_kind,
+        currency=c,
+        idempotency_key=f"refund:{refund_id}",
+        description=f"refund {refund_id} of {payment.kind} charge {charge_id}: {booked} -> {target}",
+        stripe_payment_intent_id=payment.stripe_payment_intent_id,
+        stripe_charge_id=charge_id,
+        stripe_refund_id=refund_id,
+        lines=lines,
+    )
+
+
+def _refund_reversal_post(booked: Journal, refund_id: str, reason: str) -> Journal:
+    """The exact negation of a refund's journal: a new balanced journal, never an edit."""
+    lines = [
+        Line(e.account, -e.amount)
+        for e in Entry.objects.filter(journal=booked).select_related("account")
+    ]
+    creator_back = sum(line.amount for line in lines if line.account.kind == Kind.CREATOR_PAYABLE)
+    if creator_back:
+        # Stripe returns a failed refund to the platform balance; whether the transfer reversal
+        # made with it comes back to the connected account is Stripe's to say. Staff check it
+        # and, if it did not, transfer the creator's share back (the ledger says it is owed).
+        from payouts.models import Discrepancy
+
+        Discrepancy.objects.get_or_create(
+            kind=Discrepancy.Kind.UNEXPECTED_REVERSAL, object_type="refund", external_id=refund_id,
+            defaults={"ledger_amount": creator_back, "ledger_currency": booked.currency,
+                      "detail": f"refund {refund_id} of charge {booked.stripe_charge_id} "
+                      f"{reason} after it succeeded; its booking was reversed. Check that the "
+                      f"creator's share ({creator_back}) came back to their connected account."},
+        )  # fmt: skip
+    return ledger.journal_post(
+        kind=Journal.Kind.REFUND_REVERSED,
+        currency=booked.currency,
+        idempotency_key=f"refund:{refund_id}:reversed",
+        description=f"refund {refund_id} {reason} after it was booked: reversed",
+        stripe_payment_intent_id=booked.stripe_payment_intent_id,
+        stripe_charge_id=booked.stripe_charge_id,
+        stripe_refund_id=refund_id,
+        lines=lines,
+    )
+
+
+@dataclass(frozen=True)
+class RefundChange:
+    refund: ChargeRefund
+    booked: bool = False  # this call booked it (it succeeded)
+    reversed: bool = False  # this call reversed its booking (it failed after succeeding)
+
+
+def refund_apply(*, refund: dict[str, Any], charge_kind: str = "") -> RefundChange | None:
+    """Move one provider refund's `ChargeRefund` to the status the provider reports, booking
+    it when it succeeds and reversing that booking if it then fails or is canceled. Safe under
+    replays and any order: `failed` / `canceled` are final, so a late `succeeded` is ignored.
+    Returns None for an object that is not a refund of a charge."""
+    refund_id = str(refund.get("id") or "")
+    charge_id = str(refund.get("charge") or "")
+    status = str(refund.get("status") or "")
+    if not refund_id or not charge_id or status not in ChargeRefund.Status.values:
+        return None
+    R = ChargeRefund.Status
     with transaction.atomic():
         payment = payment_journal_for_charge(charge_id)
-        if payment is None:
-            logger.warning("refund of unknown charge %s not booked", charge_id)
-            return None
-        # One refund booking per charge at a time: the payment journal row is the lock
-        # (SELECT ... FOR UPDATE takes a row lock; the append-only triggers fire on UPDATE only).
-        list(Journal.objects.select_for_update().filter(pk=payment.pk).values_list("pk"))
-        charged = -_entries_total(payment, Kind.CUSTOMER_PAYMENTS)[0]
-        share, creator_id = _entries_total(payment, Kind.CREATOR_PAYABLE)
-        target = min(int(amount_refunded), charged)
-        booked = refunded_booked(charge_id)
-        if target <= booked:
-            return None
-        creator_back = fees.proportional_share(share, target, charged) - fees.proportional_share(
-            share, booked, charged
-        )
-        amount = target - booked
-        c = payment.currency
-        lines = [
-            Line(ledger.account(Kind.REFUNDS, c), amount),
-            Line(ledger.account(Kind.PLATFORM_BALANCE, c), -(amount - creator_back)),
-        ]
-        if creator_id is not None:
-            lines.append(Line(ledger.account(Kind.CREATOR_PAYABLE, c, creator_id), -creator_back))
-        return ledger.journal_post(
-            kind=journal_kind,
-            currency=c,
-            idempotency_key=f"refund:{charge_id}:{target}",
-            description=f"refund of {payment.kind} charge {charge_id}: {booked} -> {target}",
-            stripe_payment_intent_id=payment.stripe_payment_intent_id,
-            stripe_charge_id=charge_id,
+        if payment is not None:  # one refund booking per charge at a time
+            list(Journal.objects.select_for_update().filter(pk=payment.pk).values_list("pk"))
+        name = charge_kind or (payment.kind if payment is not None else "")
+        row, _ = ChargeRefund.objects.get_or_create(
             stripe_refund_id=refund_id,
-            lines=lines,
+            defaults={
+                "stripe_charge_id": charge_id,
+                "charge_kind": name if name in CHARGE_KINDS else "",
+                "amount": int(refund["amount"]),
+                "currency": str(refund.get("currency") or "").upper(),
+            },
         )
+        row = ChargeRefund.objects.select_for_update().get(pk=row.pk)
+        if status == row.status or status not in ChargeRefund.TRANSITIONS[row.status]:
+            return RefundChange(row)  # a replay, or older news than what we know
+        previous = row.status
+        change = RefundChange(row)
+        if status == R.SUCCEEDED:
+            if payment is None:
+                # The payment is not booked yet (its kind books it first, see refund_events_
+                # apply); the row stays pending so the next news of it books it.
+                logger.warning("refund %s of unknown charge %s not booked", refund_id, charge_id)
+                return RefundChange(row)
+            kind = CHARGE_KINDS.get(row.charge_kind)
+            # Booked before this rule (key `refund:<charge>:<cumulative>`, with the refund id
+            # on ticket and membership refunds): that journal is this refund's booking.
+            legacy = Journal.objects.filter(
+                stripe_refund_id=refund_id, kind__in=REFUND_KINDS
+            ).first()
+            row.booked = legacy or _refund_journal_post(
+                payment=payment, refund_id=refund_id, amount=row.amount,
+                journal_kind=kind.refund_journal_kind if kind else Journal.Kind.REFUND,
+            )  # fmt: skip
+            change = RefundChange(row, booked=True)
+        else:  # failed or canceled
+            row.failure_reason = str(refund.get("failure_reason") or status)[:255]
+            if row.booked is not None:
+                row.reversed_by = _refund_reversal_post(row.booked, refund_id, status)
+                change = RefundChange(row, reversed=True)
+        row.status = status
+        row.save()
+        audit(row, status, from_status=previous, to_status=status, note=row.failure_reason)
+    return change
+
+
+def _charge_stub(refund: dict[str, Any]) -> dict[str, Any]:
+    return {"id": str(refund.get("charge") or ""), "object": "charge",
+            "payment_intent": refund.get("payment_intent"), "metadata": {}}  # fmt: skip
+
+
+def refund_events_apply(*, refund: dict[str, Any], charge_kind: str = "") -> RefundChange | None:
+    """A refund object (the create answer, `refund.*` events, or fetched): the payment is
+    booked first if its own event is late, then the money (refund_apply), then the kind's own
+    state (a ticket's refund machine, a tip refunded or paid again)."""
+    charge = _charge_stub(refund)
+    kind = CHARGE_KINDS.get(charge_kind) or _kind_of(charge)
+    if kind is not None and str(refund.get("status")) == "succeeded":
+        kind.ensure_booked(charge)
+    change = refund_apply(refund=refund, charge_kind=charge_kind)
+    if change is not None and kind is not None and kind.refund_changed is not None:
+        kind.refund_changed(charge, refund, change)
+    return change
+
+
+def charge_refunds_sync(*, charge: dict[str, Any]) -> None:
+    """Apply every refund of a charge as the provider reports it now (`charge.refunded` says
+    the charge's refunds changed; its `amount_refunded` also counts pending refunds, so it is
+    never booked as such). Without the provider, the refunds the event carries are used."""
+    from payouts.provider import ProviderError, get_provider
+
+    charge_id = str(charge.get("id") or "")
+    try:
+        refunds = get_provider().charge_refund_list(charge_id)
+    except ProviderError:
+        refunds = list(((charge.get("refunds") or {}).get("data")) or [])
+        logger.warning(
+            "refunds of charge %s not listed; %d from the event", charge_id, len(refunds)
+        )
+    kind = _kind_of(charge)
+    if kind is not None:
+        kind.ensure_booked(charge)
+    name = next((n for n, k in CHARGE_KINDS.items() if k is kind), "")
+    for refund in sorted(refunds, key=lambda r: (int(r.get("created") or 0), str(r["id"]))):
+        refund_events_apply(refund={**refund, "charge": refund.get("charge") or charge_id},
+                            charge_kind=name)  # fmt: skip
 
 
 def dispute_funds_withdrawn_book(
@@ -200,21 +334,42 @@ def dispute_funds_reinstated_book(
         )
 
 
+def dispute_fee_book(*, dispute: dict[str, Any], charge_id: str = "") -> None:
+    """Stripe's dispute fee, charged to the platform when a dispute is opened and returned if
+    it is won, as its own journals (a platform expense on `dispute_fees`). The amounts come
+    from the dispute's balance transactions (`fee`: positive when charged, negative when
+    returned); each is booked once per dispute."""
+    dispute_id = str(dispute["id"])
+    txns = [t for t in dispute.get("balance_transactions") or [] if isinstance(t, dict)]
+    charged = sum(max(int(t.get("fee") or 0), 0) for t in txns)
+    returned = sum(max(-int(t.get("fee") or 0), 0) for t in txns)
+    c = str(dispute.get("currency") or (txns[0].get("currency") if txns else "")).upper()
+    ids = {"stripe_charge_id": charge_id or str(dispute.get("charge") or ""),
+           "stripe_dispute_id": dispute_id}  # fmt: skip
+    with transaction.atomic():
+        if charged:
+            ledger.journal_post(
+                kind=Journal.Kind.DISPUTE_FEE, currency=c,
+                idempotency_key=f"dispute:{dispute_id}:fee",
+                description=f"dispute {dispute_id}: Stripe's dispute fee", **ids,
+                lines=[Line(ledger.account(Kind.PLATFORM_BALANCE, c), -charged),
+                       Line(ledger.account(Kind.DISPUTE_FEES, c), charged)],
+            )  # fmt: skip
+        if returned:
+            ledger.journal_post(
+                kind=Journal.Kind.DISPUTE_FEE_RETURNED, currency=c,
+                idempotency_key=f"dispute:{dispute_id}:fee_returned",
+                description=f"dispute {dispute_id} won: Stripe's dispute fee returned", **ids,
+                lines=[Line(ledger.account(Kind.PLATFORM_BALANCE, c), returned),
+                       Line(ledger.account(Kind.DISPUTE_FEES, c), -returned)],
+            )  # fmt: skip
+
+
 # --- webhook entry points (charge.refunded, charge.dispute.*) ----------------------------------
 
 
 def charge_refunded_apply(*, charge: dict[str, Any]) -> None:
-    kind = _kind_of(charge)
-    if kind is not None:
-        kind.ensure_booked(charge)
-    journal_kind = kind.refund_journal_kind if kind else Journal.Kind.REFUND
-    charge_refunds_book(
-        charge_id=str(charge["id"]),
-        amount_refunded=int(charge.get("amount_refunded") or 0),
-        journal_kind=journal_kind,
-    )
-    if kind is not None and kind.refunded is not None and charge.get("refunded"):
-        kind.refunded(charge)
+    charge_refunds_sync(charge=charge)
 
 
 def _charge_of_dispute(dispute: dict[str, Any]) -> dict[str, Any]:
@@ -241,6 +396,7 @@ def dispute_funds_withdrawn_apply(*, dispute: dict[str, Any]) -> None:
         currency=str(dispute["currency"]),
         journal_kind=kind.dispute_journal_kind if kind else Journal.Kind.DISPUTE,
     )
+    dispute_fee_book(dispute=dispute, charge_id=str(charge["id"]))
     if kind is not None and kind.disputed is not None:
         kind.disputed(charge, dispute)
 
@@ -254,6 +410,7 @@ def dispute_funds_reinstated_apply(*, dispute: dict[str, Any]) -> None:
         currency=str(dispute["currency"]),
         withdrawn_journal_kind=kind.dispute_journal_kind if kind else Journal.Kind.DISPUTE,
     )
+    dispute_fee_book(dispute=dispute)
 
 
 # --- tips as a kind of charge -------------------------------------------------------------------
@@ -264,7 +421,9 @@ def _tip_of(charge: dict[str, Any]) -> Any:
 
     uuid = (charge.get("metadata") or {}).get("tip")
     tip = Tip.objects.filter(uuid=uuid).first() if uuid else None
-    return tip or Tip.objects.filter(stripe_charge_id=str(charge.get("id") or "-")).first()
+    tip = tip or Tip.objects.filter(stripe_charge_id=str(charge.get("id") or "-")).first()
+    pi = charge.get("payment_intent")
+    return tip or (Tip.objects.filter(stripe_payment_intent_id=pi).first() if pi else None)
 
 
 def _tip_ensure_booked(charge: dict[str, Any]) -> None:
@@ -276,12 +435,20 @@ def _tip_ensure_booked(charge: dict[str, Any]) -> None:
         tip_mark_succeeded(tip=tip, charge_id=str(charge.get("id") or ""))
 
 
-def _tip_refunded(charge: dict[str, Any]) -> None:
-    from payouts.services.tips import tip_mark_refunded
+def _tip_refund_changed(
+    charge: dict[str, Any], refund: dict[str, Any], change: RefundChange
+) -> None:
+    from payouts.services.tips import tip_mark_refund_reversed, tip_mark_refunded
 
     tip = _tip_of(charge)
-    if tip is not None:
-        tip_mark_refunded(tip=tip, charge_id=str(charge.get("id") or ""))
+    if tip is None:
+        return
+    charge_id = change.refund.stripe_charge_id
+    if change.booked and refunded_booked(charge_id) >= tip.charge_amount:
+        tip_mark_refunded(tip=tip, refund_id=change.refund.stripe_refund_id, charge_id=charge_id)
+    elif change.reversed:
+        tip_mark_refund_reversed(tip=tip, refund_id=change.refund.stripe_refund_id,
+                                 reason=change.refund.status)  # fmt: skip
 
 
 def _tip_disputed(charge: dict[str, Any], dispute: dict[str, Any]) -> None:
@@ -296,9 +463,83 @@ charge_kind_register(
     "tip",
     ChargeKind(
         ensure_booked=_tip_ensure_booked,
-        refunded=_tip_refunded,
+        refund_changed=_tip_refund_changed,
         disputed=_tip_disputed,
         refund_journal_kind=Journal.Kind.TIP_REFUND,
         dispute_journal_kind=Journal.Kind.TIP_DISPUTE,
     ),
 )
+
+
+# --- staff: pending and failed refunds of every kind (admin), the beat sweep ------------------
+
+
+def charge_refund_refresh(*, refund: ChargeRefund) -> ChargeRefund:
+    """Ask the provider where a refund stands and apply it (a lost webhook, a stuck pending
+    refund). Idempotent."""
+    from payouts.provider import get_provider
+
+    refund_events_apply(refund=get_provider().refund_retrieve(refund.stripe_refund_id),
+                        charge_kind=refund.charge_kind)  # fmt: skip
+    refund.refresh_from_db()
+    return refund
+
+
+def charge_refunds_refresh_stale(*, older_than_seconds: int) -> list[str]:
+    """The beat sweep: refunds still pending after a while are looked up at the provider.
+    Returns their resulting states; an unreachable provider leaves them for the next run."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payouts.provider import ProviderError
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    states = []
+    for row in ChargeRefund.objects.filter(status=ChargeRefund.Status.PENDING, updated__lt=cutoff):
+        try:
+            states.append(charge_refund_refresh(refund=row).status)
+        except ProviderError:
+            logger.warning("refund %s: provider unreachable, left pending", row.stripe_refund_id)
+            states.append(row.status)
+    return states
+
+
+def charge_refund_retry(*, refund: ChargeRefund, actor: Any) -> ChargeRefund | None:
+    """Staff retry a failed or canceled refund: a new refund of the same amount of the same
+    charge (a new request under a new key), through the service of the charge's kind. Returns
+    the new refund's row, or None if the provider's answer named no refund."""
+    from clubhouse.errors import Conflict, PermissionDenied
+    from payouts.models import MembershipInvoice, Ticket, Tip
+
+    if not getattr(actor, "is_staff", False):
+        raise PermissionDenied("Only staff can refund.", code="staff_required")
+    if refund.status not in ChargeRefund.FINAL:
+        raise Conflict(
+            "Only a failed or canceled refund can be retried.", code="illegal_transition"
+        )
+    charge_id = refund.stripe_charge_id
+    before = set(
+        ChargeRefund.objects.filter(stripe_charge_id=charge_id).values_list("pk", flat=True)
+    )
+    if refund.charge_kind == "tip" and (
+        tip := Tip.objects.filter(stripe_charge_id=charge_id).first()
+    ):
+        from payouts.services.tips import tip_refund
+
+        tip_refund(tip=tip, actor=actor)
+    elif refund.charge_kind == "membership" and (
+        invoice := MembershipInvoice.objects.filter(stripe_charge_id=charge_id).first()
+    ):
+        from payouts.services.memberships import membership_invoice_refund
+
+        membership_invoice_refund(invoice=invoice, actor=actor, amount=refund.amount)
+    elif refund.charge_kind == "ticket" and (
+        ticket := Ticket.objects.filter(stripe_charge_id=charge_id).first()
+    ):
+        from payouts.services.tickets import ticket_refund
+
+        ticket_refund(ticket=ticket, actor=actor)
+    else:
+        raise Conflict("This refund's charge is not one of ours.", code="unknown_charge")
+    return ChargeRefund.objects.filter(stripe_charge_id=charge_id).exclude(pk__in=before).first()

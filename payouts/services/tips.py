@@ -280,8 +280,8 @@ def tip_mark_failed(*, tip: Tip, code: str = "") -> Tip:
 
 
 def tip_mark_refunded(*, tip: Tip, refund_id: str = "", charge_id: str = "") -> Tip:
-    """The whole tip went back to the sender (charge.refunded): the creator's share reverses,
-    the platform refunds the collected fee (Stripe does not return its own fee)."""
+    """The whole charge went back to the sender. State only: the money is booked refund by
+    refund when each succeeds (services/charges.py `refund_apply`)."""
     if tip.status in {Tip.Status.CREATED, Tip.Status.REQUIRES_ACTION}:
         tip = tip_mark_succeeded(tip=tip, charge_id=charge_id)  # the refund proves the charge
     with transaction.atomic():
@@ -292,32 +292,22 @@ def tip_mark_refunded(*, tip: Tip, refund_id: str = "", charge_id: str = "") -> 
         previous = tip.status
         tip.status = Tip.Status.REFUNDED
         tip.save(update_fields=["status", "updated"])
-        c = tip.currency
-        if tip.stripe_charge_id:
-            # The generic booking takes partial refunds already booked into account.
-            from payouts.services.charges import charge_refunds_book
+        audit(tip, "refunded", from_status=previous, to_status=tip.status, note=refund_id)
+    return tip
 
-            charge_refunds_book(
-                charge_id=tip.stripe_charge_id,
-                amount_refunded=tip.charge_amount,
-                refund_id=refund_id,
-                journal_kind=Journal.Kind.TIP_REFUND,
-            )
-        else:
-            ledger.journal_post(
-                kind=Journal.Kind.TIP_REFUND,
-                currency=c,
-                idempotency_key=f"tip-refund:{tip.uuid}",
-                description=f"refund of tip {tip.uuid}",
-                stripe_payment_intent_id=tip.stripe_payment_intent_id,
-                stripe_refund_id=refund_id,
-                lines=[
-                    Line(ledger.account(Kind.CREATOR_PAYABLE, c, tip.creator_id), -tip.amount),
-                    Line(ledger.account(Kind.PLATFORM_BALANCE, c), -tip.fee),
-                    Line(ledger.account(Kind.REFUNDS, c), tip.charge_amount),
-                ],
-            )
-        audit(tip, "refunded", from_status=previous, to_status=tip.status)
+
+def tip_mark_refund_reversed(*, tip: Tip, refund_id: str, reason: str = "") -> Tip:
+    """A refund failed (or was canceled) after it succeeded: its booking was reversed, the tip
+    is paid again; staff see the failed refund in admin and can retry."""
+    with transaction.atomic():
+        tip = Tip.objects.select_for_update().get(pk=tip.pk)
+        if tip.status != Tip.Status.REFUNDED:
+            return tip
+        require_transition(tip, Tip.Status.SUCCEEDED)
+        tip.status = Tip.Status.SUCCEEDED
+        tip.save(update_fields=["status", "updated"])
+        audit(tip, "refund_reversed", from_status=Tip.Status.REFUNDED, to_status=tip.status,
+              note=f"{refund_id} {reason}".strip())  # fmt: skip
     return tip
 
 
@@ -362,11 +352,24 @@ def tip_mark_disputed(*, tip: Tip, dispute_id: str = "", charge_id: str = "") ->
 
 
 def tip_refund(*, tip: Tip, actor: User) -> Tip:
-    """Staff-initiated refund: ask the provider; the charge.refunded webhook (or this answer)
-    moves the tip."""
-    if tip.status != Tip.Status.SUCCEEDED:
+    """Staff refund a tip in full, or retry a refund that failed or was canceled. The refund is
+    booked when it succeeds (now if the provider says so, else from its webhook); until then
+    admin shows it pending. Each attempt has its own key: a failed refund is final at Stripe,
+    so a retry is a new request, while a replay of the same attempt returns the same refund."""
+    from payouts.models import ChargeRefund
+    from payouts.services.charges import refund_events_apply
+
+    if tip.status != Tip.Status.SUCCEEDED or not tip.stripe_payment_intent_id:
         raise Conflict("Only a succeeded tip can be refunded.", code="illegal_transition")
-    refund = get_provider().refund_create(
-        payment_intent=tip.stripe_payment_intent_id, idempotency_key=f"tip-refund-{tip.uuid}"
-    )
-    return tip_mark_refunded(tip=tip, refund_id=refund["id"])
+    refunds = ChargeRefund.objects.filter(stripe_charge_id=tip.stripe_charge_id or "-")
+    if refunds.filter(status=ChargeRefund.Status.PENDING).exists():
+        raise Conflict("A refund of this tip is pending at Stripe.", code="refund_pending")
+    attempt = refunds.filter(status__in=ChargeRefund.FINAL).count()
+    key = f"tip-refund-{tip.uuid}" + (f"-{attempt + 1}" if attempt else "")
+    refund = get_provider().refund_create(payment_intent=tip.stripe_payment_intent_id,
+                                          idempotency_key=key)  # fmt: skip
+    with transaction.atomic():
+        refund_events_apply(refund=refund, charge_kind="tip")
+        audit(tip, "refund_requested", actor=actor, note=f"{refund['id']} {refund.get('status')}")
+    tip.refresh_from_db()
+    return tip

@@ -70,7 +70,9 @@ def test_refund_events_replayed_and_out_of_order_book_the_refunded_total_once(
     later = _last_event("charge.refunded")
     deliver(client, webhook_endpoint, [later, later, later, partial, partial])
     assert ledger.balance_of(Kind.REFUNDS, "USD") == 500
-    assert Journal.objects.filter(kind=Journal.Kind.REFUND).count() == 1
+    # One journal per refund, each booked once (a `charge.refunded` event books every
+    # succeeded refund the provider lists for the charge).
+    assert Journal.objects.filter(kind=Journal.Kind.REFUND).count() == 2
     assert ledger.balance_of(Kind.CREATOR_PAYABLE, "USD", owner) == 900 - 450
     _platform_matches_standin()
 
@@ -239,6 +241,7 @@ def test_reconciliation_detects_refunds_disputes_and_payouts_missing_from_the_le
     assert _kinds() == {
         (K.MISSING_IN_LEDGER, "refund"),
         (K.MISSING_IN_LEDGER, "dispute"),
+        (K.MISSING_IN_LEDGER, "dispute_fee"),
         (K.MISSING_IN_LEDGER, "creator_payout"),
     }
     assert Discrepancy.objects.get(object_type="refund").provider_amount == 100

@@ -565,8 +565,14 @@ def test_a_won_chargeback_gives_the_money_back_but_the_ticket_stays_disputed(
     kinds = sorted(
         Journal.objects.filter(stripe_dispute_id=dispute_id).values_list("kind", flat=True)
     )
-    assert kinds == [Journal.Kind.DISPUTE_REINSTATED, Journal.Kind.TICKET_DISPUTE]
+    assert kinds == [
+        Journal.Kind.DISPUTE_FEE,
+        Journal.Kind.DISPUTE_FEE_RETURNED,
+        Journal.Kind.DISPUTE_REINSTATED,
+        Journal.Kind.TICKET_DISPUTE,
+    ]
     assert ledger.balance_of(Kind.DISPUTES, "USD") == 0
+    assert ledger.balance_of(Kind.DISPUTE_FEES, "USD") == 0  # the fee came back with the win
     assert STANDIN.available["usd"] == ledger.balance_of(Kind.PLATFORM_BALANCE, "USD")
     assert reconciliation.reconcile() == []
 
@@ -625,9 +631,9 @@ def test_reconciliation_flags_a_ticket_refund_missing_at_the_provider() -> None:
     (ticket,) = _sold(event, 1)
     tickets.ticket_refund(ticket=ticket, actor=make_user(is_staff=True))
     ticket.refresh_from_db()
-    # Refunds are compared per charge, as for every kind of charge.
+    # Refunds are compared per refund, as for every kind of charge.
     STANDIN.objects["refunds"] = {
         k: v for k, v in STANDIN.objects["refunds"].items() if k != ticket.stripe_refund_id
     }
     found = {(d.kind, d.object_type, d.external_id) for d in reconciliation.reconcile()}
-    assert ("missing_at_provider", "refund", ticket.stripe_charge_id) in found
+    assert ("missing_at_provider", "refund", ticket.stripe_refund_id) in found

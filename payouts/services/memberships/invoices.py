@@ -178,9 +178,13 @@ def membership_invoice_refund(
     *, invoice: MembershipInvoice, actor: User, amount: int | None = None
 ) -> MembershipInvoice:
     """Staff refund a paid membership invoice, in full or in part. The transfer to the club
-    owner and the application fee are reversed in proportion; the ledger books the refund now
-    (the `charge.refunded` webhook then finds it booked). Access is not changed: cancel the
-    subscription for that."""
+    owner and the application fee are reversed in proportion. The ledger books the refund when
+    it has succeeded (now if the provider's answer says so, else from its webhook); a pending
+    or failed refund shows in admin (Charge refunds) and what it holds cannot be refunded
+    twice. Access is not changed: cancel the subscription for that."""
+    from payouts.models import ChargeRefund
+    from payouts.services.charges import refund_events_apply
+
     if not actor.is_staff:
         raise PermissionDenied("Only staff can refund.", code="staff_required")
     if invoice.status != MembershipInvoice.Status.PAID or not invoice.stripe_payment_intent_id:
@@ -192,22 +196,38 @@ def membership_invoice_refund(
             code="refund_amount_invalid",
             fields={"amount": ["out of range"]},
         )
+    if amount is None and refunded_before >= invoice.amount:
+        raise Conflict("This invoice is refunded already.", code="already_refunded")
     target = refunded_before + (amount if amount is not None else invoice.amount - refunded_before)
+    # A failed or canceled refund is final at Stripe: a retry of the same amount is a new
+    # request (a new key), while a replay of this attempt returns the same refund.
+    attempt = ChargeRefund.objects.filter(
+        stripe_charge_id=invoice.stripe_charge_id or "-", status__in=ChargeRefund.FINAL
+    ).count()
+    suffix = f"-a{attempt + 1}" if attempt else ""
     refund = get_provider().refund_create(
         payment_intent=invoice.stripe_payment_intent_id,
         amount=target - refunded_before,
-        idempotency_key=f"membership-refund-{invoice.stripe_invoice_id}-{target}",
+        idempotency_key=f"membership-refund-{invoice.stripe_invoice_id}-{target}{suffix}",
     )
-    from payouts.services.charges import charge_refunds_book
-
-    charge_refunds_book(
-        charge_id=invoice.stripe_charge_id, amount_refunded=target, refund_id=str(refund["id"])
-    )
-    audit(invoice, "refunded", actor=actor, note=f"{target - refunded_before} {invoice.currency}")
+    with transaction.atomic():
+        refund_events_apply(refund=refund, charge_kind="membership")
+        audit(invoice, "refund_requested", actor=actor,
+              note=f"{refund['id']} {refund.get('status')}: {target - refunded_before} "
+              f"{invoice.currency}")  # fmt: skip
     return invoice
 
 
 def _refunded_total(invoice: MembershipInvoice) -> int:
+    """Booked (succeeded) refunds plus the pending ones, which the provider holds."""
+    from django.db.models import Sum
+
+    from payouts.models import ChargeRefund
     from payouts.services.charges import refunded_booked
 
-    return refunded_booked(invoice.stripe_charge_id) if invoice.stripe_charge_id else 0
+    if not invoice.stripe_charge_id:
+        return 0
+    pending = ChargeRefund.objects.filter(
+        stripe_charge_id=invoice.stripe_charge_id, status=ChargeRefund.Status.PENDING
+    ).aggregate(total=Sum("amount"))["total"]
+    return refunded_booked(invoice.stripe_charge_id) + int(pending or 0)

@@ -20,7 +20,6 @@ from payouts.provider import ProviderError, ProviderUnavailable, get_provider
 from payouts.services.charges import (
     ChargeKind,
     charge_kind_register,
-    charge_refunds_book,
     dispute_funds_withdrawn_book,
 )
 from payouts.services.tickets._common import (
@@ -94,8 +93,20 @@ def ticket_refund_execute(*, ticket_id: int) -> Ticket:
     except ProviderError as exc:
         if exc.extra.get("provider_code") == "charge_already_refunded":
             # Refunded already: by an earlier request whose answer we never got (Stripe forgets
-            # idempotency keys after a day) or from the dashboard. The charge's refund is ours.
-            return ticket_mark_refunded(ticket=ticket)
+            # idempotency keys after a day) or from the dashboard. The charge's refunds are
+            # ours: booked as each succeeded; the ticket is refunded once the price is back.
+            from payouts.services.charges import charge_refunds_sync, refunded_booked
+
+            charge_refunds_sync(charge={"id": ticket.stripe_charge_id, "object": "charge",
+                                        "payment_intent": ticket.stripe_payment_intent_id,
+                                        "metadata": {"kind": "ticket", "ticket": str(ticket.uuid)}})  # fmt: skip
+            ticket.refresh_from_db()
+            if (
+                ticket.status == S.REFUND_PENDING
+                and refunded_booked(ticket.stripe_charge_id) >= ticket.amount
+            ):
+                return ticket_mark_refunded(ticket=ticket)
+            return ticket
         return ticket_mark_refund_failed(ticket=ticket, error=exc.message)
     return ticket_apply_refund(ticket=ticket, refund=refund)
 
@@ -111,7 +122,16 @@ def tickets_refund_sweep(*, older_than_seconds: int | None = None) -> list[str]:
 
 
 def ticket_apply_refund(*, ticket: Ticket, refund: dict[str, Any]) -> Ticket:
-    """A refund object (the provider's answer, or `refund.updated`) drives the ticket."""
+    """A refund object (the provider's answer, or `refund.*`) drives the ticket; its money is
+    booked (or reversed) by the generic rule first, whichever refund of the charge it is."""
+    from payouts.services.charges import refund_apply
+
+    with transaction.atomic():
+        refund_apply(refund=refund, charge_kind="ticket")
+        return _ticket_follow_refund(ticket, refund)
+
+
+def _ticket_follow_refund(ticket: Ticket, refund: dict[str, Any]) -> Ticket:
     status = refund.get("status")
     refund_id = str(refund.get("id") or "")
     if ticket.stripe_refund_id and refund_id and refund_id != ticket.stripe_refund_id:
@@ -137,10 +157,14 @@ def ticket_mark_refund_failed(*, ticket: Ticket, error: str, refund_id: str = ""
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
         if ticket.status != S.REFUND_PENDING:
-            if ticket.status == S.REFUNDED:
-                logger.error("refund %s failed after ticket %s was refunded", refund_id, ticket)
-                _record_refund_failed_after_success(ticket, refund_id, error)
-            return ticket
+            if ticket.status != S.REFUNDED or (
+                refund_id and ticket.stripe_refund_id and refund_id != ticket.stripe_refund_id
+            ):
+                return ticket
+            # The refund failed after it succeeded: its booking was reversed (services/
+            # charges.py), the buyer did not get the money back; staff retry from admin.
+            logger.warning("refund %s failed after ticket %s was refunded", refund_id, ticket)
+        previous = ticket.status
         require_transition(ticket, S.REFUND_FAILED)
         ticket.status = S.REFUND_FAILED
         failed_id = refund_id or ticket.stripe_refund_id
@@ -156,29 +180,15 @@ def ticket_mark_refund_failed(*, ticket: Ticket, error: str, refund_id: str = ""
                 "updated",
             ]
         )
-        audit(ticket, "refund_failed", from_status=S.REFUND_PENDING, to_status=ticket.status,
+        audit(ticket, "refund_failed", from_status=previous, to_status=ticket.status,
               note=error)  # fmt: skip
     return ticket
 
 
-def _record_refund_failed_after_success(ticket: Ticket, refund_id: str, error: str) -> None:
-    from payouts.models import Discrepancy
-
-    Discrepancy.objects.get_or_create(
-        kind=Discrepancy.Kind.UNEXPECTED_REVERSAL,
-        object_type="refund",
-        external_id=refund_id or f"ticket-{ticket.uuid}",
-        defaults={"detail": f"ticket {ticket.uuid} was refunded, then the refund failed: {error}",
-                  "ledger_amount": ticket.amount, "ledger_currency": ticket.currency},
-    )  # fmt: skip
-
-
 def ticket_mark_refunded(*, ticket: Ticket, refund_id: str = "", charge_id: str = "") -> Ticket:
-    """The whole price went back to the buyer. The money is booked by the generic charge
-    booking (services/charges.py): the creator's share is reversed and the platform's fee
-    refunded; Stripe keeps its processing fee, which the platform absorbs. Whichever comes
-    first, this transition or the `charge.refunded` webhook, books it; the other finds it
-    booked."""
+    """The whole price went back to the buyer. State only: the money is booked per refund
+    when it succeeds (services/charges.py `refund_apply`): the creator's share is reversed and
+    the platform's fee refunded; Stripe keeps its processing fee, which the platform absorbs."""
     if ticket.status in {S.PENDING, S.REQUIRES_ACTION, S.FAILED}:
         ticket = ticket_mark_paid(ticket=ticket, charge_id=charge_id)  # the refund proves it
     with transaction.atomic():
@@ -201,12 +211,6 @@ def ticket_mark_refunded(*, ticket: Ticket, refund_id: str = "", charge_id: str 
                 "refund_error",
                 "updated",
             ]
-        )
-        charge_refunds_book(
-            charge_id=ticket.stripe_charge_id,
-            amount_refunded=ticket.amount,
-            refund_id=ticket.stripe_refund_id,
-            journal_kind=Journal.Kind.TICKET_REFUND,
         )
         audit(ticket, "refunded", from_status=previous, to_status=ticket.status)
     return ticket
@@ -270,10 +274,23 @@ def _ticket_ensure_booked(charge: dict[str, Any]) -> None:
         ticket_mark_paid(ticket=ticket, charge_id=str(charge.get("id") or ""))
 
 
-def _ticket_refunded(charge: dict[str, Any]) -> None:
-    ticket = ticket_for_charge(charge)
-    if ticket is not None:
-        ticket_mark_refunded(ticket=ticket, charge_id=str(charge.get("id") or ""))
+def _ticket_refund_changed(charge: dict[str, Any], refund: dict[str, Any], change: Any) -> None:
+    """A refund of a ticket's charge, from `charge.refunded` or `refund.*`: the ticket's own
+    refund drives its machine; a refund made elsewhere (the dashboard, a lost answer) refunds
+    the ticket once the whole price is back."""
+    from payouts.services.charges import refunded_booked
+
+    ticket = ticket_for_charge({**refund, "metadata": {}}) or ticket_for_charge(charge)
+    if ticket is None:
+        return
+    ours = ticket.stripe_refund_id == change.refund.stripe_refund_id
+    if ours or ticket.status == S.REFUND_PENDING:
+        _ticket_follow_refund(ticket, refund)
+    elif change.booked and refunded_booked(change.refund.stripe_charge_id) >= ticket.amount:
+        ticket_mark_refunded(ticket=ticket, refund_id=change.refund.stripe_refund_id)
+    elif change.reversed and ticket.status == S.REFUNDED:
+        ticket_mark_refund_failed(ticket=ticket, error=change.refund.failure_reason,
+                                  refund_id=change.refund.stripe_refund_id)  # fmt: skip
 
 
 def _ticket_disputed(charge: dict[str, Any], dispute: dict[str, Any]) -> None:
@@ -291,7 +308,7 @@ charge_kind_register(
     "ticket",
     ChargeKind(
         ensure_booked=_ticket_ensure_booked,
-        refunded=_ticket_refunded,
+        refund_changed=_ticket_refund_changed,
         disputed=_ticket_disputed,
         refund_journal_kind=Journal.Kind.TICKET_REFUND,
         dispute_journal_kind=Journal.Kind.TICKET_DISPUTE,
