@@ -5,7 +5,8 @@
 // payouts/subscriptions/ (+ <uuid>/, cancel/, resume/), clubs/<slug>/premium/.
 import { api, clearFormErrors } from "./api.js";
 import { awaitConfirmation, cardChooser, failureText } from "./payment_card.js";
-import { busy, confirmDialog, fill, h, money, openDialog, parseMoney, reportError, toast, when } from "./ui.js";
+import { openPriceDialog } from "./price_dialog.js";
+import { busy, confirmDialog, fill, h, money, openDialog, reportError, toast, when } from "./ui.js";
 
 const LIVE = new Set(["incomplete", "trialing", "active", "past_due", "unpaid", "paused"]);
 
@@ -181,39 +182,19 @@ export async function openSubscribe({ club, plan, onActive }) {
 
 /** Leaders and admins: the monthly price (PUT payouts/clubs/<slug>/plan/). */
 function openPlanPrice({ club, plan, onSaved }) {
-  const currency = (plan && plan.currency) || "USD";
-  const amount = h("input", { id: "plan-amount", name: "amount", type: "text", inputmode: "decimal", autocomplete: "off", placeholder: "9.00", value: plan ? (plan.amount / 100).toFixed(2) : "" });
-  const currencyInput = h("input", { id: "plan-currency", name: "currency", type: "text", maxlength: "3", autocomplete: "off", value: currency, class: "short" });
-  const submit = h("button", { type: "submit" }, "Save price");
-  const form = h("form", { novalidate: true, "data-plan-form": true },
-    h("div", { class: "form-error", "data-form-error": true, role: "alert", hidden: true }),
-    h("p", {}, "Members pay this every month for premium access. It is paid to the club's owner (an approved creator with payouts set up); the platform keeps a share."),
-    h("p", { class: "small" }, "A new price applies to new subscriptions; current members keep theirs."),
-    h("label", { for: "plan-amount" }, "Monthly price"), amount,
-    h("label", { for: "plan-currency" }, "Currency"), currencyInput,
-    h("div", { class: "actions" }, submit));
-  const dialog = openDialog({ title: "Monthly price", body: form });
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearFormErrors(form);
-    const code = currencyInput.value.trim().toUpperCase();
-    const minor = parseMoney(amount.value, code);
-    if (!Number.isFinite(minor) || minor <= 0) {
-      reportError({ name: "ApiError", message: "Enter a price like 9 or 9.00." }, null);
-      amount.focus();
-      return;
-    }
-    await busy(submit, async () => {
-      try {
-        const saved = await api(`payouts/clubs/${encodeURIComponent(club.slug)}/plan/`, { method: "PUT", body: { amount: minor, currency: code } });
-        dialog.close();
-        toast(`Membership costs ${money(saved.amount, saved.currency)} a month.`);
-        if (onSaved) await onSaved(saved);
-      } catch (error) {
-        reportError(error, form);
-      }
-    });
+  return openPriceDialog({
+    id: "plan",
+    title: "Monthly price",
+    label: "Monthly price",
+    intro: "Members pay this every month for premium access. It is paid to the club's owner (an approved creator with payouts set up); the platform keeps a share.",
+    note: "A new price applies to new subscriptions; current members keep theirs.",
+    current: plan,
+    submitLabel: "Save price",
+    example: 9,
+    save: async (minor, code) => {
+      const saved = await api(`payouts/clubs/${encodeURIComponent(club.slug)}/plan/`, { method: "PUT", body: { amount: minor, currency: code } });
+      toast(`Membership costs ${money(saved.amount, saved.currency)} a month.`);
+      if (onSaved) await onSaved(saved);
+    },
   });
-  amount.focus();
-  return dialog;
 }

@@ -4,7 +4,8 @@
 // attempt), so a double click or a retry after a lost answer never buys twice.
 import { api, clearFormErrors } from "./api.js";
 import { awaitConfirmation, cardChooser, failureText } from "./payment_card.js";
-import { busy, fill, h, money, openDialog, parseMoney, reportError } from "./ui.js";
+import { openPriceDialog } from "./price_dialog.js";
+import { busy, fill, h, money, openDialog, reportError } from "./ui.js";
 
 const TICKET_STATUS = {
   pending: "Processing",
@@ -137,45 +138,28 @@ export async function openBuyTicket({ kind, id, title, onPaid }) {
  * the form in the server's words. `onSaved(price)` after a change.
  */
 export function openTicketPrice({ kind, id, current, onSaved }) {
-  const currency = (current && current.currency) || "USD";
-  const amount = h("input", { id: "ticket-price-amount", name: "amount", type: "text", inputmode: "decimal", autocomplete: "off", placeholder: "5.00", value: current ? (current.amount / 100).toFixed(2) : "" });
-  const currencyInput = h("input", { id: "ticket-price-currency", name: "currency", type: "text", maxlength: "3", autocomplete: "off", value: currency, class: "short" });
-  const submit = h("button", { type: "submit" }, current ? "Change price" : "Set price");
-  const form = h("form", { novalidate: true, "data-ticket-price-form": true },
-    h("div", { class: "form-error", "data-form-error": true, role: "alert", hidden: true }),
-    h("p", {}, kind === "events"
+  return openPriceDialog({
+    id: "ticket-price",
+    title: "Ticket price",
+    label: "Price",
+    intro: kind === "events"
       ? "Listeners buy a ticket before they join this event's room. The platform keeps a share of each ticket; the rest is paid to you."
-      : "From now on, people who are not in the room yet need a ticket to join. Everyone already here stays."),
-    h("p", { class: "small" }, "Once someone has bought a ticket the price cannot change."),
-    h("label", { for: "ticket-price-amount" }, "Price"), amount,
-    h("label", { for: "ticket-price-currency" }, "Currency"), currencyInput,
-    h("div", { class: "actions" }, submit));
-  const dialog = openDialog({ title: "Ticket price", body: form });
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearFormErrors(form);
-    const code = currencyInput.value.trim().toUpperCase();
-    const minor = parseMoney(amount.value, code);
-    if (!Number.isFinite(minor) || minor <= 0) {
-      reportError({ name: "ApiError", message: "Enter a price like 5 or 5.00." }, null);
-      amount.focus();
-      return;
-    }
-    await busy(submit, async () => {
-      try {
-        const price = await api(`payouts/${kind}/${id}/ticket-price/`, { method: "PUT", body: { amount: minor, currency: code } });
-        dialog.close();
-        if (onSaved) onSaved(price);
-      } catch (error) {
-        reportError(readablePriceError(error, code), form);
-        const next = { ticket_not_creator: ["/creator/apply/", "Apply to the creator program"], ticket_creator_not_onboarded: ["/wallet/", "Set up payouts in your wallet"] }[error.code];
-        const box = form.querySelector("[data-form-error]");
-        if (next && box && !box.hidden) box.append(" ", h("a", { href: next[0] }, next[1]));
-      }
-    });
+      : "From now on, people who are not in the room yet need a ticket to join. Everyone already here stays.",
+    note: "Once someone has bought a ticket the price cannot change.",
+    current,
+    submitLabel: current ? "Change price" : "Set price",
+    example: 5,
+    save: async (minor, code) => {
+      const price = await api(`payouts/${kind}/${id}/ticket-price/`, { method: "PUT", body: { amount: minor, currency: code } });
+      if (onSaved) onSaved(price);
+    },
+    onError: (error, form, code) => {
+      reportError(readablePriceError(error, code), form);
+      const next = { ticket_not_creator: ["/creator/apply/", "Apply to the creator program"], ticket_creator_not_onboarded: ["/wallet/", "Set up payouts in your wallet"] }[error.code];
+      const box = form.querySelector("[data-form-error]");
+      if (next && box && !box.hidden) box.append(" ", h("a", { href: next[0] }, next[1]));
+    },
   });
-  amount.focus();
-  return dialog;
 }
 
 /** The range in the server's answer is in minor units ("Between 100 and 100000."): say it in
