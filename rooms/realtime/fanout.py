@@ -280,10 +280,12 @@ class Hub:
         await self.online.disconnect(user_id, sid)
 
     async def _heartbeat(self) -> None:
-        if self.attached:
-            await self.presence.heartbeat(tuple(self.attached))
-        if self.connected:
-            await self.online.heartbeat(tuple(self.connected))
+        try:
+            if self.attached:
+                await self.presence.heartbeat(tuple(self.attached))
+        finally:  # one store failing must not let the other's sockets expire
+            if self.connected:
+                await self.online.heartbeat(tuple(self.connected))
 
     async def sweep(self) -> list[tuple[int, int]]:
         """Call `room_leave` for each member whose grace period ended (this process's claims)."""

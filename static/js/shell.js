@@ -54,7 +54,7 @@ function keepOnline() {
   open();
 }
 
-if (body.dataset.member && !document.querySelector("[data-room-id]")) keepOnline();
+if (body.dataset.member && !document.querySelector("#room[data-room-id]")) keepOnline();
 
 // Menus (<details class="usermenu">): close on Escape, on a click elsewhere, and once an
 // item in them is chosen.
