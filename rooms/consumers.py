@@ -88,6 +88,10 @@ class RoomConsumer(AsyncConsumer):
         if self.hub is None:
             self.hub = get_hub()
         await self.hub.join_user(self.user_id, self)
+        try:
+            await self.hub.connected_user(self.user_id, self.sid)
+        except Exception:  # being shown online is a nicety: never refuse the socket for it
+            logger.exception("realtime: recording that a member is online failed")
 
     def _subprotocol(self) -> str | None:
         offered = self.scope.get("subprotocols") or []
@@ -105,6 +109,10 @@ class RoomConsumer(AsyncConsumer):
                 logger.exception("realtime: closing the relay connection failed")
         if self.hub is not None and self.user_id:
             self.hub.leave_user(self.user_id, self)
+            try:
+                await self.hub.disconnected_user(self.user_id, self.sid)
+            except Exception:
+                logger.exception("realtime: recording that a member went offline failed")
             if self.room_id is not None:
                 room_id, self.room_id = self.room_id, None
                 self.hub.leave_room(room_id, self)

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from rooms.api import following_live, views
+from rooms.api import following_live, following_online, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("hallway/", views.HallwayView.as_view(), name="hallway"),
@@ -8,6 +8,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "me/following/live/",
         following_live.FollowingLiveView.as_view(),
         name="me-following-live",
+    ),
+    path(
+        "me/following/online/",
+        following_online.FollowingOnlineView.as_view(),
+        name="me-following-online",
     ),
     path("search/", views.SearchView.as_view(), name="search"),
     path("rooms/", views.RoomListCreateView.as_view(), name="room-list"),

@@ -28,6 +28,7 @@ import redis
 
 from rooms.realtime import conf, domain
 from rooms.realtime.coalesce import Coalescer, make_coalescer
+from rooms.realtime.online import Online, make_online
 from rooms.realtime.presence import Presence, make_presence, run_every
 from rooms.realtime.pubsub import RedisSubscriber
 from rooms.realtime.rtc import RelayFollower
@@ -107,6 +108,7 @@ class Hub:
         coalescer: Coalescer | None = None,
         sweep_seconds: float | None = None,
         heartbeat_seconds: float | None = None,
+        online: Online | None = None,
     ) -> None:
         self.redis_url = conf.redis_url() if redis_url is None else redis_url
         self.presence = presence or make_presence(self.redis_url)
@@ -115,6 +117,9 @@ class Hub:
         self.heartbeat_seconds = heartbeat_seconds or conf.heartbeat_seconds()
         # (room, user, socket id) of every socket of this process attached to a room
         self.attached: set[tuple[int, int, str]] = set()
+        # (user, socket id) of every open socket of this process: who has the app open
+        self.online = online or make_online(self.redis_url)
+        self.connected: set[tuple[int, str]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._members: dict[str, set[Subscriber]] = {}
         self._subscriber: RedisSubscriber | None = None
@@ -171,6 +176,7 @@ class Hub:
             await self._subscriber.close()
             self._subscriber = None
         await self.presence.close()
+        await self.online.close()
         await self.coalescer.close()
         self._started = None
 
@@ -264,9 +270,22 @@ class Hub:
         self.attached.discard((room_id, user_id, sid))
         await self.presence.detach(room_id, user_id, sid, grace=grace)
 
+    async def connected_user(self, user_id: int, sid: str) -> None:
+        """A member's socket opened: they are online (rooms/realtime/online.py)."""
+        self.connected.add((user_id, sid))
+        await self.online.connect(user_id, sid)
+
+    async def disconnected_user(self, user_id: int, sid: str) -> None:
+        self.connected.discard((user_id, sid))
+        await self.online.disconnect(user_id, sid)
+
     async def _heartbeat(self) -> None:
-        if self.attached:
-            await self.presence.heartbeat(tuple(self.attached))
+        try:
+            if self.attached:
+                await self.presence.heartbeat(tuple(self.attached))
+        finally:  # one store failing must not let the other's sockets expire
+            if self.connected:
+                await self.online.heartbeat(tuple(self.connected))
 
     async def sweep(self) -> list[tuple[int, int]]:
         """Call `room_leave` for each member whose grace period ended (this process's claims)."""

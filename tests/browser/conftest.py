@@ -114,6 +114,8 @@ def live_server_asgi(
     settings.SECURE_HSTS_SECONDS = 0
     if HOST not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, HOST]
+    # "Online now" (tests/browser/test_online.py): a closed page is offline after 2 s, not 30.
+    settings.REALTIME_ONLINE_GRACE_SECONDS = 2.0
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     state_dir = tmp_path_factory.mktemp("standin")
     os.environ["BROWSER_TESTS_STANDIN_STATE"] = str(state_dir / "standin.json")

@@ -1,5 +1,6 @@
-// The hallway: live rooms for you, people you follow who are on stage, upcoming events,
-// suggestions when you follow few people. Refreshes itself every 20 s while visible.
+// The hallway: who you follow is online now, live rooms for you, people you follow who are in
+// a room, upcoming events, suggestions when you follow few people. Refreshes itself every 20 s
+// while visible, and when the tab comes back into view.
 import { api } from "../api.js";
 import { eventCard, personRow, roomCard } from "../cards.js";
 import { markEventPrices } from "../tickets.js";
@@ -10,6 +11,8 @@ const me = document.body.dataset.user;
 const roomsBox = document.querySelector("[data-rooms]");
 const moreBox = document.querySelector("[data-more-rooms]");
 const onlineBox = document.querySelector("[data-online]");
+const onlineNowBox = document.querySelector("[data-online-now-box]");
+const onlineNowList = document.querySelector("[data-online-now]");
 const eventsBox = document.querySelector("[data-events]");
 const PAGE = 20;
 let shown = PAGE;
@@ -41,6 +44,21 @@ async function loadOnline() {
         h("a", { href: `/rooms/${room.id}/` }, room.title || "a room"))))));
 }
 
+// "Online now": people you follow who have the app open (GET me/following/online/), with the
+// room they are in when you may enter it. Hidden when nobody is.
+async function loadOnlineNow() {
+  const page = await api("me/following/online/", { query: { limit: 30 } });
+  onlineNowBox.hidden = !page.results.length;
+  fill(onlineNowList, page.results.map(({ user, room }) => {
+    const profile = `/u/${encodeURIComponent(user.username)}/`;
+    return h("li", { class: "online-person" },
+      h("a", { href: profile, class: "online-face", tabindex: "-1", "aria-hidden": "true" },
+        avatar(user), h("span", { class: "online-dot" })),
+      h("a", { href: profile, class: "online-name", title: user.name }, user.name),
+      room ? h("a", { href: `/rooms/${room.id}/`, class: "online-room small" }, `in ${room.title || "a room"}`) : null);
+  }));
+}
+
 async function loadEvents() {
   const page = await api("events/upcoming/", { query: { limit: 5 } });
   fill(eventsBox, page.results.length ? page.results.map(eventCard) : empty("Nothing scheduled yet."));
@@ -70,7 +88,7 @@ async function loadSuggestions() {
 
 async function refresh() {
   try {
-    await Promise.all([loadRooms(), loadOnline()]);
+    await Promise.all([loadRooms(), loadOnline(), loadOnlineNow()]);
   } catch (error) {
     reportError(error);
   }
@@ -86,7 +104,9 @@ await refresh();
 loadEvents().catch(reportError);
 loadSuggestions().catch(() => toast("Could not load suggestions.", { kind: "error" }));
 // Never redraw under someone's keyboard focus or pointer: they would lose their place.
-setInterval(() => {
-  const busyHere = roomsBox.contains(document.activeElement) || roomsBox.matches(":hover");
+function refreshWhenIdle() {
+  const busyHere = [roomsBox, onlineNowList].some((box) => box.contains(document.activeElement) || box.matches(":hover"));
   if (!document.hidden && !busyHere) refresh();
-}, 20000);
+}
+setInterval(refreshWhenIdle, 20000);
+document.addEventListener("visibilitychange", refreshWhenIdle);
