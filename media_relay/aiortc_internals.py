@@ -41,7 +41,14 @@ from aiortc.codecs import CODECS
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport, State
 from aiortc.rtcrtpreceiver import StreamStatistics
-from aiortc.rtp import RtcpByePacket, RtcpSdesPacket, RtcpSourceInfo, RtpPacket
+from aiortc.rtp import (
+    HeaderExtensions,
+    HeaderExtensionsMap,
+    RtcpByePacket,
+    RtcpSdesPacket,
+    RtcpSourceInfo,
+    RtpPacket,
+)
 
 AIORTC_VERSION = "1.16.0"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
@@ -59,6 +66,10 @@ _TX_LSR_TIME = "_RTCRtpSender__lsr_time"
 _TX_CNAME = "_RTCRtpSender__cname"
 _TX_RTCP_STARTED = "_RTCRtpSender__rtcp_started"
 _TX_RTCP_EXITED = "_RTCRtpSender__rtcp_exited"
+_DTLS_RX_BYTES = "_RTCDtlsTransport__rx_bytes"
+_DTLS_RX_PACKETS = "_RTCDtlsTransport__rx_packets"
+_EXT_IDS = "_HeaderExtensionsMap__ids"
+_RX_DIRECT = "_relay_direct_receive"  # ours, on the tapped receiver instance
 
 _SRTP_MAX_TRAILER_LEN = 144  # pylibsrtp.SRTP_MAX_TRAILER_LEN
 _SRTCP_MAX_TRAILER_LEN = 148  # pylibsrtp.SRTP_MAX_SRTCP_TRAILER_LEN
@@ -100,10 +111,29 @@ def check_internals(
     ):
         if not callable(getattr(owner, name, None)):
             raise AiortcInternalsError(f"aiortc {owner.__name__}.{name} is gone")
+    import aioice.ice
+
+    if not callable(getattr(aioice.ice.StunProtocol, "datagram_received", None)):
+        raise AiortcInternalsError("aioice StunProtocol.datagram_received is gone")
+    if not callable(getattr(RtpPacket, "parse", None)):
+        raise AiortcInternalsError("aiortc RtpPacket.parse is gone")
     if receiver is not None:
         for name in (_RX_STREAMS, _RX_CODECS):
             if not isinstance(getattr(receiver, name, None), dict):
                 raise AiortcInternalsError(f"aiortc RTCRtpReceiver.{name} (a dict) is gone")
+        dtls = receiver.transport
+        for name in (_DTLS_RX_BYTES, _DTLS_RX_PACKETS):
+            if not isinstance(getattr(dtls, name, None), int):
+                raise AiortcInternalsError(f"aiortc RTCDtlsTransport.{name} (an int) is gone")
+        for name in ("_rx_srtp", "_rtp_header_extensions_map"):
+            if not hasattr(dtls, name):
+                raise AiortcInternalsError(f"aiortc RTCDtlsTransport.{name} is gone")
+        ids = getattr(dtls._rtp_header_extensions_map, _EXT_IDS, None)
+        if not isinstance(ids, HeaderExtensions):
+            raise AiortcInternalsError(f"aiortc HeaderExtensionsMap.{_EXT_IDS} is gone")
+        ice = getattr(dtls.transport, "_connection", None)
+        if ice is None or not isinstance(getattr(ice, "_protocols", None), list):
+            raise AiortcInternalsError("aioice Connection._protocols (via ICE transport) is gone")
     if sender is not None:
         for name in (_TX_PACKETS, _TX_OCTETS, _TX_RTP_TS, _TX_NTP_TS):
             if not isinstance(getattr(sender, name, None), int):
@@ -244,18 +274,17 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> None:
 
     RTCP receiver reports keep working: the per-SSRC statistics aiortc reports from are fed here.
     Call before the DTLS handshake completes (right after setRemoteDescription).
+
+    The first packets take aiortc's path (ICE → queue → DTLS task → unprotect → router → the
+    receiver); each one teaches `DirectReceive` its SSRC, and from then on that SSRC's packets
+    are unprotected, parsed and handed over inside the socket's `datagram_received` callback
+    (see `DirectReceive`). Everything else (DTLS, RTCP, STUN, unknown SSRCs) keeps aiortc's path.
     """
     check_internals(receiver=receiver)
     streams: dict[int, StreamStatistics] = getattr(receiver, _RX_STREAMS)
     codecs: dict[int, Any] = getattr(receiver, _RX_CODECS)
 
-    fast: list[bool] = []
-
-    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
-        if not fast:
-            # The first packet proves the DTLS transport has its SRTP session: from now on it
-            # unprotects this speaker's packets without pylibsrtp's per-call allocation.
-            fast.append(fast_unprotect_install(receiver.transport))
+    def deliver(packet: RtpPacket, arrival_time_ms: int) -> None:
         codec = codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -265,6 +294,14 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> None:
         stats.add(packet)
         on_packet(packet, arrival_time_ms)
 
+    direct = DirectReceive(receiver, deliver)
+    setattr(receiver, _RX_DIRECT, direct)
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        deliver(packet, arrival_time_ms)
+        # aiortc's router gave this SSRC to this receiver: take its next packets directly.
+        direct.learn(packet.ssrc)
+
     # The DTLS transport's router calls `receiver._handle_rtp_packet(...)`; an instance attribute
     # shadows the method, so the jitter buffer and the decoder thread never see a packet.
     receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
@@ -272,11 +309,171 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> None:
 
 def untap_receiver(receiver: RTCRtpReceiver) -> None:
     """Drop every packet this receiver gets from now on (the publisher was closed)."""
+    direct = getattr(receiver, _RX_DIRECT, None)
+    if isinstance(direct, DirectReceive):
+        direct.close()
 
     async def drop(packet: RtpPacket, arrival_time_ms: int) -> None:
         return None
 
     receiver._handle_rtp_packet = drop  # type: ignore[method-assign]
+
+
+class DirectReceive:
+    """A publisher's RTP, from the socket callback straight to the relay, synchronously.
+
+    aiortc's receive path per packet: aioice's `StunProtocol.datagram_received` tries to parse
+    every datagram as STUN (an exception per media packet), queues it; the DTLS transport's task
+    wakes up (a future, a loop turn), unprotects, parses, routes, and awaits the receiver's
+    handler. At 10 listeners that was most of the relay's CPU per inbound packet.
+
+    Once `learn(ssrc)` saw an SSRC routed to this receiver, `datagram_received` on each of the
+    ICE connection's socket protocols is shadowed on the instance: a datagram that is SRTP (first
+    byte 128-191, not RTCP) from a learned SSRC (bytes 8-12, in the clear in SRTP) is unprotected
+    with the transport's own receiving SRTP session (same replay window and keys as aiortc's
+    path), parsed with the transport's header-extension map, counted in the transport's
+    statistics and given to `deliver`. Any other datagram goes to aioice unchanged. A packet that
+    fails authentication or parsing is dropped, as aiortc drops it.
+    """
+
+    __slots__ = ("_deliver", "_patched", "_receiver", "_ssrcs", "closed")
+
+    def __init__(self, receiver: RTCRtpReceiver, deliver: PacketHandler) -> None:
+        self._receiver = receiver
+        self._deliver = deliver
+        self._ssrcs: set[bytes] = set()
+        self._patched: list[Any] = []
+        self.closed = False
+
+    @property
+    def ssrcs(self) -> set[int]:
+        return {int.from_bytes(b, "big") for b in self._ssrcs}
+
+    def learn(self, ssrc: int) -> bool:
+        """Take this SSRC's packets directly from now on. False if not possible (yet)."""
+        if self.closed:
+            return False
+        key = ssrc.to_bytes(4, "big")
+        if key in self._ssrcs:
+            return True
+        if not self._patched and not self._install():
+            return False
+        self._ssrcs.add(key)
+        return True
+
+    def close(self) -> None:
+        """Give every datagram back to aioice (the publisher was closed or untapped)."""
+        self.closed = True
+        self._ssrcs.clear()
+        for protocol in self._patched:
+            with contextlib.suppress(AttributeError):
+                del protocol.datagram_received
+        self._patched.clear()
+
+    def _install(self) -> bool:
+        import pylibsrtp
+
+        dtls = self._receiver.transport
+        session = getattr(dtls, "_rx_srtp", None)
+        connection = getattr(getattr(dtls, "transport", None), "_connection", None)
+        protocols = getattr(connection, "_protocols", None)
+        if session is None or not protocols:
+            return False
+        unprotect = fast_unprotect(session)
+        extensions_map = dtls._rtp_header_extensions_map
+        ids = getattr(extensions_map, _EXT_IDS)  # updated in place if aiortc reconfigures
+        deliver = self._deliver
+        ssrcs = self._ssrcs
+        offset_ms = _NTP_OFFSET * 1000
+        now = time.time
+        srtp_error = pylibsrtp.Error
+
+        for protocol in protocols:
+            original = protocol.datagram_received
+
+            def datagram_received(
+                data: bytes, addr: tuple[Any, ...], original: Callable[..., None] = original
+            ) -> None:
+                if (
+                    127 < data[0] < 192
+                    and data[8:12] in ssrcs
+                    and not 191 < data[1] < 224  # RTCP (RFC 5761 demultiplexing)
+                ):
+                    n = len(data)
+                    setattr(dtls, _DTLS_RX_BYTES, getattr(dtls, _DTLS_RX_BYTES) + n)
+                    setattr(dtls, _DTLS_RX_PACKETS, getattr(dtls, _DTLS_RX_PACKETS) + 1)
+                    arrival_ms = int(now() * 1000) + offset_ms
+                    try:
+                        packet = parse_rtp(unprotect(data), extensions_map, ids)
+                    except (srtp_error, ValueError):
+                        return
+                    deliver(packet, arrival_ms)
+                    return
+                original(data, addr)
+
+            protocol.datagram_received = datagram_received
+            self._patched.append(protocol)
+        return True
+
+
+_RTP_FIXED = struct.Struct("!BBHII")
+_RTP_EXT_HEAD = struct.Struct("!HH")
+
+
+def parse_rtp(data: bytes, extensions_map: HeaderExtensionsMap, ids: HeaderExtensions) -> RtpPacket:
+    """`RtpPacket.parse` for the relay's receive path: the same fields and the same ValueError on
+    a malformed packet, but of one-byte header extensions (RFC 8285; what browsers and aiortc
+    send for audio) only the audio level is decoded, the one extension the relay reads. `ids`
+    is the map's negotiated ids (`HeaderExtensionsMap.__ids`). Other profiles go through the map.
+    """
+    n = len(data)
+    if n < 12:
+        raise ValueError("RTP packet length is less than 12 bytes")
+    b0, b1, seq, ts, ssrc = _RTP_FIXED.unpack_from(data)
+    if b0 >> 6 != 2:
+        raise ValueError("RTP packet has invalid version")
+    cc = b0 & 0x0F
+    pos = 12 + 4 * cc
+    if n < pos:
+        raise ValueError("RTP packet has truncated CSRC")
+    packet = RtpPacket(b1 & 0x7F, b1 >> 7, seq, ts, ssrc)
+    if cc:
+        packet.csrc = list(struct.unpack_from(f"!{cc}I", data, 12))
+    if b0 & 0x10:
+        if n < pos + 4:
+            raise ValueError("RTP packet has truncated extension profile / length")
+        profile, words = _RTP_EXT_HEAD.unpack_from(data, pos)
+        pos += 4
+        end = pos + 4 * words
+        if n < end:
+            raise ValueError("RTP packet has truncated extension value")
+        if profile == 0xBEDE:
+            level_id = ids.audio_level
+            i = pos
+            while i < end:
+                byte = data[i]
+                if byte == 0:  # padding
+                    i += 1
+                    continue
+                x_end = i + 2 + (byte & 0x0F)
+                if x_end > end:
+                    raise ValueError("RTP one-byte header extension value is truncated")
+                if byte >> 4 == level_id:
+                    value = data[i + 1]
+                    packet.extensions.audio_level = (value & 0x80 == 0x80, value & 0x7F)
+                i = x_end
+        else:
+            packet.extensions = extensions_map.get(profile, data[pos:end])
+        pos = end
+    if b0 & 0x20:
+        padding = data[-1]
+        if not padding or padding > n - pos:
+            raise ValueError("RTP packet padding length is invalid")
+        packet.padding_size = padding
+        packet.payload = data[pos:-padding]
+    else:
+        packet.payload = data[pos:]
+    return packet
 
 
 class IdleAudioTrack(MediaStreamTrack):
@@ -516,16 +713,6 @@ def fast_unprotect(session: Any) -> Callable[[bytes], bytes]:
 
     unprotect.session = session  # type: ignore[attr-defined]
     return unprotect
-
-
-def fast_unprotect_install(dtls: RTCDtlsTransport) -> bool:
-    """Shadow `unprotect` on this transport's receiving SRTP session (aiortc calls
-    `self._rx_srtp.unprotect(data)` for every RTP packet). False if there is no session yet."""
-    session = getattr(dtls, "_rx_srtp", None)
-    if session is None:
-        return False
-    session.unprotect = fast_unprotect(session)
-    return True
 
 
 def sender_counters(sender: RTCRtpSender) -> tuple[int, int]:
