@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import logging
 import random
 import struct
 import time
@@ -45,10 +46,13 @@ from aiortc.rtp import (
     HeaderExtensions,
     HeaderExtensionsMap,
     RtcpByePacket,
+    RtcpPacket,
     RtcpSdesPacket,
     RtcpSourceInfo,
     RtpPacket,
 )
+
+logger = logging.getLogger(__name__)
 
 AIORTC_VERSION = "1.16.0"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
@@ -125,7 +129,7 @@ def check_internals(
         for name in (_DTLS_RX_BYTES, _DTLS_RX_PACKETS):
             if not isinstance(getattr(dtls, name, None), int):
                 raise AiortcInternalsError(f"aiortc RTCDtlsTransport.{name} (an int) is gone")
-        for name in ("_rx_srtp", "_rtp_header_extensions_map"):
+        for name in ("_rx_srtp", "_rtp_header_extensions_map", "_rtp_router"):
             if not hasattr(dtls, name):
                 raise AiortcInternalsError(f"aiortc RTCDtlsTransport.{name} is gone")
         ids = getattr(dtls._rtp_header_extensions_map, _EXT_IDS, None)
@@ -327,22 +331,20 @@ class DirectReceive:
     wakes up (a future, a loop turn), unprotects, parses, routes, and awaits the receiver's
     handler. At 10 listeners that was most of the relay's CPU per inbound packet.
 
-    Once `learn(ssrc)` saw an SSRC routed to this receiver, `datagram_received` on each of the
-    ICE connection's socket protocols is shadowed on the instance: a datagram that is SRTP (first
-    byte 128-191, not RTCP) from a learned SSRC (bytes 8-12, in the clear in SRTP) is unprotected
-    with the transport's own receiving SRTP session (same replay window and keys as aiortc's
-    path), parsed with the transport's header-extension map, counted in the transport's
-    statistics and given to `deliver`. Any other datagram goes to aioice unchanged. A packet that
-    fails authentication or parsing is dropped, as aiortc drops it.
+    Once `learn(ssrc)` saw an SSRC routed to this receiver, the transport's `SocketDemux` takes
+    that SSRC's packets in the socket callback: unprotected with the transport's own receiving
+    SRTP session (same replay window and keys as aiortc's path), parsed (`parse_rtp`), counted in
+    the transport's statistics and given to `deliver`. A packet that fails authentication or
+    parsing is dropped, as aiortc drops it. `close()` gives the SSRCs back to aiortc's path.
     """
 
-    __slots__ = ("_deliver", "_patched", "_receiver", "_ssrcs", "closed")
+    __slots__ = ("_deliver", "_demux", "_receiver", "_ssrcs", "closed")
 
     def __init__(self, receiver: RTCRtpReceiver, deliver: PacketHandler) -> None:
         self._receiver = receiver
         self._deliver = deliver
+        self._demux: SocketDemux | None = None
         self._ssrcs: set[bytes] = set()
-        self._patched: list[Any] = []
         self.closed = False
 
     @property
@@ -356,64 +358,141 @@ class DirectReceive:
         key = ssrc.to_bytes(4, "big")
         if key in self._ssrcs:
             return True
-        if not self._patched and not self._install():
+        demux = self._demux or socket_demux(self._receiver.transport)
+        if demux is None:
             return False
+        self._demux = demux
+        demux.media[key] = self._deliver
         self._ssrcs.add(key)
         return True
 
     def close(self) -> None:
-        """Give every datagram back to aioice (the publisher was closed or untapped)."""
+        """Give this receiver's SSRCs back to aiortc's path (the publisher was closed)."""
         self.closed = True
+        if self._demux is not None:
+            for key in self._ssrcs:
+                self._demux.media.pop(key, None)
         self._ssrcs.clear()
-        for protocol in self._patched:
-            with contextlib.suppress(AttributeError):
-                del protocol.datagram_received
-        self._patched.clear()
 
-    def _install(self) -> bool:
+
+_DEMUX = "_relay_socket_demux"  # ours, on the RTCDtlsTransport instance
+
+
+def socket_demux(dtls: RTCDtlsTransport) -> SocketDemux | None:
+    """The transport's `SocketDemux`, installed on first use; None before its SRTP keys exist."""
+    demux = getattr(dtls, _DEMUX, None)
+    if demux is None:
+        if getattr(dtls, "_rx_srtp", None) is None:
+            return None
+        connection = getattr(getattr(dtls, "transport", None), "_connection", None)
+        if not getattr(connection, "_protocols", None):
+            return None
+        demux = SocketDemux(dtls)
+        setattr(dtls, _DEMUX, demux)
+    return demux
+
+
+class SocketDemux:
+    """Shadows `datagram_received` on each socket protocol of one connection's ICE transport and
+    handles, synchronously in the socket callback, what the relay receives most:
+
+    * SRTP from an SSRC in `media` (registered by `DirectReceive`): unprotect, `parse_rtp`,
+      deliver;
+    * SRTCP (RTCP demultiplexed as aiortc does: second byte 192-208): unprotect, parse, route
+      with the transport's own router and run aiortc's own handlers (a listener's receiver
+      reports feed the relay sender's statistics; a speaker's sender reports feed the receiver's
+      LSR/DLSR for the reports the relay sends back). aiortc's handlers for these do not await
+      (`test_aiortcs_rtcp_handlers_complete_without_awaiting`); one that does is finished as a
+      task, so nothing is lost even then.
+
+    Everything else (STUN, DTLS, RTP of an unknown SSRC, anything before the SRTP keys exist)
+    goes to aioice's callback unchanged. The transport's receive counters are kept.
+    """
+
+    __slots__ = ("media",)
+
+    def __init__(self, dtls: RTCDtlsTransport) -> None:
         import pylibsrtp
 
-        dtls = self._receiver.transport
-        session = getattr(dtls, "_rx_srtp", None)
-        connection = getattr(getattr(dtls, "transport", None), "_connection", None)
-        protocols = getattr(connection, "_protocols", None)
-        if session is None or not protocols:
-            return False
+        self.media: dict[bytes, PacketHandler] = {}
+        session = dtls._rx_srtp
         unprotect = fast_unprotect(session)
+        unprotect_rtcp = fast_unprotect(session, rtcp=True)
         extensions_map = dtls._rtp_header_extensions_map
         ids = getattr(extensions_map, _EXT_IDS)  # updated in place if aiortc reconfigures
-        deliver = self._deliver
-        ssrcs = self._ssrcs
+        router = dtls._rtp_router
+        media = self.media
         offset_ms = _NTP_OFFSET * 1000
         now = time.time
         srtp_error = pylibsrtp.Error
+        rtcp_parse = RtcpPacket.parse
 
-        for protocol in protocols:
+        def count(n: int) -> None:
+            setattr(dtls, _DTLS_RX_BYTES, getattr(dtls, _DTLS_RX_BYTES) + n)
+            setattr(dtls, _DTLS_RX_PACKETS, getattr(dtls, _DTLS_RX_PACKETS) + 1)
+
+        def rtcp(data: bytes) -> None:
+            count(len(data))
+            try:
+                packets = rtcp_parse(unprotect_rtcp(data))
+            except (srtp_error, ValueError):
+                return
+            for packet in packets:
+                for recipient in router.route_rtcp(packet):
+                    try:
+                        run_to_completion(recipient._handle_rtcp_packet(packet))
+                    except Exception:  # never let one report close the socket
+                        logger.exception("RTCP handler failed")
+
+        connection = dtls.transport._connection
+        for protocol in connection._protocols:
             original = protocol.datagram_received
 
             def datagram_received(
                 data: bytes, addr: tuple[Any, ...], original: Callable[..., None] = original
             ) -> None:
-                if (
-                    127 < data[0] < 192
-                    and data[8:12] in ssrcs
-                    and not 191 < data[1] < 224  # RTCP (RFC 5761 demultiplexing)
-                ):
-                    n = len(data)
-                    setattr(dtls, _DTLS_RX_BYTES, getattr(dtls, _DTLS_RX_BYTES) + n)
-                    setattr(dtls, _DTLS_RX_PACKETS, getattr(dtls, _DTLS_RX_PACKETS) + 1)
-                    arrival_ms = int(now() * 1000) + offset_ms
-                    try:
-                        packet = parse_rtp(unprotect(data), extensions_map, ids)
-                    except (srtp_error, ValueError):
+                if 127 < data[0] < 192:
+                    if 191 < data[1] < 209:
+                        rtcp(data)
                         return
-                    deliver(packet, arrival_ms)
-                    return
+                    deliver = media.get(data[8:12])
+                    if deliver is not None:
+                        count(len(data))
+                        arrival_ms = int(now() * 1000) + offset_ms
+                        try:
+                            packet = parse_rtp(unprotect(data), extensions_map, ids)
+                        except (srtp_error, ValueError):
+                            return
+                        try:
+                            deliver(packet, arrival_ms)
+                        except Exception:  # asyncio would close the socket on an exception
+                            logger.exception("relay packet handler failed")
+                        return
                 original(data, addr)
 
-            protocol.datagram_received = datagram_received
-            self._patched.append(protocol)
-        return True
+            protocol.datagram_received = datagram_received  # type: ignore[method-assign, assignment]
+
+
+def run_to_completion(coro: Any) -> None:
+    """Run an aiortc handler coroutine now; if it awaits something, finish it as a task."""
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return
+    asyncio.get_running_loop().create_task(_finish(coro, waiting))
+
+
+async def _finish(coro: Any, waiting: Any) -> None:
+    # What a task does with a coroutine that yielded: wait for the future it yielded, resume it.
+    while True:
+        if isinstance(waiting, asyncio.Future):
+            await asyncio.wait({waiting})
+        else:
+            await asyncio.sleep(0)
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
 
 
 _RTP_FIXED = struct.Struct("!BBHII")
@@ -576,6 +655,7 @@ class RtpOutlet:
             return False
         self._protect = fast_protect(dtls._tx_srtp)
         self._protect_rtcp = fast_protect(dtls._tx_srtp, rtcp=True)
+        socket_demux(dtls)  # this listener's receiver reports: handled in the socket callback
         sock = getattr(pair.protocol.transport, "_sock", None)
         # The raw socket, not asyncio's transport: no per-call checks, and a full send buffer
         # drops this packet (right for real-time audio) instead of queueing it behind others.
@@ -684,9 +764,10 @@ def fast_protect(session: Any, rtcp: bool = False) -> Callable[[bytes], bytes]:
     return protect
 
 
-def fast_unprotect(session: Any) -> Callable[[bytes], bytes]:
-    """pylibsrtp's `Session.unprotect` on the session's own buffer, without its per-call
-    allocation; raises pylibsrtp.Error on a packet that fails authentication, as it does."""
+def fast_unprotect(session: Any, rtcp: bool = False) -> Callable[[bytes], bytes]:
+    """pylibsrtp's `Session.unprotect` (or `unprotect_rtcp`) on the session's own buffer, without
+    its per-call allocation; raises pylibsrtp.Error on a packet that fails authentication, as it
+    does."""
     import pylibsrtp
     from pylibsrtp import _binding
 
@@ -695,7 +776,7 @@ def fast_unprotect(session: Any) -> Callable[[bytes], bytes]:
     buffer = session._buffer
     limit = len(cdata)
     length = _binding.ffi.new("int *")
-    srtp_unprotect = _binding.lib.srtp_unprotect
+    srtp_unprotect = _binding.lib.srtp_unprotect_rtcp if rtcp else _binding.lib.srtp_unprotect
     ok = _binding.lib.srtp_err_status_ok
     check = pylibsrtp._srtp_assert
 

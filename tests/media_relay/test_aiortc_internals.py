@@ -293,13 +293,25 @@ async def test_a_speakers_packets_skip_aiortcs_queue_once_its_ssrc_is_known(stag
     assert sum(s.packets_received for s in streams.values()) >= received + 10
     assert await transport_packets() >= transport_before + 10
 
-    # Closing the publisher gives every datagram back to aioice.
+    # Closing the publisher gives its packets back to aiortc's path (which now drops them).
+    demux = aiortc_internals.socket_demux(receiver.transport)
+    assert demux is not None and speaker_ssrc.to_bytes(4, "big") in demux.media
     stage.room.speaker_move_to_audience(1)
-    assert direct.closed and direct.ssrcs == set()
-    assert not any("datagram_received" in vars(p) for p in connection._protocols)
+    assert direct.closed and direct.ssrcs == set() and demux.media == {}
+    queued: list[bytes] = []
+    queue_datagram = connection.data_received
+
+    def spy(data: bytes, component: int) -> None:
+        queued.append(data)
+        queue_datagram(data, component)
+
+    connection.data_received = spy
+    assert await wait_for(
+        lambda: any(d[8:12] == speaker_ssrc.to_bytes(4, "big") for d in queued), 6.0
+    )
 
 
-async def test_the_direct_path_drops_a_forged_packet_and_passes_everything_else_to_aioice(
+async def test_the_socket_callback_drops_forged_packets_and_passes_unknown_ones_to_aioice(
     stage: Stage,
 ) -> None:
     speaker = await stage.speaker()
@@ -322,12 +334,14 @@ async def test_the_direct_path_drops_a_forged_packet_and_passes_everything_else_
     # An RTP packet with the speaker's SSRC that fails SRTP authentication: dropped, not queued.
     forged = bytes([0x80, 111, 0, 1, 0, 0, 0, 1]) + speaker_ssrc.to_bytes(4, "big") + b"\0" * 40
     protocol.datagram_received(forged, ("192.0.2.1", 9))
-    # An unknown SSRC and an RTCP packet go to aioice (and on to aiortc) untouched.
-    other = bytes([0x80, 111, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9]) + b"\0" * 40
+    # A forged RTCP packet fails SRTCP authentication in the callback: dropped too.
     rtcp = bytes([0x80, 201, 0, 1]) + speaker_ssrc.to_bytes(4, "big") + b"\0" * 20
-    protocol.datagram_received(other, ("192.0.2.1", 9))
     protocol.datagram_received(rtcp, ("192.0.2.1", 9))
-    assert handed_to_aioice[-2:] == [other, rtcp] and forged not in handed_to_aioice
+    # RTP of an unknown SSRC goes to aioice (and on to aiortc) untouched.
+    other = bytes([0x80, 111, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9]) + b"\0" * 40
+    protocol.datagram_received(other, ("192.0.2.1", 9))
+    assert other in handed_to_aioice
+    assert forged not in handed_to_aioice and rtcp not in handed_to_aioice
     # and the real packets keep flowing through the direct path
     before = listener.tone_frames
     assert await wait_for(lambda: listener.tone_frames > before + 5, 6.0)
@@ -342,6 +356,7 @@ def test_a_missing_direct_receive_internal_is_named() -> None:
         _RTCDtlsTransport__rx_packets = 0
         _rx_srtp = None
         _rtp_header_extensions_map = HeaderExtensionsMap()
+        _rtp_router = None
         transport = None  # no ICE transport, so no aioice Connection._protocols
 
     class Receiver:
@@ -440,3 +455,118 @@ def test_the_relays_rtp_parse_reads_what_aiortcs_does() -> None:
             RtpPacket.parse(bad, extensions_map)
         with pytest.raises(ValueError):
             parse_rtp(bad, extensions_map, ids)
+
+
+async def test_receiver_reports_are_handled_in_the_socket_callback(stage: Stage) -> None:
+    await stage.speaker()
+    listener = await stage.listener(100)
+    assert await wait_for(lambda: listener.tone_frames > 5, 6.0)
+    peer = stage.room.peers[100]
+    dtls = peer.outlets[0].sender.transport
+    assert aiortc_internals.socket_demux(dtls) is not None
+    connection = dtls.transport._connection
+    queued: list[bytes] = []
+    queue_datagram = connection.data_received
+
+    def spy(data: bytes, component: int) -> None:
+        queued.append(data)
+        queue_datagram(data, component)
+
+    connection.data_received = spy
+    handled: list[object] = []
+    sender = peer.outlets[0].sender
+    aiortc_handler = sender._handle_rtcp_packet
+
+    async def counting(packet: object) -> None:
+        handled.append(packet)
+        await aiortc_handler(packet)  # type: ignore[arg-type]
+
+    sender._handle_rtcp_packet = counting  # type: ignore[method-assign]
+    # aiortc clients send a receiver report about every second: it reaches aiortc's handler
+    # (remote-inbound-rtp in the relay sender's stats), and never aioice's queue.
+    assert await wait_for(lambda: len(handled) >= 2, 6.0)
+    stats = await sender.getStats()
+    assert any(s.type == "remote-inbound-rtp" for s in stats.values())
+    assert not [d for d in queued if 191 < d[1] < 209]
+
+
+async def test_aiortcs_rtcp_handlers_complete_without_awaiting() -> None:
+    """The socket callback runs aiortc's RTCP handlers synchronously; for the reports a relay
+    gets they must not await (if an upgrade makes them, `run_to_completion` still finishes them
+    as tasks, but each report would cost a task again)."""
+    from aiortc.rtp import (
+        RtcpByePacket,
+        RtcpReceiverInfo,
+        RtcpRrPacket,
+        RtcpSenderInfo,
+        RtcpSrPacket,
+    )
+
+    pc = RTCPeerConnection()
+    transceiver = pc.addTransceiver("audio", direction="sendrecv")
+    try:
+        ssrc = transceiver.sender._ssrc
+        report = RtcpReceiverInfo(
+            ssrc=ssrc,
+            fraction_lost=0,
+            packets_lost=0,
+            highest_sequence=1,
+            jitter=0,
+            lsr=0,
+            dlsr=0,
+        )
+        info = RtcpSenderInfo(ntp_timestamp=1 << 32, rtp_timestamp=0, packet_count=1, octet_count=1)
+        for handler, packet in (
+            (transceiver.sender._handle_rtcp_packet, RtcpRrPacket(ssrc=7, reports=[report])),
+            (transceiver.sender._handle_rtcp_packet, RtcpSrPacket(ssrc=7, sender_info=info)),
+            (transceiver.receiver._handle_rtcp_packet, RtcpSrPacket(ssrc=7, sender_info=info)),
+            (transceiver.receiver._handle_rtcp_packet, RtcpByePacket(sources=[7])),
+        ):
+            coro = handler(packet)
+            with pytest.raises(StopIteration):
+                coro.send(None)
+    finally:
+        await pc.close()
+
+
+async def test_a_handler_that_awaits_is_finished_as_a_task() -> None:
+    from media_relay.aiortc_internals import run_to_completion
+
+    done: list[str] = []
+
+    async def handler() -> None:
+        done.append("started")
+        await asyncio.sleep(0.01)
+        done.append("finished")
+
+    run_to_completion(handler())
+    assert done == ["started"]
+    assert await wait_for(lambda: done == ["started", "finished"], 2.0)
+
+
+def test_fast_unprotect_rtcp_matches_pylibsrtp() -> None:
+    import pylibsrtp
+    from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
+
+    from media_relay.aiortc_internals import fast_unprotect
+
+    key = bytes(range(30))
+    sender = pylibsrtp.Session(
+        policy=pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+    )
+    reference, fast = (
+        pylibsrtp.Session(
+            policy=pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND)
+        )
+        for _ in range(2)
+    )
+    unprotect = fast_unprotect(fast, rtcp=True)
+    for n in range(3):
+        info = RtcpSenderInfo(ntp_timestamp=n, rtp_timestamp=n, packet_count=n, octet_count=n)
+        plain = bytes(RtcpSrPacket(ssrc=7, sender_info=info))
+        protected = sender.protect_rtcp(plain)
+        assert unprotect(protected) == reference.unprotect_rtcp(protected) == plain
+    tampered = bytearray(sender.protect_rtcp(plain))
+    tampered[-5] ^= 0xFF
+    with pytest.raises(pylibsrtp.Error):
+        unprotect(bytes(tampered))
