@@ -5,6 +5,11 @@ The relay forwards encoded RTP without decoding, which aiortc has no public API 
 * `tap_receiver` replaces an `RTCRtpReceiver`'s per-packet handler on the instance, so a speaker's
   decrypted RTP packets reach the relay *before* the jitter buffer and decoder. It keeps feeding
   the receiver's RTCP statistics, so aiortc still sends receiver reports to the speaker.
+* `SocketDemux` (one per DTLS transport) takes what the relay receives most out of aiortc's
+  receive path (aioice queue → DTLS task → router, a task wake-up and several awaits per packet)
+  and handles it in the socket's `datagram_received` callback: a speaker's RTP once
+  `DirectReceive` learned its SSRC (unprotect, `parse_rtp`, deliver), and SRTCP (aiortc's own
+  router and handlers, run to completion).
 * `RtpOutlet` sends a pre-built RTP packet through a listener's SRTP session and selected ICE pair
   synchronously (no task, no await per packet), with that listener's negotiated SSRC, payload
   type and header extension ids, and keeps the sender's counters true so its RTCP sender reports
