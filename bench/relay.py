@@ -67,9 +67,15 @@ def free_port() -> int:
 
 
 def proc_cpu_s(pid: int) -> float:
+    user, system = proc_cpu_split_s(pid)
+    return user + system
+
+
+def proc_cpu_split_s(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process, all its threads."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
 def host_cpu_busy() -> tuple[int, int]:
@@ -127,8 +133,11 @@ def project_relay_main(port: int, ready: Any) -> None:
         profiler = cProfile.Profile()
 
     async def main() -> None:
+        from media_relay.worker import relay_gc_freeze
+
         room = RelayRoom(1, slots=1)
         room.room_state({1}, set())
+        relay_gc_freeze()  # what `manage.py relay` does when it starts serving
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -540,9 +549,9 @@ def run_case(kind: str, listeners: int, window_s: float, procs: int) -> dict[str
         forwarded0 = http_json(url + "/stats")["packets_out"] if kind == "project" else None
         spy = _pyspy_start(relay_pid, kind, listeners, window_s)
         load0, busy0 = os.getloadavg()[0], host_cpu_busy()
-        cpu0, t0 = proc_cpu_s(relay_pid), time.time()
+        split0, t0 = proc_cpu_split_s(relay_pid), time.time()
         time.sleep(window_s)
-        cpu1, t1 = proc_cpu_s(relay_pid), time.time()
+        split1, t1 = proc_cpu_split_s(relay_pid), time.time()
         busy1, load1 = host_cpu_busy(), os.getloadavg()[0]
         if spy is not None:
             spy.wait(30)
@@ -603,7 +612,8 @@ def run_case(kind: str, listeners: int, window_s: float, procs: int) -> dict[str
                 latencies.append((ts - all_sent[origin]) * 1000)
         delivered_total += sum(1 for seq, ts in got if t0 <= ts < t1)
         ratios.append(len(received) / len(sent_at) if sent_at else 0.0)
-    cpu_s = cpu1 - cpu0
+    user_s, system_s = split1[0] - split0[0], split1[1] - split0[1]
+    cpu_s = user_s + system_s
     return {
         "listeners": listeners,
         "connected": connected,
@@ -615,6 +625,9 @@ def run_case(kind: str, listeners: int, window_s: float, procs: int) -> dict[str
         "delivered_packets": delivered_total,
         "relay_cpu_s": round(cpu_s, 3),
         "relay_cpu_percent": round(100 * cpu_s / (t1 - t0), 1),
+        # The kernel's share: mostly UDP send, which on loopback includes delivering to the
+        # listener's socket and waking it (both relays pay it alike).
+        "relay_system_share": round(system_s / cpu_s, 2) if cpu_s else None,
         "cpu_us_per_delivered_packet": round(1e6 * cpu_s / delivered_total, 1)
         if delivered_total
         else None,
@@ -695,6 +708,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_us_per_delivered_packet": median("cpu_us_per_delivered_packet"),
         "cpu_us_per_delivered_packet_range": [min(cpu), max(cpu)] if cpu else None,
         "relay_cpu_percent": median("relay_cpu_percent"),
+        "relay_system_share": median("relay_system_share"),
         "delivery_min": min(r["delivery_min"] for r in ok),
         "latency_ms_p50": median("latency_ms_p50"),
         "latency_ms_p99": median("latency_ms_p99"),

@@ -5,6 +5,11 @@ The relay forwards encoded RTP without decoding, which aiortc has no public API 
 * `tap_receiver` replaces an `RTCRtpReceiver`'s per-packet handler on the instance, so a speaker's
   decrypted RTP packets reach the relay *before* the jitter buffer and decoder. It keeps feeding
   the receiver's RTCP statistics, so aiortc still sends receiver reports to the speaker.
+* `SocketDemux` (one per DTLS transport) takes what the relay receives most out of aiortc's
+  receive path (aioice queue → DTLS task → router, a task wake-up and several awaits per packet)
+  and handles it in the socket's `datagram_received` callback: a speaker's RTP once
+  `DirectReceive` learned its SSRC (unprotect, `parse_rtp`, deliver), and SRTCP (aiortc's own
+  router and handlers, run to completion).
 * `RtpOutlet` sends a pre-built RTP packet through a listener's SRTP session and selected ICE pair
   synchronously (no task, no await per packet), with that listener's negotiated SSRC, payload
   type and header extension ids, and keeps the sender's counters true so its RTCP sender reports
@@ -29,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import logging
 import random
 import struct
 import time
@@ -41,7 +47,17 @@ from aiortc.codecs import CODECS
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport, State
 from aiortc.rtcrtpreceiver import StreamStatistics
-from aiortc.rtp import RtcpByePacket, RtcpSdesPacket, RtcpSourceInfo, RtpPacket
+from aiortc.rtp import (
+    HeaderExtensions,
+    HeaderExtensionsMap,
+    RtcpByePacket,
+    RtcpPacket,
+    RtcpSdesPacket,
+    RtcpSourceInfo,
+    RtpPacket,
+)
+
+logger = logging.getLogger(__name__)
 
 AIORTC_VERSION = "1.16.0"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
@@ -59,6 +75,10 @@ _TX_LSR_TIME = "_RTCRtpSender__lsr_time"
 _TX_CNAME = "_RTCRtpSender__cname"
 _TX_RTCP_STARTED = "_RTCRtpSender__rtcp_started"
 _TX_RTCP_EXITED = "_RTCRtpSender__rtcp_exited"
+_DTLS_RX_BYTES = "_RTCDtlsTransport__rx_bytes"
+_DTLS_RX_PACKETS = "_RTCDtlsTransport__rx_packets"
+_EXT_IDS = "_HeaderExtensionsMap__ids"
+_RX_DIRECT = "_relay_direct_receive"  # ours, on the tapped receiver instance
 
 _SRTP_MAX_TRAILER_LEN = 144  # pylibsrtp.SRTP_MAX_TRAILER_LEN
 _SRTCP_MAX_TRAILER_LEN = 148  # pylibsrtp.SRTP_MAX_SRTCP_TRAILER_LEN
@@ -100,10 +120,29 @@ def check_internals(
     ):
         if not callable(getattr(owner, name, None)):
             raise AiortcInternalsError(f"aiortc {owner.__name__}.{name} is gone")
+    import aioice.ice
+
+    if not callable(getattr(aioice.ice.StunProtocol, "datagram_received", None)):
+        raise AiortcInternalsError("aioice StunProtocol.datagram_received is gone")
+    if not callable(getattr(RtpPacket, "parse", None)):
+        raise AiortcInternalsError("aiortc RtpPacket.parse is gone")
     if receiver is not None:
         for name in (_RX_STREAMS, _RX_CODECS):
             if not isinstance(getattr(receiver, name, None), dict):
                 raise AiortcInternalsError(f"aiortc RTCRtpReceiver.{name} (a dict) is gone")
+        dtls = receiver.transport
+        for name in (_DTLS_RX_BYTES, _DTLS_RX_PACKETS):
+            if not isinstance(getattr(dtls, name, None), int):
+                raise AiortcInternalsError(f"aiortc RTCDtlsTransport.{name} (an int) is gone")
+        for name in ("_rx_srtp", "_rtp_header_extensions_map", "_rtp_router"):
+            if not hasattr(dtls, name):
+                raise AiortcInternalsError(f"aiortc RTCDtlsTransport.{name} is gone")
+        ids = getattr(dtls._rtp_header_extensions_map, _EXT_IDS, None)
+        if not isinstance(ids, HeaderExtensions):
+            raise AiortcInternalsError(f"aiortc HeaderExtensionsMap.{_EXT_IDS} is gone")
+        ice = getattr(dtls.transport, "_connection", None)
+        if ice is None or not isinstance(getattr(ice, "_protocols", None), list):
+            raise AiortcInternalsError("aioice Connection._protocols (via ICE transport) is gone")
     if sender is not None:
         for name in (_TX_PACKETS, _TX_OCTETS, _TX_RTP_TS, _TX_NTP_TS):
             if not isinstance(getattr(sender, name, None), int):
@@ -244,18 +283,17 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> None:
 
     RTCP receiver reports keep working: the per-SSRC statistics aiortc reports from are fed here.
     Call before the DTLS handshake completes (right after setRemoteDescription).
+
+    The first packets take aiortc's path (ICE → queue → DTLS task → unprotect → router → the
+    receiver); each one teaches `DirectReceive` its SSRC, and from then on that SSRC's packets
+    are unprotected, parsed and handed over inside the socket's `datagram_received` callback
+    (see `DirectReceive`). Everything else (DTLS, RTCP, STUN, unknown SSRCs) keeps aiortc's path.
     """
     check_internals(receiver=receiver)
     streams: dict[int, StreamStatistics] = getattr(receiver, _RX_STREAMS)
     codecs: dict[int, Any] = getattr(receiver, _RX_CODECS)
 
-    fast: list[bool] = []
-
-    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
-        if not fast:
-            # The first packet proves the DTLS transport has its SRTP session: from now on it
-            # unprotects this speaker's packets without pylibsrtp's per-call allocation.
-            fast.append(fast_unprotect_install(receiver.transport))
+    def deliver(packet: RtpPacket, arrival_time_ms: int) -> None:
         codec = codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -265,6 +303,14 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> None:
         stats.add(packet)
         on_packet(packet, arrival_time_ms)
 
+    direct = DirectReceive(receiver, deliver)
+    setattr(receiver, _RX_DIRECT, direct)
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        deliver(packet, arrival_time_ms)
+        # aiortc's router gave this SSRC to this receiver: take its next packets directly.
+        direct.learn(packet.ssrc)
+
     # The DTLS transport's router calls `receiver._handle_rtp_packet(...)`; an instance attribute
     # shadows the method, so the jitter buffer and the decoder thread never see a packet.
     receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
@@ -272,11 +318,246 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> None:
 
 def untap_receiver(receiver: RTCRtpReceiver) -> None:
     """Drop every packet this receiver gets from now on (the publisher was closed)."""
+    direct = getattr(receiver, _RX_DIRECT, None)
+    if isinstance(direct, DirectReceive):
+        direct.close()
 
     async def drop(packet: RtpPacket, arrival_time_ms: int) -> None:
         return None
 
     receiver._handle_rtp_packet = drop  # type: ignore[method-assign]
+
+
+class DirectReceive:
+    """A publisher's RTP, from the socket callback straight to the relay, synchronously.
+
+    aiortc's receive path per packet: aioice's `StunProtocol.datagram_received` tries to parse
+    every datagram as STUN (an exception per media packet), queues it; the DTLS transport's task
+    wakes up (a future, a loop turn), unprotects, parses, routes, and awaits the receiver's
+    handler. At 10 listeners that was most of the relay's CPU per inbound packet.
+
+    Once `learn(ssrc)` saw an SSRC routed to this receiver, the transport's `SocketDemux` takes
+    that SSRC's packets in the socket callback: unprotected with the transport's own receiving
+    SRTP session (same replay window and keys as aiortc's path), parsed (`parse_rtp`), counted in
+    the transport's statistics and given to `deliver`. A packet that fails authentication or
+    parsing is dropped, as aiortc drops it. `close()` gives the SSRCs back to aiortc's path.
+    """
+
+    __slots__ = ("_deliver", "_demux", "_receiver", "_ssrcs", "closed")
+
+    def __init__(self, receiver: RTCRtpReceiver, deliver: PacketHandler) -> None:
+        self._receiver = receiver
+        self._deliver = deliver
+        self._demux: SocketDemux | None = None
+        self._ssrcs: set[bytes] = set()
+        self.closed = False
+
+    @property
+    def ssrcs(self) -> set[int]:
+        return {int.from_bytes(b, "big") for b in self._ssrcs}
+
+    def learn(self, ssrc: int) -> bool:
+        """Take this SSRC's packets directly from now on. False if not possible (yet)."""
+        if self.closed:
+            return False
+        key = ssrc.to_bytes(4, "big")
+        if key in self._ssrcs:
+            return True
+        demux = self._demux or socket_demux(self._receiver.transport)
+        if demux is None:
+            return False
+        self._demux = demux
+        demux.media[key] = self._deliver
+        self._ssrcs.add(key)
+        return True
+
+    def close(self) -> None:
+        """Give this receiver's SSRCs back to aiortc's path (the publisher was closed)."""
+        self.closed = True
+        if self._demux is not None:
+            for key in self._ssrcs:
+                self._demux.media.pop(key, None)
+        self._ssrcs.clear()
+
+
+_DEMUX = "_relay_socket_demux"  # ours, on the RTCDtlsTransport instance
+
+
+def socket_demux(dtls: RTCDtlsTransport) -> SocketDemux | None:
+    """The transport's `SocketDemux`, installed on first use; None before its SRTP keys exist."""
+    demux = getattr(dtls, _DEMUX, None)
+    if demux is None:
+        if getattr(dtls, "_rx_srtp", None) is None:
+            return None
+        connection = getattr(getattr(dtls, "transport", None), "_connection", None)
+        if not getattr(connection, "_protocols", None):
+            return None
+        demux = SocketDemux(dtls)
+        setattr(dtls, _DEMUX, demux)
+    return demux
+
+
+class SocketDemux:
+    """Shadows `datagram_received` on each socket protocol of one connection's ICE transport and
+    handles, synchronously in the socket callback, what the relay receives most:
+
+    * SRTP from an SSRC in `media` (registered by `DirectReceive`): unprotect, `parse_rtp`,
+      deliver;
+    * SRTCP (RTCP demultiplexed as aiortc does: second byte 192-208): unprotect, parse, route
+      with the transport's own router and run aiortc's own handlers (a listener's receiver
+      reports feed the relay sender's statistics; a speaker's sender reports feed the receiver's
+      LSR/DLSR for the reports the relay sends back). aiortc's handlers for these do not await
+      (`test_aiortcs_rtcp_handlers_complete_without_awaiting`); one that does is finished as a
+      task, so nothing is lost even then.
+
+    Everything else (STUN, DTLS, RTP of an unknown SSRC, anything before the SRTP keys exist)
+    goes to aioice's callback unchanged. The transport's receive counters are kept.
+    """
+
+    __slots__ = ("media",)
+
+    def __init__(self, dtls: RTCDtlsTransport) -> None:
+        import pylibsrtp
+
+        self.media: dict[bytes, PacketHandler] = {}
+        session = dtls._rx_srtp
+        unprotect = fast_unprotect(session)
+        unprotect_rtcp = fast_unprotect(session, rtcp=True)
+        extensions_map = dtls._rtp_header_extensions_map
+        ids = getattr(extensions_map, _EXT_IDS)  # updated in place if aiortc reconfigures
+        router = dtls._rtp_router
+        media = self.media
+        offset_ms = _NTP_OFFSET * 1000
+        now = time.time
+        srtp_error = pylibsrtp.Error
+        rtcp_parse = RtcpPacket.parse
+
+        def count(n: int) -> None:
+            setattr(dtls, _DTLS_RX_BYTES, getattr(dtls, _DTLS_RX_BYTES) + n)
+            setattr(dtls, _DTLS_RX_PACKETS, getattr(dtls, _DTLS_RX_PACKETS) + 1)
+
+        def rtcp(data: bytes) -> None:
+            count(len(data))
+            try:
+                packets = rtcp_parse(unprotect_rtcp(data))
+            except (srtp_error, ValueError):
+                return
+            for packet in packets:
+                for recipient in router.route_rtcp(packet):
+                    try:
+                        run_to_completion(recipient._handle_rtcp_packet(packet))
+                    except Exception:  # never let one report close the socket
+                        logger.exception("RTCP handler failed")
+
+        connection = dtls.transport._connection
+        for protocol in connection._protocols:
+            original = protocol.datagram_received
+
+            def datagram_received(
+                data: bytes, addr: tuple[Any, ...], original: Callable[..., None] = original
+            ) -> None:
+                if 127 < data[0] < 192:
+                    if 191 < data[1] < 209:
+                        rtcp(data)
+                        return
+                    deliver = media.get(data[8:12])
+                    if deliver is not None:
+                        count(len(data))
+                        arrival_ms = int(now() * 1000) + offset_ms
+                        try:
+                            packet = parse_rtp(unprotect(data), extensions_map, ids)
+                        except (srtp_error, ValueError):
+                            return
+                        try:
+                            deliver(packet, arrival_ms)
+                        except Exception:  # asyncio would close the socket on an exception
+                            logger.exception("relay packet handler failed")
+                        return
+                original(data, addr)
+
+            protocol.datagram_received = datagram_received  # type: ignore[method-assign, assignment]
+
+
+def run_to_completion(coro: Any) -> None:
+    """Run an aiortc handler coroutine now; if it awaits something, finish it as a task."""
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return
+    asyncio.get_running_loop().create_task(_finish(coro, waiting))
+
+
+async def _finish(coro: Any, waiting: Any) -> None:
+    # What a task does with a coroutine that yielded: wait for the future it yielded, resume it.
+    while True:
+        if isinstance(waiting, asyncio.Future):
+            await asyncio.wait({waiting})
+        else:
+            await asyncio.sleep(0)
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+
+
+_RTP_FIXED = struct.Struct("!BBHII")
+_RTP_EXT_HEAD = struct.Struct("!HH")
+
+
+def parse_rtp(data: bytes, extensions_map: HeaderExtensionsMap, ids: HeaderExtensions) -> RtpPacket:
+    """`RtpPacket.parse` for the relay's receive path: the same fields and the same ValueError on
+    a malformed packet, but of one-byte header extensions (RFC 8285; what browsers and aiortc
+    send for audio) only the audio level is decoded, the one extension the relay reads. `ids`
+    is the map's negotiated ids (`HeaderExtensionsMap.__ids`). Other profiles go through the map.
+    """
+    n = len(data)
+    if n < 12:
+        raise ValueError("RTP packet length is less than 12 bytes")
+    b0, b1, seq, ts, ssrc = _RTP_FIXED.unpack_from(data)
+    if b0 >> 6 != 2:
+        raise ValueError("RTP packet has invalid version")
+    cc = b0 & 0x0F
+    pos = 12 + 4 * cc
+    if n < pos:
+        raise ValueError("RTP packet has truncated CSRC")
+    packet = RtpPacket(b1 & 0x7F, b1 >> 7, seq, ts, ssrc)
+    if cc:
+        packet.csrc = list(struct.unpack_from(f"!{cc}I", data, 12))
+    if b0 & 0x10:
+        if n < pos + 4:
+            raise ValueError("RTP packet has truncated extension profile / length")
+        profile, words = _RTP_EXT_HEAD.unpack_from(data, pos)
+        pos += 4
+        end = pos + 4 * words
+        if n < end:
+            raise ValueError("RTP packet has truncated extension value")
+        if profile == 0xBEDE:
+            level_id = ids.audio_level
+            i = pos
+            while i < end:
+                byte = data[i]
+                if byte == 0:  # padding
+                    i += 1
+                    continue
+                x_end = i + 2 + (byte & 0x0F)
+                if x_end > end:
+                    raise ValueError("RTP one-byte header extension value is truncated")
+                if byte >> 4 == level_id:
+                    value = data[i + 1]
+                    packet.extensions.audio_level = (value & 0x80 == 0x80, value & 0x7F)
+                i = x_end
+        else:
+            packet.extensions = extensions_map.get(profile, data[pos:end])
+        pos = end
+    if b0 & 0x20:
+        padding = data[-1]
+        if not padding or padding > n - pos:
+            raise ValueError("RTP packet padding length is invalid")
+        packet.padding_size = padding
+        packet.payload = data[pos:-padding]
+    else:
+        packet.payload = data[pos:]
+    return packet
 
 
 class IdleAudioTrack(MediaStreamTrack):
@@ -379,6 +660,7 @@ class RtpOutlet:
             return False
         self._protect = fast_protect(dtls._tx_srtp)
         self._protect_rtcp = fast_protect(dtls._tx_srtp, rtcp=True)
+        socket_demux(dtls)  # this listener's receiver reports: handled in the socket callback
         sock = getattr(pair.protocol.transport, "_sock", None)
         # The raw socket, not asyncio's transport: no per-call checks, and a full send buffer
         # drops this packet (right for real-time audio) instead of queueing it behind others.
@@ -487,9 +769,10 @@ def fast_protect(session: Any, rtcp: bool = False) -> Callable[[bytes], bytes]:
     return protect
 
 
-def fast_unprotect(session: Any) -> Callable[[bytes], bytes]:
-    """pylibsrtp's `Session.unprotect` on the session's own buffer, without its per-call
-    allocation; raises pylibsrtp.Error on a packet that fails authentication, as it does."""
+def fast_unprotect(session: Any, rtcp: bool = False) -> Callable[[bytes], bytes]:
+    """pylibsrtp's `Session.unprotect` (or `unprotect_rtcp`) on the session's own buffer, without
+    its per-call allocation; raises pylibsrtp.Error on a packet that fails authentication, as it
+    does."""
     import pylibsrtp
     from pylibsrtp import _binding
 
@@ -498,7 +781,7 @@ def fast_unprotect(session: Any) -> Callable[[bytes], bytes]:
     buffer = session._buffer
     limit = len(cdata)
     length = _binding.ffi.new("int *")
-    srtp_unprotect = _binding.lib.srtp_unprotect
+    srtp_unprotect = _binding.lib.srtp_unprotect_rtcp if rtcp else _binding.lib.srtp_unprotect
     ok = _binding.lib.srtp_err_status_ok
     check = pylibsrtp._srtp_assert
 
@@ -516,16 +799,6 @@ def fast_unprotect(session: Any) -> Callable[[bytes], bytes]:
 
     unprotect.session = session  # type: ignore[attr-defined]
     return unprotect
-
-
-def fast_unprotect_install(dtls: RTCDtlsTransport) -> bool:
-    """Shadow `unprotect` on this transport's receiving SRTP session (aiortc calls
-    `self._rx_srtp.unprotect(data)` for every RTP packet). False if there is no session yet."""
-    session = getattr(dtls, "_rx_srtp", None)
-    if session is None:
-        return False
-    session.unprotect = fast_unprotect(session)
-    return True
 
 
 def sender_counters(sender: RTCRtpSender) -> tuple[int, int]:

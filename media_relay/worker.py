@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -35,8 +36,10 @@ class RelayWorker:
         worker_id: str | None = None,
         registry: Registry | None = None,
         slots: int | None = None,
+        freeze_gc: bool = True,
     ) -> None:
         self.layer = layer
+        self._freeze_gc = freeze_gc
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.channel = worker_channel(self.worker_id)
         self.registry = registry or relay_registry()
@@ -54,6 +57,8 @@ class RelayWorker:
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def run(self) -> None:
+        if self._freeze_gc:
+            relay_gc_freeze()
         await self.cascade.start()
         await self._heartbeat()
         heartbeat = asyncio.create_task(self._heartbeat_forever())
@@ -321,6 +326,24 @@ def _log_failure(task: asyncio.Future[Any]) -> None:
         logger.error("relay event send failed: %s", task.exception())
 
 
+_gc_frozen = False
+
+
+def relay_gc_freeze() -> bool:
+    """Once per relay process, when it starts serving: everything alive now (Django, aiortc's
+    codecs and OpenSSL state, the channel layer) lives as long as the process, so move it out of
+    the cyclic collector's view; full collections then only scan what rooms and connections
+    allocated (they run during joins, when each peer connection allocates a few thousand
+    objects). Returns False if it already ran."""
+    global _gc_frozen
+    if _gc_frozen:
+        return False
+    _gc_frozen = True
+    gc.collect()
+    gc.freeze()
+    return True
+
+
 _embedded: RelayWorker | None = None
 _embedded_task: asyncio.Task[None] | None = None
 
@@ -342,7 +365,10 @@ def relay_embedded_start() -> RelayWorker:
     if _embedded is None or task is None or task.done() or task.get_loop() is not loop:
         from channels.layers import get_channel_layer
 
-        _embedded = RelayWorker(get_channel_layer(), worker_id=embedded_worker_id())
+        # The web process freezes its own start-up state (rooms.realtime); not ours to do here.
+        _embedded = RelayWorker(
+            get_channel_layer(), worker_id=embedded_worker_id(), freeze_gc=False
+        )
         _embedded_task = loop.create_task(_embedded.run())
         _embedded_task.add_done_callback(_log_failure)
     return _embedded

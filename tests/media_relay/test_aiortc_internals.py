@@ -256,16 +256,122 @@ def test_fast_unprotect_matches_pylibsrtp_and_refuses_a_tampered_packet() -> Non
         unprotect(bytes(tampered))
 
 
-async def test_a_speakers_packets_are_unprotected_by_the_fast_path(stage: Stage) -> None:
-    await stage.speaker()
+async def test_a_speakers_packets_skip_aiortcs_queue_once_its_ssrc_is_known(stage: Stage) -> None:
+    speaker = await stage.speaker()
     listener = await stage.listener(100)
     assert await wait_for(lambda: listener.tone_frames > 5, 6.0)
     receiver = stage.room.peers[1].publish_receiver
     assert receiver is not None
-    session = receiver.transport._rx_srtp
-    assert getattr(session.unprotect, "session", None) is session
+    direct = getattr(receiver, aiortc_internals._RX_DIRECT)
+    speaker_ssrc = speaker.pc.getSenders()[0]._ssrc
+    assert direct.ssrcs == {speaker_ssrc}
+    connection = receiver.transport.transport._connection
+    assert all("datagram_received" in vars(p) for p in connection._protocols)
+
+    # From now on aiortc's own path (queue → DTLS task → router → receiver) sees no RTP packet,
+    # yet the tone keeps arriving and the transport's and receiver's statistics keep counting.
+    slow: list[int] = []
+    tapped = receiver._handle_rtp_packet
+
+    async def counting(packet: object, arrival_time_ms: int) -> None:
+        slow.append(1)
+        await tapped(packet, arrival_time_ms)  # type: ignore[arg-type]
+
+    receiver._handle_rtp_packet = counting  # type: ignore[method-assign]
+    pc = stage.room.peers[1].pc
+
+    async def transport_packets() -> int:
+        report = await pc.getStats()
+        return sum(s.packetsReceived for s in report.values() if s.type == "transport")
+
+    transport_before = await transport_packets()
+    streams = receiver._RTCRtpReceiver__remote_streams
+    received = sum(s.packets_received for s in streams.values())
+    before = listener.tone_frames
+    assert await wait_for(lambda: listener.tone_frames > before + 10, 6.0)
+    assert slow == []
+    assert sum(s.packets_received for s in streams.values()) >= received + 10
+    assert await transport_packets() >= transport_before + 10
+
+    # Closing the publisher gives its packets back to aiortc's path (which now drops them).
+    demux = aiortc_internals.socket_demux(receiver.transport)
+    assert demux is not None and speaker_ssrc.to_bytes(4, "big") in demux.media
+    stage.room.speaker_move_to_audience(1)
+    assert direct.closed and direct.ssrcs == set() and demux.media == {}
+    queued: list[bytes] = []
+    queue_datagram = connection.data_received
+
+    def spy(data: bytes, component: int) -> None:
+        queued.append(data)
+        queue_datagram(data, component)
+
+    connection.data_received = spy
+    assert await wait_for(
+        lambda: any(d[8:12] == speaker_ssrc.to_bytes(4, "big") for d in queued), 6.0
+    )
+
+
+async def test_the_socket_callback_drops_forged_packets_and_passes_unknown_ones_to_aioice(
+    stage: Stage,
+) -> None:
+    speaker = await stage.speaker()
+    listener = await stage.listener(100)
+    assert await wait_for(lambda: listener.tone_frames > 5, 6.0)
+    receiver = stage.room.peers[1].publish_receiver
+    assert receiver is not None
+    speaker_ssrc = speaker.pc.getSenders()[0]._ssrc
+    protocol = receiver.transport.transport._connection._nominated[1].protocol
+    connection = receiver.transport.transport._connection
+    handed_to_aioice: list[bytes] = []
+    queue_datagram = connection.data_received
+
+    def spy(data: bytes, component: int) -> None:
+        handed_to_aioice.append(data)
+        queue_datagram(data, component)
+
+    connection.data_received = spy
+    forwarded = stage.room.forwarder.stats.packets_in
+    # An RTP packet with the speaker's SSRC that fails SRTP authentication: dropped, not queued.
+    forged = bytes([0x80, 111, 0, 1, 0, 0, 0, 1]) + speaker_ssrc.to_bytes(4, "big") + b"\0" * 40
+    protocol.datagram_received(forged, ("192.0.2.1", 9))
+    # A forged RTCP packet fails SRTCP authentication in the callback: dropped too.
+    rtcp = bytes([0x80, 201, 0, 1]) + speaker_ssrc.to_bytes(4, "big") + b"\0" * 20
+    protocol.datagram_received(rtcp, ("192.0.2.1", 9))
+    # RTP of an unknown SSRC goes to aioice (and on to aiortc) untouched.
+    other = bytes([0x80, 111, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9]) + b"\0" * 40
+    protocol.datagram_received(other, ("192.0.2.1", 9))
+    assert other in handed_to_aioice
+    assert forged not in handed_to_aioice and rtcp not in handed_to_aioice
+    # and the real packets keep flowing through the direct path
     before = listener.tone_frames
     assert await wait_for(lambda: listener.tone_frames > before + 5, 6.0)
+    assert stage.room.forwarder.stats.packets_in > forwarded
+
+
+def test_a_missing_direct_receive_internal_is_named() -> None:
+    from aiortc.rtp import HeaderExtensionsMap
+
+    class Transport:
+        _RTCDtlsTransport__rx_bytes = 0
+        _RTCDtlsTransport__rx_packets = 0
+        _rx_srtp = None
+        _rtp_header_extensions_map = HeaderExtensionsMap()
+        _rtp_router = None
+        transport = None  # no ICE transport, so no aioice Connection._protocols
+
+    class Receiver:
+        _RTCRtpReceiver__remote_streams: dict[int, object] = {}
+        _RTCRtpReceiver__codecs: dict[int, object] = {}
+        transport = Transport()
+
+    with pytest.raises(AiortcInternalsError, match="_protocols"):
+        check_internals(receiver=Receiver())  # type: ignore[arg-type]
+    Transport._rtp_header_extensions_map = object()  # type: ignore[assignment]
+    with pytest.raises(AiortcInternalsError, match="_HeaderExtensionsMap__ids"):
+        check_internals(receiver=Receiver())  # type: ignore[arg-type]
+    del Transport._RTCDtlsTransport__rx_bytes
+    with pytest.raises(AiortcInternalsError, match="_RTCDtlsTransport__rx_bytes"):
+        check_internals(receiver=Receiver())  # type: ignore[arg-type]
 
 
 def test_the_relays_packet_clock_is_aiortcs_clock() -> None:
@@ -278,3 +384,189 @@ def test_the_relays_packet_clock_is_aiortcs_clock() -> None:
     relay_process_setup()
     reference = int((datetime.datetime.now(datetime.UTC) - clock.NTP_EPOCH).total_seconds() * 1000)
     assert abs(clock.current_ms() - reference) <= 5
+
+
+def test_the_relays_rtp_parse_reads_what_aiortcs_does() -> None:
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+    from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+
+    from media_relay.aiortc_internals import parse_rtp
+
+    extensions_map = HeaderExtensionsMap()
+    extensions_map.configure(
+        RTCRtpParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+                RTCRtpHeaderExtensionParameters(id=3, uri=aiortc_internals.AUDIO_LEVEL_URI),
+            ]
+        )
+    )
+    ids = extensions_map._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
+    packets = []
+    for marker, csrc, level, mid, padding in (
+        (0, [], None, None, 0),
+        (1, [], (True, 12), None, 0),
+        (0, [5, 6], (False, 127), "0", 0),
+        (1, [], (True, 40), "audio", 4),
+    ):
+        packet = RtpPacket(
+            payload_type=111,
+            marker=marker,
+            sequence_number=65535,
+            timestamp=4_000_000_000,
+            ssrc=0xDEADBEEF,
+            payload=b"\x01\x02\x03" * 20,
+        )
+        packet.csrc = csrc
+        packet.extensions.audio_level = level
+        packet.extensions.mid = mid
+        packet.padding_size = padding
+        packets.append(packet.serialize(extensions_map))
+    # a two-byte-profile extension goes through aiortc's map
+    packets.append(
+        bytes([0x90, 111, 0, 7, 0, 0, 0, 9, 0, 0, 0, 1, 0x10, 0, 0, 1, 3, 1, 0x85, 0]) + b"x"
+    )
+    for data in packets:
+        ours, theirs = parse_rtp(data, extensions_map, ids), RtpPacket.parse(data, extensions_map)
+        for name in (
+            "version",
+            "marker",
+            "payload_type",
+            "sequence_number",
+            "timestamp",
+            "ssrc",
+            "csrc",
+            "payload",
+            "padding_size",
+        ):
+            assert getattr(ours, name) == getattr(theirs, name), name
+        assert ours.extensions.audio_level == theirs.extensions.audio_level
+    assert parse_rtp(packets[1], extensions_map, ids).extensions.audio_level == (True, 12)
+
+    for bad in (
+        b"\x80" * 11,  # short
+        b"\x40" + b"\x00" * 20,  # version 1
+        bytes([0x82, 111]) + b"\x00" * 14,  # two CSRCs announced, one present
+        bytes([0x90, 111]) + b"\x00" * 10 + b"\xbe\xde\x00\x02\x10\x00",  # extension truncated
+        bytes([0x90, 111]) + b"\x00" * 10 + b"\xbe\xde\x00\x01\x3f\x00\x00\x00",  # element too long
+        bytes([0xA0, 111]) + b"\x00" * 10 + b"\x05",  # padding longer than the packet
+    ):
+        with pytest.raises(ValueError):
+            RtpPacket.parse(bad, extensions_map)
+        with pytest.raises(ValueError):
+            parse_rtp(bad, extensions_map, ids)
+
+
+async def test_receiver_reports_are_handled_in_the_socket_callback(stage: Stage) -> None:
+    await stage.speaker()
+    listener = await stage.listener(100)
+    assert await wait_for(lambda: listener.tone_frames > 5, 6.0)
+    peer = stage.room.peers[100]
+    dtls = peer.outlets[0].sender.transport
+    assert aiortc_internals.socket_demux(dtls) is not None
+    connection = dtls.transport._connection
+    queued: list[bytes] = []
+    queue_datagram = connection.data_received
+
+    def spy(data: bytes, component: int) -> None:
+        queued.append(data)
+        queue_datagram(data, component)
+
+    connection.data_received = spy
+    handled: list[object] = []
+    sender = peer.outlets[0].sender
+    aiortc_handler = sender._handle_rtcp_packet
+
+    async def counting(packet: object) -> None:
+        handled.append(packet)
+        await aiortc_handler(packet)  # type: ignore[arg-type]
+
+    sender._handle_rtcp_packet = counting  # type: ignore[method-assign]
+    # aiortc clients send a receiver report about every second: it reaches aiortc's handler
+    # (remote-inbound-rtp in the relay sender's stats), and never aioice's queue.
+    assert await wait_for(lambda: len(handled) >= 2, 6.0)
+    stats = await sender.getStats()
+    assert any(s.type == "remote-inbound-rtp" for s in stats.values())
+    assert not [d for d in queued if 191 < d[1] < 209]
+
+
+async def test_aiortcs_rtcp_handlers_complete_without_awaiting() -> None:
+    """The socket callback runs aiortc's RTCP handlers synchronously; for the reports a relay
+    gets they must not await (if an upgrade makes them, `run_to_completion` still finishes them
+    as tasks, but each report would cost a task again)."""
+    from aiortc.rtp import (
+        RtcpByePacket,
+        RtcpReceiverInfo,
+        RtcpRrPacket,
+        RtcpSenderInfo,
+        RtcpSrPacket,
+    )
+
+    pc = RTCPeerConnection()
+    transceiver = pc.addTransceiver("audio", direction="sendrecv")
+    try:
+        ssrc = transceiver.sender._ssrc
+        report = RtcpReceiverInfo(
+            ssrc=ssrc,
+            fraction_lost=0,
+            packets_lost=0,
+            highest_sequence=1,
+            jitter=0,
+            lsr=0,
+            dlsr=0,
+        )
+        info = RtcpSenderInfo(ntp_timestamp=1 << 32, rtp_timestamp=0, packet_count=1, octet_count=1)
+        for handler, packet in (
+            (transceiver.sender._handle_rtcp_packet, RtcpRrPacket(ssrc=7, reports=[report])),
+            (transceiver.sender._handle_rtcp_packet, RtcpSrPacket(ssrc=7, sender_info=info)),
+            (transceiver.receiver._handle_rtcp_packet, RtcpSrPacket(ssrc=7, sender_info=info)),
+            (transceiver.receiver._handle_rtcp_packet, RtcpByePacket(sources=[7])),
+        ):
+            coro = handler(packet)
+            with pytest.raises(StopIteration):
+                coro.send(None)
+    finally:
+        await pc.close()
+
+
+async def test_a_handler_that_awaits_is_finished_as_a_task() -> None:
+    from media_relay.aiortc_internals import run_to_completion
+
+    done: list[str] = []
+
+    async def handler() -> None:
+        done.append("started")
+        await asyncio.sleep(0.01)
+        done.append("finished")
+
+    run_to_completion(handler())
+    assert done == ["started"]
+    assert await wait_for(lambda: done == ["started", "finished"], 2.0)
+
+
+def test_fast_unprotect_rtcp_matches_pylibsrtp() -> None:
+    import pylibsrtp
+    from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
+
+    from media_relay.aiortc_internals import fast_unprotect
+
+    key = bytes(range(30))
+    sender = pylibsrtp.Session(
+        policy=pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+    )
+    reference, fast = (
+        pylibsrtp.Session(
+            policy=pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND)
+        )
+        for _ in range(2)
+    )
+    unprotect = fast_unprotect(fast, rtcp=True)
+    for n in range(3):
+        info = RtcpSenderInfo(ntp_timestamp=n, rtp_timestamp=n, packet_count=n, octet_count=n)
+        plain = bytes(RtcpSrPacket(ssrc=7, sender_info=info))
+        protected = sender.protect_rtcp(plain)
+        assert unprotect(protected) == reference.unprotect_rtcp(protected) == plain
+    tampered = bytearray(sender.protect_rtcp(plain))
+    tampered[-5] ^= 0xFF
+    with pytest.raises(pylibsrtp.Error):
+        unprotect(bytes(tampered))

@@ -213,3 +213,20 @@ async def test_a_dead_workers_room_is_re_placed_and_listeners_hear_again_within_
                 await asyncio.wait_for(tasks[wid], 5)
         for client in clients:
             await client.close()
+
+
+def test_a_relay_process_freezes_its_start_up_state_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from media_relay import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "_gc_frozen", False)
+    start_up_state = [object() for _ in range(1000)]  # alive when the worker starts serving
+    try:
+        assert worker_module.relay_gc_freeze() is True
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(start_up_state)
+        assert worker_module.relay_gc_freeze() is False  # once per process
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
