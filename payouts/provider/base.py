@@ -102,17 +102,6 @@ class PaymentProvider(Protocol):
         self, *, payment_intent: str, idempotency_key: str, amount: int | None = None
     ) -> StripeDict: ...
 
-    def subscription_create(
-        self,
-        *,
-        customer: str,
-        price: str,
-        destination: str,
-        application_fee_percent: int,
-        metadata: dict[str, str],
-        idempotency_key: str,
-    ) -> StripeDict: ...
-
     def balance_retrieve(self) -> StripeDict: ...
 
     # paid clubs, refunds/disputes, connected payouts (memberships) ---------------------------

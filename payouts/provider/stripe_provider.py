@@ -233,29 +233,6 @@ class StripeProvider:
             {},
         )
 
-    # subscriptions (paid clubs; the clubs issue builds the product side) -------------------
-    def subscription_create(
-        self,
-        *,
-        customer: str,
-        price: str,
-        destination: str,
-        application_fee_percent: int,
-        metadata: dict[str, str],
-        idempotency_key: str,
-    ) -> StripeDict:
-        return self._call(
-            self.client.v1.subscriptions.create,
-            {
-                "customer": customer,
-                "items": [{"price": price}],
-                "application_fee_percent": application_fee_percent,
-                "transfer_data": {"destination": destination},
-                "metadata": metadata,
-            },
-            idempotency_key,
-        )
-
     # paid clubs, refunds/disputes, connected payouts (memberships) ---------------------------
     def price_create(
         self,
