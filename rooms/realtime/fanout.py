@@ -34,6 +34,7 @@ from rooms.realtime.pubsub import RedisSubscriber
 from rooms.realtime.rtc import RelayFollower
 
 logger = logging.getLogger(__name__)
+CLOSE_TIMEOUT_S = 5.0
 
 
 class Subscriber(Protocol):
@@ -168,16 +169,22 @@ class Hub:
             self._relay = None
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Bounded, and without swallowing a cancellation of close() itself: a task or a store
+        # stuck on its connection must not keep a process (or a test) from shutting down.
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_TIMEOUT_S)
+            if stuck:
+                logger.warning("realtime: %d hub task(s) did not stop in time", len(stuck))
         self._tasks.clear()
-        if self._subscriber is not None:
-            await self._subscriber.close()
-            self._subscriber = None
-        await self.presence.close()
-        await self.online.close()
-        await self.coalescer.close()
+        subscriber, self._subscriber = self._subscriber, None
+        closers = [self.presence.close, self.online.close, self.coalescer.close]
+        if subscriber is not None:
+            closers.insert(0, subscriber.close)
+        for closer in closers:
+            try:
+                await asyncio.wait_for(closer(), CLOSE_TIMEOUT_S)
+            except (TimeoutError, OSError, ConnectionError) as exc:
+                logger.warning("realtime: closing %r failed: %r", closer, exc)
         self._started = None
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:

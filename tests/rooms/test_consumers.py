@@ -56,7 +56,7 @@ async def hubs() -> AsyncIterator[Callable[..., Any]]:
 
     yield factory
     for hub in made:
-        await asyncio.wait_for(hub.close(), 5)
+        await hub.close()  # bounded by the hub itself
 
 
 @pytest.fixture
@@ -69,8 +69,13 @@ async def sockets() -> AsyncIterator[list[WebsocketCommunicator]]:
     opened: list[WebsocketCommunicator] = []
     yield opened
     for communicator in opened:
+        # asyncio.wait, not wait_for: a consumer that ignores cancellation must fail the test
+        # run loudly rather than hang it.
+        closing = asyncio.ensure_future(communicator.disconnect())
+        done, _ = await asyncio.wait({closing}, timeout=10)
+        assert done, "a socket did not close within 10 s"
         with contextlib.suppress(Exception):
-            await communicator.disconnect()
+            closing.result()
 
 
 async def connect(
