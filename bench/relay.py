@@ -663,7 +663,7 @@ def _pyspy_start(
 ) -> Any:
     """A developer's switch: BENCH_RELAY_PYSPY=<dir> samples the relay under test (py-spy, with
     native frames) over the joins and over the window, as collapsed stacks in
-    <dir>/<kind>-<N>-<phase>.txt."""
+    <dir>/<kind>-<N>-<phase>.txt (BENCH_RELAY_PYSPY_RATE: samples per second, default 250)."""
     folder = os.environ.get("BENCH_RELAY_PYSPY")
     spy = shutil.which("py-spy")
     if not folder or not spy or kind != "project":
@@ -679,7 +679,7 @@ def _pyspy_start(
             str(int(window_s)),
             "--native",
             "--rate",
-            "250",
+            os.environ.get("BENCH_RELAY_PYSPY_RATE", "250"),
             "--format",
             "raw",
             "--output",
@@ -688,6 +688,13 @@ def _pyspy_start(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def _send_loop() -> str:
+    """Which send loop the project relay runs: "c" (media_relay/fastpath.c), or why Python."""
+    from media_relay import fastpath
+
+    return fastpath.status()
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -834,6 +841,7 @@ def main(argv: list[str] | None = None) -> int:
             "publisher": "aiortc, Opus 48 kHz tone, 20 ms packets (50/s)",
             "listeners": f"aiortc, {args.procs} processes, counting RTP without decoding",
             "project_relay": "media_relay RelayRoom, 1 process, slots=1",
+            "project_send_loop": _send_loop(),
             "janus_relay": "janus 1.1.2 VideoRoom, event_loops=1, HTTP API",
             "window_s": args.window,
             "repeats": args.repeats,

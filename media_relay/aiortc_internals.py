@@ -13,7 +13,10 @@ The relay forwards encoded RTP without decoding, which aiortc has no public API 
 * `RtpOutlet` sends a pre-built RTP packet through a listener's SRTP session and selected ICE pair
   synchronously (no task, no await per packet), with that listener's negotiated SSRC, payload
   type and header extension ids, and keeps the sender's counters true so its RTCP sender reports
-  are right.
+  are right. With the C send loop built (`media_relay.fastpath`), the outlet hands its libsrtp
+  context, socket and remote address to its C target when the DTLS transport connects
+  (`srtp_protect_address`, `srtp_context_address`: pylibsrtp's own binding) and the Forwarder
+  sends through that.
 * `RtpOutlet` also replaces the sender's RTCP task (aiortc runs one per sender, waking every
   0.5-1.5 s to send a sender report): the room's periodic tick sends each listener's sender report
   itself, synchronously and at WebRTC's audio interval (about 5 s), and the task only sends the BYE
@@ -38,6 +41,7 @@ import logging
 import random
 import struct
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +96,8 @@ _SR = struct.Struct("!BBHIIIIII")  # RTCP SR header + sender info, no report blo
 _NTP_OFFSET = 2_208_988_800
 
 _CONNECTED = State.CONNECTED
+# libsrtp 2.x's signature, as pylibsrtp==1.0.0 declares it (media_relay/fastpath.c calls it).
+_SRTP_PROTECT_TYPE = "<ctype 'srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)'>"
 
 PacketHandler = Callable[[RtpPacket, int], None]
 
@@ -614,16 +620,18 @@ class RtpOutlet:
     """
 
     __slots__ = (
+        "__weakref__",
         "_addr",
         "_dtls",
         "_interval_s",
         "_next_report",
+        "_octets",
+        "_packets",
         "_protect",
         "_protect_rtcp",
         "_sdes",
         "_sendto",
-        "octets",
-        "packets",
+        "fast_target",
         "reports",
         "sender",
         "ssrc",
@@ -643,16 +651,60 @@ class RtpOutlet:
         self._sdes: bytes | None = None
         self._interval_s = report_interval_s
         self._next_report = 0.0  # the first report goes out with the first tick after media
-        self.packets = 0
-        self.octets = 0
+        self._packets = 0
+        self._octets = 0
         self.reports = 0
+        # The C send loop's view of this sender (media_relay.fastpath), or None without it. The
+        # Forwarder sends through it; it is enabled while the DTLS transport is connected.
+        self.fast_target: Any = None
+        from media_relay import fastpath
+
+        if fastpath.available():
+            self.fast_target = fastpath.new_target(-1)
+            # A weak reference: the transport's emitter must not keep a closed peer's outlet.
+            outlet = weakref.ref(self)
+
+            def on_state() -> None:
+                alive = outlet()
+                if alive is not None:
+                    alive._dtls_state_changed()
+
+            self._dtls.on("statechange", on_state)
+            if self._dtls._state is _CONNECTED:
+                self._resolve()
         # aiortc calls `self._run_rtcp()` when the sender starts: the instance attribute shadows
         # its method, so no per-sender task wakes every second.
         sender._run_rtcp = self._run_rtcp  # type: ignore[method-assign]
 
+    @property
+    def packets(self) -> int:
+        """RTP packets sent (what this sender's RTCP sender reports count)."""
+        target = self.fast_target
+        return self._packets if target is None else self._packets + int(target.packets)
+
+    @property
+    def octets(self) -> int:
+        target = self.fast_target
+        return self._octets if target is None else self._octets + int(target.octets)
+
+    def _dtls_state_changed(self) -> None:
+        """Enable the C target when the transport connects, disable it when it leaves that
+        state (closed, failed): the C loop then skips this listener without asking Python."""
+        from media_relay import fastpath
+
+        if self._dtls._state is _CONNECTED:
+            self._resolve()
+        elif self.fast_target is not None:
+            fastpath.target_disable(self.fast_target)
+
     def _resolve(self) -> bool:
         dtls = self._dtls
         self._protect = None
+        target = self.fast_target
+        if target is not None:
+            from media_relay import fastpath
+
+            fastpath.target_disable(target)
         if dtls._state is not _CONNECTED:
             return False
         pair = dtls.transport._connection._nominated.get(1)
@@ -666,10 +718,26 @@ class RtpOutlet:
         # drops this packet (right for real-time audio) instead of queueing it behind others.
         self._sendto = sock.sendto if sock is not None else pair.protocol.transport.sendto
         self._addr = pair.remote_addr
+        if target is not None:
+            from media_relay import fastpath
+
+            if sock is None:
+                logger.warning("relay C send loop needs the raw socket; this listener is skipped")
+            elif not fastpath.target_set(
+                target, srtp_context_address(dtls._tx_srtp), sock.fileno(), self._addr, self.ssrc
+            ):
+                logger.warning("relay C send loop: unusable remote address %r", self._addr)
         return True
 
     def send(self, packet: bytes, payload_octets: int) -> bool:
         """Protect and send one RTP packet now. False when the transport is not connected."""
+        target = self.fast_target
+        if target is not None:
+            from media_relay import fastpath
+
+            if target.fd < 0 and (self._dtls._state is not _CONNECTED or not self._resolve()):
+                return False
+            return fastpath.send_one(target, packet, payload_octets)
         protect = self._protect
         if protect is None or self._dtls._state is not _CONNECTED:
             if not self._resolve():
@@ -680,8 +748,8 @@ class RtpOutlet:
             self._sendto(protect(packet), self._addr)  # type: ignore[misc]
         except OSError:
             return False
-        self.packets += 1
-        self.octets += payload_octets
+        self._packets += 1
+        self._octets += payload_octets
         return True
 
     def sync_sender_report(self, rtp_timestamp: int, unix_time: float) -> None:
@@ -799,6 +867,29 @@ def fast_unprotect(session: Any, rtcp: bool = False) -> Callable[[bytes], bytes]
 
     unprotect.session = session  # type: ignore[attr-defined]
     return unprotect
+
+
+def srtp_protect_address() -> int:
+    """The address of `srtp_protect` in pylibsrtp's own libsrtp (for media_relay.fastpath's C
+    loop, so both loops use one library). Raises AiortcInternalsError if its binding changed."""
+    from pylibsrtp import _binding
+
+    function = getattr(_binding.lib, "srtp_protect", None)
+    if function is None:
+        raise AiortcInternalsError("pylibsrtp _binding.lib.srtp_protect is gone")
+    kind = str(_binding.ffi.typeof(function))
+    if kind != _SRTP_PROTECT_TYPE:
+        raise AiortcInternalsError(
+            f"pylibsrtp srtp_protect is now {kind}, not {_SRTP_PROTECT_TYPE}"
+        )
+    return int(_binding.ffi.cast("uintptr_t", _binding.ffi.addressof(_binding.lib, "srtp_protect")))
+
+
+def srtp_context_address(session: Any) -> int:
+    """The libsrtp context (`srtp_t`) of a pylibsrtp Session, as an address."""
+    from pylibsrtp import _binding
+
+    return int(_binding.ffi.cast("uintptr_t", session._srtp[0]))
 
 
 def sender_counters(sender: RTCRtpSender) -> tuple[int, int]:

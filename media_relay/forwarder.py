@@ -12,10 +12,12 @@ are its SSRC and what that listener negotiated (payload type, audio-level extens
 is therefore built once per negotiated layout ("profile") and each listener only splices in its
 SSRC bytes before SRTP protection.
 
-Per packet the work is: one template per layout, then per listener one bytes concatenation and
-one `send` (SRTP protect + sendto). The fan-out lists are precomputed per slot and per layout when
-membership changes, so the hot loop does no dict lookup, attribute chase or `None` check per
-listener.
+Per packet the work is: one template per layout, then per listener one SRTP protect and one
+`sendto`. Outlets with a C target (`media_relay.fastpath`, built by `make`) are sent to in one
+call per layout, which repeats copy + protect + sendto for each of them in C; other outlets (the
+C loop not built, or test doubles) get one bytes concatenation and one `send` each, in Python.
+The fan-out lists and C arrays are precomputed per slot and per layout when membership changes,
+so the hot loop does no dict lookup, attribute chase or `None` check per listener.
 
 DTX: a speaker whose client honours `usedtx=1` (browsers do) sends about one comfort-noise packet
 per 400 ms while silent. A client that does not (aiortc's encoder has no DTX) keeps sending 50
@@ -26,7 +28,7 @@ gap-free (the suppressed packets never existed for the listener; the timestamp j
 DTX) and marks the first packet of the next talk spurt. Without the audio-level extension every
 packet counts as voice.
 
-This module is pure Python (no aiortc objects), driven by `media_relay.sessions`.
+This module uses no aiortc objects; it is driven by `media_relay.sessions`.
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiortc.rtp import RtpPacket
 
+from media_relay import fastpath
 from media_relay.aiortc_internals import SendProfile
 
 OPUS_CLOCK_RATE = 48_000
@@ -57,8 +60,12 @@ SpeakingCallback = Callable[
 
 class Outlet(Protocol):
     ssrc: int
-    packets: int
-    octets: int
+
+    @property
+    def packets(self) -> int: ...
+
+    @property
+    def octets(self) -> int: ...
 
     def send(self, packet: bytes, payload_octets: int) -> bool: ...
 
@@ -66,6 +73,8 @@ class Outlet(Protocol):
 
 
 _Target = tuple[int, bytes, Callable[[bytes, int], bool]]  # listener id, SSRC bytes, send
+# One layout's fan-out for one slot: its profile, the Python targets, the C targets (or None).
+_Group = tuple[SendProfile, list[_Target], "fastpath.TargetArray | None"]
 
 
 @dataclass(eq=False)
@@ -75,6 +84,7 @@ class ListenerSlot:
     ssrc_bytes: bytes
     send: Callable[[bytes, int], bool]
     layout: int  # payload type and audio-level id as one int: a cheap dict key in the hot loop
+    fast: Any = None  # the outlet's C target (media_relay.fastpath), if it has one
 
 
 @dataclass(eq=False)
@@ -141,10 +151,10 @@ class Forwarder:
         self._dtx_interval_s = dtx_interval_s
         self._clock = clock
         # Rebuilt on membership change. _fanout: (listener id, slots), for the periodic tick.
-        # _fan[slot index]: [(profile, [(listener id, ssrc bytes, send), ...]), ...] grouped by
-        # layout, for the hot loop.
+        # _fan[slot index]: [(profile, [(listener id, ssrc bytes, send), ...], C targets), ...]
+        # grouped by layout, for the hot loop.
         self._fanout: list[tuple[int, list[ListenerSlot | None]]] = []
-        self._fan: list[list[tuple[SendProfile, list[_Target]]]] = [[] for _ in self.slots]
+        self._fan: list[list[_Group]] = [[] for _ in self.slots]
 
     # --- membership --------------------------------------------------------------------------
     def publisher_add(self, user_id: int, forwarding: bool) -> Publisher:
@@ -176,8 +186,11 @@ class Forwarder:
         slots: list[ListenerSlot | None] = [None] * len(self.slots)
         for index, (outlet, profile) in enumerate(outlets[: len(self.slots)]):
             layout = profile.payload_type << 8 | profile.audio_level_id
+            fast = getattr(outlet, "fast_target", None)
+            if fast is not None:
+                fast.listener = user_id  # the C loop passes over the speaker's own listener
             slots[index] = ListenerSlot(
-                outlet, profile, struct.pack("!I", outlet.ssrc), outlet.send, layout
+                outlet, profile, struct.pack("!I", outlet.ssrc), outlet.send, layout, fast
             )
         self.listeners[user_id] = slots
         self._fanout_rebuild()
@@ -188,16 +201,24 @@ class Forwarder:
 
     def _fanout_rebuild(self) -> None:
         self._fanout = list(self.listeners.items())
-        fan: list[list[tuple[SendProfile, list[_Target]]]] = []
+        fan: list[list[_Group]] = []
         for index in range(len(self.slots)):
-            by_layout: dict[int, tuple[SendProfile, list[_Target]]] = {}
+            by_layout: dict[int, tuple[SendProfile, list[_Target], list[Any]]] = {}
             for listener_id, listener_slots in self._fanout:
                 target = listener_slots[index]
                 if target is None:
                     continue
-                group = by_layout.setdefault(target.layout, (target.profile, []))
-                group[1].append((listener_id, target.ssrc_bytes, target.send))
-            fan.append(list(by_layout.values()))
+                group = by_layout.setdefault(target.layout, (target.profile, [], []))
+                if target.fast is not None:
+                    group[2].append(target.fast)
+                else:
+                    group[1].append((listener_id, target.ssrc_bytes, target.send))
+            fan.append(
+                [
+                    (profile, targets, fastpath.TargetArray(fast) if fast else None)
+                    for profile, targets, fast in by_layout.values()
+                ]
+            )
         self._fan = fan
 
     # --- the hot path -------------------------------------------------------------------------
@@ -256,8 +277,12 @@ class Forwarder:
         payload = packet.payload
         payload_octets = len(payload)
         sent = skipped = 0
-        for profile, targets in self._fan[slot.index]:
+        for profile, targets, array in self._fan[slot.index]:
             head, tail = _build(profile, marker, seq, ts, level_ext, payload)
+            if array is not None:
+                fast_sent, fast_skipped = array.send(head, tail, payload_octets, user_id)
+                sent += fast_sent
+                skipped += fast_skipped
             for listener_id, ssrc_bytes, send in targets:
                 if listener_id == user_id:
                     continue

@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Any
 
-from media_relay import conf
+from media_relay import conf, fastpath
 from media_relay.cascade import Cascade
 from media_relay.placement import Registry, relay_registry, room_events_group, worker_channel
 from media_relay.sessions import RelayError, RelayRoom
@@ -289,6 +289,7 @@ class RelayWorker:
             "cpu_percent": round(self._cpu_percent, 1),
             "rss_bytes": _rss_bytes(),
             "max_peers": conf.worker_max_peers(),
+            "send_loop": fastpath.status(),  # "c", or why the Python loop is used
             **self.cascade.metrics(),
         }
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from channels.layers import InMemoryChannelLayer
 
+from media_relay import fastpath
 from media_relay.placement import MemoryRegistry, room_events_group
 from media_relay.testing import ListenerClient, SpeakerClient, wait_for
 from media_relay.worker import RelayWorker
@@ -150,6 +151,7 @@ async def test_worker_heartbeats_its_load(web: Web) -> None:
     assert (info["worker_id"], info["channel"], info["alive"]) == ("w1", "relay.w1", True)
     assert (info["rooms"], info["peers"]) == (1, 1)
     assert {"packets_in", "packets_out", "drops", "cpu_s", "cpu_percent", "rss_bytes"} <= set(info)
+    assert info["send_loop"] == fastpath.status()
 
 
 @pytest.mark.redis
