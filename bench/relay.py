@@ -172,7 +172,12 @@ def project_relay_main(port: int, ready: Any) -> None:
         async with server:
             await server.serve_forever()
 
-    asyncio.run(main())
+    if _project_loop() == "uvloop":  # as `manage.py relay` runs
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
 
 
 # --- Janus -------------------------------------------------------------------------------------
@@ -690,6 +695,12 @@ def _pyspy_start(
     )
 
 
+def _project_loop() -> str:
+    """The project relay's event loop: uvloop, as `manage.py relay` runs it, unless
+    BENCH_RELAY_LOOP=asyncio (to compare)."""
+    return "asyncio" if os.environ.get("BENCH_RELAY_LOOP") == "asyncio" else "uvloop"
+
+
 def _send_loop() -> str:
     """Which send loop the project relay runs: "c" (media_relay/fastpath.c), or why Python."""
     from media_relay import fastpath
@@ -842,6 +853,7 @@ def main(argv: list[str] | None = None) -> int:
             "listeners": f"aiortc, {args.procs} processes, counting RTP without decoding",
             "project_relay": "media_relay RelayRoom, 1 process, slots=1",
             "project_send_loop": _send_loop(),
+            "project_event_loop": _project_loop(),
             "janus_relay": "janus 1.1.2 VideoRoom, event_loops=1, HTTP API",
             "window_s": args.window,
             "repeats": args.repeats,

@@ -721,10 +721,9 @@ class RtpOutlet:
         if target is not None:
             from media_relay import fastpath
 
-            if sock is None:
-                logger.warning("relay C send loop needs the raw socket; this listener is skipped")
-            elif not fastpath.target_set(
-                target, srtp_context_address(dtls._tx_srtp), sock.fileno(), self._addr, self.ssrc
+            fd = pair.protocol.transport.get_extra_info("socket").fileno()
+            if not fastpath.target_set(
+                target, srtp_context_address(dtls._tx_srtp), fd, self._addr, self.ssrc
             ):
                 logger.warning("relay C send loop: unusable remote address %r", self._addr)
         return True

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from media_relay import worker as worker_module
@@ -44,3 +49,33 @@ async def test_embedded_worker_registers_and_answers_on_its_channel(
         worker.stop()
         await asyncio.sleep(0.1)
         channel_layers.backends.pop("default", None)
+
+
+def test_the_relay_command_serves_on_uvloop_and_stops_on_sigterm() -> None:
+    """A real `manage.py relay` process: it says which event loop it runs (uvloop unless
+    --asyncio-loop) and exits cleanly on SIGTERM. In-memory registry and channel layer: no Redis
+    shared with the other tests."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"REDIS_URL", "CLUBHOUSE_REQUIRE_SERVICES", "PYTEST_CURRENT_TEST"}
+    }
+    for extra, loop_name in (([], "uvloop"), (["--asyncio-loop"], "asyncio")):
+        process = subprocess.Popen(  # noqa: S603  (this project's manage.py, fixed arguments)
+            [sys.executable, "manage.py", "relay", "--worker-id", "cmd-test", *extra],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert f"relay worker cmd-test listening on relay.cmd-test ({loop_name} loop)" in line
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=20) == 0, process.stdout.read()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
