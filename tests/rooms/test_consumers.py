@@ -548,12 +548,24 @@ async def test_sockets_of_a_crashed_process_leave_after_heartbeat_ttl_and_grace(
     alice = await make_user("alice")
     client, _ = await connect(crashing, sockets, alice)
     await client.join(ROOM)
-    # The process dies: no disconnect handler runs, its heartbeats and sweeps stop.
+    # The process dies: no disconnect handler runs, its heartbeats and sweeps stop. The moment the
+    # member leaves is taken by a watcher started before the crash, so a slow close (a loaded
+    # machine) cannot hide a leave that came too early.
+    started = time.monotonic()
+    left_at: list[float] = []
+
+    async def watch() -> None:
+        while not rooms.leaves:
+            await asyncio.sleep(0.01)
+        left_at.append(time.monotonic() - started)
+
+    watcher = asyncio.ensure_future(watch())
     await crashing.close()
     crashing.attached.clear()
-    started = time.monotonic()
-    await eventually(lambda: rooms.leaves != [], timeout=5)
-    assert time.monotonic() - started >= 0.4
+    await asyncio.wait_for(watcher, timeout=5)
+    # Its last heartbeat was at most one beat (0.1 s) before the crash; the survivor waits for the
+    # heartbeat TTL (0.4 s) to expire, then the grace (0.2 s).
+    assert left_at[0] >= 0.4 - 0.1, left_at
     assert rooms.leaves == [(ROOM, alice.pk)]
     assert survivor is not crashing
 
