@@ -47,6 +47,7 @@ from aiortc.codecs import CODECS
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport, State
 from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtcrtpsender import RTT_ALPHA
 from aiortc.rtp import (
     HeaderExtensions,
     HeaderExtensionsMap,
@@ -56,10 +57,15 @@ from aiortc.rtp import (
     RtcpSourceInfo,
     RtpPacket,
 )
+from aiortc.stats import RTCRemoteInboundRtpStreamStats, RTCStatsReport
+
+from media_relay import stun
+from media_relay.rtcp import RTCP_SR, ReportBlock, Reports, compound_parts
 
 logger = logging.getLogger(__name__)
 
 AIORTC_VERSION = "1.16.0"
+AIOICE_VERSION = "0.13.0"  # answer_consent_check repeats what its request_received does
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 OPUS_PARAMETERS = {"useinbandfec": 1, "usedtx": 1}
 
@@ -75,10 +81,14 @@ _TX_LSR_TIME = "_RTCRtpSender__lsr_time"
 _TX_CNAME = "_RTCRtpSender__cname"
 _TX_RTCP_STARTED = "_RTCRtpSender__rtcp_started"
 _TX_RTCP_EXITED = "_RTCRtpSender__rtcp_exited"
+_TX_RTT = "_RTCRtpSender__rtt"
+_TX_KIND = "_RTCRtpSender__kind"
+_TX_STATS = "_RTCRtpSender__stats"
 _DTLS_RX_BYTES = "_RTCDtlsTransport__rx_bytes"
 _DTLS_RX_PACKETS = "_RTCDtlsTransport__rx_packets"
 _EXT_IDS = "_HeaderExtensionsMap__ids"
 _RX_DIRECT = "_relay_direct_receive"  # ours, on the tapped receiver instance
+_TX_REMOTE_INBOUND = "_relay_remote_inbound"  # ours, on a relay sender instance
 
 _SRTP_MAX_TRAILER_LEN = 144  # pylibsrtp.SRTP_MAX_TRAILER_LEN
 _SRTCP_MAX_TRAILER_LEN = 148  # pylibsrtp.SRTP_MAX_SRTCP_TRAILER_LEN
@@ -115,6 +125,8 @@ def check_internals(
         (RTCRtpReceiver, "_handle_rtp_packet"),
         (RTCRtpSender, "_run_rtcp"),
         (RTCRtpSender, "_send_rtcp"),
+        (RTCRtpSender, "_handle_rtcp_packet"),
+        (RTCRtpSender, "getStats"),
         (RTCDtlsTransport, "_send_rtp"),
         (StreamStatistics, "add"),
     ):
@@ -150,11 +162,13 @@ def check_internals(
         for name in (_TX_RTCP_STARTED, _TX_RTCP_EXITED):
             if not isinstance(getattr(sender, name, None), asyncio.Event):
                 raise AiortcInternalsError(f"aiortc RTCRtpSender.{name} (an Event) is gone")
-        for name in (_TX_LSR, _TX_LSR_TIME, _TX_CNAME):
+        for name in (_TX_LSR, _TX_LSR_TIME, _TX_CNAME, _TX_RTT, _TX_KIND):
             if not hasattr(sender, name):
                 raise AiortcInternalsError(f"aiortc RTCRtpSender.{name} is gone")
+        if not isinstance(getattr(sender, _TX_STATS, None), RTCStatsReport):
+            raise AiortcInternalsError(f"aiortc RTCRtpSender.{_TX_STATS} (a stats report) is gone")
         dtls = sender.transport
-        for name in ("_tx_srtp", "_state"):
+        for name in ("_tx_srtp", "_state", "_stats_id"):
             if not hasattr(dtls, name):
                 raise AiortcInternalsError(f"aiortc RTCDtlsTransport.{name} is gone")
         for name in ("_srtp", "_cdata", "_buffer"):
@@ -403,29 +417,40 @@ class SocketDemux:
 
     * SRTP from an SSRC in `media` (registered by `DirectReceive`): unprotect, `parse_rtp`,
       deliver;
-    * SRTCP (RTCP demultiplexed as aiortc does: second byte 192-208): unprotect, parse, route
-      with the transport's own router and run aiortc's own handlers (a listener's receiver
-      reports feed the relay sender's statistics; a speaker's sender reports feed the receiver's
-      LSR/DLSR for the reports the relay sends back). aiortc's handlers for these do not await
+    * SRTCP (RTCP demultiplexed as aiortc does: second byte 192-208): unprotect, then walk the
+      compound (`media_relay.rtcp`). The report blocks of an RR, or of an SR from an SSRC the
+      transport does not receive, about one of the transport's senders (a listener's receiver
+      reports) update that sender's `RemoteInbound` (round-trip time and getStats, as aiortc's
+      handler would); SDES is dropped (aiortc ignores it too). Every other packet (a speaker's SR
+      for the relay's receiver, BYE, feedback, unknown types) is parsed, routed with the
+      transport's own router and run by aiortc's own handlers (a speaker's sender reports feed
+      the receiver's LSR/DLSR for the reports the relay sends back). Those do not await
       (`test_aiortcs_rtcp_handlers_complete_without_awaiting`); one that does is finished as a
-      task, so nothing is lost even then.
+      task. A compound aiortc's parser would reject is dropped whole, as aiortc drops it;
+    * a STUN consent check on the nominated pair: answered by `answer_consent_check`.
 
-    Everything else (STUN, DTLS, RTP of an unknown SSRC, anything before the SRTP keys exist)
-    goes to aioice's callback unchanged. The transport's receive counters are kept.
+    Everything else (other STUN, DTLS, RTP of an unknown SSRC, anything before the SRTP keys
+    exist) goes to aioice's callback unchanged. The transport's receive counters are kept;
+    `reports` and `consent_answers` count what was handled here instead of by aiortc or aioice.
     """
 
-    __slots__ = ("media",)
+    __slots__ = ("consent_answers", "media", "reports")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         import pylibsrtp
 
+        check_demux_internals(dtls)
         self.media: dict[bytes, PacketHandler] = {}
+        self.reports = 0
+        self.consent_answers = 0
         session = dtls._rx_srtp
         unprotect = fast_unprotect(session)
         unprotect_rtcp = fast_unprotect(session, rtcp=True)
         extensions_map = dtls._rtp_header_extensions_map
         ids = getattr(extensions_map, _EXT_IDS)  # updated in place if aiortc reconfigures
         router = dtls._rtp_router
+        senders: dict[int, Any] = router.senders  # RTCRtpSender, as aiortc registers them
+        receiving: dict[int, Any] = router.ssrc_table
         media = self.media
         offset_ms = _NTP_OFFSET * 1000
         now = time.time
@@ -436,25 +461,58 @@ class SocketDemux:
             setattr(dtls, _DTLS_RX_BYTES, getattr(dtls, _DTLS_RX_BYTES) + n)
             setattr(dtls, _DTLS_RX_PACKETS, getattr(dtls, _DTLS_RX_PACKETS) + 1)
 
-        def rtcp(data: bytes) -> None:
-            count(len(data))
-            try:
-                packets = rtcp_parse(unprotect_rtcp(data))
-            except (srtp_error, ValueError):
-                return
+        def aiortc_rtcp(packets: list[Any]) -> None:
             for packet in packets:
                 for recipient in router.route_rtcp(packet):
+                    inbound = getattr(recipient, _TX_REMOTE_INBOUND, None)
+                    if inbound is not None:  # aiortc's entry, if it writes one, is the newer
+                        inbound.flush()
                     try:
                         run_to_completion(recipient._handle_rtcp_packet(packet))
                     except Exception:  # never let one report close the socket
                         logger.exception("RTCP handler failed")
+
+        def rtcp(data: bytes) -> None:
+            count(len(data))
+            try:
+                plain = unprotect_rtcp(data)
+            except (srtp_error, ValueError):
+                return
+            parts = compound_parts(plain)
+            if parts is None:  # aiortc's parser raises on it: dropped whole, as aiortc drops it
+                return
+            # aiortc parses the whole compound before handling any of it: so does this.
+            steps: list[Reports | list[Any]] = []
+            for part in parts:
+                if isinstance(part, Reports):
+                    if part.packet_type != RTCP_SR or part.ssrc not in receiving:
+                        steps.append(part)
+                        continue
+                    part = part.raw
+                try:
+                    steps.append(rtcp_parse(part))
+                except ValueError:
+                    return
+            arrival = now()
+            for step in steps:
+                if isinstance(step, Reports):
+                    for block in step.blocks:
+                        sender = senders.get(block.ssrc)
+                        if sender is not None:
+                            RemoteInbound.of(sender).report(step.ssrc, block, arrival)
+                            self.reports += 1
+                else:
+                    aiortc_rtcp(step)
 
         connection = dtls.transport._connection
         for protocol in connection._protocols:
             original = protocol.datagram_received
 
             def datagram_received(
-                data: bytes, addr: tuple[Any, ...], original: Callable[..., None] = original
+                data: bytes,
+                addr: tuple[Any, ...],
+                original: Callable[..., None] = original,
+                protocol: Any = protocol,
             ) -> None:
                 if 127 < data[0] < 192:
                     if 191 < data[1] < 209:
@@ -473,9 +531,222 @@ class SocketDemux:
                         except Exception:  # asyncio would close the socket on an exception
                             logger.exception("relay packet handler failed")
                         return
+                elif data[:2] == b"\x00\x01" and answer_consent_check(
+                    connection, protocol, data, addr
+                ):
+                    self.consent_answers += 1
+                    return
                 original(data, addr)
 
             protocol.datagram_received = datagram_received  # type: ignore[method-assign, assignment]
+
+
+def check_demux_internals(dtls: RTCDtlsTransport) -> None:
+    """What `SocketDemux` reads on the transport's router and its aioice connection."""
+    import aioice
+
+    if aioice.__version__ != AIOICE_VERSION:
+        raise AiortcInternalsError(
+            f"media_relay.aiortc_internals was written for aioice=={AIOICE_VERSION}, "
+            f"found {aioice.__version__}: re-check answer_consent_check against its "
+            "Connection.request_received and check_incoming before unpinning"
+        )
+    router = getattr(dtls, "_rtp_router", None)
+    for name in ("senders", "ssrc_table"):
+        if not isinstance(getattr(router, name, None), dict):
+            raise AiortcInternalsError(f"aiortc RtpRouter.{name} (a dict) is gone")
+    connection = getattr(getattr(dtls, "transport", None), "_connection", None)
+    for name in ("_nominated",):
+        if not isinstance(getattr(connection, name, None), dict):
+            raise AiortcInternalsError(f"aioice Connection.{name} (a dict) is gone")
+    for name in ("_remote_candidates", "_check_list", "_protocols"):
+        if not isinstance(getattr(connection, name, None), list):
+            raise AiortcInternalsError(f"aioice Connection.{name} (a list) is gone")
+    for name in ("_closing", "_early_checks_done", "ice_controlling"):
+        if not isinstance(getattr(connection, name, None), bool):
+            raise AiortcInternalsError(f"aioice Connection.{name} (a bool) is gone")
+    for name in ("local_username", "local_password", "remote_username"):
+        if not hasattr(connection, name):
+            raise AiortcInternalsError(f"aioice Connection.{name} is gone")
+    if not callable(getattr(connection, "check_complete", None)):
+        raise AiortcInternalsError("aioice Connection.check_complete is gone")
+    check_pair_internals()
+
+
+def check_pair_internals() -> None:
+    """aioice's candidate pair and candidate, as `answer_consent_check` reads them."""
+    from aioice.candidate import Candidate
+    from aioice.ice import CandidatePair
+
+    if not hasattr(getattr(CandidatePair, "State", None), "SUCCEEDED"):
+        raise AiortcInternalsError("aioice CandidatePair.State.SUCCEEDED is gone")
+    pair = CandidatePair(None, Candidate("f", 1, "udp", 1, "192.0.2.1", 9, "host"))  # type: ignore[arg-type]
+    for owner, name in (
+        (pair, "protocol"),
+        (pair, "remote_candidate"),
+        (pair, "state"),
+        (pair, "nominated"),
+        (pair, "remote_nominated"),
+        (pair.remote_candidate, "_network_host"),
+        (pair.remote_candidate, "port"),
+    ):
+        if not hasattr(owner, name):
+            raise AiortcInternalsError(f"aioice {type(owner).__name__}.{name} is gone")
+
+
+def answer_consent_check(
+    connection: Any, protocol: Any, data: bytes, addr: tuple[Any, ...]
+) -> bool:
+    """Answer a STUN Binding request that is a consent check on the nominated pair (RFC 7675),
+    and do what aioice's `Connection.request_received` and `check_incoming` would do with it;
+    False (nothing done) for anything those would treat otherwise.
+
+    aioice parses every request with its generic parser and builds the response three times
+    over; with one check per connection every ~5 s that was a sixth of the relay's CPU at 10
+    listeners. Left to aioice, so its errors and ICE behaviour stay its own: other messages and
+    layouts (`stun.parse_binding_request`), a wrong USERNAME or MESSAGE-INTEGRITY (its 401),
+    role-conflict attributes (its 487 or role switch), any address or socket but the nominated
+    pair's, a connection closing or whose early checks are pending.
+    """
+    request = stun.parse_binding_request(data)
+    if request is None or connection._closing or not connection._early_checks_done:
+        return False
+    addr = (addr[0], addr[1])  # aioice forces an IPv6 four-tuple to a two-tuple
+    pair = connection._nominated.get(protocol.local_candidate.component)
+    if pair is None or _incoming_pair(connection, protocol, addr) is not pair:
+        return False
+    if pair.state is not _PAIR_SUCCEEDED:  # aioice would start a triggered check
+        return False
+    controlling = connection.ice_controlling
+    if request.ice_controlling if controlling else request.ice_controlled:
+        return False
+    remote_username = connection.remote_username
+    if remote_username is None:
+        return False
+    if request.username != f"{connection.local_username}:{remote_username}".encode():
+        return False
+    key = connection.local_password.encode()
+    if not stun.integrity_valid(data, request, key):
+        return False
+    protocol.transport.sendto(stun.binding_success(request.transaction_id, addr, key), addr)
+    if request.use_candidate and not controlling:  # RFC 8445 7.3.1.5, as check_incoming does
+        pair.remote_nominated = True
+        pair.nominated = True
+        connection.check_complete(pair)
+    return True
+
+
+def _incoming_pair(connection: Any, protocol: Any, addr: tuple[Any, ...]) -> Any:
+    # The pair aioice's check_incoming finds for a check: the first remote candidate at this
+    # address, then the first pair of it on this socket.
+    for candidate in connection._remote_candidates:
+        if candidate._network_host == addr[0] and candidate.port == addr[1]:
+            break
+    else:
+        return None
+    for pair in connection._check_list:
+        if pair.protocol == protocol and pair.remote_candidate == candidate:
+            return pair
+    return None
+
+
+def _pair_succeeded() -> Any:
+    from aioice.ice import CandidatePair
+
+    return CandidatePair.State.SUCCEEDED
+
+
+_PAIR_SUCCEEDED = _pair_succeeded()
+
+
+class RemoteInbound:
+    """What aiortc's `RTCRtpSender._handle_rtcp_packet` keeps from the receiver reports about one
+    relay sender, updated from the socket callback: the smoothed round-trip time (aiortc's
+    estimate from LSR/DLSR, on the sender itself) and the `remote-inbound-rtp` entry of its
+    `getStats()`.
+
+    aiortc builds that entry (a dataclass and a timezone-aware datetime) for every report; here
+    the report's fields are kept and the entry is built from the latest of them when it can be
+    seen: when the sender's stats are read (`getStats` is shadowed on the instance) or before
+    aiortc's own handler runs for this sender (so an entry that handler writes stays the newer).
+    """
+
+    __slots__ = (
+        "fraction_lost",
+        "jitter",
+        "packets_lost",
+        "packets_received",
+        "pending",
+        "rtt",
+        "sender",
+        "ssrc",
+        "time",
+    )
+
+    def __init__(self, sender: RTCRtpSender) -> None:
+        check_internals(sender=sender)
+        self.sender = sender
+        self.pending = False
+        self.ssrc = self.packets_received = self.packets_lost = self.jitter = 0
+        self.fraction_lost = 0
+        self.rtt: float | None = None
+        self.time = 0.0
+        aiortc_get_stats = sender.getStats
+
+        async def get_stats() -> RTCStatsReport:
+            self.flush()
+            return await aiortc_get_stats()
+
+        sender.getStats = get_stats  # type: ignore[method-assign]
+
+    @classmethod
+    def of(cls, sender: RTCRtpSender) -> RemoteInbound:
+        inbound: RemoteInbound | None = getattr(sender, _TX_REMOTE_INBOUND, None)
+        if inbound is None:
+            inbound = cls(sender)
+            setattr(sender, _TX_REMOTE_INBOUND, inbound)
+        return inbound
+
+    def report(self, reporter_ssrc: int, block: ReportBlock, now: float) -> None:
+        """One report block about this sender, from `reporter_ssrc`, received at `now`."""
+        sender = self.sender
+        if getattr(sender, _TX_LSR) == block.lsr and block.dlsr:
+            rtt = now - getattr(sender, _TX_LSR_TIME) - block.dlsr / 65536
+            previous = getattr(sender, _TX_RTT)
+            if previous is not None:
+                rtt = RTT_ALPHA * previous + (1 - RTT_ALPHA) * rtt
+            setattr(sender, _TX_RTT, rtt)
+        self.ssrc = reporter_ssrc
+        self.packets_received = getattr(sender, _TX_PACKETS) - block.packets_lost
+        self.packets_lost = block.packets_lost
+        self.jitter = block.jitter
+        self.fraction_lost = block.fraction_lost
+        self.rtt = getattr(sender, _TX_RTT)
+        self.time = now
+        self.pending = True
+
+    def flush(self) -> None:
+        """Write the latest report into the sender's stats, as aiortc's handler would have."""
+        if not self.pending:
+            return
+        self.pending = False
+        sender = self.sender
+        stats: RTCStatsReport = getattr(sender, _TX_STATS)
+        stats.add(
+            RTCRemoteInboundRtpStreamStats(
+                timestamp=datetime.datetime.fromtimestamp(self.time, datetime.UTC),
+                type="remote-inbound-rtp",
+                id="remote-inbound-rtp_" + str(id(sender)),
+                ssrc=self.ssrc,
+                kind=getattr(sender, _TX_KIND),
+                transportId=sender.transport._stats_id,
+                packetsReceived=self.packets_received,
+                packetsLost=self.packets_lost,
+                jitter=self.jitter,
+                roundTripTime=self.rtt,  # type: ignore[arg-type]  # None before the first estimate, as in aiortc
+                fractionLost=self.fraction_lost,
+            )
+        )
 
 
 def run_to_completion(coro: Any) -> None:
