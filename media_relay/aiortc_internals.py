@@ -8,8 +8,10 @@ The relay forwards encoded RTP without decoding, which aiortc has no public API 
 * `SocketDemux` (one per DTLS transport) takes what the relay receives most out of aiortc's
   receive path (aioice queue → DTLS task → router, a task wake-up and several awaits per packet)
   and handles it in the socket's `datagram_received` callback: a speaker's RTP once
-  `DirectReceive` learned its SSRC (unprotect, `parse_rtp`, deliver), and SRTCP (aiortc's own
-  router and handlers, run to completion).
+  `DirectReceive` learned its SSRC (unprotect, `parse_rtp`, deliver), SRTCP (the listeners'
+  receiver reports by `RemoteInbound`, the rest by aiortc's own router and handlers, run to
+  completion), and ICE consent checks on the nominated pair (`answer_consent_check`, in place
+  of aioice's `request_received`).
 * `RtpOutlet` sends a pre-built RTP packet through a listener's SRTP session and selected ICE pair
   synchronously (no task, no await per packet), with that listener's negotiated SSRC, payload
   type and header extension ids, and keeps the sender's counters true so its RTCP sender reports
@@ -25,7 +27,7 @@ The relay forwards encoded RTP without decoding, which aiortc has no public API 
 * `opus_enable_fec_dtx` makes aiortc answer Opus with `useinbandfec=1;usedtx=1` (it copies its own
   codec parameters into answers, and has none by default).
 
-`check_internals()` names every attribute used here; tests/media_relay/test_aiortc_internals.py
+`check_internals()` and `check_demux_internals()` name every attribute used here; tests/media_relay/test_aiortc_internals.py
 calls it and exercises each path, so an aiortc upgrade that moves any of them fails loudly.
 """
 
