@@ -12,6 +12,8 @@ The relay forwards encoded RTP without decoding, which aiortc has no public API 
   receiver reports by `RemoteInbound`, the rest by aiortc's own router and handlers, run to
   completion), and ICE consent checks on the nominated pair (`answer_consent_check`, in place
   of aioice's `request_received`).
+* `ConsentFreshness` (installed by `lean_consent`) runs the relay's own consent checks in place
+  of aioice's `query_consent` task and STUN transactions, with aioice's semantics.
 * `RtpOutlet` sends a pre-built RTP packet through a listener's SRTP session and selected ICE pair
   synchronously (no task, no await per packet), with that listener's negotiated SSRC, payload
   type and header extension ids, and keeps the sender's counters true so its RTCP sender reports
@@ -27,7 +29,8 @@ The relay forwards encoded RTP without decoding, which aiortc has no public API 
 * `opus_enable_fec_dtx` makes aiortc answer Opus with `useinbandfec=1;usedtx=1` (it copies its own
   codec parameters into answers, and has none by default).
 
-`check_internals()` and `check_demux_internals()` name every attribute used here; tests/media_relay/test_aiortc_internals.py
+`check_internals()`, `check_demux_internals()` and `check_consent_internals()` name every
+attribute used here; tests/media_relay/test_aiortc_internals.py
 calls it and exercises each path, so an aiortc upgrade that moves any of them fails loudly.
 """
 
@@ -38,6 +41,7 @@ import contextlib
 import datetime
 import logging
 import random
+import secrets
 import struct
 import time
 from collections.abc import Callable
@@ -91,6 +95,7 @@ _DTLS_RX_PACKETS = "_RTCDtlsTransport__rx_packets"
 _EXT_IDS = "_HeaderExtensionsMap__ids"
 _RX_DIRECT = "_relay_direct_receive"  # ours, on the tapped receiver instance
 _TX_REMOTE_INBOUND = "_relay_remote_inbound"  # ours, on a relay sender instance
+_ICE_CONSENT = "_relay_consent"  # ours, on an aioice Connection instance
 
 _SRTP_MAX_TRAILER_LEN = 144  # pylibsrtp.SRTP_MAX_TRAILER_LEN
 _SRTCP_MAX_TRAILER_LEN = 148  # pylibsrtp.SRTP_MAX_SRTCP_TRAILER_LEN
@@ -429,7 +434,8 @@ class SocketDemux:
       the receiver's LSR/DLSR for the reports the relay sends back). Those do not await
       (`test_aiortcs_rtcp_handlers_complete_without_awaiting`); one that does is finished as a
       task. A compound aiortc's parser would reject is dropped whole, as aiortc drops it;
-    * a STUN consent check on the nominated pair: answered by `answer_consent_check`.
+    * a STUN consent check on the nominated pair: answered by `answer_consent_check`;
+    * the success response to the relay's own consent check (`ConsentFreshness`).
 
     Everything else (other STUN, DTLS, RTP of an unknown SSRC, anything before the SRTP keys
     exist) goes to aioice's callback unchanged. The transport's receive counters are kept;
@@ -533,11 +539,14 @@ class SocketDemux:
                         except Exception:  # asyncio would close the socket on an exception
                             logger.exception("relay packet handler failed")
                         return
-                elif data[:2] == b"\x00\x01" and answer_consent_check(
-                    connection, protocol, data, addr
-                ):
-                    self.consent_answers += 1
-                    return
+                elif data[:2] == b"\x00\x01":
+                    if answer_consent_check(connection, protocol, data, addr):
+                        self.consent_answers += 1
+                        return
+                elif data[:2] == b"\x01\x01":
+                    consent = getattr(connection, _ICE_CONSENT, None)
+                    if consent is not None and consent.response_bytes(data, protocol):
+                        return
                 original(data, addr)
 
             protocol.datagram_received = datagram_received  # type: ignore[method-assign, assignment]
@@ -650,6 +659,188 @@ def _incoming_pair(connection: Any, protocol: Any, addr: tuple[Any, ...]) -> Any
         if pair.protocol == protocol and pair.remote_candidate == candidate:
             return pair
     return None
+
+
+class ConsentFreshness:
+    """The relay's own consent checks on one connection (RFC 7675), in place of aioice's
+    `Connection.query_consent` task (installed by `lean_consent`, before ICE connects).
+
+    aioice's loop per check: a task wake-up from its sleep, a `stun.Message` serialised three
+    times, a `Transaction` (a future and a timer) and its await, and the response through the
+    generic parser. Here: one timer, the request built with `media_relay.stun`, the response
+    matched by transaction id in the socket callback (`response_bytes`), or, before the
+    transport has a `SocketDemux` or for a response laid out otherwise, by aioice's own parser,
+    through `protocol.transactions` where this object stands in for a `Transaction`
+    (`response_received`).
+
+    The semantics are aioice 0.13.0's: every CONSENT_INTERVAL x 0.8-1.2 after the previous round
+    ended, one Binding request per nominated pair, in turn, no retransmission, RETRY_RTO (0.5 s)
+    for an answer authenticated with the remote password; a success resets the failure count, an
+    authenticated error or a timeout adds one, and at CONSENT_FAILURES the connection is closed
+    from the task aioice would have run (`run`), which `Connection.close()` cancels.
+    """
+
+    __slots__ = (
+        "_connection",
+        "_expired",
+        "_pairs",
+        "_protocol",
+        "_timer",
+        "_transaction",
+        "failures",
+        "lean_responses",
+        "requests",
+    )
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._expired: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._pairs: list[Any] = []
+        self._protocol: Any = None
+        self._transaction: bytes | None = None
+        self.failures = 0
+        self.requests = 0
+        self.lean_responses = 0
+
+    async def run(self) -> None:
+        """Stands in for `Connection.query_consent`: aioice runs it as its consent task."""
+        self._expired = asyncio.get_running_loop().create_future()
+        self._sleep()
+        try:
+            await self._expired
+        finally:
+            self._stop()
+        logger.info("%s Consent to send expired", self._connection)
+        self._connection._query_consent_task = None
+        await self._connection.close()
+
+    def response_bytes(self, data: bytes, protocol: Any) -> bool:
+        """A datagram from the socket callback that may answer the pending check. False leaves
+        it to aioice (which passes it to `response_received` if its transaction id is ours)."""
+        transaction = self._transaction
+        if transaction is None or protocol is not self._protocol or data[8:20] != transaction:
+            return False
+        response = stun.parse_binding_response(data)
+        if response is None:
+            return False
+        if stun.integrity_valid(data, response, self._connection.remote_password.encode()):
+            self.lean_responses += 1
+            self._done(success=True)
+        return True  # unauthenticated: ignored, as aioice's Transaction ignores it
+
+    def response_received(self, message: Any, addr: tuple[str, int]) -> None:
+        """aioice's `Transaction.response_received`, for a response its parser read."""
+        import aioice.stun
+
+        if not message.check_message_integrity(self._connection.remote_password.encode()):
+            return
+        self._done(success=message.message_class == aioice.stun.Class.RESPONSE)
+
+    def _sleep(self) -> None:
+        import aioice.ice
+
+        delay = aioice.ice.CONSENT_INTERVAL * (0.8 + 0.4 * random.random())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._round)
+
+    def _round(self) -> None:
+        if self._connection._closing:  # close() is cancelling `run`
+            return
+        self._pairs = list(self._connection._nominated.values())
+        self._next()
+
+    def _next(self) -> None:
+        import aioice.stun
+        from aioice.candidate import candidate_priority
+
+        if not self._pairs:
+            self._sleep()
+            return
+        pair = self._pairs.pop(0)
+        connection = self._connection
+        transaction = secrets.token_bytes(12)
+        request = stun.binding_request(
+            transaction,
+            f"{connection.remote_username}:{connection.local_username}",
+            candidate_priority(pair.component, "prflx"),
+            connection.ice_controlling,
+            connection._tie_breaker,
+            connection.remote_password.encode(),
+        )
+        self._transaction, self._protocol = transaction, pair.protocol
+        pair.protocol.transactions[transaction] = self
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(aioice.stun.RETRY_RTO, self._done, False)
+        self.requests += 1
+        pair.protocol.transport.sendto(request, pair.remote_addr)
+
+    def _done(self, success: bool) -> None:
+        import aioice.ice
+
+        self._forget_transaction()
+        self.failures = 0 if success else self.failures + 1
+        if self.failures >= aioice.ice.CONSENT_FAILURES:
+            if self._expired is not None and not self._expired.done():
+                self._expired.set_result(None)
+            return
+        self._next()
+
+    def _forget_transaction(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._transaction is not None:
+            self._protocol.transactions.pop(self._transaction, None)
+            self._transaction = None
+
+    def _stop(self) -> None:
+        self._forget_transaction()
+        self._pairs = []
+
+
+def lean_consent(pc: Any) -> None:
+    """Give each ICE connection of this peer connection a `ConsentFreshness` in place of aioice's
+    consent task. Call before ICE connects (right after setRemoteDescription)."""
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.receiver.transport.transport._connection
+        if getattr(connection, _ICE_CONSENT, None) is None:
+            check_consent_internals(connection)
+            consent = ConsentFreshness(connection)
+            setattr(connection, _ICE_CONSENT, consent)
+            # aioice's connect() starts `self.query_consent()`: the instance attribute shadows
+            # its method, so the consent task runs `ConsentFreshness.run` instead.
+            connection.query_consent = consent.run
+
+
+def consent_of(connection: Any) -> ConsentFreshness | None:
+    consent: ConsentFreshness | None = getattr(connection, _ICE_CONSENT, None)
+    return consent
+
+
+def check_consent_internals(connection: Any) -> None:
+    """What `ConsentFreshness` reads and replaces on an aioice Connection."""
+    import aioice.ice
+    import aioice.stun
+    from aioice.candidate import candidate_priority
+
+    for name in ("query_consent", "close"):
+        if not callable(getattr(connection, name, None)):
+            raise AiortcInternalsError(f"aioice Connection.{name} is gone")
+    for name in ("_query_consent_task", "remote_password", "_tie_breaker", "_closing"):
+        if not hasattr(connection, name):
+            raise AiortcInternalsError(f"aioice Connection.{name} is gone")
+    for module, name in (
+        (aioice.ice, "CONSENT_INTERVAL"),
+        (aioice.ice, "CONSENT_FAILURES"),
+        (aioice.stun, "RETRY_RTO"),
+    ):
+        if not isinstance(getattr(module, name, None), int | float):
+            raise AiortcInternalsError(f"{module.__name__}.{name} (a number) is gone")
+    if not callable(candidate_priority):
+        raise AiortcInternalsError("aioice.candidate.candidate_priority is gone")
+    protocol = aioice.ice.StunProtocol(connection)
+    if not isinstance(getattr(protocol, "transactions", None), dict):
+        raise AiortcInternalsError("aioice StunProtocol.transactions (a dict) is gone")
 
 
 def _pair_succeeded() -> Any:

@@ -1,11 +1,11 @@
 """The STUN Binding request and success response of an ICE consent check (RFC 8489, 8445, 7675),
 decoded and encoded with `struct`, `hmac.digest` and `zlib.crc32`.
 
-Every connection's peer sends a consent check about every 5 s. aioice parses each with its
-generic parser (an attribute dict, a byte-by-byte XOR for addresses) and builds the response
-through `Message.__bytes__` three times (for the integrity, the fingerprint and the datagram).
-This module only knows the one layout ICE agents send for a check; `parse_binding_request`
-returns None for anything else, so the caller can leave it to aioice.
+Each side of every connection sends a consent check about every 5 s. aioice parses each
+message with its generic parser (an attribute dict, a byte-by-byte XOR for addresses) and builds
+each through `Message.__bytes__` three times (for the integrity, the fingerprint and the
+datagram). This module only knows the layouts ICE agents send for a check and its success
+response; the parsers return None for anything else, so the caller can leave it to aioice.
 """
 
 from __future__ import annotations
@@ -48,6 +48,12 @@ _ATTRIBUTE = struct.Struct("!HH")
 _FINGERPRINT_XOR = 0x5354554E
 _INTEGRITY_LEN = 24  # attribute header + HMAC-SHA1
 _FINGERPRINT_LEN = 8  # attribute header + CRC-32
+
+
+class BindingResponse(NamedTuple):
+    transaction_id: bytes
+    integrity: bytes
+    integrity_at: int
 
 
 class BindingRequest(NamedTuple):
@@ -105,6 +111,61 @@ def parse_binding_request(data: bytes) -> BindingRequest | None:
     )
 
 
+def binding_request(
+    transaction_id: bytes,
+    username: str,
+    priority: int,
+    controlling: bool,
+    tie_breaker: int,
+    key: bytes,
+) -> bytes:
+    """A consent check (no USE-CANDIDATE), byte for byte what aioice's `build_request` and
+    `add_message_integrity` make: USERNAME, PRIORITY, ICE-CONTROLLING or ICE-CONTROLLED,
+    MESSAGE-INTEGRITY, FINGERPRINT."""
+    name = username.encode()
+    attributes = (
+        _ATTRIBUTE.pack(USERNAME, len(name))
+        + name
+        + bytes(-len(name) % 4)
+        + struct.pack("!HHI", PRIORITY, 4, priority)
+        + struct.pack("!HHQ", ICE_CONTROLLING if controlling else ICE_CONTROLLED, 8, tie_breaker)
+    )
+    return _signed(BINDING_REQUEST, transaction_id, attributes, key)
+
+
+def parse_binding_response(data: bytes) -> BindingResponse | None:
+    """A Binding success response laid out as ICE agents send it: XOR-MAPPED-ADDRESS (IPv4 or
+    IPv6) and unknown comprehension-optional attributes, then MESSAGE-INTEGRITY, then a
+    FINGERPRINT that matches, then nothing. None for anything else (an error response too)."""
+    n = len(data)
+    if n < 20 + _INTEGRITY_LEN + _FINGERPRINT_LEN:
+        return None
+    message_type, length, cookie, transaction_id = _HEADER.unpack_from(data)
+    if message_type != BINDING_SUCCESS or cookie != COOKIE or length != n - 20 or length % 4:
+        return None
+    pos = 20
+    while True:
+        if n < pos + 4:
+            return None
+        attribute, size = _ATTRIBUTE.unpack_from(data, pos)
+        after = pos + 4 + size + (-size % 4)
+        if after > n:
+            return None
+        if attribute == MESSAGE_INTEGRITY:
+            break
+        if attribute == XOR_MAPPED_ADDRESS:
+            if (size, data[pos + 5]) not in ((8, 1), (20, 2)):
+                return None
+        elif attribute < 0x8000 or attribute in _AIOICE_OPTIONAL:
+            return None
+        pos = after
+    if size != 20 or n != pos + _INTEGRITY_LEN + _FINGERPRINT_LEN:
+        return None
+    if not _fingerprint_matches(data, pos + _INTEGRITY_LEN):
+        return None
+    return BindingResponse(transaction_id, data[pos + 4 : pos + 24], pos)
+
+
 def _fingerprint_matches(data: bytes, at: int) -> bool:
     attribute, size = _ATTRIBUTE.unpack_from(data, at)
     if attribute != FINGERPRINT or size != 4:
@@ -113,18 +174,21 @@ def _fingerprint_matches(data: bytes, at: int) -> bool:
     return bool(struct.unpack_from("!I", data, at + 4)[0] == _fingerprint(data[:at]))
 
 
-def integrity_valid(data: bytes, request: BindingRequest, key: bytes) -> bool:
+def integrity_valid(data: bytes, message: BindingRequest | BindingResponse, key: bytes) -> bool:
     """MESSAGE-INTEGRITY (HMAC-SHA1 with the short-term password) matches, as RFC 8489 14.5."""
-    expected = _integrity(data[: request.integrity_at], key)
-    return hmac.compare_digest(request.integrity, expected)
+    expected = _integrity(data[: message.integrity_at], key)
+    return hmac.compare_digest(message.integrity, expected)
 
 
 def binding_success(transaction_id: bytes, addr: tuple[str, int], key: bytes) -> bytes:
     """The success response to a check from `addr`: XOR-MAPPED-ADDRESS, MESSAGE-INTEGRITY,
     FINGERPRINT, byte for byte what aioice sends."""
-    mapped = _xor_mapped_address(transaction_id, addr)
-    length = len(mapped) + _INTEGRITY_LEN + _FINGERPRINT_LEN
-    signed = _HEADER.pack(BINDING_SUCCESS, length, COOKIE, transaction_id) + mapped
+    return _signed(BINDING_SUCCESS, transaction_id, _xor_mapped_address(transaction_id, addr), key)
+
+
+def _signed(message_type: int, transaction_id: bytes, attributes: bytes, key: bytes) -> bytes:
+    length = len(attributes) + _INTEGRITY_LEN + _FINGERPRINT_LEN
+    signed = _HEADER.pack(message_type, length, COOKIE, transaction_id) + attributes
     signed += _ATTRIBUTE.pack(MESSAGE_INTEGRITY, 20) + _integrity(signed, key)
     return signed + _ATTRIBUTE.pack(FINGERPRINT, 4) + struct.pack("!I", _fingerprint(signed))
 

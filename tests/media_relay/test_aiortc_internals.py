@@ -92,6 +92,29 @@ async def test_a_missing_demux_internal_is_named(monkeypatch: pytest.MonkeyPatch
         await pc.close()
 
 
+async def test_a_missing_consent_internal_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aioice.ice
+
+    from media_relay.aiortc_internals import check_consent_internals
+
+    pc = RTCPeerConnection()
+    connection = pc.addTransceiver("audio", direction="sendrecv").sender.transport.transport
+    connection = connection._connection
+    try:
+        check_consent_internals(connection)
+        for name in ("_query_consent_task", "remote_password", "_tie_breaker"):
+            value = getattr(connection, name)
+            delattr(connection, name)
+            with pytest.raises(AiortcInternalsError, match=name):
+                check_consent_internals(connection)
+            setattr(connection, name, value)
+        monkeypatch.delattr(aioice.ice, "CONSENT_FAILURES")
+        with pytest.raises(AiortcInternalsError, match="CONSENT_FAILURES"):
+            check_consent_internals(connection)
+    finally:
+        await pc.close()
+
+
 def test_a_missing_candidate_pair_internal_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     from aioice.ice import CandidatePair
 

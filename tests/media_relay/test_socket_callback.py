@@ -20,7 +20,14 @@ from aiortc.rtp import (
     RtcpSourceInfo,
 )
 
-from media_relay.aiortc_internals import RemoteInbound, SocketDemux, socket_demux
+from media_relay import stun
+from media_relay.aiortc_internals import (
+    ConsentFreshness,
+    RemoteInbound,
+    SocketDemux,
+    consent_of,
+    socket_demux,
+)
 from media_relay.rtcp import Reports, compound_parts
 from media_relay.testing import wait_for
 from tests.media_relay.conftest import Stage
@@ -281,3 +288,125 @@ async def test_use_candidate_on_the_nominated_pair_is_answered_and_keeps_it(stag
     assert wire.connection._nominated[1] is wire.pair and wire.pair.nominated
     (response,) = wire.responses(aioice_stun.Class.RESPONSE)
     assert response.transaction_id == check[8:20]
+
+
+# --- the relay's own consent checks -----------------------------------------------------------
+
+
+async def test_the_relays_consent_checks_keep_a_live_peer_connected(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.2)
+    sender, _, _ = await _listener_rtcp(stage)
+    connection = sender.transport.transport._connection
+    consent = consent_of(connection)
+    assert consent is not None
+    task = connection._query_consent_task
+    assert task is not None and task.get_coro().__qualname__ == "ConsentFreshness.run"
+    requests, lean = consent.requests, consent.lean_responses
+    await asyncio.sleep(aioice.ice.CONSENT_FAILURES * 0.2 * 1.2 + 1.0)
+    assert consent.requests >= requests + aioice.ice.CONSENT_FAILURES
+    assert consent.lean_responses >= lean + aioice.ice.CONSENT_FAILURES - 1
+    assert consent.failures == 0 and not connection._closing
+    listener = stage.clients[1]
+    before = listener.tone_frames
+    assert await wait_for(lambda: listener.tone_frames > before + 5, 6.0)
+
+
+async def test_consent_expiry_closes_a_connection_whose_peer_stops_answering(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.2)
+    sender, _, _ = await _listener_rtcp(stage)
+    consent = consent_of(sender.transport.transport._connection)
+    assert consent is not None
+    listener = stage.clients[1]
+    client_connection = listener.pc.getTransceivers()[0].receiver.transport.transport._connection
+    client_connection.request_received = lambda *args: None  # the listener stops answering
+    # CONSENT_FAILURES rounds of (interval + 0.5 s without an answer), then the relay closes
+    assert await wait_for(lambda: 100 not in stage.room.peers, 12.0)
+    assert consent.failures >= aioice.ice.CONSENT_FAILURES
+    assert [c[1] for c in stage.closed] == [100]
+
+
+class _Protocol:
+    def __init__(self) -> None:
+        self.transactions: dict[bytes, Any] = {}
+        self.sent: list[bytes] = []
+        self.transport = self
+
+    def sendto(self, data: bytes, addr: Any) -> None:
+        self.sent.append(data)
+
+
+class _Pair:
+    def __init__(self) -> None:
+        self.protocol = _Protocol()
+        self.remote_addr = ("192.0.2.1", 9)
+        self.component = 1
+
+
+class _Connection:
+    """What ConsentFreshness reads of an aioice Connection."""
+
+    def __init__(self) -> None:
+        self.pair = _Pair()
+        self._nominated = {1: self.pair}
+        self._closing = False
+        self.local_username, self.remote_username = "relay", "peer"
+        self.remote_password = "peer-password"
+        self.ice_controlling = False
+        self._tie_breaker = 5
+        self._query_consent_task: Any = None
+        self.closed = 0
+
+    async def close(self) -> None:
+        self.closed += 1
+
+
+async def test_consent_counts_failures_as_aioice_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.01)
+    monkeypatch.setattr(aioice_stun, "RETRY_RTO", 0.05)
+    connection = _Connection()
+    protocol = connection.pair.protocol
+    consent = ConsentFreshness(connection)
+    connection._query_consent_task = task = asyncio.create_task(consent.run())
+    key = connection.remote_password.encode()
+
+    async def next_request() -> bytes:
+        count = len(protocol.sent)
+        assert await wait_for(lambda: len(protocol.sent) > count, 2.0, interval=0.005)
+        request = protocol.sent[-1]
+        parsed = aioice_stun.parse_message(request)
+        assert parsed.check_message_integrity(key)
+        assert parsed.attributes["USERNAME"] == "peer:relay"
+        assert parsed.attributes["ICE-CONTROLLED"] == 5
+        assert parsed.transaction_id in protocol.transactions
+        return request
+
+    # two timeouts, then a success: the count starts again
+    await next_request()
+    await next_request()
+    request = await next_request()
+    assert consent.failures == 2
+    tid = request[8:20]
+    forged = stun.binding_success(tid, connection.pair.remote_addr, b"not the password")
+    assert consent.response_bytes(forged, protocol)  # ignored, as aioice ignores it
+    assert consent.failures == 2 and tid in protocol.transactions
+    assert consent.response_bytes(stun.binding_success(tid, ("192.0.2.1", 9), key), protocol)
+    assert consent.failures == 0 and protocol.transactions == {}
+    # an authenticated error response (through aioice's parser) is a failure
+    request = await next_request()
+    error = aioice_stun.Message(
+        aioice_stun.Method.BINDING, aioice_stun.Class.ERROR, transaction_id=request[8:20]
+    )
+    error.attributes["ERROR-CODE"] = (487, "Role Conflict")
+    error.add_message_integrity(key)
+    protocol.transactions[request[8:20]].response_received(
+        aioice_stun.parse_message(bytes(error)), ("192.0.2.1", 9)
+    )
+    assert consent.failures == 1
+    # then CONSENT_FAILURES in a row close the connection from the consent task
+    await asyncio.wait_for(task, 5.0)
+    assert connection.closed == 1 and connection._query_consent_task is None
+    assert consent.failures == aioice.ice.CONSENT_FAILURES and protocol.transactions == {}

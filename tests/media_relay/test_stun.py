@@ -109,3 +109,39 @@ def _without_fingerprint() -> bytes:
 )
 def test_anything_but_a_plain_check_is_left_to_aioice(data: bytes) -> None:
     assert stun.parse_binding_request(data) is None
+
+
+@pytest.mark.parametrize("controlling", [True, False])
+def test_the_relays_consent_check_is_aioices_byte_for_byte(controlling: bool) -> None:
+    request = aioice_stun.Message(
+        aioice_stun.Method.BINDING, aioice_stun.Class.REQUEST, transaction_id=TID
+    )
+    request.attributes["USERNAME"] = "client-ufrag:relay"
+    request.attributes["PRIORITY"] = 1853824767
+    request.attributes["ICE-CONTROLLING" if controlling else "ICE-CONTROLLED"] = 2**63 + 1
+    request.add_message_integrity(KEY)
+    ours = stun.binding_request(TID, "client-ufrag:relay", 1853824767, controlling, 2**63 + 1, KEY)
+    assert ours == bytes(request)
+
+
+@pytest.mark.parametrize("addr", [("192.0.2.7", 50_000), ("2001:db8::7", 9)])
+def test_a_success_response_is_read_and_its_integrity_verified(addr: tuple[str, int]) -> None:
+    data = stun.binding_success(TID, addr, KEY)
+    response = stun.parse_binding_response(data)
+    assert response is not None and response.transaction_id == TID
+    assert stun.integrity_valid(data, response, KEY)
+    assert not stun.integrity_valid(data, response, b"another password")
+
+
+def test_an_error_or_odd_response_is_left_to_aioice() -> None:
+    error = aioice_stun.Message(
+        aioice_stun.Method.BINDING, aioice_stun.Class.ERROR, transaction_id=TID
+    )
+    error.attributes["ERROR-CODE"] = (487, "Role Conflict")
+    error.add_message_integrity(KEY)
+    assert stun.parse_binding_response(bytes(error)) is None
+    success = stun.binding_success(TID, ("192.0.2.7", 9), KEY)
+    assert stun.parse_binding_response(success[:-1] + b"\0") is None  # wrong FINGERPRINT
+    bad_family = bytearray(success)
+    bad_family[25] = 3
+    assert stun.parse_binding_response(bytes(bad_family)) is None
