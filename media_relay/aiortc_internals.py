@@ -75,7 +75,8 @@ from media_relay.rtcp import RTCP_SR, ReportBlock, Reports, compound_parts
 logger = logging.getLogger(__name__)
 
 AIORTC_VERSION = "1.16.0"
-AIOICE_VERSION = "0.13.0"  # answer_consent_check repeats what its request_received does
+# answer_consent_check repeats what its request_received does, ConsentFreshness its query_consent
+AIOICE_VERSION = "0.13.0"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 OPUS_PARAMETERS = {"useinbandfec": 1, "usedtx": 1}
 
@@ -558,12 +559,7 @@ class SocketDemux:
 
 def check_demux_internals(dtls: RTCDtlsTransport) -> None:
     """What `SocketDemux` reads on the transport's router and its aioice connection."""
-    if aioice.__version__ != AIOICE_VERSION:
-        raise AiortcInternalsError(
-            f"media_relay.aiortc_internals was written for aioice=={AIOICE_VERSION}, "
-            f"found {aioice.__version__}: re-check answer_consent_check against its "
-            "Connection.request_received and check_incoming before unpinning"
-        )
+    _check_aioice_version()
     router = getattr(dtls, "_rtp_router", None)
     for name in ("senders", "ssrc_table"):
         if not isinstance(getattr(router, name, None), dict):
@@ -584,6 +580,15 @@ def check_demux_internals(dtls: RTCDtlsTransport) -> None:
     if not callable(getattr(connection, "check_complete", None)):
         raise AiortcInternalsError("aioice Connection.check_complete is gone")
     check_pair_internals()
+
+
+def _check_aioice_version() -> None:
+    if aioice.__version__ != AIOICE_VERSION:
+        raise AiortcInternalsError(
+            f"media_relay.aiortc_internals was written for aioice=={AIOICE_VERSION}, "
+            f"found {aioice.__version__}: re-check answer_consent_check and ConsentFreshness "
+            "against its Connection.request_received, check_incoming and query_consent"
+        )
 
 
 def check_pair_internals() -> None:
@@ -811,6 +816,7 @@ def consent_of(connection: Any) -> ConsentFreshness | None:
 
 def check_consent_internals(connection: Any) -> None:
     """What `ConsentFreshness` reads and replaces on an aioice Connection."""
+    _check_aioice_version()
     for name in ("query_consent", "close"):
         if not callable(getattr(connection, name, None)):
             raise AiortcInternalsError(f"aioice Connection.{name} is gone")
