@@ -8,8 +8,12 @@ The relay forwards encoded RTP without decoding, which aiortc has no public API 
 * `SocketDemux` (one per DTLS transport) takes what the relay receives most out of aiortc's
   receive path (aioice queue → DTLS task → router, a task wake-up and several awaits per packet)
   and handles it in the socket's `datagram_received` callback: a speaker's RTP once
-  `DirectReceive` learned its SSRC (unprotect, `parse_rtp`, deliver), and SRTCP (aiortc's own
-  router and handlers, run to completion).
+  `DirectReceive` learned its SSRC (unprotect, `parse_rtp`, deliver), SRTCP (the listeners'
+  receiver reports by `RemoteInbound`, the rest by aiortc's own router and handlers, run to
+  completion), and ICE consent checks on the nominated pair (`answer_consent_check`, in place
+  of aioice's `request_received`).
+* `ConsentFreshness` (installed by `lean_consent`) runs the relay's own consent checks in place
+  of aioice's `query_consent` task and STUN transactions, with aioice's semantics.
 * `RtpOutlet` sends a pre-built RTP packet through a listener's SRTP session and selected ICE pair
   synchronously (no task, no await per packet), with that listener's negotiated SSRC, payload
   type and header extension ids, and keeps the sender's counters true so its RTCP sender reports
@@ -28,7 +32,8 @@ The relay forwards encoded RTP without decoding, which aiortc has no public API 
 * `opus_enable_fec_dtx` makes aiortc answer Opus with `useinbandfec=1;usedtx=1` (it copies its own
   codec parameters into answers, and has none by default).
 
-`check_internals()` names every attribute used here; tests/media_relay/test_aiortc_internals.py
+`check_internals()`, `check_demux_internals()` and `check_consent_internals()` name every
+attribute used here; tests/media_relay/test_aiortc_internals.py
 calls it and exercises each path, so an aiortc upgrade that moves any of them fails loudly.
 """
 
@@ -39,6 +44,7 @@ import contextlib
 import datetime
 import logging
 import random
+import secrets
 import struct
 import time
 import weakref
@@ -46,11 +52,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aioice.ice
+import aioice.stun
+from aioice.candidate import candidate_priority
+from aioice.ice import CandidatePair
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import CODECS
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport, State
 from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtcrtpsender import RTT_ALPHA
 from aiortc.rtp import (
     HeaderExtensions,
     HeaderExtensionsMap,
@@ -60,10 +71,16 @@ from aiortc.rtp import (
     RtcpSourceInfo,
     RtpPacket,
 )
+from aiortc.stats import RTCRemoteInboundRtpStreamStats, RTCStatsReport
+
+from media_relay import stun
+from media_relay.rtcp import RTCP_SR, ReportBlock, Reports, compound_parts
 
 logger = logging.getLogger(__name__)
 
 AIORTC_VERSION = "1.16.0"
+# answer_consent_check repeats what its request_received does, ConsentFreshness its query_consent
+AIOICE_VERSION = "0.13.0"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 OPUS_PARAMETERS = {"useinbandfec": 1, "usedtx": 1}
 
@@ -79,10 +96,15 @@ _TX_LSR_TIME = "_RTCRtpSender__lsr_time"
 _TX_CNAME = "_RTCRtpSender__cname"
 _TX_RTCP_STARTED = "_RTCRtpSender__rtcp_started"
 _TX_RTCP_EXITED = "_RTCRtpSender__rtcp_exited"
+_TX_RTT = "_RTCRtpSender__rtt"
+_TX_KIND = "_RTCRtpSender__kind"
+_TX_STATS = "_RTCRtpSender__stats"
 _DTLS_RX_BYTES = "_RTCDtlsTransport__rx_bytes"
 _DTLS_RX_PACKETS = "_RTCDtlsTransport__rx_packets"
 _EXT_IDS = "_HeaderExtensionsMap__ids"
 _RX_DIRECT = "_relay_direct_receive"  # ours, on the tapped receiver instance
+_TX_REMOTE_INBOUND = "_relay_remote_inbound"  # ours, on a relay sender instance
+_ICE_CONSENT = "_relay_consent"  # ours, on an aioice Connection instance
 
 _SRTP_MAX_TRAILER_LEN = 144  # pylibsrtp.SRTP_MAX_TRAILER_LEN
 _SRTCP_MAX_TRAILER_LEN = 148  # pylibsrtp.SRTP_MAX_SRTCP_TRAILER_LEN
@@ -121,6 +143,8 @@ def check_internals(
         (RTCRtpReceiver, "_handle_rtp_packet"),
         (RTCRtpSender, "_run_rtcp"),
         (RTCRtpSender, "_send_rtcp"),
+        (RTCRtpSender, "_handle_rtcp_packet"),
+        (RTCRtpSender, "getStats"),
         (RTCDtlsTransport, "_send_rtp"),
         (StreamStatistics, "add"),
     ):
@@ -156,11 +180,13 @@ def check_internals(
         for name in (_TX_RTCP_STARTED, _TX_RTCP_EXITED):
             if not isinstance(getattr(sender, name, None), asyncio.Event):
                 raise AiortcInternalsError(f"aiortc RTCRtpSender.{name} (an Event) is gone")
-        for name in (_TX_LSR, _TX_LSR_TIME, _TX_CNAME):
+        for name in (_TX_LSR, _TX_LSR_TIME, _TX_CNAME, _TX_RTT, _TX_KIND):
             if not hasattr(sender, name):
                 raise AiortcInternalsError(f"aiortc RTCRtpSender.{name} is gone")
+        if not isinstance(getattr(sender, _TX_STATS, None), RTCStatsReport):
+            raise AiortcInternalsError(f"aiortc RTCRtpSender.{_TX_STATS} (a stats report) is gone")
         dtls = sender.transport
-        for name in ("_tx_srtp", "_state"):
+        for name in ("_tx_srtp", "_state", "_stats_id"):
             if not hasattr(dtls, name):
                 raise AiortcInternalsError(f"aiortc RTCDtlsTransport.{name} is gone")
         for name in ("_srtp", "_cdata", "_buffer"):
@@ -409,29 +435,41 @@ class SocketDemux:
 
     * SRTP from an SSRC in `media` (registered by `DirectReceive`): unprotect, `parse_rtp`,
       deliver;
-    * SRTCP (RTCP demultiplexed as aiortc does: second byte 192-208): unprotect, parse, route
-      with the transport's own router and run aiortc's own handlers (a listener's receiver
-      reports feed the relay sender's statistics; a speaker's sender reports feed the receiver's
-      LSR/DLSR for the reports the relay sends back). aiortc's handlers for these do not await
+    * SRTCP (RTCP demultiplexed as aiortc does: second byte 192-208): unprotect, then walk the
+      compound (`media_relay.rtcp`). The report blocks of an RR, or of an SR from an SSRC the
+      transport does not receive, about one of the transport's senders (a listener's receiver
+      reports) update that sender's `RemoteInbound` (round-trip time and getStats, as aiortc's
+      handler would); SDES is dropped (aiortc ignores it too). Every other packet (a speaker's SR
+      for the relay's receiver, BYE, feedback, unknown types) is parsed, routed with the
+      transport's own router and run by aiortc's own handlers (a speaker's sender reports feed
+      the receiver's LSR/DLSR for the reports the relay sends back). Those do not await
       (`test_aiortcs_rtcp_handlers_complete_without_awaiting`); one that does is finished as a
-      task, so nothing is lost even then.
+      task. A compound aiortc's parser would reject is dropped whole, as aiortc drops it;
+    * a STUN consent check on the nominated pair: answered by `answer_consent_check`;
+    * the success response to the relay's own consent check (`ConsentFreshness`).
 
-    Everything else (STUN, DTLS, RTP of an unknown SSRC, anything before the SRTP keys exist)
-    goes to aioice's callback unchanged. The transport's receive counters are kept.
+    Everything else (other STUN, DTLS, RTP of an unknown SSRC, anything before the SRTP keys
+    exist) goes to aioice's callback unchanged. The transport's receive counters are kept;
+    `reports` and `consent_answers` count what was handled here instead of by aiortc or aioice.
     """
 
-    __slots__ = ("media",)
+    __slots__ = ("consent_answers", "media", "reports")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         import pylibsrtp
 
+        check_demux_internals(dtls)
         self.media: dict[bytes, PacketHandler] = {}
+        self.reports = 0
+        self.consent_answers = 0
         session = dtls._rx_srtp
         unprotect = fast_unprotect(session)
         unprotect_rtcp = fast_unprotect(session, rtcp=True)
         extensions_map = dtls._rtp_header_extensions_map
         ids = getattr(extensions_map, _EXT_IDS)  # updated in place if aiortc reconfigures
         router = dtls._rtp_router
+        senders: dict[int, Any] = router.senders  # RTCRtpSender, as aiortc registers them
+        receiving: dict[int, Any] = router.ssrc_table
         media = self.media
         offset_ms = _NTP_OFFSET * 1000
         now = time.time
@@ -442,25 +480,58 @@ class SocketDemux:
             setattr(dtls, _DTLS_RX_BYTES, getattr(dtls, _DTLS_RX_BYTES) + n)
             setattr(dtls, _DTLS_RX_PACKETS, getattr(dtls, _DTLS_RX_PACKETS) + 1)
 
-        def rtcp(data: bytes) -> None:
-            count(len(data))
-            try:
-                packets = rtcp_parse(unprotect_rtcp(data))
-            except (srtp_error, ValueError):
-                return
+        def aiortc_rtcp(packets: list[Any]) -> None:
             for packet in packets:
                 for recipient in router.route_rtcp(packet):
+                    inbound = getattr(recipient, _TX_REMOTE_INBOUND, None)
+                    if inbound is not None:  # aiortc's entry, if it writes one, is the newer
+                        inbound.flush()
                     try:
                         run_to_completion(recipient._handle_rtcp_packet(packet))
                     except Exception:  # never let one report close the socket
                         logger.exception("RTCP handler failed")
+
+        def rtcp(data: bytes) -> None:
+            count(len(data))
+            try:
+                plain = unprotect_rtcp(data)
+            except (srtp_error, ValueError):
+                return
+            parts = compound_parts(plain)
+            if parts is None:  # aiortc's parser raises on it: dropped whole, as aiortc drops it
+                return
+            # aiortc parses the whole compound before handling any of it: so does this.
+            steps: list[Reports | list[Any]] = []
+            for part in parts:
+                if isinstance(part, Reports):
+                    if part.packet_type != RTCP_SR or part.ssrc not in receiving:
+                        steps.append(part)
+                        continue
+                    part = part.raw
+                try:
+                    steps.append(rtcp_parse(part))
+                except ValueError:
+                    return
+            arrival = now()
+            for step in steps:
+                if isinstance(step, Reports):
+                    for block in step.blocks:
+                        sender = senders.get(block.ssrc)
+                        if sender is not None:
+                            RemoteInbound.of(sender).report(step.ssrc, block, arrival)
+                            self.reports += 1
+                else:
+                    aiortc_rtcp(step)
 
         connection = dtls.transport._connection
         for protocol in connection._protocols:
             original = protocol.datagram_received
 
             def datagram_received(
-                data: bytes, addr: tuple[Any, ...], original: Callable[..., None] = original
+                data: bytes,
+                addr: tuple[Any, ...],
+                original: Callable[..., None] = original,
+                protocol: Any = protocol,
             ) -> None:
                 if 127 < data[0] < 192:
                     if 191 < data[1] < 209:
@@ -479,9 +550,390 @@ class SocketDemux:
                         except Exception:  # asyncio would close the socket on an exception
                             logger.exception("relay packet handler failed")
                         return
+                elif data[:2] == b"\x00\x01":
+                    if answer_consent_check(connection, protocol, data, addr):
+                        self.consent_answers += 1
+                        return
+                elif data[:2] == b"\x01\x01":
+                    consent = getattr(connection, _ICE_CONSENT, None)
+                    if consent is not None and consent.response_bytes(data, protocol):
+                        return
                 original(data, addr)
 
             protocol.datagram_received = datagram_received  # type: ignore[method-assign, assignment]
+
+
+def check_demux_internals(dtls: RTCDtlsTransport) -> None:
+    """What `SocketDemux` reads on the transport's router and its aioice connection."""
+    _check_aioice_version()
+    router = getattr(dtls, "_rtp_router", None)
+    for name in ("senders", "ssrc_table"):
+        if not isinstance(getattr(router, name, None), dict):
+            raise AiortcInternalsError(f"aiortc RtpRouter.{name} (a dict) is gone")
+    connection = getattr(getattr(dtls, "transport", None), "_connection", None)
+    for name in ("_nominated",):
+        if not isinstance(getattr(connection, name, None), dict):
+            raise AiortcInternalsError(f"aioice Connection.{name} (a dict) is gone")
+    for name in ("_remote_candidates", "_check_list", "_protocols"):
+        if not isinstance(getattr(connection, name, None), list):
+            raise AiortcInternalsError(f"aioice Connection.{name} (a list) is gone")
+    for name in ("_closing", "_early_checks_done", "ice_controlling"):
+        if not isinstance(getattr(connection, name, None), bool):
+            raise AiortcInternalsError(f"aioice Connection.{name} (a bool) is gone")
+    for name in ("local_username", "local_password", "remote_username"):
+        if not hasattr(connection, name):
+            raise AiortcInternalsError(f"aioice Connection.{name} is gone")
+    if not callable(getattr(connection, "check_complete", None)):
+        raise AiortcInternalsError("aioice Connection.check_complete is gone")
+    check_pair_internals()
+
+
+def _check_aioice_version() -> None:
+    if aioice.__version__ != AIOICE_VERSION:
+        raise AiortcInternalsError(
+            f"media_relay.aiortc_internals was written for aioice=={AIOICE_VERSION}, "
+            f"found {aioice.__version__}: re-check answer_consent_check and ConsentFreshness "
+            "against its Connection.request_received, check_incoming and query_consent"
+        )
+
+
+def check_pair_internals() -> None:
+    """aioice's candidate pair and candidate, as `answer_consent_check` reads them."""
+    from aioice.candidate import Candidate
+
+    if not hasattr(getattr(CandidatePair, "State", None), "SUCCEEDED"):
+        raise AiortcInternalsError("aioice CandidatePair.State.SUCCEEDED is gone")
+    pair = CandidatePair(None, Candidate("f", 1, "udp", 1, "192.0.2.1", 9, "host"))  # type: ignore[arg-type]
+    for owner, name in (
+        (pair, "protocol"),
+        (pair, "remote_candidate"),
+        (pair, "state"),
+        (pair, "nominated"),
+        (pair, "remote_nominated"),
+        (pair.remote_candidate, "_network_host"),
+        (pair.remote_candidate, "port"),
+    ):
+        if not hasattr(owner, name):
+            raise AiortcInternalsError(f"aioice {type(owner).__name__}.{name} is gone")
+
+
+def answer_consent_check(
+    connection: Any, protocol: Any, data: bytes, addr: tuple[Any, ...]
+) -> bool:
+    """Answer a STUN Binding request that is a consent check on the nominated pair (RFC 7675),
+    and do what aioice's `Connection.request_received` and `check_incoming` would do with it;
+    False (nothing done) for anything those would treat otherwise.
+
+    aioice parses every request with its generic parser and builds the response three times
+    over; with the relay's own checks, aioice's STUN was ~17% of the sampled relay CPU at 10
+    listeners. Left to aioice, so its errors and ICE behaviour stay its own: other messages and
+    layouts (`stun.parse_binding_request`), a wrong USERNAME or MESSAGE-INTEGRITY (its 401),
+    role-conflict attributes (its 487 or role switch), any address or socket but the nominated
+    pair's, a connection closing or whose early checks are pending.
+    """
+    request = stun.parse_binding_request(data)
+    if request is None or connection._closing or not connection._early_checks_done:
+        return False
+    addr = (addr[0], addr[1])  # aioice forces an IPv6 four-tuple to a two-tuple
+    pair = connection._nominated.get(protocol.local_candidate.component)
+    if pair is None or _incoming_pair(connection, protocol, addr) is not pair:
+        return False
+    if pair.state is not _PAIR_SUCCEEDED:  # aioice would start a triggered check
+        return False
+    controlling = connection.ice_controlling
+    if request.ice_controlling if controlling else request.ice_controlled:
+        return False
+    remote_username = connection.remote_username
+    if remote_username is None:
+        return False
+    if request.username != f"{connection.local_username}:{remote_username}".encode():
+        return False
+    key = connection.local_password.encode()
+    if not stun.integrity_valid(data, request, key):
+        return False
+    protocol.transport.sendto(stun.binding_success(request.transaction_id, addr, key), addr)
+    if request.use_candidate and not controlling:  # RFC 8445 7.3.1.5, as check_incoming does
+        pair.remote_nominated = True
+        pair.nominated = True
+        connection.check_complete(pair)
+    return True
+
+
+def _incoming_pair(connection: Any, protocol: Any, addr: tuple[Any, ...]) -> Any:
+    # The pair aioice's check_incoming finds for a check: the first remote candidate at this
+    # address, then the first pair of it on this socket.
+    for candidate in connection._remote_candidates:
+        if candidate._network_host == addr[0] and candidate.port == addr[1]:
+            break
+    else:
+        return None
+    for pair in connection._check_list:
+        if pair.protocol == protocol and pair.remote_candidate == candidate:
+            return pair
+    return None
+
+
+class ConsentFreshness:
+    """The relay's own consent checks on one connection (RFC 7675), in place of aioice's
+    `Connection.query_consent` task (installed by `lean_consent`, before ICE connects).
+
+    aioice's loop per check: a task wake-up from its sleep, a `stun.Message` serialised three
+    times, a `Transaction` (a future and a timer) and its await, and the response through the
+    generic parser. Here: one timer, the request built with `media_relay.stun`, the response
+    matched by transaction id in the socket callback (`response_bytes`), or, before the
+    transport has a `SocketDemux` or for a response laid out otherwise, by aioice's own parser,
+    through `protocol.transactions` where this object stands in for a `Transaction`
+    (`response_received`).
+
+    The semantics are aioice 0.13.0's: every CONSENT_INTERVAL x 0.8-1.2 after the previous round
+    ended, one Binding request per nominated pair, in turn, no retransmission, RETRY_RTO (0.5 s)
+    for an answer authenticated with the remote password; a success resets the failure count, an
+    authenticated error or a timeout adds one, and at CONSENT_FAILURES the connection is closed
+    from the task aioice would have run (`run`), which `Connection.close()` cancels.
+    """
+
+    __slots__ = (
+        "_connection",
+        "_expired",
+        "_pairs",
+        "_protocol",
+        "_timer",
+        "_transaction",
+        "failures",
+        "lean_responses",
+        "requests",
+    )
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._expired: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._pairs: list[Any] = []
+        self._protocol: Any = None
+        self._transaction: bytes | None = None
+        self.failures = 0
+        self.requests = 0
+        self.lean_responses = 0
+
+    async def run(self) -> None:
+        """Stands in for `Connection.query_consent`: aioice runs it as its consent task."""
+        self._expired = asyncio.get_running_loop().create_future()
+        self._sleep()
+        try:
+            await self._expired
+        finally:
+            self._stop()
+        logger.info("%s Consent to send expired", self._connection)
+        self._connection._query_consent_task = None
+        await self._connection.close()
+
+    def response_bytes(self, data: bytes, protocol: Any) -> bool:
+        """A datagram from the socket callback that may answer the pending check. False leaves
+        it to aioice (which passes it to `response_received` if its transaction id is ours)."""
+        transaction = self._transaction
+        if transaction is None or protocol is not self._protocol or data[8:20] != transaction:
+            return False
+        response = stun.parse_binding_response(data)
+        if response is None:
+            return False
+        if stun.integrity_valid(data, response, self._connection.remote_password.encode()):
+            self.lean_responses += 1
+            self._done(success=True)
+        return True  # unauthenticated: ignored, as aioice's Transaction ignores it
+
+    def response_received(self, message: Any, addr: tuple[str, int]) -> None:
+        """aioice's `Transaction.response_received`, for a response its parser read."""
+        if not message.check_message_integrity(self._connection.remote_password.encode()):
+            return
+        self._done(success=message.message_class == aioice.stun.Class.RESPONSE)
+
+    def _sleep(self) -> None:
+        delay = aioice.ice.CONSENT_INTERVAL * (0.8 + 0.4 * random.random())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._round)
+
+    def _round(self) -> None:
+        if self._connection._closing:  # close() is cancelling `run`
+            return
+        self._pairs = list(self._connection._nominated.values())
+        self._next()
+
+    def _next(self) -> None:
+        if not self._pairs:
+            self._sleep()
+            return
+        pair = self._pairs.pop(0)
+        connection = self._connection
+        transaction = secrets.token_bytes(12)
+        request = stun.binding_request(
+            transaction,
+            f"{connection.remote_username}:{connection.local_username}",
+            candidate_priority(pair.component, "prflx"),
+            connection.ice_controlling,
+            connection._tie_breaker,
+            connection.remote_password.encode(),
+        )
+        self._transaction, self._protocol = transaction, pair.protocol
+        pair.protocol.transactions[transaction] = self
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(aioice.stun.RETRY_RTO, self._done, False)
+        self.requests += 1
+        pair.protocol.transport.sendto(request, pair.remote_addr)
+
+    def _done(self, success: bool) -> None:
+        self._forget_transaction()
+        self.failures = 0 if success else self.failures + 1
+        if self.failures >= aioice.ice.CONSENT_FAILURES:
+            if self._expired is not None and not self._expired.done():
+                self._expired.set_result(None)
+            return
+        self._next()
+
+    def _forget_transaction(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._transaction is not None:
+            self._protocol.transactions.pop(self._transaction, None)
+            self._transaction = None
+
+    def _stop(self) -> None:
+        self._forget_transaction()
+        self._pairs = []
+
+
+def lean_consent(pc: Any) -> None:
+    """Give each ICE connection of this peer connection a `ConsentFreshness` in place of aioice's
+    consent task. Call before ICE connects (right after setRemoteDescription)."""
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.receiver.transport.transport._connection
+        if getattr(connection, _ICE_CONSENT, None) is None:
+            check_consent_internals(connection)
+            consent = ConsentFreshness(connection)
+            setattr(connection, _ICE_CONSENT, consent)
+            # aioice's connect() starts `self.query_consent()`: the instance attribute shadows
+            # its method, so the consent task runs `ConsentFreshness.run` instead.
+            connection.query_consent = consent.run
+
+
+def consent_of(connection: Any) -> ConsentFreshness | None:
+    consent: ConsentFreshness | None = getattr(connection, _ICE_CONSENT, None)
+    return consent
+
+
+def check_consent_internals(connection: Any) -> None:
+    """What `ConsentFreshness` reads and replaces on an aioice Connection."""
+    _check_aioice_version()
+    for name in ("query_consent", "close"):
+        if not callable(getattr(connection, name, None)):
+            raise AiortcInternalsError(f"aioice Connection.{name} is gone")
+    for name in ("_query_consent_task", "remote_password", "_tie_breaker", "_closing"):
+        if not hasattr(connection, name):
+            raise AiortcInternalsError(f"aioice Connection.{name} is gone")
+    for module, name in (
+        (aioice.ice, "CONSENT_INTERVAL"),
+        (aioice.ice, "CONSENT_FAILURES"),
+        (aioice.stun, "RETRY_RTO"),
+    ):
+        if not isinstance(getattr(module, name, None), int | float):
+            raise AiortcInternalsError(f"{module.__name__}.{name} (a number) is gone")
+    if not callable(candidate_priority):
+        raise AiortcInternalsError("aioice.candidate.candidate_priority is gone")
+    protocol = aioice.ice.StunProtocol(connection)
+    if not isinstance(getattr(protocol, "transactions", None), dict):
+        raise AiortcInternalsError("aioice StunProtocol.transactions (a dict) is gone")
+
+
+_PAIR_SUCCEEDED = CandidatePair.State.SUCCEEDED
+
+
+class RemoteInbound:
+    """What aiortc's `RTCRtpSender._handle_rtcp_packet` keeps from the receiver reports about one
+    relay sender, updated from the socket callback: the smoothed round-trip time (aiortc's
+    estimate from LSR/DLSR, on the sender itself) and the `remote-inbound-rtp` entry of its
+    `getStats()`.
+
+    aiortc builds that entry (a dataclass and a timezone-aware datetime) for every report; here
+    the report's fields are kept and the entry is built from the latest of them when it can be
+    seen: when the sender's stats are read (`getStats` is shadowed on the instance) or before
+    aiortc's own handler runs for this sender (so an entry that handler writes stays the newer).
+    """
+
+    __slots__ = (
+        "fraction_lost",
+        "jitter",
+        "packets_lost",
+        "packets_received",
+        "pending",
+        "rtt",
+        "sender",
+        "ssrc",
+        "time",
+    )
+
+    def __init__(self, sender: RTCRtpSender) -> None:
+        check_internals(sender=sender)
+        self.sender = sender
+        self.pending = False
+        self.ssrc = self.packets_received = self.packets_lost = self.jitter = 0
+        self.fraction_lost = 0
+        self.rtt: float | None = None
+        self.time = 0.0
+        aiortc_get_stats = sender.getStats
+
+        async def get_stats() -> RTCStatsReport:
+            self.flush()
+            return await aiortc_get_stats()
+
+        sender.getStats = get_stats  # type: ignore[method-assign]
+
+    @classmethod
+    def of(cls, sender: RTCRtpSender) -> RemoteInbound:
+        inbound: RemoteInbound | None = getattr(sender, _TX_REMOTE_INBOUND, None)
+        if inbound is None:
+            inbound = cls(sender)
+            setattr(sender, _TX_REMOTE_INBOUND, inbound)
+        return inbound
+
+    def report(self, reporter_ssrc: int, block: ReportBlock, now: float) -> None:
+        """One report block about this sender, from `reporter_ssrc`, received at `now`."""
+        sender = self.sender
+        if getattr(sender, _TX_LSR) == block.lsr and block.dlsr:
+            rtt = now - getattr(sender, _TX_LSR_TIME) - block.dlsr / 65536
+            previous = getattr(sender, _TX_RTT)
+            if previous is not None:
+                rtt = RTT_ALPHA * previous + (1 - RTT_ALPHA) * rtt
+            setattr(sender, _TX_RTT, rtt)
+        self.ssrc = reporter_ssrc
+        self.packets_received = getattr(sender, _TX_PACKETS) - block.packets_lost
+        self.packets_lost = block.packets_lost
+        self.jitter = block.jitter
+        self.fraction_lost = block.fraction_lost
+        self.rtt = getattr(sender, _TX_RTT)
+        self.time = now
+        self.pending = True
+
+    def flush(self) -> None:
+        """Write the latest report into the sender's stats, as aiortc's handler would have."""
+        if not self.pending:
+            return
+        self.pending = False
+        sender = self.sender
+        stats: RTCStatsReport = getattr(sender, _TX_STATS)
+        stats.add(
+            RTCRemoteInboundRtpStreamStats(
+                timestamp=datetime.datetime.fromtimestamp(self.time, datetime.UTC),
+                type="remote-inbound-rtp",
+                id="remote-inbound-rtp_" + str(id(sender)),
+                ssrc=self.ssrc,
+                kind=getattr(sender, _TX_KIND),
+                transportId=sender.transport._stats_id,
+                packetsReceived=self.packets_received,
+                packetsLost=self.packets_lost,
+                jitter=self.jitter,
+                roundTripTime=self.rtt,  # type: ignore[arg-type]  # None before the first estimate, as in aiortc
+                fractionLost=self.fraction_lost,
+            )
+        )
 
 
 def run_to_completion(coro: Any) -> None:

@@ -33,6 +33,7 @@ from media_relay.aiortc_internals import (
     IdleAudioTrack,
     RtpOutlet,
     SendProfile,
+    lean_consent,
     relay_process_setup,
     sender_profile,
     tap_receiver,
@@ -114,6 +115,7 @@ class RelayRoom:
         self.peers[user_id] = peer
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            lean_consent(pc)  # before ICE connects (setLocalDescription)
             slot_transceivers: list[RTCRtpTransceiver] = []
             may_publish = self._may_publish(user_id)
             for transceiver in pc.getTransceivers():

@@ -26,6 +26,7 @@ async def test_every_internal_is_present_on_real_objects() -> None:
     transceiver = pc.addTransceiver("audio", direction="sendrecv")
     try:
         check_internals(receiver=transceiver.receiver, sender=transceiver.sender)
+        aiortc_internals.check_demux_internals(transceiver.sender.transport)
         for name in ("_codecs", "_headerExtensions", "_offerDirection"):
             assert hasattr(transceiver, name), f"aiortc RTCRtpTransceiver.{name} is gone"
         assert callable(RTCRtpReceiver._handle_rtp_packet)
@@ -42,6 +43,93 @@ def test_a_missing_internal_is_named_in_the_error() -> None:
         check_internals(receiver=Hollow())  # type: ignore[arg-type]
     with pytest.raises(AiortcInternalsError, match="_RTCRtpSender__packet_count"):
         check_internals(sender=Hollow())  # type: ignore[arg-type]
+
+
+async def test_a_missing_report_internal_of_a_sender_is_named() -> None:
+    pc = RTCPeerConnection()
+    sender = pc.addTransceiver("audio", direction="sendrecv").sender
+    try:
+        for name in ("_RTCRtpSender__rtt", "_RTCRtpSender__kind", "_RTCRtpSender__stats"):
+            value = getattr(sender, name)
+            delattr(sender, name)
+            with pytest.raises(AiortcInternalsError, match=name):
+                check_internals(sender=sender)
+            setattr(sender, name, value)
+    finally:
+        await pc.close()
+
+
+async def test_a_missing_demux_internal_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aioice
+
+    from media_relay.aiortc_internals import check_demux_internals
+
+    pc = RTCPeerConnection()
+    dtls = pc.addTransceiver("audio", direction="sendrecv").sender.transport
+    connection = dtls.transport._connection
+    try:
+        for owner, name in (
+            (dtls._rtp_router, "senders"),
+            (dtls._rtp_router, "ssrc_table"),
+            (connection, "_nominated"),
+            (connection, "_remote_candidates"),
+            (connection, "_check_list"),
+            (connection, "_closing"),
+            (connection, "_early_checks_done"),
+            (connection, "ice_controlling"),
+            (connection, "remote_username"),
+        ):
+            value = getattr(owner, name)
+            delattr(owner, name)
+            with pytest.raises(AiortcInternalsError, match=name):
+                check_demux_internals(dtls)
+            setattr(owner, name, value)
+        check_demux_internals(dtls)
+        monkeypatch.setattr(aioice, "__version__", "0.14.0")
+        with pytest.raises(AiortcInternalsError, match=r"aioice==0\.13\.0"):
+            check_demux_internals(dtls)
+    finally:
+        await pc.close()
+
+
+async def test_a_missing_consent_internal_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aioice.ice
+
+    from media_relay.aiortc_internals import check_consent_internals
+
+    pc = RTCPeerConnection()
+    connection = pc.addTransceiver("audio", direction="sendrecv").sender.transport.transport
+    connection = connection._connection
+    try:
+        check_consent_internals(connection)
+        for name in ("_query_consent_task", "remote_password", "_tie_breaker"):
+            value = getattr(connection, name)
+            delattr(connection, name)
+            with pytest.raises(AiortcInternalsError, match=name):
+                check_consent_internals(connection)
+            setattr(connection, name, value)
+        monkeypatch.delattr(aioice.ice, "CONSENT_FAILURES")
+        with pytest.raises(AiortcInternalsError, match="CONSENT_FAILURES"):
+            check_consent_internals(connection)
+    finally:
+        await pc.close()
+
+
+def test_a_missing_candidate_pair_internal_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aioice.ice import CandidatePair
+
+    from media_relay.aiortc_internals import check_pair_internals
+
+    check_pair_internals()
+    original = CandidatePair.__init__
+
+    def hollow(self: CandidatePair, protocol: object, remote_candidate: object) -> None:
+        original(self, protocol, remote_candidate)  # type: ignore[arg-type]
+        del self.remote_nominated
+
+    monkeypatch.setattr(CandidatePair, "__init__", hollow)
+    with pytest.raises(AiortcInternalsError, match="remote_nominated"):
+        check_pair_internals()
 
 
 async def test_answer_negotiates_opus_fec_dtx_and_the_audio_level_extension(stage: Stage) -> None:
@@ -455,39 +543,6 @@ def test_the_relays_rtp_parse_reads_what_aiortcs_does() -> None:
             RtpPacket.parse(bad, extensions_map)
         with pytest.raises(ValueError):
             parse_rtp(bad, extensions_map, ids)
-
-
-async def test_receiver_reports_are_handled_in_the_socket_callback(stage: Stage) -> None:
-    await stage.speaker()
-    listener = await stage.listener(100)
-    assert await wait_for(lambda: listener.tone_frames > 5, 6.0)
-    peer = stage.room.peers[100]
-    dtls = peer.outlets[0].sender.transport
-    assert aiortc_internals.socket_demux(dtls) is not None
-    connection = dtls.transport._connection
-    queued: list[bytes] = []
-    queue_datagram = connection.data_received
-
-    def spy(data: bytes, component: int) -> None:
-        queued.append(data)
-        queue_datagram(data, component)
-
-    connection.data_received = spy
-    handled: list[object] = []
-    sender = peer.outlets[0].sender
-    aiortc_handler = sender._handle_rtcp_packet
-
-    async def counting(packet: object) -> None:
-        handled.append(packet)
-        await aiortc_handler(packet)  # type: ignore[arg-type]
-
-    sender._handle_rtcp_packet = counting  # type: ignore[method-assign]
-    # aiortc clients send a receiver report about every second: it reaches aiortc's handler
-    # (remote-inbound-rtp in the relay sender's stats), and never aioice's queue.
-    assert await wait_for(lambda: len(handled) >= 2, 6.0)
-    stats = await sender.getStats()
-    assert any(s.type == "remote-inbound-rtp" for s in stats.values())
-    assert not [d for d in queued if 191 < d[1] < 209]
 
 
 async def test_aiortcs_rtcp_handlers_complete_without_awaiting() -> None:
