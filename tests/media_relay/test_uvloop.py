@@ -1,6 +1,7 @@
 """The relay worker runs on uvloop (`manage.py relay`): the paths that reach into the event loop's
-transports (the socket-callback receive path, the C send loop's socket, RTCP in the callback)
-must hold there too. The same tests as under asyncio's own loop, on uvloop."""
+transports (the socket-callback receive path, the C send loop's socket, RTCP in the callback,
+the consent checks answered and sent there) must hold there too. The same tests as under
+asyncio's own loop, on uvloop."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import uvloop
 
 from tests.media_relay.test_aiortc_internals import (  # noqa: F401  (collected again here)
     test_a_speakers_packets_skip_aiortcs_queue_once_its_ssrc_is_known,
-    test_receiver_reports_are_handled_in_the_socket_callback,
     test_the_relay_sends_each_listener_sender_reports_from_its_tick,
 )
 from tests.media_relay.test_fastpath import (  # noqa: F401
@@ -24,6 +24,11 @@ from tests.media_relay.test_relay_media import (  # noqa: F401
     test_removed_listener_is_disconnected_and_others_keep_hearing,
     test_rtcp_flows_both_ways,
     test_speakers_tone_reaches_every_listener,
+)
+from tests.media_relay.test_socket_callback import (  # noqa: F401
+    test_consent_expiry_closes_a_connection_whose_peer_stops_answering,
+    test_listeners_receiver_reports_skip_aiortcs_handler,
+    test_the_relays_consent_checks_keep_a_live_peer_connected,
 )
 
 # pytest-asyncio's replacement (the pytest_asyncio_loop_factories hook) applies to every test of the
