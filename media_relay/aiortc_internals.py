@@ -118,6 +118,8 @@ _SR = struct.Struct("!BBHIIIIII")  # RTCP SR header + sender info, no report blo
 _NTP_OFFSET = 2_208_988_800
 
 _CONNECTED = State.CONNECTED
+# Ours, on an aioice Connection: the RtpOutlets whose C targets send on its socket (a WeakSet).
+_FAST_OUTLETS = "_relay_fast_outlets"
 # libsrtp 2.x's signature, as pylibsrtp==1.0.0 declares it (media_relay/fastpath.c calls it).
 _SRTP_PROTECT_TYPE = "<ctype 'srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)'>"
 
@@ -724,6 +726,10 @@ class ConsentFreshness:
         finally:
             self._stop()
         logger.info("%s Consent to send expired", self._connection)
+        # aioice closes the sockets before the DTLS transport leaves "connected": the C send loop
+        # must stop using this connection's socket first (its fd may be reused once closed).
+        for outlet in list(getattr(self._connection, _FAST_OUTLETS, ())):
+            outlet.fast_disable()
         self._connection._query_consent_task = None
         await self._connection.close()
 
@@ -1139,6 +1145,13 @@ class RtpOutlet:
         target = self.fast_target
         return self._octets if target is None else self._octets + int(target.octets)
 
+    def fast_disable(self) -> None:
+        """Stop the C loop sending for this listener (re-enabled if its transport reconnects)."""
+        if self.fast_target is not None:
+            from media_relay import fastpath
+
+            fastpath.target_disable(self.fast_target)
+
     def _dtls_state_changed(self) -> None:
         """Enable the C target when the transport connects, disable it when it leaves that
         state (closed, failed): the C loop then skips this listener without asking Python."""
@@ -1174,9 +1187,16 @@ class RtpOutlet:
             from media_relay import fastpath
 
             fd = pair.protocol.transport.get_extra_info("socket").fileno()
-            if not fastpath.target_set(
+            if fastpath.target_set(
                 target, srtp_context_address(dtls._tx_srtp), fd, self._addr, self.ssrc
             ):
+                connection = dtls.transport._connection
+                outlets = getattr(connection, _FAST_OUTLETS, None)
+                if outlets is None:
+                    outlets = weakref.WeakSet()
+                    setattr(connection, _FAST_OUTLETS, outlets)
+                outlets.add(self)
+            else:
                 logger.warning("relay C send loop: unusable remote address %r", self._addr)
         return True
 

@@ -322,11 +322,25 @@ async def test_consent_expiry_closes_a_connection_whose_peer_stops_answering(
     assert consent is not None
     listener = stage.clients[1]
     client_connection = listener.pc.getTransceivers()[0].receiver.transport.transport._connection
+    outlets = stage.room.peers[100].outlets
+    relay_connection = sender.transport.transport._connection
+    sockets_closed_with_c_target_on: list[bool] = []
+    close = relay_connection.close
+
+    async def close_and_check() -> None:
+        # what the C send loop sees at the moment aioice starts closing the sockets
+        sockets_closed_with_c_target_on.extend(
+            o.fast_target is not None and o.fast_target.fd >= 0 for o in outlets
+        )
+        await close()
+
+    relay_connection.close = close_and_check
     client_connection.request_received = lambda *args: None  # the listener stops answering
     # CONSENT_FAILURES rounds of (interval + 0.5 s without an answer), then the relay closes
     assert await wait_for(lambda: 100 not in stage.room.peers, 12.0)
     assert consent.failures >= aioice.ice.CONSENT_FAILURES
     assert [c[1] for c in stage.closed] == [100]
+    assert sockets_closed_with_c_target_on and not any(sockets_closed_with_c_target_on)
 
 
 class _Protocol:
