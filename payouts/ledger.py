@@ -90,6 +90,40 @@ def journal_post(
     return journal
 
 
+def destination_sale_post(
+    *,
+    kind: str,
+    currency: str,
+    idempotency_key: str,
+    description: str,
+    charged: int,
+    creator: Any,
+    creator_share: int,
+    application_fee: int,
+    processing_fee: int,
+    **external_ids: str,
+) -> Journal:
+    """The sale journal of a destination charge (a tip, a ticket, a club membership invoice): the
+    buyer's card pays `charged`; the creator's connected account receives `creator_share`; the
+    application fee reaches the platform balance, which pays Stripe's processing fee. What stays
+    in the platform balance is the platform's revenue. Posted once per idempotency key."""
+    c = currency
+    return journal_post(
+        kind=kind,
+        currency=c,
+        idempotency_key=idempotency_key,
+        description=description,
+        lines=[
+            Line(account(Kind.CUSTOMER_PAYMENTS, c), -charged),
+            Line(account(Kind.CREATOR_PAYABLE, c, creator), creator_share),
+            Line(account(Kind.PLATFORM_BALANCE, c), application_fee),
+            Line(account(Kind.PLATFORM_BALANCE, c), -processing_fee),
+            Line(account(Kind.PROCESSING_FEES, c), processing_fee),
+        ],
+        **external_ids,
+    )
+
+
 def account_balance(acc: LedgerAccount) -> int:
     return int(Entry.objects.filter(account=acc).aggregate(total=Sum("amount"))["total"] or 0)
 

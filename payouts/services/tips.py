@@ -228,23 +228,20 @@ def tip_mark_succeeded(*, tip: Tip, charge_id: str = "") -> Tip:
         tip.status = Tip.Status.SUCCEEDED
         tip.stripe_charge_id = tip.stripe_charge_id or charge_id
         tip.save(update_fields=["status", "stripe_charge_id", "updated"])
-        c = tip.currency
         # The sender's card pays amount + fee; the creator's connected account receives the tip;
-        # the application fee reaches the platform balance and pays Stripe's processing fee.
-        ledger.journal_post(
+        # the whole fee (the application fee) pays Stripe's processing fee.
+        ledger.destination_sale_post(
             kind=Journal.Kind.TIP,
-            currency=c,
+            currency=tip.currency,
             idempotency_key=f"tip:{tip.uuid}",
             description=f"tip {tip.uuid} from {tip.sender_id} to {tip.creator_id}",
             stripe_payment_intent_id=tip.stripe_payment_intent_id,
             stripe_charge_id=tip.stripe_charge_id,
-            lines=[
-                Line(ledger.account(Kind.CUSTOMER_PAYMENTS, c), -tip.charge_amount),
-                Line(ledger.account(Kind.CREATOR_PAYABLE, c, tip.creator_id), tip.amount),
-                Line(ledger.account(Kind.PLATFORM_BALANCE, c), tip.fee),
-                Line(ledger.account(Kind.PLATFORM_BALANCE, c), -tip.fee),
-                Line(ledger.account(Kind.PROCESSING_FEES, c), tip.fee),
-            ],
+            charged=tip.charge_amount,
+            creator=tip.creator_id,
+            creator_share=tip.amount,
+            application_fee=tip.fee,
+            processing_fee=tip.fee,
         )
         audit(tip, "succeeded", from_status=previous, to_status=tip.status)
     _notify_tip(tip)

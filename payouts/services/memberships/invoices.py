@@ -12,7 +12,6 @@ from accounts.models import User
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from payouts import fees, ledger
 from payouts.audit import audit
-from payouts.ledger import Kind, Line
 from payouts.models import ClubSubscription, Journal, MembershipInvoice
 from payouts.provider import ProviderError, get_provider
 from payouts.services.charges import ChargeKind, charge_kind_register
@@ -89,24 +88,21 @@ def membership_invoice_paid(*, invoice: dict[str, Any]) -> MembershipInvoice | N
         row.period_end = _ts(invoice.get("period_end"))
         row.paid_at = _ts((invoice.get("status_transitions") or {}).get("paid_at"))
         row.save()
-        c = currency
-        ledger.journal_post(
+        ledger.destination_sale_post(
             kind=Journal.Kind.MEMBERSHIP,
-            currency=c,
+            currency=currency,
             idempotency_key=f"membership:{invoice['id']}",
             description=f"club {sub.club_id} membership of user {sub.user_id}, "
             f"invoice {invoice['id']}",
             stripe_payment_intent_id=str(intent["id"]),
             stripe_charge_id=charge_id,
-            lines=[
-                Line(ledger.account(Kind.CUSTOMER_PAYMENTS, c), -charged),
-                Line(ledger.account(Kind.CREATOR_PAYABLE, c, sub.creator_id), charged - app_fee),
-                Line(ledger.account(Kind.PLATFORM_BALANCE, c), app_fee),
-                Line(ledger.account(Kind.PLATFORM_BALANCE, c), -processing),
-                Line(ledger.account(Kind.PROCESSING_FEES, c), processing),
-            ],
+            charged=charged,
+            creator=sub.creator_id,
+            creator_share=charged - app_fee,
+            application_fee=app_fee,
+            processing_fee=processing,
         )
-        audit(row, "paid", to_status=row.status, note=f"{charged} {c}")
+        audit(row, "paid", to_status=row.status, note=f"{charged} {currency}")
         if charge_id:
             metadata = {"kind": "membership", "membership_invoice": str(invoice["id"]),
                         "club_subscription": str(sub.uuid)}  # fmt: skip

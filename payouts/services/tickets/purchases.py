@@ -13,7 +13,6 @@ from accounts.selectors import user_is_blocked_between
 from clubhouse.errors import Conflict, NotFound
 from payouts import fees, ledger, ticket_selectors
 from payouts.audit import audit, require_transition
-from payouts.ledger import Kind, Line
 from payouts.models import (
     Journal,
     PaymentCustomer,
@@ -252,20 +251,16 @@ def _post_sale(ticket: Ticket) -> None:
     """Buyer's card pays the price; the creator's connected account receives price - platform
     cut; the cut (the application fee) reaches the platform balance, which also pays Stripe's
     processing fee. What remains in the platform balance is the platform's revenue."""
-    c = ticket.currency
-    processing = fees.processing_fee(ticket.amount, c)
-    ledger.journal_post(
+    ledger.destination_sale_post(
         kind=Journal.Kind.TICKET,
-        currency=c,
+        currency=ticket.currency,
         idempotency_key=f"ticket:{ticket.uuid}",
         description=f"ticket {ticket.uuid} ({ticket.target_key}) bought by {ticket.buyer_id}",
         stripe_payment_intent_id=ticket.stripe_payment_intent_id,
         stripe_charge_id=ticket.stripe_charge_id,
-        lines=[
-            Line(ledger.account(Kind.CUSTOMER_PAYMENTS, c), -ticket.amount),
-            Line(ledger.account(Kind.CREATOR_PAYABLE, c, ticket.creator_id), ticket.creator_share),
-            Line(ledger.account(Kind.PLATFORM_BALANCE, c), ticket.application_fee),
-            Line(ledger.account(Kind.PLATFORM_BALANCE, c), -processing),
-            Line(ledger.account(Kind.PROCESSING_FEES, c), processing),
-        ],
+        charged=ticket.amount,
+        creator=ticket.creator_id,
+        creator_share=ticket.creator_share,
+        application_fee=ticket.application_fee,
+        processing_fee=fees.processing_fee(ticket.amount, ticket.currency),
     )
