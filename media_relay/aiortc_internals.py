@@ -1123,9 +1123,11 @@ class RtpOutlet:
             outlet = weakref.ref(self)
 
             def on_state() -> None:
+                # Connected: fill and enable the C target; any other state: disable it, so the C
+                # loop skips this listener without asking Python.
                 alive = outlet()
                 if alive is not None:
-                    alive._dtls_state_changed()
+                    alive._resolve()
 
             self._dtls.on("statechange", on_state)
             if self._dtls._state is _CONNECTED:
@@ -1152,23 +1154,13 @@ class RtpOutlet:
 
             fastpath.target_disable(self.fast_target)
 
-    def _dtls_state_changed(self) -> None:
-        """Enable the C target when the transport connects, disable it when it leaves that
-        state (closed, failed): the C loop then skips this listener without asking Python."""
-        from media_relay import fastpath
-
-        if self._dtls._state is _CONNECTED:
-            self._resolve()
-        elif self.fast_target is not None:
-            fastpath.target_disable(self.fast_target)
-
     def _resolve(self) -> bool:
+        from media_relay import fastpath  # not at the top: fastpath imports this module
+
         dtls = self._dtls
         self._protect = None
         target = self.fast_target
         if target is not None:
-            from media_relay import fastpath
-
             fastpath.target_disable(target)
         if dtls._state is not _CONNECTED:
             return False
@@ -1184,8 +1176,6 @@ class RtpOutlet:
         self._sendto = sock.sendto if sock is not None else pair.protocol.transport.sendto
         self._addr = pair.remote_addr
         if target is not None:
-            from media_relay import fastpath
-
             fd = pair.protocol.transport.get_extra_info("socket").fileno()
             if fastpath.target_set(
                 target, srtp_context_address(dtls._tx_srtp), fd, self._addr, self.ssrc
@@ -1201,14 +1191,8 @@ class RtpOutlet:
         return True
 
     def send(self, packet: bytes, payload_octets: int) -> bool:
-        """Protect and send one RTP packet now. False when the transport is not connected."""
-        target = self.fast_target
-        if target is not None:
-            from media_relay import fastpath
-
-            if target.fd < 0 and (self._dtls._state is not _CONNECTED or not self._resolve()):
-                return False
-            return fastpath.send_one(target, packet, payload_octets)
+        """Protect and send one RTP packet now. False when the transport is not connected.
+        (The Forwarder sends to outlets with a C target through the C loop, not through this.)"""
         protect = self._protect
         if protect is None or self._dtls._state is not _CONNECTED:
             if not self._resolve():

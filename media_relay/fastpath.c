@@ -85,18 +85,6 @@ static int relay_protect_send(struct relay_target *t, uint32_t *buf, int len, in
     return 1;
 }
 
-/* One ready-made RTP packet (SSRC included) to one target. */
-int relay_send_one(struct relay_target *t, const char *packet, int len, int payload_octets)
-{
-    uint32_t buf[RELAY_BUFFER_WORDS];
-
-    if (relay_protect == NULL || t->fd < 0 || len < 12
-        || len > (int)sizeof(buf) - RELAY_TRAILER_MAX)
-        return 0;
-    memcpy(buf, packet, (size_t)len);
-    return relay_protect_send(t, buf, len, payload_octets);
-}
-
 /* One packet to n targets: the first 8 header bytes, each target's SSRC, then `tail` (header
  * extension + payload). A target whose listener is `exclude` (the speaker) is passed over; one
  * that is not connected (fd < 0) or whose send fails is counted in *skipped. Returns the number

@@ -91,11 +91,6 @@ def target_disable(target: Any) -> None:
     target.fd = -1
 
 
-def send_one(target: Any, packet: bytes, payload_octets: int) -> bool:
-    """One ready-made RTP packet to one target (counted in the target's packets/octets)."""
-    return bool(_lib.relay_send_one(target, packet, len(packet), payload_octets))
-
-
 class TargetArray:
     """A C array of `relay_target *` for one fan-out group; holds its targets alive."""
 

@@ -27,7 +27,6 @@ struct relay_target {
 void relay_set_protect(void *fn);
 int relay_target_set(struct relay_target *t, void *srtp, int fd, const char *ip, int port,
                      uint32_t ssrc);
-int relay_send_one(struct relay_target *t, const char *packet, int len, int payload_octets);
 int relay_fan_send(struct relay_target **targets, int n, const char *head, const char *tail,
                    int tail_len, int payload_octets, int64_t exclude, int *skipped);
 """

@@ -12,7 +12,7 @@ import pylibsrtp
 import pytest
 from aiortc.rtp import RtpPacket
 
-from media_relay import fastpath
+from media_relay import aiortc_internals, fastpath
 from media_relay.aiortc_internals import (
     SendProfile,
     fast_protect,
@@ -38,11 +38,15 @@ def test_the_c_loop_is_built() -> None:
     assert fastpath.status() == "c"
 
 
-def test_srtp_protect_address_is_pylibsrtps_function() -> None:
-    from pylibsrtp import _binding
-
-    expected = _binding.ffi.cast("uintptr_t", _binding.ffi.addressof(_binding.lib, "srtp_protect"))
-    assert srtp_protect_address() == int(expected) != 0
+def test_a_changed_srtp_protect_signature_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C loop calls pylibsrtp's srtp_protect through a pointer: if an upgrade changed its
+    signature (libsrtp 3 did), taking the address must refuse rather than crash later."""
+    assert srtp_protect_address() != 0
+    monkeypatch.setattr(
+        aiortc_internals, "_SRTP_PROTECT_TYPE", "<ctype 'int(*)(void *, char *, size_t)'>"
+    )
+    with pytest.raises(aiortc_internals.AiortcInternalsError, match="srtp_protect"):
+        srtp_protect_address()
 
 
 def _session(direction: int) -> pylibsrtp.Session:
