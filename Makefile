@@ -9,15 +9,19 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test lint format typecheck migrations-check deploy-check pytest bench venv env \
-        migrate demo serve clean bench-relay bench-rooms bench-stipends browser janus
+        migrate demo serve clean test-embedded bench-relay bench-rooms bench-stipends browser janus
 
 # --- setup -------------------------------------------------------------------------------
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# The checkout on the venv's path (what an editable install does), so `.venv/bin/pytest` finds
+# the suite's service plugin (tests/testenv.py) from any directory.
 .stamp-requirements: requirements.txt requirements-dev.txt $(BIN)/activate
 	$(BIN)/pip install -q -r requirements-dev.txt
+	@$(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+	  | xargs -I{} sh -c 'echo "$(CURDIR)" > {}/clubhouse-checkout.pth'
 	@touch $@
 
 # The relay's C send loop (media_relay/fastpath.c, built with cffi). Without a C compiler the relay
@@ -55,13 +59,17 @@ demo: migrate
 serve: venv env
 	$(BIN)/daphne -b $(HOST) -p $(PORT) clubhouse.asgi:application
 
-# The demo bot speaker (an ordinary client over /ws/ + WebRTC) plays generated music in the demo's
-# live room while the server runs, and stops with it.
+# The demo bot speakers (ordinary clients over /ws/ + WebRTC) play generated music in the demo's
+# live room while the server runs, and stop with it. The URL is printed once daphne answers, so
+# it can be opened at once.
 run: demo
-	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
-	@$(MANAGE) demo_speaker --url ws://$(HOST):$(PORT)/ws/ & bot=$$!; \
-	trap 'kill $$bot 2>/dev/null; wait $$bot 2>/dev/null' EXIT; \
-	$(BIN)/daphne -b $(HOST) -p $(PORT) clubhouse.asgi:application
+	@$(BIN)/daphne -b $(HOST) -p $(PORT) clubhouse.asgi:application & web=$$!; \
+	$(MANAGE) demo_speaker --url ws://$(HOST):$(PORT)/ws/ & bot=$$!; \
+	trap 'kill $$bot $$web 2>/dev/null; wait $$bot $$web 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	until (exec 3<>/dev/tcp/$(HOST)/$(PORT)) 2>/dev/null; do \
+	  kill -0 $$web 2>/dev/null || exit 1; sleep 0.2; done; \
+	echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"; \
+	wait $$web
 
 # --- checks ------------------------------------------------------------------------------
 lint: venv
@@ -84,8 +92,15 @@ deploy-check: venv
 	DJANGO_ALLOWED_HOSTS=clubhouse.example.com \
 	$(MANAGE) check --deploy --fail-level WARNING
 
+# Needs no environment: tests/testenv.py uses this machine's PostgreSQL and Redis or starts
+# private ones; tests/embedded/ runs `make run` itself (SQLite, in-memory layer, in-process relay).
 pytest: venv env browser
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# Only the embedded leg: the product as `make run` serves it, smoke-tested over HTTP, /ws/ and
+# a browser listener.
+test-embedded: venv env browser
+	$(PYTHON) -m pytest tests/embedded $(PYTEST_ARGS)
 
 test: lint typecheck migrations-check deploy-check pytest
 

@@ -28,9 +28,6 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
-# Integration tests must fail, not skip, when CI promised the real services.
-REQUIRE_SERVICES = env.bool("CLUBHOUSE_REQUIRE_SERVICES", default=False)
-
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",

@@ -1,5 +1,6 @@
-"""Shared fixtures. Integration tests that depend on PostgreSQL or Redis are marked; without
-the service they skip locally, and fail in CI (CLUBHOUSE_REQUIRE_SERVICES=1)."""
+"""Shared fixtures. PostgreSQL and Redis are provided by tests/testenv.py (found on this machine
+or started privately); a test marked `postgres` or `redis` that runs without them fails and says
+what is missing. Nothing is ever skipped for a missing service."""
 
 from __future__ import annotations
 
@@ -10,27 +11,44 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def missing_services() -> dict[str, str]:
     missing: dict[str, str] = {}
     if not settings.IS_POSTGRES:
-        missing["postgres"] = "needs PostgreSQL: set DATABASE_URL"
+        missing["postgres"] = (
+            "needs PostgreSQL, but DATABASE_URL is not a PostgreSQL URL "
+            "(unset it and tests/testenv.py finds or starts one)"
+        )
     if not settings.REDIS_URL:
-        missing["redis"] = "needs Redis: set REDIS_URL"
+        missing["redis"] = (
+            "needs Redis, but REDIS_URL is empty (unset it: tests/testenv.py provides one)"
+        )
+    return missing
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    missing = missing_services()
     for item in items:
-        for marker, reason in missing.items():
-            if marker in item.keywords:
-                if settings.REQUIRE_SERVICES:
-                    item.add_marker(
-                        pytest.mark.xfail(reason=f"CI: {reason}", strict=True, run=False)
-                    )
-                    item.add_marker(pytest.mark.usefixtures("_fail_missing_service"))
-                else:
-                    item.add_marker(pytest.mark.skip(reason=reason))
+        if "redis_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.redis)  # a fixture that needs Redis declares it
+        reasons = [reason for marker, reason in missing.items() if marker in item.keywords]
+        if reasons:
+            item.stash[MISSING] = reasons
+
+
+MISSING = pytest.StashKey[list[str]]()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if reasons := item.stash.get(MISSING, None):
+        pytest.fail("; ".join(reasons), pytrace=False)
 
 
 @pytest.fixture
-def _fail_missing_service() -> None:
-    pytest.fail("CI requires PostgreSQL and Redis (DATABASE_URL, REDIS_URL)")
+def redis_url() -> str:
+    """The Redis a test talks to directly; fixtures that need Redis depend on this one."""
+    if not settings.REDIS_URL:
+        pytest.fail(missing_services()["redis"])
+    return str(settings.REDIS_URL)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -104,9 +104,9 @@ def live_server_asgi(
     from django.db import connections
 
     if not settings.IS_POSTGRES:
-        pytest.skip("browser tests need PostgreSQL (the server process shares the test DB)")
+        pytest.fail("browser tests need PostgreSQL (the server process shares the test DB)")
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} (make browser)")
+        pytest.fail(f"browser tests need Debian's Chromium at {CHROMIUM}: run `make browser`")
     # Plain http on 127.0.0.1: cookies must not require HTTPS, and nothing redirects to it.
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
@@ -122,7 +122,7 @@ def live_server_asgi(
 
     # The child must inherit the test settings and database name: fork, never spawn.
     if multiprocessing.get_start_method(allow_none=True) not in (None, "fork"):
-        pytest.skip("browser tests need the fork start method")
+        pytest.fail("browser tests need the fork start method")
     with django_db_blocker.unblock():
         connections.close_all()  # never share a socket with the child
         server = DaphneProcess(HOST, _application, setup=_child_setup)

@@ -55,11 +55,7 @@ def test_the_relay_command_serves_on_uvloop_and_stops_on_sigterm() -> None:
     """A real `manage.py relay` process: it says which event loop it runs (uvloop unless
     --asyncio-loop) and exits cleanly on SIGTERM. In-memory registry and channel layer: no Redis
     shared with the other tests."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"REDIS_URL", "CLUBHOUSE_REQUIRE_SERVICES", "PYTEST_CURRENT_TEST"}
-    }
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "PYTEST_CURRENT_TEST"}}
     for extra, loop_name in (([], "uvloop"), (["--asyncio-loop"], "asyncio")):
         process = subprocess.Popen(  # noqa: S603  (this project's manage.py, fixed arguments)
             [sys.executable, "manage.py", "relay", "--worker-id", "cmd-test", *extra],

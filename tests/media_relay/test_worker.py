@@ -58,7 +58,7 @@ async def web() -> AsyncIterator[Web]:
 
 
 @pytest.fixture
-async def redis_web(settings: Any) -> AsyncIterator[Web]:
+async def redis_web(settings: Any, redis_url: str) -> AsyncIterator[Web]:
     from channels_redis.core import RedisChannelLayer
 
     layer = RedisChannelLayer(

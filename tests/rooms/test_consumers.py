@@ -44,7 +44,8 @@ def rooms(monkeypatch: pytest.MonkeyPatch) -> FakeRooms:
 
 
 @pytest.fixture
-async def hubs() -> AsyncIterator[Callable[..., Any]]:
+async def hubs(redis_url: str) -> AsyncIterator[Callable[..., Any]]:
+    """Hubs on Redis (each its own connections, like separate web processes)."""
     await flush_redis_keys(conf.key_prefix())
     made: list[Hub] = []
 
@@ -591,9 +592,14 @@ async def test_audience_count_pushes_are_coalesced(
             time.sleep(0.004)
 
     await asyncio.to_thread(burst)
-    await asyncio.sleep(0.6)
+    # Read until the final count arrives (a loaded machine flushes late, never wrongly), then
+    # bound the number of pushes by the time it really took.
+    counts: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 15
+    while not (counts and counts[-1]["data"]["count"] == 200) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        counts += [e for e in client.pending_events() if e["type"] == "room.audience_count"]
     elapsed = time.monotonic() - started
-    counts = [e for e in client.pending_events() if e["type"] == "room.audience_count"]
     assert counts, "at least one count push"
     assert len(counts) <= elapsed / 0.25 + 1  # at most one per interval, both processes flushing
     assert counts[-1] == {"type": "room.audience_count", "room_id": ROOM, "data": {"count": 200}}

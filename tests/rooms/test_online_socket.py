@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
 
 @pytest.fixture
-async def hub() -> AsyncIterator[Hub]:
+async def hub(redis_url: str) -> AsyncIterator[Hub]:
     online = RedisOnline(
         settings.REDIS_URL, ttl=0.5, grace=0.4, prefix=f"rt-test-{uuid.uuid4().hex[:8]}"
     )
