@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from media_relay.demo_audio import SAMPLE_RATE, render
+from media_relay.demo_audio import PARTS, SAMPLE_RATE, Turns, render
 from media_relay.management.commands import demo_speaker
 from media_relay.testing import wait_for
 from rooms.client import RoomClient
@@ -21,14 +21,32 @@ from tests.rooms.test_realtime_support import open_socket
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.slow]
 
 
-def test_generated_music_is_audible_and_changes_over_time() -> None:
-    second = [render(n * SAMPLE_RATE, SAMPLE_RATE) for n in range(4)]
+@pytest.mark.parametrize("part", range(len(PARTS)))
+def test_generated_music_is_audible_and_changes_over_time(part: int) -> None:
+    second = [render(n * SAMPLE_RATE, SAMPLE_RATE, part=part) for n in range(4)]
     for samples in second:
         rms = math.sqrt(sum(x * x for x in samples) / len(samples))
         assert 2_000 < rms < 20_000
         assert max(abs(x) for x in samples) < 32_767  # no clipping
     assert len({bytes(s) for s in second}) == 4  # notes move on: not one stuck tone
-    assert render(12_345, 960) == render(12_345, 960)  # a pure function of time
+    assert render(12_345, 960, part=part) == render(12_345, 960, part=part)  # a function of time
+
+
+def test_each_bot_plays_its_own_part() -> None:
+    parts = {bytes(render(0, SAMPLE_RATE, part=part)) for part in range(len(PARTS))}
+    assert len(parts) == len(PARTS)
+
+
+def test_players_take_turns_one_at_a_time_with_a_rest_between() -> None:
+    turns = Turns(players=3, turn_s=4.0, rest_s=1.0)
+
+    def players_at(seconds: float) -> list[int]:
+        return [p for p in range(3) if turns.playing(p, int(seconds * SAMPLE_RATE))]
+
+    assert [players_at(t) for t in (0.0, 2.9, 3.5, 4.0, 8.5, 11.5, 12.0)] == [
+        [0], [0], [], [1], [2], [], [0],
+    ]  # fmt: skip
+    assert all(Turns().playing(0, n * SAMPLE_RATE) for n in range(20))  # alone: all the time
 
 
 async def test_the_bot_opens_its_room_and_a_listener_hears_it(
