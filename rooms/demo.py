@@ -168,7 +168,10 @@ def load() -> Iterator[str]:
             continue
         line = f"Live room: {spec.title!r} (/api/v1/rooms/{room.pk}/)"
         if spec == MUSIC_ROOM:
-            line += ", first in every demo member's hallway: open it and tap to listen"
+            line += (
+                f", first in every demo member's hallway: open it and tap to listen to "
+                f"{', '.join(spec.stage)} taking turns (the bots of manage.py demo_speaker)"
+            )
         yield line
 
     title, host_names, slugs = DEMO_EVENT

@@ -9,12 +9,13 @@ from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from accounts import demo as accounts_demo
 from accounts.demo import DEMO_PASSWORD, DEMO_PEOPLE
 from accounts.models import Follow, Notification, User
+from media_relay.management.commands import demo_speaker
 from payouts.provider.standin import STANDIN
 from rooms import demo, services
 from rooms.models import Room, RoomEventLog, RoomParticipant, RoomVisit
@@ -72,13 +73,14 @@ def test_the_music_room_has_the_bots_on_stage_an_audience_and_a_raised_hand(
     card = client.get("/api/v1/hallway/").json()["results"][0]
     snapshot = client.post(f"/api/v1/rooms/{card['id']}/join/").json()
     on_stage = {item["user"]["username"]: item["muted"] for item in snapshot["stage"]}
-    # the bots are all on stage with their microphones on
-    bots = demo.MUSIC_ROOM.stage
-    assert len(bots) >= 2
+    # the people demo_speaker plays as, by default, are all on stage with their microphones on
+    assert len(demo_speaker.DEFAULT_USERS) >= 2
+    bots = demo_speaker.DEFAULT_USERS
     assert {username: on_stage.get(username) for username in bots} == dict.fromkeys(bots, False)
+    assert snapshot["room"]["title"] == demo_speaker.DEFAULT_ROOM
     assert snapshot["audience_count"] >= 4  # the demo's listeners, and ada now
     assert snapshot["hands_count"] >= 1
-    assert {s["username"] for s in card["speakers"]} >= set(bots)
+    assert {s["username"] for s in card["speakers"]} >= set(demo_speaker.DEFAULT_USERS)
 
 
 def test_the_quiet_talk_room_comes_second_with_its_microphones_muted(demo_output: str) -> None:
@@ -128,3 +130,54 @@ def test_a_social_music_room_left_by_an_older_demo_data_is_ended() -> None:
     assert old.status == Room.Status.ENDED
     live = Room.objects.filter(title=demo.MUSIC_ROOM.title, status=Room.Status.LIVE)
     assert [room.type for room in live] == [Room.Type.OPEN]
+
+
+def test_a_bot_whose_room_ended_opens_it_again_with_its_band_and_audience(
+    demo_output: str,
+) -> None:
+    old = Room.objects.get(title=demo_speaker.DEFAULT_ROOM, status=Room.Status.LIVE)
+    services.room_end(user=User.objects.get(username="nina"), room_id=old.pk)
+    room_id, token = demo_speaker.prepare(
+        "miles", demo_speaker.DEFAULT_ROOM, demo_speaker.DEFAULT_USERS
+    )
+    assert room_id != old.pk and token
+    snapshot = login("ada").post(f"/api/v1/rooms/{room_id}/join/").json()
+    assert [item["user"]["username"] for item in snapshot["stage"]] == list(
+        demo_speaker.DEFAULT_USERS
+    )
+    assert snapshot["audience_count"] >= 4 and snapshot["hands_count"] >= 1
+    assert login("hedy").get("/api/v1/hallway/").json()["results"][0]["id"] == room_id
+
+
+def test_a_bot_that_left_the_stage_is_invited_back_onto_it(demo_output: str) -> None:
+    room = Room.objects.get(title=demo_speaker.DEFAULT_ROOM, status=Room.Status.LIVE)
+    miles = User.objects.get(username="miles")
+    services.room_leave(user=miles, room_id=room.pk)
+    room_id, _ = demo_speaker.prepare(
+        "miles", demo_speaker.DEFAULT_ROOM, demo_speaker.DEFAULT_USERS
+    )
+    assert room_id == room.pk
+    row = RoomParticipant.objects.get(room=room, user=miles)
+    assert (row.role, row.muted) == (RoomParticipant.Role.SPEAKER, False)
+
+
+def test_make_run_starts_the_whole_band_in_the_demo_room(
+    demo_output: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[Any] = []
+
+    async def run(band: demo_speaker.Band) -> None:
+        started.append(band)
+
+    monkeypatch.setattr(demo_speaker.Band, "run", run)
+    # the Makefile's `run` target gives only the socket's address
+    call_command("demo_speaker", "--url", "ws://127.0.0.1:8000/ws/", stdout=StringIO())
+    [band] = started
+    assert [bot.username for bot in band.bots] == ["nina", "miles", "linus"]
+    assert {bot.title for bot in band.bots} == {demo.MUSIC_ROOM.title}
+    assert sorted(bot.player for bot in band.bots) == [0, 1, 2]
+
+
+def test_the_speaker_asks_for_the_demo_data_when_a_bot_has_no_account() -> None:
+    with pytest.raises(CommandError, match=r"run `manage\.py demo_data` first"):
+        call_command("demo_speaker", "--user", "nobody", stdout=StringIO())
