@@ -97,7 +97,10 @@ def load() -> Iterator[str]:
     if waiting.status == User.Status.WAITLISTED:
         services.waitlist_vouch_request(requester=waiting, member=by_username[knows])
     yield f"Staff superuser: admin@example.com / {admin_password}   (http://127.0.0.1:8000/admin/)"
-    yield f"Demo members: ada@example.com … hedy@example.com, password {DEMO_PASSWORD}"
+    yield (
+        f"Demo members: ada@example.com … hedy@example.com, password {DEMO_PASSWORD}; "
+        "log in as any of them and open the first room in the hallway to listen"
+    )
     yield (
         f"On the waitlist: {username}@example.com (password {DEMO_PASSWORD}), who named "
         f"@{knows}; log in as {knows} and open /waitlist/ to let them in"

@@ -1,10 +1,13 @@
-"""`manage.py demo_speaker`: the `make run` bot speaker.
+"""`manage.py demo_speaker`: the `make run` bot speakers.
 
-A demo person (default `miles`, on stage in the demo room "Late-night jazz listening") joins
-the room like any client: over the room WebSocket (`/ws/`, a session token), then WebRTC with
-`rtc.offer`, publishing generated music (media_relay/demo_audio.py). It re-offers on
-`rtc.renegotiate`, reconnects if the server goes away, reopens the room if it ended, and stops
-cleanly on SIGINT/SIGTERM. Demo use only: it logs in as a demo account without a password.
+By default the stage of the demo music room (rooms/demo.py: nina, miles and linus in "Late-night
+jazz listening") plays there, one bot per person, all in this process. Each bot joins the room
+like any client: its own room WebSocket (`/ws/`, a session token), then its own WebRTC peer
+connection with `rtc.offer`, publishing its part of generated music (media_relay/demo_audio.py).
+They take turns: one plays while the others send silence, so the relay's speaking indicator
+(`room.speaking`) moves from one to the next. Each bot re-offers on `rtc.renegotiate`,
+reconnects if the server goes away, gets back on stage or reopens the room if it ended, and stops
+cleanly on SIGINT/SIGTERM. Demo use only: it logs in as demo accounts without a password.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -23,35 +28,34 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from media_relay.demo_audio import DemoMusicTrack
-from rooms import services
+from clubhouse.errors import ApplicationError
+from media_relay.demo_audio import DemoMusicTrack, Turns
+from rooms import demo
 from rooms.client import ConnectionClosed, ProtocolError, RoomClient
-from rooms.models import Room, RoomParticipant
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ROOM = "Late-night jazz listening"
+DEFAULT_ROOM = demo.MUSIC_ROOM.title
+DEFAULT_USERS = demo.MUSIC_ROOM.stage
+DEFAULT_TURN_S = 8.0
 
 
-def prepare(username: str, title: str) -> tuple[int, str]:
-    """The demo room's id and a session token for the bot's account. The room is the newest
-    live room with that title where the bot is on stage; if there is none, the bot opens one
-    (as its moderator, through the room services)."""
+def prepare(username: str, title: str, band: Sequence[str] = ()) -> tuple[int, str]:
+    """The room's id and a session token for the bot's account.
+
+    The room is the newest live room titled `title` with someone of the band on stage; the bot
+    gets on stage there as a person would (join, a moderator's invitation, accept). If there is
+    none, the room is opened again (by the first of the band, with the demo room's topics and
+    audience when `title` is a demo room's, rooms/demo.py)."""
     user = User.objects.filter(username=username).first()
     if user is None:
         raise CommandError(f"No user {username!r}: run `manage.py demo_data` first.")
-    room = (
-        Room.objects.filter(
-            title=title,
-            status=Room.Status.LIVE,
-            participants__user=user,
-            participants__role__in=RoomParticipant.STAGE_ROLES,
-        )
-        .order_by("-pk")
-        .first()
-    )
+    spec = demo.room_spec(title, tuple(band) or (username,))
+    room = demo.room_find(spec)
     if room is None:
-        room = services.room_create(user=user, title=title, type=Room.Type.OPEN)
+        room = demo.room_ensure(spec)
+        assert room is not None  # the bot's own account exists
+    demo.stage_take(room, user)
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
@@ -62,28 +66,57 @@ def prepare(username: str, title: str) -> tuple[int, str]:
 
 
 class Bot:
-    def __init__(self, url: str, username: str, title: str, out: Any) -> None:
+    """One bot speaker: a room socket and a peer connection publishing player `player`'s part
+    of the music during its `turns`."""
+
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        title: str,
+        out: Callable[[str], Any],
+        *,
+        band: Sequence[str] = (),
+        player: int = 0,
+        turns: Turns | None = None,
+        epoch: float | None = None,
+        stopping: asyncio.Event | None = None,
+    ) -> None:
         self.url, self.username, self.title, self.out = url, username, title, out
-        self.stopping = asyncio.Event()
+        self.band = tuple(band) or (username,)
+        self.player, self.turns = player, turns or Turns()
+        self.epoch = time.monotonic() if epoch is None else epoch
+        self.stopping = stopping or asyncio.Event()
         self.pc: RTCPeerConnection | None = None
 
     async def run(self) -> None:
         delay = 1.0
-        while not self.stopping.is_set():
-            try:
-                await self.session()
-                delay = 1.0
-            except (OSError, ConnectionError, ConnectionClosed, ProtocolError, TimeoutError) as exc:
-                self.out(
-                    f"demo speaker: {exc.__class__.__name__}: {exc}; retrying in {delay:.0f} s"
-                )
+        try:
+            while not self.stopping.is_set():
+                try:
+                    await self.session()
+                    delay = 1.0
+                except (
+                    OSError,
+                    ConnectionError,
+                    ConnectionClosed,
+                    ProtocolError,
+                    TimeoutError,
+                    ApplicationError,  # e.g. a moderator removed it: say so, try again later
+                ) as exc:
+                    self.out(
+                        f"demo speaker: {self.username}: {exc.__class__.__name__}: {exc}; "
+                        f"retrying in {delay:.0f} s"
+                    )
+                await self._close_pc()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), delay)
+                delay = min(delay * 2, 10.0)
+        finally:
             await self._close_pc()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), delay)
-            delay = min(delay * 2, 10.0)
 
     async def session(self) -> None:
-        room_id, token = await sync_to_async(prepare)(self.username, self.title)
+        room_id, token = await sync_to_async(prepare)(self.username, self.title, self.band)
         client = await RoomClient.connect(self.url, token=token)
         try:
             snapshot = await client.join(room_id)
@@ -93,7 +126,12 @@ class Bot:
             elif you.get("muted"):
                 await client.request("room.self_unmute", room_id=room_id)
             await self.offer(client)
-            self.out(f"demo speaker: {self.username} is playing music in room {room_id}")
+            turns = (
+                f" (taking turns with {', '.join(u for u in self.band if u != self.username)})"
+                if self.turns.players > 1
+                else ""
+            )
+            self.out(f"demo speaker: {self.username} is playing music in room {room_id}{turns}")
             await self.follow(client)
         finally:
             await client.close()
@@ -101,7 +139,8 @@ class Bot:
     async def offer(self, client: RoomClient) -> None:
         await self._close_pc()
         pc = self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        pc.addTransceiver(DemoMusicTrack(), direction="sendonly")
+        track = DemoMusicTrack(self.player, self.turns, self.epoch)
+        pc.addTransceiver(track, direction="sendonly")
         await pc.setLocalDescription(await pc.createOffer())
         answer = await client.rtc_offer(pc.localDescription.sdp)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
@@ -133,22 +172,81 @@ class Bot:
                 await pc.close()
 
 
+class Band:
+    """Several bots on one stage, in one process, taking turns on one clock."""
+
+    def __init__(
+        self,
+        url: str,
+        usernames: Sequence[str],
+        title: str,
+        out: Callable[[str], Any],
+        *,
+        turn_s: float = DEFAULT_TURN_S,
+        rest_s: float = Turns.rest_s,
+    ) -> None:
+        self.stopping = asyncio.Event()
+        turns = Turns(players=len(usernames), turn_s=turn_s, rest_s=rest_s)
+        epoch = time.monotonic()
+        self.bots = [
+            Bot(
+                url,
+                username,
+                title,
+                out,
+                band=usernames,
+                player=index,
+                turns=turns,
+                epoch=epoch,
+                stopping=self.stopping,
+            )
+            for index, username in enumerate(usernames)
+        ]
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for bot in self.bots:
+                group.create_task(bot.run())
+
+
 class Command(BaseCommand):
-    help = "Demo: a bot speaker that joins a live room over /ws/ + WebRTC and plays music."
+    help = (
+        "Demo: bot speakers that join a live room over /ws/ + WebRTC and take turns playing music."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--url", default="ws://127.0.0.1:8000/ws/", help="the room socket")
-        parser.add_argument("--user", default="miles", help="the demo account it speaks as")
+        parser.add_argument(
+            "--user",
+            action="append",
+            dest="users",
+            help=(
+                "a demo account on stage; repeat it for several, which take turns "
+                f"(default: {', '.join(DEFAULT_USERS)})"
+            ),
+        )
         parser.add_argument("--room", default=DEFAULT_ROOM, help="the live room's title")
+        parser.add_argument(
+            "--turn-seconds",
+            type=float,
+            default=DEFAULT_TURN_S,
+            help="how long each bot plays before the next one (with several)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        users = list(dict.fromkeys(options["users"] or DEFAULT_USERS))
+        if options["turn_seconds"] < 2 * Turns.rest_s:
+            raise CommandError(f"--turn-seconds must be at least {2 * Turns.rest_s:g}.")
+        found = set(User.objects.filter(username__in=users).values_list("username", flat=True))
+        if missing := [u for u in users if u not in found]:
+            raise CommandError(f"No user {missing[0]!r}: run `manage.py demo_data` first.")
         logging.getLogger("aioice").setLevel(logging.WARNING)  # one line per ICE check otherwise
-        asyncio.run(self._run(options["url"], options["user"], options["room"]))
+        asyncio.run(self._run(options["url"], users, options["room"], options["turn_seconds"]))
 
-    async def _run(self, url: str, username: str, title: str) -> None:
-        bot = Bot(url, username, title, lambda line: self.stdout.write(line))
+    async def _run(self, url: str, users: list[str], title: str, turn_s: float) -> None:
+        band = Band(url, users, title, lambda line: self.stdout.write(line), turn_s=turn_s)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, bot.stopping.set)
-        await bot.run()
+            loop.add_signal_handler(sig, band.stopping.set)
+        await band.run()
         self.stdout.write("demo speaker: stopped")
