@@ -356,7 +356,8 @@ def test_make_run_sends_a_due_reminder_with_no_other_process(tmp_path: Path) -> 
             env=env, cwd=BASE_DIR, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        first_answer(f"http://127.0.0.1:{port}/healthz", within=120)
+        health = first_answer(f"http://127.0.0.1:{port}/healthz", within=120)
+        assert (health["beat"]["mode"], health["beat"]["state"]) == ("embedded", "running")
 
         deadline = time.monotonic() + WITHIN_S
         while reminders_in(database) == 0 and time.monotonic() < deadline:
