@@ -1,8 +1,10 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels (served by daphne).
 
-Embedded mode (`make run`, no REDIS_URL, or RELAY_EMBEDDED=1): the media relay worker runs on
-the server's event loop, started on the first connection (daphne sends no ASGI lifespan events;
-servers that do start it at startup). See media_relay/signalling.py and docs/operations.md.
+Embedded mode (`make run`): the media relay worker (no REDIS_URL, or RELAY_EMBEDDED=1) and beat's
+schedule (no broker; BEAT_EMBEDDED=0 turns it off) run on the server's event loop, started on the
+first connection (daphne sends no ASGI lifespan events; servers that do start them at startup)
+and stopped with the server. See media_relay/signalling.py, clubhouse/beat.py and
+docs/operations.md.
 """
 
 import os
@@ -16,13 +18,14 @@ django_asgi_app = get_asgi_application()  # before importing anything that touch
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from clubhouse.beat import beat_embedded_ensure, beat_embedded_stop  # noqa: E402
 from clubhouse.routing import websocket_urlpatterns  # noqa: E402
 from clubhouse.ws_auth import TokenOrSessionAuthMiddleware  # noqa: E402
 from media_relay.signalling import relay_embedded_ensure, relay_embedded_stop  # noqa: E402
 
 
-class EmbeddedRelay:
-    """Starts the in-process relay worker (idempotently) before serving, when enabled."""
+class EmbeddedServices:
+    """Starts the in-process relay worker and beat (idempotently) before serving, when enabled."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -32,6 +35,7 @@ class EmbeddedRelay:
             await self._lifespan(receive, send)
             return
         relay_embedded_ensure()
+        beat_embedded_ensure()
         await self.app(scope, receive, send)
 
     @staticmethod
@@ -40,14 +44,16 @@ class EmbeddedRelay:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 relay_embedded_ensure()
+                beat_embedded_ensure(lifespan=True)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await beat_embedded_stop()
                 await relay_embedded_stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
 
-application = EmbeddedRelay(
+application = EmbeddedServices(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,

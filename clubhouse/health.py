@@ -11,6 +11,8 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
+from clubhouse.beat import beat_embedded_health
+
 
 def _timed(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     started = time.perf_counter()
@@ -55,6 +57,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "database": _timed(check_database),
         "channel_layer": _timed(check_channel_layer),
         "relay": _timed(check_relay),
+        "beat": _timed(beat_embedded_health),
     }
     healthy = all(c["ok"] for c in checks.values())
     return JsonResponse(

@@ -124,6 +124,16 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Without a broker nothing else would run beat's schedule, so the web process does
+# (clubhouse/beat.py); BEAT_EMBEDDED=0 turns that off. With a broker, exactly one
+# `celery beat` runs it: a beat in every web process would send each task once per process.
+_TASKS_IN_PROCESS = CELERY_TASK_ALWAYS_EAGER and CELERY_BROKER_URL.startswith("memory://")
+BEAT_EMBEDDED = env.bool("BEAT_EMBEDDED", default=_TASKS_IN_PROCESS)
+if BEAT_EMBEDDED and not _TASKS_IN_PROCESS:
+    raise ImproperlyConfigured(
+        "BEAT_EMBEDDED=1 needs Celery without a broker (no REDIS_URL or CELERY_BROKER_URL, "
+        "tasks eager); with a broker, run one `celery -A clubhouse beat` instead."
+    )
 
 # --- auth ---------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

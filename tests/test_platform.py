@@ -14,6 +14,7 @@ def test_healthz_reports_each_part_as_json(client: Client) -> None:
     assert body["database"]["ok"] is True
     assert body["channel_layer"]["ok"] is True
     assert "relay" in body
+    assert body["beat"]["ok"] is True  # "embedded" here (no broker) or "celery beat"
 
 
 def test_healthz_is_503_when_the_database_is_down(
