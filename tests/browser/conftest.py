@@ -36,6 +36,14 @@ PHONE = {"width": 390, "height": 844}
 TIMEOUT_MS = 20_000
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Playwright's expect() waits 5 s by default, whatever the context's timeout: too short for a
+    # page that answers a click while both cores are busy. Failures only take longer to report.
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Every test here drives Chromium against a server that shares the test database, so it
     # needs PostgreSQL (tests/conftest.py skips or fails it when that is missing).
@@ -116,6 +124,9 @@ def live_server_asgi(
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, HOST]
     # "Online now" (tests/browser/test_online.py): a closed page is offline after 2 s, not 30.
     settings.REALTIME_ONLINE_GRACE_SECONDS = 2.0
+    # The server runs no schedule: a beat ticking against the shared test database would write
+    # between tests (tests/test_embedded_beat.py and tests/embedded/ cover the embedded beat).
+    settings.BEAT_EMBEDDED = False
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     state_dir = tmp_path_factory.mktemp("standin")
     os.environ["BROWSER_TESTS_STANDIN_STATE"] = str(state_dir / "standin.json")
