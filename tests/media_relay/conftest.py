@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from media_relay import fastpath
 from media_relay.sessions import RelayRoom
 from media_relay.testing import ListenerClient, SpeakerClient
 
@@ -48,3 +49,12 @@ async def stage() -> AsyncIterator[Stage]:
         await room.close()
         for client in s.clients:
             await client.close()
+
+
+@pytest.fixture
+def c_loop() -> None:
+    """The suite requires the relay's C send loop (`make` builds it): without it the tests that
+    use it fail and say why, never skip."""
+
+    if not fastpath.available():
+        pytest.fail(f"the relay's C send loop is not available: {fastpath.status()}")

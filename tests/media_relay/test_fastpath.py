@@ -24,15 +24,7 @@ from media_relay.testing import wait_for
 from tests.media_relay.conftest import SPEAKER, Stage
 from tests.media_relay.test_relay_media import hears_tone
 
-
-@pytest.fixture
-def _c_loop() -> None:
-    """The suite requires the C loop (`make` builds it): without it these fail, never skip."""
-    if not fastpath.available():
-        pytest.fail(f"the relay's C send loop is not available: {fastpath.status()}")
-
-
-needs_c = pytest.mark.usefixtures("_c_loop")
+needs_c = pytest.mark.usefixtures("c_loop")  # tests/media_relay/conftest.py
 OPUS = SendProfile(payload_type=111, clock_rate=48_000, audio_level_id=1)
 PLAIN = SendProfile(payload_type=109, clock_rate=48_000, audio_level_id=0)
 KEY = bytes(range(30))  # master key + salt, AES-CM-128 / HMAC-SHA1-80
