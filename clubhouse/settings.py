@@ -277,6 +277,11 @@ LOGGING = {
 # The waitlist screen: logged-in people who are not members yet are redirected to it
 # (accounts/middleware.py; needs request.user, so it runs after AuthenticationMiddleware).
 MIDDLEWARE += ["accounts.middleware.WaitlistMiddleware"]
+# Daily limits per member on the two ways to name someone (defaults in accounts/conf.py,
+# docs/operations.md): counted in the cache, i.e. Redis when REDIS_URL is set.
+for _name in ("WAITLIST_LET_IN_DAILY_LIMIT", "INVITATION_DAILY_LIMIT"):
+    if _name in env.ENVIRON:
+        globals()[_name] = int(env.ENVIRON[_name])
 # --- end accounts -----------------------------------------------------------------------------
 
 # --- media relay ------------------------------------------------------------------------------
