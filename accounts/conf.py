@@ -23,6 +23,18 @@ def invitation_activity_award() -> int:
     return int(getattr(settings, "INVITATION_ACTIVITY_AWARD", 1))
 
 
+def waitlist_let_in_daily_limit() -> int:
+    """Let-in tries (by username or e-mail, page and API together) per member per UTC day;
+    every try counts, whether or not it lets someone in."""
+    return int(getattr(settings, "WAITLIST_LET_IN_DAILY_LIMIT", 20))
+
+
+def invitation_daily_limit() -> int:
+    """Invitations a member may create per UTC day (revoking one gives the quota back, not
+    the day's count)."""
+    return int(getattr(settings, "INVITATION_DAILY_LIMIT", 20))
+
+
 def avatar_max_bytes() -> int:
     return int(getattr(settings, "AVATAR_MAX_BYTES", 2 * 1024 * 1024))
 

@@ -160,16 +160,34 @@ def waitlist_vouches_asked(*, user: User) -> QuerySet[WaitlistVouch]:
     return WaitlistVouch.objects.filter(requester=user).select_related("requester", "member")
 
 
-def user_find_waitlisted(*, username: str = "", email: str = "") -> User:
-    """The person a member wants to let in, by username or e-mail (case-insensitive)."""
+def user_waitlisted_find(*, viewer: User, username: str = "", email: str = "") -> User | None:
+    """The active, waitlisted person `viewer` names by username or e-mail (case-insensitive),
+    unless a block stands between them either way. None for everyone else alike (nobody by
+    that name, a member, a disabled account, a block), so a caller cannot tell them apart."""
     query: dict[str, Any] = {}
-    if username:
+    if username.strip():
         query["username__iexact"] = username.strip()
-    elif email:
+    elif email.strip():
         query["email__iexact"] = email.strip()
     else:
-        raise NotFound("Name someone by username or e-mail.", code="user_not_found")
-    user = User.objects.filter(is_active=True, **query).first()
-    if user is None:
-        raise NotFound("Nobody with that username or e-mail has signed up.", code="user_not_found")
-    return user
+        return None
+    return (
+        User.objects.filter(
+            user_visible_q(viewer), is_active=True, status=User.Status.WAITLISTED, **query
+        )
+        .exclude(pk=viewer.pk)
+        .first()
+    )
+
+
+def invitation_mail_wanted(invitation: Invitation) -> bool:
+    """Whether the invitation mail goes to its address: not when the address belongs to an
+    account that cannot use the link (a member, the inviter included, or a disabled account),
+    nor to someone blocked either way with the inviter. The inviter is never told: the API
+    answers the same either way (docs/accounts.md)."""
+    holder = User.objects.filter(email__iexact=invitation.email).first()
+    if holder is None:
+        return True
+    if holder.status == User.Status.MEMBER or not holder.is_active:
+        return False
+    return not user_is_blocked_between(holder, invitation.inviter)

@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.models import Invitation
+from accounts.selectors import invitation_mail_wanted
 
 
 @shared_task(ignore_result=True)
@@ -20,6 +21,8 @@ def invitation_email_send(invitation_id: int, token: str) -> None:
     )
     if invitation is None or not invitation.email:
         return  # revoked or accepted before the mail left: nothing to send
+    if not invitation_mail_wanted(invitation):
+        return  # a member's address, a disabled account's, or someone hidden by a block
     context = {
         "invitation": invitation,
         "inviter": invitation.inviter,

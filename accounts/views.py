@@ -100,19 +100,26 @@ def waitlist(request: HttpRequest) -> HttpResponse:
 @require_POST
 def waitlist_let_in(request: HttpRequest) -> HttpResponse:
     form = LetInForm(request.POST)
-    if form.is_valid():
-        value = form.cleaned_data["username_or_email"].strip()
-        lookup = {"email": value} if "@" in value else {"username": value}
-        try:
-            target = selectors.user_find_waitlisted(**lookup)
-            if services.waitlist_let_in(member=_user(request), target=target):
-                messages.success(request, f"@{target.username} is in. Say hello!")
-            else:
-                messages.info(request, f"@{target.username} is already a member.")
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
-    else:
+    if not form.is_valid():
         messages.error(request, "Give a username or an e-mail address.")
+        return redirect("waitlist")
+    value = form.cleaned_data["username_or_email"].strip().removeprefix("@")
+    by_email = "@" in value
+    lookup = {"email": value} if by_email else {"username": value}
+    try:
+        if services.waitlist_let_in_named(member=_user(request), **lookup):
+            messages.success(
+                request, f"{value} is in now; we told them." if by_email else f"@{value} is in."
+            )
+        else:
+            # One answer for a member, nobody, and anyone hidden by a block: never an oracle.
+            messages.info(
+                request,
+                f"Nobody on the waitlist matches {value}. To bring in someone who has not "
+                "signed up yet, send them an invitation.",
+            )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
     return redirect("waitlist")
 
 

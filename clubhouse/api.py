@@ -13,7 +13,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from clubhouse.errors import ApplicationError
+from clubhouse.errors import ApplicationError, RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,9 @@ def _validation_body(detail: Any) -> dict[str, Any]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         set_rollback()
-        return Response({"error": exc.as_dict()}, status=exc.status)
+        retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        retry = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return Response({"error": exc.as_dict()}, status=exc.status, headers=retry)
     if isinstance(exc, DjangoValidationError):
         set_rollback()
         detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages

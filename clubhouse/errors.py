@@ -72,6 +72,13 @@ class Conflict(ApplicationError):
 
 
 class RateLimited(ApplicationError):
+    """`retry_after` (seconds) goes into the body and, over the REST API, a Retry-After header."""
+
     code = "rate_limited"
     status = 429
     default_message = "Too many requests; try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+        self.retry_after = retry_after
+        extra = {"retry_after": retry_after} if retry_after is not None else None
+        super().__init__(message, extra=extra)

@@ -240,10 +240,14 @@ X_FRAME_OPTIONS = "DENY"
 if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# --- Stripe (dj-stripe); without keys the project's stand-in answers in test mode ---------
+# --- Stripe (dj-stripe) ----------------------------------------------------------------------
+# Real Stripe with the selected mode's secret key. Without one, the project's in-process stand-in
+# answers only when asked for: STRIPE_STANDIN, on by default with DEBUG (`make run`), and refused
+# by a system check without DEBUG (payouts/checks.py), so production never takes payments with it.
 STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
 STRIPE_TEST_SECRET_KEY = env.str("STRIPE_TEST_SECRET_KEY", default="")
 STRIPE_LIVE_SECRET_KEY = env.str("STRIPE_LIVE_SECRET_KEY", default="")
+STRIPE_STANDIN = env.bool("STRIPE_STANDIN", default=DEBUG)
 STRIPE_API_VERSION = "2026-05-27.dahlia"
 # Publishable keys (dj-stripe's names): what a browser or a mobile app may see, through
 # GET /api/v1/payouts/config/, to load Stripe.js / the mobile SDK. Never a secret key.
@@ -273,6 +277,11 @@ LOGGING = {
 # The waitlist screen: logged-in people who are not members yet are redirected to it
 # (accounts/middleware.py; needs request.user, so it runs after AuthenticationMiddleware).
 MIDDLEWARE += ["accounts.middleware.WaitlistMiddleware"]
+# Daily limits per member on the two ways to name someone (defaults in accounts/conf.py,
+# docs/operations.md): counted in the cache, i.e. Redis when REDIS_URL is set.
+for _name in ("WAITLIST_LET_IN_DAILY_LIMIT", "INVITATION_DAILY_LIMIT"):
+    if _name in env.ENVIRON:
+        globals()[_name] = int(env.ENVIRON[_name])
 # --- end accounts -----------------------------------------------------------------------------
 
 # --- media relay ------------------------------------------------------------------------------

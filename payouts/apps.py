@@ -6,7 +6,12 @@ class PayoutsConfig(AppConfig):
     name = "payouts"
 
     def ready(self) -> None:
+        from django.core import checks
+
         from payouts import webhooks
+        from payouts.checks import stripe_configuration_check
+
+        checks.register(stripe_configuration_check, "payouts")
         from payouts.setup import payouts_post_migrate
 
         webhooks.connect()

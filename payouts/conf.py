@@ -74,11 +74,28 @@ def connect_refresh_url() -> str:
     )
 
 
+def stripe_live_mode() -> bool:
+    return bool(getattr(settings, "STRIPE_LIVE_MODE", False))
+
+
 def stripe_secret_key() -> str:
-    """The real key when one is configured; empty means the in-process stand-in."""
-    if getattr(settings, "STRIPE_LIVE_MODE", False):
+    """The key of the selected mode (live with STRIPE_LIVE_MODE, else test); empty when that
+    mode has none. Live mode never borrows the test key."""
+    if stripe_live_mode():
         return str(getattr(settings, "STRIPE_LIVE_SECRET_KEY", "") or "")
     return str(getattr(settings, "STRIPE_TEST_SECRET_KEY", "") or "")
+
+
+def stripe_standin_enabled() -> bool:
+    """STRIPE_STANDIN: the operator asks for the in-process stand-in when no key is set (on by
+    default with DEBUG, so `make run` needs no Stripe account; payouts/checks.py refuses it
+    without DEBUG)."""
+    return bool(getattr(settings, "STRIPE_STANDIN", False))
+
+
+def stripe_standin_active() -> bool:
+    """The stand-in answers instead of Stripe: test mode, no test key, and asked for."""
+    return not stripe_live_mode() and not stripe_secret_key() and stripe_standin_enabled()
 
 
 def webhook_secret() -> str:

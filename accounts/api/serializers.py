@@ -207,9 +207,12 @@ class LetInSerializer(serializers.Serializer):
 
 
 class LetInResultSerializer(serializers.Serializer):
-    user = UserSummarySerializer()
-    let_in = serializers.BooleanField(help_text="False when they were already a member.")
-    invitation_quota = serializers.IntegerField()
+    let_in = serializers.BooleanField(
+        help_text="True when someone waiting on the waitlist was let in now. False, alike, for "
+        "everyone else: nobody by that name or address, a member, a disabled account, or "
+        "someone hidden by a block."
+    )
+    invitation_quota = serializers.IntegerField(help_text="Your invitations left.")
 
 
 class VouchSerializer(serializers.ModelSerializer):

@@ -296,8 +296,8 @@ class WaitlistVouchView(generics.ListAPIView):
 
 
 class WaitlistLetInView(APIView):
-    """Let a waitlisted person in by username or e-mail; spends one invitation (none if they
-    are already a member)."""
+    """Let a waitlisted person in by username or e-mail; spends one invitation when someone is
+    let in. The same answer for everyone else (never says who is a member); limited per day."""
 
     permission_classes = [IsMember]
 
@@ -305,13 +305,6 @@ class WaitlistLetInView(APIView):
     def post(self, request: Request) -> Response:
         serializer = s.LetInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        target = selectors.user_find_waitlisted(**serializer.validated_data)
-        let_in = services.waitlist_let_in(member=_user(request), target=target)
+        let_in = services.waitlist_let_in_named(member=_user(request), **serializer.validated_data)
         quota = User.objects.values_list("invitation_quota", flat=True).get(pk=_user(request).pk)
-        return Response(
-            {
-                "user": s.UserSummarySerializer(target, context={"request": request}).data,
-                "let_in": let_in,
-                "invitation_quota": quota,
-            }
-        )
+        return Response({"let_in": let_in, "invitation_quota": quota})

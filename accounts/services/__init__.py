@@ -38,6 +38,7 @@ from accounts.services.quota import (
 from accounts.services.waitlist import (
     waitlist_let_in,
     waitlist_let_in_by_staff,
+    waitlist_let_in_named,
     waitlist_vouch_request,
 )
 from clubhouse.errors import (
@@ -80,5 +81,6 @@ __all__ = [
     "user_unfollow",
     "waitlist_let_in",
     "waitlist_let_in_by_staff",
+    "waitlist_let_in_named",
     "waitlist_vouch_request",
 ]

@@ -19,6 +19,7 @@ from accounts.services.membership import user_membership_start
 from accounts.services.notifications import notification_create
 from accounts.services.quota import invitation_quota_refund, invitation_quota_spend
 from clubhouse.errors import ApplicationError, Conflict, InvalidInput, NotFound
+from clubhouse.ratelimit import rate_limit_hit
 
 
 class InvitationInvalid(NotFound):
@@ -58,7 +59,8 @@ def invitation_check(invitation: Invitation | None) -> Invitation:
 
 def invitation_create(*, inviter: User, email: str = "", phone: str = "") -> tuple[Invitation, str]:
     """Spend one invitation and create a single-use link. Returns the invitation and the raw
-    token (shown once, mailed on commit; only its hash is stored)."""
+    token (shown once, mailed on commit; only its hash is stored). The same for any address,
+    a member's included; counted against `INVITATION_DAILY_LIMIT` per inviter per day."""
     from accounts.permissions import user_require_member
 
     user_require_member(inviter)
@@ -68,8 +70,15 @@ def invitation_create(*, inviter: User, email: str = "", phone: str = "") -> tup
             "Give an e-mail address or a phone number.",
             fields={"email": ["Give an e-mail address or a phone number."]},
         )
-    if email and User.objects.filter(email__iexact=email, status=User.Status.MEMBER).exists():
-        raise Conflict("That person is already a member.", code="already_member")
+    # Whether the address is a member's is never answered (the same 201 either way); the mail
+    # task skips addresses that cannot use the link or are hidden by a block.
+    rate_limit_hit(
+        "invitation-create",
+        inviter.pk,
+        limit=conf.invitation_daily_limit(),
+        period_seconds=24 * 3600,
+        what="invitations today",
+    )
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
         pending = Invitation.objects.filter(

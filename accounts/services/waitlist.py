@@ -7,17 +7,21 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
+from accounts import conf
 from accounts.models import (
     AccountEvent,
     Notification,
     User,
     WaitlistVouch,
 )
-from accounts.selectors import user_is_blocked_between
+from accounts.selectors import user_is_blocked_between, user_waitlisted_find
 from accounts.services.membership import user_membership_start
 from accounts.services.notifications import notification_create
-from accounts.services.quota import invitation_quota_spend
+from accounts.services.quota import NoInvitationsLeft, invitation_quota_spend
 from clubhouse.errors import Conflict, InvalidInput, NotFound
+from clubhouse.ratelimit import rate_limit_hit
+
+DAY_SECONDS = 24 * 3600
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +73,36 @@ def waitlist_let_in(*, member: User, target: User) -> bool:
             recipient=target, kind=Notification.Kind.LET_IN, actor=member, data={"by": "member"}
         )
         return True
+
+
+def waitlist_let_in_named(*, member: User, username: str = "", email: str = "") -> bool:
+    """A member lets in the waitlisted person they name by username or e-mail, spending one
+    invitation; True when someone was let in now.
+
+    Never an oracle: nobody by that name or address, a member (yourself included), a disabled
+    account and anyone blocked either way all answer False alike, with no profile data; and every
+    try counts against `WAITLIST_LET_IN_DAILY_LIMIT` per member per day (`rate_limited`).
+    """
+    from accounts.permissions import user_require_member
+
+    user_require_member(member)
+    rate_limit_hit(
+        "waitlist-let-in",
+        member.pk,
+        limit=conf.waitlist_let_in_daily_limit(),
+        period_seconds=DAY_SECONDS,
+        what="let-in tries today",
+    )
+    # Before the lookup: a refusal that depended on who was named would tell who is waiting.
+    if not User.objects.filter(pk=member.pk, invitation_quota__gt=0).exists():
+        raise NoInvitationsLeft()
+    target = user_waitlisted_find(viewer=member, username=username, email=email)
+    if target is None:
+        return False
+    try:
+        return waitlist_let_in(member=member, target=target)
+    except NotFound:  # disabled or blocked since the lookup: the same answer as not found
+        return False
 
 
 def waitlist_let_in_by_staff(*, staff: User, users: Iterable[User]) -> int:

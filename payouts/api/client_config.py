@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsMember
 from clubhouse.errors import InvalidInput, NotFound, PermissionDenied
+from payouts import conf
 from payouts.models import PaymentCustomer
 from payouts.provider import get_provider
 
@@ -104,7 +105,6 @@ def _deliver(events: list[dict[str, Any]]) -> None:
     from django.test import RequestFactory
     from djstripe.views import ProcessWebhookView
 
-    from payouts import conf
     from payouts.provider.standin import STANDIN
     from payouts.setup import standin_webhook_endpoint
     from payouts.webhooks import HANDLERS, MIRROR_DISABLED
@@ -130,6 +130,13 @@ def _deliver(events: list[dict[str, Any]]) -> None:
 class StandInAuthenticateView(APIView):
     permission_classes = [IsMember]
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Outside stand-in mode this URL does not exist, for anyone: a 404 before
+        # authentication, so it says nothing about the provider or the caller.
+        if not conf.stripe_standin_active():
+            raise NotFound("Test authentication exists only with the Stripe stand-in.")
+        super().initial(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="payouts_standin_authenticate",
         summary="Stand-in only: answer a 3-D Secure challenge (404 with real Stripe)",
@@ -140,8 +147,6 @@ class StandInAuthenticateView(APIView):
         ),
     )
     def post(self, request: Request) -> Response:
-        if get_provider().mode != "standin":
-            raise NotFound("Test authentication exists only with the Stripe stand-in.")
         data = StandInAuthenticateInput(data=request.data)
         data.is_valid(raise_exception=True)
         from payouts.provider.standin import STANDIN, StandInError

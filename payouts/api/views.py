@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.shortcuts import get_object_or_404
@@ -40,17 +41,44 @@ def _money(amount: Any, currency: Any) -> Money:
     try:
         return Money(int(amount), str(currency or "USD"))
     except (TypeError, ValueError) as exc:
-        raise InvalidInput("Give an amount in minor units and a currency.") from exc
+        raise InvalidInput(
+            "Give an amount in minor units and a currency.",
+            fields={"currency": ["Not an ISO 4217 code."]},
+        ) from exc
+
+
+def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """The validated input; a body that is not a JSON object (an array, a string, null) is a 400
+    like any other bad input, not an AttributeError."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput("Send a JSON object.", fields={"body": ["A JSON object."]})
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class TipQuoteInput(serializers.Serializer):
+    amount = serializers.IntegerField(min_value=1, help_text="the tip, in minor units")
+    currency = serializers.RegexField(
+        r"^[A-Za-z]{3}$",
+        default="USD",
+        error_messages={"invalid": "Not an ISO 4217 code."},
+        help_text="ISO 4217",
+    )
 
 
 class TipQuoteView(APIView):
     permission_classes = [IsMember]
 
-    @extend_schema(operation_id="payouts_tip_quote", request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="payouts_tip_quote",
+        request=None,
+        parameters=[TipQuoteInput],
+        responses=OpenApiTypes.OBJECT,
+    )
     def get(self, request: Request) -> Response:
-        quote = fees.gross_up(
-            _money(request.query_params.get("amount"), request.query_params.get("currency"))
-        )
+        data = _valid(TipQuoteInput, request.query_params)
+        quote = fees.gross_up(_money(data["amount"], data["currency"]))
         return Response({"tip": quote.tip.amount, "fee": quote.fee.amount,
                          "charge": quote.charge.amount, "currency": quote.tip.currency})  # fmt: skip
 
@@ -65,14 +93,13 @@ class TipListCreateView(APIView):
 
     @extend_schema(operation_id="payouts_tip_send", request=TipInput, responses=TipOut)
     def post(self, request: Request) -> Response:
-        data = TipInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        creator = get_object_or_404(User, username=data.validated_data["creator"], is_active=True)
+        data = _valid(TipInput, request.data)
+        creator = get_object_or_404(User, username=data["creator"], is_active=True)
         tip = services.tip_send(
             sender=request.user,  # type: ignore[arg-type]
             creator=creator,
-            amount=_money(data.validated_data["amount"], data.validated_data["currency"]),
-            payment_method=data.validated_data.get("payment_method") or None,
+            amount=_money(data["amount"], data["currency"]),
+            payment_method=data.get("payment_method") or None,
             request_key=request.headers.get("Idempotency-Key", ""),
         )
         body = dict(TipOut(tip).data)
@@ -90,6 +117,12 @@ class TipDetailView(APIView):
         return Response(TipOut(tip).data)
 
 
+class PaymentMethodInput(serializers.Serializer):
+    payment_method = serializers.CharField(
+        max_length=255, help_text="a payment method id from Stripe.js (pm_...)"
+    )
+
+
 class PaymentMethodView(APIView):
     permission_classes = [IsMember]
 
@@ -104,14 +137,11 @@ class PaymentMethodView(APIView):
 
     @extend_schema(
         operation_id="payouts_payment_method_save",
-        request=OpenApiTypes.OBJECT,
+        request=PaymentMethodInput,
         responses=OpenApiTypes.OBJECT,
     )
     def post(self, request: Request) -> Response:
-        data: Any = request.data
-        pm = str(data.get("payment_method") or "")
-        if not pm:
-            raise InvalidInput(fields={"payment_method": ["required"]})
+        pm = _valid(PaymentMethodInput, request.data)["payment_method"]
         customer = services.payment_method_save(user=request.user, payment_method=pm)  # type: ignore[arg-type]
         return Response({"card": {"brand": customer.card_brand, "last4": customer.card_last4}})
 
@@ -126,18 +156,22 @@ class SetupIntentView(APIView):
         return Response(services.setup_intent_create(user=request.user), status=201)  # type: ignore[arg-type]
 
 
+class CreatorApplicationInput(serializers.Serializer):
+    pitch = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
 class CreatorApplicationView(APIView):
     permission_classes = [IsMember]
 
     @extend_schema(
         operation_id="payouts_creator_apply",
-        request=OpenApiTypes.OBJECT,
+        request=CreatorApplicationInput,
         responses=OpenApiTypes.OBJECT,
     )
     def post(self, request: Request) -> Response:
-        data: Any = request.data
+        pitch = _valid(CreatorApplicationInput, request.data)["pitch"]
         user: Any = request.user
-        app = services.creator_apply(user=user, pitch=str(data.get("pitch", ""))[:2000])
+        app = services.creator_apply(user=user, pitch=pitch)
         return Response({"id": app.pk, "status": app.status}, status=201)
 
 

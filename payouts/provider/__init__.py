@@ -1,10 +1,12 @@
-"""The payment provider: real Stripe when a secret key is configured, else the stand-in."""
+"""The payment provider: real Stripe with the selected mode's secret key; the in-process
+stand-in only when asked for (STRIPE_STANDIN, see payouts/conf.py and payouts/checks.py)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from payouts import conf
 from payouts.provider.base import (
@@ -24,8 +26,15 @@ STANDIN_API_KEY = "sk_test_clubhouseStandInNotARealKey0000"
 def get_provider() -> PaymentProvider:
     key = conf.stripe_secret_key()
     if key:
-        mode = "live" if getattr(settings, "STRIPE_LIVE_MODE", False) else "test"
+        mode = "live" if conf.stripe_live_mode() else "test"
         return StripeProvider(key, api_version=settings.STRIPE_API_VERSION, mode=mode)
+    if not conf.stripe_standin_active():
+        # The system check refuses this at start-up; a process started without checks (daphne,
+        # celery) must not take payments with the stand-in either.
+        from payouts.checks import stripe_configuration_errors
+
+        problems = "; ".join(error.msg for error in stripe_configuration_errors())
+        raise ImproperlyConfigured(f"No payment provider: {problems}")
     from payouts.provider.standin import STANDIN
 
     return StripeProvider(
@@ -37,7 +46,8 @@ def get_provider() -> PaymentProvider:
 
 
 def provider_is_standin() -> bool:
-    return get_provider().mode == "standin"
+    """Whether the stand-in answers; False (never an error) when no provider is configured."""
+    return conf.stripe_standin_active()
 
 
 __all__ = [

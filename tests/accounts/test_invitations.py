@@ -80,11 +80,18 @@ def test_inviting_the_same_person_twice_while_pending_is_refused() -> None:
     assert inviter.invitation_quota == 4
 
 
-def test_inviting_an_existing_member_is_refused() -> None:
+def test_inviting_a_members_address_is_an_invitation_like_any_other_but_mails_nobody(
+    django_capture_on_commit_callbacks,
+) -> None:
+    """Never an oracle for "is this address a member's" (test_no_email_oracle.py)."""
     UserFactory(email="kim@example.com")
-    with pytest.raises(services.Conflict) as exc:
-        services.invitation_create(inviter=UserFactory(), email="kim@example.com")
-    assert exc.value.code == "already_member"
+    inviter = UserFactory(invitation_quota=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation, _ = services.invitation_create(inviter=inviter, email="kim@example.com")
+    assert invitation.status == Invitation.Status.PENDING
+    inviter.refresh_from_db()
+    assert inviter.invitation_quota == 1  # revoking gives it back, as for any invitation
+    assert mail.outbox == []  # a member cannot use the link
 
 
 def test_waitlisted_people_cannot_invite() -> None:

@@ -56,7 +56,7 @@ form.addEventListener("submit", async (event) => {
       copy.addEventListener("click", async () => {
         try { await navigator.clipboard.writeText(created.link); toast("Link copied."); } catch { input.select(); }
       });
-      fill(linkBox, h("div", { class: "quote" }, h("p", {}, "Invitation sent. Share this link too — it is shown only once:"), input, h("div", { class: "actions" }, copy)));
+      fill(linkBox, h("div", { class: "quote" }, h("p", {}, "Invitation ready. Share this link with them too — it is shown only once:"), input, h("div", { class: "actions" }, copy)));
       refresh();
     } catch (error) { reportError(error, form); }
   });
