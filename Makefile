@@ -86,10 +86,12 @@ typecheck: venv env
 migrations-check: venv env
 	$(MANAGE) makemigrations --check --dry-run
 
-# Production-like settings: debug off, a real secret key, a real host, HTTPS everywhere.
+# Production-like settings: debug off, a real secret key, a real host, HTTPS everywhere, and a
+# Stripe key (a fake one: nothing contacts Stripe; without a key the check refuses, payouts.E002).
 deploy-check: venv
 	DJANGO_DEBUG=0 DJANGO_SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
 	DJANGO_ALLOWED_HOSTS=clubhouse.example.com \
+	STRIPE_LIVE_MODE=false STRIPE_TEST_SECRET_KEY=sk_test_deploy-check-not-a-real-key \
 	$(MANAGE) check --deploy --fail-level WARNING
 
 # Needs no environment: tests/testenv.py uses this machine's PostgreSQL and Redis or starts
