@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.apps import apps
 from django.db import transaction
 
 from accounts import events, services
@@ -71,6 +72,12 @@ def test_a_failing_hook_does_not_stop_the_others(monkeypatch: pytest.MonkeyPatch
     )
     events.on_account_disabled(42)
     assert calls == [42]
+
+
+def test_rooms_registers_its_hook_once() -> None:
+    apps.get_app_config("rooms").ready()  # a second call (tests, reloads) adds nothing
+    names = [getattr(hook, "__name__", "") for hook in events.ACCOUNT_DISABLED_HOOKS]
+    assert names.count("room_account_disabled") == 1
 
 
 # --- the check long-lived connections make -------------------------------------------------
