@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework.permissions import BasePermission
 
+from accounts.models import User
 from clubhouse.errors import NotAuthenticated, PermissionDenied
 
 
@@ -22,6 +23,18 @@ def user_require_member(user: Any) -> None:
         raise PermissionDenied("This account is disabled.", code="account_disabled")
     if not user.is_member:
         raise Waitlisted()
+
+
+def user_require_member_now(user: Any) -> None:
+    """`user_require_member` against the database rather than the object, for connections that
+    outlive a request (the room socket), whose user was loaded when they opened: a ban commits
+    while they stay open. One primary-key query; refreshes the object's `is_active` and
+    `status`. A deleted account counts as disabled."""
+    if user is None or not user.is_authenticated:
+        raise NotAuthenticated()
+    fresh = User.objects.filter(pk=user.pk).values_list("is_active", "status").first()
+    user.is_active, user.status = fresh if fresh is not None else (False, user.status)
+    user_require_member(user)
 
 
 class IsMember(BasePermission):

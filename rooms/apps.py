@@ -5,8 +5,9 @@ class RoomsConfig(AppConfig):
     name = "rooms"
 
     def ready(self) -> None:
+        from accounts import events as account_events
         from clubs import events as club_events
-        from rooms.services import room_club_access_lost
+        from rooms.services import room_account_disabled, room_club_access_lost
 
         def leave_club_rooms(club_id: int, user_id: int) -> None:
             room_club_access_lost(club_id=club_id, user_id=user_id)
@@ -17,3 +18,6 @@ class RoomsConfig(AppConfig):
             for h in club_events.MEMBERSHIP_LOST_HOOKS
         ):
             club_events.MEMBERSHIP_LOST_HOOKS.append(leave_club_rooms)
+        # A banned account's sockets close and it leaves every room (registered once).
+        if room_account_disabled not in account_events.ACCOUNT_DISABLED_HOOKS:
+            account_events.ACCOUNT_DISABLED_HOOKS.append(room_account_disabled)

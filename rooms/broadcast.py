@@ -16,7 +16,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from media_relay.signalling import relay_room_event
-from rooms.realtime import coalesce, fanout
+from rooms.realtime import coalesce, fanout, framing
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,13 @@ def user_send(user_id: int, event: dict[str, Any]) -> None:
     except Exception:
         logger.exception("realtime: could not send %s to user %s", event.get("type"), user_id)
     _mirror(user_group(user_id), {"type": "user.event", "event": event})
+
+
+def user_account_disabled(user_id: int) -> None:
+    """Refuse every socket of `user_id`, on every web process: each answers the
+    `account_disabled` error, closes with 4403 and lets go of its room and its audio at once
+    (rooms/consumers.py). Called after the ban commits; never raises."""
+    user_send(user_id, {"type": framing.ACCOUNT_DISABLED, "data": {}})
 
 
 def _mirror(group: str, message: dict[str, Any]) -> None:

@@ -8,10 +8,17 @@ thread hop each.
 WebRTC signalling (`rtc.offer`, `rtc.ice`) goes to the room's relay worker over the channel
 layer (media_relay/signalling.py); a socket gets a channel-layer channel of its own only once
 it offers (rooms/realtime/rtc.py), so sockets that never start audio stay cheap.
+
+The user is loaded once, at connect, but an account can be disabled (banned) while its sockets
+are open. The ban's `account.disabled` push, on the person's user channel, refuses every socket
+of theirs (error `account_disabled`, close 4403); a frame that races that push is refused too,
+because every frame that reaches the room domain or the relay first re-reads the account
+(`user_require_member_now`, one primary-key query in the same database call).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -22,7 +29,7 @@ from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 
-from accounts.permissions import user_require_member
+from accounts.permissions import user_require_member, user_require_member_now
 from clubhouse.errors import ApplicationError
 from rooms.realtime import conf, domain, framing
 from rooms.realtime.fanout import Hub, get_hub
@@ -55,6 +62,10 @@ class RoomConsumer(AsyncConsumer):
         self.bucket = framing.TokenBucket(conf.rate_per_second(), conf.rate_burst(), 0.0)
         self.max_bytes = conf.max_frame_bytes()
         self.rtc: RtcLink | None = None
+        self.listening = False  # on the hub's user channel, counted online
+        # Held while a frame is handled, so a refusal pushed meanwhile lets go of the room and
+        # the audio only once that frame is done with them.
+        self.busy = asyncio.Lock()
 
     # Channels ≥ 4.2 runs close_old_connections() in a thread before *every* handler; that was
     # ~28% of daphne's CPU at 2,000 members. Here every database call goes through
@@ -88,6 +99,7 @@ class RoomConsumer(AsyncConsumer):
         if self.hub is None:
             self.hub = get_hub()
         await self.hub.join_user(self.user_id, self)
+        self.listening = True
         try:
             await self.hub.connected_user(self.user_id, self.sid)
         except Exception:  # being shown online is a nicety: never refuse the socket for it
@@ -102,36 +114,76 @@ class RoomConsumer(AsyncConsumer):
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         self.closed = True
-        if self.rtc is not None:
+        async with self.busy:
+            await self._release()
+        raise StopConsumer()
+
+    async def _release(self) -> None:
+        """Let go of what the socket holds: its audio connection at the relay, its room (whose
+        grace period starts), its user channel and its online mark. Each is given up once, so a
+        refused socket's later disconnect finds nothing left to do."""
+        rtc, self.rtc = self.rtc, None
+        if rtc is not None:
             try:
-                await self.rtc.close()  # the relay closes this socket's audio connection
+                await rtc.close()  # the relay closes this socket's audio connection
             except Exception:
                 logger.exception("realtime: closing the relay connection failed")
-        if self.hub is not None and self.user_id:
+        if self.hub is None or not self.user_id:
+            return
+        if self.listening:
+            self.listening = False
             self.hub.leave_user(self.user_id, self)
             try:
                 await self.hub.disconnected_user(self.user_id, self.sid)
             except Exception:
                 logger.exception("realtime: recording that a member went offline failed")
-            if self.room_id is not None:
-                room_id, self.room_id = self.room_id, None
-                self.hub.leave_room(room_id, self)
-                try:
-                    await self.hub.detach(room_id, self.user_id, self.sid, grace=True)
-                except Exception:
-                    logger.exception("realtime: recording a disconnect failed")
-        raise StopConsumer()
+        if self.room_id is not None:
+            room_id, self.room_id = self.room_id, None
+            self.hub.leave_room(room_id, self)
+            try:
+                await self.hub.detach(room_id, self.user_id, self.sid, grace=True)
+            except Exception:
+                logger.exception("realtime: recording a disconnect failed")
+
+    def _account_disabled(self) -> None:
+        """The account was disabled while this socket was open (a ban's push on the user
+        channel). Runs in the hub's fan-out loop: the socket stops acting at once; the close and
+        the release are left to a task."""
+        if self.closed or self.hub is None:
+            return
+        self.closed = True
+        error = framing.error("account_disabled", "This account has been disabled.")
+        self.hub.spawn(self._refuse(error))
+
+    async def _refuse(self, error: str | None) -> None:
+        """Close as a refused socket (4403), after `error` if given, and release everything."""
+        if error is not None:
+            await self.base_send({"type": "websocket.send", "text": error})
+        await self.base_send({"type": "websocket.close", "code": CLOSE_FORBIDDEN})
+        async with self.busy:
+            await self._release()
 
     # client frames ---------------------------------------------------------------------------
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         if self.closed:
             return
+        async with self.busy:
+            refused = await self._receive(message)
+        if refused:
+            self.closed = True
+            await self._refuse(None)
+
+    async def _receive(self, message: dict[str, Any]) -> bool:
+        """Answer one frame. Returns True when the account turned out to be disabled (the
+        error is sent; the socket is to be refused)."""
+        if self.closed:
+            return False
         if not self.bucket.take(time.monotonic()):
             await self._send_text(
                 framing.error("rate_limited", "Too many frames; slow down and retry.")
             )
-            return
+            return False
         request_id: str | None = None
         try:
             request = framing.parse_request(message.get("text"), max_bytes=self.max_bytes)
@@ -151,11 +203,14 @@ class RoomConsumer(AsyncConsumer):
             await self._send_text(
                 framing.error(exc.code, exc.message, request_id=request_id, fields=exc.fields)
             )
+            # Only ever about the person acting: their account was disabled since connecting.
+            return exc.code == "account_disabled"
         except Exception:
             logger.exception("realtime: a %s request failed", message.get("text", "")[:80])
             await self._send_text(
                 framing.error("internal", "Something went wrong.", request_id=request_id)
             )
+        return False
 
     async def _handle(self, request: Request) -> Any:
         """Returns the reply's data; room.join/room.snapshot reply themselves (see _reply_with_snapshot)."""
@@ -176,13 +231,15 @@ class RoomConsumer(AsyncConsumer):
         action = domain.action(request.type)
         if action is None:
             raise FrameError("unknown_type", f"Unknown frame type `{request.type}`.")
-        return await database_sync_to_async(action)(self.user, request.payload)
+        return await database_sync_to_async(domain.as_member)(self.user, action, request.payload)
 
     # rooms -----------------------------------------------------------------------------------
 
     async def _join(self, request: Request, room_id: int) -> None:
         assert self.hub is not None
         if self.room_id is not None and self.room_id != room_id:
+            # Not even the first room is left for a disabled account's frame.
+            await database_sync_to_async(user_require_member_now)(self.user)
             await self._leave()
         self.room_id = room_id
         self.syncing = True
@@ -191,7 +248,9 @@ class RoomConsumer(AsyncConsumer):
             # Subscribe first: from here on no event of this room can be missed, and the
             # snapshot read below covers everything published before.
             await self.hub.join_room(room_id, self)
-            snapshot = await database_sync_to_async(domain.join)(self.user, room_id)
+            snapshot = await database_sync_to_async(domain.as_member)(
+                self.user, domain.join, room_id
+            )
         except BaseException:
             self.hub.leave_room(room_id, self)
             self.room_id = None
@@ -208,7 +267,9 @@ class RoomConsumer(AsyncConsumer):
         self.syncing = True
         self.buffer = []
         try:
-            snapshot = await database_sync_to_async(domain.snapshot)(self.user, room_id)
+            snapshot = await database_sync_to_async(domain.as_member)(
+                self.user, domain.snapshot, room_id
+            )
         except BaseException:
             self.syncing = False
             self.buffer = []
@@ -262,6 +323,8 @@ class RoomConsumer(AsyncConsumer):
     async def _rtc_offer(self, request: Request) -> dict[str, Any]:
         room_id = self._rtc_room(request)
         assert self.hub is not None
+        # The relay only checks that the person is in the room: check the account here.
+        await database_sync_to_async(user_require_member_now)(self.user)
         if self.rtc is None:
             self.rtc = RtcLink(self.user_id, self._send_text)
         # Follow the room's relay events before the offer: the relay tells a newcomer's room
@@ -285,6 +348,9 @@ class RoomConsumer(AsyncConsumer):
         if self.closed:
             return
         if kind == "user":
+            if event.get("type") == framing.ACCOUNT_DISABLED:
+                self._account_disabled()
+                return
             if event.get("type", "").startswith("rtc.") and (
                 self.rtc is None or self.rtc.room_id != event.get("room_id")
             ):

@@ -6,6 +6,8 @@ Two kinds:
   transaction. Shape: ``{"type": ..., "room_id": ..., "seq": ..., "data": {...}}``.
 - Personal events go to one person's sockets (`user_send`) and carry no `seq`:
   ``{"type": ..., "room_id": ..., "data": {...}}``.
+- `account.disabled` (`account_disabled_send`) goes to one person's sockets and is not shown
+  to the client: the transport refuses and closes each of them (`account_disabled`, 4403).
 Audience joins/leaves of plain listeners are not events: `room_audience_changed` is poked on
 commit and the transport coalesces them into audience-count pushes.
 
@@ -20,6 +22,7 @@ from typing import Any
 from django.db import transaction
 
 from rooms import broadcast
+from rooms.realtime import framing
 
 ROOM_EVENT_TYPES = (
     "room.speaker_added",
@@ -41,7 +44,8 @@ PERSONAL_EVENT_TYPES = (
     "room.removed",
     "room.pinged",
 )
-EVENT_TYPES = ROOM_EVENT_TYPES + PERSONAL_EVENT_TYPES
+ACCOUNT_EVENT_TYPES = (framing.ACCOUNT_DISABLED,)
+EVENT_TYPES = ROOM_EVENT_TYPES + PERSONAL_EVENT_TYPES + ACCOUNT_EVENT_TYPES
 
 
 def room_event_send(*, room_id: int, seq: int, type: str, data: dict[str, Any]) -> None:
@@ -56,6 +60,11 @@ def user_event_send(*, user_id: int, room_id: int, type: str, data: dict[str, An
     assert type in PERSONAL_EVENT_TYPES, type
     event = {"type": type, "room_id": room_id, "data": data}
     transaction.on_commit(lambda: broadcast.user_send(user_id, event))
+
+
+def account_disabled_send(*, user_id: int) -> None:
+    """Refuse every socket of a disabled account once the transaction commits."""
+    transaction.on_commit(lambda: broadcast.user_account_disabled(user_id))
 
 
 def room_audience_changed(*, room_id: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import events
 from accounts.models import (
     AccountEvent,
     Block,
@@ -86,8 +87,12 @@ def report_resolve(*, report: Report, staff: User, resolution: str = "") -> Repo
 
 
 def user_ban(*, user: User, staff: User, reason: str = "banned") -> User:
-    """Disable the account (it can no longer log in; sessions and app tokens stop working
-    because authentication refuses inactive users) and resolve every open report about it."""
+    """Disable the account and resolve every open report about it.
+
+    It can no longer log in; sessions and app tokens stop working because authentication
+    refuses inactive users. Sockets already open are closed after commit, on every web process,
+    and the person leaves every room (`accounts.events.ACCOUNT_DISABLED_HOOKS`, rooms' hook).
+    Banning a banned account changes nothing and tells nobody."""
     if user.is_staff:
         raise Conflict("Staff accounts cannot be banned here.", code="cannot_ban_staff")
     with transaction.atomic():
@@ -98,6 +103,7 @@ def user_ban(*, user: User, staff: User, reason: str = "banned") -> User:
             AccountEvent.objects.create(
                 user=user, kind=AccountEvent.Kind.BANNED, actor=staff, data={"reason": reason}
             )
+            events.account_disabled_on_commit(user_id=user.pk)
         for report in Report.objects.filter(reported=user, status=Report.Status.OPEN):
             report_resolve(report=report, staff=staff, resolution=reason)
         return user

@@ -12,6 +12,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
+from accounts.permissions import user_require_member_now
+
 logger = logging.getLogger(__name__)
 
 Action = Callable[[Any, dict[str, Any]], "dict[str, Any] | None"]
@@ -19,6 +21,14 @@ Action = Callable[[Any, dict[str, Any]], "dict[str, Any] | None"]
 
 def _module(name: str) -> Any:
     return importlib.import_module(name)
+
+
+def as_member(user: Any, call: Callable[..., Any], *args: Any) -> Any:
+    """`call(user, *args)` for a socket's user, re-read from the database first: the account
+    may have been disabled (banned) since the socket opened. One primary-key query, in the
+    same thread hop as the call."""
+    user_require_member_now(user)
+    return call(user, *args)
 
 
 def join(user: Any, room_id: int) -> dict[str, Any]:

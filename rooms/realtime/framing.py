@@ -11,6 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+# A push on a user's channel that is never forwarded as it is: the account was disabled (a ban,
+# rooms.broadcast.user_account_disabled), so each of the person's sockets answers the
+# `account_disabled` error and closes with 4403.
+ACCOUNT_DISABLED = "account.disabled"
+
 # A request id is chosen by the client; it only needs to be short and printable.
 _ID_MAX_LENGTH = 64
 _TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")

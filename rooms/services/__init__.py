@@ -10,6 +10,7 @@ submodules are an implementation detail.
 """
 
 from rooms.services.lifecycle import (
+    room_account_disabled,
     room_club_access_lost,
     room_create,
     room_end,
@@ -35,6 +36,7 @@ from rooms.services.stage import (
 )
 
 __all__ = [
+    "room_account_disabled",
     "room_club_access_lost",
     "room_create",
     "room_end",

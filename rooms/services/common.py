@@ -154,3 +154,29 @@ def after_stage_departure(room: Room) -> None:
         type="room.moderator_added",
         data={"user": user_card(successor.user), "by": None, "reason": "last_moderator_left"},
     )
+
+
+def participant_take_out(room: Room, participant: RoomParticipant, *, reason: str) -> None:
+    """The system takes someone out of a live room (they lost access, their account was
+    disabled): everyone sees `room.user_removed` with `reason` and no `by`, the transport ejects
+    their sockets and the relay drops their audio. Unlike a moderator's removal nothing bars
+    their way back. Caller holds the room lock; `participant.user` is loaded."""
+    participant.delete()
+    stage_event_send(
+        room,
+        type="room.user_removed",
+        data={
+            "user_id": participant.user_id,
+            "by": None,
+            "was_on_stage": participant.on_stage,
+            "reason": reason,
+        },
+    )
+    if participant.on_stage:
+        after_stage_departure(room)
+        return
+    events.room_audience_changed(room_id=room.pk)
+    if participant.hand_raised_at is not None:
+        hands_changed_send(room, participant, raised=False)
+    if not RoomParticipant.objects.filter(room=room).exists():
+        room_end_locked(room, reason="empty")

@@ -21,6 +21,7 @@ from rooms.services.common import (
     after_stage_departure,
     hands_changed_send,
     participant_get,
+    participant_take_out,
     require_moderator,
     room_end_locked,
     room_lock,
@@ -193,30 +194,41 @@ def room_club_access_lost(*, club_id: int, user_id: int) -> list[int]:
                 continue
             if clubs_bridge.club_entry_denial(user, room.club, members_only=True) is None:
                 continue  # access came back before we got here
-            participant.delete()
-            stage_event_send(
-                room,
-                type="room.user_removed",
-                data={
-                    "user_id": user.pk,
-                    "by": None,
-                    "was_on_stage": participant.on_stage,
-                    "reason": "club_access_lost",
-                },
-            )
+            participant_take_out(room, participant, reason="club_access_lost")
             events.user_event_send(
                 user_id=user.pk,
                 room_id=room.pk,
                 type="room.removed",
                 data={"reason": "club_access_lost"},
             )
-            if participant.on_stage:
-                after_stage_departure(room)
-            else:
-                events.room_audience_changed(room_id=room.pk)
-                if participant.hand_raised_at is not None:
-                    hands_changed_send(room, participant, raised=False)
-                if not RoomParticipant.objects.filter(room=room).exists():
-                    room_end_locked(room, reason="empty")
+        left.append(room_id)
+    return left
+
+
+def room_account_disabled(*, user_id: int) -> list[int]:
+    """A disabled (banned) account is shut out of everything live, in front of everyone.
+
+    Registered as an accounts ACCOUNT_DISABLED hook (called after the ban commits). Every socket
+    of the person, on every web process, is refused (`account_disabled`, close 4403); then they
+    are taken out of every live room they are in: the room sees `room.user_removed` (reason
+    `account_disabled`), the relay drops their audio, the stage gets a new moderator or the room
+    ends as when anyone leaves. No RoomRemoval: lifting the ban lets them back in. Returns the
+    ids of the rooms they left.
+    """
+    user = User.objects.filter(pk=user_id).first()
+    if user is None or user.is_active:
+        return []  # deleted (their rows went with them), or re-enabled before we got here
+    events.account_disabled_send(user_id=user_id)
+    candidates = RoomParticipant.objects.filter(
+        user=user, room__status=Room.Status.LIVE
+    ).values_list("room_id", flat=True)
+    left: list[int] = []
+    for room_id in list(candidates):
+        with transaction.atomic():
+            room = room_lock(room_id)
+            participant = participant_get(room, user)
+            if participant is None or not room.is_live:
+                continue
+            participant_take_out(room, participant, reason="account_disabled")
         left.append(room_id)
     return left

@@ -24,6 +24,7 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 
+from accounts import services as account_services
 from accounts.models import User
 from media_relay import placement, signalling
 from media_relay.testing import ListenerClient, SpeakerClient, wait_for
@@ -305,6 +306,31 @@ async def test_removed_listener_is_disconnected_and_the_end_tears_everything_dow
     (worker,) = scene.workers.values()
     assert await wait_for(lambda: room_id not in worker.rooms, 5)
     assert await wait_for(lambda: _registry().room_worker(room_id) is None, 5)
+
+
+async def test_a_banned_speaker_is_cut_off_and_the_relay_drops_their_connection(
+    scene: Scene,
+) -> None:
+    """Issue #12: a ban closes the person's socket (4403) and their audio at the relay, on
+    commit, without waiting for them to disconnect."""
+    worker = await scene.worker()
+    moderator, speaker, audience = await scene.stage(listeners=2)
+    assert scene.room is not None
+    peers = worker.rooms[scene.room.pk].peers
+    assert speaker.user.pk in peers
+    staff = await sync_to_async(MemberFactory)(staff=True)
+
+    await sync_to_async(account_services.user_ban)(user=speaker.user, staff=staff)
+
+    assert await speaker.ws.wait_closed(timeout=10) == 4403
+    assert await wait_for(lambda: speaker.user.pk not in peers, 5)
+    assert speaker.peer is not None
+    speaker_pc = speaker.peer.pc
+    assert await wait_for(lambda: speaker_pc.connectionState in ("closed", "failed"), 8)
+    assert await silent(audience)
+    # nobody else's connection
+    assert all(listener.user.pk in peers for listener in audience)
+    assert "time" in await moderator.ws.request("ping")
 
 
 # --- leaving, a second tab ------------------------------------------------------------------

@@ -11,9 +11,11 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 
+from accounts import services as accounts_services
 from rooms import events, services
 from rooms.broadcast import room_group, user_group
 from rooms.models import Room
+from tests.factories import UserFactory
 from tests.rooms.conftest import Stage
 from tests.rooms.factories import MemberFactory, participant
 
@@ -281,6 +283,28 @@ def test_user_removed_to_the_room_and_removed_to_the_person(stage: Stage, run) -
     assert by_type["room.user_removed"]["data"]["user_id"] == stage.listener.pk
     assert by_type["room.user_removed"]["seq"] == 1
     assert by_type["room.removed"] == {"type": "room.removed", "room_id": stage.room.pk, "data": {}}
+
+
+def test_a_ban_closes_the_persons_sockets_and_removes_them_from_the_room(stage: Stage, run) -> None:
+    got = collect(
+        [room_group(stage.room.pk), user_group(stage.listener.pk)],
+        run(accounts_services.user_ban, user=stage.listener, staff=UserFactory(staff=True)),
+        2,
+    )
+    by_type = {m["event"]["type"]: m for m in got}
+    # To every socket of the person: the transport closes them (`account_disabled`, 4403).
+    assert by_type["account.disabled"] == {
+        "to": "user",
+        "event": {"type": "account.disabled", "data": {}},
+    }
+    removed = by_type["room.user_removed"]
+    assert removed["to"] == "room"
+    assert removed["event"]["data"] == {
+        "user_id": stage.listener.pk,
+        "by": None,
+        "was_on_stage": False,
+        "reason": "account_disabled",
+    }
 
 
 def test_room_ended(stage: Stage, run) -> None:

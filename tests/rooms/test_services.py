@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
 
 from clubhouse.errors import ApplicationError
 from rooms import services
@@ -348,6 +349,61 @@ def test_the_last_moderator_cannot_unmake_themselves(stage: Stage) -> None:
             user=stage.moderator, room_id=stage.room.pk, target_id=stage.moderator.pk
         )
     assert excinfo.value.code == "last_moderator"
+
+
+# --- a disabled account -------------------------------------------------------------------
+def disable(user) -> None:
+    """What accounts' ban commits before its hooks run (tests/accounts covers the ban itself)."""
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
+
+
+def test_a_disabled_account_leaves_every_live_room_it_is_in(stage: Stage) -> None:
+    from rooms.models import RoomEventLog
+
+    elsewhere = RoomFactory()
+    participant(elsewhere, stage.listener, "listener", hand_raised_at=timezone.now())
+    over = RoomFactory()
+    participant(over, stage.listener, "speaker")
+    services.room_end(user=over.created_by, room_id=over.pk)
+    assert services.room_account_disabled(user_id=stage.listener.pk) == []  # not disabled
+    disable(stage.listener)
+
+    left = services.room_account_disabled(user_id=stage.listener.pk)
+
+    assert sorted(left) == sorted([stage.room.pk, elsewhere.pk])
+    assert not RoomParticipant.objects.filter(user=stage.listener).exists()
+    for room in (stage.room, elsewhere):
+        removed = RoomEventLog.objects.get(room=room, type="room.user_removed")
+        assert removed.data == {
+            "user_id": stage.listener.pk,
+            "by": None,
+            "was_on_stage": False,
+            "reason": "account_disabled",
+        }
+    # their raised hand went with them
+    assert RoomEventLog.objects.get(room=elsewhere, type="room.hands_changed").data == {"count": 0}
+    # not a removal by a moderator: nothing keeps them out of these rooms should staff lift it
+    assert not RoomRemoval.objects.filter(user=stage.listener).exists()
+    assert services.room_account_disabled(user_id=stage.listener.pk) == []  # idempotent
+
+
+def test_a_disabled_moderator_hands_the_room_to_the_longest_serving_speaker(
+    stage: Stage,
+) -> None:
+    disable(stage.moderator)
+    services.room_account_disabled(user_id=stage.moderator.pk)
+    assert role_of(stage.room, stage.moderator) is None
+    assert role_of(stage.room, stage.speaker) == "moderator"
+    stage.room.refresh_from_db()
+    assert stage.room.status == "live"
+
+
+def test_a_room_whose_only_person_on_stage_is_disabled_ends(stage: Stage) -> None:
+    services.room_leave(user=stage.speaker, room_id=stage.room.pk)
+    disable(stage.moderator)
+    services.room_account_disabled(user_id=stage.moderator.pk)
+    stage.room.refresh_from_db()
+    assert stage.room.status == "ended" and stage.room.end_reason == "no_stage"
 
 
 # --- removal ------------------------------------------------------------------------------

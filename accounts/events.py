@@ -1,0 +1,40 @@
+"""The only place accounts tell other apps about a change to an account, always after commit.
+
+accounts is below every other app (they import its models and services, never the reverse), so
+it reaches them through hooks they register at start-up (`AppConfig.ready`):
+
+- `ACCOUNT_DISABLED_HOOKS`: each is called as `hook(user_id=...)` once the transaction that
+  disabled the account (a ban, `accounts.services.user_ban`) commits. rooms registers
+  `rooms.services.room_account_disabled`: it closes the person's sockets on every web process
+  and takes them out of every live room, which drops their audio at the relay.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Protocol
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+class AccountDisabledHook(Protocol):
+    def __call__(self, *, user_id: int) -> object: ...
+
+
+ACCOUNT_DISABLED_HOOKS: list[AccountDisabledHook] = []
+
+
+def on_account_disabled(user_id: int) -> None:
+    """Call every hook; one failure does not stop the others (the ban is committed)."""
+    for hook in list(ACCOUNT_DISABLED_HOOKS):
+        try:
+            hook(user_id=user_id)
+        except Exception:
+            logger.exception("account-disabled hook %r failed for user %s", hook, user_id)
+
+
+def account_disabled_on_commit(*, user_id: int) -> None:
+    transaction.on_commit(partial(on_account_disabled, user_id))
