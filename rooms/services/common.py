@@ -175,6 +175,12 @@ def participant_take_out(room: Room, participant: RoomParticipant, *, reason: st
     if participant.on_stage:
         after_stage_departure(room)
         return
+    after_audience_departure(room, participant)
+
+
+def after_audience_departure(room: Room, participant: RoomParticipant) -> None:
+    """A listener (row already deleted, caller holds the room lock) is gone: the audience count,
+    their hand if it was up, and the end of a room nobody is left in."""
     events.room_audience_changed(room_id=room.pk)
     if participant.hand_raised_at is not None:
         hands_changed_send(room, participant, raised=False)

@@ -18,8 +18,8 @@ from rooms.selectors import user_card
 from rooms.services.common import (
     Role,
     actor_get,
+    after_audience_departure,
     after_stage_departure,
-    hands_changed_send,
     participant_get,
     participant_take_out,
     require_moderator,
@@ -143,11 +143,7 @@ def room_leave(*, user: User, room_id: int) -> None:
             )
             after_stage_departure(room)
             return
-        events.room_audience_changed(room_id=room.pk)
-        if participant.hand_raised_at is not None:
-            hands_changed_send(room, participant, raised=False)
-        if not RoomParticipant.objects.filter(room=room).exists():
-            room_end_locked(room, reason="empty")
+        after_audience_departure(room, participant)
 
 
 def room_end(*, user: User, room_id: int) -> Room:

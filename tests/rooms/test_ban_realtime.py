@@ -19,13 +19,14 @@ from asgiref.sync import sync_to_async
 from accounts import events as account_events
 from accounts import services as account_services
 from rooms.client import ProtocolError, RoomClient
-from rooms.models import Room, RoomParticipant
+from rooms.models import Room
 from rooms.realtime import conf
 from rooms.realtime.fanout import Hub
 from tests.factories import UserFactory
 from tests.rooms import test_consumers
-from tests.rooms.factories import MemberFactory, RoomFactory, participant
+from tests.rooms.factories import participant
 from tests.rooms.test_consumers import connect, next_of_type
+from tests.rooms.test_consumers_integration import live_room, member, role_of
 from tests.rooms.test_realtime_support import (
     eventually,
     flush_redis_keys,
@@ -62,17 +63,6 @@ async def web(request: Any, settings: Any) -> AsyncIterator[list[Hub]]:
 
 
 @sync_to_async
-def live_room() -> tuple[Room, Any]:
-    room = RoomFactory()
-    return room, room.created_by
-
-
-@sync_to_async
-def member() -> Any:
-    return MemberFactory()
-
-
-@sync_to_async
 def on_stage(room: Room, user: Any) -> None:
     participant(room, user, "speaker", muted=False)
 
@@ -80,12 +70,6 @@ def on_stage(room: Room, user: Any) -> None:
 @sync_to_async
 def ban(user: Any) -> None:
     account_services.user_ban(user=user, staff=UserFactory(staff=True))
-
-
-@sync_to_async
-def role_of(room: Room, user: Any) -> str | None:
-    found = RoomParticipant.objects.filter(room=room, user=user).first()
-    return found.role if found else None
 
 
 @sync_to_async
