@@ -71,3 +71,24 @@ def test_the_accessible_name_check_catches_an_unlabelled_field(page: Any) -> Non
     page.set_content('<label for="a">Name</label><input id="a"><input id="b"><button></button>')
     with pytest.raises(AssertionError, match='id="b"'):
         assert_every_control_is_named(page)
+
+
+def test_a_form_saved_before_the_pages_script_has_loaded_is_not_lost(new_page: Any) -> None:
+    """On a slow connection the page is shown before its module has run: a name typed and
+    saved then must not be thrown away by a native submit (which reloaded the page with the
+    name in the URL and an empty field). The save waits and goes through once the module runs."""
+    person = UserFactory(username="quick", display_name="")
+    page = new_page(person)
+    held: list[Any] = []
+    page.route("**/js/pages/onboarding.js", lambda route: held.append(route))
+    page.goto("/welcome/", wait_until="commit")
+    page.get_by_label("Name people see").fill("Quick Typist")
+    page.locator("[data-name-form]").get_by_role("button", name="Save").click()
+    expect(page).to_have_url(re.compile(r"/welcome/$"))  # no native GET with the name in it
+    assert held, "the page's module was not requested"
+    held[0].continue_()
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    expect(page.get_by_label("Name people see")).to_have_value("Quick Typist")
+    person.refresh_from_db()
+    assert person.display_name == "Quick Typist"
+    page.console.assert_clean()
