@@ -245,8 +245,17 @@ async def test_ending_the_room_tears_down_the_origin_and_its_edges(cluster: Clus
         assert worker.metrics()["edge_rooms"] == 0 and worker.metrics()["origin_edges"] == 0
 
 
+# The dying-worker tests: a live worker whose heartbeat (every 0.3 s) is late by more than the TTL
+# counts as dead too. With a 1 s TTL a loaded machine's event loop stalled that long, the room
+# was re-placed on one worker and the cascade assertion failed; 2.5 s tolerates such stalls.
+# Recovery speed itself is the production figure TTL + check + handshake (docs/operations.md);
+# here it only has to stay within the TTL plus a generous margin.
+DYING_TTL_S = 2.5
+RECOVERY_MARGIN_S = 7.0
+
+
 async def test_an_edge_dying_re_places_its_listeners_who_hear_again(settings: Any) -> None:
-    settings.RELAY_WORKER_TTL_S = 1.0
+    settings.RELAY_WORKER_TTL_S = DYING_TTL_S
     settings.RELAY_HEARTBEAT_S = 0.3
     settings.RELAY_WORKER_MAX_PEERS = CAPACITY
     cluster = Cluster(InMemoryChannelLayer(), MemoryRegistry())
@@ -269,11 +278,11 @@ async def test_an_edge_dying_re_places_its_listeners_who_hear_again(settings: An
                 patch.setattr("media_relay.placement.relay_registry", lambda: cluster.registry)
                 return relay_room_members_to_replace(ROOM)
 
-        assert await wait_for(lambda: to_replace() == [101], 4.0, interval=0.1)
+        assert await wait_for(lambda: to_replace() == [101], DYING_TTL_S + 6, interval=0.1)
         again = await cluster.listener(101)  # re-offers; placed on the live edge
         assert cluster.placed[101] not in (edge, cluster.origin)
         assert await hears_tone([again], frames=5, timeout=5.0)
-        assert asyncio.get_running_loop().time() - died < 5.0
+        assert asyncio.get_running_loop().time() - died < DYING_TTL_S + RECOVERY_MARGIN_S
         # the origin and its own members never noticed
         assert speaker.pc.connectionState == "connected"
         assert await hears_tone([on_origin], frames=5)
@@ -308,7 +317,7 @@ async def test_the_pipe_is_a_udp_socket_and_cascading_writes_no_file(cluster: Cl
 
 
 async def test_the_origin_dying_re_places_the_room_and_everyone_hears_again(settings: Any) -> None:
-    settings.RELAY_WORKER_TTL_S = 1.0
+    settings.RELAY_WORKER_TTL_S = DYING_TTL_S
     settings.RELAY_HEARTBEAT_S = 0.3
     settings.RELAY_WORKER_MAX_PEERS = CAPACITY
     cluster = Cluster(InMemoryChannelLayer(), MemoryRegistry())
@@ -333,7 +342,9 @@ async def test_the_origin_dying_re_places_the_room_and_everyone_hears_again(sett
 
                 return relay_room_members_to_replace(ROOM)
 
-        assert await wait_for(lambda: to_replace() == [SPEAKER, 100, 101], 4.0, interval=0.1)
+        assert await wait_for(
+            lambda: to_replace() == [SPEAKER, 100, 101], DYING_TTL_S + 6, interval=0.1
+        )
         # Everyone re-negotiates, the web tier closing connections left on live workers.
         previous = dict(cluster.placed)
         await cluster.speaker()
@@ -347,7 +358,7 @@ async def test_the_origin_dying_re_places_the_room_and_everyone_hears_again(sett
         assert cluster.origin != dead
         assert len(set(cluster.registry.room_workers(ROOM))) == 2  # cascaded again
         assert await hears_tone(again, frames=5, timeout=5.0)
-        assert asyncio.get_running_loop().time() - died < 6.0
+        assert asyncio.get_running_loop().time() - died < DYING_TTL_S + RECOVERY_MARGIN_S
         new_edge = next(w for w in cluster.registry.room_workers(ROOM) if w != cluster.origin)
         assert cluster.workers[new_edge].cascade.edges[ROOM].origin == cluster.origin
         # the old edge's stale connection was replaced or closed: it serves no ghost
