@@ -21,7 +21,7 @@ $(BIN)/activate:
 .stamp-requirements: requirements.txt requirements-dev.txt $(BIN)/activate
 	$(BIN)/pip install -q -r requirements-dev.txt
 	@$(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
-	  | xargs -I{} sh -c 'echo "$(CURDIR)" > {}/clubhouse-checkout.pth'
+	  | xargs -I{} sh -c 'echo "$(CURDIR)" > "{}/clubhouse-checkout.pth"'
 	@touch $@
 
 # The relay's C send loop (media_relay/fastpath.c, built with cffi). Without a C compiler the relay

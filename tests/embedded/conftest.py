@@ -30,7 +30,13 @@ from tests.testenv import free_port
 
 HOST = "127.0.0.1"
 # The suite's own variables, which a newcomer does not have.
-NOT_A_NEWCOMERS = {"DATABASE_URL", "REDIS_URL", "PYTEST_CURRENT_TEST", "DJANGO_SETTINGS_MODULE"}
+NOT_A_NEWCOMERS = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CHANNEL_PREFIX",
+    "PYTEST_CURRENT_TEST",
+    "DJANGO_SETTINGS_MODULE",
+}
 START_TIMEOUT_S = 600  # a fresh SQLite migration on a loaded two-core machine
 
 
