@@ -39,6 +39,7 @@ __all__ = [
     "member_offer_prepare",
     "relay_embedded_enabled",
     "relay_embedded_ensure",
+    "relay_embedded_ready",
     "relay_embedded_stop",
     "relay_room_event",
     "relay_send",
@@ -253,6 +254,20 @@ def relay_embedded_ensure() -> bool:
     if id(worker) not in _stop_hooked:
         _stop_hooked.add(id(worker))
         _stop_with_the_server()
+    return True
+
+
+async def relay_embedded_ready(timeout: float = 10.0) -> bool:
+    """`relay_embedded_ensure`, then wait (up to `timeout`) for the worker's first heartbeat: an
+    offer that started the worker is placed on it instead of finding no live worker (the start
+    is a task on this loop, and placement reads the registry from another thread)."""
+    if not relay_embedded_ensure():
+        return False
+    from media_relay.worker import relay_embedded_start
+
+    worker = relay_embedded_start()  # the one just ensured
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(worker.registered.wait(), timeout)
     return True
 
 

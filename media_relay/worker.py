@@ -53,6 +53,8 @@ class RelayWorker:
         self._cpu_mark = (time.monotonic(), time.process_time())
         self._cpu_percent = 0.0
         self._stopping = asyncio.Event()
+        # Set once the first heartbeat is in the registry: placement can choose this worker.
+        self.registered = asyncio.Event()
         self.cascade = Cascade(self)
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -61,6 +63,7 @@ class RelayWorker:
             relay_gc_freeze()
         await self.cascade.start()
         await self._heartbeat()
+        self.registered.set()
         heartbeat = asyncio.create_task(self._heartbeat_forever())
         try:
             while not self._stopping.is_set():

@@ -84,7 +84,7 @@ class RtcLink:
                 fields={"sdp": ["An SDP offer (string) is required."]},
             )
         signalling = _signalling()
-        signalling.relay_embedded_ensure()  # `make run`: the relay runs on this loop
+        await signalling.relay_embedded_ready()  # `make run`: the relay runs on this loop
         await self._start()
         assert self.channel is not None
         publishing = "a=sendonly" in sdp or "a=sendrecv" in sdp

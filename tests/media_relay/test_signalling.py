@@ -473,6 +473,34 @@ async def test_embedded_mode_starts_the_relay_in_process_on_first_offer(
         await signalling.relay_embedded_stop()
 
 
+async def test_the_offer_that_starts_the_embedded_relay_waits_for_it_to_register(
+    memory_scene: Scene, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker starts as a task on the loop and registers after its pipe is bound; the first
+    offer must be placed on it, not refused with relay_unavailable because placement (in a
+    thread) looked before the first heartbeat. A slow start makes the race certain."""
+    from media_relay.cascade import Cascade
+
+    start = Cascade.start
+
+    async def slow_start(self: Any) -> None:
+        await asyncio.sleep(0.5)
+        await start(self)
+
+    monkeypatch.setattr(Cascade, "start", slow_start)
+    scene = memory_scene
+    del settings.RELAY_EMBEDDED  # the default: embedded, because there is no REDIS_URL
+    scene.room = await sync_to_async(RoomFactory)()
+    speaker_user = await sync_to_async(MemberFactory)()
+    await sync_to_async(participant)(scene.room, speaker_user, "speaker", muted=False)
+    try:
+        speaker = await scene.person(speaker_user)
+        answer = await speaker.speak()
+        assert answer["worker_id"] == "embedded"
+    finally:
+        await signalling.relay_embedded_stop()
+
+
 # --- ordering -------------------------------------------------------------------------------
 
 
