@@ -528,6 +528,7 @@ class Discrepancy(models.Model):
         AMOUNT_MISMATCH = "amount_mismatch", "Amounts differ"
         CURRENCY_MISMATCH = "currency_mismatch", "Currencies differ"
         UNEXPECTED_REVERSAL = "unexpected_reversal", "Reversed at the provider"
+        UNKNOWN_ACCOUNT = "unknown_account", "From a connected account we do not know"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     object_type = models.CharField(max_length=32, help_text="transfer, payout, charge")

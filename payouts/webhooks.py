@@ -221,9 +221,14 @@ def event_handle(
     if account and type_ in CONNECT_HANDLERS:
         from payouts.models import ConnectedAccount
 
-        if ConnectedAccount.objects.filter(stripe_account_id=account).exists():
-            connect_handler = CONNECT_HANDLERS[type_]
-            handler = lambda o, c: connect_handler(o, c, account)  # noqa: E731
+        if not ConnectedAccount.objects.filter(stripe_account_id=account).exists():
+            # Never the platform's own handler: a payout on someone else's account is not a
+            # payout of the platform balance. Staff see it; the event stays unhandled, so a
+            # replay once the account is connected (or explained) applies it.
+            _unknown_account_flag(event_id=event_id, type_=type_, obj=obj, account=account)
+            return False
+        connect_handler = CONNECT_HANDLERS[type_]
+        handler = lambda o, c: connect_handler(o, c, account)  # noqa: E731
     if handler is None:
         return False
     try:
@@ -237,9 +242,30 @@ def event_handle(
     return True
 
 
+def _unknown_account_flag(*, event_id: str, type_: str, obj: dict[str, Any], account: str) -> None:
+    from payouts.models import Discrepancy
+
+    logger.warning("%s %s: %s from account %s, which is not one of ours; not booked",
+                   event_id, type_, obj.get("id"), account)  # fmt: skip
+    amount = obj.get("amount")
+    Discrepancy.objects.get_or_create(
+        kind=Discrepancy.Kind.UNKNOWN_ACCOUNT,
+        object_type=str(obj.get("object") or type_.split(".")[0])[:32],
+        external_id=str(obj.get("id") or event_id),
+        defaults={
+            "provider_amount": int(amount) if isinstance(amount, int) else None,
+            "provider_currency": str(obj.get("currency") or "").upper()[:3],
+            "detail": f"{type_} (event {event_id}) on account {account}, which is not a "
+            "connected account of ours: not booked; the event is kept unhandled.",
+        },
+    )
+
+
 def _on_djstripe_event(sender: Any, event: Any, **kwargs: Any) -> None:
     data = event.data or {}
     created = int(event.created.timestamp()) if getattr(event, "created", None) else None
+    # A Connect event names its connected account in the event itself. dj-stripe's owner
+    # account is no substitute: for the platform's own events it is the platform account.
     raw = getattr(event, "stripe_data", None) or {}
     account = raw.get("account") if isinstance(raw, dict) else None
     event_handle(
@@ -247,7 +273,7 @@ def _on_djstripe_event(sender: Any, event: Any, **kwargs: Any) -> None:
         type_=event.type,
         obj=data.get("object") or {},
         created=created,
-        account=str(account or getattr(event, "djstripe_owner_account_id", "") or "") or None,
+        account=str(account or "") or None,
     )
 
 

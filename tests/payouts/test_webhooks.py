@@ -119,3 +119,52 @@ def test_a_payment_confirmed_again_after_a_3ds_failure_succeeds(client, webhook_
     tip.refresh_from_db()
     assert tip.status == Tip.Status.SUCCEEDED
     assert Journal.objects.filter(kind=Journal.Kind.TIP).count() == 1
+
+
+# --- Connect events from accounts we do not know ---------------------------------------------
+
+
+def _foreign_payout(type_: str = "payout.paid") -> dict:
+    return {"id": "po_foreign1", "object": "payout", "amount": 90_000, "currency": "usd",
+            "status": type_.split(".")[1], "account": "acct_not_ours"}  # fmt: skip
+
+
+@pytest.mark.parametrize("type_", ["payout.paid", "payout.failed", "payout.canceled"])
+def test_a_payout_event_from_an_unknown_account_is_flagged_for_staff_and_never_booked(
+    type_: str,
+) -> None:
+    from payouts.models import Discrepancy
+    from payouts.webhooks import event_handle
+
+    for _ in range(2):  # a redelivery flags it once
+        handled = event_handle(event_id="evt_foreign1", type_=type_, obj=_foreign_payout(type_),
+                               created=1_700_000_000, account="acct_not_ours")  # fmt: skip
+        assert handled is False
+    assert not Journal.objects.exists()  # neither a platform payout nor a creator payout
+    flagged = Discrepancy.objects.get()
+    assert (flagged.kind, flagged.object_type, flagged.external_id) == (
+        Discrepancy.Kind.UNKNOWN_ACCOUNT, "payout", "po_foreign1",
+    )  # fmt: skip
+    assert (flagged.provider_amount, flagged.provider_currency) == (90_000, "USD")
+    assert "evt_foreign1" in flagged.detail and "acct_not_ours" in flagged.detail
+    assert not flagged.resolved
+    # Kept unprocessed: once staff connect the account, a replay of the event is applied.
+    assert not HandledEvent.objects.filter(event_id="evt_foreign1").exists()
+
+
+def test_a_signed_payout_paid_from_an_unknown_account_books_nothing(
+    client, webhook_endpoint
+) -> None:
+    from payouts.models import Discrepancy
+    from payouts.provider import get_provider
+    from payouts.setup import standin_connected_account
+
+    # An account that exists at the provider (another platform's, a deleted creator's) but is
+    # not one of our connected accounts.
+    foreign = get_provider().account_create(email="x@example.test", user_id=0,
+                                            idempotency_key="foreign")  # fmt: skip
+    standin_connected_account(foreign["id"])
+    event = STANDIN.connected_payout(foreign["id"], 70_000)
+    assert post_event(client, webhook_endpoint, event).status_code == 200
+    assert not Journal.objects.exists()
+    assert Discrepancy.objects.get().external_id == event["data"]["object"]["id"]
