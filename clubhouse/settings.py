@@ -295,3 +295,16 @@ for _name, _cast in (
 ):
     if _name in env.ENVIRON:
         globals()[_name] = _cast(env.ENVIRON[_name])
+
+# --- payouts (Send Money) ---------------------------------------------------------------------
+# Knobs an operator sets per deployment, from the environment when given (defaults in
+# payouts/conf.py; docs/operations.md, "Limits on sending money", and docs/payouts.md).
+for _name in (
+    "PAYOUTS_TIP_MIN",
+    "PAYOUTS_TIP_MAX",
+    "PAYOUTS_TIP_DAILY_LIMIT",
+    "PAYOUTS_TIP_DUPLICATE_WINDOW",
+    "PAYOUTS_TIP_STUCK_AFTER",
+):
+    if _name in env.ENVIRON:
+        globals()[_name] = int(env.ENVIRON[_name])

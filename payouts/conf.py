@@ -43,6 +43,18 @@ def tip_daily_limit() -> int:
     return int(getattr(settings, "PAYOUTS_TIP_DAILY_LIMIT", 100_000))
 
 
+def tip_duplicate_window() -> int:
+    """Seconds during which a tip POST without an Idempotency-Key, to the same creator for the
+    same amount and currency as a tip that has not failed, is that tip again (a double tap)."""
+    return int(getattr(settings, "PAYOUTS_TIP_DUPLICATE_WINDOW", 60))
+
+
+def tip_stuck_after() -> int:
+    """A tip still `created` (no answer from the provider) after this many seconds is settled
+    by the sweep from what the provider knows. Longer than stripe-python's own retries."""
+    return int(getattr(settings, "PAYOUTS_TIP_STUCK_AFTER", 15 * 60))
+
+
 def tip_currencies() -> list[str]:
     return list(getattr(settings, "PAYOUTS_TIP_CURRENCIES", ["USD", "EUR", "GBP", "CAD", "JPY"]))
 

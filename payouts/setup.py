@@ -11,6 +11,7 @@ from typing import Any
 STIPENDS_TASK_NAME = "payouts: monthly stipends (1st of the month)"
 RECONCILE_TASK_NAME = "payouts: daily reconciliation"
 TICKET_REFUNDS_TASK_NAME = "payouts: retry stuck ticket refunds"
+STUCK_TIPS_TASK_NAME = "payouts: settle tips with no answer from the provider"
 
 
 def ensure_periodic_tasks() -> None:
@@ -31,6 +32,19 @@ def ensure_periodic_tasks() -> None:
         defaults={"task": "payouts.tasks.reconcile_task", "crontab": daily},
     )
     ensure_ticket_periodic_tasks()
+    ensure_tip_periodic_tasks()
+
+
+def ensure_tip_periodic_tasks() -> None:
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every_5_minutes, _ = IntervalSchedule.objects.get_or_create(
+        every=5, period=IntervalSchedule.MINUTES
+    )
+    PeriodicTask.objects.get_or_create(
+        name=STUCK_TIPS_TASK_NAME,
+        defaults={"task": "payouts.tasks.tips_settle_stuck_task", "interval": every_5_minutes},
+    )
 
 
 def ensure_ticket_periodic_tasks() -> None:

@@ -50,3 +50,11 @@ def tickets_refund_sweep_task() -> list[str]:
     return states + charge_refunds_refresh_stale(
         older_than_seconds=conf.ticket_refund_retry_after()
     )
+
+
+@shared_task(acks_late=True)
+def tips_settle_stuck_task() -> list[str]:
+    """Tips whose charge got no answer are settled from the provider (payouts/services/tips.py)."""
+    from payouts.services.tips import tips_settle_stuck
+
+    return tips_settle_stuck()

@@ -105,7 +105,9 @@ class TipListCreateView(APIView):
         body = dict(TipOut(tip).data)
         if tip.status == Tip.Status.REQUIRES_ACTION:
             body["client_secret"] = getattr(tip, "client_secret", None)
-        return Response(body, status=201)
+        # A repeat of an earlier request answers with that request's tip, as Stripe does.
+        headers = {"Idempotent-Replayed": "true"} if getattr(tip, "replayed", False) else None
+        return Response(body, status=201, headers=headers)
 
 
 class TipDetailView(APIView):

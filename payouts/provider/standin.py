@@ -124,6 +124,10 @@ class StandInStripe(stripe.HTTPClient):
             self.requests: list[tuple[str, str]] = []
             self._clock = itertools.count(int(time.time()))
             self.fail_next: list[StandInError] = []
+            # The next N answers are lost after the request was carried out (a timeout on the
+            # way back): stripe-python sees a connection error and retries with the same key,
+            # whose replay is lost too while N lasts.
+            self.lose_responses = 0
             # Refunds answer `pending` and wait for `refund_settle` (as bank refunds do).
             self.refunds_pending = False
             # What Stripe charges the platform when a dispute is opened (returned if won).
@@ -276,6 +280,18 @@ class StandInStripe(stripe.HTTPClient):
         post_data: Any = None,
         *,
         _usage: list[str] | None = None,
+    ) -> tuple[str, int, Mapping[str, str]]:
+        answer = self._answer(method, url, headers, post_data)
+        with self._lock:
+            if self.lose_responses > 0:
+                self.lose_responses -= 1
+                raise stripe.APIConnectionError(
+                    "Request timed out (stand-in: the answer was lost).", should_retry=True
+                )
+        return answer
+
+    def _answer(
+        self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any
     ) -> tuple[str, int, Mapping[str, str]]:
         headers = dict(headers or {})
         parts = urlsplit(url)

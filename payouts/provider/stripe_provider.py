@@ -131,6 +131,16 @@ class StripeProvider:
             {},
         )
 
+    def payment_intent_list(
+        self, *, customer: str, created_gte: int | None = None
+    ) -> list[StripeDict]:
+        """A customer's payment intents (newest first), for finding one whose creation got no
+        answer by its metadata. Listing, not Search: search is eventually consistent."""
+        params: dict[str, Any] = {"customer": customer}
+        if created_gte is not None:
+            params["created"] = {"gte": created_gte}
+        return self._list(self.client.v1.payment_intents.list, params)
+
     def refund_create(
         self, *, payment_intent: str, idempotency_key: str, amount: int | None = None
     ) -> StripeDict:

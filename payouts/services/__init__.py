@@ -41,6 +41,8 @@ from payouts.services.tips import (
     tip_mark_succeeded,
     tip_refund,
     tip_send,
+    tip_settle_from_provider,
+    tips_settle_stuck,
 )
 
 __all__ = [
@@ -78,4 +80,6 @@ __all__ = [
     "tip_mark_succeeded",
     "tip_refund",
     "tip_send",
+    "tip_settle_from_provider",
+    "tips_settle_stuck",
 ]

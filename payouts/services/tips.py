@@ -8,9 +8,12 @@ of order: every transition returns early once the tip is at or past its target).
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import user_follows, user_is_blocked_between
@@ -21,6 +24,8 @@ from payouts.audit import audit, require_transition
 from payouts.ledger import Kind, Line
 from payouts.models import ConnectedAccount, CreatorProgram, Journal, PaymentCustomer, Tip
 from payouts.provider import CardDeclined, ProviderError, ProviderUnavailable, get_provider
+
+logger = logging.getLogger(__name__)
 
 
 class TipNotAllowed(PermissionDenied):
@@ -68,12 +73,32 @@ def _eligibility(sender: User, creator: User, amount: Money) -> ConnectedAccount
             code="tip_too_large",
             fields={"amount": ["too large"]},
         )
+    _daily_limit_check(sender, amount)  # early, before a card is saved; again under the lock
+    return account
+
+
+def _daily_limit_check(sender: User, amount: Money) -> None:
     if (
         selectors.tips_sent_in_last_day(sender, amount.currency) + amount.amount
         > conf.tip_daily_limit()
     ):
         raise TipNotAllowed("That would pass your daily sending limit.", code="tip_daily_limit")
-    return account
+
+
+def _duplicate_of(sender: User, creator: User, amount: Money, request_key: str) -> Tip | None:
+    """The tip this request repeats, if any: the one with the same client key; without a key,
+    the same tip (creator, amount, currency) sent moments ago without a key and not failed — a
+    double tap from a client that sends no Idempotency-Key. A failed tip can be sent again."""
+    if request_key:
+        return Tip.objects.filter(sender=sender, request_key=request_key).first()
+    since = timezone.now() - timedelta(seconds=conf.tip_duplicate_window())
+    return (
+        Tip.objects.filter(sender=sender, creator=creator, amount=amount.amount,
+                           currency=amount.currency, request_key="", created__gte=since)
+        .exclude(status=Tip.Status.FAILED)
+        .order_by("-created")
+        .first()
+    )  # fmt: skip
 
 
 def payment_customer_ensure(*, user: User) -> PaymentCustomer:
@@ -124,11 +149,13 @@ def tip_send(
     (from Stripe.js) is required and is saved; later tips reuse the saved card.
 
     `request_key` is the client's idempotency key: the same key returns the first tip (a double
-    tap charges once); the same key for a different tip is a conflict."""
-    if request_key:
-        existing = Tip.objects.filter(sender=sender, request_key=request_key).first()
-        if existing is not None:
-            return _replay(existing, creator, amount)
+    tap charges once); the same key for a different tip is a conflict. Without one, the same
+    tip again within `PAYOUTS_TIP_DUPLICATE_WINDOW` seconds is the first tip (`_duplicate_of`).
+    A replay is marked `replayed`."""
+    request_key = request_key[:255]
+    existing = _duplicate_of(sender, creator, amount, request_key)
+    if existing is not None:
+        return _replay(existing, creator, amount)
     account = _eligibility(sender, creator, amount)
     if payment_method:
         customer = payment_method_save(user=sender, payment_method=payment_method)
@@ -139,21 +166,29 @@ def tip_send(
     grossed = fees.gross_up(amount)
     try:
         with transaction.atomic():
-            tip = Tip.objects.create(
-                sender=sender,
-                creator=creator,
-                amount=amount.amount,
-                fee=grossed.fee.amount,
-                charge_amount=grossed.charge.amount,
-                currency=amount.currency,
-                destination_account_id=account.stripe_account_id,
-                request_key=request_key[:255],
-            )
-            audit(tip, "created", to_status=tip.status, actor=sender)
+            # A sender's tips are decided one at a time: with their payment customer row locked,
+            # "is this the same tip again?" and "is it under the daily limit?" stay true until
+            # the new row commits (checked before the lock, parallel requests all passed). The
+            # provider call comes after the commit, so the lock is held for milliseconds.
+            PaymentCustomer.objects.select_for_update().get(pk=customer.pk)
+            existing = _duplicate_of(sender, creator, amount, request_key)
+            if existing is None:
+                _daily_limit_check(sender, amount)
+                tip = Tip.objects.create(
+                    sender=sender,
+                    creator=creator,
+                    amount=amount.amount,
+                    fee=grossed.fee.amount,
+                    charge_amount=grossed.charge.amount,
+                    currency=amount.currency,
+                    destination_account_id=account.stripe_account_id,
+                    request_key=request_key,
+                )
+                audit(tip, "created", to_status=tip.status, actor=sender)
     except IntegrityError:  # the same request key, concurrently: the first one wins
-        return _replay(
-            Tip.objects.get(sender=sender, request_key=request_key[:255]), creator, amount
-        )
+        existing = Tip.objects.get(sender=sender, request_key=request_key)
+    if existing is not None:
+        return _replay(existing, creator, amount)
     try:
         intent = get_provider().payment_intent_create(
             amount=tip.charge_amount,
@@ -170,7 +205,9 @@ def tip_send(
         tip_mark_failed(tip=tip, code=str(exc.extra.get("decline_code") or exc.code))
         raise
     except ProviderUnavailable:
-        raise  # unknown outcome: the tip stays `created`; the payment intent's webhooks decide
+        # Unknown outcome: the tip stays `created`; the payment intent's webhooks decide, or,
+        # if none comes, `tips_settle_stuck` asks the provider once the tip is old enough.
+        raise
     except ProviderError as exc:
         tip_mark_failed(tip=tip, code=exc.code)
         raise
@@ -185,6 +222,7 @@ def _replay(tip: Tip, creator: User, amount: Money) -> Tip:
     if tip.status == Tip.Status.REQUIRES_ACTION and tip.stripe_payment_intent_id:
         intent = get_provider().payment_intent_retrieve(tip.stripe_payment_intent_id)
         tip.client_secret = intent.get("client_secret")  # type: ignore[attr-defined]
+    tip.replayed = True  # type: ignore[attr-defined]
     return tip
 
 
@@ -204,6 +242,82 @@ def tip_apply_payment_intent(*, tip: Tip, intent: dict[str, Any]) -> Tip:
         tip = tip_mark_failed(tip=tip, code=str(error.get("code") or status))
     tip.client_secret = intent.get("client_secret")  # type: ignore[attr-defined]
     return tip
+
+
+# --- tips whose provider call got no answer ------------------------------------------------
+
+# How far before the tip's row the provider's clock may have stamped its payment intent.
+_LISTING_MARGIN_SECONDS = 3600
+
+
+def tips_settle_stuck(*, older_than_seconds: int | None = None, limit: int = 200) -> list[str]:
+    """Settle tips still `created` after `PAYOUTS_TIP_STUCK_AFTER` seconds: their charge got no
+    answer (a timeout, a 5xx after stripe-python's retries) and no webhook has settled them.
+    Younger tips are left alone: their request may still be in flight. Returns the states
+    reached; a tip the provider cannot be asked about now stays for the next run."""
+    age = conf.tip_stuck_after() if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=age)
+    stuck = Tip.objects.filter(status=Tip.Status.CREATED, created__lt=cutoff).order_by("created")
+    states = []
+    for tip in stuck[:limit]:
+        try:
+            settled = tip_settle_from_provider(tip=tip)
+        except ProviderError as exc:  # unavailable or refusing: ask again next run
+            logger.warning("tip %s: the provider could not be asked (%s)", tip.uuid, exc.code)
+            continue
+        if settled.status != Tip.Status.CREATED:
+            states.append(settled.status)
+    return states
+
+
+def tip_settle_from_provider(*, tip: Tip) -> Tip:
+    """Settle one `created` tip from the provider's payment intent, found by its id or, when the
+    creation's answer was lost, by the tip's uuid in its metadata. If the provider never saw
+    the request, the tip fails with `provider_no_record`: nothing was charged, and the key
+    `tip-<uuid>` is never sent again (the sweep only lists). The sender is told the outcome."""
+    intent = _payment_intent_of(tip)
+    if intent is None:
+        tip = tip_mark_failed(tip=tip, code="provider_no_record",
+                              note="the provider has no payment for this tip")  # fmt: skip
+    elif intent.get("status") in {"processing", "requires_confirmation"}:
+        return tip  # the provider is still working on it; its webhook or the next run settles it
+    else:
+        tip = tip_apply_payment_intent(tip=tip, intent=intent)
+    if tip.status in {Tip.Status.SUCCEEDED, Tip.Status.FAILED}:
+        _notify_sender(tip, event=f"tip_{tip.status}")
+    return tip
+
+
+def _payment_intent_of(tip: Tip) -> dict[str, Any] | None:
+    provider = get_provider()
+    if tip.stripe_payment_intent_id:
+        return provider.payment_intent_retrieve(tip.stripe_payment_intent_id)
+    customer = PaymentCustomer.objects.filter(user_id=tip.sender_id).first()
+    if customer is None:
+        return None
+    intents = provider.payment_intent_list(
+        customer=customer.stripe_customer_id,
+        created_gte=int(tip.created.timestamp()) - _LISTING_MARGIN_SECONDS,
+    )
+    uuid = str(tip.uuid)
+    return next((pi for pi in intents if (pi.get("metadata") or {}).get("tip") == uuid), None)
+
+
+def _notify_sender(tip: Tip, *, event: str) -> None:
+    """The sender learns how a tip they were told is processing ended."""
+    from accounts.models import Notification
+    from accounts.services import notification_create
+
+    def send() -> None:
+        notification_create(
+            recipient=tip.sender,
+            kind=Notification.Kind.MONEY,
+            actor=tip.creator,
+            data={"tip": str(tip.uuid), "event": event, "amount": tip.amount,
+                  "currency": tip.currency},
+        )  # fmt: skip
+
+    transaction.on_commit(send)
 
 
 def tip_mark_requires_action(*, tip: Tip) -> Tip:
@@ -263,7 +377,7 @@ def _notify_tip(tip: Tip) -> None:
     transaction.on_commit(send)
 
 
-def tip_mark_failed(*, tip: Tip, code: str = "") -> Tip:
+def tip_mark_failed(*, tip: Tip, code: str = "", note: str = "") -> Tip:
     with transaction.atomic():
         tip = Tip.objects.select_for_update().get(pk=tip.pk)
         if tip.status != Tip.Status.CREATED and tip.status != Tip.Status.REQUIRES_ACTION:
@@ -272,7 +386,8 @@ def tip_mark_failed(*, tip: Tip, code: str = "") -> Tip:
         tip.status = Tip.Status.FAILED
         tip.failure_code = code[:64]
         tip.save(update_fields=["status", "failure_code", "updated"])
-        audit(tip, "failed", from_status=previous, to_status=tip.status, note=code)
+        audit(tip, "failed", from_status=previous, to_status=tip.status,
+              note=f"{code}: {note}" if note else code)  # fmt: skip
     return tip
 
 

@@ -169,6 +169,21 @@ def test_notifications_list_and_mark_read(new_page: Any, screenshots: Any) -> No
     page.console.assert_clean()
 
 
+def test_a_sender_is_told_how_a_processing_tip_ended(new_page: Any) -> None:
+    me, ada = UserFactory(), UserFactory(display_name="Ada")
+    for event in ("tip_succeeded", "tip_failed"):
+        NotificationFactory(recipient=me, actor=ada, kind="money",
+                            data={"tip": "t", "event": event, "amount": 500, "currency": "USD"})  # fmt: skip
+    page = new_page(me)
+    page.goto("/notifications/")
+    rows = page.locator("[data-notifications-list] li")
+    expect(rows.filter(has_text="Your tip of $5.00 to Ada went through.")).to_have_count(1)
+    expect(
+        rows.filter(has_text="Your tip of $5.00 to Ada did not go through. Nothing was charged.")
+    ).to_have_count(1)
+    page.console.assert_clean()
+
+
 def test_invitations_show_quota_and_send_one(new_page: Any, screenshots: Any) -> None:
     me = UserFactory(invitation_quota=3)
     page = new_page(me)

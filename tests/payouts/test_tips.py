@@ -247,3 +247,46 @@ def test_a_double_tap_with_the_same_request_key_charges_once(api_client, pair) -
     other = api_client.post("/api/v1/payouts/tips/", {**body, "amount": 2000},
                             HTTP_IDEMPOTENCY_KEY="tap-1")  # fmt: skip
     assert other.status_code == 409 and other.json()["error"]["code"] == "tip_request_key_reused"
+
+
+def test_a_double_tap_without_a_key_charges_once(api_client, pair) -> None:
+    sender, creator = pair
+    api_client.force_authenticate(sender)
+    body = {"creator": creator.username, "amount": 1000, "payment_method": "pm_card_visa"}
+    first = api_client.post("/api/v1/payouts/tips/", body)
+    second = api_client.post("/api/v1/payouts/tips/", body)
+    assert first.status_code == second.status_code == 201
+    assert first.json()["uuid"] == second.json()["uuid"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert len(STANDIN.all("payment_intents")) == 1
+    # Another amount is another tip.
+    other = api_client.post("/api/v1/payouts/tips/", {**body, "amount": 500})
+    assert other.status_code == 201 and other.json()["uuid"] != first.json()["uuid"]
+    assert len(STANDIN.all("payment_intents")) == 2
+
+
+def test_the_same_tip_again_after_the_duplicate_window_is_a_new_tip(api_client, pair) -> None:
+    from datetime import timedelta
+
+    sender, creator = pair
+    api_client.force_authenticate(sender)
+    body = {"creator": creator.username, "amount": 1000, "payment_method": "pm_card_visa"}
+    first = api_client.post("/api/v1/payouts/tips/", body).json()
+    Tip.objects.filter(uuid=first["uuid"]).update(
+        created=Tip.objects.get(uuid=first["uuid"]).created - timedelta(seconds=61)
+    )
+    again = api_client.post("/api/v1/payouts/tips/", body)
+    assert again.status_code == 201 and again.json()["uuid"] != first["uuid"]
+    assert len(STANDIN.all("payment_intents")) == 2
+
+
+def test_a_tip_that_failed_can_be_sent_again_at_once_without_a_key(api_client, pair) -> None:
+    sender, creator = pair
+    api_client.force_authenticate(sender)
+    body = {"creator": creator.username, "amount": 1000}
+    declined = api_client.post("/api/v1/payouts/tips/",
+                               {**body, "payment_method": "pm_card_chargeDeclined"})  # fmt: skip
+    assert declined.status_code == 402
+    retried = api_client.post("/api/v1/payouts/tips/", {**body, "payment_method": "pm_card_visa"})
+    assert retried.status_code == 201 and retried.json()["status"] == "succeeded"

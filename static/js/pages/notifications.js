@@ -24,7 +24,11 @@ function describe(n) {
     case "speaker_invite": return [`${who} invited you to speak in “${d.title || "a room"}”.`, room];
     case "event_reminder": return [`“${d.title || "An event"}” is starting.`, d.event_id && `/events/${d.event_id}/`];
     case "club": return [`Club ${d.club_slug || ""}: ${CLUB_EVENTS[d.event] || String(d.event || "news").replaceAll("_", " ")}${n.actor ? ` (${who})` : ""}.`, d.club_slug && `/clubs/${d.club_slug}/`];
-    case "money": return [`${who} sent you ${money(d.amount, d.currency)}.`, "/wallet/"];
+    case "money":
+      // A tip you sent that was processing (no answer from the bank in time) has settled.
+      if (d.event === "tip_succeeded") return [`Your tip of ${money(d.amount, d.currency)} to ${who} went through.`, n.actor && `/u/${n.actor.username}/`];
+      if (d.event === "tip_failed") return [`Your tip of ${money(d.amount, d.currency)} to ${who} did not go through. Nothing was charged.`, n.actor && `/u/${n.actor.username}/`];
+      return [`${who} sent you ${money(d.amount, d.currency)}.`, "/wallet/"];
     default: return [n.kind.replaceAll("_", " "), null];
   }
 }
