@@ -7,7 +7,7 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -91,7 +91,21 @@ class TipListCreateView(APIView):
         tips = Tip.objects.filter(sender_id=request.user.pk).select_related("creator")[:50]
         return Response({"results": TipOut(tips, many=True).data})
 
-    @extend_schema(operation_id="payouts_tip_send", request=TipInput, responses=TipOut)
+    @extend_schema(
+        operation_id="payouts_tip_send",
+        request=TipInput,
+        responses=TipOut,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="One per user action: a repeat returns the first tip and charges "
+                "once (409 tip_request_key_reused for another tip). Without it, the same tip "
+                "again within a minute is the first tip.",
+            )
+        ],
+    )
     def post(self, request: Request) -> Response:
         data = _valid(TipInput, request.data)
         creator = get_object_or_404(User, username=data["creator"], is_active=True)

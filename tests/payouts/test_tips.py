@@ -290,3 +290,22 @@ def test_a_tip_that_failed_can_be_sent_again_at_once_without_a_key(api_client, p
     assert declined.status_code == 402
     retried = api_client.post("/api/v1/payouts/tips/", {**body, "payment_method": "pm_card_visa"})
     assert retried.status_code == 201 and retried.json()["status"] == "succeeded"
+
+
+def test_an_operator_sets_the_tip_limits_from_the_environment() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    env = {**os.environ, "PAYOUTS_TIP_DAILY_LIMIT": "4321", "PAYOUTS_TIP_MAX": "999",
+           "PAYOUTS_TIP_DUPLICATE_WINDOW": "7", "PAYOUTS_TIP_STUCK_AFTER": "600"}  # fmt: skip
+    code = ("from payouts import conf; print(conf.tip_daily_limit(), conf.tip_max_amount(), "
+            "conf.tip_duplicate_window(), conf.tip_stuck_after())")  # fmt: skip
+    result = subprocess.run(  # noqa: S603 (the interpreter running these tests, fixed arguments)
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == ["4321", "999", "7", "600"]
