@@ -186,6 +186,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "clubhouse.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "clubhouse.api.exception_handler",
+    # Every write of the API is rate limited by scope (clubhouse/throttling.py, "Rate limits" below).
+    "DEFAULT_THROTTLE_CLASSES": ["clubhouse.throttling.WriteThrottle"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -295,3 +297,58 @@ for _name, _cast in (
 ):
     if _name in env.ENVIRON:
         globals()[_name] = _cast(env.ENVIRON[_name])
+
+# --- rate limits on the REST API ----------------------------------------------------------------
+# Every write (POST/PUT/PATCH/DELETE) is counted per member (per client address when anonymous)
+# under a scope: the view's URL name picks it from THROTTLE_VIEW_SCOPES, else `write`. A rate is
+# windows that must all pass ("10/h,30/d"); THROTTLE_RATE_<SCOPE> in the environment replaces one
+# (docs/operations.md, "Rate limits"). Counted in the cache: Redis with REDIS_URL.
+THROTTLE_RATES = {
+    "write": "60/m,1000/h",
+    "payment": "10/h,30/d",
+    "payment_failure": "5/h,10/d",
+    "report": "10/h,30/d",
+    "ping": "30/h",
+    "vouch": "30/h",
+    "invitation_token": "20/h",
+    "room_create": "10/h,50/d",
+    "follow": "100/h,500/d",
+}
+for _scope in THROTTLE_RATES:
+    if f"THROTTLE_RATE_{_scope.upper()}" in env.ENVIRON:
+        THROTTLE_RATES[_scope] = env.ENVIRON[f"THROTTLE_RATE_{_scope.upper()}"]
+# A scope whose failures (payments the provider refused) are limited too, and the failure scope.
+THROTTLE_FAILURE_SCOPES = {"payment": "payment_failure"}
+THROTTLE_VIEW_SCOPES = {
+    **dict.fromkeys(
+        [
+            "api:payouts-tips",
+            "api:payouts-ticket",
+            "api:payouts-club-subscribe",
+            "api:payouts-payment-method",
+            "api:payouts-setup-intent",
+            "api:payouts-standin-authenticate",
+        ],
+        "payment",
+    ),
+    **dict.fromkeys(["api:user-report", "api:club-reports"], "report"),
+    **dict.fromkeys(["api:room-ping", "api:room-invite"], "ping"),
+    **dict.fromkeys(["api:waitlist-vouches", "api:waitlist-let-in", "api:invitations"], "vouch"),
+    **dict.fromkeys(["api:invitation-preview", "api:invitation-redeem"], "invitation_token"),
+    **dict.fromkeys(["api:room-list", "api:event-list", "api:clubs"], "room_create"),
+    **dict.fromkeys(["api:user-follow", "api:user-block", "api:club-follow"], "follow"),
+}
+# How the 429's message names what there were too many of.
+THROTTLE_DESCRIPTIONS = {
+    "write": "changes",
+    "payment": "payment attempts",
+    "payment_failure": "failed payments",
+    "report": "reports",
+    "ping": "pings and room invitations",
+    "vouch": "vouches and invitations",
+    "invitation_token": "invitation checks",
+    "room_create": "new rooms, events and clubs",
+    "follow": "follows and blocks",
+}
+# Part of every counter's key; tests give each test its own (tests/conftest.py).
+THROTTLE_NAMESPACE = ""

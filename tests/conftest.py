@@ -4,6 +4,7 @@ what is missing. Nothing is ever skipped for a missing service."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -72,6 +73,14 @@ def _close_async_thread_connections(django_db_setup: None) -> Iterator[None]:
     executor = getattr(SyncToAsync, "single_thread_executor", None)
     if executor is not None:
         executor.submit(connections.close_all).result(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _own_throttle_counters(settings) -> None:  # type: ignore[no-untyped-def]
+    """The API's rate limits count in the shared cache (Redis); each test counts in a namespace
+    of its own, so limits apply at their real rates within a test and never leak between tests
+    or between two runs sharing one Redis."""
+    settings.THROTTLE_NAMESPACE = f":{uuid.uuid4().hex}"
 
 
 @pytest.fixture
