@@ -239,8 +239,17 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The client's address, for every limit keyed on it (allauth's login limits, the API's anonymous
+# writes): behind the proxy, the X-Forwarded-For hop the proxy appended (the right-most one per
+# trusted proxy; hops further left are whatever the client sent), else the peer's address.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int(
+    "DJANGO_TRUSTED_PROXY_COUNT", default=1 if BEHIND_TLS_PROXY else 0
+)
+# A proxy that puts the client's address in a header of its own (e.g. CF-Connecting-IP).
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env.str("DJANGO_TRUSTED_CLIENT_IP_HEADER", default="") or None
 
 # --- Stripe (dj-stripe) ----------------------------------------------------------------------
 # Real Stripe with the selected mode's secret key. Without one, the project's in-process stand-in
