@@ -7,6 +7,7 @@ changes. Production-safe by default: `DJANGO_DEBUG` is off unless set, and with 
 real secret key is required and HTTPS-only cookies, HSTS and the SSL redirect are on.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -324,8 +325,15 @@ THROTTLE_RATES = {
     "follow": "100/h,500/d",
 }
 for _scope in THROTTLE_RATES:
-    if f"THROTTLE_RATE_{_scope.upper()}" in env.ENVIRON:
-        THROTTLE_RATES[_scope] = env.ENVIRON[f"THROTTLE_RATE_{_scope.upper()}"]
+    _value = env.ENVIRON.get(f"THROTTLE_RATE_{_scope.upper()}")
+    if _value is None:
+        continue
+    # the syntax clubhouse/throttling.py `parse_rate` reads; refused at start-up, not at a request
+    if not re.fullmatch(r"\s*\d+\s*/\s*\d*[smhd]\s*(,\s*\d+\s*/\s*\d*[smhd]\s*)*", _value):
+        raise ImproperlyConfigured(
+            f"THROTTLE_RATE_{_scope.upper()}={_value!r} is not a rate (e.g. 10/m, 5/10m, 10/h,30/d)"
+        )
+    THROTTLE_RATES[_scope] = _value
 # A scope whose failures (payments the provider refused) are limited too, and the failure scope.
 THROTTLE_FAILURE_SCOPES = {"payment": "payment_failure"}
 THROTTLE_VIEW_SCOPES = {

@@ -106,3 +106,14 @@ def test_an_operator_changes_a_rate_with_an_environment_variable() -> None:
         capture_output=True, text=True,
     ).stdout  # fmt: skip
     assert out.split() == ["3/m,7/d", settings.THROTTLE_RATES["payment"]]
+
+
+def test_a_rate_that_does_not_parse_stops_the_start_up() -> None:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "clubhouse.settings"}
+    env["THROTTLE_RATE_PAYMENT"] = "10 per hour"
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=REPO, env=env, timeout=120, capture_output=True, text=True,
+    )  # fmt: skip
+    assert started.returncode != 0
+    assert "THROTTLE_RATE_PAYMENT='10 per hour' is not a rate" in started.stderr
