@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from clubhouse.errors import ApplicationError, RateLimited
+from clubhouse.throttling import throttle_failure_record
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ def _validation_body(detail: Any) -> dict[str, Any]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         set_rollback()
+        if exc.failed_payment and "request" in context:
+            throttle_failure_record(context["request"], context.get("view"))
         retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         retry = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return Response({"error": exc.as_dict()}, status=exc.status, headers=retry)

@@ -14,6 +14,9 @@ class ApplicationError(Exception):
     code = "error"
     status = 400
     default_message = "The request could not be completed."
+    # A payment the provider refused (a declined card, an unusable payment method): counted
+    # toward the payer's failed-payment limit (clubhouse/throttling.py).
+    failed_payment = False
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ changes. Production-safe by default: `DJANGO_DEBUG` is off unless set, and with 
 real secret key is required and HTTPS-only cookies, HSTS and the SSL redirect are on.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -186,6 +187,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "clubhouse.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "clubhouse.api.exception_handler",
+    # Every write of the API is rate limited by scope (clubhouse/throttling.py, "Rate limits" below).
+    "DEFAULT_THROTTLE_CLASSES": ["clubhouse.throttling.WriteThrottle"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -237,8 +240,17 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The client's address, for every limit keyed on it (allauth's login limits, the API's anonymous
+# writes): behind the proxy, the X-Forwarded-For hop the proxy appended (the right-most one per
+# trusted proxy; hops further left are whatever the client sent), else the peer's address.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int(
+    "DJANGO_TRUSTED_PROXY_COUNT", default=1 if BEHIND_TLS_PROXY else 0
+)
+# A proxy that puts the client's address in a header of its own (e.g. CF-Connecting-IP).
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env.str("DJANGO_TRUSTED_CLIENT_IP_HEADER", default="") or None
 
 # --- Stripe (dj-stripe) ----------------------------------------------------------------------
 # Real Stripe with the selected mode's secret key. Without one, the project's in-process stand-in
@@ -308,3 +320,65 @@ for _name in (
 ):
     if _name in env.ENVIRON:
         globals()[_name] = int(env.ENVIRON[_name])
+
+# --- rate limits on the REST API ----------------------------------------------------------------
+# Every write (POST/PUT/PATCH/DELETE) is counted per member (per client address when anonymous)
+# under a scope: the view's URL name picks it from THROTTLE_VIEW_SCOPES, else `write`. A rate is
+# windows that must all pass ("10/h,30/d"); THROTTLE_RATE_<SCOPE> in the environment replaces one
+# (docs/operations.md, "Rate limits"). Counted in the cache: Redis with REDIS_URL.
+THROTTLE_RATES = {
+    "write": "60/m,1000/h",
+    "payment": "10/h,30/d",
+    "payment_failure": "5/h,10/d",
+    "report": "10/h,30/d",
+    "ping": "30/h",
+    "vouch": "30/h",
+    "invitation_token": "20/h",
+    "room_create": "10/h,50/d",
+    "follow": "100/h,500/d",
+}
+for _scope in THROTTLE_RATES:
+    _value = env.ENVIRON.get(f"THROTTLE_RATE_{_scope.upper()}")
+    if _value is None:
+        continue
+    # the syntax clubhouse/throttling.py `parse_rate` reads; refused at start-up, not at a request
+    if not re.fullmatch(r"\s*\d+\s*/\s*\d*[smhd]\s*(,\s*\d+\s*/\s*\d*[smhd]\s*)*", _value):
+        raise ImproperlyConfigured(
+            f"THROTTLE_RATE_{_scope.upper()}={_value!r} is not a rate (e.g. 10/m, 5/10m, 10/h,30/d)"
+        )
+    THROTTLE_RATES[_scope] = _value
+# A scope whose failures (payments the provider refused) are limited too, and the failure scope.
+THROTTLE_FAILURE_SCOPES = {"payment": "payment_failure"}
+THROTTLE_VIEW_SCOPES = {
+    **dict.fromkeys(
+        [
+            "api:payouts-tips",
+            "api:payouts-ticket",
+            "api:payouts-club-subscribe",
+            "api:payouts-payment-method",
+            "api:payouts-setup-intent",
+            "api:payouts-standin-authenticate",
+        ],
+        "payment",
+    ),
+    **dict.fromkeys(["api:user-report", "api:club-reports"], "report"),
+    **dict.fromkeys(["api:room-ping", "api:room-invite"], "ping"),
+    **dict.fromkeys(["api:waitlist-vouches", "api:waitlist-let-in", "api:invitations"], "vouch"),
+    **dict.fromkeys(["api:invitation-preview", "api:invitation-redeem"], "invitation_token"),
+    **dict.fromkeys(["api:room-list", "api:event-list", "api:clubs"], "room_create"),
+    **dict.fromkeys(["api:user-follow", "api:user-block", "api:club-follow"], "follow"),
+}
+# How the 429's message names what there were too many of.
+THROTTLE_DESCRIPTIONS = {
+    "write": "changes",
+    "payment": "payment attempts",
+    "payment_failure": "failed payments",
+    "report": "reports",
+    "ping": "pings and room invitations",
+    "vouch": "vouches and invitations",
+    "invitation_token": "invitation checks",
+    "room_create": "new rooms, events and clubs",
+    "follow": "follows and blocks",
+}
+# Part of every counter's key; tests give each test its own (tests/conftest.py).
+THROTTLE_NAMESPACE = ""

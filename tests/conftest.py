@@ -4,6 +4,7 @@ what is missing. Nothing is ever skipped for a missing service."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -72,6 +73,22 @@ def _close_async_thread_connections(django_db_setup: None) -> Iterator[None]:
     executor = getattr(SyncToAsync, "single_thread_executor", None)
     if executor is not None:
         executor.submit(connections.close_all).result(timeout=10)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _throttle_counters_of_this_run() -> str:
+    """The API's rate limits count in the shared cache (Redis), by user id: two runs sharing one
+    Redis (each with its own database, so the same ids) must not add up. Set before any server
+    process forks (tests/browser/), so such a server counts in this run's namespace too."""
+    settings.THROTTLE_NAMESPACE = f":run-{uuid.uuid4().hex}"
+    return str(settings.THROTTLE_NAMESPACE)
+
+
+@pytest.fixture(autouse=True)
+def _own_throttle_counters(settings, _throttle_counters_of_this_run: str) -> None:  # type: ignore[no-untyped-def]
+    """Each test counts in a namespace of its own, so limits apply at their real rates within a
+    test and never leak from one test into the next."""
+    settings.THROTTLE_NAMESPACE = f"{_throttle_counters_of_this_run}:{uuid.uuid4().hex}"
 
 
 @pytest.fixture

@@ -49,4 +49,7 @@ def test_openapi_schema_and_docs_are_served(client: Client) -> None:
 
 def test_home_page_and_admin_login_are_served(client: Client) -> None:
     assert b"Live audio rooms" in client.get("/").content
-    assert client.get("/admin/login/").status_code == 200
+    # the admin logs in through the site's (rate-limited) login: tests/accounts/test_login_limits
+    admin_login = client.get("/admin/login/", follow=True)
+    assert admin_login.status_code == 200
+    assert admin_login.redirect_chain[-1][0].startswith("/accounts/login/")

@@ -20,6 +20,7 @@ class ProviderError(ApplicationError):
     code = "payment_provider_error"
     status = 502
     default_message = "The payment provider refused the request."
+    failed_payment = True  # counts toward the payer's failed-payment limit (clubhouse/throttling)
 
 
 class ProviderUnavailable(ProviderError):
@@ -29,12 +30,14 @@ class ProviderUnavailable(ProviderError):
     code = "payment_provider_unavailable"
     status = 503
     default_message = "The payment provider did not answer; try again shortly."
+    failed_payment = False  # the outcome is unknown, not a refusal
 
 
 class InsufficientFunds(ProviderError):
     code = "insufficient_funds"
     status = 409
     default_message = "The platform balance is too low for this transfer."
+    failed_payment = False  # the platform's balance, not the payer's card
 
 
 class CardDeclined(ProviderError):
