@@ -233,6 +233,8 @@ USE_I18N = True
 USE_TZ = True
 
 # --- security (on unless debugging locally) -----------------------------------------------
+# The bearer token a monitor sends for /healthz/details (clubhouse/health.py); empty: staff only.
+HEALTH_TOKEN = env.str("HEALTH_TOKEN", default="")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)

@@ -5,7 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from clubhouse import pages
-from clubhouse.health import healthz
+from clubhouse.health import healthz, healthz_details, livez
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -17,7 +17,9 @@ api_v1 = [
 
 urlpatterns = [
     path("", pages.home, name="home"),
+    path("livez", livez, name="livez"),
     path("healthz", healthz, name="healthz"),
+    path("healthz/details", healthz_details, name="healthz_details"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     # allauth's headless API for apps and the browser (its own documented response shape).
