@@ -39,6 +39,9 @@ from rooms.realtime.rtc import RtcLink
 logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = "clubhouse.v1"
+# A session token sent in the URL (`?token=`) is refused (clubhouse/ws_auth.py marks the scope).
+TOKEN_IN_URL = "token_in_url"  # noqa: S105 (an error code, not a secret)
+CLOSE_TOKEN_IN_URL = 4400
 CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
@@ -84,6 +87,17 @@ class RoomConsumer(AsyncConsumer):
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         await self.base_send({"type": "websocket.accept", "subprotocol": self._subprotocol()})
         self.user = self.scope.get("user")
+        if self.scope.get("auth_method") == TOKEN_IN_URL:
+            await self._send_text(
+                framing.error(
+                    TOKEN_IN_URL,
+                    "Session tokens are not accepted in the URL (it ends up in logs); send it in "
+                    "the X-Session-Token header or as the subprotocol `token.<token>`.",
+                )
+            )
+            await self.base_send({"type": "websocket.close", "code": CLOSE_TOKEN_IN_URL})
+            self.closed = True
+            return
         try:
             user_require_member(self.user)
         except ApplicationError as exc:
