@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from rooms import broadcast
+from rooms import broadcast, consumers
 from rooms.client import ProtocolError, RoomClient
 from rooms.realtime import conf, domain
 from rooms.realtime.fanout import Hub
@@ -337,6 +338,56 @@ async def test_crashing_handler_answers_internal_and_hurts_nobody(
     await client.join(ROOM)
     await client.request("room.tally", room_id=ROOM)
     assert (await next_of_type(other, "room.tallied"))["seq"] == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("[" * 5000 + "]" * 5000, id="arrays-past-the-recursion-limit"),
+        pytest.param('{"a":' * 2000 + "1" + "}" * 2000, id="objects-past-the-recursion-limit"),
+        pytest.param(
+            '{"id": "x", "type": "ping", "n": ' + "[" * 40 + "]" * 40 + "}", id="past-32-levels"
+        ),
+    ],
+)
+async def test_deeply_nested_frame_is_refused_quietly(
+    hub: Hub, sockets: list, caplog: pytest.LogCaptureFixture, text: str
+) -> None:
+    communicator = await connect_raw(hub, sockets, await make_user("alice"))
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(5):
+            await communicator.send_to(text_data=text)
+            error = await communicator.receive_json_from(timeout=5)
+            assert (error["type"], error["code"], error["id"]) == ("error", "malformed", None)
+        await communicator.send_json_to({"id": "after", "type": "ping"})
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "reply"
+    assert [r for r in caplog.records if r.exc_info] == []
+    assert [r for r in caplog.records if r.name.startswith("rooms")] == []
+
+
+async def test_nesting_within_the_limit_and_brackets_in_strings_are_fine(
+    hub: Hub, sockets: list
+) -> None:
+    communicator = await connect_raw(hub, sockets, await make_user("alice"))
+    nested = {"id": "a", "type": "ping", "n": json.loads("[" * 30 + "]" * 30), "s": "[{" * 100}
+    await communicator.send_json_to(nested)
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "reply"
+
+
+async def test_a_repeated_crash_logs_one_traceback_not_one_per_frame(
+    hub: Hub, sockets: list, rooms: FakeRooms, caplog: pytest.LogCaptureFixture
+) -> None:
+    consumers._failures.next_at = 0.0  # a fresh window, whatever earlier tests logged
+    client, _ = await connect(hub, sockets, await make_user("alice"))
+    with caplog.at_level(logging.ERROR, logger="rooms.consumers"):
+        for _ in range(5):
+            with pytest.raises(ProtocolError) as caught:
+                await client.request("room.boom", room_id=ROOM)
+            assert caught.value.code == "internal"
+    tracebacks = [r for r in caplog.records if r.name == "rooms.consumers" and r.exc_info]
+    assert len(tracebacks) == 1, [r.getMessage() for r in tracebacks]
+    assert consumers._failures.suppressed == 4
 
 
 async def test_too_many_frames_are_rate_limited(hub: Hub, sockets: list, settings: Any) -> None:
