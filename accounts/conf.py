@@ -60,6 +60,7 @@ def waitlist_allowed_path_prefixes() -> tuple[str, ...]:
                 "/static/",
                 "/media/",
                 "/healthz",
+                "/livez",
             ),
         )
     )

@@ -5,41 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.core.validators import URLValidator
-from PIL import Image, UnidentifiedImageError
 
 from accounts import conf
-
-AVATAR_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
+from clubhouse.images import image_sanitize
 
 _url = URLValidator(schemes=["http", "https"])
 
 
+def avatar_clean(file: Any) -> ContentFile:
+    """The picture to store: at most 2 MiB (by default) uploaded, really a JPEG, PNG or WebP
+    (Pillow decides, not the file name or the declared content type), re-encoded without its
+    metadata (EXIF/GPS) and named `<random>.<real extension>` (clubhouse/images.py)."""
+    return image_sanitize(
+        file, max_bytes=conf.avatar_max_bytes(), code_prefix="avatar", noun="image"
+    )
+
+
 def validate_avatar(file: Any) -> None:
-    """At most 2 MiB (by default) and really a JPEG, PNG or WebP image (Pillow decides, not
-    the file name or the declared content type)."""
-    limit = conf.avatar_max_bytes()
-    if file.size is not None and file.size > limit:
-        raise ValidationError(
-            f"The image is too large ({file.size} bytes); the limit is {limit // 1024} KiB.",
-            code="avatar_too_large",
-        )
-    position = file.tell() if hasattr(file, "tell") else 0
-    try:
-        file.seek(0)
-        with Image.open(file) as image:
-            kind = image.format
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValidationError(
-            "Upload a valid image (JPEG, PNG or WebP).", code="avatar_invalid"
-        ) from exc
-    finally:
-        file.seek(position)
-    if kind not in AVATAR_FORMATS:
-        raise ValidationError(
-            f"{kind} images are not accepted; use JPEG, PNG or WebP.", code="avatar_type"
-        )
+    avatar_clean(file)
 
 
 def validate_links(value: Any) -> list[str]:

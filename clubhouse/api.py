@@ -99,7 +99,7 @@ class Pagination(LimitOffsetPagination):
 
 # Django-level handlers: any /api/ path answers JSON even outside DRF views.
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/") or request.path.startswith("/healthz")
+    return request.path.startswith(("/api/", "/healthz", "/livez"))
 
 
 def json_or_html_404(request: HttpRequest, exception: Exception | None = None) -> Any:

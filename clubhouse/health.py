@@ -1,7 +1,17 @@
-"""`/healthz`: the state of each part the product needs, as JSON (503 when one is down)."""
+"""Health endpoints (docs/operations.md "Health").
+
+- `/livez`: public liveness. The process answers; nothing is checked, nothing is told.
+- `/healthz`: public readiness. One word per part the product needs (`ok`, `degraded` or
+  `down`) and 503 when one is down; no exception text, hosts, pids or addresses, because anyone
+  on the internet can read it.
+- `/healthz/details`: the full report (backends, each relay worker with its host, pid
+  and pipe address, the text of a failed check) for logged-in staff, or for a monitor sending
+  `Authorization: Bearer <HEALTH_TOKEN>`.
+"""
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +21,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
+from clubhouse.api import error_body
 from clubhouse.beat import beat_embedded_health
 
 
@@ -51,14 +62,69 @@ def check_relay() -> dict[str, Any]:
     return relay_health()
 
 
-@never_cache
-def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {
+def _checks() -> dict[str, dict[str, Any]]:
+    return {
         "database": _timed(check_database),
         "channel_layer": _timed(check_channel_layer),
         "relay": _timed(check_relay),
         "beat": _timed(beat_embedded_health),
     }
+
+
+def _component_state(check: dict[str, Any]) -> str:
+    """`down` when the part fails, `degraded` when it serves with losses (some relay workers
+    dead while others run), `ok` otherwise."""
+    if not check["ok"]:
+        return "down"
+    workers = check.get("workers")
+    if isinstance(workers, list) and any(not w.get("alive", True) for w in workers):
+        return "degraded"
+    return "ok"
+
+
+def _may_see_details(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_staff and user.is_active:
+        return True
+    token = str(getattr(settings, "HEALTH_TOKEN", "") or "")
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    return (
+        bool(token)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.strip().encode(), token.encode())
+    )
+
+
+@never_cache
+def livez(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = _checks()
+    healthy = all(c["ok"] for c in checks.values())
+    return JsonResponse(
+        {
+            "status": "ok" if healthy else "degraded",
+            "components": {name: _component_state(check) for name, check in checks.items()},
+        },
+        status=200 if healthy else 503,
+    )
+
+
+@never_cache
+def healthz_details(request: HttpRequest) -> JsonResponse:
+    if not _may_see_details(request):
+        return JsonResponse(
+            error_body(
+                "health_details_forbidden",
+                "The detailed health report is for staff, or for a monitor with the health token.",
+            ),
+            status=403,
+        )
+    checks = _checks()
     healthy = all(c["ok"] for c in checks.values())
     return JsonResponse(
         {"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503

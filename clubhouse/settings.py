@@ -224,6 +224,11 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5_242_880
+# Uploaded pictures are re-encoded (clubhouse/images.py): scaled to at most IMAGE_MAX_SIDE pixels
+# on the longer side; larger than IMAGE_MAX_PIXELS (width x height) is refused undecoded.
+for _name in ("IMAGE_MAX_SIDE", "IMAGE_MAX_PIXELS"):
+    if _name in env.ENVIRON:
+        globals()[_name] = int(env.ENVIRON[_name])
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -231,6 +236,8 @@ USE_I18N = True
 USE_TZ = True
 
 # --- security (on unless debugging locally) -----------------------------------------------
+# The bearer token a monitor sends for /healthz/details (clubhouse/health.py); empty: staff only.
+HEALTH_TOKEN = env.str("HEALTH_TOKEN", default="")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)

@@ -6,7 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from clubhouse import pages
-from clubhouse.health import healthz
+from clubhouse.health import healthz, healthz_details, livez
 
 # The admin has no login form of its own: it sends people to allauth's login, whose failed
 # attempts are limited per client address and per account (ACCOUNT_RATE_LIMITS), so the admin is
@@ -23,7 +23,9 @@ api_v1 = [
 
 urlpatterns = [
     path("", pages.home, name="home"),
+    path("livez", livez, name="livez"),
     path("healthz", healthz, name="healthz"),
+    path("healthz/details", healthz_details, name="healthz_details"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     # allauth's headless API for apps and the browser (its own documented response shape).

@@ -4,8 +4,6 @@ from datetime import timedelta
 
 from django.conf import settings
 
-PHOTO_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
-
 
 def photo_max_bytes() -> int:
     return int(getattr(settings, "CLUBS_PHOTO_MAX_BYTES", 2 * 1024 * 1024))

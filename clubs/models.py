@@ -7,35 +7,25 @@ The transitions of every stateful model here live in `clubs.services`; the read-
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.db import models
 from django.db.models import Q
 
+from clubhouse.images import image_sanitize
 from clubs import conf
 
 
-def validate_club_photo(photo: File) -> None:
-    """A club photo is a real JPEG, PNG or WebP image of at most CLUBS_PHOTO_MAX_BYTES."""
-    from PIL import Image, UnidentifiedImageError
+def club_photo_clean(photo: File) -> ContentFile:
+    """A club photo is a real JPEG, PNG or WebP image of at most CLUBS_PHOTO_MAX_BYTES; the
+    stored copy is re-encoded without metadata under a random name (clubhouse/images.py)."""
+    return image_sanitize(
+        photo, max_bytes=conf.photo_max_bytes(), code_prefix="photo", noun="photo"
+    )
 
-    limit = conf.photo_max_bytes()
-    if photo.size is not None and photo.size > limit:
-        raise ValidationError(
-            f"The photo is too large: at most {limit // (1024 * 1024)} MiB.", code="photo_too_large"
-        )
-    position = photo.tell() if hasattr(photo, "tell") else 0
-    try:
-        photo.seek(0)
-        with Image.open(photo) as image:
-            kind = image.format
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValidationError("The photo is not an image.", code="photo_invalid") from exc
-    finally:
-        photo.seek(position)
-    if kind not in conf.PHOTO_FORMATS:
-        raise ValidationError("The photo must be JPEG, PNG or WebP.", code="photo_type")
+
+def validate_club_photo(photo: File) -> None:
+    club_photo_clean(photo)
 
 
 class Club(models.Model):

@@ -29,7 +29,7 @@ import json
 import os
 import struct
 from typing import Any, Protocol
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlparse
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -235,7 +235,8 @@ class RoomClient:
     ) -> RoomClient:
         headers = {}
         if token:
-            url += ("&" if "?" in url else "?") + urlencode({"token": token})
+            # A header, never the URL: URLs end up in proxy logs (the server refuses `?token=`).
+            headers["X-Session-Token"] = token
         if session_cookie:
             headers["Cookie"] = f"{cookie_name}={session_cookie}"
         ws = await WebSocket.connect(url, headers=headers, subprotocols=["clubhouse.v1"])

@@ -39,8 +39,40 @@ from rooms.realtime.rtc import RtcLink
 logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = "clubhouse.v1"
+# A session token sent in the URL (`?token=`) is refused (clubhouse/ws_auth.py marks the scope).
+TOKEN_IN_URL = "token_in_url"  # noqa: S105 (an error code, not a secret)
+CLOSE_TOKEN_IN_URL = 4400
 CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+
+
+class _FailureLog:
+    """Unexpected failures while answering a frame: the first in each `window` seconds is
+    logged with its traceback, the rest are counted and the count is told with the next one,
+    so a client repeating a frame that trips a bug cannot flood the log."""
+
+    def __init__(self, window: float = 60.0) -> None:
+        self.window = window
+        self.next_at = 0.0
+        self.suppressed = 0
+
+    def log(self, unparsed: bool, text: str) -> None:
+        now = time.monotonic()
+        if now < self.next_at:
+            self.suppressed += 1
+            return
+        self.next_at = now + self.window
+        suppressed, self.suppressed = self.suppressed, 0
+        logger.exception(
+            "realtime: a %s frame failed (%d more failures in the last %d s not logged): %.80r",
+            "malformed" if unparsed else "request",
+            suppressed,
+            self.window,
+            text,
+        )
+
+
+_failures = _FailureLog()
 
 
 class RoomConsumer(AsyncConsumer):
@@ -84,6 +116,17 @@ class RoomConsumer(AsyncConsumer):
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         await self.base_send({"type": "websocket.accept", "subprotocol": self._subprotocol()})
         self.user = self.scope.get("user")
+        if self.scope.get("auth_method") == TOKEN_IN_URL:
+            await self._send_text(
+                framing.error(
+                    TOKEN_IN_URL,
+                    "Session tokens are not accepted in the URL (it ends up in logs); send it in "
+                    "the X-Session-Token header or as the subprotocol `token.<token>`.",
+                )
+            )
+            await self.base_send({"type": "websocket.close", "code": CLOSE_TOKEN_IN_URL})
+            self.closed = True
+            return
         try:
             user_require_member(self.user)
         except ApplicationError as exc:
@@ -206,7 +249,7 @@ class RoomConsumer(AsyncConsumer):
             # Only ever about the person acting: their account was disabled since connecting.
             return exc.code == "account_disabled"
         except Exception:
-            logger.exception("realtime: a %s request failed", message.get("text", "")[:80])
+            _failures.log(request_id is None, message.get("text") or "")
             await self._send_text(
                 framing.error("internal", "Something went wrong.", request_id=request_id)
             )

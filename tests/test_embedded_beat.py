@@ -45,6 +45,7 @@ from tests.rooms.factories import EventFactory, MemberFactory, follow
 BASE_DIR = Path(settings.BASE_DIR)
 # Generous: two cores shared by several test runs.
 WITHIN_S = 60.0
+HEALTH_TOKEN = "embedded-beat-test-monitor"
 
 RECORD = "tests.test_embedded_beat.record"
 FAIL = "tests.test_embedded_beat.fail"
@@ -336,6 +337,7 @@ def test_make_run_sends_a_due_reminder_with_no_other_process(tmp_path: Path) -> 
         for k, v in os.environ.items()
         if k not in ("CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "BEAT_EMBEDDED")
     }
+    env["HEALTH_TOKEN"] = HEALTH_TOKEN  # to read beat's state in /healthz/details
     # REDIS_URL set but empty: no Redis, even if a local .env names one.
     env.update(
         DATABASE_URL=f"sqlite:///{database}", REDIS_URL="", DJANGO_DEBUG="1", PYTHONUNBUFFERED="1"
@@ -356,7 +358,7 @@ def test_make_run_sends_a_due_reminder_with_no_other_process(tmp_path: Path) -> 
             env=env, cwd=BASE_DIR, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        health = first_answer(f"http://127.0.0.1:{port}/healthz", within=120)
+        health = first_answer(f"http://127.0.0.1:{port}/healthz/details", within=120)
         assert (health["beat"]["mode"], health["beat"]["state"]) == ("embedded", "running")
 
         deadline = time.monotonic() + WITHIN_S
@@ -382,7 +384,10 @@ def first_answer(url: str, within: float) -> dict[str, Any]:
     deadline = time.monotonic() + within
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310
+            request = urllib.request.Request(  # noqa: S310 (our server)
+                url, headers={"Authorization": f"Bearer {HEALTH_TOKEN}"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
                 return dict(json.loads(response.read()))
         except OSError:
             if time.monotonic() > deadline:

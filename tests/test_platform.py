@@ -1,13 +1,81 @@
 """The platform's promises: health, the error shape, the schema, the home page."""
 
+from typing import Any
+
 import pytest
 from django.test import Client
+
+from media_relay.placement import relay_registry
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def test_healthz_reports_each_part_as_json(client: Client) -> None:
+def test_healthz_says_one_word_per_part_and_nothing_else(client: Client) -> None:
     response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "components": {"database": "ok", "channel_layer": "ok", "relay": "ok", "beat": "ok"},
+    }
+
+
+def test_livez_answers_without_checking_anything(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> dict:
+        raise ConnectionError("refused")
+
+    monkeypatch.setattr("clubhouse.health.check_database", broken)
+    response = client.get("/livez")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_healthz_is_503_without_internals_when_the_database_is_down(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> dict:
+        raise ConnectionError("connection to db-primary.internal:5432 refused")
+
+    monkeypatch.setattr("clubhouse.health.check_database", broken)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["components"]["database"] == "down"
+    assert b"db-primary" not in response.content and b"ConnectionError" not in response.content
+
+
+def test_healthz_hides_relay_workers_hosts_pids_and_pipes(client: Client) -> None:
+    registry = relay_registry()
+    registry.heartbeat(
+        "relay-health-test", {"host": "10.0.0.7", "pid": 4242, "pipe": "10.0.0.7:7001", "rooms": 1}
+    )
+    try:
+        response = client.get("/healthz")
+        assert response.json()["components"]["relay"] == "ok"
+        for secret in (b"10.0.0.7", b"4242", b"7001", b"relay-health-test"):
+            assert secret not in response.content
+        client.force_login(UserFactory(is_staff=True))
+        details = client.get("/healthz/details").json()["relay"]["workers"]
+        assert {"worker_id": "relay-health-test", "pipe": "10.0.0.7:7001"}.items() <= next(
+            w for w in details if w["worker_id"] == "relay-health-test"
+        ).items()
+    finally:
+        registry.unregister("relay-health-test")
+
+
+def test_healthz_details_are_refused_to_anonymous_and_members(client: Client) -> None:
+    response = client.get("/healthz/details")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "health_details_forbidden"
+    client.force_login(UserFactory())
+    assert client.get("/healthz/details").status_code == 403
+
+
+def test_healthz_details_for_staff(client: Client) -> None:
+    client.force_login(UserFactory(is_staff=True))
+    response = client.get("/healthz/details")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
@@ -17,19 +85,24 @@ def test_healthz_reports_each_part_as_json(client: Client) -> None:
     assert body["beat"]["ok"] is True  # "embedded" here (no broker) or "celery beat"
 
 
-def test_healthz_is_503_when_the_database_is_down(
-    client: Client, monkeypatch: pytest.MonkeyPatch
+def test_healthz_details_for_a_monitor_with_the_token(
+    client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    settings.HEALTH_TOKEN = "monitor-secret"
+    assert client.get("/healthz/details", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+
     def broken() -> dict:
         raise ConnectionError("refused")
 
     monkeypatch.setattr("clubhouse.health.check_database", broken)
-    response = client.get("/healthz")
+    response = client.get("/healthz/details", HTTP_AUTHORIZATION="Bearer monitor-secret")
     assert response.status_code == 503
-    body = response.json()
-    assert body["status"] == "degraded"
-    assert body["database"]["ok"] is False
-    assert body["database"]["error"] == "ConnectionError: refused"
+    assert response.json()["database"]["error"] == "ConnectionError: refused"
+
+
+def test_healthz_details_need_a_configured_token(client: Client, settings: Any) -> None:
+    settings.HEALTH_TOKEN = ""
+    assert client.get("/healthz/details", HTTP_AUTHORIZATION="Bearer ").status_code == 403
 
 
 def test_unknown_api_path_answers_json_404(client: Client) -> None:

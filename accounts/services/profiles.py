@@ -11,7 +11,7 @@ from accounts.models import (
     Topic,
     User,
 )
-from accounts.validators import validate_avatar, validate_links
+from accounts.validators import avatar_clean, validate_links
 from clubhouse.errors import InvalidInput
 
 PROFILE_FIELDS = ("display_name", "bio", "links", "topics", "avatar")
@@ -19,7 +19,8 @@ PROFILE_FIELDS = ("display_name", "bio", "links", "topics", "avatar")
 
 def user_profile_update(*, user: User, data: dict[str, Any]) -> User:
     """Update the given profile fields (any subset of PROFILE_FIELDS). `topics` is a list of
-    topic slugs; `avatar` a file (validated again here) or None to remove it."""
+    topic slugs; `avatar` a file (validated again here, then
+    re-encoded and renamed: accounts.validators.avatar_clean) or None to remove it."""
     errors: dict[str, list[str]] = {}
     unknown = set(data) - set(PROFILE_FIELDS)
     if unknown:
@@ -30,9 +31,10 @@ def user_profile_update(*, user: User, data: dict[str, Any]) -> User:
             data["links"] = validate_links(data["links"])
         except ValidationError as exc:
             errors["links"] = exc.messages
+    avatar = None
     if data.get("avatar"):
         try:
-            validate_avatar(data["avatar"])
+            avatar = avatar_clean(data["avatar"])
         except ValidationError as exc:
             errors["avatar"] = exc.messages
     if "topics" in data:
@@ -52,8 +54,9 @@ def user_profile_update(*, user: User, data: dict[str, Any]) -> User:
                 changed.append(name)
         if "avatar" in data:
             old = user.avatar.name if user.avatar else ""
-            if data["avatar"]:
-                user.avatar.save(data["avatar"].name, data["avatar"], save=False)
+            if avatar is not None:
+                # Never the uploader's file name: a random one with the real extension.
+                user.avatar.save(avatar.name or "avatar", avatar, save=False)
             else:
                 user.avatar = None
             changed.append("avatar")

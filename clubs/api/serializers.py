@@ -137,7 +137,11 @@ class ClubWriteSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     rules = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     topics = serializers.ListField(child=serializers.SlugField(), required=False, max_length=10)
-    photo = serializers.ImageField(required=False)
+    # A file, not an ImageField: Pillow decides what it is (the service re-encodes it and names
+    # it), not the uploaded file name's extension.
+    photo = serializers.FileField(
+        required=False, help_text="JPEG, PNG or WebP, at most 2 MiB (re-encoded when stored)."
+    )
     follow_policy = serializers.ChoiceField(choices=Club.FollowPolicy.choices, required=False)
     join_policy = serializers.ChoiceField(choices=Club.JoinPolicy.choices, required=False)
     member_list_private = serializers.BooleanField(required=False)

@@ -18,7 +18,7 @@ from clubs.models import (
     Club,
     ClubAuditEntry,
     ClubMembership,
-    validate_club_photo,
+    club_photo_clean,
 )
 from clubs.selectors import club_role, club_room_access
 
@@ -76,11 +76,12 @@ def _notify(user: User, club: Club, actor: User | None, event: str, **data: Any)
     )
 
 
-def _clean_photo(photo: File | None) -> None:
+def _clean_photo(photo: File | None) -> File | None:
+    """The re-encoded, renamed copy of an uploaded photo (None stays None)."""
     if photo is None:
-        return
+        return None
     try:
-        validate_club_photo(photo)
+        return club_photo_clean(photo)
     except ValidationError as exc:
         raise ValidationError({"photo": exc.messages}) from exc
 

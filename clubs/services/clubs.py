@@ -53,7 +53,7 @@ def club_create(
 ) -> Club:
     """Create a club; the creator becomes its first admin."""
     user_require_member(creator)
-    _clean_photo(photo)
+    photo = _clean_photo(photo)
     with transaction.atomic():
         if slug and (slug in RESERVED_SLUGS or Club.objects.filter(slug=slug).exists()):
             raise InvalidInput(
@@ -88,7 +88,7 @@ def club_update(
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise InvalidInput(fields={name: ["This field cannot be changed."] for name in unknown})
-    _clean_photo(photo)
+    photo = _clean_photo(photo)
     with transaction.atomic():
         club = _lock(club)
         _require_role(club, actor, [Role.ADMIN], errors.admin_required())

@@ -111,6 +111,76 @@ def test_avatar_rejects_wrong_types_and_sizes_with_a_clear_field_error(
     assert any(message in text for text in errors), errors
 
 
+def _stored_image(field) -> Image.Image:  # type: ignore[no-untyped-def]
+    field.open("rb")
+    try:
+        image = Image.open(io.BytesIO(field.read()))
+        image.load()
+        return image
+    finally:
+        field.close()
+
+
+def test_avatar_is_stored_under_a_random_name_with_its_real_extension(as_user) -> None:
+    me = UserFactory()
+    first = as_user(me).patch(
+        "/api/v1/me/", {"avatar": _image("PNG", "a.html")}, format="multipart"
+    )
+    assert first.status_code == 200, first.json()
+    me.refresh_from_db()
+    stored = me.avatar.name.removeprefix("avatars/")
+    assert stored.endswith(".png") and "html" not in stored and not stored.startswith("a.")
+    assert first.json()["avatar"].endswith(stored)
+    assert _stored_image(me.avatar).format == "PNG"
+    as_user(me).patch("/api/v1/me/", {"avatar": _image("PNG", "a.html")}, format="multipart")
+    me.refresh_from_db()
+    assert me.avatar.name.removeprefix("avatars/") != stored
+
+
+def test_avatar_loses_its_exif_gps_position(as_user) -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "SpyCam"  # Make
+    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 21.0, 3.0)}  # GPS IFD
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "teal").save(buffer, "JPEG", exif=exif)
+    assert Image.open(io.BytesIO(buffer.getvalue())).getexif().get_ifd(0x8825)
+    upload = SimpleUploadedFile("holiday.jpg", buffer.getvalue(), content_type="image/jpeg")
+    me = UserFactory()
+    response = as_user(me).patch("/api/v1/me/", {"avatar": upload}, format="multipart")
+    assert response.status_code == 200, response.json()
+    me.refresh_from_db()
+    me.avatar.open("rb")
+    raw = me.avatar.read()
+    me.avatar.close()
+    stored = Image.open(io.BytesIO(raw))
+    assert stored.format == "JPEG" and stored.size == (16, 16)
+    assert not stored.getexif() and b"Exif" not in raw and b"SpyCam" not in raw
+
+
+def test_avatar_is_scaled_down_to_the_configured_side(as_user, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.IMAGE_MAX_SIDE = 64
+    me = UserFactory()
+    response = as_user(me).patch(
+        "/api/v1/me/", {"avatar": _image("PNG", "big.png", size=(400, 200))}, format="multipart"
+    )
+    assert response.status_code == 200, response.json()
+    me.refresh_from_db()
+    assert _stored_image(me.avatar).size == (64, 32)
+
+
+def test_avatar_page_refuses_a_file_that_is_not_an_image(client: Client) -> None:
+    me = UserFactory()
+    client.force_login(me)
+    response = client.post(
+        "/me/edit/",
+        {"avatar": SimpleUploadedFile("a.png", b"<html><script>x</script>", "image/png")},
+    )
+    assert response.status_code == 200
+    assert b"Upload a valid image" in response.content
+    me.refresh_from_db()
+    assert not me.avatar
+
+
 def test_avatar_can_be_removed(as_user) -> None:
     me = UserFactory()
     client = as_user(me)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from PIL import Image
 from rest_framework.test import APIClient
 
 from clubs.models import Club, ClubMembership
@@ -97,14 +100,39 @@ def test_club_photo_upload_accepts_png(world: World, media: None) -> None:
     assert response.status_code == 200, response.content
     assert response.json()["photo"].startswith("/media/clubs/")
     world.club.refresh_from_db()
-    assert world.club.photo.size == len(image_upload().read())
+    world.club.photo.open("rb")
+    stored = Image.open(io.BytesIO(world.club.photo.read()))
+    world.club.photo.close()
+    assert stored.format == "PNG" and stored.size == (8, 8)
+
+
+def test_club_photo_is_re_encoded_under_a_random_name(world: World, media: None) -> None:
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 21.0, 3.0)}  # GPS IFD
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "purple").save(buffer, "JPEG", exif=exif)
+    upload = SimpleUploadedFile("club.html", buffer.getvalue(), content_type="text/html")
+    response = client_for(world.admin).patch(
+        f"/api/v1/clubs/{world.club.slug}/", {"photo": upload}, format="multipart"
+    )
+    assert response.status_code == 200, response.content
+    world.club.refresh_from_db()
+    name = world.club.photo.name.removeprefix("clubs/")
+    assert name.endswith(".jpg") and "club" not in name and "html" not in name
+    world.club.photo.open("rb")
+    raw = world.club.photo.read()
+    world.club.photo.close()
+    assert Image.open(io.BytesIO(raw)).format == "JPEG" and b"Exif" not in raw
 
 
 @pytest.mark.parametrize(
     ("upload", "max_bytes", "message"),
     [
         pytest.param(
-            lambda: image_upload("GIF", "photo.gif"), None, "must be JPEG, PNG or WebP", id="gif"
+            lambda: image_upload("GIF", "photo.gif"),
+            None,
+            "not accepted; use JPEG, PNG or WebP",
+            id="gif",
         ),
         pytest.param(lambda: image_upload(size=(64, 64)), 50, "too large", id="too-large"),
     ],

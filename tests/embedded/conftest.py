@@ -37,6 +37,8 @@ NOT_A_NEWCOMERS = {
     "PYTEST_CURRENT_TEST",
     "DJANGO_SETTINGS_MODULE",
 }
+# The monitoring token for /healthz/details (what an operator sets; docs/operations.md "Health").
+HEALTH_TOKEN = "embedded-test-monitor"
 START_TIMEOUT_S = 600  # a fresh SQLite migration on a loaded two-core machine
 
 
@@ -81,7 +83,11 @@ def made_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MadeRun]:
     directory = tmp_path_factory.mktemp("make-run")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in NOT_A_NEWCOMERS}
-    env.update(PORT=str(port), DATABASE_URL=f"sqlite:///{directory / 'db.sqlite3'}")
+    env.update(
+        PORT=str(port),
+        DATABASE_URL=f"sqlite:///{directory / 'db.sqlite3'}",
+        HEALTH_TOKEN=HEALTH_TOKEN,
+    )
     log = directory / "make-run.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -114,7 +120,11 @@ def demo_logins(output: str) -> tuple[list[str], str]:
 
 
 def http(
-    url: str, *, body: dict[str, Any] | None = None, token: str | None = None
+    url: str,
+    *,
+    body: dict[str, Any] | None = None,
+    token: str | None = None,
+    bearer: str | None = None,
 ) -> tuple[int, Any]:
     """One JSON request; returns (status, decoded body)."""
     headers = {"Accept": "application/json"}
@@ -124,6 +134,8 @@ def http(
         headers["Content-Type"] = "application/json"
     if token:
         headers["X-Session-Token"] = token
+    if bearer:
+        headers["Authorization"] = f"Bearer {bearer}"
     request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 (our server)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310

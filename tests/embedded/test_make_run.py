@@ -9,6 +9,7 @@ prints its URL.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 
 from rooms.client import RoomClient
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.embedded.conftest import MadeRun, app_login, demo_logins, http
+from tests.embedded.conftest import HEALTH_TOKEN, MadeRun, app_login, demo_logins, http
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -97,7 +98,11 @@ async def _heard(page: Any) -> dict[str, float] | None:
 
 
 def test_the_embedded_stack_answers_healthz(made_run: MadeRun) -> None:
-    status, health = http(f"{made_run.url}/healthz")
+    status, public = http(f"{made_run.url}/healthz")
+    assert status == 200, public
+    assert set(public["components"].values()) == {"ok"}, public
+    assert b"embedded" not in json.dumps(public).encode()
+    status, health = http(f"{made_run.url}/healthz/details", bearer=HEALTH_TOKEN)
     assert status == 200, health
     assert health["database"]["vendor"] == "sqlite"
     assert health["channel_layer"]["backend"] == "channels.layers.InMemoryChannelLayer"
@@ -108,7 +113,7 @@ def test_the_embedded_stack_answers_healthz(made_run: MadeRun) -> None:
 def test_beats_schedule_runs_in_the_web_process(made_run: MadeRun) -> None:
     """Reminders, premium expiry, stipends and reconciliation are due under `make run` too: the
     web process ticks beat's schedule itself (clubhouse/beat.py)."""
-    status, health = http(f"{made_run.url}/healthz")
+    status, health = http(f"{made_run.url}/healthz/details", bearer=HEALTH_TOKEN)
     assert status == 200, health
     beat = health["beat"]
     assert (beat["mode"], beat["state"]) == ("embedded", "running"), beat
@@ -119,7 +124,7 @@ def test_beats_schedule_runs_in_the_web_process(made_run: MadeRun) -> None:
     deadline = first_read + 30
     while time.monotonic() < deadline:
         time.sleep(1)
-        _, later = http(f"{made_run.url}/healthz")
+        _, later = http(f"{made_run.url}/healthz/details", bearer=HEALTH_TOKEN)
         assert later["beat"]["state"] == "running", later["beat"]
         if later["beat"]["last_tick_s_ago"] < first_tick_ago + (time.monotonic() - first_read) - 1:
             break

@@ -211,7 +211,7 @@ async def test_a_banned_persons_cookie_and_session_token_open_no_socket(
     by_cookie, _ = await connect(
         web[0], sockets, headers=[(b"cookie", f"sessionid={key}".encode())]
     )
-    by_token, _ = await connect(web[1], sockets, query=f"?token={key}")
+    by_token, _ = await connect(web[1], sockets, headers=[(b"x-session-token", key.encode())])
     for client in (by_cookie, by_token):
         error = await client.next_event()
         assert error["type"] == "error" and error["code"] == "not_authenticated"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from rooms import broadcast
+from rooms import broadcast, consumers
 from rooms.client import ProtocolError, RoomClient
 from rooms.realtime import conf, domain
 from rooms.realtime.fanout import Hub
@@ -116,7 +117,7 @@ async def test_anonymous_socket_gets_not_authenticated_and_is_closed_4401(
 
 
 async def test_invalid_token_is_not_authenticated(hub: Hub, sockets: list) -> None:
-    client, _ = await connect(hub, sockets, query="?token=nope")
+    client, _ = await connect(hub, sockets, headers=[(b"x-session-token", b"nope")])
     error = await client.next_event()
     assert error["code"] == "not_authenticated"
     assert "token" in error["message"]
@@ -139,12 +140,26 @@ async def test_session_cookie_authenticates(hub: Hub, sockets: list) -> None:
     assert "time" in await client.request("ping")
 
 
-async def test_session_token_in_query_or_subprotocol_authenticates(hub: Hub, sockets: list) -> None:
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(b"x-session-token", id="x-session-token"),
+        pytest.param(b"authorization", id="authorization-bearer"),
+    ],
+)
+async def test_session_token_in_a_header_authenticates(
+    hub: Hub, sockets: list, header: bytes
+) -> None:
     alice = await make_user("alice")
     token = await session_key_for(alice)
-    by_query, _ = await connect(hub, sockets, query=f"?token={token}")
-    assert "time" in await by_query.request("ping")
+    value = f"Bearer {token}" if header == b"authorization" else token
+    client, _ = await connect(hub, sockets, headers=[(header, value.encode())])
+    assert "time" in await client.request("ping")
 
+
+async def test_session_token_as_subprotocol_authenticates(hub: Hub, sockets: list) -> None:
+    alice = await make_user("alice")
+    token = await session_key_for(alice)
     communicator = WebsocketCommunicator(
         __import__("tests.rooms.test_realtime_support", fromlist=["application"]).application(hub),
         "/ws/",
@@ -156,6 +171,42 @@ async def test_session_token_in_query_or_subprotocol_authenticates(hub: Hub, soc
     assert subprotocol == f"token.{token}"  # browsers need an offered subprotocol echoed
     await communicator.send_json_to({"id": "1", "type": "ping"})
     assert (await communicator.receive_json_from())["type"] == "reply"
+
+
+@pytest.mark.parametrize("with_cookie", [False, True], ids=["token-only", "with-cookie-too"])
+async def test_session_token_in_the_url_is_refused_with_4400(
+    hub: Hub, sockets: list, with_cookie: bool
+) -> None:
+    """Even a valid token: URLs land in proxy logs, so the client must be fixed, not served."""
+    alice = await make_user("alice")
+    token = await session_key_for(alice)
+    client, _ = await connect(hub, sockets, alice if with_cookie else None, query=f"?token={token}")
+    error = await client.next_event()
+    assert error["type"] == "error" and error["code"] == "token_in_url"
+    assert "X-Session-Token" in error["message"]
+    assert await client.wait_closed() == 4400
+
+
+async def test_room_client_sends_its_token_in_a_header_not_the_url() -> None:
+    """What a proxy would log: the request line of the client's upgrade has no token."""
+    seen: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.set_result(await reader.readuntil(b"\r\n\r\n"))
+        writer.close()
+
+    server = await asyncio.start_server(handshake, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with contextlib.suppress(Exception):  # the stand-in server refuses the upgrade
+            await RoomClient.connect(f"ws://127.0.0.1:{port}/ws/", token="s3cr3t-session")
+        request = (await asyncio.wait_for(seen, 10)).decode("latin-1")
+    finally:
+        server.close()
+        await server.wait_closed()
+    request_line, *headers = request.split("\r\n")
+    assert request_line == "GET /ws/ HTTP/1.1"
+    assert "x-session-token: s3cr3t-session" in [h.lower() for h in headers]
 
 
 async def test_real_asgi_application_routes_ws(rooms: FakeRooms) -> None:
@@ -287,6 +338,56 @@ async def test_crashing_handler_answers_internal_and_hurts_nobody(
     await client.join(ROOM)
     await client.request("room.tally", room_id=ROOM)
     assert (await next_of_type(other, "room.tallied"))["seq"] == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("[" * 5000 + "]" * 5000, id="arrays-past-the-recursion-limit"),
+        pytest.param('{"a":' * 2000 + "1" + "}" * 2000, id="objects-past-the-recursion-limit"),
+        pytest.param(
+            '{"id": "x", "type": "ping", "n": ' + "[" * 40 + "]" * 40 + "}", id="past-32-levels"
+        ),
+    ],
+)
+async def test_deeply_nested_frame_is_refused_quietly(
+    hub: Hub, sockets: list, caplog: pytest.LogCaptureFixture, text: str
+) -> None:
+    communicator = await connect_raw(hub, sockets, await make_user("alice"))
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(5):
+            await communicator.send_to(text_data=text)
+            error = await communicator.receive_json_from(timeout=5)
+            assert (error["type"], error["code"], error["id"]) == ("error", "malformed", None)
+        await communicator.send_json_to({"id": "after", "type": "ping"})
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "reply"
+    assert [r for r in caplog.records if r.exc_info] == []
+    assert [r for r in caplog.records if r.name.startswith("rooms")] == []
+
+
+async def test_nesting_within_the_limit_and_brackets_in_strings_are_fine(
+    hub: Hub, sockets: list
+) -> None:
+    communicator = await connect_raw(hub, sockets, await make_user("alice"))
+    nested = {"id": "a", "type": "ping", "n": json.loads("[" * 30 + "]" * 30), "s": "[{" * 100}
+    await communicator.send_json_to(nested)
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "reply"
+
+
+async def test_a_repeated_crash_logs_one_traceback_not_one_per_frame(
+    hub: Hub, sockets: list, rooms: FakeRooms, caplog: pytest.LogCaptureFixture
+) -> None:
+    consumers._failures.next_at = 0.0  # a fresh window, whatever earlier tests logged
+    client, _ = await connect(hub, sockets, await make_user("alice"))
+    with caplog.at_level(logging.ERROR, logger="rooms.consumers"):
+        for _ in range(5):
+            with pytest.raises(ProtocolError) as caught:
+                await client.request("room.boom", room_id=ROOM)
+            assert caught.value.code == "internal"
+    tracebacks = [r for r in caplog.records if r.name == "rooms.consumers" and r.exc_info]
+    assert len(tracebacks) == 1, [r.getMessage() for r in tracebacks]
+    assert consumers._failures.suppressed == 4
 
 
 async def test_too_many_frames_are_rate_limited(hub: Hub, sockets: list, settings: Any) -> None:
