@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from accounts.models import (
@@ -25,6 +26,15 @@ def user_follows(follower: User, followee: User) -> bool:
 def user_is_blocked_between(a: User, b: User) -> bool:
     """True when either has blocked the other."""
     return Block.objects.filter(Q(blocker=a, blocked=b) | Q(blocker=b, blocked=a)).exists()
+
+
+def user_email_verified(user: User) -> bool:
+    """Whether the person proved they read mail at their account's address (allauth's
+    confirmation). Inviting, letting in, tipping and becoming a member wait for it, so an
+    address squatted before its owner signed up gains nothing (docs/accounts.md)."""
+    return EmailAddress.objects.filter(
+        user_id=user.pk, email__iexact=user.email, verified=True
+    ).exists()
 
 
 def user_hidden_ids(viewer: User) -> QuerySet[Block, int]:

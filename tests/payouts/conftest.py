@@ -11,6 +11,7 @@ from payouts import ledger
 from payouts.models import ConnectedAccount
 from payouts.provider import get_provider
 from payouts.provider.standin import STANDIN
+from tests.factories import verified_email_add
 
 _seq = itertools.count()
 
@@ -49,7 +50,9 @@ def make_user(**kwargs: Any) -> User:
         "status": User.Status.MEMBER,
     }
     defaults.update(kwargs)
-    return User.objects.create_user(password=None, **defaults)  # unusable: no slow hashing
+    user = User.objects.create_user(password=None, **defaults)  # unusable: no slow hashing
+    verified_email_add(user)  # tipping needs a confirmed address
+    return user
 
 
 def make_creator(*, stipend: bool = False, active: bool = True, **program: Any) -> User:
