@@ -7,7 +7,11 @@ class RoomsConfig(AppConfig):
     def ready(self) -> None:
         from accounts import events as account_events
         from clubs import events as club_events
-        from rooms.services import room_account_disabled, room_club_access_lost
+        from rooms.services import (
+            room_account_disabled,
+            room_club_access_lost,
+            room_user_blocked,
+        )
 
         def leave_club_rooms(club_id: int, user_id: int) -> None:
             room_club_access_lost(club_id=club_id, user_id=user_id)
@@ -21,3 +25,6 @@ class RoomsConfig(AppConfig):
         # A banned account's sockets close and it leaves every room (registered once).
         if room_account_disabled not in account_events.ACCOUNT_DISABLED_HOOKS:
             account_events.ACCOUNT_DISABLED_HOOKS.append(room_account_disabled)
+        # A moderator's new block takes the blocked person out of their rooms (registered once).
+        if room_user_blocked not in account_events.USER_BLOCKED_HOOKS:
+            account_events.USER_BLOCKED_HOOKS.append(room_user_blocked)

@@ -17,6 +17,8 @@ from rooms.services.lifecycle import (
     room_end_by_staff,
     room_join,
     room_leave,
+    room_ticket_lost,
+    room_user_blocked,
 )
 from rooms.services.moderation import room_ping, room_user_remove
 from rooms.services.stage import (
@@ -57,5 +59,7 @@ __all__ = [
     "room_speaker_move_to_audience",
     "room_speaker_mute",
     "room_stage_leave",
+    "room_ticket_lost",
+    "room_user_blocked",
     "room_user_remove",
 ]

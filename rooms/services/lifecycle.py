@@ -228,3 +228,72 @@ def room_account_disabled(*, user_id: int) -> list[int]:
             participant_take_out(room, participant, reason="account_disabled")
         left.append(room_id)
     return left
+
+
+def room_user_blocked(*, blocker_id: int, blocked_id: int) -> list[int]:
+    """A block takes the blocked person out of every live room the blocker moderates, as the
+    entry rule (rooms/rules.py: a moderator's block bars entry) would have kept them out.
+
+    Registered as an accounts USER_BLOCKED hook (called after the block commits). A block by a
+    speaker or listener changes nothing in rooms, as for entry; a moderator is not taken out
+    by another moderator's block (no moderator removes another, `cannot_remove_moderator`). The
+    room sees `room.user_removed` (reason `blocked_by_moderator`), the person `room.removed`
+    with the same reason; their sockets leave and the relay drops their audio. No RoomRemoval:
+    while the block stands the entry rule refuses them; once lifted they may come back.
+    Returns the ids of the rooms they left."""
+    blocked = User.objects.filter(pk=blocked_id).first()
+    if blocked is None:
+        return []
+    candidates = (
+        RoomParticipant.objects.filter(user=blocked, room__status=Room.Status.LIVE)
+        .filter(room__participants__user_id=blocker_id, room__participants__role=Role.MODERATOR)
+        .values_list("room_id", flat=True)
+    )
+    left: list[int] = []
+    for room_id in list(candidates):
+        with transaction.atomic():
+            room = room_lock(room_id)
+            participant = participant_get(room, blocked)
+            if participant is None or not room.is_live or participant.role == Role.MODERATOR:
+                continue
+            denial = rules.room_entry_denial(room, blocked)
+            if denial is None or denial.code != "blocked_by_moderator":
+                continue  # unblocked, or the blocker stepped down, before we got here
+            participant_take_out(room, participant, reason="blocked_by_moderator")
+            events.user_event_send(
+                user_id=blocked.pk,
+                room_id=room.pk,
+                type="room.removed",
+                data={"reason": "blocked_by_moderator"},
+            )
+        left.append(room_id)
+    return left
+
+
+def room_ticket_lost(*, user_id: int, room_id: int) -> bool:
+    """A ticket stopped admitting (refunded, refund requested, charged back): its holder leaves
+    the ticketed room (`room_id`: the room priced, or the room of the event priced) if they are
+    in it and nothing else admits them (creator, host, staff, another ticket). payouts calls
+    this after the ticket's transaction commits.
+
+    The room sees `room.user_removed` (reason `ticket_refunded`), the person `room.removed`;
+    their sockets leave the room and the relay drops their audio. Buying again lets them back
+    in. Returns whether they left."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return False
+    with transaction.atomic():
+        room = Room.objects.select_for_update().filter(pk=room_id).first()
+        participant = participant_get(room, user) if room is not None else None
+        if room is None or participant is None or not room.is_live:
+            return False
+        if tickets_bridge.ticket_entry_denial(user, room) is None:
+            return False  # another ticket, or free entry, still admits them
+        participant_take_out(room, participant, reason="ticket_refunded")
+        events.user_event_send(
+            user_id=user.pk,
+            room_id=room.pk,
+            type="room.removed",
+            data={"reason": "ticket_refunded"},
+        )
+    return True
