@@ -169,6 +169,15 @@ def room_end_by_staff(*, staff: User, room_id: int) -> Room:
     return room
 
 
+def _take_out_and_tell(room: Room, participant: RoomParticipant, *, reason: str) -> None:
+    """Take someone out (participant_take_out) and tell their own sockets why (`room.removed`),
+    so the room page can say it. Caller holds the room lock."""
+    participant_take_out(room, participant, reason=reason)
+    events.user_event_send(
+        user_id=participant.user_id, room_id=room.pk, type="room.removed", data={"reason": reason}
+    )
+
+
 def room_club_access_lost(*, club_id: int, user_id: int) -> list[int]:
     """Take someone out of the club's live members-only rooms they may no longer enter.
 
@@ -190,13 +199,7 @@ def room_club_access_lost(*, club_id: int, user_id: int) -> list[int]:
                 continue
             if clubs_bridge.club_entry_denial(user, room.club, members_only=True) is None:
                 continue  # access came back before we got here
-            participant_take_out(room, participant, reason="club_access_lost")
-            events.user_event_send(
-                user_id=user.pk,
-                room_id=room.pk,
-                type="room.removed",
-                data={"reason": "club_access_lost"},
-            )
+            _take_out_and_tell(room, participant, reason="club_access_lost")
         left.append(room_id)
     return left
 
@@ -259,13 +262,7 @@ def room_user_blocked(*, blocker_id: int, blocked_id: int) -> list[int]:
             denial = rules.room_entry_denial(room, blocked)
             if denial is None or denial.code != "blocked_by_moderator":
                 continue  # unblocked, or the blocker stepped down, before we got here
-            participant_take_out(room, participant, reason="blocked_by_moderator")
-            events.user_event_send(
-                user_id=blocked.pk,
-                room_id=room.pk,
-                type="room.removed",
-                data={"reason": "blocked_by_moderator"},
-            )
+            _take_out_and_tell(room, participant, reason="blocked_by_moderator")
         left.append(room_id)
     return left
 
@@ -289,11 +286,5 @@ def room_ticket_lost(*, user_id: int, room_id: int) -> bool:
             return False
         if tickets_bridge.ticket_entry_denial(user, room) is None:
             return False  # another ticket, or free entry, still admits them
-        participant_take_out(room, participant, reason="ticket_refunded")
-        events.user_event_send(
-            user_id=user.pk,
-            room_id=room.pk,
-            type="room.removed",
-            data={"reason": "ticket_refunded"},
-        )
+        _take_out_and_tell(room, participant, reason="ticket_refunded")
     return True
