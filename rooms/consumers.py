@@ -330,7 +330,14 @@ class RoomConsumer(AsyncConsumer):
         # Follow the room's relay events before the offer: the relay tells a newcomer's room
         # who is talking right after answering.
         await self.hub.relay_follow(room_id)
-        return await self.rtc.offer(request, room_id)
+        answer = await self.rtc.offer(request, room_id)
+        if self.room_id != room_id:
+            # Ejected while the relay answered (removed, or the room ended): no audio.
+            await self.rtc.close_peer("removed")
+            raise FrameError(
+                "not_in_room", "You are no longer in this room.", request_id=request.id
+            )
+        return answer
 
     async def _rtc_ice(self, request: Request) -> dict[str, Any]:
         room_id = self._rtc_room(request)
@@ -388,20 +395,26 @@ class RoomConsumer(AsyncConsumer):
             self.last_seq = seq
         await self._write(message, frame)
         kind = event.get("type")
-        if kind == "room.ended" or (
+        if kind == "room.ended":
+            self._ejected("room_ended")
+        elif (
             kind == "room.user_removed" and (event.get("data") or {}).get("user_id") == self.user_id
         ):
-            self._ejected()
+            self._ejected("removed", seq)
 
-    def _ejected(self) -> None:
-        """The room ended, or this member was removed: stop following it, without a grace.
+    def _ejected(self, reason: str, seq: int | None = None) -> None:
+        """The room ended, or this member was removed: stop following it, without a grace, and
+        close this socket's audio connection at the relay itself (the room-wide command may be
+        lost or overtaken; the worker remembers the removal's `seq` against a late offer).
 
-        Runs inside the hub's fan-out loop, so the Redis write is left to a task instead of
-        making the other members of the room wait for it."""
+        Runs inside the hub's fan-out loop, so the Redis write and the relay message are left
+        to tasks instead of making the other members of the room wait for them."""
         room_id = self.room_id
         if room_id is None or self.hub is None:
             return
         self._forget_room()
+        if self.rtc is not None and self.rtc.room_id == room_id:
+            self.hub.spawn(self.rtc.close_peer(reason, seq=seq))
         self.hub.spawn(self.hub.detach(room_id, self.user_id, self.sid, grace=False))
 
     async def _send_text(self, text: str) -> None:

@@ -113,6 +113,9 @@ class RtcLink:
                     "sdp": sdp,
                     "reply_to": self.channel,
                     "request_id": relay_request,
+                    # the room state the membership check saw: a removal newer than it that
+                    # reached the worker first refuses this offer
+                    "seq": state.get("seq"),
                 },
             )
             answer = await asyncio.wait_for(future, conf.relay_timeout_seconds())
@@ -128,6 +131,10 @@ class RtcLink:
             self._waiting.pop(relay_request, None)
         if answer.get("type") == "relay.error":
             code = str(answer.get("code") or "relay_error")
+            if code == "removed":
+                raise ApplicationError(
+                    "You are no longer in this room.", code="not_in_room", status=409
+                )
             raise ApplicationError(
                 str(answer.get("message") or "The relay could not answer the offer."),
                 code=code if code in _RELAY_CODES else "relay_error",
@@ -206,24 +213,25 @@ class RtcLink:
 
     # teardown --------------------------------------------------------------------------------
 
-    async def close_peer(self, reason: str = "left") -> None:
+    async def close_peer(self, reason: str = "left", *, seq: int | None = None) -> None:
         """This socket left its room: close its relay connection (unless a newer offer of the
-        same person, from another socket, replaced it)."""
+        same person, from another socket, replaced it). `seq`: the room event that removed the
+        person (reason `removed`), which the worker remembers against a late offer."""
         room_id, worker_id = self.room_id, self.worker_id
         self.room_id = self.worker_id = None
         if room_id is None or worker_id is None:
             return
+        message: dict[str, Any] = {
+            "type": "relay.remove",
+            "room_id": room_id,
+            "user_id": self.user_id,
+            "reason": reason,
+            "if_channel": self.channel,
+        }
+        if seq is not None:
+            message["seq"] = seq
         with contextlib.suppress(Exception):
-            await _signalling().relay_send(
-                worker_id,
-                {
-                    "type": "relay.remove",
-                    "room_id": room_id,
-                    "user_id": self.user_id,
-                    "reason": reason,
-                    "if_channel": self.channel,
-                },
-            )
+            await _signalling().relay_send(worker_id, message)
 
     async def close(self) -> None:
         await self.close_peer("closed")
