@@ -142,6 +142,10 @@ class RelayWorker:
         if kind == "relay.offer":
             assert user_id is not None
             self._refuse_if_removed(room_id, user_id, message.get("seq"))
+        if kind == "relay.ice":
+            assert user_id is not None
+            await self._ice(room_id, user_id, message)
+            return
         room = self._room(room_id)
         if kind == "relay.offer":
             assert user_id is not None
@@ -163,9 +167,6 @@ class RelayWorker:
             for publisher in list(room.forwarder.publishers.values()):
                 if publisher.speaking:  # so the newcomer's room learns who is talking now
                     self._on_speaking(room_id, publisher.user_id, True, publisher.level)
-        elif kind == "relay.ice":
-            assert user_id is not None
-            await room.peer_ice(user_id, dict(message.get("candidate") or {}))
         elif kind == "relay.room_state":
             room.room_state(
                 {int(u) for u in message.get("speakers", [])},
@@ -195,6 +196,25 @@ class RelayWorker:
         room = self.rooms.get(room_id)
         if room is not None:
             await room.peer_remove(user_id, reason)
+
+    async def _ice(self, room_id: int, user_id: int, message: dict[str, Any]) -> None:
+        """`relay.ice`: add the candidate (a refusal is a `relay.error`); with a `request_id`,
+        acknowledge with `relay.ice_added`, so the socket can tell its client either way."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            raise RelayError("no_peer", "No connection for this member; send an offer first.")
+        await room.peer_ice(user_id, dict(message.get("candidate") or {}))
+        reply_to, request_id = message.get("reply_to"), message.get("request_id")
+        if reply_to and request_id:
+            await self.layer.send(
+                str(reply_to),
+                {
+                    "type": "relay.ice_added",
+                    "room_id": room_id,
+                    "user_id": user_id,
+                    "request_id": request_id,
+                },
+            )
 
     def _refuse_if_removed(self, room_id: int, user_id: int, seq: Any) -> None:
         """An offer carries the room `seq` read when the web tier checked the person was in the

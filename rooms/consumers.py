@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 SUBPROTOCOL = "clubhouse.v1"
 CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_MANY = 4429  # over a per-member limit (REALTIME_MAX_SOCKETS_PER_USER)
 
 
 class RoomConsumer(AsyncConsumer):
@@ -101,9 +102,20 @@ class RoomConsumer(AsyncConsumer):
         await self.hub.join_user(self.user_id, self)
         self.listening = True
         try:
-            await self.hub.connected_user(self.user_id, self.sid)
+            counted = await self.hub.connected_user(self.user_id, self.sid)
         except Exception:  # being shown online is a nicety: never refuse the socket for it
             logger.exception("realtime: recording that a member is online failed")
+            counted = True
+        if not counted:  # the person's sockets are counted with their online mark
+            self.listening = False
+            self.hub.leave_user(self.user_id, self)
+            most = conf.max_sockets_per_user()
+            error = framing.error(
+                "too_many_sockets", f"At most {most} open connections per member; close one."
+            )
+            await self._send_text(error)
+            await self.base_send({"type": "websocket.close", "code": CLOSE_TOO_MANY})
+            self.closed = True
 
     def _subprotocol(self) -> str | None:
         offered = self.scope.get("subprotocols") or []

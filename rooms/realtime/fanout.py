@@ -277,10 +277,13 @@ class Hub:
         self.attached.discard((room_id, user_id, sid))
         await self.presence.detach(room_id, user_id, sid, grace=grace)
 
-    async def connected_user(self, user_id: int, sid: str) -> None:
-        """A member's socket opened: they are online (rooms/realtime/online.py)."""
+    async def connected_user(self, user_id: int, sid: str) -> bool:
+        """A member's socket opened: they are online (rooms/realtime/online.py). False if they
+        already hold as many sockets as one member may (the socket is not counted)."""
+        if not await self.online.connect(user_id, sid):
+            return False
         self.connected.add((user_id, sid))
-        await self.online.connect(user_id, sid)
+        return True
 
     async def disconnected_user(self, user_id: int, sid: str) -> None:
         self.connected.discard((user_id, sid))

@@ -12,7 +12,7 @@ from accounts.permissions import user_require_member
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubs.models import Club
 from rooms import clubs_bridge, events, rules, tickets_bridge
-from rooms.conf import room_default_capacity, room_title_max_length
+from rooms.conf import room_default_capacity, room_max_joined_per_user, room_title_max_length
 from rooms.models import Room, RoomParticipant, RoomVisit, ScheduledEvent
 from rooms.selectors import user_card
 from rooms.services.common import (
@@ -111,6 +111,13 @@ def room_join(*, user: User, room_id: int) -> RoomParticipant:
             raise denial
         if RoomParticipant.objects.filter(room=room).count() >= room.capacity:
             raise Conflict("This room is full.", code="room_full")
+        most = room_max_joined_per_user()
+        elsewhere = RoomParticipant.objects.filter(user=user, room__status=Room.Status.LIVE)
+        if elsewhere.exclude(room=room).count() >= most:
+            raise Conflict(
+                f"You are in {most} rooms already; leave one to join another.",
+                code="too_many_rooms",
+            )
         RoomVisit.objects.get_or_create(room=room, user=user)
         if ScheduledEvent.objects.filter(room=room, hosts=user).exists():
             participant = RoomParticipant.objects.create(

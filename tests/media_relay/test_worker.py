@@ -309,3 +309,54 @@ async def test_a_removal_is_forgotten_when_the_room_ends(web: Web) -> None:
     await web.send({"type": "relay.remove", "user_id": 2, "reason": "removed", "seq": 8})
     await web.send({"type": "relay.end"})
     assert await wait_for(lambda: not web.worker.removed_members(ROOM), 3.0)
+
+
+# --- ICE candidates through the worker (issue #12, point 10) ----------------------------------
+
+
+async def test_a_refused_candidate_is_answered_with_an_error_and_a_good_one_acknowledged(
+    web: Web, settings: Any
+) -> None:
+    settings.RELAY_ALLOW_LOOPBACK_CANDIDATES = False
+    listener = ListenerClient()
+    channel = await web.join(2, listener, await listener.offer())
+
+    def ice(host: str, request_id: str) -> dict[str, Any]:
+        line = f"candidate:7 1 udp 2130706431 {host} 6379 typ host"
+        return {
+            "type": "relay.ice",
+            "user_id": 2,
+            "candidate": {"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0},
+            "reply_to": channel,
+            "request_id": request_id,
+        }
+
+    await web.send(ice("127.0.0.1", "i1"))
+    refused = await web.receive(channel)
+    assert (refused["type"], refused["code"], refused["request_id"]) == (
+        "relay.error",
+        "candidate_refused",
+        "i1",
+    )
+    await web.send(ice("203.0.113.9", "i2"))
+    assert await web.receive(channel) == {
+        "type": "relay.ice_added",
+        "room_id": ROOM,
+        "user_id": 2,
+        "request_id": "i2",
+    }
+
+
+async def test_a_candidate_for_a_room_without_connections_creates_nothing(web: Web) -> None:
+    channel = await web.layer.new_channel()
+    await web.send(
+        {
+            "type": "relay.ice",
+            "user_id": 5,
+            "candidate": {"candidate": ""},
+            "reply_to": channel,
+            "request_id": "i1",
+        }
+    )
+    assert (await web.receive(channel))["code"] == "no_peer"
+    assert ROOM not in web.worker.rooms
