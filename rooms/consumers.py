@@ -370,6 +370,13 @@ class RoomConsumer(AsyncConsumer):
             if event.get("type") == framing.ACCOUNT_DISABLED:
                 self._account_disabled()
                 return
+            if event.get("type") == "room.left":
+                # The person left this room elsewhere (over REST): this socket leaves it too.
+                if event.get("room_id") != self.room_id or self.syncing:
+                    return
+                await self._write(message, frame)
+                self._ejected("left")
+                return
             if event.get("type", "").startswith("rtc.") and (
                 self.rtc is None or self.rtc.room_id != event.get("room_id")
             ):
@@ -415,9 +422,10 @@ class RoomConsumer(AsyncConsumer):
             self._ejected("removed", seq)
 
     def _ejected(self, reason: str, seq: int | None = None) -> None:
-        """The room ended, or this member was removed: stop following it, without a grace, and
-        close this socket's audio connection at the relay itself (the room-wide command may be
-        lost or overtaken; the worker remembers the removal's `seq` against a late offer).
+        """The room ended, this member was removed, or they left it elsewhere (over REST): stop
+        following it, without a grace, and close this socket's audio connection at the relay
+        itself (the room-wide command may be lost or overtaken; the worker remembers the
+        removal's `seq` against a late offer).
 
         Runs inside the hub's fan-out loop, so the Redis write and the relay message are left
         to tasks instead of making the other members of the room wait for them."""

@@ -16,7 +16,9 @@ from rooms.services.lifecycle import (
     room_end,
     room_end_by_staff,
     room_join,
+    room_join_without_socket,
     room_leave,
+    room_leave_everywhere,
 )
 from rooms.services.moderation import room_ping, room_user_remove
 from rooms.services.stage import (
@@ -45,7 +47,9 @@ __all__ = [
     "room_hand_policy_set",
     "room_hand_raise",
     "room_join",
+    "room_join_without_socket",
     "room_leave",
+    "room_leave_everywhere",
     "room_moderator_add",
     "room_moderator_remove",
     "room_ping",

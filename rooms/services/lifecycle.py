@@ -153,6 +153,24 @@ def room_leave(*, user: User, room_id: int) -> None:
         after_audience_departure(room, participant)
 
 
+def room_join_without_socket(*, user: User, room_id: int) -> RoomParticipant:
+    """`room_join` for a client that joins over REST: presence holds them like a socket that
+    went away, so without a socket joining the room within the grace period they leave."""
+    with transaction.atomic():
+        participant = room_join(user=user, room_id=room_id)
+        events.room_joined_without_socket(user_id=user.pk, room_id=room_id)
+    return participant
+
+
+def room_leave_everywhere(*, user: User, room_id: int) -> None:
+    """`room_leave` for a client that leaves over REST: the person's open sockets in the room
+    leave it too (`room.left`: no more room events, presence and the audio connection let go)."""
+    with transaction.atomic():
+        room_leave(user=user, room_id=room_id)
+        if user.is_authenticated:
+            events.room_left_elsewhere_send(user_id=user.pk, room_id=room_id)
+
+
 def room_end(*, user: User, room_id: int) -> Room:
     """A moderator ends the room for everyone (idempotent)."""
     user_require_member(user)
