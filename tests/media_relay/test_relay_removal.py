@@ -106,3 +106,32 @@ async def test_a_member_let_back_in_after_a_removal_hears_again(scene: Scene) ->
 
 def _lift_ban(user_id: int) -> None:
     User.objects.filter(pk=user_id).update(is_active=True)
+
+
+async def test_leaving_over_rest_closes_the_sockets_relay_connection(scene: Scene) -> None:
+    """Issue #12, point 14: the person leaves from another device over REST; the socket that
+    held their audio leaves the room and closes its connection at the relay."""
+    from rest_framework.test import APIClient
+
+    worker = await scene.worker()
+    _moderator, _speaker, audience = await scene.stage(listeners=2)
+    assert scene.room is not None
+    room_id = scene.room.pk
+    leaver, stays = audience
+    peers = worker.rooms[room_id].peers
+    assert leaver.user.pk in peers
+
+    @sync_to_async
+    def rest_leave() -> int:
+        api = APIClient()
+        api.force_authenticate(leaver.user)
+        return int(api.post(f"/api/v1/rooms/{room_id}/leave/").status_code)
+
+    assert await rest_leave() == 204
+
+    left = await leaver.ws.wait_push("room.left", timeout=10)
+    assert left["room_id"] == room_id
+    assert await wait_for(lambda: leaver.user.pk not in peers, 8)
+    assert await silent([leaver])
+    assert await hears_tone([stays])
+    assert leaver.user.pk not in worker.removed_members(room_id)  # free to come back
