@@ -26,3 +26,10 @@ def event_reminder_minutes() -> int:
 
 def room_title_max_length() -> int:
     return 120
+
+
+def room_max_joined_per_user() -> int:
+    """Live rooms one member may be in at once (each can hold an audio connection at the relay).
+    Switching rooms on a socket leaves the first one; a closed socket's room counts until its
+    grace period ends."""
+    return int(getattr(settings, "ROOM_MAX_JOINED_PER_USER", 3))

@@ -103,7 +103,7 @@ class RoomJoinView(MemberAPIView):
         responses=OpenApiTypes.OBJECT,
     )
     def post(self, request: Request, room_id: int) -> Response:
-        services.room_join(user=request.user, room_id=room_id)  # type: ignore[arg-type]
+        services.room_join_without_socket(user=request.user, room_id=room_id)  # type: ignore[arg-type]
         return Response(selectors.room_snapshot(room_id=room_id, viewer=request.user))
 
 
@@ -112,7 +112,7 @@ class RoomLeaveView(MemberAPIView):
         summary="Leave a room (idempotent)", request=inputs.EmptyInput, responses={204: None}
     )
     def post(self, request: Request, room_id: int) -> Response:
-        services.room_leave(user=request.user, room_id=room_id)  # type: ignore[arg-type]
+        services.room_leave_everywhere(user=request.user, room_id=room_id)  # type: ignore[arg-type]
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

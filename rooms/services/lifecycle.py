@@ -12,7 +12,7 @@ from accounts.permissions import user_require_member
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubs.models import Club
 from rooms import clubs_bridge, events, rules, tickets_bridge
-from rooms.conf import room_default_capacity, room_title_max_length
+from rooms.conf import room_default_capacity, room_max_joined_per_user, room_title_max_length
 from rooms.models import Room, RoomParticipant, RoomVisit, ScheduledEvent
 from rooms.selectors import user_card
 from rooms.services.common import (
@@ -111,6 +111,13 @@ def room_join(*, user: User, room_id: int) -> RoomParticipant:
             raise denial
         if RoomParticipant.objects.filter(room=room).count() >= room.capacity:
             raise Conflict("This room is full.", code="room_full")
+        most = room_max_joined_per_user()
+        elsewhere = RoomParticipant.objects.filter(user=user, room__status=Room.Status.LIVE)
+        if elsewhere.exclude(room=room).count() >= most:
+            raise Conflict(
+                f"You are in {most} rooms already; leave one to join another.",
+                code="too_many_rooms",
+            )
         RoomVisit.objects.get_or_create(room=room, user=user)
         if ScheduledEvent.objects.filter(room=room, hosts=user).exists():
             participant = RoomParticipant.objects.create(
@@ -144,6 +151,24 @@ def room_leave(*, user: User, room_id: int) -> None:
             after_stage_departure(room)
             return
         after_audience_departure(room, participant)
+
+
+def room_join_without_socket(*, user: User, room_id: int) -> RoomParticipant:
+    """`room_join` for a client that joins over REST: presence holds them like a socket that
+    went away, so without a socket joining the room within the grace period they leave."""
+    with transaction.atomic():
+        participant = room_join(user=user, room_id=room_id)
+        events.room_joined_without_socket(user_id=user.pk, room_id=room_id)
+    return participant
+
+
+def room_leave_everywhere(*, user: User, room_id: int) -> None:
+    """`room_leave` for a client that leaves over REST: the person's open sockets in the room
+    leave it too (`room.left`: no more room events, presence and the audio connection let go)."""
+    with transaction.atomic():
+        room_leave(user=user, room_id=room_id)
+        if user.is_authenticated:
+            events.room_left_elsewhere_send(user_id=user.pk, room_id=room_id)
 
 
 def room_end(*, user: User, room_id: int) -> Room:
