@@ -28,6 +28,7 @@ from payouts.services.tickets._common import (
     _require_creator_onboarded,
     _target,
     _to_refund_pending,
+    logger,
     platform_fee,
 )
 from payouts.services.tips import PaymentMethodRequired, payment_method_save
@@ -135,9 +136,16 @@ def _existing(ticket: Ticket, buyer: User, payment_method: str | None) -> Ticket
 
 
 def _retry(ticket: Ticket, customer: PaymentCustomer) -> Ticket:
+    previous = ticket.stripe_payment_intent_id
+    if previous:
+        # The failed attempt's payment intent can still be confirmed (3-D Secure retried by
+        # the client): cancel it first, so that two attempts can never both charge the card.
+        paid_by_previous = _cancel_attempt(ticket, previous)
+        if paid_by_previous is not None:
+            return paid_by_previous
     with transaction.atomic():
         locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
-        if locked.status != S.FAILED:
+        if locked.status != S.FAILED or locked.stripe_payment_intent_id != previous:
             return locked  # another request claimed the retry
         require_transition(locked, S.PENDING)
         locked.status = S.PENDING
@@ -157,6 +165,28 @@ def _retry(ticket: Ticket, customer: PaymentCustomer) -> Ticket:
     return _charge(locked, customer)
 
 
+def _cancel_attempt(ticket: Ticket, payment_intent: str) -> Ticket | None:
+    """Cancel the payment intent of a failed attempt before a new one. Returns the ticket when
+    that intent succeeded after all (the ticket is paid by it: no second charge), None once it
+    is canceled. An unanswered call raises `ProviderUnavailable`: no new attempt while the old
+    one might still be confirmed."""
+    provider = get_provider()
+    try:
+        provider.payment_intent_cancel(
+            payment_intent, idempotency_key=f"ticket-cancel-{payment_intent}"
+        )
+    except ProviderUnavailable:
+        raise
+    except ProviderError:
+        intent = provider.payment_intent_retrieve(payment_intent)
+        if intent.get("status") == "succeeded":
+            return ticket_apply_payment_intent(ticket=ticket, intent=intent)
+        if intent.get("status") != "canceled":
+            raise
+    audit(ticket, "attempt_canceled", note=f"{payment_intent} (attempt {ticket.attempt})")
+    return None
+
+
 def _charge(ticket: Ticket, customer: PaymentCustomer) -> Ticket:
     try:
         intent = get_provider().payment_intent_create(
@@ -167,11 +197,16 @@ def _charge(ticket: Ticket, customer: PaymentCustomer) -> Ticket:
             application_fee_amount=ticket.application_fee,
             destination=ticket.destination_account_id,
             transfer_group=ticket.transfer_group,
-            metadata={"ticket": str(ticket.uuid), "kind": "ticket"},
+            # The attempt tells a late event of an earlier attempt from the current one's.
+            metadata={"ticket": str(ticket.uuid), "kind": "ticket", "attempt": str(ticket.attempt)},
             idempotency_key=ticket.payment_idempotency_key,
         )
     except CardDeclined as exc:
-        ticket_mark_failed(ticket=ticket, code=str(exc.extra.get("decline_code") or exc.code))
+        ticket_mark_failed(
+            ticket=ticket,
+            code=str(exc.extra.get("decline_code") or exc.code),
+            payment_intent=exc.payment_intent_id,
+        )
         raise
     except ProviderUnavailable:
         raise  # unknown outcome: stays pending; the same key is used again, webhooks settle it
@@ -181,9 +216,28 @@ def _charge(ticket: Ticket, customer: PaymentCustomer) -> Ticket:
     return ticket_apply_payment_intent(ticket=ticket, intent=intent)
 
 
+def _is_current_attempt(ticket: Ticket, intent: dict[str, Any]) -> bool:
+    """Whether a payment intent is the ticket's current attempt. Caller holds the lock."""
+    intent_id = str(intent.get("id") or "")
+    if ticket.stripe_payment_intent_id:
+        return intent_id == ticket.stripe_payment_intent_id
+    # The current attempt's answer is not known yet (a webhook first, or an unanswered call):
+    # its intent carries the attempt number. Intents created before attempts were numbered
+    # are taken as the current one, as they always were.
+    attempt = (intent.get("metadata") or {}).get("attempt")
+    return attempt is None or str(attempt) == str(ticket.attempt)
+
+
 def ticket_apply_payment_intent(*, ticket: Ticket, intent: dict[str, Any]) -> Ticket:
+    """A payment intent of this ticket (the provider's answer or a webhook's object) moves the
+    ticket, if it is the current attempt's. An earlier attempt's news is recorded (an audit
+    entry) and changes nothing: its intent was canceled before the next attempt began."""
     with transaction.atomic():
         locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        if not _is_current_attempt(locked, intent):
+            _record_stale(locked, intent)
+            locked.client_secret = None  # type: ignore[attr-defined]
+            return locked
         if not locked.stripe_payment_intent_id:
             locked.stripe_payment_intent_id = str(intent["id"])
             locked.save(update_fields=["stripe_payment_intent_id", "updated"])
@@ -201,6 +255,16 @@ def ticket_apply_payment_intent(*, ticket: Ticket, intent: dict[str, Any]) -> Ti
     return ticket
 
 
+def _record_stale(ticket: Ticket, intent: dict[str, Any]) -> None:
+    status = str(intent.get("status") or "")
+    note = f"{intent.get('id')} {status} (attempt {(intent.get('metadata') or {}).get('attempt')}"
+    audit(ticket, "stale_attempt_event", note=f"{note}; current attempt {ticket.attempt})")
+    if status == "succeeded":
+        # Cannot happen when the retry canceled it; if a provider ever lets it through, the
+        # buyer paid twice: staff refund it from the provider's dashboard.
+        logger.error("an earlier attempt %s of ticket %s succeeded", intent.get("id"), ticket)
+
+
 def ticket_mark_requires_action(*, ticket: Ticket) -> Ticket:
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
@@ -213,7 +277,9 @@ def ticket_mark_requires_action(*, ticket: Ticket) -> Ticket:
     return ticket
 
 
-def ticket_mark_failed(*, ticket: Ticket, code: str = "") -> Ticket:
+def ticket_mark_failed(*, ticket: Ticket, code: str = "", payment_intent: str = "") -> Ticket:
+    """The current attempt failed. `payment_intent` is the declined intent when the provider
+    named it: recorded so that a retry cancels it first."""
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
         if ticket.status not in {S.PENDING, S.REQUIRES_ACTION}:
@@ -221,7 +287,8 @@ def ticket_mark_failed(*, ticket: Ticket, code: str = "") -> Ticket:
         previous = ticket.status
         ticket.status = S.FAILED
         ticket.failure_code = code[:64]
-        ticket.save(update_fields=["status", "failure_code", "updated"])
+        ticket.stripe_payment_intent_id = ticket.stripe_payment_intent_id or payment_intent
+        ticket.save(update_fields=["status", "failure_code", "stripe_payment_intent_id", "updated"])
         audit(ticket, "failed", from_status=previous, to_status=ticket.status, note=code)
     return ticket
 
