@@ -145,6 +145,10 @@ class PaymentProvider(Protocol):
 
     def subscription_retrieve(self, subscription: str) -> StripeDict: ...
 
+    def subscription_list(self, *, customer: str) -> list[StripeDict]:
+        """Every subscription of a customer, whatever its status."""
+        ...
+
     def subscription_set_cancel_at_period_end(
         self, *, subscription: str, cancel: bool, idempotency_key: str
     ) -> StripeDict: ...

@@ -323,6 +323,11 @@ class StripeProvider:
             {},
         )
 
+    def subscription_list(self, *, customer: str) -> list[StripeDict]:
+        return self._list(
+            self.client.v1.subscriptions.list, {"customer": customer, "status": "all"}
+        )
+
     def subscription_set_cancel_at_period_end(
         self, *, subscription: str, cancel: bool, idempotency_key: str
     ) -> StripeDict:

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.models import User
 from clubhouse.errors import Conflict, NotFound, PermissionDenied
@@ -25,6 +26,12 @@ from payouts.services.memberships._common import (
 from payouts.services.tips import PaymentMethodRequired, payment_method_save
 
 logger = logging.getLogger(__name__)
+
+# An `incomplete` subscription with no provider id this young was just created by a concurrent
+# request still waiting for Stripe's answer (a double tap): asking again now would race it, and
+# with other parameters (the card saved in between) Stripe refuses the reused key. The first
+# request finishes it; after this long its call went unanswered and asking again is safe.
+UNANSWERED_AFTER_SECONDS = 30
 
 
 # --- subscribe, cancel, resume --------------------------------------------------------------------
@@ -105,9 +112,32 @@ def _provider_create(sub: ClubSubscription, customer: PaymentCustomer) -> ClubSu
     except ProviderUnavailable:
         raise  # unknown outcome: the row stays `incomplete`; asking again retries with the key
     except ProviderError as exc:
+        if exc.code == "idempotency_error":
+            # The key was used before with other parameters (another card): that first request
+            # may well have subscribed the member. Never a failure: find what it made.
+            made = _provider_find(sub)
+            if made is not None:
+                return _apply_created(sub, made)
+            raise ProviderUnavailable() from exc
         _mark_failed(sub, exc.code)
         raise
     return _apply_created(sub, data)
+
+
+def _provider_find(sub: ClubSubscription) -> dict[str, Any] | None:
+    """The provider's subscription made for this row by an earlier, unanswered request (found
+    by its `club_subscription` metadata), with its latest invoice, or None."""
+    customer = PaymentCustomer.objects.filter(user_id=sub.user_id).first()
+    if customer is None:
+        return None
+    provider = get_provider()
+    for data in provider.subscription_list(customer=customer.stripe_customer_id):
+        if (data.get("metadata") or {}).get("club_subscription") == str(sub.uuid):
+            invoice = data.get("latest_invoice")
+            if isinstance(invoice, str):
+                data["latest_invoice"] = provider.invoice_retrieve(invoice)
+            return data
+    return None
 
 
 def _apply_created(sub: ClubSubscription, data: dict[str, Any]) -> ClubSubscription:
@@ -167,7 +197,13 @@ def _mark_failed(sub: ClubSubscription, code: str) -> None:
 
 def _subscribe_again(sub: ClubSubscription) -> ClubSubscription:
     if sub.status == S.INCOMPLETE and not sub.stripe_subscription_id:
-        # The first attempt's outcome is unknown: repeat it with the same idempotency key.
+        if (timezone.now() - sub.created).total_seconds() <= UNANSWERED_AFTER_SECONDS:
+            return sub  # a concurrent request is still waiting for its answer: it finishes it
+        # The first attempt's outcome is unknown: find what it made, or repeat it with the
+        # same idempotency key.
+        made = _provider_find(sub)
+        if made is not None:
+            return _apply_created(sub, made)
         customer = PaymentCustomer.objects.filter(user_id=sub.user_id).first()
         if customer is None or not customer.default_payment_method_id:
             raise PaymentMethodRequired()
