@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from clubhouse.errors import Conflict, NotFound, PermissionDenied
+from clubhouse.money import Money
 from payouts import conf
 from payouts.audit import audit
 from payouts.models import ClubPlan, ClubSubscription, PaymentCustomer
@@ -23,6 +24,7 @@ from payouts.services.memberships._common import (
     _period,
     _ts,
 )
+from payouts.services.quotes import price_require_shown
 from payouts.services.tips import PaymentMethodRequired, payment_method_save
 
 logger = logging.getLogger(__name__)
@@ -42,12 +44,18 @@ def _live(club: Any, user: User) -> ClubSubscription | None:
 
 
 def club_subscribe(
-    *, club: Any, user: User, payment_method: str | None = None
+    *,
+    club: Any,
+    user: User,
+    payment_method: str | None = None,
+    shown_price: Money | None = None,
 ) -> tuple[ClubSubscription, bool]:
     """Subscribe a club member to the club's monthly plan with their saved card (or the card
     given, which is saved). Returns (subscription, created). Idempotent: a member with a live
     subscription gets it back (a pending cancellation is undone: resubscribing); one still
-    waiting for 3-D Secure gets its confirmation secret again."""
+    waiting for 3-D Secure gets its confirmation secret again. `shown_price` is the monthly
+    price the member was shown: a new subscription is only made at that price
+    (`price_changed`)."""
     from clubs.errors import blocked, member_required
     from clubs.selectors import club_is_blocked_for, club_role
 
@@ -65,6 +73,7 @@ def club_subscribe(
     existing = _live(club, user)
     if existing is not None:
         return _subscribe_again(existing), False
+    price_require_shown(shown=shown_price, amount=plan.amount, currency=plan.currency)
     if payment_method:
         customer = payment_method_save(user=user, payment_method=payment_method)
     else:
@@ -73,6 +82,12 @@ def club_subscribe(
             raise PaymentMethodRequired()
     try:
         with transaction.atomic():
+            # The plan's lock orders this after any price change (club_plan_set holds it): the
+            # subscription is made at the price checked here.
+            plan = ClubPlan.objects.select_for_update().get(pk=plan.pk)
+            if not plan.active:
+                raise NotFound("This club does not sell memberships.", code="club_plan_missing")
+            price_require_shown(shown=shown_price, amount=plan.amount, currency=plan.currency)
             sub = ClubSubscription.objects.create(
                 club=club,
                 user=user,

@@ -11,6 +11,7 @@ from accounts.models import User
 from accounts.permissions import user_require_member
 from accounts.selectors import user_is_blocked_between
 from clubhouse.errors import Conflict, NotFound
+from clubhouse.money import Money
 from payouts import fees, ledger, ticket_selectors
 from payouts.audit import audit, require_transition
 from payouts.models import (
@@ -20,6 +21,7 @@ from payouts.models import (
     TicketPrice,
 )
 from payouts.provider import CardDeclined, ProviderError, ProviderUnavailable, get_provider
+from payouts.services.quotes import price_require_shown
 from payouts.services.tickets._common import (
     S,
     TicketNotAllowed,
@@ -69,25 +71,33 @@ def ticket_buy(
     event_id: int | None = None,
     room_id: int | None = None,
     payment_method: str | None = None,
+    shown_price: Money | None = None,
 ) -> Ticket:
     """Buy (or get back) `buyer`'s ticket. With no saved card, `payment_method` (from
     Stripe.js) is required and is saved for next time. A ticket that needs 3-D Secure comes
-    back `requires_action` with `client_secret` set for the client to finish."""
+    back `requires_action` with `client_secret` set for the client to finish. `shown_price`
+    is the price the buyer was shown: a charge is only made at that price (`price_changed`)."""
     user_require_member(buyer)
     target = _target(event_id=event_id, room_id=room_id)
     price = _price_for(target)
     existing = ticket_selectors.ticket_for(buyer, price.target_key)
     if existing is not None and existing.status != S.FAILED:
         return _existing(existing, buyer, payment_method)
+    price_require_shown(shown=shown_price, amount=price.amount, currency=price.currency)
     _buyable(buyer, target, price)
     account = _require_creator_onboarded(price.creator)
     customer = _customer(buyer, payment_method)
     if existing is not None:  # failed before: try again with a new attempt
-        return _retry(existing, customer)
+        return _retry(existing, customer, price, shown_price)
     event = price.event if price.event_id else None
     room = price.room if price.room_id else None
     try:
         with transaction.atomic():
+            # The price row's lock orders this sale after any price change (ticket_price_set
+            # holds it too): the ticket is sold at the price checked here, and once it exists
+            # the price is locked.
+            price = TicketPrice.objects.select_for_update().get(pk=price.pk)
+            price_require_shown(shown=shown_price, amount=price.amount, currency=price.currency)
             ticket = Ticket.objects.create(
                 buyer=buyer,
                 creator=price.creator,
@@ -135,7 +145,9 @@ def _existing(ticket: Ticket, buyer: User, payment_method: str | None) -> Ticket
     return ticket
 
 
-def _retry(ticket: Ticket, customer: PaymentCustomer) -> Ticket:
+def _retry(
+    ticket: Ticket, customer: PaymentCustomer, price: TicketPrice, shown_price: Money | None
+) -> Ticket:
     previous = ticket.stripe_payment_intent_id
     if previous:
         # The failed attempt's payment intent can still be confirmed (3-D Secure retried by
@@ -147,6 +159,12 @@ def _retry(ticket: Ticket, customer: PaymentCustomer) -> Ticket:
         locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
         if locked.status != S.FAILED or locked.stripe_payment_intent_id != previous:
             return locked  # another request claimed the retry
+        # Nothing was charged yet: the new attempt is at today's price (it may have changed
+        # while the only tickets had failed), which must be the one the buyer was shown.
+        price = TicketPrice.objects.select_for_update().get(pk=price.pk)
+        price_require_shown(shown=shown_price, amount=price.amount, currency=price.currency)
+        locked.amount, locked.currency = price.amount, price.currency
+        locked.application_fee = platform_fee(price.amount)
         require_transition(locked, S.PENDING)
         locked.status = S.PENDING
         locked.attempt += 1
@@ -158,6 +176,9 @@ def _retry(ticket: Ticket, customer: PaymentCustomer) -> Ticket:
                 "attempt",
                 "failure_code",
                 "stripe_payment_intent_id",
+                "amount",
+                "currency",
+                "application_fee",
                 "updated",
             ]
         )
