@@ -155,3 +155,41 @@ def test_an_unanswered_cancel_starts_no_new_attempt() -> None:
     paid = tickets.ticket_buy(buyer=buyer, event_id=event.pk)
     assert (paid.status, paid.attempt) == (S.PAID, 2)
     assert len(charges()) == 1
+
+
+def test_a_lost_answer_then_another_card_never_starts_a_second_charge(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stripe charged the card but its answer was lost; a minute later the buyer, who changed
+    their card meanwhile, taps again. The same key with another card is refused by Stripe: that
+    must find the first charge, not fail the ticket (a failed ticket is retried: a second
+    charge)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payouts.provider import ProviderUnavailable, get_provider
+
+    event = priced_event()
+    buyer = make_user()
+    payment_method_save(user=buyer, payment_method="pm_card_visa")
+    provider = get_provider()
+    real_create = provider.payment_intent_create
+
+    def answer_lost(**kwargs: Any) -> Any:
+        real_create(**kwargs)
+        raise ProviderUnavailable()
+
+    monkeypatch.setattr(provider, "payment_intent_create", answer_lost)
+    with pytest.raises(ProviderUnavailable):
+        tickets.ticket_buy(buyer=buyer, event_id=event.pk)
+    monkeypatch.setattr(provider, "payment_intent_create", real_create)
+    Ticket.objects.update(created=timezone.now() - timedelta(minutes=1))
+    payment_method_save(user=buyer, payment_method="pm_card_mastercard")
+
+    ticket = tickets.ticket_buy(buyer=buyer, event_id=event.pk)
+
+    assert (ticket.status, ticket.attempt) == (S.PAID, 1)
+    assert len(STANDIN.all("payment_intents")) == 1
+    assert len(charges()) == 1
+    assert Journal.objects.filter(kind=Journal.Kind.TICKET).count() == 1

@@ -232,9 +232,29 @@ def _charge(ticket: Ticket, customer: PaymentCustomer) -> Ticket:
     except ProviderUnavailable:
         raise  # unknown outcome: stays pending; the same key is used again, webhooks settle it
     except ProviderError as exc:
+        if exc.code == "idempotency_error":
+            # The key was used before with other parameters (the card saved in between
+            # changed): that earlier request made this attempt's intent, which may well have
+            # charged the card. Never a failure (a new attempt could charge twice): find it.
+            made = _attempt_intent(ticket, customer)
+            if made is not None:
+                return ticket_apply_payment_intent(ticket=ticket, intent=made)
+            raise ProviderUnavailable() from exc
         ticket_mark_failed(ticket=ticket, code=exc.code)
         raise
     return ticket_apply_payment_intent(ticket=ticket, intent=intent)
+
+
+def _attempt_intent(ticket: Ticket, customer: PaymentCustomer) -> dict[str, Any] | None:
+    """The payment intent an earlier, unanswered request made for the ticket's current attempt
+    (by its metadata), or None."""
+    for intent in get_provider().payment_intent_list(customer=customer.stripe_customer_id):
+        metadata = intent.get("metadata") or {}
+        if metadata.get("ticket") == str(ticket.uuid) and metadata.get("attempt") == str(
+            ticket.attempt
+        ):
+            return intent
+    return None
 
 
 def _is_current_attempt(ticket: Ticket, intent: dict[str, Any]) -> bool:
