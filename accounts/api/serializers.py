@@ -242,3 +242,10 @@ class VouchSerializer(serializers.ModelSerializer):
 class InvitationPreviewSerializer(serializers.Serializer):
     inviter = UserSummarySerializer()
     expires_at = serializers.DateTimeField()
+
+
+class ProfileUpdateJSONSerializer(ProfileUpdateSerializer):
+    """The JSON form of a profile update, for the schema: a file travels only in multipart (JSON
+    may still send `"avatar": null` to remove it)."""
+
+    avatar = None  # type: ignore[assignment]
