@@ -89,10 +89,25 @@ def test_the_api_limits_anonymous_clients_behind_the_proxy_separately(settings) 
     InvitationFactory(token=token)
     first = _client_behind_proxy("203.0.113.5")
     for _ in range(3):
-        assert first.post("/api/v1/invitations/preview/", {"token": token}).status_code == 200
-    assert first.post("/api/v1/invitations/preview/", {"token": token}).status_code == 429
+        assert (
+            first.post(
+                "/api/v1/invitations/preview/", {"token": token}, content_type="application/json"
+            ).status_code
+            == 200
+        )
+    assert (
+        first.post(
+            "/api/v1/invitations/preview/", {"token": token}, content_type="application/json"
+        ).status_code
+        == 429
+    )
     second = _client_behind_proxy("198.51.100.7")
-    assert second.post("/api/v1/invitations/preview/", {"token": token}).status_code == 200
+    assert (
+        second.post(
+            "/api/v1/invitations/preview/", {"token": token}, content_type="application/json"
+        ).status_code
+        == 200
+    )
 
 
 def test_the_admin_login_page_is_the_rate_limited_login() -> None:
