@@ -5,6 +5,7 @@ from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -44,6 +45,14 @@ class AccountAdapter(DefaultAccountAdapter):
                 if hasattr(request, "_messages"):
                     messages.warning(request, exc.message)
         return user
+
+    def clean_username(self, username: str, shallow: bool = False) -> str:
+        # `deleted-<id>` names an anonymised account (accounts.services.account_delete).
+        from accounts.services.deletion import DELETED_USERNAME_PREFIX
+
+        if username.lower().startswith(DELETED_USERNAME_PREFIX):
+            raise ValidationError("This username is reserved.", code="username_reserved")
+        return super().clean_username(username, shallow=shallow)
 
     def get_login_redirect_url(self, request: HttpRequest) -> str:
         user = getattr(request, "user", None)

@@ -7,7 +7,12 @@ class RoomsConfig(AppConfig):
     def ready(self) -> None:
         from accounts import events as account_events
         from clubs import events as club_events
-        from rooms.services import room_account_disabled, room_club_access_lost
+        from rooms.selectors import room_account_export
+        from rooms.services import (
+            room_account_deleting,
+            room_account_disabled,
+            room_club_access_lost,
+        )
 
         def leave_club_rooms(club_id: int, user_id: int) -> None:
             room_club_access_lost(club_id=club_id, user_id=user_id)
@@ -21,3 +26,5 @@ class RoomsConfig(AppConfig):
         # A banned account's sockets close and it leaves every room (registered once).
         if room_account_disabled not in account_events.ACCOUNT_DISABLED_HOOKS:
             account_events.ACCOUNT_DISABLED_HOOKS.append(room_account_disabled)
+        account_events.hook_register(account_events.ACCOUNT_DELETING_HOOKS, room_account_deleting)
+        account_events.ACCOUNT_EXPORT_SECTIONS["rooms"] = room_account_export

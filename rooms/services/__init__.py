@@ -10,6 +10,7 @@ submodules are an implementation detail.
 """
 
 from rooms.services.lifecycle import (
+    room_account_deleting,
     room_account_disabled,
     room_club_access_lost,
     room_create,
@@ -17,6 +18,7 @@ from rooms.services.lifecycle import (
     room_end_by_staff,
     room_join,
     room_leave,
+    room_visits_expire,
 )
 from rooms.services.moderation import room_ping, room_user_remove
 from rooms.services.stage import (
@@ -36,6 +38,7 @@ from rooms.services.stage import (
 )
 
 __all__ = [
+    "room_account_deleting",
     "room_account_disabled",
     "room_club_access_lost",
     "room_create",
@@ -58,4 +61,5 @@ __all__ = [
     "room_speaker_mute",
     "room_stage_leave",
     "room_user_remove",
+    "room_visits_expire",
 ]

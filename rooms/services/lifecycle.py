@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -12,8 +13,19 @@ from accounts.permissions import user_require_member
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubs.models import Club
 from rooms import clubs_bridge, events, rules, tickets_bridge
-from rooms.conf import room_default_capacity, room_title_max_length
-from rooms.models import Room, RoomParticipant, RoomVisit, ScheduledEvent
+from rooms.conf import (
+    room_default_capacity,
+    room_title_max_length,
+    room_visit_retention_days,
+)
+from rooms.models import (
+    EventRSVP,
+    Room,
+    RoomInvite,
+    RoomParticipant,
+    RoomVisit,
+    ScheduledEvent,
+)
 from rooms.selectors import user_card
 from rooms.services.common import (
     Role,
@@ -201,6 +213,17 @@ def room_club_access_lost(*, club_id: int, user_id: int) -> list[int]:
     return left
 
 
+def room_account_deleting(*, user: User) -> None:
+    """accounts' deleting hook (inside the deletion's transaction): the person's invites and
+    pings, RSVPs, visits and event hosting go. Being in a live room is left to the
+    account-disabled hook after commit, which takes them out in front of everyone and drops
+    their audio at the relay."""
+    RoomInvite.objects.filter(user=user).delete()
+    EventRSVP.objects.filter(user=user).delete()
+    RoomVisit.objects.filter(user=user).delete()
+    user.hosted_events.clear()  # type: ignore[attr-defined]
+
+
 def room_account_disabled(*, user_id: int) -> list[int]:
     """A disabled (banned) account is shut out of everything live, in front of everyone.
 
@@ -228,3 +251,13 @@ def room_account_disabled(*, user_id: int) -> list[int]:
             participant_take_out(room, participant, reason="account_disabled")
         left.append(room_id)
     return left
+
+
+def room_visits_expire(*, now: datetime | None = None) -> int:
+    """Forget who was in which room after the retention period (ROOM_VISIT_RETENTION_DAYS,
+    docs/operations.md). Idempotent; beat runs it daily (migration rooms 0006). Returns how
+    many visits went."""
+    cutoff = (now or timezone.now()) - timedelta(days=room_visit_retention_days())
+    with transaction.atomic():
+        deleted, _ = RoomVisit.objects.filter(first_joined_at__lt=cutoff).delete()
+    return deleted

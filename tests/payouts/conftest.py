@@ -11,6 +11,7 @@ from payouts import ledger
 from payouts.models import ConnectedAccount
 from payouts.provider import get_provider
 from payouts.provider.standin import STANDIN
+from tests.factories import totp_activate
 
 _seq = itertools.count()
 
@@ -49,7 +50,10 @@ def make_user(**kwargs: Any) -> User:
         "status": User.Status.MEMBER,
     }
     defaults.update(kwargs)
-    return User.objects.create_user(password=None, **defaults)  # unusable: no slow hashing
+    user = User.objects.create_user(password=None, **defaults)  # unusable: no slow hashing
+    if user.is_staff:
+        totp_activate(user)  # the back office requires it (accounts.middleware)
+    return user
 
 
 def make_creator(*, stipend: bool = False, active: bool = True, **program: Any) -> User:
