@@ -238,6 +238,7 @@ def club_subscriptions_for(user: User) -> QuerySet[Any]:
 def payouts_account_export(*, user: User) -> dict[str, Any]:
     """The data export's money section: everything paid by or to the person. The other side of
     a payment appears as a `person_ref` only."""
+
     def when(value: Any) -> str | None:
         return value.isoformat() if value is not None else None
 
