@@ -174,3 +174,15 @@ def test_a_username_of_a_deleted_account_cannot_be_taken_by_hand() -> None:
         format="json",
     )
     assert response.status_code == 400
+
+
+def test_the_privacy_page_says_what_is_kept_and_is_linked_from_every_page(client: Client) -> None:
+    page = client.get("/privacy/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Audio is never recorded" in text
+    assert "<strong>90 days</strong>" in text  # ROOM_VISIT_RETENTION_DAYS
+    assert "/settings/" in text  # how to export and delete
+    assert 'href="/privacy/"' in client.get("/").content.decode()
+    client.force_login(UserFactory())
+    assert 'href="/privacy/"' in client.get("/settings/").content.decode()
