@@ -308,6 +308,9 @@ MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Clubhouse")
 for _name in ("WAITLIST_LET_IN_DAILY_LIMIT", "INVITATION_DAILY_LIMIT"):
     if _name in env.ENVIRON:
         globals()[_name] = int(env.ENVIRON[_name])
+# How long "who was in which room" (RoomVisit) is kept; default and floor in rooms/conf.py.
+if "ROOM_VISIT_RETENTION_DAYS" in env.ENVIRON:
+    ROOM_VISIT_RETENTION_DAYS = int(env.ENVIRON["ROOM_VISIT_RETENTION_DAYS"])
 # --- end accounts -----------------------------------------------------------------------------
 
 # --- media relay ------------------------------------------------------------------------------

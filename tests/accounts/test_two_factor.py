@@ -115,3 +115,30 @@ def test_a_member_with_totp_is_asked_for_a_code_at_login(client: Client) -> None
     _password_step(client, member.email, next_url="/")
     assert client.post(AUTHENTICATE, {"code": totp_code()}).status_code == 302
     assert client.get("/settings/").status_code == 200
+
+
+def test_the_app_login_asks_for_the_code_too() -> None:
+    from rest_framework.test import APIClient
+
+    member = UserFactory()
+    totp_activate(member)
+    app = APIClient()
+    first = app.post(
+        "/_allauth/app/v1/auth/login", {"email": member.email, "password": PASSWORD}, format="json"
+    )
+    assert first.status_code == 401  # not logged in yet: a pending second step
+    flows = first.json()["data"]["flows"]
+    assert any(f["id"] == "mfa_authenticate" and f.get("is_pending") for f in flows)
+    token = first.json()["meta"]["session_token"]
+    assert APIClient().get("/api/v1/me/", HTTP_X_SESSION_TOKEN=token).status_code == 401
+
+    second = app.post(
+        "/_allauth/app/v1/auth/2fa/authenticate",
+        {"code": totp_code()},
+        format="json",
+        HTTP_X_SESSION_TOKEN=token,
+    )
+
+    assert second.status_code == 200, second.json()
+    done = second.json()["meta"]["session_token"]
+    assert APIClient().get("/api/v1/me/", HTTP_X_SESSION_TOKEN=done).status_code == 200
