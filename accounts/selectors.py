@@ -251,7 +251,7 @@ def account_export(user: User) -> dict[str, Any]:
         ],
         "invitations_sent": [
             _invitation(i) for i in user.invitations_sent.select_related("accepted_by")
-        ],  # type: ignore[attr-defined]
+        ],
         "waitlist_vouches": [
             {"member": person_ref(v.member), "created": _when(v.created)}
             for v in WaitlistVouch.objects.filter(requester=user).select_related("member")
@@ -274,7 +274,7 @@ def account_export(user: User) -> dict[str, Any]:
                 "status": r.status,
                 "created": _when(r.created),
             }
-            for r in user.reports_made.select_related("reported")  # type: ignore[attr-defined]
+            for r in user.reports_made.select_related("reported")
         ],
     }
     for name, section in sorted(events.ACCOUNT_EXPORT_SECTIONS.items()):

@@ -115,7 +115,7 @@ def _anonymise(user: User) -> None:
     user.last_name = ""
     user.display_name = ""
     user.bio = ""
-    user.avatar = ""  # type: ignore[assignment]
+    user.avatar = ""
     user.links = []
     user.invitation_quota = 0
     user.is_active = False

@@ -101,7 +101,7 @@ def club_account_deleting(*, user: User) -> None:
     ClubFollow.objects.filter(user=user).delete()
     now = timezone.now()
     for model, field in ((ClubNomination, "nominee"), (ClubMembershipRequest, "user")):
-        model.objects.filter(**{field: user, "status": DecisionStatus.PENDING}).update(  # type: ignore[attr-defined]
+        model.objects.filter(**{field: user, "status": DecisionStatus.PENDING}).update(
             status=DecisionStatus.WITHDRAWN, decided_at=now
         )
 

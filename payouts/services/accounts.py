@@ -79,7 +79,7 @@ def payouts_account_deleting(*, user: User) -> None:
     )
     club_ids = set(
         ClubSubscription.objects.filter(user=user, status__in=ClubSubscription.LIVE)
-        .exclude(club_id=None)
+        .exclude(club__isnull=True)
         .values_list("club_id", flat=True)
     )
     for club_id in sorted(club_ids):

@@ -221,7 +221,7 @@ def room_account_deleting(*, user: User) -> None:
     RoomInvite.objects.filter(user=user).delete()
     EventRSVP.objects.filter(user=user).delete()
     RoomVisit.objects.filter(user=user).delete()
-    user.hosted_events.clear()  # type: ignore[attr-defined]
+    user.hosted_events.clear()
 
 
 def room_account_disabled(*, user_id: int) -> list[int]:
