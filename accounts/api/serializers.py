@@ -230,7 +230,7 @@ class InvitationPreviewSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
-class ErrorSerializer(serializers.Serializer):
+class AccountErrorSerializer(serializers.Serializer):
     """The project's error shape: {"error": {"code", "message", "fields"}}."""
 
     error = inline_serializer(

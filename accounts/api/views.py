@@ -310,7 +310,7 @@ class WaitlistLetInView(APIView):
         return Response({"let_in": let_in, "invitation_quota": quota})
 
 
-_ERRORS = dict.fromkeys((400, 401, 403, 409), s.ErrorSerializer)
+_ERRORS = dict.fromkeys((400, 401, 403, 409), s.AccountErrorSerializer)
 
 
 class AccountExportView(APIView):
@@ -318,7 +318,7 @@ class AccountExportView(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: s.AccountExportSerializer, 401: s.ErrorSerializer})
+    @extend_schema(responses={200: s.AccountExportSerializer, 401: s.AccountErrorSerializer})
     def get(self, request: Request) -> Response:
         data = selectors.account_export(_user(request))
         response = Response(data)
