@@ -217,10 +217,24 @@ def room_account_deleting(*, user: User) -> None:
     """accounts' deleting hook (inside the deletion's transaction): the person's invites and
     pings, RSVPs, visits and event hosting go. Being in a live room is left to the
     account-disabled hook after commit, which takes them out in front of everyone and drops
-    their audio at the relay."""
+    their audio at the relay. Upcoming events they alone host are cancelled (tickets refunded).
+    """
     RoomInvite.objects.filter(user=user).delete()
     EventRSVP.objects.filter(user=user).delete()
     RoomVisit.objects.filter(user=user).delete()
+    # An upcoming event only they host can no longer start (only hosts open its room): it is
+    # cancelled, and its tickets refunded after commit, as when a host deletes it.
+    upcoming = ScheduledEvent.objects.filter(
+        hosts=user, room__isnull=True, starts_at__gt=timezone.now()
+    )
+    for event in (
+        ScheduledEvent.objects.select_for_update()
+        .filter(pk__in=list(upcoming.values_list("pk", flat=True)))
+        .order_by("pk")
+    ):
+        if not event.hosts.exclude(pk=user.pk).exists():
+            tickets_bridge.event_cancelled(event, by=user)
+            event.delete()
     user.hosted_events.clear()
 
 

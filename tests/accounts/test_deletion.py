@@ -17,9 +17,9 @@ from accounts import services
 from accounts.models import AccountEvent, Follow, Invitation, Notification, User
 from clubs.models import ClubAuditEntry, ClubMembership
 from clubs.services import club_create
-from rooms.models import RoomVisit
+from rooms.models import RoomVisit, ScheduledEvent
 from tests.factories import PASSWORD, FollowFactory, UserFactory
-from tests.rooms.factories import RoomFactory
+from tests.rooms.factories import EventFactory, RoomFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -186,3 +186,14 @@ def test_the_privacy_page_says_what_is_kept_and_is_linked_from_every_page(client
     assert 'href="/privacy/"' in client.get("/").content.decode()
     client.force_login(UserFactory())
     assert 'href="/privacy/"' in client.get("/settings/").content.decode()
+
+
+def test_an_upcoming_event_they_alone_host_is_cancelled_and_a_shared_one_goes_on() -> None:
+    person, cohost = UserFactory(), UserFactory()
+    alone = EventFactory(created_by=person)
+    shared = EventFactory(created_by=person, hosts=[person, cohost])
+
+    services.account_delete(user=person, actor=person)
+
+    assert not ScheduledEvent.objects.filter(pk=alone.pk).exists()
+    assert list(ScheduledEvent.objects.get(pk=shared.pk).hosts.all()) == [cohost]
