@@ -19,9 +19,12 @@ class AccountAdapter(DefaultAccountAdapter):
     """Signup is open, but a person without an invitation lands on the waitlist (the
     accounts services decide membership; see accounts.services).
 
-    A visitor who opened an invitation link carries its token in the session; signing up
-    redeems it, so they arrive as a member with `invited_by` set. A token that went bad in
-    the meantime leaves them on the waitlist with a message saying why.
+    A visitor who opened an invitation link carries its token in the session. Membership waits
+    for a confirmed address, so signing up keeps the token and confirming the address (the
+    link allauth mails at signup, opened in the same browser) redeems it: they arrive as a
+    member with `invited_by` set. A token that went bad in the meantime leaves them on the
+    waitlist with a message saying why; from another browser they open the invitation link
+    again once confirmed.
     """
 
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
@@ -32,18 +35,7 @@ class AccountAdapter(DefaultAccountAdapter):
         session = getattr(request, "session", None)
         if not commit or session is None:
             return user
-        token = session.pop(INVITATION_SESSION_KEY, None)
-        if token:
-            from accounts.services import invitation_accept
-            from clubhouse.errors import ApplicationError
-
-            try:
-                invitation_accept(token=token, user=user)
-                user.refresh_from_db()
-            except ApplicationError as exc:
-                logger.info("invitation not redeemed at signup: %s", exc.code)
-                if hasattr(request, "_messages"):
-                    messages.warning(request, exc.message)
+        _invitation_redeem_from_session(request, user)
         return user
 
     def clean_username(self, username: str, shallow: bool = False) -> str:
@@ -54,6 +46,12 @@ class AccountAdapter(DefaultAccountAdapter):
             raise ValidationError("This username is reserved.", code="username_reserved")
         return super().clean_username(username, shallow=shallow)
 
+    def confirm_email(self, request: HttpRequest, email_address: Any) -> bool:
+        confirmed = super().confirm_email(request, email_address)
+        if confirmed:
+            _invitation_redeem_from_session(request, email_address.user)
+        return confirmed
+
     def get_login_redirect_url(self, request: HttpRequest) -> str:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and not user.is_member:
@@ -62,3 +60,37 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def get_signup_redirect_url(self, request: HttpRequest) -> str:
         return self.get_login_redirect_url(request)
+
+
+def _invitation_redeem_from_session(request: HttpRequest, user: Any) -> None:
+    """Redeem the invitation token the session carries, if any, for `user`. An unconfirmed
+    address keeps the token for the confirmation; any other refusal drops it with a message."""
+    from accounts.services import invitation_accept
+    from clubhouse.errors import ApplicationError
+
+    session = getattr(request, "session", None)
+    if session is None:
+        return
+    token = session.get(INVITATION_SESSION_KEY)
+    if not token:
+        return
+    try:
+        invitation_accept(token=token, user=user)
+        user.refresh_from_db()
+    except ApplicationError as exc:
+        logger.info("invitation not redeemed: %s", exc.code)
+        if exc.code != "email_unverified":
+            session.pop(INVITATION_SESSION_KEY, None)
+        if hasattr(request, "_messages"):
+            if exc.code == "email_unverified":
+                messages.info(
+                    request,
+                    "Confirm your e-mail address with the link we just mailed you, "
+                    "and your invitation makes you a member.",
+                )
+            else:
+                messages.warning(request, exc.message)
+    else:
+        session.pop(INVITATION_SESSION_KEY, None)
+        if hasattr(request, "_messages"):
+            messages.success(request, "Your invitation is accepted: welcome!")

@@ -79,6 +79,7 @@ def load() -> Iterator[str]:
     admin.set_password(admin_password)
     admin.save()
     totp_secret, recovery_codes = _staff_two_factor(admin)
+    _email_confirmed(admin)
     people: list[User] = []
     for index, (username, name) in enumerate(DEMO_PEOPLE):
         person, created = User.objects.get_or_create(
@@ -95,6 +96,7 @@ def load() -> Iterator[str]:
             person.set_password(DEMO_PASSWORD)
             person.save()
             person.topics.set(topics[index % len(topics) : index % len(topics) + 2])
+        _email_confirmed(person)
         people.append(person)
     for index, person in enumerate(people):
         for other in (people[(index + 1) % len(people)], people[(index + 3) % len(people)]):
@@ -118,6 +120,7 @@ def load() -> Iterator[str]:
     if created:
         waiting.set_password(DEMO_PASSWORD)
         waiting.save()
+    _email_confirmed(waiting)
     if waiting.status == User.Status.WAITLISTED:
         services.waitlist_vouch_request(requester=waiting, member=by_username[knows])
     yield f"Staff superuser: admin@example.com / {admin_password}   (http://127.0.0.1:8000/admin/)"
@@ -133,4 +136,12 @@ def load() -> Iterator[str]:
     yield (
         f"On the waitlist: {username}@example.com (password {DEMO_PASSWORD}), who named "
         f"@{knows}; log in as {knows} and open /waitlist/ to let them in"
+    )
+
+
+def _email_confirmed(user: User) -> None:
+    """Demo addresses are confirmed (nobody reads example.com mail); inviting, letting in,
+    tipping and joining need a confirmed address."""
+    EmailAddress.objects.update_or_create(
+        user=user, email=user.email, defaults={"primary": True, "verified": True}
     )

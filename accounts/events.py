@@ -17,6 +17,10 @@ it reaches them through hooks they register at start-up (`AppConfig.ready`):
   the creator program). A hook that raises rolls the whole deletion back. Money rows stay.
 - `ACCOUNT_EXPORT_SECTIONS`: name → `section(user=...)` returning JSON-ready data; the data
   export (`accounts.selectors.account_export`) gathers every app's section under its name.
+- `USER_BLOCKED_HOOKS`: each is called as `hook(blocker_id=..., blocked_id=...)` once the
+  transaction that created a block (`accounts.services.user_block`) commits. rooms registers
+  `rooms.services.room_user_blocked`: the blocked person leaves the live rooms the blocker
+  moderates (the rule in rooms/rules.py that bars their entry).
 """
 
 from __future__ import annotations
@@ -34,7 +38,12 @@ class AccountDisabledHook(Protocol):
     def __call__(self, *, user_id: int) -> object: ...
 
 
+class UserBlockedHook(Protocol):
+    def __call__(self, *, blocker_id: int, blocked_id: int) -> object: ...
+
+
 ACCOUNT_DISABLED_HOOKS: list[AccountDisabledHook] = []
+USER_BLOCKED_HOOKS: list[UserBlockedHook] = []
 
 
 class AccountHook(Protocol):
@@ -63,3 +72,18 @@ def on_account_disabled(user_id: int) -> None:
 
 def account_disabled_on_commit(*, user_id: int) -> None:
     transaction.on_commit(partial(on_account_disabled, user_id))
+
+
+def on_user_blocked(blocker_id: int, blocked_id: int) -> None:
+    """Call every hook; one failure does not stop the others (the block is committed)."""
+    for hook in list(USER_BLOCKED_HOOKS):
+        try:
+            hook(blocker_id=blocker_id, blocked_id=blocked_id)
+        except Exception:
+            logger.exception(
+                "user-blocked hook %r failed for %s blocking %s", hook, blocker_id, blocked_id
+            )
+
+
+def user_blocked_on_commit(*, blocker_id: int, blocked_id: int) -> None:
+    transaction.on_commit(partial(on_user_blocked, blocker_id, blocked_id))

@@ -115,6 +115,7 @@ class Notification(models.Model):
         ROOM_PING = "room_ping", "Pinged you into a room"
         SPEAKER_INVITE = "speaker_invite", "Invited you to speak"
         EVENT_REMINDER = "event_reminder", "An event is starting"
+        EVENT_COHOST = "event_cohost", "Co-hosting an event"
         CLUB = "club", "Club activity"
         MONEY = "money", "Money"
 

@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 
 from accounts.models import User
+from accounts.selectors import user_email_verified
 from clubhouse.errors import NotAuthenticated, PermissionDenied
 
 
@@ -37,9 +38,37 @@ def user_require_member_now(user: Any) -> None:
     user_require_member(user)
 
 
+class EmailUnverified(PermissionDenied):
+    code = "email_unverified"
+    default_message = (
+        "Confirm your e-mail address first: open the link we mailed you "
+        "(your account page can send it again)."
+    )
+
+
+def user_require_verified_email(user: Any) -> None:
+    """Raise `email_unverified` unless `user` confirmed their account's address."""
+    if not user_email_verified(user):
+        raise EmailUnverified()
+
+
+def user_require_verified_member(user: Any) -> None:
+    """A member whose address is confirmed: who may invite, let in and send money."""
+    user_require_member(user)
+    user_require_verified_email(user)
+
+
 class IsMember(BasePermission):
     """DRF permission for member-only endpoints; errors carry the stable codes above."""
 
     def has_permission(self, request: Any, view: Any) -> bool:
         user_require_member(request.user)
+        return True
+
+
+class IsVerifiedMember(BasePermission):
+    """`IsMember`, and the member's e-mail address is confirmed (`email_unverified`)."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user_require_verified_member(request.user)
         return True

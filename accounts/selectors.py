@@ -31,6 +31,15 @@ def user_is_blocked_between(a: User, b: User) -> bool:
     return Block.objects.filter(Q(blocker=a, blocked=b) | Q(blocker=b, blocked=a)).exists()
 
 
+def user_email_verified(user: User) -> bool:
+    """Whether the person proved they read mail at their account's address (allauth's
+    confirmation). Inviting, letting in, tipping and becoming a member wait for it, so an
+    address squatted before its owner signed up gains nothing (docs/accounts.md)."""
+    return EmailAddress.objects.filter(
+        user_id=user.pk, email__iexact=user.email, verified=True
+    ).exists()
+
+
 def user_hidden_ids(viewer: User) -> QuerySet[Block, int]:
     """Ids the viewer must not see: people they blocked and people who blocked them."""
     blocked = Block.objects.filter(blocker=viewer).values_list("blocked_id", flat=True)

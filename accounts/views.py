@@ -139,6 +139,8 @@ def invitation_landing(request: HttpRequest, token: str) -> HttpResponse:
         try:
             services.invitation_accept(token=token, user=_user(request))
         except ApplicationError as exc:
+            if exc.code == "email_unverified":  # confirming the address redeems it (adapter)
+                request.session[INVITATION_SESSION_KEY] = token
             return render(
                 request, "accounts/invitation_error.html", {"error": exc}, status=exc.status
             )

@@ -399,3 +399,17 @@ THROTTLE_DESCRIPTIONS = {
 }
 # Part of every counter's key; tests give each test its own (tests/conftest.py).
 THROTTLE_NAMESPACE = ""
+
+# --- what one member can make the web tier and the relay hold (issue #12) ---------------------
+# Defaults live in rooms/realtime/conf.py, rooms/conf.py and media_relay/conf.py;
+# docs/operations.md ("Limits per member on sockets, rooms and audio") explains each.
+for _name, _cast in (
+    ("REALTIME_MAX_SOCKETS_PER_USER", int),
+    ("ROOM_MAX_JOINED_PER_USER", int),
+    ("REALTIME_RTC_OFFERS_PER_MINUTE", int),
+    ("RELAY_MAX_REMOTE_CANDIDATES", int),
+    ("RELAY_ALLOW_LOOPBACK_CANDIDATES", str),
+):
+    if _name in env.ENVIRON:
+        globals()[_name] = _cast(env.ENVIRON[_name])
+# --- end member limits ------------------------------------------------------------------------

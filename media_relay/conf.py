@@ -53,3 +53,20 @@ def pipe_host() -> str:
     """Address a worker's cascade pipe (UDP, unencrypted: loopback or a private network only)
     listens on; edges on other hosts need a private address here."""
     return str(relay_setting("RELAY_PIPE_HOST", "127.0.0.1"))
+
+
+def max_remote_candidates() -> int:
+    """Remote ICE candidates one peer connection may name (in its offer and trickled). A browser
+    offers a handful (host, server-reflexive, relayed, per address family)."""
+    return int(relay_setting("RELAY_MAX_REMOTE_CANDIDATES", 20))
+
+
+def allow_loopback_candidates() -> bool | None:
+    """Whether clients may name loopback addresses (127.0.0.1, ::1) as candidates. None (the
+    default): only if the relay itself has no address but loopback."""
+    value = relay_setting("RELAY_ALLOW_LOOPBACK_CANDIDATES", None)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)

@@ -29,6 +29,7 @@ from aiortc import (
 from aiortc.rtp import RtpPacket
 from aiortc.sdp import candidate_from_sdp
 
+from media_relay import conf
 from media_relay.aiortc_internals import (
     IdleAudioTrack,
     RtpOutlet,
@@ -40,6 +41,7 @@ from media_relay.aiortc_internals import (
     transceiver_offer_direction,
     untap_receiver,
 )
+from media_relay.candidates import candidate_refusal, loopback_allowed, offer_sanitize
 from media_relay.forwarder import Forwarder, Outlet, SpeakingCallback
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class RelayPeer:
     outlets: list[RtpOutlet] = field(default_factory=list)
     tracks: list[IdleAudioTrack] = field(default_factory=list)
     closed: bool = False
+    remote_candidates: int = 0  # named by the client, in its offer and trickled
 
 
 class RelayRoom:
@@ -107,11 +110,18 @@ class RelayRoom:
             raise RelayError("room_ended", "This room has ended.")
         if "\nm=audio " not in sdp.replace("\r\n", "\n"):
             raise RelayError("bad_offer", "The offer has no audio m-line.")
+        limit = conf.max_remote_candidates()
+        try:
+            sdp, candidates = offer_sanitize(sdp, allow_loopback=loopback_allowed(), limit=limit)
+        except ValueError:
+            raise RelayError(
+                "too_many_candidates", f"An offer may name at most {limit} ICE candidates."
+            ) from None
         old = self.peers.pop(user_id, None)
         if old is not None:
             await self._peer_close(old, "renegotiated", notify=False)
         pc = RTCPeerConnection(self._config)
-        peer = RelayPeer(user_id, pc)
+        peer = RelayPeer(user_id, pc, remote_candidates=candidates)
         self.peers[user_id] = peer
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -174,7 +184,21 @@ class RelayRoom:
         if not line:
             await peer.pc.addIceCandidate(None)  # end-of-candidates
             return
-        parsed = candidate_from_sdp(line.removeprefix("candidate:"))
+        try:
+            parsed = candidate_from_sdp(line.removeprefix("candidate:"))
+        except (ValueError, IndexError):
+            raise RelayError("bad_candidate", "The ICE candidate could not be read.") from None
+        refusal = candidate_refusal(parsed.ip, allow_loopback=loopback_allowed())
+        if refusal is not None:
+            raise RelayError(
+                "candidate_refused", f"The relay does not connect to that address ({refusal})."
+            )
+        limit = conf.max_remote_candidates()
+        if peer.remote_candidates >= limit:
+            raise RelayError(
+                "too_many_candidates", f"A connection may name at most {limit} ICE candidates."
+            )
+        peer.remote_candidates += 1
         parsed.sdpMid = candidate.get("sdpMid")
         parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
         await peer.pc.addIceCandidate(parsed)

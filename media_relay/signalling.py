@@ -109,12 +109,12 @@ def member_offer_prepare(
     from clubhouse.errors import ApplicationError
     from rooms.models import RoomParticipant
 
+    def not_in_room() -> ApplicationError:
+        return ApplicationError("Join the room first.", code="not_in_room", status=409)
+
     state = room_relay_state(room_id)
-    if (
-        state is None
-        or not RoomParticipant.objects.filter(room_id=room_id, user_id=user_id).exists()
-    ):
-        raise ApplicationError("Join the room first.", code="not_in_room", status=409)
+    if state is None:
+        raise not_in_room()
     try:
         worker_id = _place_member(room_id, user_id, publishing and user_id in state["speakers"])
     except RelayUnavailable:
@@ -123,6 +123,16 @@ def member_offer_prepare(
             code="relay_unavailable",
             status=503,
         ) from None
+    # Checked after placement: a removal committing from here on finds this worker among the
+    # room's (its `relay.remove` reaches it), and one committed before is seen here. The offer
+    # carries this `seq`, so the worker refuses it if a removal newer than it got there first.
+    state = room_relay_state(room_id)
+    if (
+        state is None
+        or not RoomParticipant.objects.filter(room_id=room_id, user_id=user_id).exists()
+    ):
+        _registry().forget_member(room_id, user_id, worker_id)
+        raise not_in_room()
     return worker_id, {"type": "relay.room_state", "room_id": room_id, **state}
 
 

@@ -47,6 +47,10 @@ class RelayWorker:
         self.rooms: dict[int, RelayRoom] = {}
         self._reply_to: dict[tuple[int, int], str] = {}
         self._room_seq: dict[int, int] = {}
+        # room -> {user: seq of the room event that removed them}. A removal can overtake the
+        # offer of the person removed (prepared before the removal committed, sent after it):
+        # an offer whose room state is older than the removal is refused.
+        self._removed: dict[int, dict[int, int]] = {}
         self._queues: dict[int, asyncio.Queue[dict[str, Any]]] = {}
         self._room_tasks: dict[int, asyncio.Task[None]] = {}
         self._ended_totals = dict.fromkeys(_TOTALS, 0)
@@ -130,8 +134,19 @@ class RelayWorker:
             return
         if self._stale(room_id, message):
             return
-        room = self._room(room_id)
         user_id = int(message["user_id"]) if "user_id" in message else None
+        if kind == "relay.remove":
+            assert user_id is not None
+            await self._remove(room_id, user_id, message)
+            return
+        if kind == "relay.offer":
+            assert user_id is not None
+            self._refuse_if_removed(room_id, user_id, message.get("seq"))
+        if kind == "relay.ice":
+            assert user_id is not None
+            await self._ice(room_id, user_id, message)
+            return
+        room = self._room(room_id)
         if kind == "relay.offer":
             assert user_id is not None
             reply_to = str(message["reply_to"])
@@ -152,9 +167,6 @@ class RelayWorker:
             for publisher in list(room.forwarder.publishers.values()):
                 if publisher.speaking:  # so the newcomer's room learns who is talking now
                     self._on_speaking(room_id, publisher.user_id, True, publisher.level)
-        elif kind == "relay.ice":
-            assert user_id is not None
-            await room.peer_ice(user_id, dict(message.get("candidate") or {}))
         elif kind == "relay.room_state":
             room.room_state(
                 {int(u) for u in message.get("speakers", [])},
@@ -166,14 +178,58 @@ class RelayWorker:
         elif kind == "relay.move_to_audience":
             assert user_id is not None
             room.speaker_move_to_audience(user_id)
-        elif kind == "relay.remove":
-            assert user_id is not None
-            only_for = message.get("if_channel")
-            if only_for and self._reply_to.get((room_id, user_id)) != only_for:
-                return  # that socket's connection was already replaced by a newer offer
-            await room.peer_remove(user_id, str(message.get("reason") or "removed"))
         else:
             raise RelayError("unknown_type", f"Unknown relay message type {kind!r}.")
+
+    async def _remove(self, room_id: int, user_id: int, message: dict[str, Any]) -> None:
+        """`relay.remove`: a removal by the room (reason `removed` with the event's `seq`) is
+        remembered, whatever socket it came from; the connection is closed (with `if_channel`,
+        only if that socket's offer made it). Never creates the room on this worker."""
+        reason = str(message.get("reason") or "removed")
+        seq = message.get("seq")
+        if reason == "removed" and seq is not None:
+            removed = self._removed.setdefault(room_id, {})
+            removed[user_id] = max(int(seq), removed.get(user_id, 0))
+        only_for = message.get("if_channel")
+        if only_for and self._reply_to.get((room_id, user_id)) != only_for:
+            return  # that socket's connection was already replaced by a newer offer
+        room = self.rooms.get(room_id)
+        if room is not None:
+            await room.peer_remove(user_id, reason)
+
+    async def _ice(self, room_id: int, user_id: int, message: dict[str, Any]) -> None:
+        """`relay.ice`: add the candidate (a refusal is a `relay.error`); with a `request_id`,
+        acknowledge with `relay.ice_added`, so the socket can tell its client either way."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            raise RelayError("no_peer", "No connection for this member; send an offer first.")
+        await room.peer_ice(user_id, dict(message.get("candidate") or {}))
+        reply_to, request_id = message.get("reply_to"), message.get("request_id")
+        if reply_to and request_id:
+            await self.layer.send(
+                str(reply_to),
+                {
+                    "type": "relay.ice_added",
+                    "room_id": room_id,
+                    "user_id": user_id,
+                    "request_id": request_id,
+                },
+            )
+
+    def _refuse_if_removed(self, room_id: int, user_id: int, seq: Any) -> None:
+        """An offer carries the room `seq` read when the web tier checked the person was in the
+        room. Older than their removal: prepared before it, refused. Not older: they were let
+        back in after it, and the removal is forgotten."""
+        removed_at = self._removed.get(room_id, {}).get(user_id)
+        if removed_at is None:
+            return
+        if seq is None or int(seq) < removed_at:
+            raise RelayError("removed", "You were removed from this room.")
+        del self._removed[room_id][user_id]
+
+    def removed_members(self, room_id: int) -> dict[int, int]:
+        """Who this worker remembers as removed from the room, with the removal's seq."""
+        return dict(self._removed.get(room_id, {}))
 
     def _stale(self, room_id: int, message: dict[str, Any]) -> bool:
         """Room-state commands carry the room's `seq`: one older than the last applied is
@@ -202,6 +258,7 @@ class RelayWorker:
 
     async def _room_end(self, room_id: int) -> None:
         self._room_seq.pop(room_id, None)
+        self._removed.pop(room_id, None)
         room = self.rooms.pop(room_id, None)
         if room is None:
             return

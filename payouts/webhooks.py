@@ -54,34 +54,35 @@ def _ticket_for(obj: dict[str, Any]) -> Any:
 
 def _payment_intent_succeeded(obj: dict[str, Any], created: int | None) -> None:
     from payouts.services import tip_mark_succeeded
-    from payouts.services.tickets import ticket_mark_paid
+    from payouts.services.tickets import ticket_apply_payment_intent
 
     charge_id = str(obj.get("latest_charge") or "")
     if tip := _tip_for(obj):
         tip_mark_succeeded(tip=tip, charge_id=charge_id)
     elif ticket := _ticket_for(obj):
-        ticket_mark_paid(ticket=ticket, charge_id=charge_id)
+        # Matched to the exact attempt: an earlier attempt's news is recorded, not applied.
+        ticket_apply_payment_intent(ticket=ticket, intent=obj)
 
 
 def _payment_intent_failed(obj: dict[str, Any], created: int | None) -> None:
     from payouts.services import tip_mark_failed
-    from payouts.services.tickets import ticket_mark_failed
+    from payouts.services.tickets import ticket_apply_payment_intent
 
     code = str((obj.get("last_payment_error") or {}).get("code") or "payment_failed")
     if tip := _tip_for(obj):
         tip_mark_failed(tip=tip, code=code)
     elif ticket := _ticket_for(obj):
-        ticket_mark_failed(ticket=ticket, code=code)
+        ticket_apply_payment_intent(ticket=ticket, intent=obj)
 
 
 def _payment_intent_requires_action(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services.tickets import ticket_mark_requires_action
+    from payouts.services.tickets import ticket_apply_payment_intent
     from payouts.services.tips import tip_mark_requires_action
 
     if tip := _tip_for(obj):
         tip_mark_requires_action(tip=tip)
     elif ticket := _ticket_for(obj):
-        ticket_mark_requires_action(ticket=ticket)
+        ticket_apply_payment_intent(ticket=ticket, intent=obj)
 
 
 def _charge_refunded(obj: dict[str, Any], created: int | None) -> None:

@@ -12,6 +12,7 @@ class RoomsConfig(AppConfig):
             room_account_deleting,
             room_account_disabled,
             room_club_access_lost,
+            room_user_blocked,
         )
 
         def leave_club_rooms(club_id: int, user_id: int) -> None:
@@ -26,5 +27,8 @@ class RoomsConfig(AppConfig):
         # A banned account's sockets close and it leaves every room (registered once).
         if room_account_disabled not in account_events.ACCOUNT_DISABLED_HOOKS:
             account_events.ACCOUNT_DISABLED_HOOKS.append(room_account_disabled)
+        # A moderator's new block takes the blocked person out of their rooms (registered once).
+        if room_user_blocked not in account_events.USER_BLOCKED_HOOKS:
+            account_events.USER_BLOCKED_HOOKS.append(room_user_blocked)
         account_events.hook_register(account_events.ACCOUNT_DELETING_HOOKS, room_account_deleting)
         account_events.ACCOUNT_EXPORT_SECTIONS["rooms"] = room_account_export

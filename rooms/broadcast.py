@@ -52,6 +52,17 @@ def user_send(user_id: int, event: dict[str, Any]) -> None:
     _mirror(user_group(user_id), {"type": "user.event", "event": event})
 
 
+def room_presence_expect(room_id: int, user_id: int) -> None:
+    """A member joined without a socket: start their grace period unless one is attached.
+    Called after commit; never raises (the member would then stay until they leave)."""
+    try:
+        fanout.presence_expect_socket(room_id, user_id)
+    except Exception:
+        logger.exception(
+            "realtime: could not start the grace of user %s in room %s", user_id, room_id
+        )
+
+
 def user_account_disabled(user_id: int) -> None:
     """Refuse every socket of `user_id`, on every web process: each answers the
     `account_disabled` error, closes with 4403 and lets go of its room and its audio at once

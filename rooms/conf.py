@@ -37,3 +37,10 @@ def room_visit_retention_days() -> int:
     days" count them."""
     days = int(getattr(settings, "ROOM_VISIT_RETENTION_DAYS", 90))
     return max(days, ROOM_VISIT_RETENTION_MIN_DAYS)
+
+
+def room_max_joined_per_user() -> int:
+    """Live rooms one member may be in at once (each can hold an audio connection at the relay).
+    Switching rooms on a socket leaves the first one; a closed socket's room counts until its
+    grace period ends."""
+    return int(getattr(settings, "ROOM_MAX_JOINED_PER_USER", 3))

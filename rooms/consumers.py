@@ -44,6 +44,7 @@ TOKEN_IN_URL = "token_in_url"  # noqa: S105 (an error code, not a secret)
 CLOSE_TOKEN_IN_URL = 4400
 CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_MANY = 4429  # over a per-member limit (REALTIME_MAX_SOCKETS_PER_USER)
 
 
 class _FailureLog:
@@ -144,9 +145,20 @@ class RoomConsumer(AsyncConsumer):
         await self.hub.join_user(self.user_id, self)
         self.listening = True
         try:
-            await self.hub.connected_user(self.user_id, self.sid)
+            counted = await self.hub.connected_user(self.user_id, self.sid)
         except Exception:  # being shown online is a nicety: never refuse the socket for it
             logger.exception("realtime: recording that a member is online failed")
+            counted = True
+        if not counted:  # the person's sockets are counted with their online mark
+            self.listening = False
+            self.hub.leave_user(self.user_id, self)
+            most = conf.max_sockets_per_user()
+            error = framing.error(
+                "too_many_sockets", f"At most {most} open connections per member; close one."
+            )
+            await self._send_text(error)
+            await self.base_send({"type": "websocket.close", "code": CLOSE_TOO_MANY})
+            self.closed = True
 
     def _subprotocol(self) -> str | None:
         offered = self.scope.get("subprotocols") or []
@@ -373,7 +385,14 @@ class RoomConsumer(AsyncConsumer):
         # Follow the room's relay events before the offer: the relay tells a newcomer's room
         # who is talking right after answering.
         await self.hub.relay_follow(room_id)
-        return await self.rtc.offer(request, room_id)
+        answer = await self.rtc.offer(request, room_id)
+        if self.room_id != room_id:
+            # Ejected while the relay answered (removed, or the room ended): no audio.
+            await self.rtc.close_peer("removed")
+            raise FrameError(
+                "not_in_room", "You are no longer in this room.", request_id=request.id
+            )
+        return answer
 
     async def _rtc_ice(self, request: Request) -> dict[str, Any]:
         room_id = self._rtc_room(request)
@@ -393,6 +412,13 @@ class RoomConsumer(AsyncConsumer):
         if kind == "user":
             if event.get("type") == framing.ACCOUNT_DISABLED:
                 self._account_disabled()
+                return
+            if event.get("type") == "room.left":
+                # The person left this room elsewhere (over REST): this socket leaves it too.
+                if event.get("room_id") != self.room_id or self.syncing:
+                    return
+                await self._write(message, frame)
+                self._ejected("left")
                 return
             if event.get("type", "").startswith("rtc.") and (
                 self.rtc is None or self.rtc.room_id != event.get("room_id")
@@ -431,20 +457,27 @@ class RoomConsumer(AsyncConsumer):
             self.last_seq = seq
         await self._write(message, frame)
         kind = event.get("type")
-        if kind == "room.ended" or (
+        if kind == "room.ended":
+            self._ejected("room_ended")
+        elif (
             kind == "room.user_removed" and (event.get("data") or {}).get("user_id") == self.user_id
         ):
-            self._ejected()
+            self._ejected("removed", seq)
 
-    def _ejected(self) -> None:
-        """The room ended, or this member was removed: stop following it, without a grace.
+    def _ejected(self, reason: str, seq: int | None = None) -> None:
+        """The room ended, this member was removed, or they left it elsewhere (over REST): stop
+        following it, without a grace, and close this socket's audio connection at the relay
+        itself (the room-wide command may be lost or overtaken; the worker remembers the
+        removal's `seq` against a late offer).
 
-        Runs inside the hub's fan-out loop, so the Redis write is left to a task instead of
-        making the other members of the room wait for it."""
+        Runs inside the hub's fan-out loop, so the Redis write and the relay message are left
+        to tasks instead of making the other members of the room wait for them."""
         room_id = self.room_id
         if room_id is None or self.hub is None:
             return
         self._forget_room()
+        if self.rtc is not None and self.rtc.room_id == room_id:
+            self.hub.spawn(self.rtc.close_peer(reason, seq=seq))
         self.hub.spawn(self.hub.detach(room_id, self.user_id, self.sid, grace=False))
 
     async def _send_text(self, text: str) -> None:

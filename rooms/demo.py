@@ -24,7 +24,7 @@ from accounts.demo import DEMO_PEOPLE
 from accounts.models import Follow, Topic, User
 from clubhouse.errors import ApplicationError, Conflict
 from rooms import schedule_services, services
-from rooms.models import Room, RoomParticipant, ScheduledEvent
+from rooms.models import EventCohostInvite, Room, RoomParticipant, ScheduledEvent
 
 
 @dataclass(frozen=True)
@@ -187,5 +187,8 @@ def load() -> Iterator[str]:
             host_ids=[h.pk for h in hosts[1:]],
             topic_ids=[topics[s] for s in slugs if s in topics],
         )
+        # Co-hosts are asked; the demo's say yes, so the event shows its hosts as before.
+        for invite in EventCohostInvite.objects.filter(event=event):
+            schedule_services.event_cohost_accept(user=invite.user, invite_id=invite.pk)
     if event is not None:
         yield f"Upcoming event: {title!r} at {event.starts_at:%Y-%m-%d %H:%M} UTC"

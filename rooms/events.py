@@ -43,6 +43,7 @@ PERSONAL_EVENT_TYPES = (
     "room.hand_lowered",
     "room.removed",
     "room.pinged",
+    "room.left",
 )
 ACCOUNT_EVENT_TYPES = (framing.ACCOUNT_DISABLED,)
 EVENT_TYPES = ROOM_EVENT_TYPES + PERSONAL_EVENT_TYPES + ACCOUNT_EVENT_TYPES
@@ -65,6 +66,18 @@ def user_event_send(*, user_id: int, room_id: int, type: str, data: dict[str, An
 def account_disabled_send(*, user_id: int) -> None:
     """Refuse every socket of a disabled account once the transaction commits."""
     transaction.on_commit(lambda: broadcast.user_account_disabled(user_id))
+
+
+def room_left_elsewhere_send(*, user_id: int, room_id: int) -> None:
+    """The person left the room over REST: once committed, each of their sockets in the room is
+    told (`room.left`) and leaves it too (its subscription, presence and audio connection)."""
+    user_event_send(user_id=user_id, room_id=room_id, type="room.left", data={"reason": "left"})
+
+
+def room_joined_without_socket(*, user_id: int, room_id: int) -> None:
+    """The person joined over REST: once committed, unless a socket of theirs is in the room,
+    their presence grace period starts (they leave after it unless a socket joins)."""
+    transaction.on_commit(lambda: broadcast.room_presence_expect(room_id, user_id))
 
 
 def room_audience_changed(*, room_id: int) -> None:

@@ -265,3 +265,40 @@ class EventRSVP(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.event}"
+
+
+class EventCohostInvite(models.Model):
+    """A host asks a member to co-host an event. The member is a host only once they accept;
+    until then nothing about the event is theirs (no stage, no moderator role, no free seat).
+
+    PENDING → ACCEPTED | DECLINED | REVOKED; ACCEPTED → REVOKED (taken off the hosts);
+    REVOKED → PENDING (asked again). A decline is final for that event: asking again is refused
+    (`cohost_declined`), so nobody is pestered. Every move is a service in
+    rooms/schedule_services.py holding the event's row lock."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for an answer"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        REVOKED = "revoked", "Withdrawn"
+
+    event = models.ForeignKey(
+        ScheduledEvent, on_delete=models.CASCADE, related_name="cohost_invites"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="event_cohost_invites"
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created = models.DateTimeField(auto_now_add=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "user"], name="event_cohost_invite_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"co-host {self.user} → {self.event} ({self.status})"

@@ -14,7 +14,7 @@ from accounts.permissions import user_require_member
 from accounts.selectors import user_hidden_ids
 from clubhouse.errors import NotFound
 from rooms import clubs_bridge
-from rooms.models import EventRSVP, ScheduledEvent
+from rooms.models import EventCohostInvite, EventRSVP, ScheduledEvent
 from rooms.selectors import user_card
 
 ICS_DURATION = timedelta(hours=1)
@@ -141,3 +141,28 @@ def event_ics(event: ScheduledEvent) -> str:
         "END:VCALENDAR",
     ]
     return "\r\n".join(_ics_fold(line) for line in lines) + "\r\n"
+
+
+def event_cohost_invites_pending(*, user: Any) -> QuerySet[EventCohostInvite]:
+    """The co-host invitations waiting for `user`'s answer, soonest event first."""
+    user_require_member(user)
+    return (
+        EventCohostInvite.objects.filter(user=user, status=EventCohostInvite.Status.PENDING)
+        .select_related("event", "invited_by")
+        .order_by("event__starts_at", "pk")
+    )
+
+
+def event_cohost_invite_item(invite: EventCohostInvite) -> dict[str, Any]:
+    """The API shape of a co-host invitation."""
+    return {
+        "id": invite.pk,
+        "status": invite.status,
+        "event": {
+            "id": invite.event.pk,
+            "title": invite.event.title,
+            "starts_at": invite.event.starts_at.isoformat(),
+        },
+        "invited_by": user_card(invite.invited_by) if invite.invited_by else None,
+        "created": invite.created.isoformat(),
+    }

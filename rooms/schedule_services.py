@@ -1,4 +1,5 @@
-"""Writes about scheduled events: create, edit, cancel, RSVP, start the room, send reminders."""
+"""Writes about scheduled events: create, edit, cancel, RSVP, start the room, send reminders,
+and co-hosting, which the co-host accepts (rooms.models.EventCohostInvite)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Follow, Notification, Topic, User
+from accounts.models import Block, Follow, Notification, Topic, User
 from accounts.permissions import user_require_member
 from accounts.services import notification_create
 from clubhouse.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from clubs.models import Club
 from rooms import clubs_bridge, services, tickets_bridge
 from rooms.conf import event_reminder_minutes
-from rooms.models import EventRSVP, Room, ScheduledEvent
+from rooms.models import EventCohostInvite, EventRSVP, Room, ScheduledEvent
 
 MAX_HOSTS = 10
 
@@ -94,8 +95,10 @@ def event_create(
     club_id: int | None = None,
     members_only: bool = False,
 ) -> ScheduledEvent:
-    """Schedule an event; its creator is always a host. A club event may be members-only:
-    then only the club's members (with premium in an exclusive club) see it and its room."""
+    """Schedule an event; its creator is always a host. The others named in `host_ids` are
+    asked to co-host (`event_cohost_accept`); a block between them and a host refuses the event
+    (`cohost_blocked`). A club event may be members-only: then only the club's members (with
+    premium in an exclusive club) see it and its room."""
     user_require_member(user)
     if members_only and club_id is None:
         raise InvalidInput(fields={"members_only": ["Only a club event can be members-only."]})
@@ -117,7 +120,8 @@ def event_create(
             members_only=members_only,
             created_by=user,
         )
-        event.hosts.set(clean["hosts"])
+        event.hosts.set([user])
+        _cohosts_sync(event, inviter=user, wanted=clean["hosts"])
         event.topics.set(clean["topics"])
     return event
 
@@ -132,7 +136,9 @@ def event_update(
     host_ids: Iterable[int] | None = None,
     topic_ids: Iterable[int] | None = None,
 ) -> ScheduledEvent:
-    """Hosts edit an event until it starts. A new time re-arms the reminder."""
+    """Hosts edit an event until it starts. A new time re-arms the reminder. `host_ids` is the
+    hosts wanted: newcomers are asked (as at creation), hosts left out stop being hosts and
+    pending invitations left out are withdrawn; the creator always stays."""
     user_require_member(user)
     with transaction.atomic():
         event = _event_lock(event_id)
@@ -155,10 +161,148 @@ def event_update(
             event.reminder_sent_at = None
         event.save()
         if "hosts" in clean:
-            event.hosts.set(clean["hosts"])
+            _cohosts_sync(event, inviter=user, wanted=clean["hosts"])
         if "topics" in clean:
             event.topics.set(clean["topics"])
     return event
+
+
+# --- co-hosts: asked, never added ------------------------------------------------------------
+class CohostBlocked(PermissionDenied):
+    code = "cohost_blocked"
+    default_message = "You cannot ask this person to co-host: one of you blocked the other."
+
+
+def _blocked_with_any(user: User, others: Iterable[User]) -> bool:
+    ids = [other.pk for other in others]
+    return Block.objects.filter(
+        Q(blocker=user, blocked_id__in=ids) | Q(blocker_id__in=ids, blocked=user)
+    ).exists()
+
+
+def _cohosts_sync(event: ScheduledEvent, *, inviter: User, wanted: Iterable[User]) -> None:
+    """Make the event's hosts what `wanted` says, with consent. Caller holds the event lock.
+
+    A newcomer gets a pending invitation and a notification; a block between them and the
+    inviter or any host refuses the whole change (`cohost_blocked`); someone who declined
+    before is refused (`cohost_declined`). Hosts not wanted stop being hosts, pending
+    invitations not wanted are withdrawn. The creator always stays a host."""
+    creator_id = event.created_by_id or inviter.pk
+    wanted_by_id = {user.pk: user for user in wanted if user.pk != creator_id}
+    hosts = list(event.hosts.all())
+    host_ids = {host.pk for host in hosts}
+    invites = {
+        invite.user_id: invite
+        for invite in EventCohostInvite.objects.select_for_update().filter(event=event)
+    }
+    for host in hosts:
+        if host.pk != creator_id and host.pk not in wanted_by_id:
+            event.hosts.remove(host)
+            invite = invites.get(host.pk)
+            if invite is not None:
+                invite.status = EventCohostInvite.Status.REVOKED
+                invite.save(update_fields=["status"])
+    for user_id, invite in invites.items():
+        if user_id not in wanted_by_id and invite.status == EventCohostInvite.Status.PENDING:
+            invite.status = EventCohostInvite.Status.REVOKED
+            invite.save(update_fields=["status"])
+    for user_id, user in wanted_by_id.items():
+        if user_id in host_ids:
+            continue
+        invite = invites.get(user_id)
+        if invite is not None and invite.status == EventCohostInvite.Status.PENDING:
+            continue
+        if invite is not None and invite.status == EventCohostInvite.Status.DECLINED:
+            raise Conflict(
+                f"@{user.username} declined to co-host this event.",
+                code="cohost_declined",
+                fields={"host_ids": [f"@{user.username} declined to co-host this event."]},
+            )
+        if _blocked_with_any(user, [inviter, *hosts]):
+            raise CohostBlocked()
+        if invite is None:
+            invite = EventCohostInvite.objects.create(event=event, user=user, invited_by=inviter)
+        else:
+            invite.status = EventCohostInvite.Status.PENDING
+            invite.invited_by = inviter
+            invite.responded_at = None
+            invite.save(update_fields=["status", "invited_by", "responded_at"])
+        notification_create(
+            recipient=user,
+            kind=Notification.Kind.EVENT_COHOST,
+            actor=inviter,
+            data={
+                "action": "invited",
+                "invite_id": invite.pk,
+                "event_id": event.pk,
+                "title": event.title,
+                "starts_at": event.starts_at.isoformat(),
+            },
+        )
+
+
+def _cohost_invite_lock(*, user: User, invite_id: int) -> tuple[EventCohostInvite, ScheduledEvent]:
+    invite = EventCohostInvite.objects.filter(pk=invite_id, user=user).first()
+    if invite is None:
+        raise NotFound("No such co-host invitation.", code="cohost_invite_not_found")
+    event = _event_lock(invite.event_id)  # the event first, then the invitation: one order
+    return EventCohostInvite.objects.select_for_update().get(pk=invite.pk), event
+
+
+def _cohost_answer_notify(invite: EventCohostInvite, event: ScheduledEvent, action: str) -> None:
+    if invite.invited_by is None:
+        return
+    notification_create(
+        recipient=invite.invited_by,
+        kind=Notification.Kind.EVENT_COHOST,
+        actor=invite.user,
+        data={"action": action, "invite_id": invite.pk, "event_id": event.pk,
+              "title": event.title},
+    )  # fmt: skip
+
+
+def event_cohost_accept(*, user: User, invite_id: int) -> EventCohostInvite:
+    """PENDING → ACCEPTED: `user` becomes a host of the event; the inviter is notified.
+    Idempotent; refused when withdrawn or declined (`cohost_invite_not_pending`), or when a
+    block now stands between them and a host (`cohost_blocked`)."""
+    user_require_member(user)
+    with transaction.atomic():
+        invite, event = _cohost_invite_lock(user=user, invite_id=invite_id)
+        if invite.status == EventCohostInvite.Status.ACCEPTED:
+            return invite
+        if invite.status != EventCohostInvite.Status.PENDING:
+            raise Conflict(
+                "This co-host invitation is no longer open.", code="cohost_invite_not_pending"
+            )
+        hosts = list(event.hosts.all())
+        if _blocked_with_any(user, hosts):
+            raise CohostBlocked("You cannot co-host this event: you and a host are blocked.")
+        if len(hosts) >= MAX_HOSTS:
+            raise Conflict(f"This event already has {MAX_HOSTS} hosts.", code="too_many_hosts")
+        event.hosts.add(user)
+        invite.status = EventCohostInvite.Status.ACCEPTED
+        invite.responded_at = timezone.now()
+        invite.save(update_fields=["status", "responded_at"])
+        _cohost_answer_notify(invite, event, "accepted")
+        return invite
+
+
+def event_cohost_decline(*, user: User, invite_id: int) -> EventCohostInvite:
+    """PENDING → DECLINED (final for this event); the inviter is notified. Idempotent."""
+    user_require_member(user)
+    with transaction.atomic():
+        invite, event = _cohost_invite_lock(user=user, invite_id=invite_id)
+        if invite.status == EventCohostInvite.Status.DECLINED:
+            return invite
+        if invite.status != EventCohostInvite.Status.PENDING:
+            raise Conflict(
+                "This co-host invitation is no longer open.", code="cohost_invite_not_pending"
+            )
+        invite.status = EventCohostInvite.Status.DECLINED
+        invite.responded_at = timezone.now()
+        invite.save(update_fields=["status", "responded_at"])
+        _cohost_answer_notify(invite, event, "declined")
+        return invite
 
 
 def event_delete(*, user: User, event_id: int) -> None:

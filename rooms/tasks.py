@@ -21,5 +21,5 @@ VISITS_EXPIRE_TASK = "rooms.tasks.room_visits_expire_task"
 
 @shared_task(name=VISITS_EXPIRE_TASK)
 def room_visits_expire_task() -> int:
-    """Run daily by celery beat (registered by migration rooms 0006)."""
+    """Run daily by celery beat (registered by migration rooms 0007)."""
     return room_visits_expire()

@@ -1,8 +1,8 @@
 """factory_boy factories shared by every app's tests.
 
 `UserFactory()` is an active MEMBER with a unique username/e-mail and the password
-`PASSWORD`; `UserFactory(waitlisted=True)` or `WaitlistedUserFactory()` is someone on the
-waitlist.
+`PASSWORD` and a confirmed address (`email_verified=False` for one not confirmed yet);
+`UserFactory(waitlisted=True)` or `WaitlistedUserFactory()` is someone on the waitlist.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 from datetime import timedelta
 
 import factory
+from allauth.account.models import EmailAddress
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
 from django.conf import settings
@@ -57,6 +58,13 @@ def _make_password(raw: str) -> str:
     return _hash(raw, tuple(settings.PASSWORD_HASHERS))
 
 
+def verified_email_add(user: User, *, verified: bool = True) -> None:
+    """Record `user.email` as their primary address, confirmed or not, as allauth would."""
+    EmailAddress.objects.update_or_create(
+        user=user, email=user.email, defaults={"primary": True, "verified": verified}
+    )
+
+
 class TopicFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Topic
@@ -89,6 +97,12 @@ class UserFactory(factory.django.DjangoModelFactory):
         made here reaches /admin/ like a real one. `two_factor=False` makes one without."""
         if create and obj.is_staff and extracted is not False:
             totp_activate(obj)
+
+    def email_verified(obj: User, create: bool, extracted: bool | None, **kwargs: object) -> None:
+        """The address is confirmed (allauth's EmailAddress) unless `email_verified=False`:
+        inviting, letting in, tipping and joining need it (docs/accounts.md)."""
+        if create:
+            verified_email_add(obj, verified=extracted is not False)
 
 
 class WaitlistedUserFactory(UserFactory):

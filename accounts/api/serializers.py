@@ -9,6 +9,7 @@ from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from accounts.models import Invitation, Notification, Report, User, WaitlistVouch
+from accounts.selectors import user_email_verified
 from accounts.validators import validate_avatar, validate_links
 
 
@@ -69,9 +70,23 @@ class ProfileSerializer(serializers.ModelSerializer):
 
 class MeSerializer(ProfileSerializer):
     status = serializers.CharField(help_text="member or waitlisted")
+    email_verified = serializers.SerializerMethodField(
+        help_text="Whether the address is confirmed. Until it is, inviting, letting in, tipping "
+        "and joining answer 403 email_unverified; allauth re-sends the confirmation mail "
+        "(PUT /_allauth/{client}/v1/account/email with the address)."
+    )
 
     class Meta(ProfileSerializer.Meta):
-        fields = [*ProfileSerializer.Meta.fields, "email", "status", "invitation_quota"]
+        fields = [
+            *ProfileSerializer.Meta.fields,
+            "email",
+            "email_verified",
+            "status",
+            "invitation_quota",
+        ]
+
+    def get_email_verified(self, obj: User) -> bool:
+        return user_email_verified(obj)
 
 
 class ProfileUpdateSerializer(serializers.Serializer):

@@ -44,11 +44,15 @@ def user_unfollow(*, follower: User, followee: User) -> None:
 
 
 def user_block(*, blocker: User, blocked: User) -> Block:
-    """Idempotent. Blocking removes follows both ways and pending vouches between the two."""
+    """Idempotent. Blocking removes follows both ways and pending vouches between the two;
+    after commit, other apps hear of a new block (`accounts.events.USER_BLOCKED_HOOKS`: rooms
+    takes the blocked person out of the live rooms the blocker moderates)."""
     if blocker.pk == blocked.pk:
         raise InvalidInput("You cannot block yourself.", code="cannot_block_self")
     with transaction.atomic():
-        block, _ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+        block, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+        if created:
+            events.user_blocked_on_commit(blocker_id=blocker.pk, blocked_id=blocked.pk)
         Follow.objects.filter(follower=blocker, followee=blocked).delete()
         Follow.objects.filter(follower=blocked, followee=blocker).delete()
         WaitlistVouch.objects.filter(requester=blocked, member=blocker).delete()

@@ -61,9 +61,9 @@ def invitation_create(*, inviter: User, email: str = "", phone: str = "") -> tup
     """Spend one invitation and create a single-use link. Returns the invitation and the raw
     token (shown once, mailed on commit; only its hash is stored). The same for any address,
     a member's included; counted against `INVITATION_DAILY_LIMIT` per inviter per day."""
-    from accounts.permissions import user_require_member
+    from accounts.permissions import user_require_verified_member
 
-    user_require_member(inviter)
+    user_require_verified_member(inviter)
     email, phone = email.strip().lower(), phone.strip()
     if not email and not phone:
         raise InvalidInput(
@@ -105,7 +105,10 @@ def invitation_create(*, inviter: User, email: str = "", phone: str = "") -> tup
 
 
 def invitation_accept(*, token: str, user: User) -> Invitation:
-    """PENDING → ACCEPTED: `user` (waitlisted) becomes a member invited by the inviter."""
+    """PENDING → ACCEPTED: `user` (waitlisted, address confirmed) becomes a member invited by
+    the inviter. An unconfirmed address is `email_unverified` and leaves the link usable."""
+    from accounts.permissions import user_require_verified_email
+
     with transaction.atomic():
         hashed = invitation_token_hash(token) if token else ""
         invitation = (
@@ -123,6 +126,9 @@ def invitation_accept(*, token: str, user: User) -> Invitation:
             )
         if user.pk == invitation.inviter_id:
             raise Conflict("You cannot accept your own invitation.", code="invitation_own")
+        # Membership follows a confirmed address: the link may have reached someone who signed
+        # up with a friend's address before the friend did.
+        user_require_verified_email(user)
         invitation.status = Invitation.Status.ACCEPTED
         invitation.accepted_by = user
         invitation.accepted_at = timezone.now()

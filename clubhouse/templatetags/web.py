@@ -17,3 +17,14 @@ def payments_test_mode() -> bool:
         return provider_is_standin()
     except Exception:  # a misconfigured provider must not take every page down
         return False
+
+
+@register.simple_tag
+def email_unverified(user: object) -> bool:
+    """True for a logged-in person whose address is not confirmed: the header shows a banner
+    with a button that mails the confirmation link again (allauth's /accounts/email/)."""
+    from accounts.selectors import user_email_verified
+
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return not user_email_verified(user)  # type: ignore[arg-type]

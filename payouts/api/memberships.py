@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,6 +16,7 @@ from accounts.permissions import IsMember
 from clubhouse.errors import NotFound
 from clubhouse.money import Money
 from payouts import selectors, services
+from payouts.api.quotes import ShownPriceInput, purchase_errors, shown_price
 from payouts.models import ClubPlan, ClubSubscription
 
 
@@ -35,7 +36,9 @@ class PlanInput(serializers.Serializer):
     currency = serializers.CharField(min_length=3, max_length=3, default="USD")
 
 
-class SubscribeInput(serializers.Serializer):
+class SubscribeInput(ShownPriceInput):
+    """`amount` and `currency`: the monthly price the member was shown."""
+
     payment_method = serializers.CharField(required=False, allow_blank=True)
 
 
@@ -100,7 +103,15 @@ class ClubSubscribeView(APIView):
     permission_classes = [IsMember]
 
     @extend_schema(
-        operation_id="payouts_club_subscribe", request=SubscribeInput, responses=SubscriptionOut
+        operation_id="payouts_club_subscribe",
+        request=SubscribeInput,
+        responses={
+            201: OpenApiResponse(SubscriptionOut, description="Subscribed (or being paid)."),
+            200: OpenApiResponse(
+                SubscriptionOut, description="My live subscription, already there."
+            ),
+            **purchase_errors(),
+        },
     )
     def post(self, request: Request, slug: str) -> Response:
         data = SubscribeInput(data=request.data)
@@ -109,6 +120,7 @@ class ClubSubscribeView(APIView):
             club=_club(slug),
             user=_me(request),
             payment_method=data.validated_data.get("payment_method") or None,
+            shown_price=shown_price(data.validated_data),
         )
         return Response(_subscription_body(sub), status=201 if created else 200)
 

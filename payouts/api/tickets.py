@@ -12,7 +12,7 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +22,7 @@ from accounts.permissions import IsMember
 from clubhouse.errors import InvalidInput
 from clubhouse.money import Money
 from payouts import ticket_selectors
+from payouts.api.quotes import ShownPriceInput, purchase_errors, shown_price
 from payouts.models import Ticket, TicketPrice
 from payouts.services import tickets as ticket_services
 
@@ -50,7 +51,7 @@ class PriceInput(serializers.Serializer):
     currency = serializers.CharField(max_length=3, default="USD")
 
 
-class BuyInput(serializers.Serializer):
+class BuyInput(ShownPriceInput):
     payment_method = serializers.CharField(required=False, allow_blank=True)
 
 
@@ -102,7 +103,15 @@ class TicketView(APIView):
         quote["ticket"] = TicketOut(ticket).data if ticket else None
         return Response(quote)
 
-    @extend_schema(operation_id="payouts_ticket_buy", request=BuyInput, responses=TicketOut)
+    @extend_schema(
+        operation_id="payouts_ticket_buy",
+        request=BuyInput,
+        responses={
+            201: OpenApiResponse(TicketOut, description="Bought (or being paid)."),
+            200: OpenApiResponse(TicketOut, description="I had it already: nothing charged."),
+            **purchase_errors(),
+        },
+    )
     def post(self, request: Request, kind: str, pk: int) -> Response:
         data = BuyInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -110,6 +119,7 @@ class TicketView(APIView):
         ticket = ticket_services.ticket_buy(
             buyer=request.user,  # type: ignore[arg-type]
             payment_method=data.validated_data.get("payment_method") or None,
+            shown_price=shown_price(data.validated_data),
             **_target_kwargs(kind, pk),
         )
         created = Ticket.objects.filter(buyer_id=request.user.pk).count() > before

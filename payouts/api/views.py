@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.shortcuts import get_object_or_404
@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from accounts.permissions import IsMember
+from accounts.permissions import IsMember, IsVerifiedMember
 from clubhouse.errors import InvalidInput
 from clubhouse.money import Money
 from payouts import fees, services
@@ -85,6 +85,12 @@ class TipQuoteView(APIView):
 
 class TipListCreateView(APIView):
     permission_classes = [IsMember]
+
+    def get_permissions(self) -> Sequence[Any]:
+        # Sending money needs a confirmed address (403 email_unverified); the list does not.
+        if self.request.method == "POST":
+            return [IsVerifiedMember()]
+        return super().get_permissions()
 
     @extend_schema(operation_id="payouts_tips_list", request=None, responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:

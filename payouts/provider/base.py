@@ -44,6 +44,9 @@ class CardDeclined(ProviderError):
     code = "card_declined"
     status = 402
     default_message = "The card was declined."
+    # The payment intent the provider declined, when it says (Stripe does): kept off the API
+    # body, it lets the caller record the attempt and cancel it before another one.
+    payment_intent_id: str = ""
 
 
 class PaymentProvider(Protocol):
@@ -75,6 +78,12 @@ class PaymentProvider(Protocol):
     def payment_intent_list(
         self, *, customer: str, created_gte: int | None = None
     ) -> list[StripeDict]: ...
+
+    def payment_intent_cancel(self, payment_intent: str, *, idempotency_key: str) -> StripeDict:
+        """Cancel a payment intent that has not succeeded, so nothing can confirm it any more.
+        Refused (`ProviderError`, `provider_code` ``payment_intent_unexpected_state``) when it
+        has succeeded or was canceled already: the caller retrieves it to see which."""
+        ...
 
     def account_create(self, *, email: str, user_id: int, idempotency_key: str) -> StripeDict: ...
 
@@ -135,6 +144,10 @@ class PaymentProvider(Protocol):
     ) -> StripeDict: ...
 
     def subscription_retrieve(self, subscription: str) -> StripeDict: ...
+
+    def subscription_list(self, *, customer: str) -> list[StripeDict]:
+        """Every subscription of a customer, whatever its status."""
+        ...
 
     def subscription_set_cancel_at_period_end(
         self, *, subscription: str, cancel: bool, idempotency_key: str

@@ -44,12 +44,21 @@ _CARDS: dict[str, dict[str, str]] = {
 
 
 class StandInError(Exception):
-    def __init__(self, status: int, type_: str, message: str, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        message: str,
+        code: str | None = None,
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.type, self.message, self.code = status, type_, message, code
+        self.extra = extra or {}
 
     def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"type": self.type, "message": self.message}
+        error: dict[str, Any] = {"type": self.type, "message": self.message, **self.extra}
         if self.code:
             error["code"] = self.code
         return {"error": error}
@@ -222,6 +231,12 @@ class StandInStripe(stripe.HTTPClient):
     def complete_3ds(self, payment_intent_id: str, *, success: bool = True) -> dict[str, Any]:
         with self._lock:
             pi = self.get("payment_intents", payment_intent_id)
+            if pi["status"] == "canceled":
+                raise StandInError(
+                    400, "invalid_request_error",
+                    "This PaymentIntent was canceled: it can no longer be confirmed.",
+                    "payment_intent_unexpected_state",
+                )  # fmt: skip
             if success:
                 self._settle(pi)
                 return self._event("payment_intent.succeeded", pi)
@@ -369,6 +384,13 @@ class StandInStripe(stripe.HTTPClient):
             and segments[2] == "attach"
         ):
             return self._attach(segments[1], p)
+        if (
+            method == "POST"
+            and len(segments) == 3
+            and head == "payment_intents"
+            and segments[2] == "cancel"
+        ):
+            return self._cancel_payment_intent(segments[1], p)
         if method == "POST" and len(segments) == 2 and hasattr(self, f"_update_{head}"):
             return getattr(self, f"_update_{head}")(segments[1], p, key)
         if method == "POST" and len(segments) == 2:
@@ -509,12 +531,37 @@ class StandInStripe(stripe.HTTPClient):
         self._event("payment_intent.created", pi, key)
         return pi
 
+    def _cancel_payment_intent(self, id_: str, p: dict[str, Any]) -> dict[str, Any]:
+        """As Stripe: a payment intent that has not succeeded (nor been canceled) can be
+        canceled, after which nothing can confirm it; otherwise `payment_intent_unexpected_state`."""
+        pi = self.get("payment_intents", id_)
+        if pi["status"] in {"succeeded", "canceled"}:
+            raise StandInError(
+                400,
+                "invalid_request_error",
+                f"You cannot cancel this PaymentIntent because it has a status of {pi['status']}.",
+                "payment_intent_unexpected_state",
+                extra={"payment_intent": json.loads(json.dumps(pi))},
+            )
+        pi.update(
+            status="canceled",
+            next_action=None,
+            canceled_at=self._now(),
+            cancellation_reason=p.get("cancellation_reason") or "requested_by_customer",
+        )
+        self._event("payment_intent.canceled", pi)
+        return pi
+
     def _confirm(self, pi: dict[str, Any], pm: dict[str, Any]) -> None:
         if pm["behaviour"] == "decline":
             pi["status"] = "requires_payment_method"
             pi["last_payment_error"] = {"code": "card_declined", "decline_code": "generic_decline"}
             self._event("payment_intent.payment_failed", pi)
-            err = StandInError(402, "card_error", "Your card was declined.", "card_declined")
+            # Stripe's card error carries the payment intent it declined.
+            err = StandInError(
+                402, "card_error", "Your card was declined.", "card_declined",
+                extra={"payment_intent": json.loads(json.dumps(pi))},
+            )  # fmt: skip
             raise err
         if pm["behaviour"] == "3ds":
             pi["status"] = "requires_action"

@@ -21,6 +21,15 @@ def _plain(obj: Any) -> StripeDict:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
 
 
+def _error_payment_intent(exc: stripe.StripeError) -> str:
+    """The id of the payment intent a card error is about (Stripe sends it in the error)."""
+    body = exc.json_body if isinstance(exc.json_body, dict) else {}
+    pi = (body.get("error") or {}).get("payment_intent")
+    if isinstance(pi, dict):
+        return str(pi.get("id") or "")
+    return str(pi or "")
+
+
 class StripeProvider:
     def __init__(
         self,
@@ -46,9 +55,11 @@ class StripeProvider:
         except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
             raise ProviderUnavailable() from exc
         except stripe.CardError as exc:
-            raise CardDeclined(
+            declined = CardDeclined(
                 exc.user_message or "The card was declined.", extra={"decline_code": exc.code}
-            ) from exc
+            )
+            declined.payment_intent_id = _error_payment_intent(exc)
+            raise declined from exc
         except stripe.InvalidRequestError as exc:
             if exc.code in {"balance_insufficient", "insufficient_funds"}:
                 raise InsufficientFunds(exc.user_message or str(exc)) from exc
@@ -140,6 +151,15 @@ class StripeProvider:
         if created_gte is not None:
             params["created"] = {"gte": created_gte}
         return self._list(self.client.v1.payment_intents.list, params)
+
+    def payment_intent_cancel(self, payment_intent: str, *, idempotency_key: str) -> StripeDict:
+        return self._call(
+            lambda params, options: self.client.v1.payment_intents.cancel(
+                payment_intent, params=params, options=options
+            ),
+            {"cancellation_reason": "abandoned"},
+            idempotency_key,
+        )
 
     def refund_create(
         self, *, payment_intent: str, idempotency_key: str, amount: int | None = None
@@ -301,6 +321,11 @@ class StripeProvider:
                 subscription, params=params, options=options
             ),
             {},
+        )
+
+    def subscription_list(self, *, customer: str) -> list[StripeDict]:
+        return self._list(
+            self.client.v1.subscriptions.list, {"customer": customer, "status": "all"}
         )
 
     def subscription_set_cancel_at_period_end(

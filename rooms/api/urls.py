@@ -31,6 +31,21 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ],
     path("events/", views.EventListCreateView.as_view(), name="event-list"),
     path("events/upcoming/", views.EventForYouView.as_view(), name="event-for-you"),
+    path(
+        "events/cohost-invites/",
+        views.EventCohostInviteListView.as_view(),
+        name="event-cohost-invites",
+    ),
+    path(
+        "events/cohost-invites/<int:invite_id>/accept/",
+        views.EventCohostInviteAcceptView.as_view(),
+        name="event-cohost-invite-accept",
+    ),
+    path(
+        "events/cohost-invites/<int:invite_id>/decline/",
+        views.EventCohostInviteDeclineView.as_view(),
+        name="event-cohost-invite-decline",
+    ),
     path("events/<int:event_id>/", views.EventDetailView.as_view(), name="event-detail"),
     path("events/<int:event_id>/rsvp/", views.EventRSVPView.as_view(), name="event-rsvp"),
     path("events/<int:event_id>/ics/", views.EventICSView.as_view(), name="event-ics"),

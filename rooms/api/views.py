@@ -10,7 +10,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +22,7 @@ from clubhouse.errors import InvalidInput
 from rooms import schedule_selectors, schedule_services, selectors, services
 from rooms.api import serializers as inputs
 from rooms.hallway import hallway_item, room_hallway_queryset, search
+from rooms.models import EventCohostInvite
 from rooms.selectors import room_card
 from rooms.ws_actions import ACTIONS
 
@@ -102,7 +103,7 @@ class RoomJoinView(MemberAPIView):
         responses=OpenApiTypes.OBJECT,
     )
     def post(self, request: Request, room_id: int) -> Response:
-        services.room_join(user=request.user, room_id=room_id)  # type: ignore[arg-type]
+        services.room_join_without_socket(user=request.user, room_id=room_id)  # type: ignore[arg-type]
         return Response(selectors.room_snapshot(room_id=room_id, viewer=request.user))
 
 
@@ -111,7 +112,7 @@ class RoomLeaveView(MemberAPIView):
         summary="Leave a room (idempotent)", request=inputs.EmptyInput, responses={204: None}
     )
     def post(self, request: Request, room_id: int) -> Response:
-        services.room_leave(user=request.user, room_id=room_id)  # type: ignore[arg-type]
+        services.room_leave_everywhere(user=request.user, room_id=room_id)  # type: ignore[arg-type]
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -302,3 +303,62 @@ class EventStartView(MemberAPIView):
             type=data["type"],
         )
         return Response(selectors.room_snapshot(room_id=room.pk, viewer=request.user))
+
+
+# --- co-host invitations ------------------------------------------------------------------
+_COHOST_INVITE = inline_serializer(
+    "EventCohostInvite",
+    {
+        "id": serializers.IntegerField(),
+        "status": serializers.ChoiceField(choices=EventCohostInvite.Status.choices),
+        "event": inline_serializer(
+            "EventCohostInviteEvent",
+            {
+                "id": serializers.IntegerField(),
+                "title": serializers.CharField(),
+                "starts_at": serializers.DateTimeField(),
+            },
+        ),
+        "invited_by": serializers.JSONField(allow_null=True, help_text="a user card"),
+        "created": serializers.DateTimeField(),
+    },
+)
+
+
+class EventCohostInviteListView(MemberAPIView):
+    @extend_schema(
+        operation_id="events_cohost_invites_list",
+        summary="Co-host invitations waiting for your answer",
+        responses=inline_serializer(
+            "EventCohostInviteList", {"results": serializers.ListField(child=_COHOST_INVITE)}
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        invites = schedule_selectors.event_cohost_invites_pending(user=request.user)
+        return Response(
+            {"results": [schedule_selectors.event_cohost_invite_item(i) for i in invites]}
+        )
+
+
+class EventCohostInviteAcceptView(MemberAPIView):
+    @extend_schema(
+        operation_id="events_cohost_invite_accept",
+        summary="Accept to co-host an event (idempotent): you become one of its hosts",
+        request=inputs.EmptyInput,
+        responses=_COHOST_INVITE,
+    )
+    def post(self, request: Request, invite_id: int) -> Response:
+        invite = schedule_services.event_cohost_accept(user=request.user, invite_id=invite_id)  # type: ignore[arg-type]
+        return Response(schedule_selectors.event_cohost_invite_item(invite))
+
+
+class EventCohostInviteDeclineView(MemberAPIView):
+    @extend_schema(
+        operation_id="events_cohost_invite_decline",
+        summary="Decline to co-host an event (idempotent; final for that event)",
+        request=inputs.EmptyInput,
+        responses=_COHOST_INVITE,
+    )
+    def post(self, request: Request, invite_id: int) -> Response:
+        invite = schedule_services.event_cohost_decline(user=request.user, invite_id=invite_id)  # type: ignore[arg-type]
+        return Response(schedule_selectors.event_cohost_invite_item(invite))

@@ -82,3 +82,14 @@ def relay_timeout_seconds() -> float:
 def relay_check_seconds() -> float:
     """How often a process checks that the relay workers of its WebRTC sockets still live."""
     return float(_setting("REALTIME_RELAY_CHECK_SECONDS", 1.0))
+
+
+def rtc_offers_per_minute() -> int:
+    """`rtc.offer`s one socket may send per minute: each builds a new peer connection at the
+    relay (a socket holds one at a time; this bounds the churn)."""
+    return int(_setting("REALTIME_RTC_OFFERS_PER_MINUTE", 20))
+
+
+def max_sockets_per_user() -> int:
+    """Sockets one member may hold open at once, across every web process."""
+    return int(_setting("REALTIME_MAX_SOCKETS_PER_USER", 12))

@@ -29,7 +29,13 @@ import redis
 from rooms.realtime import conf, domain
 from rooms.realtime.coalesce import Coalescer, make_coalescer
 from rooms.realtime.online import Online, make_online
-from rooms.realtime.presence import Presence, make_presence, run_every
+from rooms.realtime.presence import (
+    LocalPresence,
+    Presence,
+    make_presence,
+    redis_expect_sync,
+    run_every,
+)
 from rooms.realtime.pubsub import RedisSubscriber
 from rooms.realtime.rtc import RelayFollower
 
@@ -93,6 +99,17 @@ def publish(channel: str, event: dict[str, Any]) -> None:
         return
     for hub in list(_local_hubs):
         hub.feed_threadsafe(channel, text)
+
+
+def presence_expect_socket(room_id: int, user_id: int) -> None:
+    """Someone joined the room without a socket (over REST): unless a socket of theirs is
+    attached to it, their grace period starts now, so they leave after it as if their socket
+    had gone away, unless one joins the room meanwhile. Safe from any thread."""
+    if conf.redis_url():
+        redis_expect_sync(conf.redis_url(), room_id, user_id)
+        return
+    for hub in list(_local_hubs):
+        hub.expect_threadsafe(room_id, user_id)
 
 
 # --- the per-process hub --------------------------------------------------------------------
@@ -277,10 +294,13 @@ class Hub:
         self.attached.discard((room_id, user_id, sid))
         await self.presence.detach(room_id, user_id, sid, grace=grace)
 
-    async def connected_user(self, user_id: int, sid: str) -> None:
-        """A member's socket opened: they are online (rooms/realtime/online.py)."""
+    async def connected_user(self, user_id: int, sid: str) -> bool:
+        """A member's socket opened: they are online (rooms/realtime/online.py). False if they
+        already hold as many sockets as one member may (the socket is not counted)."""
+        if not await self.online.connect(user_id, sid):
+            return False
         self.connected.add((user_id, sid))
-        await self.online.connect(user_id, sid)
+        return True
 
     async def disconnected_user(self, user_id: int, sid: str) -> None:
         self.connected.discard((user_id, sid))
@@ -324,6 +344,13 @@ class Hub:
             )
 
     # delivery --------------------------------------------------------------------------------
+
+    def expect_threadsafe(self, room_id: int, user_id: int) -> None:
+        loop, presence = self.loop, self.presence
+        if loop is None or loop.is_closed() or not isinstance(presence, LocalPresence):
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(presence.expect, room_id, user_id)
 
     def feed_threadsafe(self, channel: str, text: str) -> None:
         loop, queue = self.loop, self._queue

@@ -43,9 +43,14 @@ end
 _CONNECT = (
     _NOW
     + """
-local user, sid, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local deadline = now() + ttl
+local user, sid, ttl, most = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local t = now()
+local deadline = t + ttl
 local s = p .. 's:' .. user
+redis.call('ZREMRANGEBYSCORE', s, '-inf', t)
+if not redis.call('ZSCORE', s, sid) and redis.call('ZCARD', s) >= most then
+  return 0
+end
 redis.call('ZADD', s, deadline, sid)
 redis.call('PEXPIRE', s, math.ceil(ttl * 2000))
 redis.call('ZADD', p .. 'until', 'GT', deadline, user)
@@ -143,8 +148,11 @@ class RedisOnline:
     async def close(self) -> None:
         await self._redis.aclose()
 
-    async def connect(self, user_id: int, sid: str) -> None:
-        await self._connect(args=[self.prefix, user_id, sid, self.ttl])
+    async def connect(self, user_id: int, sid: str) -> bool:
+        """Count the socket in; False (and not counted) if the person already holds
+        REALTIME_MAX_SOCKETS_PER_USER open sockets, on any process."""
+        most = conf.max_sockets_per_user()
+        return bool(await self._connect(args=[self.prefix, user_id, sid, self.ttl, most]))
 
     async def disconnect(self, user_id: int, sid: str) -> int:
         """Returns how many of the person's sockets are still open (on any process)."""
@@ -182,11 +190,18 @@ class LocalOnline:
     async def close(self) -> None:
         return None
 
-    async def connect(self, user_id: int, sid: str) -> None:
-        deadline = time.monotonic() + self.ttl
+    async def connect(self, user_id: int, sid: str) -> bool:
+        now = time.monotonic()
+        deadline = now + self.ttl
         with self._lock:
-            self._sockets.setdefault(user_id, {})[sid] = deadline
+            sockets = self._sockets.setdefault(user_id, {})
+            for stale in [key for key, until in sockets.items() if until <= now]:
+                del sockets[stale]
+            if sid not in sockets and len(sockets) >= conf.max_sockets_per_user():
+                return False
+            sockets[sid] = deadline
             self._until[user_id] = max(self._until.get(user_id, 0.0), deadline)
+            return True
 
     async def disconnect(self, user_id: int, sid: str) -> int:
         now = time.monotonic()

@@ -20,10 +20,12 @@ process that died stop being refreshed, expire, and go through the same grace pe
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 
 from rooms.realtime import conf
@@ -97,6 +99,18 @@ for _, member in ipairs(due) do
   end
 end
 return claimed
+"""
+)
+
+
+_EXPECT = (
+    _LUA_HELPERS
+    + """
+local room, user, grace = ARGV[2], ARGV[3], tonumber(ARGV[4])
+if redis.call('SCARD', p .. 'ru:' .. room .. ':' .. user) > 0 then
+  return 0
+end
+return redis.call('ZADD', p .. 'grace', 'NX', now() + grace, room .. '|' .. user)
 """
 )
 
@@ -196,6 +210,11 @@ class LocalPresence:
     async def is_present(self, room_id: int, user_id: int) -> bool:
         return (room_id, user_id) in self._by_member
 
+    def expect(self, room_id: int, user_id: int) -> None:
+        """Run on the hub's loop: see `presence_expect_socket`."""
+        if (room_id, user_id) not in self._by_member:
+            self._grace.setdefault((room_id, user_id), time.monotonic() + self.grace)
+
 
 Presence = RedisPresence | LocalPresence
 
@@ -206,6 +225,21 @@ def make_presence(redis_url: str, **overrides: Any) -> Presence:
     if redis_url:
         return RedisPresence(redis_url, grace=grace, ttl=ttl)
     return LocalPresence(grace=grace, ttl=ttl)
+
+
+_sync_scripts: dict[str, Any] = {}
+_sync_lock = threading.Lock()
+
+
+def redis_expect_sync(url: str, room_id: int, user_id: int) -> None:
+    """Sync (a request thread), in Redis: start the member's grace period unless a socket of
+    theirs is attached to the room (fanout.presence_expect_socket)."""
+    with _sync_lock:
+        script = _sync_scripts.get(url)
+        if script is None:
+            script = _sync_scripts[url] = redis.Redis.from_url(url).register_script(_EXPECT)
+    prefix = f"{conf.key_prefix()}:rt:presence:"
+    script(args=[prefix, room_id, user_id, conf.grace_seconds()])
 
 
 async def run_every(seconds: float, step: Any) -> None:

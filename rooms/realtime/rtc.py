@@ -14,9 +14,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,8 +38,16 @@ logger = logging.getLogger(__name__)
 
 _request_ids = itertools.count(1)
 
-# relay.error codes the client may see as they are; anything else is `relay_error`.
-_RELAY_CODES = {"bad_offer", "no_peer", "room_ended"}
+# relay.error codes the client may see as they are (with their status); anything else is
+# `relay_error`.
+_RELAY_CODES = {
+    "bad_offer": 400,
+    "bad_candidate": 400,
+    "candidate_refused": 400,
+    "too_many_candidates": 429,
+    "no_peer": 409,
+    "room_ended": 409,
+}
 
 
 def _signalling() -> Any:
@@ -62,6 +72,7 @@ class RtcLink:
         self.worker_id: str | None = None
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
+        self._offers: collections.deque[float] = collections.deque()  # last minute's offers
 
     async def _start(self) -> None:
         if self.layer is None:
@@ -83,6 +94,7 @@ class RtcLink:
                 request_id=request.id,
                 fields={"sdp": ["An SDP offer (string) is required."]},
             )
+        self._count_offer()
         signalling = _signalling()
         await signalling.relay_embedded_ready()  # `make run`: the relay runs on this loop
         await self._start()
@@ -113,6 +125,9 @@ class RtcLink:
                     "sdp": sdp,
                     "reply_to": self.channel,
                     "request_id": relay_request,
+                    # the room state the membership check saw: a removal newer than it that
+                    # reached the worker first refuses this offer
+                    "seq": state.get("seq"),
                 },
             )
             answer = await asyncio.wait_for(future, conf.relay_timeout_seconds())
@@ -127,14 +142,23 @@ class RtcLink:
         finally:
             self._waiting.pop(relay_request, None)
         if answer.get("type") == "relay.error":
-            code = str(answer.get("code") or "relay_error")
-            raise ApplicationError(
-                str(answer.get("message") or "The relay could not answer the offer."),
-                code=code if code in _RELAY_CODES else "relay_error",
-                status=400 if code == "bad_offer" else 409,
-            )
+            raise _relay_refusal(answer, "The relay could not answer the offer.")
         self.room_id, self.worker_id = room_id, str(answer.get("worker_id") or worker_id)
         return {"sdp": answer.get("sdp"), "worker_id": self.worker_id}
+
+    def _count_offer(self) -> None:
+        """Each offer builds a new peer connection at the relay (and closes the last): at most
+        REALTIME_RTC_OFFERS_PER_MINUTE per socket."""
+        now, limit = time.monotonic(), conf.rtc_offers_per_minute()
+        while self._offers and now - self._offers[0] >= 60:
+            self._offers.popleft()
+        if len(self._offers) >= limit:
+            raise ApplicationError(
+                f"At most {limit} audio offers a minute; wait a moment and retry.",
+                code="too_many_offers",
+                status=429,
+            )
+        self._offers.append(now)
 
     async def ice(self, request: Request, room_id: int) -> dict[str, Any]:
         candidate = request.payload.get("candidate")
@@ -156,16 +180,35 @@ class RtcLink:
             if isinstance(candidate.get("sdpMLineIndex"), int)
             else None,
         }
-        await _signalling().relay_send(
-            self.worker_id,
-            {
-                "type": "relay.ice",
-                "room_id": room_id,
-                "user_id": self.user_id,
-                "candidate": clean,
-                "reply_to": self.channel,
-            },
-        )
+        worker_id = self.worker_id
+        relay_request = f"{self.channel}#{next(_request_ids)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[relay_request] = future
+        try:
+            # The relay checks the candidate (address, count) and answers either way.
+            await _signalling().relay_send(
+                worker_id,
+                {
+                    "type": "relay.ice",
+                    "room_id": room_id,
+                    "user_id": self.user_id,
+                    "candidate": clean,
+                    "reply_to": self.channel,
+                    "request_id": relay_request,
+                },
+            )
+            answer = await asyncio.wait_for(future, conf.relay_timeout_seconds())
+        except (TimeoutError, ChannelFull, OSError, RedisError) as exc:
+            logger.warning("realtime: ICE candidate to relay %s failed: %r", worker_id, exc)
+            raise ApplicationError(
+                "The audio relay did not answer; try again shortly.",
+                code="relay_unavailable",
+                status=503,
+            ) from None
+        finally:
+            self._waiting.pop(relay_request, None)
+        if answer.get("type") == "relay.error":
+            raise _relay_refusal(answer, "The relay could not add that candidate.")
         return {}
 
     # relay → socket --------------------------------------------------------------------------
@@ -181,7 +224,7 @@ class RtcLink:
 
     async def _on_relay(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
-        if kind in ("relay.answer", "relay.error"):
+        if kind in ("relay.answer", "relay.ice_added", "relay.error"):
             future = self._waiting.get(str(message.get("request_id")))
             if future is not None and not future.done():
                 future.set_result(message)
@@ -206,24 +249,25 @@ class RtcLink:
 
     # teardown --------------------------------------------------------------------------------
 
-    async def close_peer(self, reason: str = "left") -> None:
+    async def close_peer(self, reason: str = "left", *, seq: int | None = None) -> None:
         """This socket left its room: close its relay connection (unless a newer offer of the
-        same person, from another socket, replaced it)."""
+        same person, from another socket, replaced it). `seq`: the room event that removed the
+        person (reason `removed`), which the worker remembers against a late offer."""
         room_id, worker_id = self.room_id, self.worker_id
         self.room_id = self.worker_id = None
         if room_id is None or worker_id is None:
             return
+        message: dict[str, Any] = {
+            "type": "relay.remove",
+            "room_id": room_id,
+            "user_id": self.user_id,
+            "reason": reason,
+            "if_channel": self.channel,
+        }
+        if seq is not None:
+            message["seq"] = seq
         with contextlib.suppress(Exception):
-            await _signalling().relay_send(
-                worker_id,
-                {
-                    "type": "relay.remove",
-                    "room_id": room_id,
-                    "user_id": self.user_id,
-                    "reason": reason,
-                    "if_channel": self.channel,
-                },
-            )
+            await _signalling().relay_send(worker_id, message)
 
     async def close(self) -> None:
         await self.close_peer("closed")
@@ -341,6 +385,17 @@ class RelayFollower:
                 await link.renegotiate("relay_moved")
                 told += 1
         return told
+
+
+def _relay_refusal(answer: dict[str, Any], default: str) -> ApplicationError:
+    code = str(answer.get("code") or "relay_error")
+    if code == "removed":
+        return ApplicationError("You are no longer in this room.", code="not_in_room", status=409)
+    return ApplicationError(
+        str(answer.get("message") or default),
+        code=code if code in _RELAY_CODES else "relay_error",
+        status=_RELAY_CODES.get(code, 409),
+    )
 
 
 def _room_events_group(room_id: int) -> str:

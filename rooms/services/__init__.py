@@ -17,7 +17,11 @@ from rooms.services.lifecycle import (
     room_end,
     room_end_by_staff,
     room_join,
+    room_join_without_socket,
     room_leave,
+    room_leave_everywhere,
+    room_ticket_lost,
+    room_user_blocked,
     room_visits_expire,
 )
 from rooms.services.moderation import room_ping, room_user_remove
@@ -48,7 +52,9 @@ __all__ = [
     "room_hand_policy_set",
     "room_hand_raise",
     "room_join",
+    "room_join_without_socket",
     "room_leave",
+    "room_leave_everywhere",
     "room_moderator_add",
     "room_moderator_remove",
     "room_ping",
@@ -60,6 +66,8 @@ __all__ = [
     "room_speaker_move_to_audience",
     "room_speaker_mute",
     "room_stage_leave",
+    "room_ticket_lost",
+    "room_user_blocked",
     "room_user_remove",
     "room_visits_expire",
 ]

@@ -15,6 +15,7 @@ from clubs.models import Club
 from rooms import clubs_bridge, events, rules, tickets_bridge
 from rooms.conf import (
     room_default_capacity,
+    room_max_joined_per_user,
     room_title_max_length,
     room_visit_retention_days,
 )
@@ -123,6 +124,13 @@ def room_join(*, user: User, room_id: int) -> RoomParticipant:
             raise denial
         if RoomParticipant.objects.filter(room=room).count() >= room.capacity:
             raise Conflict("This room is full.", code="room_full")
+        most = room_max_joined_per_user()
+        elsewhere = RoomParticipant.objects.filter(user=user, room__status=Room.Status.LIVE)
+        if elsewhere.exclude(room=room).count() >= most:
+            raise Conflict(
+                f"You are in {most} rooms already; leave one to join another.",
+                code="too_many_rooms",
+            )
         RoomVisit.objects.get_or_create(room=room, user=user)
         if ScheduledEvent.objects.filter(room=room, hosts=user).exists():
             participant = RoomParticipant.objects.create(
@@ -158,6 +166,24 @@ def room_leave(*, user: User, room_id: int) -> None:
         after_audience_departure(room, participant)
 
 
+def room_join_without_socket(*, user: User, room_id: int) -> RoomParticipant:
+    """`room_join` for a client that joins over REST: presence holds them like a socket that
+    went away, so without a socket joining the room within the grace period they leave."""
+    with transaction.atomic():
+        participant = room_join(user=user, room_id=room_id)
+        events.room_joined_without_socket(user_id=user.pk, room_id=room_id)
+    return participant
+
+
+def room_leave_everywhere(*, user: User, room_id: int) -> None:
+    """`room_leave` for a client that leaves over REST: the person's open sockets in the room
+    leave it too (`room.left`: no more room events, presence and the audio connection let go)."""
+    with transaction.atomic():
+        room_leave(user=user, room_id=room_id)
+        if user.is_authenticated:
+            events.room_left_elsewhere_send(user_id=user.pk, room_id=room_id)
+
+
 def room_end(*, user: User, room_id: int) -> Room:
     """A moderator ends the room for everyone (idempotent)."""
     user_require_member(user)
@@ -181,6 +207,15 @@ def room_end_by_staff(*, staff: User, room_id: int) -> Room:
     return room
 
 
+def _take_out_and_tell(room: Room, participant: RoomParticipant, *, reason: str) -> None:
+    """Take someone out (participant_take_out) and tell their own sockets why (`room.removed`),
+    so the room page can say it. Caller holds the room lock."""
+    participant_take_out(room, participant, reason=reason)
+    events.user_event_send(
+        user_id=participant.user_id, room_id=room.pk, type="room.removed", data={"reason": reason}
+    )
+
+
 def room_club_access_lost(*, club_id: int, user_id: int) -> list[int]:
     """Take someone out of the club's live members-only rooms they may no longer enter.
 
@@ -202,13 +237,7 @@ def room_club_access_lost(*, club_id: int, user_id: int) -> list[int]:
                 continue
             if clubs_bridge.club_entry_denial(user, room.club, members_only=True) is None:
                 continue  # access came back before we got here
-            participant_take_out(room, participant, reason="club_access_lost")
-            events.user_event_send(
-                user_id=user.pk,
-                room_id=room.pk,
-                type="room.removed",
-                data={"reason": "club_access_lost"},
-            )
+            _take_out_and_tell(room, participant, reason="club_access_lost")
         left.append(room_id)
     return left
 
@@ -269,9 +298,66 @@ def room_account_disabled(*, user_id: int) -> list[int]:
 
 def room_visits_expire(*, now: datetime | None = None) -> int:
     """Forget who was in which room after the retention period (ROOM_VISIT_RETENTION_DAYS,
-    docs/operations.md). Idempotent; beat runs it daily (migration rooms 0006). Returns how
+    docs/operations.md). Idempotent; beat runs it daily (migration rooms 0007). Returns how
     many visits went."""
     cutoff = (now or timezone.now()) - timedelta(days=room_visit_retention_days())
     with transaction.atomic():
         deleted, _ = RoomVisit.objects.filter(first_joined_at__lt=cutoff).delete()
     return deleted
+
+
+def room_user_blocked(*, blocker_id: int, blocked_id: int) -> list[int]:
+    """A block takes the blocked person out of every live room the blocker moderates, as the
+    entry rule (rooms/rules.py: a moderator's block bars entry) would have kept them out.
+
+    Registered as an accounts USER_BLOCKED hook (called after the block commits). A block by a
+    speaker or listener changes nothing in rooms, as for entry; a moderator is not taken out
+    by another moderator's block (no moderator removes another, `cannot_remove_moderator`). The
+    room sees `room.user_removed` (reason `blocked_by_moderator`), the person `room.removed`
+    with the same reason; their sockets leave and the relay drops their audio. No RoomRemoval:
+    while the block stands the entry rule refuses them; once lifted they may come back.
+    Returns the ids of the rooms they left."""
+    blocked = User.objects.filter(pk=blocked_id).first()
+    if blocked is None:
+        return []
+    candidates = (
+        RoomParticipant.objects.filter(user=blocked, room__status=Room.Status.LIVE)
+        .filter(room__participants__user_id=blocker_id, room__participants__role=Role.MODERATOR)
+        .values_list("room_id", flat=True)
+    )
+    left: list[int] = []
+    for room_id in list(candidates):
+        with transaction.atomic():
+            room = room_lock(room_id)
+            participant = participant_get(room, blocked)
+            if participant is None or not room.is_live or participant.role == Role.MODERATOR:
+                continue
+            denial = rules.room_entry_denial(room, blocked)
+            if denial is None or denial.code != "blocked_by_moderator":
+                continue  # unblocked, or the blocker stepped down, before we got here
+            _take_out_and_tell(room, participant, reason="blocked_by_moderator")
+        left.append(room_id)
+    return left
+
+
+def room_ticket_lost(*, user_id: int, room_id: int) -> bool:
+    """A ticket stopped admitting (refunded, refund requested, charged back): its holder leaves
+    the ticketed room (`room_id`: the room priced, or the room of the event priced) if they are
+    in it and nothing else admits them (creator, host, staff, another ticket). payouts calls
+    this after the ticket's transaction commits.
+
+    The room sees `room.user_removed` (reason `ticket_refunded`), the person `room.removed`;
+    their sockets leave the room and the relay drops their audio. Buying again lets them back
+    in. Returns whether they left."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return False
+    with transaction.atomic():
+        room = Room.objects.select_for_update().filter(pk=room_id).first()
+        participant = participant_get(room, user) if room is not None else None
+        if room is None or participant is None or not room.is_live:
+            return False
+        if tickets_bridge.ticket_entry_denial(user, room) is None:
+            return False  # another ticket, or free entry, still admits them
+        _take_out_and_tell(room, participant, reason="ticket_refunded")
+    return True

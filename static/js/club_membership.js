@@ -121,14 +121,18 @@ function button(label, cls, work, after) {
 
 /** The "Subscribe" dialog: price, card, then the subscription's answer. */
 export async function openSubscribe({ club, plan, onActive }) {
+  // The price shown is the price paid: it goes with the request, and a price changed in the
+  // meantime is a 409 `price_changed` carrying the new one, shown here for the member to confirm.
+  let shown = { amount: plan.amount, currency: plan.currency };
   const price = `${money(plan.amount, plan.currency)} / month`;
   const status = h("div", { role: "status", "aria-live": "polite", "data-subscription-status": true });
   const submit = h("button", { type: "submit" }, `Subscribe · ${price}`);
   const card = cardChooser({ submit, name: "club_payment_method" });
+  const priceText = h("dd", { class: "money total", "data-subscribe-price": true }, money(plan.amount, plan.currency));
   const form = h("form", { novalidate: true, "data-subscribe-form": true },
     h("div", { class: "form-error", "data-form-error": true, role: "alert", hidden: true }),
     h("p", {}, "Premium membership of ", h("strong", {}, club.name), ": its members-only rooms and events."),
-    h("div", { class: "quote" }, h("dl", {}, h("dt", { class: "total" }, "Every month"), h("dd", { class: "money total" }, money(plan.amount, plan.currency)))),
+    h("div", { class: "quote" }, h("dl", {}, h("dt", { class: "total" }, "Every month"), priceText)),
     h("p", { class: "small" }, "Charged today and then monthly. Cancel any time: you keep access until the end of the period you paid for."),
     card.element, status,
     h("div", { class: "actions" }, submit));
@@ -165,10 +169,19 @@ export async function openSubscribe({ club, plan, onActive }) {
         // The server makes one live subscription per member and club: a double click or a
         // retry returns the same one (and never charges twice).
         done(await api(`payouts/clubs/${encodeURIComponent(club.slug)}/subscribe/`, {
-          method: "POST", body: method ? { payment_method: method } : {},
+          method: "POST", body: { ...shown, ...(method ? { payment_method: method } : {}) },
         }));
       } catch (error) {
-        card.refused(error);
+        if (error.code === "price_changed" && error.extra?.price) {
+          const before = money(shown.amount, shown.currency);
+          shown = { amount: error.extra.price.amount, currency: error.extra.price.currency };
+          const now = money(shown.amount, shown.currency);
+          priceText.textContent = now;
+          submit.textContent = `Subscribe · ${now} / month`;
+          error.message = `The monthly price changed from ${before} to ${now}. Nothing was charged. Press "Subscribe · ${now} / month" to subscribe at the new price.`;
+        } else {
+          card.refused(error);
+        }
         reportError(error, form);
       }
     });

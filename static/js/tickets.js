@@ -66,15 +66,19 @@ export async function openBuyTicket({ kind, id, title, onPaid }) {
     if (onPaid) onPaid(null);
     return dialog;
   }
-  const price = money(quote.amount, quote.currency);
+  // The price shown is the price paid: it goes with the purchase, and a price changed in the
+  // meantime is a 409 `price_changed` carrying the new one, shown here for the buyer to confirm.
+  let shown = { amount: quote.amount, currency: quote.currency };
+  const price = money(shown.amount, shown.currency);
   const status = h("div", { role: "status", "aria-live": "polite", "data-ticket-status": true });
   const submit = h("button", { type: "submit" }, `Buy ticket · ${price}`);
   const card = cardChooser({ submit, name: "ticket_payment_method" });
+  const priceText = h("dd", { class: "money total", "data-ticket-price": true }, price);
   const form = h("form", { novalidate: true, "data-buy-ticket-form": true },
     h("div", { class: "form-error", "data-form-error": true, role: "alert", hidden: true }),
     h("p", {}, title ? ["A ticket for ", h("strong", {}, title), "."] : "A ticket for this room."),
     h("div", { class: "quote" }, h("dl", {},
-      h("dt", { class: "total" }, "Price"), h("dd", { class: "money total", "data-ticket-price": true }, price))),
+      h("dt", { class: "total" }, "Price"), priceText)),
     h("p", { class: "small" }, "One ticket per person; it admits you for the whole room, also if you leave and come back. If the event is cancelled you are refunded."),
     card.element, status,
     h("div", { class: "actions" }, submit));
@@ -115,11 +119,20 @@ export async function openBuyTicket({ kind, id, title, onPaid }) {
         const method = await card.paymentMethod();
         const ticket = await api(`payouts/${kind}/${id}/ticket/`, {
           method: "POST",
-          body: method ? { payment_method: method } : {},
+          body: { ...shown, ...(method ? { payment_method: method } : {}) },
         });
         done(ticket);
       } catch (error) {
-        card.refused(error);
+        if (error.code === "price_changed" && error.extra?.price) {
+          const before = money(shown.amount, shown.currency);
+          shown = { amount: error.extra.price.amount, currency: error.extra.price.currency };
+          const now = money(shown.amount, shown.currency);
+          priceText.textContent = now;
+          submit.textContent = `Buy ticket · ${now}`;
+          error.message = `The price changed from ${before} to ${now}. Nothing was charged. Press "Buy ticket · ${now}" to buy at the new price.`;
+        } else {
+          card.refused(error);
+        }
         reportError(error, form);
       }
     });

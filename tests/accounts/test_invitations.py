@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -264,7 +265,7 @@ def _signup(client: Client, username: str) -> None:
     assert response.status_code == 302, response.content
 
 
-def test_signing_up_through_an_invite_link_makes_a_member_nominated_by_the_inviter(
+def test_signing_up_through_an_invite_link_makes_a_member_once_the_address_is_confirmed(
     client: Client,
 ) -> None:
     invitation = InvitationFactory(token="tok-browser")
@@ -273,6 +274,11 @@ def test_signing_up_through_an_invite_link_makes_a_member_nominated_by_the_invit
     assert invitation.inviter.name.encode() in landing.content
     _signup(client, "kim")
     kim = User.objects.get(username="kim")
+    assert kim.status == User.Status.WAITLISTED  # the address is not confirmed yet
+    confirm_link = re.search(r"/accounts/confirm-email/[^/\s]+/", mail.outbox[-1].body)
+    assert confirm_link is not None
+    assert client.post(confirm_link.group(0)).status_code == 302
+    kim.refresh_from_db()
     assert kim.status == User.Status.MEMBER
     assert kim.invited_by == invitation.inviter
     invitation.refresh_from_db()

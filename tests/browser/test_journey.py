@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from allauth.account.models import EmailAddress, EmailConfirmationHMAC
 from playwright.sync_api import expect
 
 from accounts.models import User
@@ -36,10 +37,21 @@ def test_invited_person_signs_up_follows_and_finds_a_live_room(
     page.get_by_label(re.compile("Password \\(again\\)|Confirm password", re.I)).fill(PASSWORD)
     page.get_by_role("button", name="Sign Up").click()
 
-    # New members land on onboarding: name, photo, topics, people to follow.
-    expect(page).to_have_url(re.compile(r"/welcome/$"))
+    # Membership waits for a confirmed address: the waitlist screen asks for it, and the
+    # mailed link (opened in the same browser) redeems the invitation.
+    expect(page).to_have_url(re.compile(r"/waitlist/$"))
+    expect(page.locator("[data-email-unverified]")).to_be_visible()
     newbie = User.objects.get(username="newbie")
+    assert not newbie.is_member
+    key = EmailConfirmationHMAC(EmailAddress.objects.get(user=newbie)).key
+    page.goto(f"/accounts/confirm-email/{key}/")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator("[data-email-unverified]")).to_have_count(0)
+    newbie.refresh_from_db()
     assert newbie.is_member and newbie.invited_by == grace
+
+    # New members land on onboarding: name, photo, topics, people to follow.
+    page.goto("/welcome/")
     page.get_by_label("Name people see").fill("New Bee")
     page.locator("[data-name-form]").get_by_role("button", name="Save").click()
     expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()

@@ -220,3 +220,32 @@ def test_buying_an_event_ticket_explains_a_decline_then_waits_for_3d_secure(
     ticket = Ticket.objects.get(buyer=fan)  # the same ticket, a new attempt: one row
     assert (ticket.status, ticket.event_id, ticket.amount) == ("requires_action", event.pk, 800)
     page.console.assert_clean(allow=("status of 402",))
+
+
+def test_a_price_raised_while_the_buy_dialog_is_open_is_shown_and_confirmed(
+    new_page: Any, standin_shared: Any
+) -> None:
+    creator = make_creator(standin_shared, username="raiser", display_name="Ray Raiser")
+    event = EventFactory(created_by=creator, title="Late raise")
+    ticket_price_set(user=creator, event_id=event.pk, price=Money(800, "USD"))
+    fan = UserFactory()
+    page = new_page(fan)
+    page.goto(f"/events/{event.pk}/")
+    page.get_by_role("button", name="Buy ticket").click()
+    dialog = page.get_by_role("dialog", name="Buy a ticket")
+    expect(dialog.locator("[data-ticket-price]")).to_have_text("$8.00")
+    # The creator raises the price after the quote, while the buyer reads it.
+    ticket_price_set(user=creator, event_id=event.pk, price=Money(1200, "USD"))
+
+    dialog.get_by_role("button", name="Buy ticket · $8.00").click()
+
+    expect(dialog.locator("[data-form-error]")).to_contain_text(
+        "The price changed from $8.00 to $12.00. Nothing was charged."
+    )
+    expect(dialog.locator("[data-ticket-price]")).to_have_text("$12.00")
+    assert not Ticket.objects.filter(buyer=fan).exists()
+    dialog.get_by_role("button", name="Buy ticket · $12.00").click()
+    expect(dialog.get_by_text("You have a ticket ✓")).to_be_visible()
+    ticket = Ticket.objects.get(buyer=fan)
+    assert (ticket.status, ticket.amount) == ("paid", 1200)
+    page.console.assert_clean(allow=("status of 409",))

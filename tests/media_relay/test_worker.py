@@ -232,3 +232,131 @@ def test_a_relay_process_freezes_its_start_up_state_once(monkeypatch: pytest.Mon
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+
+
+# --- a removal that overtakes the offer (issue #12, point 9) ----------------------------------
+
+
+async def _offer(web: Web, user_id: int, client: Any, **extra: Any) -> tuple[str, dict[str, Any]]:
+    web.clients.append(client)
+    channel = await web.layer.new_channel()
+    await web.send(
+        {
+            "type": "relay.offer",
+            "user_id": user_id,
+            "sdp": await client.offer(),
+            "reply_to": channel,
+            "request_id": "r1",
+            **extra,
+        }
+    )
+    return channel, await web.receive(channel)
+
+
+async def test_a_removal_that_arrives_before_the_offer_refuses_the_offer(web: Web) -> None:
+    """The room removed member 2 at seq 8 while their offer (prepared at seq 7) was on its way:
+    the worker gets the removal first. The late offer gets no connection and no audio."""
+    await web.send({"type": "relay.room_state", "speakers": [1], "muted": [], "seq": 5})
+    speaker = SpeakerClient()
+    await web.join(1, speaker, await speaker.offer())
+    await web.send({"type": "relay.remove", "user_id": 2, "reason": "removed", "seq": 8})
+
+    listener = ListenerClient()
+    _channel, reply = await _offer(web, 2, listener, seq=7)
+
+    assert (reply["type"], reply["code"], reply["request_id"]) == ("relay.error", "removed", "r1")
+    assert 2 not in web.worker.rooms[ROOM].peers
+    assert 2 not in web.worker.rooms[ROOM].forwarder.listeners
+    await asyncio.sleep(1.5)
+    assert listener.tone_frames == 0
+
+
+async def test_an_offer_without_a_room_seq_is_refused_after_a_removal(web: Web) -> None:
+    await web.send({"type": "relay.remove", "user_id": 2, "reason": "removed", "seq": 3})
+    _channel, reply = await _offer(web, 2, ListenerClient())
+    assert (reply["type"], reply["code"]) == ("relay.error", "removed")
+
+
+async def test_a_member_re_admitted_after_the_removal_is_answered(web: Web) -> None:
+    """Let back in (a later room state than the removal): the offer is answered, and they hear."""
+    await web.send({"type": "relay.room_state", "speakers": [1], "muted": [], "seq": 5})
+    speaker = SpeakerClient()
+    await web.join(1, speaker, await speaker.offer())
+    await web.send({"type": "relay.remove", "user_id": 2, "reason": "removed", "seq": 8})
+    _channel, refused = await _offer(web, 2, ListenerClient(), seq=7)
+    assert refused["code"] == "removed"
+
+    listener = ListenerClient()
+    _channel, reply = await _offer(web, 2, listener, seq=9)
+
+    assert reply["type"] == "relay.answer", reply
+    await listener.answer(reply["sdp"])
+    assert await wait_for(lambda: listener.tone_frames >= 15, 6.0)
+
+
+async def test_a_socket_leaving_does_not_count_as_a_removal(web: Web) -> None:
+    """`relay.remove` from a socket that left or closed (no room seq) forgets nothing about
+    the member's right to come back."""
+    listener = ListenerClient()
+    channel = await web.join(2, listener, await listener.offer())
+    await web.send({"type": "relay.remove", "user_id": 2, "reason": "left", "if_channel": channel})
+    assert (await web.receive(channel))["type"] == "relay.peer_closed"
+    _channel, reply = await _offer(web, 2, ListenerClient(), seq=1)
+    assert reply["type"] == "relay.answer"
+
+
+async def test_a_removal_is_forgotten_when_the_room_ends(web: Web) -> None:
+    await web.send({"type": "relay.remove", "user_id": 2, "reason": "removed", "seq": 8})
+    await web.send({"type": "relay.end"})
+    assert await wait_for(lambda: not web.worker.removed_members(ROOM), 3.0)
+
+
+# --- ICE candidates through the worker (issue #12, point 10) ----------------------------------
+
+
+async def test_a_refused_candidate_is_answered_with_an_error_and_a_good_one_acknowledged(
+    web: Web, settings: Any
+) -> None:
+    settings.RELAY_ALLOW_LOOPBACK_CANDIDATES = False
+    listener = ListenerClient()
+    channel = await web.join(2, listener, await listener.offer())
+
+    def ice(host: str, request_id: str) -> dict[str, Any]:
+        line = f"candidate:7 1 udp 2130706431 {host} 6379 typ host"
+        return {
+            "type": "relay.ice",
+            "user_id": 2,
+            "candidate": {"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0},
+            "reply_to": channel,
+            "request_id": request_id,
+        }
+
+    await web.send(ice("127.0.0.1", "i1"))
+    refused = await web.receive(channel)
+    assert (refused["type"], refused["code"], refused["request_id"]) == (
+        "relay.error",
+        "candidate_refused",
+        "i1",
+    )
+    await web.send(ice("203.0.113.9", "i2"))
+    assert await web.receive(channel) == {
+        "type": "relay.ice_added",
+        "room_id": ROOM,
+        "user_id": 2,
+        "request_id": "i2",
+    }
+
+
+async def test_a_candidate_for_a_room_without_connections_creates_nothing(web: Web) -> None:
+    channel = await web.layer.new_channel()
+    await web.send(
+        {
+            "type": "relay.ice",
+            "user_id": 5,
+            "candidate": {"candidate": ""},
+            "reply_to": channel,
+            "request_id": "i1",
+        }
+    )
+    assert (await web.receive(channel))["code"] == "no_peer"
+    assert ROOM not in web.worker.rooms

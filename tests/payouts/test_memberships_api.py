@@ -21,6 +21,7 @@ from .conftest import follow, make_creator, make_user, post_event
 from .test_memberships import deliver, member_of, paid_club, subscribed
 
 pytestmark = pytest.mark.django_db
+SHOWN = {"amount": 1000, "currency": "USD"}  # the monthly price the club page showed
 
 
 def test_a_leader_sets_the_price_over_the_api(api_client) -> None:
@@ -59,12 +60,12 @@ def test_subscribe_cancel_resume_and_list_over_the_api(api_client) -> None:
     user = member_of(club)
     api_client.force_authenticate(user)
     url = f"/api/v1/payouts/clubs/{club.slug}/subscribe/"
-    no_card = api_client.post(url, {}, format="json")
+    no_card = api_client.post(url, SHOWN, format="json")
     assert no_card.status_code == 402
     assert no_card.json()["error"]["code"] == "payment_method_required"
-    first = api_client.post(url, {"payment_method": "pm_card_visa"}, format="json")
+    first = api_client.post(url, {**SHOWN, "payment_method": "pm_card_visa"}, format="json")
     assert first.status_code == 201 and first.json()["status"] == "active"
-    again = api_client.post(url, {}, format="json")
+    again = api_client.post(url, SHOWN, format="json")
     assert again.status_code == 200 and again.json()["uuid"] == first.json()["uuid"]
     uuid = first.json()["uuid"]
     canceled = api_client.post(f"/api/v1/payouts/subscriptions/{uuid}/cancel/")
@@ -80,7 +81,7 @@ def test_3ds_over_the_api_returns_the_client_secret(api_client) -> None:
     api_client.force_authenticate(member_of(club))
     response = api_client.post(
         f"/api/v1/payouts/clubs/{club.slug}/subscribe/",
-        {"payment_method": "pm_card_threeDSecure2Required"},
+        {**SHOWN, "payment_method": "pm_card_threeDSecure2Required"},
         format="json",
     )
     body = response.json()
@@ -103,7 +104,9 @@ def test_a_club_without_a_price_cannot_be_subscribed(api_client) -> None:
     club = club_create(creator=owner, name="Free", is_exclusive=True)
     ClubMembership.objects.create(club=club, user=(user := make_user()))
     api_client.force_authenticate(user)
-    response = api_client.post(f"/api/v1/payouts/clubs/{club.slug}/subscribe/", {}, format="json")
+    response = api_client.post(
+        f"/api/v1/payouts/clubs/{club.slug}/subscribe/", SHOWN, format="json"
+    )
     assert response.status_code == 404 and response.json()["error"]["code"] == "club_plan_missing"
 
 

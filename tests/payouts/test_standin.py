@@ -88,3 +88,55 @@ def test_a_configured_secret_key_selects_real_stripe_and_none_the_stand_in(setti
         assert standin.client._requestor._client is STANDIN
     finally:
         choose.cache_clear()
+
+
+def _intent(provider, card: str, key: str) -> dict:
+    acct = provider.account_create(email=f"{key}@example.test", user_id=3, idempotency_key=key)
+    STANDIN.account_activate(acct["id"])
+    customer = provider.customer_create(
+        email="p@example.test", user_id=4, idempotency_key=f"c{key}"
+    )
+    pm = provider.payment_method_attach(payment_method=card, customer=customer["id"])
+    return {
+        "amount": 1000, "currency": "usd", "customer": customer["id"], "payment_method": pm["id"],
+        "application_fee_amount": 100, "destination": acct["id"], "transfer_group": "g",
+        "metadata": {}, "idempotency_key": f"pi-{key}",
+    }  # fmt: skip
+
+
+def test_a_payment_intent_not_yet_succeeded_can_be_canceled_once_and_never_confirmed(
+    provider,
+) -> None:
+    intent = provider.payment_intent_create(
+        **_intent(provider, "pm_card_threeDSecure2Required", "x1")
+    )
+    assert intent["status"] == "requires_action"
+    canceled = provider.payment_intent_cancel(intent["id"], idempotency_key="cancel-1")
+    assert canceled["status"] == "canceled"
+    assert STANDIN.events[-1]["type"] == "payment_intent.canceled"
+    with pytest.raises(Exception, match="canceled"):
+        STANDIN.complete_3ds(intent["id"])  # the cardholder can no longer confirm it
+    with pytest.raises(ProviderError) as exc:  # a new request (another key): refused
+        provider.payment_intent_cancel(intent["id"], idempotency_key="cancel-2")
+    assert exc.value.extra["provider_code"] == "payment_intent_unexpected_state"
+
+
+def test_a_succeeded_payment_intent_cannot_be_canceled(provider) -> None:
+    intent = provider.payment_intent_create(**_intent(provider, "pm_card_visa", "x2"))
+    with pytest.raises(ProviderError) as exc:
+        provider.payment_intent_cancel(intent["id"], idempotency_key="cancel-3")
+    assert exc.value.extra["provider_code"] == "payment_intent_unexpected_state"
+    assert provider.payment_intent_retrieve(intent["id"])["status"] == "succeeded"
+
+
+def test_a_decline_names_the_payment_intent_it_declined(provider) -> None:
+    from payouts.provider import CardDeclined
+
+    with pytest.raises(CardDeclined) as exc:
+        provider.payment_intent_create(**_intent(provider, "pm_card_chargeDeclined", "x3"))
+    declined = STANDIN.all("payment_intents")[-1]
+    assert exc.value.payment_intent_id == declined["id"]
+    assert "payment_intent" not in exc.value.as_dict()  # kept off the API's error body
+    assert [i["id"] for i in provider.payment_intent_list(customer=declined["customer"])] == [
+        declined["id"]
+    ]

@@ -16,6 +16,7 @@ from tests.rooms.factories import EventFactory
 from .conftest import make_creator, make_user
 
 pytestmark = pytest.mark.django_db
+SHOWN = {"amount": 1500, "currency": "USD"}  # the price the quote showed
 
 
 def _url(name: str, **kwargs: Any) -> str:
@@ -74,14 +75,14 @@ def test_buy_without_a_card_is_402_then_with_a_card_201_then_200(api_client) -> 
     buyer = make_user()
     api_client.force_authenticate(buyer)
     url = _url("payouts-ticket", kind="events", pk=event.pk)
-    response = api_client.post(url, {}, format="json")
+    response = api_client.post(url, SHOWN, format="json")
     assert (response.status_code, response.json()["error"]["code"]) == (
         402, "payment_method_required",
     )  # fmt: skip
-    first = api_client.post(url, {"payment_method": "pm_card_visa"}, format="json")
+    first = api_client.post(url, {**SHOWN, "payment_method": "pm_card_visa"}, format="json")
     assert first.status_code == 201
     assert first.json()["status"] == "paid"
-    second = api_client.post(url, {}, format="json")
+    second = api_client.post(url, SHOWN, format="json")
     assert second.status_code == 200
     assert second.json()["uuid"] == first.json()["uuid"]
     assert len(STANDIN.all("payment_intents")) == 1
@@ -96,7 +97,7 @@ def test_3ds_purchase_answers_the_client_secret(api_client) -> None:
     api_client.force_authenticate(make_user())
     response = api_client.post(
         _url("payouts-ticket", kind="events", pk=event.pk),
-        {"payment_method": "pm_card_threeDSecure2Required"},
+        {**SHOWN, "payment_method": "pm_card_threeDSecure2Required"},
         format="json",
     )
     assert response.status_code == 201

@@ -73,7 +73,7 @@ def test_rest_buy_then_join_admits_the_ticket_holder(api_client) -> None:
     }  # fmt: skip
     bought = api_client.post(
         reverse("api:payouts-ticket", kwargs={"kind": "rooms", "pk": room.pk}),
-        {"payment_method": "pm_card_visa"},
+        {"amount": 1500, "currency": "USD", "payment_method": "pm_card_visa"},
         format="json",
     )
     assert bought.status_code == 201

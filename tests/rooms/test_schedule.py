@@ -22,7 +22,7 @@ def soon(minutes: int = 5):
     return timezone.now() + timedelta(minutes=minutes)
 
 
-def test_event_create_makes_the_creator_a_host() -> None:
+def test_event_create_makes_the_creator_a_host_and_asks_the_cohosts() -> None:
     creator, cohost = MemberFactory(), MemberFactory()
     topic = TopicFactory()
     event = schedule_services.event_create(
@@ -32,7 +32,8 @@ def test_event_create_makes_the_creator_a_host() -> None:
         host_ids=[cohost.pk],
         topic_ids=[topic.pk],
     )
-    assert set(event.hosts.all()) == {creator, cohost}
+    assert set(event.hosts.all()) == {creator}  # a co-host is one once they accept
+    assert event.cohost_invites.get().user == cohost
     assert list(event.topics.all()) == [topic]
 
 

@@ -56,7 +56,7 @@ def test_the_sweep_task_runs_the_service() -> None:
 
 
 def test_the_sweep_is_on_the_beat_schedule_daily_once_and_keeps_staff_edits() -> None:
-    migration = importlib.import_module("rooms.migrations.0006_periodic_visit_retention")
+    migration = importlib.import_module("rooms.migrations.0007_periodic_visit_retention")
     migration.register(apps, None)
     task = PeriodicTask.objects.get(name=migration.NAME)
     assert task.task in app.tasks  # the name beat sends is a registered Celery task

@@ -7,9 +7,11 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.models import User
 from clubhouse.errors import Conflict, NotFound, PermissionDenied
+from clubhouse.money import Money
 from payouts import conf
 from payouts.audit import audit
 from payouts.models import ClubPlan, ClubSubscription, PaymentCustomer
@@ -22,9 +24,16 @@ from payouts.services.memberships._common import (
     _period,
     _ts,
 )
+from payouts.services.quotes import price_require_shown
 from payouts.services.tips import PaymentMethodRequired, payment_method_save
 
 logger = logging.getLogger(__name__)
+
+# An `incomplete` subscription with no provider id this young was just created by a concurrent
+# request still waiting for Stripe's answer (a double tap): asking again now would race it, and
+# with other parameters (the card saved in between) Stripe refuses the reused key. The first
+# request finishes it; after this long its call went unanswered and asking again is safe.
+UNANSWERED_AFTER_SECONDS = 30
 
 
 # --- subscribe, cancel, resume --------------------------------------------------------------------
@@ -35,12 +44,18 @@ def _live(club: Any, user: User) -> ClubSubscription | None:
 
 
 def club_subscribe(
-    *, club: Any, user: User, payment_method: str | None = None
+    *,
+    club: Any,
+    user: User,
+    payment_method: str | None = None,
+    shown_price: Money | None = None,
 ) -> tuple[ClubSubscription, bool]:
     """Subscribe a club member to the club's monthly plan with their saved card (or the card
     given, which is saved). Returns (subscription, created). Idempotent: a member with a live
     subscription gets it back (a pending cancellation is undone: resubscribing); one still
-    waiting for 3-D Secure gets its confirmation secret again."""
+    waiting for 3-D Secure gets its confirmation secret again. `shown_price` is the monthly
+    price the member was shown: a new subscription is only made at that price
+    (`price_changed`)."""
     from clubs.errors import blocked, member_required
     from clubs.selectors import club_is_blocked_for, club_role
 
@@ -58,6 +73,7 @@ def club_subscribe(
     existing = _live(club, user)
     if existing is not None:
         return _subscribe_again(existing), False
+    price_require_shown(shown=shown_price, amount=plan.amount, currency=plan.currency)
     if payment_method:
         customer = payment_method_save(user=user, payment_method=payment_method)
     else:
@@ -66,6 +82,12 @@ def club_subscribe(
             raise PaymentMethodRequired()
     try:
         with transaction.atomic():
+            # The plan's lock orders this after any price change (club_plan_set holds it): the
+            # subscription is made at the price checked here.
+            plan = ClubPlan.objects.select_for_update().get(pk=plan.pk)
+            if not plan.active:
+                raise NotFound("This club does not sell memberships.", code="club_plan_missing")
+            price_require_shown(shown=shown_price, amount=plan.amount, currency=plan.currency)
             sub = ClubSubscription.objects.create(
                 club=club,
                 user=user,
@@ -105,9 +127,32 @@ def _provider_create(sub: ClubSubscription, customer: PaymentCustomer) -> ClubSu
     except ProviderUnavailable:
         raise  # unknown outcome: the row stays `incomplete`; asking again retries with the key
     except ProviderError as exc:
+        if exc.code == "idempotency_error":
+            # The key was used before with other parameters (another card): that first request
+            # may well have subscribed the member. Never a failure: find what it made.
+            made = _provider_find(sub)
+            if made is not None:
+                return _apply_created(sub, made)
+            raise ProviderUnavailable() from exc
         _mark_failed(sub, exc.code)
         raise
     return _apply_created(sub, data)
+
+
+def _provider_find(sub: ClubSubscription) -> dict[str, Any] | None:
+    """The provider's subscription made for this row by an earlier, unanswered request (found
+    by its `club_subscription` metadata), with its latest invoice, or None."""
+    customer = PaymentCustomer.objects.filter(user_id=sub.user_id).first()
+    if customer is None:
+        return None
+    provider = get_provider()
+    for data in provider.subscription_list(customer=customer.stripe_customer_id):
+        if (data.get("metadata") or {}).get("club_subscription") == str(sub.uuid):
+            invoice = data.get("latest_invoice")
+            if isinstance(invoice, str):
+                data["latest_invoice"] = provider.invoice_retrieve(invoice)
+            return data
+    return None
 
 
 def _apply_created(sub: ClubSubscription, data: dict[str, Any]) -> ClubSubscription:
@@ -167,7 +212,13 @@ def _mark_failed(sub: ClubSubscription, code: str) -> None:
 
 def _subscribe_again(sub: ClubSubscription) -> ClubSubscription:
     if sub.status == S.INCOMPLETE and not sub.stripe_subscription_id:
-        # The first attempt's outcome is unknown: repeat it with the same idempotency key.
+        if (timezone.now() - sub.created).total_seconds() <= UNANSWERED_AFTER_SECONDS:
+            return sub  # a concurrent request is still waiting for its answer: it finishes it
+        # The first attempt's outcome is unknown: find what it made, or repeat it with the
+        # same idempotency key.
+        made = _provider_find(sub)
+        if made is not None:
+            return _apply_created(sub, made)
         customer = PaymentCustomer.objects.filter(user_id=sub.user_id).first()
         if customer is None or not customer.default_payment_method_id:
             raise PaymentMethodRequired()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -19,6 +20,7 @@ from payouts.models import (
     Ticket,
     TicketPrice,
 )
+from rooms import services as room_services
 from rooms.models import Room, ScheduledEvent
 
 logger = logging.getLogger("payouts.services.tickets")
@@ -83,6 +85,8 @@ def _to_refund_pending(ticket: Ticket, *, reason: str, actor: Any = None) -> Non
     ticket.refund_reason = reason[:32]
     ticket.refund_requested_at = ticket.refund_requested_at or timezone.now()
     ticket.save(update_fields=["status", "refund_reason", "refund_requested_at", "updated"])
+    if previous in Ticket.ADMITTING:
+        admission_lost_on_commit(ticket)
     audit(ticket, "refund_requested", from_status=previous, to_status=ticket.status, actor=actor,
           note=reason)  # fmt: skip
 
@@ -98,3 +102,24 @@ def _refund_on_commit(ticket_ids: list[int]) -> None:
             ticket_refund_task.delay(ticket_id)
 
     transaction.on_commit(enqueue)
+
+
+def admission_lost_on_commit(ticket: Ticket) -> None:
+    """The ticket stopped admitting (refund requested or made, charged back): once the caller's
+    transaction commits, its holder leaves the ticketed room if they are in it
+    (`rooms.services.room_ticket_lost`: sockets leave, the relay drops their audio). A failure
+    there is logged, never undoes the money side (`robust`). The room is looked up now: a
+    cancelled event is deleted in the same transaction."""
+    room_id = ticket.room_id
+    if room_id is None and ticket.event_id is not None:
+        room_id = (
+            ScheduledEvent.objects.filter(pk=ticket.event_id)
+            .values_list("room_id", flat=True)
+            .first()
+        )
+    if room_id is None:
+        return  # the event has not started: there is no room to leave
+    transaction.on_commit(
+        partial(room_services.room_ticket_lost, user_id=ticket.buyer_id, room_id=room_id),
+        robust=True,
+    )

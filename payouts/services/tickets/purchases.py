@@ -11,6 +11,7 @@ from accounts.models import User
 from accounts.permissions import user_require_member
 from accounts.selectors import user_is_blocked_between
 from clubhouse.errors import Conflict, NotFound
+from clubhouse.money import Money
 from payouts import fees, ledger, ticket_selectors
 from payouts.audit import audit, require_transition
 from payouts.models import (
@@ -20,6 +21,7 @@ from payouts.models import (
     TicketPrice,
 )
 from payouts.provider import CardDeclined, ProviderError, ProviderUnavailable, get_provider
+from payouts.services.quotes import price_require_shown
 from payouts.services.tickets._common import (
     S,
     TicketNotAllowed,
@@ -28,6 +30,7 @@ from payouts.services.tickets._common import (
     _require_creator_onboarded,
     _target,
     _to_refund_pending,
+    logger,
     platform_fee,
 )
 from payouts.services.tips import PaymentMethodRequired, payment_method_save
@@ -68,25 +71,33 @@ def ticket_buy(
     event_id: int | None = None,
     room_id: int | None = None,
     payment_method: str | None = None,
+    shown_price: Money | None = None,
 ) -> Ticket:
     """Buy (or get back) `buyer`'s ticket. With no saved card, `payment_method` (from
     Stripe.js) is required and is saved for next time. A ticket that needs 3-D Secure comes
-    back `requires_action` with `client_secret` set for the client to finish."""
+    back `requires_action` with `client_secret` set for the client to finish. `shown_price`
+    is the price the buyer was shown: a charge is only made at that price (`price_changed`)."""
     user_require_member(buyer)
     target = _target(event_id=event_id, room_id=room_id)
     price = _price_for(target)
     existing = ticket_selectors.ticket_for(buyer, price.target_key)
     if existing is not None and existing.status != S.FAILED:
         return _existing(existing, buyer, payment_method)
+    price_require_shown(shown=shown_price, amount=price.amount, currency=price.currency)
     _buyable(buyer, target, price)
     account = _require_creator_onboarded(price.creator)
     customer = _customer(buyer, payment_method)
     if existing is not None:  # failed before: try again with a new attempt
-        return _retry(existing, customer)
+        return _retry(existing, customer, price, shown_price)
     event = price.event if price.event_id else None
     room = price.room if price.room_id else None
     try:
         with transaction.atomic():
+            # The price row's lock orders this sale after any price change (ticket_price_set
+            # holds it too): the ticket is sold at the price checked here, and once it exists
+            # the price is locked.
+            price = TicketPrice.objects.select_for_update().get(pk=price.pk)
+            price_require_shown(shown=shown_price, amount=price.amount, currency=price.currency)
             ticket = Ticket.objects.create(
                 buyer=buyer,
                 creator=price.creator,
@@ -134,11 +145,26 @@ def _existing(ticket: Ticket, buyer: User, payment_method: str | None) -> Ticket
     return ticket
 
 
-def _retry(ticket: Ticket, customer: PaymentCustomer) -> Ticket:
+def _retry(
+    ticket: Ticket, customer: PaymentCustomer, price: TicketPrice, shown_price: Money | None
+) -> Ticket:
+    previous = ticket.stripe_payment_intent_id
+    if previous:
+        # The failed attempt's payment intent can still be confirmed (3-D Secure retried by
+        # the client): cancel it first, so that two attempts can never both charge the card.
+        paid_by_previous = _cancel_attempt(ticket, previous)
+        if paid_by_previous is not None:
+            return paid_by_previous
     with transaction.atomic():
         locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
-        if locked.status != S.FAILED:
+        if locked.status != S.FAILED or locked.stripe_payment_intent_id != previous:
             return locked  # another request claimed the retry
+        # Nothing was charged yet: the new attempt is at today's price (it may have changed
+        # while the only tickets had failed), which must be the one the buyer was shown.
+        price = TicketPrice.objects.select_for_update().get(pk=price.pk)
+        price_require_shown(shown=shown_price, amount=price.amount, currency=price.currency)
+        locked.amount, locked.currency = price.amount, price.currency
+        locked.application_fee = platform_fee(price.amount)
         require_transition(locked, S.PENDING)
         locked.status = S.PENDING
         locked.attempt += 1
@@ -150,11 +176,36 @@ def _retry(ticket: Ticket, customer: PaymentCustomer) -> Ticket:
                 "attempt",
                 "failure_code",
                 "stripe_payment_intent_id",
+                "amount",
+                "currency",
+                "application_fee",
                 "updated",
             ]
         )
         audit(locked, "retry", from_status=S.FAILED, to_status=S.PENDING, actor=locked.buyer)
     return _charge(locked, customer)
+
+
+def _cancel_attempt(ticket: Ticket, payment_intent: str) -> Ticket | None:
+    """Cancel the payment intent of a failed attempt before a new one. Returns the ticket when
+    that intent succeeded after all (the ticket is paid by it: no second charge), None once it
+    is canceled. An unanswered call raises `ProviderUnavailable`: no new attempt while the old
+    one might still be confirmed."""
+    provider = get_provider()
+    try:
+        provider.payment_intent_cancel(
+            payment_intent, idempotency_key=f"ticket-cancel-{payment_intent}"
+        )
+    except ProviderUnavailable:
+        raise
+    except ProviderError:
+        intent = provider.payment_intent_retrieve(payment_intent)
+        if intent.get("status") == "succeeded":
+            return ticket_apply_payment_intent(ticket=ticket, intent=intent)
+        if intent.get("status") != "canceled":
+            raise
+    audit(ticket, "attempt_canceled", note=f"{payment_intent} (attempt {ticket.attempt})")
+    return None
 
 
 def _charge(ticket: Ticket, customer: PaymentCustomer) -> Ticket:
@@ -167,23 +218,67 @@ def _charge(ticket: Ticket, customer: PaymentCustomer) -> Ticket:
             application_fee_amount=ticket.application_fee,
             destination=ticket.destination_account_id,
             transfer_group=ticket.transfer_group,
-            metadata={"ticket": str(ticket.uuid), "kind": "ticket"},
+            # The attempt tells a late event of an earlier attempt from the current one's.
+            metadata={"ticket": str(ticket.uuid), "kind": "ticket", "attempt": str(ticket.attempt)},
             idempotency_key=ticket.payment_idempotency_key,
         )
     except CardDeclined as exc:
-        ticket_mark_failed(ticket=ticket, code=str(exc.extra.get("decline_code") or exc.code))
+        ticket_mark_failed(
+            ticket=ticket,
+            code=str(exc.extra.get("decline_code") or exc.code),
+            payment_intent=exc.payment_intent_id,
+        )
         raise
     except ProviderUnavailable:
         raise  # unknown outcome: stays pending; the same key is used again, webhooks settle it
     except ProviderError as exc:
+        if exc.code == "idempotency_error":
+            # The key was used before with other parameters (the card saved in between
+            # changed): that earlier request made this attempt's intent, which may well have
+            # charged the card. Never a failure (a new attempt could charge twice): find it.
+            made = _attempt_intent(ticket, customer)
+            if made is not None:
+                return ticket_apply_payment_intent(ticket=ticket, intent=made)
+            raise ProviderUnavailable() from exc
         ticket_mark_failed(ticket=ticket, code=exc.code)
         raise
     return ticket_apply_payment_intent(ticket=ticket, intent=intent)
 
 
+def _attempt_intent(ticket: Ticket, customer: PaymentCustomer) -> dict[str, Any] | None:
+    """The payment intent an earlier, unanswered request made for the ticket's current attempt
+    (by its metadata), or None."""
+    for intent in get_provider().payment_intent_list(customer=customer.stripe_customer_id):
+        metadata = intent.get("metadata") or {}
+        if metadata.get("ticket") == str(ticket.uuid) and metadata.get("attempt") == str(
+            ticket.attempt
+        ):
+            return intent
+    return None
+
+
+def _is_current_attempt(ticket: Ticket, intent: dict[str, Any]) -> bool:
+    """Whether a payment intent is the ticket's current attempt. Caller holds the lock."""
+    intent_id = str(intent.get("id") or "")
+    if ticket.stripe_payment_intent_id:
+        return intent_id == ticket.stripe_payment_intent_id
+    # The current attempt's answer is not known yet (a webhook first, or an unanswered call):
+    # its intent carries the attempt number. Intents created before attempts were numbered
+    # are taken as the current one, as they always were.
+    attempt = (intent.get("metadata") or {}).get("attempt")
+    return attempt is None or str(attempt) == str(ticket.attempt)
+
+
 def ticket_apply_payment_intent(*, ticket: Ticket, intent: dict[str, Any]) -> Ticket:
+    """A payment intent of this ticket (the provider's answer or a webhook's object) moves the
+    ticket, if it is the current attempt's. An earlier attempt's news is recorded (an audit
+    entry) and changes nothing: its intent was canceled before the next attempt began."""
     with transaction.atomic():
         locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        if not _is_current_attempt(locked, intent):
+            _record_stale(locked, intent)
+            locked.client_secret = None  # type: ignore[attr-defined]
+            return locked
         if not locked.stripe_payment_intent_id:
             locked.stripe_payment_intent_id = str(intent["id"])
             locked.save(update_fields=["stripe_payment_intent_id", "updated"])
@@ -201,6 +296,16 @@ def ticket_apply_payment_intent(*, ticket: Ticket, intent: dict[str, Any]) -> Ti
     return ticket
 
 
+def _record_stale(ticket: Ticket, intent: dict[str, Any]) -> None:
+    status = str(intent.get("status") or "")
+    note = f"{intent.get('id')} {status} (attempt {(intent.get('metadata') or {}).get('attempt')}"
+    audit(ticket, "stale_attempt_event", note=f"{note}; current attempt {ticket.attempt})")
+    if status == "succeeded":
+        # Cannot happen when the retry canceled it; if a provider ever lets it through, the
+        # buyer paid twice: staff refund it from the provider's dashboard.
+        logger.error("an earlier attempt %s of ticket %s succeeded", intent.get("id"), ticket)
+
+
 def ticket_mark_requires_action(*, ticket: Ticket) -> Ticket:
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
@@ -213,7 +318,9 @@ def ticket_mark_requires_action(*, ticket: Ticket) -> Ticket:
     return ticket
 
 
-def ticket_mark_failed(*, ticket: Ticket, code: str = "") -> Ticket:
+def ticket_mark_failed(*, ticket: Ticket, code: str = "", payment_intent: str = "") -> Ticket:
+    """The current attempt failed. `payment_intent` is the declined intent when the provider
+    named it: recorded so that a retry cancels it first."""
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
         if ticket.status not in {S.PENDING, S.REQUIRES_ACTION}:
@@ -221,7 +328,8 @@ def ticket_mark_failed(*, ticket: Ticket, code: str = "") -> Ticket:
         previous = ticket.status
         ticket.status = S.FAILED
         ticket.failure_code = code[:64]
-        ticket.save(update_fields=["status", "failure_code", "updated"])
+        ticket.stripe_payment_intent_id = ticket.stripe_payment_intent_id or payment_intent
+        ticket.save(update_fields=["status", "failure_code", "stripe_payment_intent_id", "updated"])
         audit(ticket, "failed", from_status=previous, to_status=ticket.status, note=code)
     return ticket
 

@@ -26,6 +26,7 @@ from payouts.services.tickets._common import (
     S,
     _refund_on_commit,
     _to_refund_pending,
+    admission_lost_on_commit,
     logger,
 )
 from payouts.services.tickets.purchases import ticket_mark_paid
@@ -202,6 +203,8 @@ def ticket_mark_refunded(*, ticket: Ticket, refund_id: str = "", charge_id: str 
         ticket.stripe_refund_id = refund_id or ticket.stripe_refund_id
         ticket.stripe_charge_id = ticket.stripe_charge_id or charge_id
         ticket.refund_error = ""
+        if previous in Ticket.ADMITTING:
+            admission_lost_on_commit(ticket)
         ticket.save(
             update_fields=[
                 "status",
@@ -234,6 +237,8 @@ def ticket_mark_disputed(
         previous = ticket.status
         ticket.status = S.DISPUTED
         ticket.save(update_fields=["status", "updated"])
+        if previous in Ticket.ADMITTING:
+            admission_lost_on_commit(ticket)
         if dispute_id:
             dispute_funds_withdrawn_book(
                 dispute_id=dispute_id,

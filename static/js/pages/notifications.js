@@ -22,6 +22,7 @@ function describe(n) {
     case "room_invite": return [`${who} invited you to “${d.title || "a room"}”.`, room];
     case "room_ping": return [`${who} pinged you into “${d.title || "a room"}”.`, room];
     case "speaker_invite": return [`${who} invited you to speak in “${d.title || "a room"}”.`, room];
+    case "event_cohost": return [cohostText(who, d), d.event_id && `/events/${d.event_id}/`];
     case "event_reminder": return [`“${d.title || "An event"}” is starting.`, d.event_id && `/events/${d.event_id}/`];
     case "club": return [`Club ${d.club_slug || ""}: ${CLUB_EVENTS[d.event] || String(d.event || "news").replaceAll("_", " ")}${n.actor ? ` (${who})` : ""}.`, d.club_slug && `/clubs/${d.club_slug}/`];
     case "money":
@@ -31,6 +32,38 @@ function describe(n) {
       return [`${who} sent you ${money(d.amount, d.currency)}.`, "/wallet/"];
     default: return [n.kind.replaceAll("_", " "), null];
   }
+}
+
+const COHOST_DONE = { accepted: "accepted to co-host", declined: "declined to co-host" };
+
+function cohostText(who, d) {
+  const title = `“${d.title || "an event"}”`;
+  if (d.action === "invited") return `${who} asked you to co-host ${title}.`;
+  return `${who} ${COHOST_DONE[d.action] || "answered about co-hosting"} ${title}.`;
+}
+
+// A co-host invitation is answered right here: you are a host only once you accept.
+function cohostActions(n) {
+  const d = n.data || {};
+  if (n.kind !== "event_cohost" || d.action !== "invited" || !d.invite_id) return null;
+  const box = h("div", { class: "row", dataset: { cohostInvite: String(d.invite_id) } });
+  const answer = (verb) => async () => {
+    box.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+    try {
+      await api(`events/cohost-invites/${d.invite_id}/${verb}/`, { method: "POST" });
+      if (!n.read) await api(`notifications/${n.id}/read/`, { method: "POST" }).catch(() => null);
+      fill(box, h("span", { class: "small" }, verb === "accept" ? "You are a co-host." : "You declined."));
+      document.dispatchEvent(new Event("notifications:changed"));
+    } catch (error) {
+      box.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+      reportError(error);
+    }
+  };
+  box.append(
+    h("button", { type: "button", onclick: answer("accept") }, "Accept"),
+    h("button", { type: "button", class: "secondary", onclick: answer("decline") }, "Decline"),
+  );
+  return box;
 }
 
 function row(n) {
@@ -47,7 +80,7 @@ function row(n) {
   return h("li", { class: n.read ? "" : "unread", dataset: { kind: n.kind } },
     n.actor ? avatar(n.actor, "sm") : h("span", { class: "avatar sm initials", "aria-hidden": "true" }, "C"),
     h("div", { class: "grow" }, n.read ? null : h("span", { class: "visually-hidden" }, "Unread: "), body,
-      h("div", { class: "small" }, h("time", { datetime: n.created }, timeAgo(n.created)))),
+      h("div", { class: "small" }, h("time", { datetime: n.created }, timeAgo(n.created))), cohostActions(n)),
     n.read ? null : h("button", { type: "button", class: "secondary", onclick: open, "aria-label": `Mark as read: ${text}` }, "Mark read"));
 }
 

@@ -32,6 +32,7 @@ const GONE_TEXT = {
   club_members_only: ["Members only", "This room is for the club's members."],
   club_premium_required: ["Premium members only", "This room is for the club's premium members. Subscribe on the club's page to join."],
   blocked_by_moderator: ["You can't join this room", "A moderator of this room blocked you."],
+  ticket_refunded: ["Your ticket was refunded", "You left the room. Buy a ticket to listen again."],
   not_authenticated: ["Please log in", "Your session has ended. Log in again to join the room."],
   waitlisted: ["You're on the waitlist", "You can join rooms once your account is let in."],
   account_disabled: ["Account disabled", "This account cannot join rooms."],

@@ -2,6 +2,14 @@
 // Pure data, no DOM: `apply*` return a list of announcements (short sentences for the live
 // region) so the view can tell screen-reader users what changed on stage.
 
+// Why the system took you out of a room (`room.removed` data.reason); a moderator's removal
+// carries no reason.
+const REMOVED_BECAUSE = {
+  club_access_lost: { code: "club_access_lost", message: "You no longer have access to this club's rooms." },
+  blocked_by_moderator: { code: "blocked_by_moderator", message: "A moderator of this room blocked you." },
+  ticket_refunded: { code: "ticket_refunded", message: "Your ticket was refunded, so you left the room. Buy a ticket to listen again." },
+};
+
 export class RoomState {
   constructor(meId) {
     this.meId = meId;
@@ -226,10 +234,10 @@ export class RoomState {
         }
         break;
       case "room.removed":
-        this.gone =
-          d.reason === "club_access_lost"
-            ? { code: "club_access_lost", message: "You no longer have access to this club's rooms." }
-            : { code: "removed_from_room", message: "A moderator removed you from this room." };
+        this.gone = REMOVED_BECAUSE[d.reason] || {
+          code: "removed_from_room",
+          message: "A moderator removed you from this room.",
+        };
         break;
       default:
         break;

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_account_events'),
+        ('accounts', '0005_notification_kind_event_cohost'),
     ]
 
     operations = [

@@ -24,7 +24,7 @@ def unregister(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("rooms", "0005_room_visits"),
+        ("rooms", "0006_event_cohost_invites"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
