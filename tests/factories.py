@@ -98,6 +98,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         if create and obj.is_staff and extracted is not False:
             totp_activate(obj)
 
+    @factory.post_generation
     def email_verified(obj: User, create: bool, extracted: bool | None, **kwargs: object) -> None:
         """The address is confirmed (allauth's EmailAddress) unless `email_verified=False`:
         inviting, letting in, tipping and joining need it (docs/accounts.md)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from allauth.account.models import EmailAddress
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -79,7 +78,6 @@ def test_a_deleted_member_cannot_log_in_and_their_token_stops_working() -> None:
 
 def test_their_email_can_sign_up_again() -> None:
     person = UserFactory(email="kim@example.com")
-    EmailAddress.objects.create(user=person, email="kim@example.com", primary=True, verified=True)
     services.account_delete(user=person, actor=person)
 
     response = APIClient().post(

@@ -5,7 +5,6 @@ without TOTP to set it up, and the admin's own password-only login form is not u
 from __future__ import annotations
 
 import pytest
-from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from django.core.cache import cache
@@ -30,7 +29,6 @@ def test_a_staff_account_without_totp_is_sent_to_set_it_up_and_then_gets_in(
     client: Client,
 ) -> None:
     staff = UserFactory(staff=True, two_factor=False)
-    EmailAddress.objects.create(user=staff, email=staff.email, primary=True, verified=True)
     logged_in = client.post(f"{LOGIN}?next=/admin/", {"login": staff.email, "password": PASSWORD})
     assert logged_in.status_code == 302  # no second factor yet: the password logs in
 
