@@ -7,9 +7,11 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse, QueryDict
 from rest_framework import exceptions as drf
+from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
@@ -17,6 +19,9 @@ from clubhouse.errors import ApplicationError, RateLimited
 from clubhouse.throttling import throttle_failure_record
 
 logger = logging.getLogger(__name__)
+
+# For the views that accept a file upload as well as JSON.
+UPLOAD_PARSERS = [JSONParser, MultiPartParser]
 
 _DRF_CODES: list[tuple[type[drf.APIException], str]] = [
     (drf.NotAuthenticated, "not_authenticated"),
@@ -92,9 +97,52 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return Response(error_body(code, str(message), **extra), status=status, headers=headers)
 
 
+def currency_field(**kwargs: Any) -> serializers.RegexField:
+    """An ISO 4217 code as the schema can say it (three letters; case does not matter)."""
+    kwargs.setdefault("default", "USD")
+    return serializers.RegexField(
+        r"^[A-Za-z]{3}$",
+        error_messages={"invalid": "Not an ISO 4217 code."},
+        help_text="ISO 4217, e.g. USD or EUR",
+        **kwargs,
+    )
+
+
 class Pagination(LimitOffsetPagination):
+    """`limit` 1 to 200 and `offset` ≥ 0; anything else is a 400, not a silent default, so a client
+    with a bug learns of it (and the schema says so)."""
+
     default_limit = 50
     max_limit = 200
+
+    def _integer(self, request: Any, name: str, minimum: int, maximum: int | None) -> int | None:
+        raw = request.query_params.get(name)
+        if raw is None:
+            return None
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum else f"{minimum} or more"
+            raise drf.ValidationError({name: [f"A whole number {bound}."]})
+        return value
+
+    def get_limit(self, request: Any) -> int:
+        limit = self._integer(request, self.limit_query_param, 1, self.max_limit)
+        return self.default_limit if limit is None else limit
+
+    def get_offset(self, request: Any) -> int:
+        return self._integer(request, self.offset_query_param, 0, None) or 0
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.limit_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_limit)
+            elif parameter["name"] == self.offset_query_param:
+                parameter["schema"].update(minimum=0)
+        return parameters
 
 
 # Django-level handlers: any /api/ path answers JSON even outside DRF views.
@@ -108,6 +156,10 @@ def json_or_html_404(request: HttpRequest, exception: Exception | None = None) -
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception or Http404())
+
+
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
 
 
 def json_or_html_500(request: HttpRequest) -> Any:
@@ -140,3 +192,74 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> Any:
     from django.views.csrf import csrf_failure as default
 
     return default(request, reason)
+
+
+# --- JSON bodies keep their types ---------------------------------------------------------
+def _from_json(field: serializers.Field) -> bool:
+    """Whether the field's serializer is reading a JSON body (form, multipart and query strings
+    are all text, so there a "true" or "5" is the only way to say it)."""
+    data = getattr(field.root, "initial_data", None)
+    return isinstance(data, dict | list) and not isinstance(data, QueryDict)
+
+
+def json_types_strict() -> None:
+    """DRF coerces JSON types (`0` into a string field, `1` into a boolean, `"5"` into an integer);
+    the OpenAPI schema promises the JSON types, so a body that breaks them is a 400, as a client
+    with a bug would want to learn. Installed once at start-up (clubhouse/apps.py)."""
+    if getattr(serializers.CharField, "_clubhouse_strict", False):
+        return
+    char, boolean, integer = (
+        serializers.CharField.to_internal_value,
+        serializers.BooleanField.to_internal_value,
+        serializers.IntegerField.to_internal_value,
+    )
+
+    def char_strict(self: serializers.CharField, data: Any) -> Any:
+        if isinstance(data, bool | int | float) and _from_json(self):
+            self.fail("invalid")
+        return char(self, data)
+
+    def boolean_strict(self: serializers.BooleanField, data: Any) -> Any:
+        if _from_json(self):
+            if not isinstance(data, bool):
+                self.fail("invalid")
+        elif not (isinstance(data, str) and data.lower() in ("true", "false")):
+            self.fail("invalid")  # form text: "true" or "false", not "1", "on" or "yes"
+        return boolean(self, data)
+
+    def integer_strict(self: serializers.IntegerField, data: Any) -> Any:
+        if isinstance(data, bool | str) and _from_json(self):
+            self.fail("invalid")
+        return integer(self, data)
+
+    serializers.CharField.to_internal_value = char_strict  # type: ignore[method-assign, assignment]
+    serializers.BooleanField.to_internal_value = boolean_strict  # type: ignore[method-assign, assignment]
+    serializers.IntegerField.to_internal_value = integer_strict  # type: ignore[method-assign, assignment]
+    serializers.CharField._clubhouse_strict = True  # type: ignore[attr-defined]
+
+    # In a multipart body DRF reads an empty text field as "not sent" (what an untouched HTML form
+    # input means); an app that sends a field empty means empty, and a field that may not be blank
+    # must then say so rather than silently keep its old value.
+    char_value = serializers.CharField.get_value
+
+    def char_value_blank_is_sent(self: serializers.CharField, dictionary: Any) -> Any:
+        if isinstance(dictionary, QueryDict) and dictionary.get(self.field_name or "") == "":
+            return ""
+        return char_value(self, dictionary)
+
+    serializers.CharField.get_value = char_value_blank_is_sent  # type: ignore[method-assign, assignment]
+
+    # An integer without bounds of its own fits a 32-bit column (ids, counts, amounts): a larger
+    # one is a 400, not an OverflowError from the database (the fuzzing run found two), and the
+    # schema says so.
+    init = serializers.IntegerField.__init__
+
+    def integer_bounded(self: serializers.IntegerField, **kwargs: Any) -> None:
+        kwargs.setdefault("max_value", INT32_MAX)
+        kwargs.setdefault("min_value", -INT32_MAX - 1)
+        init(self, **kwargs)
+
+    serializers.IntegerField.__init__ = integer_bounded  # type: ignore[method-assign]
+
+
+INT32_MAX = 2**31 - 1

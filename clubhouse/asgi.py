@@ -24,6 +24,31 @@ from clubhouse.ws_auth import TokenOrSessionAuthMiddleware  # noqa: E402
 from media_relay.signalling import relay_embedded_ensure, relay_embedded_stop  # noqa: E402
 
 
+def _daphne_leaves_bodies_to_django() -> None:
+    """Twisted, under daphne, parses every form or multipart POST body into `request.args`, which
+    daphne never reads, and answers a malformed one itself with a bare 400 that the API's error
+    envelope never gets to (found by the schema fuzzing run). Twisted's documented switch
+    `parsePOSTFormSubmission=False` ("don't parse HTTP bodies") turns that off, so Django's
+    parsers alone judge the body, once."""
+    try:
+        from daphne.http_protocol import WebRequest
+    except ImportError:  # another ASGI server
+        return
+    if getattr(WebRequest, "_clubhouse_bodies_to_django", False):
+        return
+    original = WebRequest.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("parsePOSTFormSubmission", False)
+        original(self, *args, **kwargs)
+
+    WebRequest.__init__ = __init__
+    WebRequest._clubhouse_bodies_to_django = True
+
+
+_daphne_leaves_bodies_to_django()
+
+
 class EmbeddedServices:
     """Starts the in-process relay worker and beat (idempotently) before serving, when enabled."""
 

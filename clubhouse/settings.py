@@ -92,7 +92,16 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20})
+    # IMMEDIATE: a transaction takes the write lock when it begins, so concurrent writers wait
+    # (up to `timeout`) instead of failing with "database is locked" when a read transaction
+    # tries to upgrade; WAL lets readers go on while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -179,12 +188,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": _renderers,
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
-    ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # The API speaks JSON; the views that take a file (avatar, club photo) add multipart
+    # (clubhouse.api.UPLOAD_PARSERS). Anything else is a 415 with the error envelope.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "DEFAULT_SCHEMA_CLASS": "clubhouse.api_schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "clubhouse.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "clubhouse.api.exception_handler",
@@ -208,6 +216,7 @@ SPECTACULAR_SETTINGS = {
         "ClubReportReasonEnum": "clubs.models.ClubReport.Reason",
         "ClubDecisionStatusEnum": "clubs.models.DecisionStatus",
         "CreatorApplicationStatusEnum": "payouts.models.CreatorApplication.Status",
+        "HandRaisePolicyEnum": "rooms.models.Room.HandRaisePolicy",
     },
 }
 

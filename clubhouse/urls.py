@@ -2,10 +2,11 @@ from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from clubhouse import pages
+from clubhouse.api import api_not_found
 from clubhouse.health import healthz, healthz_details, livez
 
 # The admin has no login form of its own: it sends people to allauth's login, whose failed
@@ -36,6 +37,8 @@ urlpatterns = [
     path("stripe/", include("djstripe.urls", namespace="djstripe")),  # payouts: Stripe webhooks
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Any other /api/ path is a JSON 404 even with DEBUG on (whose technical 404 page is HTML).
+    re_path(r"^api/", api_not_found),
     path("", include("accounts.urls")),
     # The web client's pages (clubhouse/pages.py; docs/web.md).
     path("rooms/new/", pages.room_new, name="web_room_new"),

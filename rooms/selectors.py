@@ -3,6 +3,7 @@ JSON-serializable dicts where the transport consumes them (snapshot, audience pa
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db import transaction
@@ -103,10 +104,12 @@ def room_get_by_share_token(*, token: str, viewer: Any) -> Room:
 def _audience_page(
     room: Room, viewer_participant: RoomParticipant | None, cursor: Any, limit: int
 ) -> dict[str, Any]:
-    try:
-        after = int(cursor) if cursor not in (None, "") else 0
-    except (TypeError, ValueError):
-        raise InvalidInput(fields={"cursor": ["Not a cursor from this room."]}) from None
+    if cursor in (None, ""):
+        after = 0
+    elif isinstance(cursor, str) and re.fullmatch("[0-9]+", cursor):
+        after = int(cursor)
+    else:
+        raise InvalidInput(fields={"cursor": ["Not a cursor from this room."]})
     is_moderator = viewer_participant is not None and viewer_participant.role == Role.MODERATOR
     rows = list(
         RoomParticipant.objects.select_related("user")

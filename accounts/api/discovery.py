@@ -18,6 +18,7 @@ from accounts.api.serializers import UserSummarySerializer
 from accounts.models import Follow, Topic, User
 from accounts.permissions import IsMember
 from accounts.selectors import user_visible_q
+from clubhouse.errors import InvalidInput
 
 SUGGESTIONS_MAX = 50
 
@@ -85,15 +86,19 @@ class SuggestionsView(generics.ListAPIView):
 
     @extend_schema(
         operation_id="me_suggestions",
-        parameters=[OpenApiParameter("limit", int, description=f"At most {SUGGESTIONS_MAX}")],
+        parameters=[
+            OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": SUGGESTIONS_MAX})
+        ],
     )
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[User]:
+        raw = self.request.query_params.get("limit", "12")
         try:
-            limit = int(self.request.query_params.get("limit", 12))
+            limit = int(raw)
         except ValueError:
-            limit = 12
-        limit = max(1, min(limit, SUGGESTIONS_MAX))
+            limit = 0
+        if not 1 <= limit <= SUGGESTIONS_MAX:
+            raise InvalidInput(fields={"limit": [f"A whole number from 1 to {SUGGESTIONS_MAX}."]})
         return user_suggestions(viewer=self.request.user)[:limit]  # type: ignore[arg-type]

@@ -291,3 +291,10 @@ class AccountExportSerializer(serializers.Serializer):
     rooms = serializers.DictField()
     clubs = serializers.DictField()
     money = serializers.DictField()
+
+
+class ProfileUpdateJSONSerializer(ProfileUpdateSerializer):
+    """The JSON form of a profile update, for the schema: a file travels only in multipart (JSON
+    may still send `"avatar": null` to remove it)."""
+
+    avatar = None  # type: ignore[assignment]

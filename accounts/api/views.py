@@ -18,6 +18,7 @@ from accounts import selectors, services
 from accounts.api import serializers as s
 from accounts.models import Invitation, Notification, User
 from accounts.permissions import IsMember
+from clubhouse.api import UPLOAD_PARSERS
 from clubhouse.errors import InvalidInput, NotFound
 
 
@@ -38,13 +39,21 @@ def _profile_response(request: Request, viewer: User, user: User) -> dict[str, A
 class MeView(APIView):
     """Your own profile. Waitlisted people may read and edit it too."""
 
+    parser_classes = UPLOAD_PARSERS  # the avatar
+
     permission_classes = [IsAuthenticated]
 
     @extend_schema(responses=s.MeSerializer)
     def get(self, request: Request) -> Response:
         return Response(_profile_response(request, _user(request), _user(request)))
 
-    @extend_schema(request=s.ProfileUpdateSerializer, responses=s.MeSerializer)
+    @extend_schema(
+        request={
+            "application/json": s.ProfileUpdateJSONSerializer,
+            "multipart/form-data": s.ProfileUpdateSerializer,
+        },
+        responses=s.MeSerializer,
+    )
     def patch(self, request: Request) -> Response:
         if not isinstance(request.data, dict):
             raise InvalidInput("Send a JSON object.", code="invalid")
@@ -80,7 +89,7 @@ class UserFollowView(APIView):
         services.user_follow(follower=_user(request), followee=other)
         return Response(selectors.user_relationship(viewer=_user(request), other=other))
 
-    @extend_schema(request=None, responses=s.RelationshipSerializer)
+    @extend_schema(request=None, responses={200: s.RelationshipSerializer})
     def delete(self, request: Request, username: str) -> Response:
         other = _other(request, username)
         services.user_unfollow(follower=_user(request), followee=other)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field, inline_serializer
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Topic, User
@@ -17,19 +17,6 @@ from clubs.models import (
     ClubReport,
     PremiumMembership,
 )
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The project's error shape: {"error": {"code", "message", "fields"}}."""
-
-    error = inline_serializer(
-        "ErrorDetail",
-        fields={
-            "code": serializers.CharField(),
-            "message": serializers.CharField(),
-            "fields": serializers.DictField(child=serializers.ListField()),
-        },
-    )
 
 
 def _inline_enum(values: list[str], *, nullable: bool = False) -> type[serializers.CharField]:
@@ -150,6 +137,15 @@ class ClubWriteSerializer(serializers.Serializer):
 
 class ClubUpdateSerializer(ClubWriteSerializer):
     slug = None  # type: ignore[assignment]  # the address does not change
+
+
+# The JSON forms, for the schema: a photo travels only in multipart.
+class ClubWriteJSONSerializer(ClubWriteSerializer):
+    photo = None  # type: ignore[assignment]
+
+
+class ClubUpdateJSONSerializer(ClubUpdateSerializer):
+    photo = None  # type: ignore[assignment]
 
 
 class MembershipSerializer(serializers.ModelSerializer):

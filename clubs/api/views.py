@@ -14,14 +14,15 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.permissions import IsMember
-from clubhouse.api import Pagination
+from clubhouse.api import UPLOAD_PARSERS, Pagination
+from clubhouse.api_schema import PAGE_PARAMETERS, ErrorEnvelopeSerializer, paginated
 from clubhouse.errors import InvalidInput, NotFound
 from clubs import selectors, services
 from clubs.api import serializers as s
 from clubs.errors import ClubForbidden, member_required
 from clubs.models import Club, ClubMembershipRequest, ClubNomination
 
-ERRORS = dict.fromkeys((400, 401, 403, 404, 409), s.ErrorSerializer)
+ERRORS = dict.fromkeys((400, 401, 403, 404, 409), ErrorEnvelopeSerializer)
 
 
 def _me(request: Request) -> User:
@@ -48,6 +49,7 @@ def _paginated(request: Request, view: APIView, queryset: Any, serializer_class:
 
 
 class ClubListCreateView(APIView):
+    parser_classes = UPLOAD_PARSERS  # the club photo
     permission_classes = [IsMember]
 
     @extend_schema(
@@ -55,8 +57,9 @@ class ClubListCreateView(APIView):
         parameters=[
             OpenApiParameter("q", OpenApiTypes.STR, description="Name contains, or a topic."),
             OpenApiParameter("topic", OpenApiTypes.STR, description="A topic slug."),
+            *PAGE_PARAMETERS,
         ],
-        responses={200: s.ClubSerializer(many=True), **ERRORS},
+        responses={200: paginated(s.ClubSerializer, "Club"), **ERRORS},
     )
     def get(self, request: Request) -> Response:
         clubs = selectors.club_list(
@@ -68,7 +71,10 @@ class ClubListCreateView(APIView):
 
     @extend_schema(
         operation_id="clubs_create",
-        request=s.ClubWriteSerializer,
+        request={
+            "application/json": s.ClubWriteJSONSerializer,
+            "multipart/form-data": s.ClubWriteSerializer,
+        },
         responses={201: s.ClubDetailSerializer, **ERRORS},
         description="Create a club; you become its admin.",
     )
@@ -83,7 +89,8 @@ class MyClubsView(APIView):
 
     @extend_schema(
         operation_id="clubs_mine",
-        responses={200: s.ClubSerializer(many=True), **ERRORS},
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(s.ClubSerializer, "Club"), **ERRORS},
         description="Clubs you are a member of or follow.",
     )
     def get(self, request: Request) -> Response:
@@ -92,6 +99,7 @@ class MyClubsView(APIView):
 
 
 class ClubDetailView(APIView):
+    parser_classes = UPLOAD_PARSERS  # the club photo
     permission_classes = [IsMember]
 
     @extend_schema(operation_id="clubs_retrieve", responses={200: s.ClubDetailSerializer, **ERRORS})
@@ -100,7 +108,10 @@ class ClubDetailView(APIView):
 
     @extend_schema(
         operation_id="clubs_update",
-        request=s.ClubUpdateSerializer,
+        request={
+            "application/json": s.ClubUpdateJSONSerializer,
+            "multipart/form-data": s.ClubUpdateSerializer,
+        },
         responses={200: s.ClubDetailSerializer, **ERRORS},
         description="Admins only. Multipart to upload a photo (JPEG, PNG or WebP, at most 2 MiB).",
     )
@@ -160,7 +171,8 @@ class ClubRequestsView(APIView):
 
     @extend_schema(
         operation_id="clubs_requests_list",
-        responses={200: s.MembershipRequestSerializer(many=True), **ERRORS},
+        responses={200: paginated(s.MembershipRequestSerializer, "MembershipRequest"), **ERRORS},
+        parameters=PAGE_PARAMETERS,
         description="Pending membership requests (admins and leaders).",
     )
     def get(self, request: Request, slug: str) -> Response:
@@ -212,7 +224,8 @@ class ClubNominationsView(APIView):
 
     @extend_schema(
         operation_id="clubs_nominations_list",
-        responses={200: s.NominationSerializer(many=True), **ERRORS},
+        responses={200: paginated(s.NominationSerializer, "Nomination"), **ERRORS},
+        parameters=PAGE_PARAMETERS,
         description="Admins: pending nominations. Other members: the ones they made.",
     )
     def get(self, request: Request, slug: str) -> Response:
@@ -267,7 +280,8 @@ class ClubMembersView(APIView):
 
     @extend_schema(
         operation_id="clubs_members_list",
-        responses={200: s.MembershipSerializer(many=True), **ERRORS},
+        responses={200: paginated(s.MembershipSerializer, "Membership"), **ERRORS},
+        parameters=PAGE_PARAMETERS,
         description="When the club's member list is private, only its members see it.",
     )
     def get(self, request: Request, slug: str) -> Response:

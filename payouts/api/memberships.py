@@ -13,6 +13,8 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.permissions import IsMember
+from clubhouse.api import currency_field
+from clubhouse.api_schema import results
 from clubhouse.errors import NotFound
 from clubhouse.money import Money
 from payouts import selectors, services
@@ -33,7 +35,7 @@ def _club(slug: str) -> Any:
 
 class PlanInput(serializers.Serializer):
     amount = serializers.IntegerField(min_value=1, help_text="monthly price, minor units")
-    currency = serializers.CharField(min_length=3, max_length=3, default="USD")
+    currency = currency_field()
 
 
 class SubscribeInput(ShownPriceInput):
@@ -137,7 +139,7 @@ class SubscriptionListView(APIView):
     permission_classes = [IsMember]
 
     @extend_schema(operation_id="payouts_subscriptions_mine", request=None,
-                   responses=SubscriptionOut(many=True))  # fmt: skip
+                   responses=results(SubscriptionOut, "Subscription"))  # fmt: skip
     def get(self, request: Request) -> Response:
         subs = selectors.club_subscriptions_for(_me(request))[:100]
         return Response({"results": SubscriptionOut(subs, many=True).data})

@@ -10,6 +10,7 @@ else."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -23,11 +24,16 @@ from clubhouse.errors import InvalidInput
 from payouts.models import ClubPlan, TicketPrice
 
 MAX_ITEMS = 100
+# What _ids and _slugs accept, for the schema: up to MAX_ITEMS items between commas.
+# Ids of at most 9 digits: every id fits the database's integer (a longer one would overflow it).
+_ID = "[0-9]{1,9}"
+_IDS = {"type": "string", "pattern": f"^ *({_ID})? *(, *({_ID})? *){{0,{MAX_ITEMS - 1}}}$"}
+_SLUGS = {"type": "string", "pattern": f"^[^,]*(,[^,]*){{0,{MAX_ITEMS - 1}}}$"}
 
 
 def _ids(raw: str, field: str) -> list[int]:
     parts = [p for p in raw.split(",") if p.strip()]
-    if len(parts) > MAX_ITEMS or not all(p.strip().isdigit() for p in parts):
+    if len(parts) > MAX_ITEMS or not all(re.fullmatch(_ID, p.strip()) for p in parts):
         raise InvalidInput(
             f"Up to {MAX_ITEMS} ids, separated by commas.",
             fields={field: [f"Up to {MAX_ITEMS} numeric ids."]},
@@ -52,9 +58,9 @@ class PricesView(APIView):
         request=None,
         responses=OpenApiTypes.OBJECT,
         parameters=[
-            OpenApiParameter("events", str, description="event ids, comma-separated"),
-            OpenApiParameter("rooms", str, description="room ids, comma-separated"),
-            OpenApiParameter("clubs", str, description="club slugs, comma-separated"),
+            OpenApiParameter("events", _IDS, description="event ids, comma-separated"),
+            OpenApiParameter("rooms", _IDS, description="room ids, comma-separated"),
+            OpenApiParameter("clubs", _SLUGS, description="club slugs, comma-separated"),
         ],
     )
     def get(self, request: Request) -> Response:

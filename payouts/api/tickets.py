@@ -19,6 +19,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsMember
+from clubhouse.api import currency_field
+from clubhouse.api_schema import results
 from clubhouse.errors import InvalidInput
 from clubhouse.money import Money
 from payouts import ticket_selectors
@@ -48,7 +50,7 @@ class TicketSaleOut(serializers.ModelSerializer):
 
 class PriceInput(serializers.Serializer):
     amount = serializers.IntegerField(help_text="minor units")
-    currency = serializers.CharField(max_length=3, default="USD")
+    currency = currency_field()
 
 
 class BuyInput(ShownPriceInput):
@@ -129,7 +131,9 @@ class TicketView(APIView):
 class MyTicketsView(APIView):
     permission_classes = [IsMember]
 
-    @extend_schema(operation_id="payouts_my_tickets", request=None, responses=TicketOut(many=True))
+    @extend_schema(
+        operation_id="payouts_my_tickets", request=None, responses=results(TicketOut, "Ticket")
+    )
     def get(self, request: Request) -> Response:
         tickets = ticket_selectors.tickets_of_buyer(request.user)[:100]
         return Response({"results": TicketOut(tickets, many=True).data})

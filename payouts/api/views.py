@@ -15,6 +15,8 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.permissions import IsMember, IsVerifiedMember
+from clubhouse.api import currency_field
+from clubhouse.api_schema import results
 from clubhouse.errors import InvalidInput
 from clubhouse.money import Money
 from payouts import fees, services
@@ -24,7 +26,7 @@ from payouts.models import PaymentCustomer, Tip
 class TipInput(serializers.Serializer):
     creator = serializers.CharField(help_text="username of the creator")
     amount = serializers.IntegerField(min_value=1, help_text="minor units")
-    currency = serializers.CharField(max_length=3, default="USD")
+    currency = currency_field()
     payment_method = serializers.CharField(required=False, allow_blank=True)
 
 
@@ -59,12 +61,7 @@ def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[st
 
 class TipQuoteInput(serializers.Serializer):
     amount = serializers.IntegerField(min_value=1, help_text="the tip, in minor units")
-    currency = serializers.RegexField(
-        r"^[A-Za-z]{3}$",
-        default="USD",
-        error_messages={"invalid": "Not an ISO 4217 code."},
-        help_text="ISO 4217",
-    )
+    currency = currency_field()
 
 
 class TipQuoteView(APIView):
@@ -92,7 +89,7 @@ class TipListCreateView(APIView):
             return [IsVerifiedMember()]
         return super().get_permissions()
 
-    @extend_schema(operation_id="payouts_tips_list", request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="payouts_tips_list", request=None, responses=results(TipOut, "Tip"))
     def get(self, request: Request) -> Response:
         tips = Tip.objects.filter(sender_id=request.user.pk).select_related("creator")[:50]
         return Response({"results": TipOut(tips, many=True).data})
@@ -172,7 +169,9 @@ class SetupIntentView(APIView):
     permission_classes = [IsMember]
 
     @extend_schema(
-        operation_id="payouts_setup_intent_create", request=None, responses=OpenApiTypes.OBJECT
+        operation_id="payouts_setup_intent_create",
+        request=None,
+        responses={201: OpenApiTypes.OBJECT},
     )
     def post(self, request: Request) -> Response:
         return Response(services.setup_intent_create(user=request.user), status=201)  # type: ignore[arg-type]
@@ -188,7 +187,7 @@ class CreatorApplicationView(APIView):
     @extend_schema(
         operation_id="payouts_creator_apply",
         request=CreatorApplicationInput,
-        responses=OpenApiTypes.OBJECT,
+        responses={201: OpenApiTypes.OBJECT},
     )
     def post(self, request: Request) -> Response:
         pitch = _valid(CreatorApplicationInput, request.data)["pitch"]

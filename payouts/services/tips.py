@@ -118,9 +118,19 @@ def payment_customer_ensure(*, user: User) -> PaymentCustomer:
 def payment_method_save(*, user: User, payment_method: str) -> PaymentCustomer:
     """Attach a card (from Stripe.js / a SetupIntent) and make it the default for next time."""
     customer = payment_customer_ensure(user=user)
-    pm = get_provider().payment_method_attach(
-        payment_method=payment_method, customer=customer.stripe_customer_id
-    )
+    try:
+        pm = get_provider().payment_method_attach(
+            payment_method=payment_method, customer=customer.stripe_customer_id
+        )
+    except ProviderError as exc:
+        if exc.extra.get("provider_code") != "resource_missing":
+            raise
+        # An id the client made up or mistyped: their mistake, not the provider's failure.
+        raise InvalidInput(
+            "No such payment method.",
+            code="payment_method_unknown",
+            fields={"payment_method": ["Not a payment method the provider knows."]},
+        ) from exc
     card = pm.get("card") or {}
     with transaction.atomic():
         customer = PaymentCustomer.objects.select_for_update().get(pk=customer.pk)

@@ -12,7 +12,6 @@ from typing import Any
 from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Coalesce, Lower, NullIf
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     inline_serializer,
@@ -24,6 +23,7 @@ from rest_framework.response import Response
 from accounts.models import Follow, User
 from accounts.selectors import user_visible_q
 from clubhouse.api import Pagination
+from clubhouse.api_schema import PAGE_PARAMETERS
 from rooms.api.views import MemberAPIView
 from rooms.hallway import room_hallway_queryset
 from rooms.models import RoomParticipant
@@ -105,8 +105,7 @@ class FollowingOnlineView(MemberAPIView):
             "either way never appear. Ordered by name."
         ),
         parameters=[
-            OpenApiParameter("limit", int, description="Page size (default 50, max 200)"),
-            OpenApiParameter("offset", int),
+            *PAGE_PARAMETERS,
         ],
         responses={
             200: OpenApiResponse(

@@ -30,9 +30,8 @@ class OptionalTargetInput(serializers.Serializer):
 
 
 class HandPolicyInput(serializers.Serializer):
-    # Plain string in the schema (validated by the shared action handler) so the OpenAPI
-    # enum of hand-raise policies keeps one name.
-    policy = serializers.CharField(help_text="off, everyone or followed_by_speakers")
+    # The same choices as RoomCreateInput's, so the OpenAPI enum keeps one name.
+    policy = serializers.ChoiceField(choices=Room.HandRaisePolicy.choices)
 
 
 class EmptyInput(serializers.Serializer):

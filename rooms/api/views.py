@@ -18,9 +18,11 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsMember
 from clubhouse.api import Pagination
+from clubhouse.api_schema import LIMIT, PAGE_PARAMETERS
 from clubhouse.errors import InvalidInput
 from rooms import schedule_selectors, schedule_services, selectors, services
 from rooms.api import serializers as inputs
+from rooms.conf import room_audience_page_max
 from rooms.hallway import hallway_item, room_hallway_queryset, search
 from rooms.models import EventCohostInvite
 from rooms.selectors import room_card
@@ -53,8 +55,7 @@ class HallwayView(MemberAPIView):
         summary="Hallway: live rooms for you, best first",
         responses=OpenApiTypes.OBJECT,
         parameters=[
-            OpenApiParameter("limit", int, description="Page size (max 200)"),
-            OpenApiParameter("offset", int),
+            *PAGE_PARAMETERS,
         ],
     )
     def get(self, request: Request) -> Response:
@@ -71,7 +72,7 @@ class RoomListCreateView(HallwayView):
         operation_id="rooms_list",
         summary="Live rooms for you (the hallway)",
         responses=OpenApiTypes.OBJECT,
-        parameters=[OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        parameters=PAGE_PARAMETERS,
     )
     def get(self, request: Request) -> Response:
         return super().get(request)
@@ -119,7 +120,14 @@ class RoomLeaveView(MemberAPIView):
 class RoomAudienceView(MemberAPIView):
     @extend_schema(
         summary="A page of the audience (cursor pagination)",
-        parameters=[OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
+        parameters=[
+            OpenApiParameter(
+                "cursor",
+                {"type": "string", "pattern": "^[0-9]*$"},
+                description="`next_cursor` of the previous page",
+            ),
+            LIMIT,
+        ],
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request: Request, room_id: int) -> Response:
@@ -130,7 +138,10 @@ class RoomAudienceView(MemberAPIView):
             try:
                 payload["limit"] = int(request.query_params["limit"])
             except ValueError:
-                raise InvalidInput(fields={"limit": ["A positive whole number."]}) from None
+                payload["limit"] = 0
+            most = room_audience_page_max()
+            if not 1 <= payload["limit"] <= most:
+                raise InvalidInput(fields={"limit": [f"A whole number from 1 to {most}."]})
         return Response(ACTIONS["room.audience_page"](request.user, payload))
 
 
@@ -168,7 +179,10 @@ def room_action_view(slug: str, action_type: str, body: type[serializers.Seriali
     handler = ACTIONS[action_type]
 
     def post(self: APIView, request: Request, room_id: int) -> Response:
-        payload = _payload(request)
+        # The body's serializer coerces what JSON, form and multipart bodies carry alike; the
+        # shared handler then checks the action as it does for a WebSocket frame.
+        _payload(request)  # a JSON array or scalar is refused before the serializer sees it
+        payload = _valid(body, request.data)
         payload["room_id"] = room_id
         return Response(handler(request.user, payload))
 
@@ -186,7 +200,7 @@ def room_action_view(slug: str, action_type: str, body: type[serializers.Seriali
 class SearchView(MemberAPIView):
     @extend_schema(
         summary="Search people, live rooms and clubs by name or topic",
-        parameters=[OpenApiParameter("q", str, required=True)],
+        parameters=[OpenApiParameter("q", str, description="Empty or absent: nothing found.")],
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request: Request) -> Response:
@@ -269,7 +283,7 @@ class EventRSVPView(MemberAPIView):
         schedule_services.event_rsvp_set(user=request.user, event_id=event_id, going=True)  # type: ignore[arg-type]
         return Response(_event(event_id, request.user))
 
-    @extend_schema(summary="Cancel your RSVP (idempotent)", responses=OpenApiTypes.OBJECT)
+    @extend_schema(summary="Cancel your RSVP (idempotent)", responses={200: OpenApiTypes.OBJECT})
     def delete(self, request: Request, event_id: int) -> Response:
         schedule_services.event_rsvp_set(user=request.user, event_id=event_id, going=False)  # type: ignore[arg-type]
         return Response(_event(event_id, request.user))

@@ -48,6 +48,7 @@ class MadeRun:
     ws_url: str
     url_printed_at: float  # time.monotonic() when `make run` printed its URL
     log: Path
+    database: Path  # its SQLite file
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -102,7 +103,7 @@ def made_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MadeRun]:
     url = f"http://{HOST}:{port}"
     try:
         printed_at = _wait_for_url(process, log, url)
-        yield MadeRun(url, f"ws://{HOST}:{port}/ws/", printed_at, log)
+        yield MadeRun(url, f"ws://{HOST}:{port}/ws/", printed_at, log, directory / "db.sqlite3")
     finally:
         _stop(process)
 

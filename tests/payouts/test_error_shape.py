@@ -108,3 +108,45 @@ def test_a_creator_application_without_a_pitch_is_still_accepted(
     response = member_client.post("/api/v1/payouts/creator-application/", {}, format="json")
     assert response.status_code == 201
     assert response.json()["status"] == "pending"
+
+
+def test_a_payment_method_the_provider_does_not_know_is_the_clients_400_not_a_502(
+    member_client: APIClient,
+) -> None:
+    response = member_client.post(
+        "/api/v1/payouts/payment-method/", {"payment_method": "pm_made_up_0000"}, format="json"
+    )
+    assert response.status_code == 400, response.content[:300]
+    error = response.json()["error"]
+    assert error["code"] == "payment_method_unknown"
+    assert error["fields"] == {"payment_method": ["Not a payment method the provider knows."]}
+
+
+def test_a_body_that_is_not_json_is_refused_with_415_in_the_error_shape(
+    member_client: APIClient,
+) -> None:
+    response = member_client.post(
+        "/api/v1/payouts/creator-application/", "pitch=hi", content_type="text/plain"
+    )
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize(("field", "value"), [("pitch", 5), ("pitch", True), ("pitch", ["a"])])
+def test_a_json_body_keeps_its_types_a_number_is_not_a_string(
+    member_client: APIClient, field: str, value: Any
+) -> None:
+    response = member_client.post(
+        "/api/v1/payouts/creator-application/", {field: value}, format="json"
+    )
+    error = _assert_invalid(response)
+    assert field in error["fields"]
+
+
+@pytest.mark.parametrize("ids", ["36650461466502841926", "1,2,x", ",".join(["1"] * 101)])
+def test_prices_of_ids_that_are_not_ids_are_a_400_not_a_500(
+    member_client: APIClient, ids: str
+) -> None:
+    response = member_client.get("/api/v1/payouts/prices/", {"rooms": ids})
+    error = _assert_invalid(response)
+    assert "rooms" in error["fields"]
