@@ -5,6 +5,7 @@ from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -36,6 +37,14 @@ class AccountAdapter(DefaultAccountAdapter):
             return user
         _invitation_redeem_from_session(request, user)
         return user
+
+    def clean_username(self, username: str, shallow: bool = False) -> str:
+        # `deleted-<id>` names an anonymised account (accounts.services.account_delete).
+        from accounts.services.deletion import DELETED_USERNAME_PREFIX
+
+        if username.lower().startswith(DELETED_USERNAME_PREFIX):
+            raise ValidationError("This username is reserved.", code="username_reserved")
+        return super().clean_username(username, shallow=shallow)
 
     def confirm_email(self, request: HttpRequest, email_address: Any) -> bool:
         confirmed = super().confirm_email(request, email_address)

@@ -56,6 +56,26 @@ class UserAdmin(BaseUserAdmin):
     )
     actions = ["let_in_from_waitlist", "grant_invitations", "ban_users"]
 
+    # Deleting a person never deletes the row: money records point at it (PROTECT). The admin's
+    # delete (the object page and the bulk action) runs `account_delete` instead: anonymise,
+    # remove the social data, keep the money. A refusal (money still owed to them) is shown.
+    def get_deleted_objects(
+        self, objs: Any, request: HttpRequest
+    ) -> tuple[list[Any], dict[str, int], set[str], list[Any]]:
+        people = list(objs)
+        summary = [
+            f"{user} (anonymised: name, e-mail, profile, follows, clubs and room history "
+            "removed; payments kept without their name)"
+            for user in people
+        ]
+        return summary, {"users": len(people)}, set(), []
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        _delete(self, request, [obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        _delete(self, request, list(queryset))
+
     @admin.action(description="Let in from the waitlist (no invitation spent)")
     def let_in_from_waitlist(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         joined = services.waitlist_let_in_by_staff(staff=request.user, users=queryset)  # type: ignore[arg-type]
@@ -97,6 +117,16 @@ class UserAdmin(BaseUserAdmin):
     @admin.action(description="Ban (disable the account, resolve open reports)")
     def ban_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         _ban(self, request, list(queryset))
+
+
+def _delete(model_admin: admin.ModelAdmin[Any], request: HttpRequest, users: list[User]) -> None:
+    for user in users:
+        try:
+            services.account_delete(user=user, actor=request.user, reason="staff")  # type: ignore[arg-type]
+        except ApplicationError as exc:
+            model_admin.message_user(
+                request, f"{user} was not deleted: {exc.message}", messages.ERROR
+            )
 
 
 def _ban(model_admin: admin.ModelAdmin[Any], request: HttpRequest, users: list[User]) -> None:

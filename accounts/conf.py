@@ -52,6 +52,8 @@ def waitlist_allowed_path_prefixes() -> tuple[str, ...]:
             "WAITLIST_ALLOWED_PATH_PREFIXES",
             (
                 "/waitlist/",
+                "/settings/",
+                "/privacy/",
                 "/invite/",
                 "/accounts/",
                 "/_allauth/",

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from urllib.parse import quote
 
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from allauth.mfa.utils import decrypt
 from django.conf import settings
 from django.utils import timezone
 
@@ -43,6 +48,23 @@ TOPICS = [
 ]
 
 
+def _staff_two_factor(admin: User) -> tuple[str, list[str]]:
+    """Staff need TOTP for the back office (accounts.middleware), so the demo staff account has
+    it from the start: made once, then the same secret every run (printed, demo only)."""
+    EmailAddress.objects.update_or_create(
+        user=admin, email=admin.email, defaults={"primary": True, "verified": True}
+    )
+    totp = Authenticator.objects.filter(user=admin, type=Authenticator.Type.TOTP).first()
+    if totp is None:
+        totp = TOTP.activate(admin, generate_totp_secret()).instance
+    codes = RecoveryCodes.activate(admin)
+    return decrypt(totp.data["secret"]), codes.get_unused_codes()
+
+
+def _otpauth_uri(admin: User, secret: str) -> str:
+    return f"otpauth://totp/Clubhouse:{quote(admin.email)}?secret={secret}&issuer=Clubhouse"
+
+
 def load() -> Iterator[str]:
     topics = [
         Topic.objects.get_or_create(slug=slug, defaults={"name": name})[0] for slug, name in TOPICS
@@ -56,6 +78,7 @@ def load() -> Iterator[str]:
     admin.status = User.Status.MEMBER
     admin.set_password(admin_password)
     admin.save()
+    totp_secret, recovery_codes = _staff_two_factor(admin)
     _email_confirmed(admin)
     people: list[User] = []
     for index, (username, name) in enumerate(DEMO_PEOPLE):
@@ -101,6 +124,11 @@ def load() -> Iterator[str]:
     if waiting.status == User.Status.WAITLISTED:
         services.waitlist_vouch_request(requester=waiting, member=by_username[knows])
     yield f"Staff superuser: admin@example.com / {admin_password}   (http://127.0.0.1:8000/admin/)"
+    yield (
+        f"Staff two-factor (required for /admin/): TOTP secret {totp_secret} "
+        f"(add it to an authenticator app: {_otpauth_uri(admin, totp_secret)}); "
+        f"unused recovery codes: {' '.join(recovery_codes)}"
+    )
     yield (
         f"Demo members: ada@example.com … hedy@example.com, password {DEMO_PASSWORD}; "
         "log in as any of them and open the first room in the hallway to listen"

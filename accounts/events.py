@@ -6,7 +6,17 @@ it reaches them through hooks they register at start-up (`AppConfig.ready`):
 - `ACCOUNT_DISABLED_HOOKS`: each is called as `hook(user_id=...)` once the transaction that
   disabled the account (a ban, `accounts.services.user_ban`) commits. rooms registers
   `rooms.services.room_account_disabled`: it closes the person's sockets on every web process
-  and takes them out of every live room, which drops their audio at the relay.
+  and takes them out of every live room, which drops their audio at the relay. Account deletion
+  (`accounts.services.account_delete`) disables the account too, so it calls them as well.
+- `ACCOUNT_DELETE_GUARDS`: each is called as `guard(user=...)` inside the deletion's transaction,
+  before anything is removed; a guard refuses by raising an `ApplicationError` with a stable code
+  (payouts: money still on its way to the person).
+- `ACCOUNT_DELETING_HOOKS`: each is called as `hook(user=...)` inside the deletion's transaction
+  (caller holds the user row lock) and removes what its app keeps about the person's social life
+  (rooms: invites, RSVPs, visits; clubs: memberships, follows, pending decisions; payouts: ends
+  the creator program). A hook that raises rolls the whole deletion back. Money rows stay.
+- `ACCOUNT_EXPORT_SECTIONS`: name → `section(user=...)` returning JSON-ready data; the data
+  export (`accounts.selectors.account_export`) gathers every app's section under its name.
 - `USER_BLOCKED_HOOKS`: each is called as `hook(blocker_id=..., blocked_id=...)` once the
   transaction that created a block (`accounts.services.user_block`) commits. rooms registers
   `rooms.services.room_user_blocked`: the blocked person leaves the live rooms the blocker
@@ -17,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.db import transaction
 
@@ -34,6 +44,21 @@ class UserBlockedHook(Protocol):
 
 ACCOUNT_DISABLED_HOOKS: list[AccountDisabledHook] = []
 USER_BLOCKED_HOOKS: list[UserBlockedHook] = []
+
+
+class AccountHook(Protocol):
+    def __call__(self, *, user: Any) -> object: ...
+
+
+ACCOUNT_DELETE_GUARDS: list[AccountHook] = []
+ACCOUNT_DELETING_HOOKS: list[AccountHook] = []
+ACCOUNT_EXPORT_SECTIONS: dict[str, AccountHook] = {}
+
+
+def hook_register(hooks: list[AccountHook], hook: AccountHook) -> None:
+    """Idempotent: `ready()` may run more than once (tests, reloads)."""
+    if hook not in hooks:
+        hooks.append(hook)
 
 
 def on_account_disabled(user_id: int) -> None:

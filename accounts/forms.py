@@ -49,3 +49,10 @@ class ProfileForm(forms.Form):
         elif self.cleaned_data.get("remove_avatar"):
             data["avatar"] = None
         return data
+
+
+class AccountDeleteForm(forms.Form):
+    password = forms.CharField(
+        required=False, strip=False, widget=forms.PasswordInput, label="Your password"
+    )
+    confirm = forms.CharField(required=False, max_length=150, label="Type your username to confirm")

@@ -45,6 +45,8 @@ class User(AbstractUser):
     )
     invitation_quota = models.PositiveIntegerField(default=invitation_default_quota)
     joined_at = models.DateTimeField(null=True, blank=True, help_text="When they became a member.")
+    # Set by `account_delete`: the row stays (money records point at it), anonymised.
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = MemberManager()  # type: ignore[misc]
 
@@ -279,6 +281,7 @@ class AccountEvent(models.Model):
         LET_IN_BY_MEMBER = "let_in_by_member", "Let in by a member"
         LET_IN_BY_STAFF = "let_in_by_staff", "Let in by staff"
         BANNED = "banned", "Banned"
+        DELETED = "deleted", "Account deleted"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="account_events")
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -6,8 +6,11 @@ import hashlib
 from typing import Any
 
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
+from accounts import events
 from accounts.models import (
     Block,
     Follow,
@@ -201,3 +204,122 @@ def invitation_mail_wanted(invitation: Invitation) -> bool:
     if holder.status == User.Status.MEMBER or not holder.is_active:
         return False
     return not user_is_blocked_between(holder, invitation.inviter)
+
+
+# --- the data export ----------------------------------------------------------------------------
+
+
+def person_ref(user: User | None) -> dict[str, Any] | None:
+    """How an export names another person: only what their public profile shows."""
+    if user is None:
+        return None
+    return {"id": user.pk, "username": user.username, "display_name": user.display_name}
+
+
+def _when(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def account_export(user: User) -> dict[str, Any]:
+    """Everything kept about the person, as JSON-ready data: their account and graph here, and
+    each other app's section (`accounts.events.ACCOUNT_EXPORT_SECTIONS`). Other people appear
+    only as `person_ref`: never their e-mail or anything else their profile does not show."""
+    data: dict[str, Any] = {
+        "exported_at": timezone.now().isoformat(),
+        "profile": {
+            "id": user.pk,
+            "username": user.username,
+            "email": user.email,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "display_name": user.display_name,
+            "bio": user.bio,
+            "avatar": user.avatar.name if user.avatar else None,
+            "links": list(user.links or []),
+            "topics": list(user.topics.order_by("slug").values_list("slug", flat=True)),
+            "status": user.status,
+            "invited_by": person_ref(user.invited_by),
+            "invitation_quota": user.invitation_quota,
+            "date_joined": _when(user.date_joined),
+            "joined_at": _when(user.joined_at),
+            "last_login": _when(user.last_login),
+        },
+        "email_addresses": _email_addresses(user),
+        "two_factor": _two_factor(user),
+        "following": [
+            {"user": person_ref(f.followee), "since": _when(f.created)}
+            for f in Follow.objects.filter(follower=user).select_related("followee")
+        ],
+        "followers": [
+            {"user": person_ref(f.follower), "since": _when(f.created)}
+            for f in Follow.objects.filter(followee=user).select_related("follower")
+        ],
+        "blocked": [
+            {"user": person_ref(b.blocked), "since": _when(b.created)}
+            for b in Block.objects.filter(blocker=user).select_related("blocked")
+        ],
+        "invitations_sent": [
+            _invitation(i) for i in user.invitations_sent.select_related("accepted_by")
+        ],
+        "waitlist_vouches": [
+            {"member": person_ref(v.member), "created": _when(v.created)}
+            for v in WaitlistVouch.objects.filter(requester=user).select_related("member")
+        ],
+        "notifications": [
+            {
+                "kind": n.kind,
+                "actor": person_ref(n.actor),
+                "data": n.data,
+                "created": _when(n.created),
+                "read_at": _when(n.read_at),
+            }
+            for n in Notification.objects.filter(recipient=user).select_related("actor")
+        ],
+        "reports_made": [
+            {
+                "reported": person_ref(r.reported),
+                "reason": r.reason,
+                "text": r.text,
+                "status": r.status,
+                "created": _when(r.created),
+            }
+            for r in user.reports_made.select_related("reported")
+        ],
+    }
+    for name, section in sorted(events.ACCOUNT_EXPORT_SECTIONS.items()):
+        data[name] = section(user=user)
+    return data
+
+
+def _invitation(invitation: Invitation) -> dict[str, Any]:
+    """An accepted invitation names the member it admitted, never their address (it is theirs
+    now); a pending or revoked one shows the address the person typed."""
+    accepted = invitation.status == Invitation.Status.ACCEPTED
+    return {
+        "status": invitation.status,
+        "email": "" if accepted else invitation.email,
+        "phone": "" if accepted else invitation.phone,
+        "accepted_by": person_ref(invitation.accepted_by),
+        "created": _when(invitation.created),
+        "expires_at": _when(invitation.expires_at),
+    }
+
+
+def _email_addresses(user: User) -> list[dict[str, Any]]:
+    return [
+        {"email": a.email, "verified": a.verified, "primary": a.primary}
+        for a in EmailAddress.objects.filter(user=user).order_by("-primary", "email")
+    ]
+
+
+def _two_factor(user: User) -> list[dict[str, Any]]:
+    """Which second factors are on, never their secrets."""
+    return [
+        {"type": a.type, "created": _when(a.created_at), "last_used": _when(a.last_used_at)}
+        for a in Authenticator.objects.filter(user=user).order_by("type")
+    ]
+
+
+def user_two_factor_enabled(user: User) -> bool:
+    """TOTP is on (recovery codes alone do not count: they back TOTP up)."""
+    return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()

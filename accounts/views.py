@@ -6,15 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AnonymousUser
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
 from accounts.adapters import INVITATION_SESSION_KEY
-from accounts.forms import LetInForm, ProfileForm, VouchForm
+from accounts.forms import AccountDeleteForm, LetInForm, ProfileForm, VouchForm
 from accounts.models import Report, User
 from clubhouse.errors import ApplicationError, NotFound
 
@@ -192,3 +193,55 @@ def profile_follow(request: HttpRequest, username: str) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("profile", username=username)
+
+
+@login_required
+def account_settings(request: HttpRequest) -> HttpResponse:
+    """Two-factor, your data, and deleting your account."""
+    return _settings_page(request, AccountDeleteForm())
+
+
+def _settings_page(
+    request: HttpRequest, form: AccountDeleteForm, status: int = 200
+) -> HttpResponse:
+    user = _user(request)
+    context = {
+        "delete_form": form,
+        "has_password": user.has_usable_password(),
+        "two_factor": selectors.user_two_factor_enabled(user),
+    }
+    return render(request, "accounts/settings.html", context, status=status)
+
+
+@login_required
+def account_export_download(request: HttpRequest) -> HttpResponse:
+    """The "Download your data" button: the same JSON as GET /api/v1/me/export/."""
+    response = JsonResponse(
+        selectors.account_export(_user(request)), json_dumps_params={"indent": 2}
+    )
+    response["Content-Disposition"] = 'attachment; filename="clubhouse-export.json"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def account_delete(request: HttpRequest) -> HttpResponse:
+    form = AccountDeleteForm(request.POST)
+    form.is_valid()
+    try:
+        services.account_delete_by_self(
+            user=_user(request),
+            password=form.cleaned_data.get("password", ""),
+            confirm=form.cleaned_data.get("confirm", ""),
+        )
+    except ApplicationError as exc:
+        for field, errors in exc.fields.items():
+            for error in errors:
+                form.add_error(field if field in form.fields else None, error)
+        if not exc.fields:
+            form.add_error(None, exc.message)
+        return _settings_page(request, form, status=exc.status)
+    logout(request)
+    messages.success(request, "Your account is deleted. Thank you for being here.")
+    return redirect("home")

@@ -144,3 +144,10 @@ def wallet(request: HttpRequest) -> HttpResponse:
 @member_page
 def creator_application(request: HttpRequest) -> HttpResponse:
     return render(request, "web/creator_application.html")
+
+
+def privacy(request: HttpRequest) -> HttpResponse:
+    """What is kept, for how long, and how to take it with you or delete it (anyone may read)."""
+    from rooms.conf import room_visit_retention_days
+
+    return render(request, "privacy.html", {"visit_retention_days": room_visit_retention_days()})

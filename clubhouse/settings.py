@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.headless",
+    "allauth.mfa",
     "django_celery_beat",
     "djstripe",
     "clubhouse",
@@ -305,11 +306,20 @@ LOGGING = {
 # The waitlist screen: logged-in people who are not members yet are redirected to it
 # (accounts/middleware.py; needs request.user, so it runs after AuthenticationMiddleware).
 MIDDLEWARE += ["accounts.middleware.WaitlistMiddleware"]
+# Staff need TOTP for /admin/ (accounts/middleware.py; docs/accounts.md). Always on: there is no
+# setting to switch it off, so no deployment loses it by accident.
+MIDDLEWARE += ["accounts.middleware.StaffTwoFactorMiddleware"]
+# Two-factor (allauth.mfa): TOTP with recovery codes, for every member (Settings page).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Clubhouse")
 # Daily limits per member on the two ways to name someone (defaults in accounts/conf.py,
 # docs/operations.md): counted in the cache, i.e. Redis when REDIS_URL is set.
 for _name in ("WAITLIST_LET_IN_DAILY_LIMIT", "INVITATION_DAILY_LIMIT"):
     if _name in env.ENVIRON:
         globals()[_name] = int(env.ENVIRON[_name])
+# How long "who was in which room" (RoomVisit) is kept; default and floor in rooms/conf.py.
+if "ROOM_VISIT_RETENTION_DAYS" in env.ENVIRON:
+    ROOM_VISIT_RETENTION_DAYS = int(env.ENVIRON["ROOM_VISIT_RETENTION_DAYS"])
 # --- end accounts -----------------------------------------------------------------------------
 
 # --- media relay ------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ from clubhouse.health import healthz, healthz_details, livez
 
 # The admin has no login form of its own: it sends people to allauth's login, whose failed
 # attempts are limited per client address and per account (ACCOUNT_RATE_LIMITS), so the admin is
-# no easier to guess at than the site. Logged in without staff rights, /admin/ answers 403.
+# no easier to guess at than the site, and it asks staff for their second factor, which the
+# admin's own password-only form would skip (accounts.middleware.StaffTwoFactorMiddleware).
+# Logged in without staff rights, /admin/ answers 403.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 api_v1 = [
@@ -42,6 +44,7 @@ urlpatterns = [
     path("rooms/new/", pages.room_new, name="web_room_new"),
     path("rooms/<int:room_id>/", pages.room, name="web_room"),
     path("r/<str:token>/", pages.room_share, name="web_room_share"),
+    path("privacy/", pages.privacy, name="privacy"),
     path("welcome/", pages.onboarding, name="web_onboarding"),
     path("notifications/", pages.notifications, name="web_notifications"),
     path("invitations/", pages.invitations, name="web_invitations"),

@@ -250,3 +250,44 @@ def club_nominations_visible(*, club: Club, viewer: User) -> QuerySet[ClubNomina
 
 def premium_membership_for(*, user: User, club: Club) -> PremiumMembership | None:
     return PremiumMembership.objects.filter(club=club, user=user).first()
+
+
+def club_account_export(*, user: User) -> dict[str, Any]:
+    """The data export's clubs section: memberships and roles, follows, requests, nominations
+    of the person, premium access."""
+
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "memberships": [
+            {"club": m.club.slug, "role": m.role, "joined_at": when(m.joined_at)}
+            for m in ClubMembership.objects.filter(user=user).select_related("club")
+        ],
+        "follows": [
+            {"club": f.club.slug, "since": when(f.created)}
+            for f in ClubFollow.objects.filter(user=user).select_related("club")
+        ],
+        "membership_requests": [
+            {
+                "club": r.club.slug,
+                "status": r.status,
+                "message": r.message,
+                "created": when(r.created),
+            }
+            for r in ClubMembershipRequest.objects.filter(user=user).select_related("club")
+        ],
+        "nominations_received": [
+            {"club": n.club.slug, "status": n.status, "created": when(n.created)}
+            for n in ClubNomination.objects.filter(nominee=user).select_related("club")
+        ],
+        "premium": [
+            {
+                "club": p.club.slug,
+                "status": p.status,
+                "source": p.source,
+                "current_period_end": when(p.current_period_end),
+            }
+            for p in PremiumMembership.objects.filter(user=user).select_related("club")
+        ],
+    }

@@ -21,4 +21,20 @@ class PayoutsConfig(AppConfig):
 
         if club_subscriptions_end_for_non_member not in MEMBERSHIP_LOST_HOOKS:
             MEMBERSHIP_LOST_HOOKS.append(club_subscriptions_end_for_non_member)
+        from accounts import events as account_events
+        from payouts.services.accounts import (
+            payouts_account_delete_guard,
+            payouts_account_deleting,
+        )
+
+        # Deleting an account waits for money in flight and ends the creator program.
+        account_events.hook_register(
+            account_events.ACCOUNT_DELETE_GUARDS, payouts_account_delete_guard
+        )
+        account_events.hook_register(
+            account_events.ACCOUNT_DELETING_HOOKS, payouts_account_deleting
+        )
+        from payouts.selectors import payouts_account_export
+
+        account_events.ACCOUNT_EXPORT_SECTIONS["money"] = payouts_account_export
         post_migrate.connect(payouts_post_migrate, sender=self, dispatch_uid="payouts_setup")

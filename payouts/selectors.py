@@ -9,14 +9,20 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import Follow, User
+from accounts.selectors import person_ref
 from clubs.selectors import club_premium_access
 from payouts import ledger
 from payouts.models import (
+    ClubSubscription,
     ConnectedAccount,
+    ConnectedPayout,
+    CreatorApplication,
     CreatorProgram,
     LedgerAccount,
+    PaymentCustomer,
     StipendPayment,
     StipendRun,
+    Ticket,
     Tip,
 )
 from rooms.models import Room, RoomVisit
@@ -227,3 +233,100 @@ def club_subscriptions_for(user: User) -> QuerySet[Any]:
     from payouts.models import ClubSubscription
 
     return ClubSubscription.objects.filter(user=user).select_related("club").order_by("-created")
+
+
+def payouts_account_export(*, user: User) -> dict[str, Any]:
+    """The data export's money section: everything paid by or to the person. The other side of
+    a payment appears as a `person_ref` only."""
+
+    def when(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    def tip(t: Tip) -> dict[str, Any]:
+        return {
+            "id": str(t.uuid),
+            "sender": person_ref(t.sender),
+            "creator": person_ref(t.creator),
+            "amount": t.amount,
+            "fee": t.fee,
+            "currency": t.currency,
+            "status": t.status,
+            "created": when(t.created),
+        }
+
+    def ticket(t: Ticket) -> dict[str, Any]:
+        return {
+            "id": str(t.uuid),
+            "title": t.title,
+            "buyer": person_ref(t.buyer),
+            "creator": person_ref(t.creator),
+            "amount": t.amount,
+            "currency": t.currency,
+            "status": t.status,
+            "created": when(t.created),
+            "paid_at": when(t.paid_at),
+        }
+
+    card = PaymentCustomer.objects.filter(user=user).first()
+    program = CreatorProgram.objects.filter(user=user).first()
+    account = ConnectedAccount.objects.filter(user=user).first()
+    return {
+        "payment_card": (
+            {"brand": card.card_brand, "last4": card.card_last4} if card is not None else None
+        ),
+        "tips_sent": [
+            tip(t) for t in Tip.objects.filter(sender=user).select_related("sender", "creator")
+        ],
+        "tips_received": [
+            tip(t) for t in Tip.objects.filter(creator=user).select_related("sender", "creator")
+        ],
+        "tickets_bought": [
+            ticket(t) for t in Ticket.objects.filter(buyer=user).select_related("buyer", "creator")
+        ],
+        "tickets_sold": [
+            ticket(t)
+            for t in Ticket.objects.filter(creator=user).select_related("buyer", "creator")
+        ],
+        "club_subscriptions": [
+            {
+                "club_id": s.club_id,
+                "amount": s.amount,
+                "currency": s.currency,
+                "status": s.status,
+                "created": when(s.created),
+                "current_period_end": when(s.current_period_end),
+            }
+            for s in ClubSubscription.objects.filter(user=user)
+        ],
+        "creator_applications": [
+            {"status": a.status, "pitch": a.pitch, "created": when(a.created)}
+            for a in CreatorApplication.objects.filter(user=user)
+        ],
+        "creator_program": (
+            {
+                "active": program.active,
+                "stipend_amount": program.stipend_amount,
+                "stipend_currency": program.stipend_currency,
+                "stipend_start_month": when(program.stipend_start_month),
+                "stipend_end_month": when(program.stipend_end_month),
+            }
+            if program is not None
+            else None
+        ),
+        "connected_account": account.stripe_account_id if account is not None else None,
+        "balances": ledger.creator_balances(user),
+        "stipends": [
+            {"month": when(p.month), "amount": p.amount, "currency": p.currency, "status": p.status}
+            for p in StipendPayment.objects.filter(creator=user)
+        ],
+        "payouts": [
+            {
+                "amount": p.amount,
+                "currency": p.currency,
+                "status": p.status,
+                "created": when(p.created),
+                "arrival_date": when(p.arrival_date),
+            }
+            for p in ConnectedPayout.objects.filter(creator=user)
+        ],
+    }

@@ -7,7 +7,9 @@ class RoomsConfig(AppConfig):
     def ready(self) -> None:
         from accounts import events as account_events
         from clubs import events as club_events
+        from rooms.selectors import room_account_export
         from rooms.services import (
+            room_account_deleting,
             room_account_disabled,
             room_club_access_lost,
             room_user_blocked,
@@ -28,3 +30,5 @@ class RoomsConfig(AppConfig):
         # A moderator's new block takes the blocked person out of their rooms (registered once).
         if room_user_blocked not in account_events.USER_BLOCKED_HOOKS:
             account_events.USER_BLOCKED_HOOKS.append(room_user_blocked)
+        account_events.hook_register(account_events.ACCOUNT_DELETING_HOOKS, room_account_deleting)
+        account_events.ACCOUNT_EXPORT_SECTIONS["rooms"] = room_account_export

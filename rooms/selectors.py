@@ -10,10 +10,18 @@ from django.db import transaction
 
 from accounts.models import Block
 from accounts.permissions import user_require_member
+from accounts.selectors import person_ref
 from clubhouse.errors import InvalidInput, NotFound, PermissionDenied
 from rooms import rules
 from rooms.conf import room_audience_page_max, room_audience_page_size
-from rooms.models import Room, RoomParticipant
+from rooms.models import (
+    EventRSVP,
+    Room,
+    RoomInvite,
+    RoomParticipant,
+    RoomVisit,
+    ScheduledEvent,
+)
 
 Role = RoomParticipant.Role
 
@@ -215,3 +223,36 @@ def room_require_participant(*, room_id: int, user: Any) -> RoomParticipant:
     if participant is None:
         raise PermissionDenied("Join the room first.", code="not_in_room")
     return participant
+
+
+def room_account_export(*, user: Any) -> dict[str, Any]:
+    """The data export's rooms section: rooms the person opened, rooms they were in (when they
+    first joined), events they host or RSVPed to, invites and pings they received."""
+
+    def room(r: Room) -> dict[str, Any]:
+        return {"id": r.pk, "title": r.title, "status": r.status, "created": r.created.isoformat()}
+
+    return {
+        "hosted": [room(r) for r in Room.objects.filter(created_by=user).order_by("-created")],
+        "visited": [
+            {**room(v.room), "first_joined_at": v.first_joined_at.isoformat()}
+            for v in RoomVisit.objects.filter(user=user).select_related("room")
+        ],
+        "events_hosted": [
+            {"id": e.pk, "title": e.title, "starts_at": e.starts_at.isoformat()}
+            for e in ScheduledEvent.objects.filter(hosts=user).order_by("starts_at")
+        ],
+        "event_rsvps": [
+            {"event_id": r.event_id, "title": r.event.title, "created": r.created.isoformat()}
+            for r in EventRSVP.objects.filter(user=user).select_related("event")
+        ],
+        "invites_received": [
+            {
+                "room_id": i.room_id,
+                "kind": i.kind,
+                "invited_by": person_ref(i.invited_by),
+                "created": i.created.isoformat(),
+            }
+            for i in RoomInvite.objects.filter(user=user).select_related("invited_by")
+        ],
+    }

@@ -8,10 +8,13 @@
 from __future__ import annotations
 
 import functools
+import time
 from datetime import timedelta
 
 import factory
 from allauth.account.models import EmailAddress
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.utils import timezone
@@ -29,6 +32,19 @@ from accounts.models import (
 from accounts.selectors import invitation_token_hash
 
 PASSWORD = "pw-Secret-123"
+# The TOTP secret factories give staff (base32); tests compute codes from it.
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def totp_activate(user: User, secret: str = TOTP_SECRET) -> None:
+    """TOTP (and recovery codes) for `user`, as allauth's setup page leaves them."""
+    TOTP.activate(user, secret)
+    RecoveryCodes.activate(user)
+
+
+def totp_code(secret: str = TOTP_SECRET) -> str:
+    """The code an authenticator app shows now."""
+    return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
 
 
 @functools.lru_cache(maxsize=16)
@@ -74,6 +90,13 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Params:
         waitlisted = factory.Trait(status=User.Status.WAITLISTED, joined_at=None)
         staff = factory.Trait(is_staff=True, is_superuser=True)
+
+    @factory.post_generation
+    def two_factor(obj: User, create: bool, extracted: bool | None, **kwargs: object) -> None:
+        """Staff have TOTP, as the back office requires (accounts.middleware): a staff user
+        made here reaches /admin/ like a real one. `two_factor=False` makes one without."""
+        if create and obj.is_staff and extracted is not False:
+            totp_activate(obj)
 
     @factory.post_generation
     def email_verified(obj: User, create: bool, extracted: bool | None, **kwargs: object) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from accounts.models import Invitation, Notification, Report, User, WaitlistVouch
@@ -242,6 +243,54 @@ class VouchSerializer(serializers.ModelSerializer):
 class InvitationPreviewSerializer(serializers.Serializer):
     inviter = UserSummarySerializer()
     expires_at = serializers.DateTimeField()
+
+
+class AccountErrorSerializer(serializers.Serializer):
+    """The project's error shape: {"error": {"code", "message", "fields"}}."""
+
+    error = inline_serializer(
+        "AccountErrorDetail",
+        fields={
+            "code": serializers.CharField(),
+            "message": serializers.CharField(),
+            "fields": serializers.DictField(child=serializers.ListField()),
+        },
+    )
+
+
+class AccountDeleteSerializer(serializers.Serializer):
+    password = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=4096,
+        trim_whitespace=False,
+        help_text="Your password (accounts that have one).",
+    )
+    confirm = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=150,
+        help_text="Accounts without a password: your username, as confirmation.",
+    )
+
+
+class AccountExportSerializer(serializers.Serializer):
+    """Everything kept about you; the sections are documented in docs/accounts.md."""
+
+    exported_at = serializers.DateTimeField()
+    profile = serializers.DictField()
+    email_addresses = serializers.ListField(child=serializers.DictField())
+    two_factor = serializers.ListField(child=serializers.DictField())
+    following = serializers.ListField(child=serializers.DictField())
+    followers = serializers.ListField(child=serializers.DictField())
+    blocked = serializers.ListField(child=serializers.DictField())
+    invitations_sent = serializers.ListField(child=serializers.DictField())
+    waitlist_vouches = serializers.ListField(child=serializers.DictField())
+    notifications = serializers.ListField(child=serializers.DictField())
+    reports_made = serializers.ListField(child=serializers.DictField())
+    rooms = serializers.DictField()
+    clubs = serializers.DictField()
+    money = serializers.DictField()
 
 
 class ProfileUpdateJSONSerializer(ProfileUpdateSerializer):

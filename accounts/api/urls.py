@@ -4,6 +4,8 @@ from accounts.api import discovery, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("me/", views.MeView.as_view(), name="me"),
+    path("me/export/", views.AccountExportView.as_view(), name="me-export"),
+    path("me/delete/", views.AccountDeleteView.as_view(), name="me-delete"),
     path("me/mutuals/", views.MutualsView.as_view(), name="me-mutuals"),
     path("me/suggestions/", discovery.SuggestionsView.as_view(), name="me-suggestions"),
     path("topics/", discovery.TopicListView.as_view(), name="topics"),

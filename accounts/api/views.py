@@ -317,3 +317,44 @@ class WaitlistLetInView(APIView):
         let_in = services.waitlist_let_in_named(member=_user(request), **serializer.validated_data)
         quota = User.objects.values_list("invitation_quota", flat=True).get(pk=_user(request).pk)
         return Response({"let_in": let_in, "invitation_quota": quota})
+
+
+_ERRORS = dict.fromkeys((400, 401, 403, 409), s.AccountErrorSerializer)
+
+
+class AccountExportView(APIView):
+    """Download everything kept about you, as JSON (also a button on the settings page)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: s.AccountExportSerializer, 401: s.AccountErrorSerializer})
+    def get(self, request: Request) -> Response:
+        data = selectors.account_export(_user(request))
+        response = Response(data)
+        response["Content-Disposition"] = 'attachment; filename="clubhouse-export.json"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class AccountDeleteView(APIView):
+    """Delete your account (with your password). Your profile, follows, clubs and rooms go at
+    once and your sessions end; payments you made or received stay, anonymised. Refused with
+    `account_delete_balance_pending`, `account_delete_payout_pending` or
+    `account_delete_paid_club` while money is still on its way to you (docs/accounts.md)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=s.AccountDeleteSerializer, responses={204: None, **_ERRORS})
+    def post(self, request: Request) -> Response:
+        if not isinstance(request.data, dict):
+            raise InvalidInput("Send a JSON object.", code="invalid")
+        serializer = s.AccountDeleteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.account_delete_by_self(
+            user=_user(request),
+            password=serializer.validated_data.get("password", ""),
+            confirm=serializer.validated_data.get("confirm", ""),
+        )
+        if getattr(request, "session", None) is not None:
+            request.session.flush()  # the browser's cookie goes with the session
+        return Response(status=status.HTTP_204_NO_CONTENT)

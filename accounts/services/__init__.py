@@ -4,6 +4,7 @@ A package by topic; everything is re-exported here, so `from accounts import ser
 `accounts.services.notification_create` keep working for other apps.
 """
 
+from accounts.services.deletion import account_delete, account_delete_by_self
 from accounts.services.graph import (
     report_create,
     report_resolve,
@@ -61,6 +62,8 @@ __all__ = [
     "NoInvitationsLeft",
     "NotFound",
     "PermissionDenied",
+    "account_delete",
+    "account_delete_by_self",
     "invitation_accept",
     "invitation_check",
     "invitation_create",

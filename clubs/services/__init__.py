@@ -16,6 +16,7 @@ from clubs.services.clubs import (
     club_verify,
 )
 from clubs.services.membership import (
+    club_account_deleting,
     club_join,
     club_leave,
     club_member_remove,
@@ -39,6 +40,7 @@ from clubs.services.premium import (
 __all__ = [
     "EDITABLE_FIELDS",
     "RESERVED_SLUGS",
+    "club_account_deleting",
     "club_create",
     "club_delete",
     "club_follow",

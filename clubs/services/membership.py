@@ -18,6 +18,7 @@ from clubs.errors import ClubConflict, ClubForbidden
 from clubs.models import (
     DECISION_TRANSITIONS,
     Club,
+    ClubFollow,
     ClubMembership,
     ClubMembershipRequest,
     ClubNomination,
@@ -71,6 +72,46 @@ def club_leave(*, club: Club, user: User) -> None:
         membership.delete()
         _audit(club, user, "member_left", user)
         events.membership_lost_on_commit(club.pk, user.pk, "left")
+
+
+def club_account_deleting(*, user: User) -> None:
+    """accounts' deleting hook (inside the deletion's transaction; the caller holds the user's
+    lock). The person leaves every club, unfollows every club, and their pending requests and
+    nominations are withdrawn. A club whose last admin they were is handed to its
+    longest-standing leader, else its longest-standing member (never refused: a person can always
+    delete their account); a club with nobody left stays for staff to decide. Each club's
+    membership-lost hooks run after commit (members-only rooms, paid subscriptions)."""
+    club_ids = list(ClubMembership.objects.filter(user=user).values_list("club_id", flat=True))
+    for club in Club.objects.select_for_update().filter(pk__in=club_ids).order_by("pk"):
+        membership = ClubMembership.objects.filter(club=club, user=user).first()
+        if membership is None:
+            continue
+        if membership.role == Role.ADMIN and not (
+            ClubMembership.objects.filter(club=club, role=Role.ADMIN).exclude(pk=membership.pk)
+        ):
+            heir = _heir(club, membership)
+            if heir is not None:
+                heir.role = Role.ADMIN
+                heir.save(update_fields=["role"])
+                _audit(club, None, "admin_handed_over", heir.user, reason="account_deleted")
+                events.role_changed_on_commit(club.pk, heir.user_id, Role.ADMIN)
+        membership.delete()
+        _audit(club, None, "member_deleted_account", None, role=membership.role)
+        events.membership_lost_on_commit(club.pk, user.pk, "account_deleted")
+    ClubFollow.objects.filter(user=user).delete()
+    now = timezone.now()
+    for model, field in ((ClubNomination, "nominee"), (ClubMembershipRequest, "user")):
+        model.objects.filter(**{field: user, "status": DecisionStatus.PENDING}).update(
+            status=DecisionStatus.WITHDRAWN, decided_at=now
+        )
+
+
+def _heir(club: Club, leaving: ClubMembership) -> ClubMembership | None:
+    others = ClubMembership.objects.filter(club=club).exclude(pk=leaving.pk)
+    return (
+        others.filter(role=Role.LEADER).order_by("joined_at", "id").first()
+        or others.order_by("joined_at", "id").first()
+    )
 
 
 def _refuse_losing_last_admin(club: Club, membership: ClubMembership) -> None:

@@ -10,6 +10,7 @@ submodules are an implementation detail.
 """
 
 from rooms.services.lifecycle import (
+    room_account_deleting,
     room_account_disabled,
     room_club_access_lost,
     room_create,
@@ -21,6 +22,7 @@ from rooms.services.lifecycle import (
     room_leave_everywhere,
     room_ticket_lost,
     room_user_blocked,
+    room_visits_expire,
 )
 from rooms.services.moderation import room_ping, room_user_remove
 from rooms.services.stage import (
@@ -40,6 +42,7 @@ from rooms.services.stage import (
 )
 
 __all__ = [
+    "room_account_deleting",
     "room_account_disabled",
     "room_club_access_lost",
     "room_create",
@@ -66,4 +69,5 @@ __all__ = [
     "room_ticket_lost",
     "room_user_blocked",
     "room_user_remove",
+    "room_visits_expire",
 ]

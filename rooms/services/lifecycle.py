@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -12,8 +13,20 @@ from accounts.permissions import user_require_member
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubs.models import Club
 from rooms import clubs_bridge, events, rules, tickets_bridge
-from rooms.conf import room_default_capacity, room_max_joined_per_user, room_title_max_length
-from rooms.models import Room, RoomParticipant, RoomVisit, ScheduledEvent
+from rooms.conf import (
+    room_default_capacity,
+    room_max_joined_per_user,
+    room_title_max_length,
+    room_visit_retention_days,
+)
+from rooms.models import (
+    EventRSVP,
+    Room,
+    RoomInvite,
+    RoomParticipant,
+    RoomVisit,
+    ScheduledEvent,
+)
 from rooms.selectors import user_card
 from rooms.services.common import (
     Role,
@@ -229,6 +242,31 @@ def room_club_access_lost(*, club_id: int, user_id: int) -> list[int]:
     return left
 
 
+def room_account_deleting(*, user: User) -> None:
+    """accounts' deleting hook (inside the deletion's transaction): the person's invites and
+    pings, RSVPs, visits and event hosting go. Being in a live room is left to the
+    account-disabled hook after commit, which takes them out in front of everyone and drops
+    their audio at the relay. Upcoming events they alone host are cancelled (tickets refunded).
+    """
+    RoomInvite.objects.filter(user=user).delete()
+    EventRSVP.objects.filter(user=user).delete()
+    RoomVisit.objects.filter(user=user).delete()
+    # An upcoming event only they host can no longer start (only hosts open its room): it is
+    # cancelled, and its tickets refunded after commit, as when a host deletes it.
+    upcoming = ScheduledEvent.objects.filter(
+        hosts=user, room__isnull=True, starts_at__gt=timezone.now()
+    )
+    for event in (
+        ScheduledEvent.objects.select_for_update()
+        .filter(pk__in=list(upcoming.values_list("pk", flat=True)))
+        .order_by("pk")
+    ):
+        if not event.hosts.exclude(pk=user.pk).exists():
+            tickets_bridge.event_cancelled(event, by=user)
+            event.delete()
+    user.hosted_events.clear()
+
+
 def room_account_disabled(*, user_id: int) -> list[int]:
     """A disabled (banned) account is shut out of everything live, in front of everyone.
 
@@ -256,6 +294,16 @@ def room_account_disabled(*, user_id: int) -> list[int]:
             participant_take_out(room, participant, reason="account_disabled")
         left.append(room_id)
     return left
+
+
+def room_visits_expire(*, now: datetime | None = None) -> int:
+    """Forget who was in which room after the retention period (ROOM_VISIT_RETENTION_DAYS,
+    docs/operations.md). Idempotent; beat runs it daily (migration rooms 0007). Returns how
+    many visits went."""
+    cutoff = (now or timezone.now()) - timedelta(days=room_visit_retention_days())
+    with transaction.atomic():
+        deleted, _ = RoomVisit.objects.filter(first_joined_at__lt=cutoff).delete()
+    return deleted
 
 
 def room_user_blocked(*, blocker_id: int, blocked_id: int) -> list[int]:

@@ -30,3 +30,30 @@ def test_demo_data_has_invitations_and_a_waitlisted_person_and_is_idempotent() -
     assert _counts() == first
     ada.refresh_from_db()
     assert ada.invitation_quota == 3
+
+
+def test_the_demo_staff_account_has_totp_and_the_printed_secret_gets_into_the_admin(
+    client,  # type: ignore[no-untyped-def]
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    import re
+
+    from tests.factories import totp_code
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    first = "\n".join(demo.load())
+    output = "\n".join(demo.load())  # a second run prints a new password, the same secret
+    password = re.search(r"Staff superuser: admin@example.com / (\S+)", output)[1]  # type: ignore[index]
+    secret = re.search(r"TOTP secret ([A-Z2-7]+) ", output)[1]  # type: ignore[index]
+    codes = re.search(r"unused recovery codes: ([\d ]+)", output)[1].split()  # type: ignore[index]
+    assert len(codes) == 10
+    assert secret in first
+
+    login = client.post(
+        "/accounts/login/?next=/admin/", {"login": "admin@example.com", "password": password}
+    )
+    assert login["Location"].startswith("/accounts/2fa/authenticate/")
+    assert client.post("/accounts/2fa/authenticate/", {"code": totp_code(secret)})["Location"] == (
+        "/admin/"
+    )
+    assert client.get("/admin/").status_code == 200

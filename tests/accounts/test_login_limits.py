@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.test import Client, override_settings
 
-from tests.factories import PASSWORD, InvitationFactory, UserFactory
+from tests.factories import PASSWORD, InvitationFactory, UserFactory, totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -31,6 +31,12 @@ def _login(client: Client, email: str, password: str, next_url: str = ""):  # ty
     if next_url:
         data["next"] = next_url
     return client.post("/accounts/login/", data)
+
+
+def _second_factor(client: Client) -> None:
+    """Staff have TOTP (the back office requires it): the password step is followed by the code."""
+    response = client.post("/accounts/2fa/authenticate/", {"code": totp_code()})
+    assert response.status_code == 302, response.content.decode()[-500:]
 
 
 def _is_logged_in(client: Client) -> bool:
@@ -123,6 +129,7 @@ def test_the_admin_login_page_is_the_rate_limited_login() -> None:
     assert posted.status_code == 302 and not _is_logged_in(client)
 
     _login(client, staff.email, PASSWORD, next_url="/admin/")
+    _second_factor(client)
     assert client.get("/admin/").status_code == 200
 
 
@@ -140,6 +147,7 @@ def test_the_admin_login_is_refused_after_failed_attempts_on_the_account() -> No
     other_staff = UserFactory(staff=True)
     elsewhere = Client(REMOTE_ADDR="198.51.100.7")
     _login(elsewhere, other_staff.email, PASSWORD, next_url="/admin/")
+    _second_factor(elsewhere)
     assert elsewhere.get("/admin/").status_code == 200
 
 

@@ -11,7 +11,7 @@ from payouts import ledger
 from payouts.models import ConnectedAccount
 from payouts.provider import get_provider
 from payouts.provider.standin import STANDIN
-from tests.factories import verified_email_add
+from tests.factories import totp_activate, verified_email_add
 
 _seq = itertools.count()
 
@@ -51,6 +51,8 @@ def make_user(**kwargs: Any) -> User:
     }
     defaults.update(kwargs)
     user = User.objects.create_user(password=None, **defaults)  # unusable: no slow hashing
+    if user.is_staff:
+        totp_activate(user)  # the back office requires it (accounts.middleware)
     verified_email_add(user)  # tipping needs a confirmed address
     return user
 
