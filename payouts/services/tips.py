@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.permissions import user_require_verified_member
 from accounts.selectors import user_follows, user_is_blocked_between
 from clubhouse.errors import ApplicationError, Conflict, InvalidInput, PermissionDenied
 from clubhouse.money import Money
@@ -162,6 +163,7 @@ def tip_send(
     tap charges once); the same key for a different tip is a conflict. Without one, the same
     tip again within `PAYOUTS_TIP_DUPLICATE_WINDOW` seconds is the first tip (`_duplicate_of`).
     A replay is marked `replayed`."""
+    user_require_verified_member(sender)  # the API checks it too; every caller must
     request_key = request_key[:255]
     existing = _duplicate_of(sender, creator, amount, request_key)
     if existing is not None:

@@ -14,6 +14,8 @@ from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.models import User
+from clubhouse.money import Money
+from payouts.services import tip_send
 from tests.factories import (
     InvitationFactory,
     UserFactory,
@@ -204,3 +206,11 @@ def test_accepting_on_the_invite_page_before_confirming_waits_for_the_confirmati
     person.refresh_from_db()
     assert person.status == User.Status.MEMBER
     assert person.invited_by == invitation.inviter
+
+
+def test_the_tip_service_itself_refuses_an_unconfirmed_sender() -> None:
+    """Not only the API: any caller of tip_send (a task, an admin action, a future view)."""
+    sender, creator = UserFactory(email_verified=False), UserFactory()
+    with pytest.raises(services.ApplicationError) as refused:
+        tip_send(sender=sender, creator=creator, amount=Money(500, "USD"))
+    assert refused.value.code == "email_unverified"
