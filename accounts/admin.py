@@ -8,6 +8,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import UserChangeForm
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -25,6 +28,7 @@ from accounts.models import (
     User,
     WaitlistVouch,
 )
+from accounts.validators import avatar_clean
 from clubhouse.errors import ApplicationError
 
 
@@ -32,8 +36,23 @@ class GrantQuotaForm(forms.Form):
     amount = forms.IntegerField(min_value=1, max_value=1000, initial=5)
 
 
+class AvatarCleaningUserChangeForm(UserChangeForm):
+    """A picture staff upload is cleaned like a member's own (accounts.validators.avatar_clean:
+    re-encoded without EXIF, a random name with its real extension)."""
+
+    def clean_avatar(self) -> Any:
+        avatar = self.cleaned_data.get("avatar")
+        if isinstance(avatar, UploadedFile):
+            try:
+                return avatar_clean(avatar)
+            except DjangoValidationError as exc:
+                raise forms.ValidationError(exc.messages) from exc
+        return avatar
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    form = AvatarCleaningUserChangeForm
     list_display = [
         "username",
         "email",

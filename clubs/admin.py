@@ -7,6 +7,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -22,6 +24,7 @@ from clubs.models import (
     ClubNomination,
     ClubReport,
     PremiumMembership,
+    club_photo_clean,
 )
 
 
@@ -68,8 +71,25 @@ class MembershipInline(admin.TabularInline):
         return False
 
 
+class ClubAdminForm(forms.ModelForm):
+    """A photo staff upload is cleaned like a club admin's own (clubs.models.club_photo_clean:
+    re-encoded without EXIF, a random name with its real extension)."""
+
+    # No Meta: the admin builds the form for Club with every editable field.
+
+    def clean_photo(self) -> Any:
+        photo = self.cleaned_data.get("photo")
+        if isinstance(photo, UploadedFile):
+            try:
+                return club_photo_clean(photo)
+            except DjangoValidationError as exc:
+                raise forms.ValidationError(exc.messages) from exc
+        return photo
+
+
 @admin.register(Club)
 class ClubAdmin(admin.ModelAdmin):
+    form = ClubAdminForm
     list_display = ["name", "slug", "join_policy", "is_exclusive", "is_verified", "created"]
     list_filter = [
         "is_verified",

@@ -3,10 +3,16 @@ services (let in, grant invitations, revoke, resolve reports, ban)."""
 
 from __future__ import annotations
 
-import pytest
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.test import Client
+import io
 
+import pytest
+from django import forms
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from PIL import Image
+
+from accounts.admin import AvatarCleaningUserChangeForm
 from accounts.models import Invitation, InvitationQuotaAward, Report, User
 from tests.factories import (
     BlockFactory,
@@ -123,3 +129,17 @@ def test_quota_and_status_are_not_edited_by_hand(staff_client: Client) -> None:
     assert page.status_code == 200
     assert b'name="invitation_quota"' not in page.content
     assert b'name="status"' not in page.content
+
+
+def test_a_picture_staff_upload_in_the_admin_is_cleaned_like_a_members_own() -> None:
+    """Re-encoded under a random name with its real extension, as accounts.validators says."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "teal").save(buffer, "PNG")
+    upload = SimpleUploadedFile("a.html", buffer.getvalue(), content_type="text/html")
+    form = AvatarCleaningUserChangeForm(instance=UserFactory())
+    form.cleaned_data = {"avatar": upload}
+    cleaned = form.clean_avatar()
+    assert cleaned.name.endswith(".png") and "a.html" not in cleaned.name
+    form.cleaned_data = {"avatar": SimpleUploadedFile("b.png", b"<html>not a picture</html>")}
+    with pytest.raises(forms.ValidationError, match="valid image"):
+        form.clean_avatar()

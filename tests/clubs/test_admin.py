@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.forms import modelform_factory
 from django.test import Client
+from PIL import Image
 
+from clubs.admin import ClubAdminForm
 from clubs.models import (
+    Club,
     ClubAuditEntry,
     ClubMembership,
     ClubNomination,
@@ -115,3 +121,12 @@ def test_report_review_actions(staff_client: Client, world: World) -> None:
     assert report.status == "dismissed" and report.reviewed_by is not None
     response = _action(staff_client, "clubreport", "mark_actioned", [report.pk])
     assert "club_report_closed" in response.content.decode()
+
+
+def test_a_photo_staff_upload_in_the_admin_is_cleaned_like_a_club_admins_own() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "teal").save(buffer, "PNG")
+    form = modelform_factory(Club, form=ClubAdminForm, fields=["photo"])()
+    form.cleaned_data = {"photo": SimpleUploadedFile("a.html", buffer.getvalue())}
+    cleaned = form.clean_photo()
+    assert cleaned.name.endswith(".png") and "a.html" not in cleaned.name
