@@ -99,7 +99,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 def currency_field(**kwargs: Any) -> serializers.RegexField:
     """An ISO 4217 code as the schema can say it (three letters; case does not matter)."""
-    kwargs.setdefault("default", "USD")
+    if not kwargs.get("required"):
+        kwargs.setdefault("default", "USD")
     return serializers.RegexField(
         r"^[A-Za-z]{3}$",
         error_messages={"invalid": "Not an ISO 4217 code."},
@@ -223,8 +224,12 @@ def json_types_strict() -> None:
         if _from_json(self):
             if not isinstance(data, bool):
                 self.fail("invalid")
-        elif not (isinstance(data, str) and data.lower() in ("true", "false")):
-            self.fail("invalid")  # form text: "true" or "false", not "1", "on" or "yes"
+        elif not isinstance(data, bool) and not (
+            isinstance(data, str) and data.lower() in ("true", "false")
+        ):
+            # form text: "true" or "false", not "1", "on" or "yes" (an absent field reaches here
+            # as DRF's own False, as an unticked HTML checkbox would)
+            self.fail("invalid")
         return boolean(self, data)
 
     def integer_strict(self: serializers.IntegerField, data: Any) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+from clubhouse.api import currency_field
 from clubhouse.errors import InvalidInput
 from clubhouse.money import Money
 
@@ -19,9 +20,7 @@ class ShownPriceInput(serializers.Serializer):
     amount = serializers.IntegerField(
         min_value=1, help_text="The price shown to the buyer, in minor units (required)."
     )
-    currency = serializers.CharField(
-        min_length=3, max_length=3, help_text="Its ISO 4217 currency (required)."
-    )
+    currency = currency_field(required=True)
 
 
 def shown_price(validated: dict[str, Any]) -> Money:
