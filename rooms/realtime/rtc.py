@@ -110,39 +110,22 @@ class RtcLink:
             # room's origin): close the connection on the old one; its `relay.peer_closed`
             # (reason `moved`) is our own doing and is not pushed to the client.
             await self.close_peer("moved")
-        relay_request = f"{self.channel}#{next(_request_ids)}"
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting[relay_request] = future
-        try:
-            # Room state first: the relay answers with the mic m-line active only for speakers.
-            await signalling.relay_send(worker_id, state)
-            await signalling.relay_send(
-                worker_id,
-                {
-                    "type": "relay.offer",
-                    "room_id": room_id,
-                    "user_id": self.user_id,
-                    "sdp": sdp,
-                    "reply_to": self.channel,
-                    "request_id": relay_request,
-                    # the room state the membership check saw: a removal newer than it that
-                    # reached the worker first refuses this offer
-                    "seq": state.get("seq"),
-                },
-            )
-            answer = await asyncio.wait_for(future, conf.relay_timeout_seconds())
-        except (TimeoutError, ChannelFull, OSError, RedisError) as exc:
-            # no answer in time, or the channel layer would not take the message
-            logger.warning("realtime: offer to relay %s failed: %r", worker_id, exc)
-            raise ApplicationError(
-                "The audio relay did not answer; try again shortly.",
-                code="relay_unavailable",
-                status=503,
-            ) from None
-        finally:
-            self._waiting.pop(relay_request, None)
-        if answer.get("type") == "relay.error":
-            raise _relay_refusal(answer, "The relay could not answer the offer.")
+        # Room state first: the relay answers with the mic m-line active only for speakers.
+        answer = await self._relay_ask(
+            worker_id,
+            {
+                "type": "relay.offer",
+                "room_id": room_id,
+                "user_id": self.user_id,
+                "sdp": sdp,
+                # the room state the membership check saw: a removal newer than it that
+                # reached the worker first refuses this offer
+                "seq": state.get("seq"),
+            },
+            first=state,
+            what="offer",
+            refusal="The relay could not answer the offer.",
+        )
         self.room_id, self.worker_id = room_id, str(answer.get("worker_id") or worker_id)
         return {"sdp": answer.get("sdp"), "worker_id": self.worker_id}
 
@@ -159,6 +142,42 @@ class RtcLink:
                 status=429,
             )
         self._offers.append(now)
+
+    async def _relay_ask(
+        self,
+        worker_id: str,
+        message: dict[str, Any],
+        *,
+        what: str,
+        refusal: str,
+        first: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send `message` (after `first`, if given) to the worker and wait for its answer; no
+        answer in time, or a channel layer that would not take the message, is 503
+        `relay_unavailable`, and a `relay.error` answer is the worker's refusal."""
+        signalling = _signalling()
+        relay_request = f"{self.channel}#{next(_request_ids)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[relay_request] = future
+        try:
+            if first is not None:
+                await signalling.relay_send(worker_id, first)
+            await signalling.relay_send(
+                worker_id, {**message, "reply_to": self.channel, "request_id": relay_request}
+            )
+            answer = await asyncio.wait_for(future, conf.relay_timeout_seconds())
+        except (TimeoutError, ChannelFull, OSError, RedisError) as exc:
+            logger.warning("realtime: %s to relay %s failed: %r", what, worker_id, exc)
+            raise ApplicationError(
+                "The audio relay did not answer; try again shortly.",
+                code="relay_unavailable",
+                status=503,
+            ) from None
+        finally:
+            self._waiting.pop(relay_request, None)
+        if answer.get("type") == "relay.error":
+            raise _relay_refusal(answer, refusal)
+        return answer
 
     async def ice(self, request: Request, room_id: int) -> dict[str, Any]:
         candidate = request.payload.get("candidate")
@@ -180,35 +199,13 @@ class RtcLink:
             if isinstance(candidate.get("sdpMLineIndex"), int)
             else None,
         }
-        worker_id = self.worker_id
-        relay_request = f"{self.channel}#{next(_request_ids)}"
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting[relay_request] = future
-        try:
-            # The relay checks the candidate (address, count) and answers either way.
-            await _signalling().relay_send(
-                worker_id,
-                {
-                    "type": "relay.ice",
-                    "room_id": room_id,
-                    "user_id": self.user_id,
-                    "candidate": clean,
-                    "reply_to": self.channel,
-                    "request_id": relay_request,
-                },
-            )
-            answer = await asyncio.wait_for(future, conf.relay_timeout_seconds())
-        except (TimeoutError, ChannelFull, OSError, RedisError) as exc:
-            logger.warning("realtime: ICE candidate to relay %s failed: %r", worker_id, exc)
-            raise ApplicationError(
-                "The audio relay did not answer; try again shortly.",
-                code="relay_unavailable",
-                status=503,
-            ) from None
-        finally:
-            self._waiting.pop(relay_request, None)
-        if answer.get("type") == "relay.error":
-            raise _relay_refusal(answer, "The relay could not add that candidate.")
+        # The relay checks the candidate (address, count) and answers either way.
+        await self._relay_ask(
+            self.worker_id,
+            {"type": "relay.ice", "room_id": room_id, "user_id": self.user_id, "candidate": clean},
+            what="ICE candidate",
+            refusal="The relay could not add that candidate.",
+        )
         return {}
 
     # relay → socket --------------------------------------------------------------------------
