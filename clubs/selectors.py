@@ -5,6 +5,9 @@ names and signatures stable:
 - `club_can_start_room(*, user, club)` / `club_can_schedule_event(*, user, club)` -> bool
 - `club_ids_for_user(user)` -> ids of clubs the user is a member of or follows
 - `club_premium_access(user, club)` -> bool (the one premium rule)
+- `club_find(club_id)`, `club_search(query, limit=)`, `club_is_member(club_id=, user_id=)`,
+  `club_is_admin(club=, user_id=)`, `premium_membership_exists(club=, user_id=)` -> the plain
+  reads other apps need instead of querying clubs' models
 - `club_ids_with_members_only_access(user)` / `club_ids_blocked_for(user)` -> the set forms of
   `club_room_access`, for lists (the hallway)
 """
@@ -46,6 +49,28 @@ def club_get(*, slug: str) -> Club:
     if club is None:
         raise ClubNotFound()
     return club
+
+
+def club_find(club_id: int) -> Club | None:
+    """The club with this id, or None (rooms and events check a `club_id` they were given)."""
+    return Club.objects.filter(pk=club_id).first()
+
+
+def club_search(query: str, *, limit: int) -> list[Club]:
+    """Clubs whose name, slug or description contains `query` (the hallway's search)."""
+    return list(
+        Club.objects.filter(
+            Q(name__icontains=query) | Q(slug__icontains=query) | Q(description__icontains=query)
+        ).order_by("name")[:limit]
+    )
+
+
+def club_is_member(*, club_id: int, user_id: int) -> bool:
+    return ClubMembership.objects.filter(club_id=club_id, user_id=user_id).exists()
+
+
+def club_is_admin(*, club: Club, user_id: int) -> bool:
+    return ClubMembership.objects.filter(club=club, user_id=user_id, role=Role.ADMIN).exists()
 
 
 def club_role(*, user: Any, club: Club) -> str | None:
@@ -250,6 +275,11 @@ def club_nominations_visible(*, club: Club, viewer: User) -> QuerySet[ClubNomina
 
 def premium_membership_for(*, user: User, club: Club) -> PremiumMembership | None:
     return PremiumMembership.objects.filter(club=club, user=user).first()
+
+
+def premium_membership_exists(*, club: Club, user_id: int) -> bool:
+    """Whether premium was ever granted (any status) to this member of the club."""
+    return PremiumMembership.objects.filter(club=club, user_id=user_id).exists()
 
 
 def club_account_export(*, user: User) -> dict[str, Any]:

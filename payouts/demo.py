@@ -116,19 +116,21 @@ PAID_CLUB = "night-owls-paid"
 
 
 def _paid_club(owner: User, fan: User) -> None:
-    from clubs.models import Club, ClubMembership
-    from clubs.services import club_create
+    from clubs.errors import ClubNotFound
+    from clubs.selectors import club_get
+    from clubs.services import club_create, club_join
 
-    club = Club.objects.filter(slug=PAID_CLUB).first()
-    if club is None:
+    try:
+        club = club_get(slug=PAID_CLUB)
+    except ClubNotFound:
         club = club_create(
             creator=owner,
             name="Night Owls (paid)",
             slug=PAID_CLUB,
             description="An exclusive club with a monthly membership (demo).",
-            join_policy=Club.JoinPolicy.OPEN,
+            join_policy="open",
             is_exclusive=True,
         )
     services.club_plan_set(club=club, actor=owner, price=Money(500, "USD"))
-    ClubMembership.objects.get_or_create(club=club, user=fan)
+    club_join(club=club, user=fan)
     services.club_subscribe(club=club, user=fan)

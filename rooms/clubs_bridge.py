@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
 from clubhouse.errors import ApplicationError, PermissionDenied
 from clubs import selectors as club_selectors
-from clubs.models import Club
+
+if TYPE_CHECKING:
+    from clubs.models import Club
 
 _DENIALS = {
     "club_blocked": "A club admin has blocked you, or you blocked them.",

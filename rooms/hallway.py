@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 from accounts.models import Block, Follow, User
 from accounts.permissions import user_require_member
 from accounts.selectors import user_hidden_ids
-from clubs.models import Club
+from clubs import selectors as club_selectors
 from rooms import clubs_bridge
 from rooms.models import Room, RoomInvite, RoomParticipant, RoomRemoval
 from rooms.selectors import user_card
@@ -149,9 +149,7 @@ def search(*, viewer: Any, query: str, limit: int = 20) -> dict[str, list[dict[s
         .values("pk")
     )
     rooms = room_hallway_queryset(viewer=viewer).filter(pk__in=room_ids)[:limit]
-    clubs = Club.objects.filter(
-        Q(name__icontains=query) | Q(slug__icontains=query) | Q(description__icontains=query)
-    ).order_by("name")[:limit]
+    clubs = club_selectors.club_search(query, limit=limit)
     return {
         "users": [user_card(user) for user in users],
         "rooms": [hallway_item(room) for room in rooms],

@@ -15,7 +15,7 @@ from accounts.models import Block, Follow, Notification, Topic, User
 from accounts.permissions import user_require_member
 from accounts.services import notification_create
 from clubhouse.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
-from clubs.models import Club
+from clubs import selectors as club_selectors
 from rooms import clubs_bridge, services, tickets_bridge
 from rooms.conf import event_reminder_minutes
 from rooms.models import EventCohostInvite, EventRSVP, Room, ScheduledEvent
@@ -74,7 +74,7 @@ def _validated(
             errors["topic_ids"] = ["Unknown topic."]
         clean["topics"] = topics
     if club_id is not None:
-        clean["club"] = Club.objects.filter(pk=club_id).first()
+        clean["club"] = club_selectors.club_find(club_id)
         if clean["club"] is None:
             errors["club_id"] = ["Unknown club."]
     if errors:

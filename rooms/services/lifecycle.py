@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import Topic, User
 from accounts.permissions import user_require_member
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
-from clubs.models import Club
+from clubs import selectors as club_selectors
 from rooms import clubs_bridge, events, rules, tickets_bridge
 from rooms.conf import (
     room_default_capacity,
@@ -79,7 +79,7 @@ def room_create(
         errors["topic_ids"] = ["Unknown topic."]
     club = None
     if club_id is not None:
-        club = Club.objects.filter(pk=club_id).first()
+        club = club_selectors.club_find(club_id)
         if club is None:
             errors["club_id"] = ["Unknown club."]
     if members_only and club_id is None:

@@ -24,14 +24,11 @@ logger = logging.getLogger(__name__)
 
 def club_owner(club: Any) -> User | None:
     """The payee of a paid club: its creator, while still one of its admins."""
-    from clubs.models import ClubMembership
+    from clubs.selectors import club_is_admin
 
     if club.created_by_id is None:
         return None
-    is_admin = ClubMembership.objects.filter(
-        club=club, user_id=club.created_by_id, role=ClubMembership.Role.ADMIN
-    ).exists()
-    return club.created_by if is_admin else None
+    return club.created_by if club_is_admin(club=club, user_id=club.created_by_id) else None
 
 
 def _payee_account(club: Any) -> tuple[User, ConnectedAccount]:

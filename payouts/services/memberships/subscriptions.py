@@ -331,21 +331,20 @@ def club_subscription_apply(*, data: dict[str, Any]) -> ClubSubscription | None:
 
 
 def _premium_sync(sub: ClubSubscription) -> None:
-    from clubs.models import Club, PremiumMembership
+    from clubs.selectors import club_find, premium_membership_exists
     from clubs.services import premium_membership_sync
 
     premium_status = PREMIUM_STATUS.get(sub.status)
     if premium_status is None:
         return
-    club = Club.objects.filter(pk=sub.club_id).first() if sub.club_id else None
+    club = club_find(sub.club_id) if sub.club_id else None
     if club is None:
         return  # the club was deleted; its premium rows went with it
     newest = ClubSubscription.objects.filter(club=club, user_id=sub.user_id).first()
     if newest is not None and newest.pk != sub.pk and newest.stripe_subscription_id:
         return  # a later subscription of the same member governs access now
-    if (
-        premium_status in {"expired", "canceled"}
-        and not PremiumMembership.objects.filter(club=club, user_id=sub.user_id).exists()
+    if premium_status in {"expired", "canceled"} and not premium_membership_exists(
+        club=club, user_id=sub.user_id
     ):
         return  # never granted (e.g. a declined first payment), nothing to lapse
     premium_membership_sync(
@@ -371,9 +370,9 @@ def club_subscriptions_end_for_non_member(club_id: int, user_id: int) -> None:
     """clubs' membership-lost hook (after commit): someone who is no longer a member of the club
     (left, removed, or the club was deleted) stops paying for it at once. A lapse of premium
     access alone (the member stays) changes nothing here: Stripe's retries go on."""
-    from clubs.models import ClubMembership
+    from clubs.selectors import club_is_member
 
-    if ClubMembership.objects.filter(club_id=club_id, user_id=user_id).exists():
+    if club_is_member(club_id=club_id, user_id=user_id):
         return
     live = ClubSubscription.objects.filter(club_id=club_id, user_id=user_id, status__in=S_LIVE)
     for sub in live.exclude(stripe_subscription_id=""):
