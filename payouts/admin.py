@@ -6,9 +6,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from clubhouse.errors import ApplicationError
 from payouts import ledger, selectors, services
@@ -201,7 +205,7 @@ class StipendPaymentInline(admin.TabularInline):
 
 @admin.register(StipendRun)
 class StipendRunAdmin(ReadOnlyAdmin):
-    list_display = ["month", "progress", "started", "last_run"]
+    list_display = ["month", "progress", "needs_attention", "last_report", "started", "last_run"]
     inlines = [StipendPaymentInline]
 
     def progress(self, obj: StipendRun) -> str:
@@ -209,21 +213,129 @@ class StipendRunAdmin(ReadOnlyAdmin):
         failed = p["failed"] + p["failed_insufficient_funds"]
         return f"{p['paid']}/{p['total']} paid, {p['processing']} in flight, {failed} failed"
 
+    @admin.display(description="needs attention")
+    def needs_attention(self, obj: StipendRun) -> Any:
+        count = selectors.stipend_payments_needing_attention().filter(run=obj).count()
+        if not count:
+            return "-"
+        url = reverse("admin:payouts_stipendpayment_changelist")
+        return format_html(
+            '<a href="{}?attention=yes&amp;month={}">{} to retry</a>', url, obj.month, count
+        )
+
+    @admin.display(description="last failure report to staff")
+    def last_report(self, obj: StipendRun) -> str:
+        entry = (
+            AuditEntry.objects.filter(
+                subject_type="StipendRun", subject_id=str(obj.pk), action="failures_reported"
+            )
+            .order_by("-pk")
+            .first()
+        )
+        return f"{entry.created:%Y-%m-%d %H:%M} UTC: {entry.note}" if entry else "-"
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        _warn_attention(self, request)
+        return super().changelist_view(request, extra_context)
+
+
+class NeedsAttentionFilter(admin.SimpleListFilter):
+    title = "needs attention"
+    parameter_name = "attention"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Failed or stuck (retry)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        if self.value() == "yes":
+            return queryset.filter(pk__in=selectors.stipend_payments_needing_attention())
+        return queryset
+
+
+def _warn_attention(model_admin: admin.ModelAdmin, request: HttpRequest) -> None:
+    """The notice staff see on the stipend pages while any row is failed or stuck (on the page
+    shown, not on an action's POST: its count would be stale after the action)."""
+    if request.method != "GET":
+        return
+    count = selectors.stipend_payments_needing_attention().count()
+    if count:
+        url = reverse("admin:payouts_stipendpayment_changelist") + "?attention=yes"
+        model_admin.message_user(
+            request,
+            format_html(
+                '{} stipend payment(s) failed or stuck: <a href="{}">review and retry</a>.',
+                count,
+                url,
+            ),
+            messages.WARNING,
+        )
+
 
 @admin.register(StipendPayment)
 class StipendPaymentAdmin(ReadOnlyAdmin):
     list_display = ["creator", "month", "amount", "currency", "status", "stripe_transfer_id",
                     "key_attempt", "error", "updated"]  # fmt: skip
-    list_filter = ["status", "month"]
-    actions = ["rerun_failed"]
+    list_filter = [NeedsAttentionFilter, "status", "month"]
+    actions = ["retry_selected"]
+    change_form_template = "admin/payouts/stipendpayment/change_form.html"
 
-    @admin.action(description="Re-run failed rows")
-    def rerun_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def get_urls(self) -> list[Any]:
+        retry = path(
+            "<int:pk>/retry/",
+            self.admin_site.admin_view(self.retry_view),
+            name="payouts_stipendpayment_retry",
+        )
+        return [retry, *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        _warn_attention(self, request)
+        return super().changelist_view(request, extra_context)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        payment = self.get_object(request, object_id)
+        attention = selectors.stipend_payments_needing_attention()
+        can_retry = (
+            payment is not None
+            and self.has_retry_permission(request)
+            and attention.filter(pk=payment.pk).exists()
+        )
+        context = {**(extra_context or {}), "can_retry": can_retry}
+        return super().change_view(request, object_id, form_url, context)
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        # Rows are read-only here, but retrying moves money: staff allowed to change them.
+        return request.user.has_perm("payouts.change_stipendpayment")
+
+    def _retry(self, request: HttpRequest, payment: StipendPayment) -> None:
+        staff: Any = request.user
+        try:
+            ended = services.stipend_retry(payment=payment, actor=staff)
+        except ApplicationError as exc:
+            self.message_user(request, f"{payment}: {exc.message}", messages.ERROR)
+            return
+        if ended.status == StipendPayment.Status.PAID:
+            self.message_user(request, f"{ended}: paid ({ended.stripe_transfer_id}).")
+        else:
+            self.message_user(request, f"{ended}: {ended.error}", messages.WARNING)
+
+    def retry_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """One click from the row's page (a POST: it moves money)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_retry_permission(request):
+            raise PermissionDenied
+        payment = get_object_or_404(StipendPayment, pk=pk)
+        self._retry(request, payment)
+        return redirect("admin:payouts_stipendpayment_change", payment.pk)
+
+    @admin.action(
+        description="Retry the selected stipends (failed or stuck)", permissions=["retry"]
+    )
+    def retry_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         for payment in queryset:
-            try:
-                services.stipend_retry(payment=payment, actor=request.user)  # type: ignore[arg-type]
-            except ApplicationError as exc:
-                self.message_user(request, f"{payment}: {exc.message}", messages.ERROR)
+            self._retry(request, payment)
 
 
 def _refund_state(charge_id: str) -> str:

@@ -68,8 +68,9 @@ def stipend_default_currency() -> str:
 
 
 def stipend_stale_after_seconds() -> int:
-    """A stipend row still `processing` after this long is checked against the provider."""
-    return int(getattr(settings, "PAYOUTS_STIPEND_STALE_AFTER", 24 * 3600))
+    """A stipend row claimed this long ago is no longer in flight (no provider call lasts this
+    long): the sweep looks it up at the provider and retries it with the same key."""
+    return int(getattr(settings, "PAYOUTS_STIPEND_STALE_AFTER", 15 * 60))
 
 
 def ticket_platform_fee_bps() -> int:

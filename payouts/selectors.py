@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import Follow, User
 from accounts.selectors import person_ref
 from clubs.selectors import club_premium_access
-from payouts import ledger
+from payouts import conf, ledger
 from payouts.models import (
     ClubSubscription,
     ConnectedAccount,
@@ -132,6 +132,33 @@ def stipend_run_progress(run: StipendRun) -> dict[str, int]:
         **{s.value: Count("id", filter=Q(status=s.value)) for s in StipendPayment.Status},
     )
     return {k: int(v or 0) for k, v in counts.items()}
+
+
+def _stipend_not_in_flight(now: Any = None) -> Q:
+    """Rows no worker is paying right now: a `processing` row whose claim was released after
+    an unknown outcome or is older than PAYOUTS_STIPEND_STALE_AFTER, and a `pending` row that
+    long untouched (the run that created it stopped)."""
+    before = (now or timezone.now()) - timedelta(seconds=conf.stipend_stale_after_seconds())
+    S = StipendPayment.Status
+    return (
+        Q(status=S.PROCESSING, claimed_at__isnull=True)
+        | Q(status=S.PROCESSING, claimed_at__lt=before)
+        | Q(status=S.PENDING, updated__lt=before)
+    )
+
+
+def stipend_payments_to_sweep(now: Any = None) -> QuerySet[StipendPayment]:
+    """What the sweep looks up and retries (same key): every month's rows left unresolved."""
+    return StipendPayment.objects.filter(_stipend_not_in_flight(now)).order_by("month", "pk")
+
+
+def stipend_payments_needing_attention(now: Any = None) -> QuerySet[StipendPayment]:
+    """What staff see flagged in admin: failed rows (they wait for staff) and stuck ones."""
+    S = StipendPayment.Status
+    failed = Q(status__in=[S.FAILED, S.FAILED_INSUFFICIENT_FUNDS])
+    return StipendPayment.objects.filter(failed | _stipend_not_in_flight(now)).order_by(
+        "month", "pk"
+    )
 
 
 def creators_due_stipend(month: date) -> QuerySet[CreatorProgram]:

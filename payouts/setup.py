@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-STIPENDS_TASK_NAME = "payouts: monthly stipends (1st of the month)"
+STIPENDS_TASK_NAME = "payouts: stipends (daily: the month's, late onboarders included)"
+# The entry's name and schedule before stipends ran daily (renamed, if staff left it as it was).
+STIPENDS_MONTHLY_TASK_NAME = "payouts: monthly stipends (1st of the month)"
+STIPENDS_SWEEP_TASK_NAME = "payouts: stipends with an unknown outcome (looked up, retried)"
 RECONCILE_TASK_NAME = "payouts: daily reconciliation"
 TICKET_REFUNDS_TASK_NAME = "payouts: retry stuck ticket refunds"
 STUCK_TIPS_TASK_NAME = "payouts: settle tips with no answer from the provider"
@@ -17,12 +20,30 @@ STUCK_TIPS_TASK_NAME = "payouts: settle tips with no answer from the provider"
 def ensure_periodic_tasks() -> None:
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-    monthly, _ = CrontabSchedule.objects.get_or_create(
-        minute="5", hour="0", day_of_month="1", month_of_year="*", day_of_week="*", timezone="UTC"
+    every_day_0005, _ = CrontabSchedule.objects.get_or_create(
+        minute="5", hour="0", day_of_month="*", month_of_year="*", day_of_week="*", timezone="UTC"
     )
+    # Stipends used to run on the 1st only, so a creator onboarded later missed the month: the
+    # old entry, if still as created, becomes the daily one. An entry staff edited stays theirs
+    # next to the daily one (a second run of a month pays nothing twice).
+    as_created = PeriodicTask.objects.filter(
+        name=STIPENDS_MONTHLY_TASK_NAME,
+        task="payouts.tasks.stipends_pay_due_task",
+        crontab__minute="5",
+        crontab__hour="0",
+        crontab__day_of_month="1",
+        crontab__month_of_year="*",
+        crontab__day_of_week="*",
+    )
+    for entry in as_created:  # one at most; saved and deleted one by one so beat hears of it
+        if PeriodicTask.objects.filter(name=STIPENDS_TASK_NAME).exists():
+            entry.delete()
+        else:
+            entry.name, entry.crontab = STIPENDS_TASK_NAME, every_day_0005
+            entry.save()
     PeriodicTask.objects.get_or_create(
         name=STIPENDS_TASK_NAME,
-        defaults={"task": "payouts.tasks.stipends_pay_due_task", "crontab": monthly},
+        defaults={"task": "payouts.tasks.stipends_pay_due_task", "crontab": every_day_0005},
     )
     daily, _ = CrontabSchedule.objects.get_or_create(
         minute="30", hour="3", day_of_month="*", month_of_year="*", day_of_week="*", timezone="UTC"
@@ -33,6 +54,19 @@ def ensure_periodic_tasks() -> None:
     )
     ensure_ticket_periodic_tasks()
     ensure_tip_periodic_tasks()
+    ensure_stipend_sweep_periodic_task()
+
+
+def ensure_stipend_sweep_periodic_task() -> None:
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every_15_minutes, _ = IntervalSchedule.objects.get_or_create(
+        every=15, period=IntervalSchedule.MINUTES
+    )
+    PeriodicTask.objects.get_or_create(
+        name=STIPENDS_SWEEP_TASK_NAME,
+        defaults={"task": "payouts.tasks.stipends_sweep_task", "interval": every_15_minutes},
+    )
 
 
 def ensure_tip_periodic_tasks() -> None:

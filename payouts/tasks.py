@@ -11,6 +11,8 @@ from django.utils import timezone
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
 def stipends_pay_due_task() -> dict[str, Any]:
+    """Daily: this month's rows for every creator due (late onboarders included), each paid
+    or visibly failed. A creator's failure never raises; the retry covers the database."""
     from payouts.services import stipends_pay_due
 
     return stipends_pay_due()
@@ -21,6 +23,15 @@ def stipend_pay_task(payment_id: int) -> None:
     from payouts.services import stipend_pay
 
     stipend_pay(payment_id=payment_id)
+
+
+@shared_task(acks_late=True)
+def stipends_sweep_task() -> dict[str, int]:
+    """Rows with an unknown outcome (or left by a dead worker): looked up, retried, same key."""
+    from payouts.services import stipends_sweep
+
+    ended = stipends_sweep()
+    return {status: sum(p.status == status for p in ended) for status in {p.status for p in ended}}
 
 
 @shared_task(acks_late=True)

@@ -25,11 +25,13 @@ from payouts.services.memberships import (
     membership_invoice_paid,
 )
 from payouts.services.stipends import (
+    stipend_failures_report,
     stipend_mark_paid,
     stipend_pay,
     stipend_retry,
     stipend_run_month,
     stipends_pay_due,
+    stipends_sweep,
 )
 from payouts.services.tips import (
     payment_customer_ensure,
@@ -68,11 +70,13 @@ __all__ = [
     "payment_method_save",
     "platform_payout_failed",
     "setup_intent_create",
+    "stipend_failures_report",
     "stipend_mark_paid",
     "stipend_pay",
     "stipend_retry",
     "stipend_run_month",
     "stipends_pay_due",
+    "stipends_sweep",
     "tickets",
     "tip_mark_disputed",
     "tip_mark_failed",

@@ -8,7 +8,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Notification, User
+from accounts.services import notification_create
 from clubhouse.errors import Conflict, PermissionDenied
 from payouts import conf
 from payouts.audit import audit, require_transition
@@ -106,7 +107,25 @@ def creator_application_approve(
         audit(
             app, "approved", from_status=previous, to_status=app.status, actor=reviewer, note=note
         )
+        terms = program
+        transaction.on_commit(lambda: _notify_applicant(app, terms))
     return program
+
+
+def _notify_applicant(app: CreatorApplication, program: CreatorProgram | None) -> None:
+    """The applicant learns the outcome of the review (the application page promises it). The
+    review note is staff's and stays in admin."""
+    data: dict[str, Any] = {"event": f"creator_{app.status}"}
+    if program is not None:
+        start, end = program.stipend_start_month, program.stipend_end_month
+        data.update(
+            send_money=program.send_money_enabled,
+            stipend_amount=program.stipend_amount,
+            stipend_currency=program.stipend_currency,
+            stipend_start_month=f"{start:%Y-%m}" if start else None,
+            stipend_end_month=f"{end:%Y-%m}" if end else None,
+        )
+    notification_create(recipient=app.user, kind=Notification.Kind.MONEY, data=data)
 
 
 def creator_application_reject(
@@ -124,6 +143,7 @@ def creator_application_reject(
         audit(
             app, "rejected", from_status=previous, to_status=app.status, actor=reviewer, note=note
         )
+        transaction.on_commit(lambda: _notify_applicant(app, None))
     return app
 
 

@@ -56,7 +56,7 @@ def test_a_months_run_shows_progress_and_staff_rerun_a_failed_row(staff_client) 
         Line(ledger.account(Kind.PLATFORM_FUNDING, "USD"), -(10**7))])  # fmt: skip
     payment = StipendPayment.objects.get(creator=creator)
     staff_client.post("/admin/payouts/stipendpayment/", {
-        "action": "rerun_failed", "_selected_action": [payment.pk]})  # fmt: skip
+        "action": "retry_selected", "_selected_action": [payment.pk]})  # fmt: skip
     payment.refresh_from_db()
     assert payment.status == "paid"
     assert b"1/1 paid" in staff_client.get("/admin/payouts/stipendrun/").content

@@ -29,9 +29,21 @@ function describe(n) {
       // A tip you sent that was processing (no answer from the bank in time) has settled.
       if (d.event === "tip_succeeded") return [`Your tip of ${money(d.amount, d.currency)} to ${who} went through.`, n.actor && `/u/${n.actor.username}/`];
       if (d.event === "tip_failed") return [`Your tip of ${money(d.amount, d.currency)} to ${who} did not go through. Nothing was charged.`, n.actor && `/u/${n.actor.username}/`];
+      if (d.event === "creator_approved") return [creatorApprovedText(d), "/wallet/"];
+      if (d.event === "creator_rejected") return ["Your creator program application was not approved this time. You can apply again later.", "/creator/apply/"];
+      if (d.event === "stipend_paid") return [`Your ${d.month} creator stipend of ${money(d.amount, d.currency)} is in your balance.`, "/wallet/"];
+      // Staff only: a stipend run ended with rows that need them.
+      if (d.event === "stipend_run_failures") return [`Stipends ${d.month}: ${d.failed} failed, ${d.unknown} with an unknown outcome. Review and retry in the back office.`, d.url];
       return [`${who} sent you ${money(d.amount, d.currency)}.`, "/wallet/"];
     default: return [n.kind.replaceAll("_", " "), null];
   }
+}
+
+function creatorApprovedText(d) {
+  const stipend = d.stipend_amount > 0 && d.stipend_start_month
+    ? ` Your stipend of ${money(d.stipend_amount, d.stipend_currency)} a month runs ${d.stipend_start_month} to ${d.stipend_end_month}; connect your payout account in your wallet to receive it.`
+    : "";
+  return `You're in the creator program!${d.send_money ? " Send Money is on for you once your payout account is connected." : ""}${stipend}`;
 }
 
 const COHOST_DONE = { accepted: "accepted to co-host", declined: "declined to co-host" };

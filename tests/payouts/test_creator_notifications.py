@@ -1,0 +1,52 @@
+"""Applicants are told the outcome of the review (the application page promises it)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import Notification
+from payouts import services
+
+from .conftest import make_user
+
+pytestmark = pytest.mark.django_db
+FEB = date(2026, 2, 1)
+
+
+def test_an_applicant_is_notified_of_approval_with_the_terms(
+    django_capture_on_commit_callbacks,
+) -> None:
+    applicant, staff = make_user(), make_user(is_staff=True)
+    application = services.creator_apply(user=applicant, pitch="nightly show")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.creator_application_approve(
+            application=application, reviewer=staff, note="internal: great rooms",
+            stipend_start_month=FEB, stipend_end_month=date(2026, 4, 1),
+        )  # fmt: skip
+        services.creator_application_approve(application=application, reviewer=staff)
+    [notice] = Notification.objects.filter(recipient=applicant)
+    assert notice.kind == "money" and notice.data == {
+        "event": "creator_approved", "send_money": True, "stipend_amount": 500_000,
+        "stipend_currency": "USD", "stipend_start_month": "2026-02",
+        "stipend_end_month": "2026-04",
+    }  # fmt: skip
+    assert "great rooms" not in str(notice.data)  # the review note is staff's
+
+
+def test_an_applicant_is_notified_of_rejection(django_capture_on_commit_callbacks) -> None:
+    applicant, staff = make_user(), make_user(is_staff=True)
+    application = services.creator_apply(user=applicant)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.creator_application_reject(
+            application=application, reviewer=staff, note="too few rooms yet"
+        )
+        services.creator_application_reject(application=application, reviewer=staff)
+    # What the applicant's notifications page reads.
+    client = APIClient()
+    client.force_login(applicant)
+    [notice] = client.get("/api/v1/notifications/").json()["results"]
+    assert notice["kind"] == "money" and notice["data"] == {"event": "creator_rejected"}
+    assert notice["read"] is False
