@@ -34,12 +34,21 @@ from urllib.parse import parse_qsl, urlsplit
 import stripe
 
 from payouts import fees
+from payouts.provider import standin_objects as shapes
 
 _CARDS: dict[str, dict[str, str]] = {
     "pm_card_visa": {"brand": "visa", "last4": "4242", "behaviour": "ok"},
     "pm_card_mastercard": {"brand": "mastercard", "last4": "4444", "behaviour": "ok"},
     "pm_card_threeDSecure2Required": {"brand": "visa", "last4": "3220", "behaviour": "3ds"},
     "pm_card_chargeDeclined": {"brand": "visa", "last4": "0002", "behaviour": "decline"},
+}
+# How a card behaves, by its number (as Stripe's test cards do): not a field of the object.
+_BEHAVIOUR_OF_LAST4 = {card["last4"]: card["behaviour"] for card in _CARDS.values()}
+
+# Stripe's reporting category of each balance transaction type the stand-in writes.
+_REPORTING_CATEGORY = {
+    "transfer_refund": "transfer_reversal",
+    "adjustment": "dispute",
 }
 
 
@@ -96,7 +105,7 @@ class StandInStripe(stripe.HTTPClient):
 
     # Optional persistence, so `make run` (the demo command, then the server) shares one
     # stand-in across processes. Tests keep it in memory.
-    _PERSISTED = ("objects", "idempotency", "available", "events")
+    _PERSISTED = ("objects", "idempotency", "available", "events", "private", "connected_balances")
 
     def _load(self) -> None:
         if not self.state_file:
@@ -105,6 +114,10 @@ class StandInStripe(stripe.HTTPClient):
             with open(self.state_file) as fh:
                 state = json.load(fh)
         except (OSError, ValueError):
+            return
+        if "private" not in state:
+            # Written before the stand-in kept Stripe's whole objects (and a connected
+            # account's balance off the account): not readable as Stripe objects, start afresh.
             return
         for name in self._PERSISTED:
             if name in state:
@@ -129,6 +142,13 @@ class StandInStripe(stripe.HTTPClient):
             self.objects: dict[str, dict[str, dict[str, Any]]] = {}
             self.idempotency: dict[str, tuple[str, str, int, str]] = {}
             self.available: dict[str, int] = {}  # platform balance, per currency
+            # A connected account's balance, per currency (Stripe's `GET /v1/balance` with the
+            # account's Stripe-Account header; never a field of the account object).
+            self.connected_balances: dict[str, dict[str, int]] = {}
+            # What the stand-in knows of an object that Stripe does not show on it (the
+            # connected account a payout belongs to, a refund's reverse_transfer request, a
+            # subscription's exact fee percent), by object id.
+            self.private: dict[str, dict[str, Any]] = {}
             self.events: list[dict[str, Any]] = []
             self.requests: list[tuple[str, str]] = []
             self._clock = itertools.count(int(time.time()))
@@ -169,61 +189,58 @@ class StandInStripe(stripe.HTTPClient):
     def _event(
         self, type_: str, obj: dict[str, Any], key: str | None = None, account: str | None = None
     ) -> dict[str, Any]:
-        event = {
-            "id": self._id("evt"),
-            "object": "event",
-            "api_version": stripe.api_version,
-            "created": self._now(),
-            "data": {"object": json.loads(json.dumps(obj))},
-            "livemode": False,
-            "pending_webhooks": 1,
-            "request": {"id": self._id("req"), "idempotency_key": key},
-            "type": type_,
-        }
-        if account:  # a Connect event: it happened on a connected account
-            event["account"] = account
+        event = shapes.event(
+            id_=self._id("evt"), created=self._now(), type_=type_,
+            obj=json.loads(json.dumps(obj)), api_version=stripe.api_version,
+            request_id=self._id("req"), idempotency_key=key, account=account,
+        )  # fmt: skip
         self.events.append(event)
         return event
 
     def _balance_txn(
-        self, *, amount: int, currency: str, type_: str, source: str, fee: int = 0
-    ) -> dict[str, Any]:
-        now = self._now()
-        txn = {
-            "id": self._id("txn"),
-            "object": "balance_transaction",
-            "amount": amount,
-            "currency": currency,
-            "fee": fee,
-            "net": amount - fee,
-            "type": type_,
-            "source": source,
-            "status": "available",
-            "created": now,
-            "available_on": now,
-            "reporting_category": type_,
-        }
+        self, *, amount: int, currency: str, type_: str, source: str, fee: int = 0,
+        reporting_category: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        txn = shapes.balance_transaction(
+            id_=self._id("txn"), created=self._now(), amount=amount, currency=currency, fee=fee,
+            type_=type_, source=source,
+            reporting_category=reporting_category or _REPORTING_CATEGORY.get(type_, type_),
+        )  # fmt: skip
         self.available[currency] = self.available.get(currency, 0) + amount - fee
         return self._store("balance_transactions", txn)
+
+    def _private(self, id_: str) -> dict[str, Any]:
+        return self.private.setdefault(id_, {})
+
+    def _connected_credit(self, account_id: str, currency: str, amount: int) -> None:
+        balances = self.connected_balances.setdefault(account_id, {})
+        balances[currency] = balances.get(currency, 0) + amount
+
+    def connected_balance(self, account_id: str) -> dict[str, int]:
+        """A connected account's balance per currency (what Stripe shows the account)."""
+        with self._lock:
+            self.get("accounts", account_id)
+            return dict(self.connected_balances.get(account_id, {}))
 
     # test helpers --------------------------------------------------------------------------
     def top_up(self, amount: int, currency: str = "usd") -> dict[str, Any]:
         with self._lock:
-            topup = self._store(
-                "topups",
-                {"id": self._id("tu"), "object": "topup", "amount": amount,
-                 "currency": currency.lower(), "status": "succeeded", "created": self._now()},
-            )  # fmt: skip
-            self._balance_txn(
-                amount=amount, currency=currency.lower(), type_="topup", source=topup["id"]
+            id_ = self._id("tu")
+            txn = self._balance_txn(
+                amount=amount, currency=currency.lower(), type_="topup", source=id_
             )
-            return topup
+            return self._store(
+                "topups",
+                shapes.topup(
+                    id_=id_, created=self._now(), amount=amount, currency=currency.lower(),
+                    txn=txn["id"],
+                ),
+            )  # fmt: skip
 
     def account_activate(self, account_id: str) -> dict[str, Any]:
         with self._lock:
             acct = self.get("accounts", account_id)
-            acct["capabilities"] = {"transfers": "active", "card_payments": "active"}
-            acct.update(charges_enabled=True, payouts_enabled=True, details_submitted=True)
+            shapes.account_onboarded(acct, now=self._now())
             event = self._event("account.updated", acct)
             self._save()
             return event
@@ -241,18 +258,26 @@ class StandInStripe(stripe.HTTPClient):
                 self._settle(pi)
                 return self._event("payment_intent.succeeded", pi)
             pi.update(status="requires_payment_method", next_action=None)
-            pi["last_payment_error"] = {"code": "payment_intent_authentication_failure"}
+            pi["last_payment_error"] = shapes.payment_error(
+                type_="invalid_request_error", code="payment_intent_authentication_failure",
+                message="The provided PaymentMethod has failed authentication. You can provide "
+                "payment_method_data or a new PaymentMethod to attempt to fulfill this "
+                "PaymentIntent again.",
+                payment_method=self.get("payment_methods", pi["payment_method"]),
+            )  # fmt: skip
             return self._event("payment_intent.payment_failed", pi)
 
     def dispute(self, charge_id: str) -> dict[str, Any]:
         with self._lock:
             charge = self.get("charges", charge_id)
+            now = self._now()
             dispute = self._store(
                 "disputes",
-                {"id": self._id("dp"), "object": "dispute", "amount": charge["amount"],
-                 "currency": charge["currency"], "charge": charge_id,
-                 "payment_intent": charge["payment_intent"], "status": "needs_response",
-                 "reason": "fraudulent", "created": self._now()},
+                shapes.dispute(
+                    id_=self._id("dp"), created=now, charge=charge,
+                    brand=charge["payment_method_details"]["card"]["brand"],
+                    due_by=now + 21 * 86400,
+                ),
             )  # fmt: skip
             charge["disputed"] = True
             # Stripe debits the disputed amount and its dispute fee in one balance transaction
@@ -269,14 +294,30 @@ class StandInStripe(stripe.HTTPClient):
     def transfer_reverse(self, transfer_id: str) -> dict[str, Any]:
         with self._lock:
             tr = self.get("transfers", transfer_id)
-            tr.update(reversed=True, amount_reversed=tr["amount"])
-            self._balance_txn(
-                amount=tr["amount"],
-                currency=tr["currency"],
-                type_="transfer_refund",
-                source=tr["id"],
-            )
+            self._transfer_reversal(tr, tr["amount"] - tr["amount_reversed"])
             return self._event("transfer.reversed", tr)
+
+    def _transfer_reversal(
+        self, tr: dict[str, Any], amount: int, source_refund: str | None = None
+    ) -> dict[str, Any]:
+        """Money back from the connected account to the platform (Stripe's transfer reversal:
+        listed on the transfer, a balance transaction of type `transfer_refund`)."""
+        id_ = self._id("trr")
+        txn = self._balance_txn(
+            amount=amount, currency=tr["currency"], type_="transfer_refund", source=id_
+        )
+        reversal = self._store(
+            "transfer_reversals",
+            shapes.transfer_reversal(
+                id_=id_, created=self._now(), amount=amount, currency=tr["currency"],
+                transfer=tr["id"], balance_transaction=txn["id"], source_refund=source_refund,
+            ),
+        )  # fmt: skip
+        self._connected_credit(tr["destination"], tr["currency"], -amount)
+        tr["amount_reversed"] += amount
+        tr["reversed"] = tr["amount_reversed"] >= tr["amount"]
+        tr["reversals"]["data"].insert(0, reversal)
+        return reversal
 
     def signed_webhook(
         self, event: dict[str, Any], secret: str, timestamp: int | None = None
@@ -408,7 +449,7 @@ class StandInStripe(stripe.HTTPClient):
             items = [o for o in items if o.get("created", 0) >= int(created["gte"])]
         if collection == "payouts":  # a connected account's payouts, or the platform's
             account = getattr(self, "_stripe_account", None)
-            items = [o for o in items if o.get("account") == account]
+            items = [o for o in items if self._private(o["id"]).get("account") == account]
         for field in (
             "transfer_group", "destination", "customer", "type", "payment_intent", "charge",
         ):  # fmt: skip
@@ -428,35 +469,29 @@ class StandInStripe(stripe.HTTPClient):
         }
 
     def _balance(self) -> dict[str, Any]:
-        return {
-            "object": "balance",
-            "livemode": False,
-            "available": [{"amount": a, "currency": c} for c, a in sorted(self.available.items())],
-            "pending": [],
-        }
+        account = getattr(self, "_stripe_account", None)
+        if account:  # the connected account's own balance
+            return shapes.balance(self.connected_balances.get(account, {}))
+        return shapes.balance(self.available)
 
     # creators of objects -------------------------------------------------------------------
     def _create_customers(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
-        customer = {
-            "id": self._id("cus"),
-            "object": "customer",
-            "email": p.get("email"),
-            "metadata": p.get("metadata") or {},
-            "created": self._now(),
-            "invoice_settings": {"default_payment_method": None},
-            "livemode": False,
-        }
+        customer = shapes.customer(
+            id_=self._id("cus"), created=self._now(), email=p.get("email"),
+            metadata=p.get("metadata") or {},
+        )  # fmt: skip
         return self._store("customers", customer)
 
     def _create_setup_intents(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
         id_ = self._id("seti")
         return self._store(
             "setup_intents",
-            {"id": id_, "object": "setup_intent", "customer": p.get("customer"),
-             "client_secret": f"{id_}_secret_{secrets.token_hex(8)}",
-             "status": "requires_payment_method", "usage": p.get("usage", "off_session"),
-             "payment_method_types": p.get("payment_method_types", ["card"]),
-             "created": self._now()},
+            shapes.setup_intent(
+                id_=id_, created=self._now(), customer=p.get("customer"),
+                client_secret=f"{id_}_secret_{secrets.token_hex(8)}",
+                usage=p.get("usage", "off_session"),
+                payment_method_types=p.get("payment_method_types", ["card"]),
+            ),
         )  # fmt: skip
 
     def _payment_method(self, id_: str) -> dict[str, Any]:
@@ -470,11 +505,10 @@ class StandInStripe(stripe.HTTPClient):
             )
         return self._store(
             "payment_methods",
-            {"id": self._id("pm"), "object": "payment_method", "type": "card", "customer": None,
-             "card": {"brand": card["brand"], "last4": card["last4"], "exp_month": 12,
-                      "exp_year": 2034, "country": "US"},
-             "behaviour": card["behaviour"], "created": self._now()},
-        )  # fmt: skip
+            shapes.payment_method(
+                id_=self._id("pm"), created=self._now(), brand=card["brand"], last4=card["last4"]
+            ),
+        )
 
     def _attach(self, id_: str, p: dict[str, Any]) -> dict[str, Any]:
         pm = self._payment_method(id_)
@@ -496,27 +530,14 @@ class StandInStripe(stripe.HTTPClient):
         if fee_amount > amount:
             raise StandInError(400, "invalid_request_error", "application_fee_amount too large")
         id_ = self._id("pi")
-        pi: dict[str, Any] = {
-            "id": id_,
-            "object": "payment_intent",
-            "amount": amount,
-            "amount_received": 0,
-            "currency": currency,
-            "customer": p.get("customer"),
-            "payment_method": None,
-            "application_fee_amount": fee_amount,
-            "transfer_data": {"destination": destination} if destination else None,
-            "transfer_group": p.get("transfer_group"),
-            "on_behalf_of": p.get("on_behalf_of"),
-            "metadata": p.get("metadata") or {},
-            "client_secret": f"{id_}_secret_{secrets.token_hex(8)}",
-            "status": "requires_payment_method",
-            "next_action": None,
-            "latest_charge": None,
-            "last_payment_error": None,
-            "created": self._now(),
-            "livemode": False,
-        }
+        pi = shapes.payment_intent(
+            id_=id_, created=self._now(), amount=amount, currency=currency,
+            customer=p.get("customer"),
+            application_fee_amount=fee_amount if "application_fee_amount" in p else None,
+            destination=destination, transfer_group=p.get("transfer_group"),
+            on_behalf_of=p.get("on_behalf_of"), metadata=p.get("metadata") or {},
+            client_secret=f"{id_}_secret_{secrets.token_hex(8)}",
+        )  # fmt: skip
         self._store("payment_intents", pi)
         if p.get("payment_method"):
             pm = self._payment_method(p["payment_method"])
@@ -553,9 +574,13 @@ class StandInStripe(stripe.HTTPClient):
         return pi
 
     def _confirm(self, pi: dict[str, Any], pm: dict[str, Any]) -> None:
-        if pm["behaviour"] == "decline":
+        behaviour = _BEHAVIOUR_OF_LAST4.get(pm["card"]["last4"], "ok")
+        if behaviour == "decline":
             pi["status"] = "requires_payment_method"
-            pi["last_payment_error"] = {"code": "card_declined", "decline_code": "generic_decline"}
+            pi["last_payment_error"] = shapes.payment_error(
+                type_="card_error", code="card_declined", message="Your card was declined.",
+                decline_code="generic_decline", payment_method=pm,
+            )  # fmt: skip
             self._event("payment_intent.payment_failed", pi)
             # Stripe's card error carries the payment intent it declined.
             err = StandInError(
@@ -563,7 +588,7 @@ class StandInStripe(stripe.HTTPClient):
                 extra={"payment_intent": json.loads(json.dumps(pi))},
             )  # fmt: skip
             raise err
-        if pm["behaviour"] == "3ds":
+        if behaviour == "3ds":
             pi["status"] = "requires_action"
             pi["next_action"] = {
                 "type": "use_stripe_sdk",
@@ -581,28 +606,15 @@ class StandInStripe(stripe.HTTPClient):
         txn = self._balance_txn(
             amount=amount, currency=currency, type_="charge", source=charge_id, fee=stripe_fee
         )
-        charge: dict[str, Any] = {
-            "id": charge_id,
-            "object": "charge",
-            "amount": amount,
-            "amount_refunded": 0,
-            "currency": currency,
-            "payment_intent": pi["id"],
-            "balance_transaction": txn["id"],
-            "paid": True,
-            "refunded": False,
-            "disputed": False,
-            "status": "succeeded",
-            "transfer": None,
-            "transfer_group": pi["transfer_group"],
-            "metadata": pi["metadata"],
-            "created": self._now(),
-        }
+        charge = shapes.charge(
+            id_=charge_id, created=self._now(), pi=pi,
+            pm=self.get("payment_methods", pi["payment_method"]), balance_transaction=txn["id"],
+        )  # fmt: skip
         destination = (pi.get("transfer_data") or {}).get("destination")
         if destination:
             tr = self._transfer(
-                amount - pi["application_fee_amount"], currency, destination, pi["transfer_group"],
-                {}, source_transaction=charge_id,
+                amount - (pi["application_fee_amount"] or 0), currency, destination,
+                pi["transfer_group"], {}, source_transaction=charge_id,
             )  # fmt: skip
             charge["transfer"] = tr["id"]
         self._store("charges", charge)
@@ -635,12 +647,16 @@ class StandInStripe(stripe.HTTPClient):
             )
         refund = self._store(
             "refunds",
-            {"id": self._id("re"), "object": "refund", "amount": amount, "currency": charge["currency"],
-             "charge": charge["id"], "payment_intent": pi["id"], "status": "pending",
-             "failure_reason": None, "created": self._now(),
-             "reverse_transfer": str(p.get("reverse_transfer")).lower() == "true"},
+            shapes.refund(
+                id_=self._id("re"), created=self._now(), amount=amount,
+                currency=charge["currency"], charge=charge["id"], payment_intent=pi["id"],
+            ),
         )  # fmt: skip
+        self._private(refund["id"])["reverse_transfer"] = (
+            str(p.get("reverse_transfer")).lower() == "true"
+        )
         charge["amount_refunded"] += amount  # held while pending, released if it fails
+        self._charge_refunds_list(charge)
         if self.refunds_pending:
             self._event("refund.created", refund, key)
             return refund
@@ -652,14 +668,17 @@ class StandInStripe(stripe.HTTPClient):
         pi = self.get("payment_intents", refund["payment_intent"])
         amount = refund["amount"]
         refund["status"] = "succeeded"
-        self._balance_txn(
+        refund["destination_details"]["card"]["reference_status"] = "available"
+        refund["destination_details"]["card"]["reference"] = shapes.fingerprint("arn", refund["id"])
+        txn = self._balance_txn(
             amount=-amount, currency=charge["currency"], type_="refund", source=refund["id"]
         )
-        if refund.get("reverse_transfer") and charge["transfer"]:
+        refund["balance_transaction"] = txn["id"]
+        if self._private(refund["id"]).get("reverse_transfer") and charge["transfer"]:
             tr = self.get("transfers", charge["transfer"])
             # Stripe reverses the transfer in proportion to the amount refunded. The basis is
             # what earlier refunds settled (`amount_refunded` also holds pending ones).
-            share = charge["amount"] - pi["application_fee_amount"]
+            share = charge["amount"] - (pi["application_fee_amount"] or 0)
             settled_before = sum(
                 r["amount"]
                 for r in self.all("refunds")
@@ -669,12 +688,10 @@ class StandInStripe(stripe.HTTPClient):
             back = fees.proportional_share(
                 share, settled_before + amount, charge["amount"]
             ) - fees.proportional_share(share, settled_before, charge["amount"])
-            tr["amount_reversed"] += back
-            tr["reversed"] = tr["amount_reversed"] >= tr["amount"]
-            self._balance_txn(
-                amount=back, currency=tr["currency"], type_="transfer_refund", source=tr["id"]
-            )
+            reversal = self._transfer_reversal(tr, back, source_refund=refund["id"])
+            refund["transfer_reversal"] = reversal["id"]
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        self._charge_refunds_list(charge)
         self._event("charge.refunded", charge, key)
         self._event("refund.updated", refund)
 
@@ -688,7 +705,9 @@ class StandInStripe(stripe.HTTPClient):
                 self._refund_succeed(refund)
             else:
                 refund.update(status="failed", failure_reason="expired_or_canceled_card")
-                self.get("charges", refund["charge"])["amount_refunded"] -= refund["amount"]
+                charge = self.get("charges", refund["charge"])
+                charge["amount_refunded"] -= refund["amount"]
+                self._charge_refunds_list(charge)
                 self._event("refund.updated", refund)
             self._save()
             return self.events[-1]
@@ -703,42 +722,39 @@ class StandInStripe(stripe.HTTPClient):
                 raise ValueError(f"refund {refund_id} is {refund['status']} already")
             charge = self.get("charges", refund["charge"])
             if refund["status"] == "succeeded":
-                self._balance_txn(
+                txn = self._balance_txn(
                     amount=refund["amount"], currency=charge["currency"],
                     type_="refund_failure", source=refund["id"],
                 )  # fmt: skip
+                refund["failure_balance_transaction"] = txn["id"]
             refund.update(status=status, failure_reason="expired_or_canceled_card")
             charge["amount_refunded"] -= refund["amount"]
             charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+            self._charge_refunds_list(charge)
             self._event("refund.failed" if status == "failed" else "refund.updated", refund)
             self._save()
             return self.events[-1]
 
+    def _charge_refunds_list(self, charge: dict[str, Any]) -> None:
+        """A charge lists its refunds, newest first (as Stripe's `charge.refunds`)."""
+        refunds = [r for r in self.all("refunds") if r["charge"] == charge["id"]]
+        refunds.sort(key=lambda r: (r["created"], r["id"]), reverse=True)
+        charge["refunds"]["data"] = json.loads(json.dumps(refunds))
+
     def _create_accounts(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
-        acct = {
-            "id": self._id("acct"),
-            "object": "account",
-            "type": p.get("type", "express"),
-            "email": p.get("email"),
-            "capabilities": {"transfers": "inactive"},
-            "charges_enabled": False,
-            "payouts_enabled": False,
-            "details_submitted": False,
-            "metadata": p.get("metadata") or {},
-            "created": self._now(),
-            "balance": {},
-        }
+        acct = shapes.account(
+            id_=self._id("acct"), created=self._now(), email=p.get("email"),
+            metadata=p.get("metadata") or {},
+        )  # fmt: skip
+        acct["type"] = p.get("type", "express")
         return self._store("accounts", acct)
 
     def _create_account_links(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
         self.get("accounts", p["account"])
-        now = self._now()
-        return {
-            "object": "account_link",
-            "created": now,
-            "expires_at": now + 300,
-            "url": f"https://connect.stripe.standin/setup/e/{p['account']}/{secrets.token_hex(6)}",
-        }
+        return shapes.account_link(
+            created=self._now(),
+            url=f"https://connect.stripe.standin/setup/e/{p['account']}/{secrets.token_hex(6)}",
+        )
 
     def _transfer(
         self,
@@ -763,15 +779,18 @@ class StandInStripe(stripe.HTTPClient):
                     "You have insufficient available funds in your Stripe account.",
                     "balance_insufficient",
                 )  # fmt: skip
+        id_ = self._id("tr")
+        txn = self._balance_txn(amount=-amount, currency=currency, type_="transfer", source=id_)
         tr = self._store(
             "transfers",
-            {"id": self._id("tr"), "object": "transfer", "amount": amount, "currency": currency,
-             "destination": destination, "transfer_group": transfer_group,
-             "metadata": metadata or {}, "reversed": False, "amount_reversed": 0,
-             "source_transaction": source_transaction, "created": self._now(), "livemode": False},
+            shapes.transfer(
+                id_=id_, created=self._now(), amount=amount, currency=currency,
+                destination=acct["id"], transfer_group=transfer_group, metadata=metadata or {},
+                source_transaction=source_transaction, balance_transaction=txn["id"],
+                destination_payment=self._id("py"),
+            ),
         )  # fmt: skip
-        self._balance_txn(amount=-amount, currency=currency, type_="transfer", source=tr["id"])
-        acct["balance"][currency] = acct["balance"].get(currency, 0) + amount
+        self._connected_credit(acct["id"], currency, amount)
         self._event("transfer.created", tr)
         return tr
 
@@ -790,14 +809,20 @@ class StandInStripe(stripe.HTTPClient):
                 "Insufficient funds for the payout.",
                 "balance_insufficient",
             )
+        id_ = self._id("po")
+        txn = self._balance_txn(amount=-amount, currency=currency, type_="payout", source=id_)
         po = self._store(
             "payouts",
-            {"id": self._id("po"), "object": "payout", "amount": amount, "currency": currency,
-             "status": "paid", "created": self._now(), "arrival_date": self._now()},
+            shapes.payout(
+                id_=id_, created=self._now(), amount=amount, currency=currency, status="paid",
+                automatic=False, txn=txn["id"], destination=self.PLATFORM_BANK_ACCOUNT,
+            ),
         )  # fmt: skip
-        self._balance_txn(amount=-amount, currency=currency, type_="payout", source=po["id"])
         self._event("payout.paid", po, key)
         return po
+
+    # The platform's own bank account, where its manual payouts go.
+    PLATFORM_BANK_ACCOUNT = "ba_clubhouseStandInPlatform"
 
     # prices, subscriptions, invoices (paid clubs) -----------------------------------------
     PERIOD = 30 * 86400
@@ -805,19 +830,22 @@ class StandInStripe(stripe.HTTPClient):
     def _create_prices(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
         product = self._store(
             "products",
-            {"id": self._id("prod"), "object": "product",
-             "name": (p.get("product_data") or {}).get("name", ""), "created": self._now()},
+            shapes.product(
+                id_=self._id("prod"), created=self._now(),
+                name=(p.get("product_data") or {}).get("name", ""),
+            ),
         )  # fmt: skip
         amount = int(p["unit_amount"])
         if amount <= 0:
             raise StandInError(400, "invalid_request_error", "unit_amount must be positive")
         return self._store(
             "prices",
-            {"id": self._id("price"), "object": "price", "active": True, "currency":
-             p["currency"].lower(), "unit_amount": amount, "product": product["id"],
-             "recurring": {"interval": (p.get("recurring") or {}).get("interval", "month"),
-                           "interval_count": 1},
-             "type": "recurring", "metadata": p.get("metadata") or {}, "created": self._now()},
+            shapes.price(
+                id_=self._id("price"), created=self._now(), currency=p["currency"].lower(),
+                unit_amount=amount, product=product["id"],
+                interval=(p.get("recurring") or {}).get("interval", "month"),
+                metadata=p.get("metadata") or {},
+            ),
         )  # fmt: skip
 
     def _create_subscriptions(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
@@ -840,20 +868,19 @@ class StandInStripe(stripe.HTTPClient):
             )  # fmt: skip
         now = self._now()
         sub_id = self._id("sub")
-        sub: dict[str, Any] = {
-            "id": sub_id, "object": "subscription", "customer": customer["id"],
-            "status": "incomplete", "currency": price["currency"],
-            "items": {"object": "list", "data": [{
-                "id": self._id("si"), "object": "subscription_item", "subscription": sub_id,
-                "price": json.loads(json.dumps(price)), "quantity": 1,
-                "current_period_start": now, "current_period_end": now + self.PERIOD,
-            }]},
-            "application_fee_percent": p.get("application_fee_percent"),
-            "transfer_data": {"destination": destination} if destination else None,
-            "default_payment_method": pm, "metadata": p.get("metadata") or {},
-            "cancel_at_period_end": False, "canceled_at": None, "ended_at": None,
-            "latest_invoice": None, "start_date": now, "created": now, "livemode": False,
-        }  # fmt: skip
+        item = shapes.subscription_item(
+            id_=self._id("si"), created=now, subscription=sub_id,
+            price=json.loads(json.dumps(price)), start=now, end=now + self.PERIOD,
+        )  # fmt: skip
+        percent = p.get("application_fee_percent")
+        sub = shapes.subscription(
+            id_=sub_id, created=now, customer=customer["id"], currency=price["currency"],
+            item=item,
+            # A JSON number, as Stripe answers; the stand-in computes fees from the exact text.
+            application_fee_percent=float(percent) if percent not in (None, "") else None,
+            destination=destination, default_payment_method=pm, metadata=p.get("metadata") or {},
+        )  # fmt: skip
+        self._private(sub_id)["application_fee_percent"] = percent or "0"
         self._store("subscriptions", sub)
         self._event("customer.subscription.created", sub, key)
         invoice = self._invoice_create(sub, "subscription_create")
@@ -872,20 +899,10 @@ class StandInStripe(stripe.HTTPClient):
         start, end = self._period(sub)
         invoice = self._store(
             "invoices",
-            {"id": self._id("in"), "object": "invoice", "customer": sub["customer"],
-             "status": "open", "billing_reason": reason, "currency": price["currency"],
-             "amount_due": price["unit_amount"], "amount_paid": 0,
-             "amount_remaining": price["unit_amount"], "total": price["unit_amount"],
-             "attempt_count": 0, "attempted": False, "period_start": start, "period_end": end,
-             "parent": {"type": "subscription_details", "quote_details": None,
-                        "subscription_details": {"subscription": sub["id"],
-                                                 "metadata": dict(sub["metadata"])}},
-             "lines": {"object": "list", "data": [{"object": "line_item",
-                       "amount": price["unit_amount"], "currency": price["currency"],
-                       "period": {"start": start, "end": end}}]},
-             "payments": {"object": "list", "data": []}, "confirmation_secret": None,
-             "status_transitions": {"finalized_at": self._now(), "paid_at": None},
-             "created": self._now(), "livemode": False},
+            shapes.invoice(
+                id_=self._id("in"), created=self._now(), sub=sub, price=price, start=start,
+                end=end, reason=reason, line_id=self._id("il"),
+            ),
         )  # fmt: skip
         sub["latest_invoice"] = invoice["id"]
         self._event("invoice.finalized", invoice)
@@ -898,7 +915,7 @@ class StandInStripe(stripe.HTTPClient):
         """Charge the subscription's default card for an open invoice, as Stripe does."""
         amount = invoice["amount_due"]
         fee_amount = fees.application_fee_for_percent(
-            amount, str(sub.get("application_fee_percent") or "0")
+            amount, str(self._private(sub["id"]).get("application_fee_percent") or "0")
         )
         params: dict[str, Any] = {
             "amount": amount, "currency": invoice["currency"], "customer": sub["customer"],
@@ -913,13 +930,13 @@ class StandInStripe(stripe.HTTPClient):
             pi = self._create_payment_intents(params, None)
         except StandInError:
             pi = self.all("payment_intents")[-1]
+        for earlier in invoice["payments"]["data"]:
+            earlier["is_default"] = False
         invoice["payments"]["data"].append(
-            {"id": self._id("inpay"), "object": "invoice_payment", "invoice": invoice["id"],
-             "amount_paid": amount if pi["status"] == "succeeded" else None,
-             "is_default": True, "currency": invoice["currency"],
-             "payment": {"type": "payment_intent", "payment_intent": pi["id"]},
-             "status": "paid" if pi["status"] == "succeeded" else "open",
-             "created": self._now()}
+            shapes.invoice_payment(
+                id_=self._id("inpay"), created=self._now(), invoice=invoice["id"],
+                currency=invoice["currency"], amount=amount, payment_intent=pi["id"],
+            )
         )  # fmt: skip
         invoice["confirmation_secret"] = {"client_secret": pi["client_secret"],
                                           "type": "payment_intent"}  # fmt: skip
@@ -935,11 +952,12 @@ class StandInStripe(stripe.HTTPClient):
 
     def _invoice_paid(self, invoice: dict[str, Any], sub: dict[str, Any]) -> None:
         invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0)
-        invoice["status_transitions"]["paid_at"] = self._now()
+        invoice["status_transitions"]["paid_at"] = paid_at = self._now()
         for payment in invoice["payments"]["data"]:
             pi = self.get("payment_intents", payment["payment"]["payment_intent"])
             if pi["status"] == "succeeded":
                 payment.update(status="paid", amount_paid=invoice["amount_due"])
+                payment["status_transitions"]["paid_at"] = paid_at
         self._event("invoice.payment_succeeded", invoice)
         self._event("invoice.paid", invoice)
         if sub["status"] != "active":
@@ -956,6 +974,10 @@ class StandInStripe(stripe.HTTPClient):
         if "cancel_at_period_end" in p:
             sub["cancel_at_period_end"] = str(p["cancel_at_period_end"]).lower() == "true"
             sub["canceled_at"] = self._now() if sub["cancel_at_period_end"] else None
+            sub["cancel_at"] = self._period(sub)[1] if sub["cancel_at_period_end"] else None
+            sub["cancellation_details"]["reason"] = (
+                "cancellation_requested" if sub["cancel_at_period_end"] else None
+            )
         sub["metadata"].update(p.get("metadata") or {})
         self._event("customer.subscription.updated", sub, key)
         return sub
@@ -972,6 +994,10 @@ class StandInStripe(stripe.HTTPClient):
     def _subscription_end(self, sub: dict[str, Any], status: str = "canceled") -> dict[str, Any]:
         sub.update(status=status, ended_at=self._now())
         sub["canceled_at"] = sub["canceled_at"] or sub["ended_at"]
+        if status == "canceled" and not sub["cancellation_details"]["reason"]:
+            sub["cancellation_details"]["reason"] = (
+                "payment_failed" if sub["status"] == "past_due" else "cancellation_requested"
+            )
         return self._event("customer.subscription.deleted", sub)
 
     # test helpers: the passage of time for subscriptions -----------------------------------
@@ -1053,7 +1079,7 @@ class StandInStripe(stripe.HTTPClient):
             withdrawn_fee = sum(int(t["fee"]) for t in dispute.get("balance_transactions") or [])
             txn = self._balance_txn(
                 amount=dispute["amount"], currency=dispute["currency"], type_="adjustment",
-                source=dispute["id"], fee=-withdrawn_fee,
+                source=dispute["id"], fee=-withdrawn_fee, reporting_category="dispute_reversal",
             )  # fmt: skip
             dispute.setdefault("balance_transactions", []).append(dict(txn))
             event = self._event("charge.dispute.funds_reinstated", dispute)
@@ -1068,28 +1094,31 @@ class StandInStripe(stripe.HTTPClient):
         with self._lock:
             acct = self.get("accounts", account_id)
             currency = currency.lower()
+            # Its balance transaction is on the connected account's ledger, not the platform's.
             po = self._store(
                 "payouts",
-                {"id": self._id("po"), "object": "payout", "amount": amount,
-                 "currency": currency, "status": "pending", "account": account_id,
-                 "failure_code": None, "created": self._now(), "arrival_date": self._now()},
+                shapes.payout(
+                    id_=self._id("po"), created=self._now(), amount=amount, currency=currency,
+                    status="pending", automatic=True, txn=self._id("txn"),
+                    destination=shapes.external_account_of(acct),
+                ),
             )  # fmt: skip
-            acct["balance"][currency] = acct["balance"].get(currency, 0) - amount
+            self._private(po["id"])["account"] = account_id
+            self._connected_credit(account_id, currency, -amount)
             self._event("payout.created", po, account=account_id)
             return self.connected_payout_settle(po["id"], status=status)
 
     def connected_payout_settle(self, payout_id: str, *, status: str) -> dict[str, Any]:
         with self._lock:
             po = self.get("payouts", payout_id)
+            account_id = self._private(payout_id)["account"]
             po["status"] = status
             if status == "failed":
                 po["failure_code"] = "account_closed"
-                acct = self.get("accounts", po["account"])
-                acct["balance"][po["currency"]] = (
-                    acct["balance"].get(po["currency"], 0) + po["amount"]
-                )
+                po["failure_message"] = "The bank account has been closed."
+                self._connected_credit(account_id, po["currency"], po["amount"])
             self._save()
-            return self._event(f"payout.{status}", po, account=po["account"])
+            return self._event(f"payout.{status}", po, account=account_id)
 
 
 def _state_file() -> str:

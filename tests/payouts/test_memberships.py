@@ -136,8 +136,8 @@ def test_first_subscription_saves_the_card_and_grants_premium_access() -> None:
     assert premium.provider_subscription_id == sub.stripe_subscription_id
     assert premium.current_period_end == sub.current_period_end
     stripe_sub = STANDIN.get("subscriptions", sub.stripe_subscription_id)
-    assert stripe_sub["transfer_data"] == {"destination": sub.destination_account_id}
-    assert stripe_sub["application_fee_percent"] == "10.00"
+    assert stripe_sub["transfer_data"]["destination"] == sub.destination_account_id
+    assert stripe_sub["application_fee_percent"] == 10.0  # a JSON number, as Stripe sends
     assert PaymentCustomer.objects.get(user=user).card_last4 == "4242"
 
 

@@ -155,7 +155,7 @@ def test_the_charge_is_a_destination_charge_with_the_platform_percentage() -> No
     assert pi["application_fee_amount"] == 150
     assert pi["transfer_data"] == {"destination": account}
     assert pi["metadata"]["ticket"] == str(ticket.uuid)
-    assert STANDIN.get("accounts", account)["balance"]["usd"] == 1350
+    assert STANDIN.connected_balance(account)["usd"] == 1350
 
 
 @override_settings(PAYOUTS_TICKET_PLATFORM_FEE_BPS=2500)
