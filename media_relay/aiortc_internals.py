@@ -49,7 +49,6 @@ import struct
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import aioice.ice
@@ -75,6 +74,7 @@ from aiortc.stats import RTCRemoteInboundRtpStreamStats, RTCStatsReport
 
 from media_relay import stun
 from media_relay.rtcp import RTCP_SR, ReportBlock, Reports, compound_parts
+from media_relay.send_profile import SendProfile
 
 logger = logging.getLogger(__name__)
 
@@ -1044,15 +1044,6 @@ class IdleAudioTrack(MediaStreamTrack):
     def stop(self) -> None:
         super().stop()
         self._stopped.set()
-
-
-@dataclass(frozen=True)
-class SendProfile:
-    """What a listener's m-line negotiated: the outgoing packet layout the relay must build."""
-
-    payload_type: int
-    clock_rate: int
-    audio_level_id: int  # 0 when not negotiated
 
 
 def sender_profile(transceiver: RTCRtpTransceiver) -> SendProfile:
