@@ -1,5 +1,6 @@
-"""Every use of aiortc's, aioice's and pylibsrtp's private internals, in one package (aiortc==1.16.0
-and aioice==0.13.0 are pinned for this); no other module of media_relay touches them.
+"""Every use of aiortc's and aioice's private internals, in one package (aiortc==1.16.0 and
+aioice==0.13.0 are pinned for this); no other module of media_relay touches them. (pylibsrtp's
+are in the leaf `media_relay.libsrtp`, which this package and `media_relay.fastpath` both use.)
 
 The relay forwards encoded RTP without decoding, which aiortc has no public API for. By concern:
 
@@ -18,12 +19,11 @@ The relay forwards encoded RTP without decoding, which aiortc has no public API 
   `SendProfile`).
 * `process`: `relay_process_setup`, once per process: a shared DTLS certificate and SSL context,
   cached host addresses, a cheaper clock, Opus FEC/DTX (`opus_enable_fec_dtx`).
-* `srtp`: pylibsrtp's libsrtp through its cffi binding, for the Python loops (`fast_protect`,
-  `fast_unprotect`) and the C send loop (`srtp_protect_address`, `srtp_context_address`).
 * `checks`: the pinned versions, every private name the package uses, and the checks that name
   the attribute an upgrade moved (tests/media_relay/test_aiortc_internals.py calls them).
 
-Import the submodules directly: this file imports nothing, so `media_relay.fastpath` can import
-`srtp` at the top while `send` imports `fastpath` at the top. The modules import one another one
-way only: `checks` ← `srtp`, `stats`, `consent`, `process`, `negotiation` ← `receive` ← `send`.
+Import the submodules directly; this file imports nothing. The modules import one another one way
+only: `checks` ← `stats`, `consent`, `process`, `negotiation` ← `receive` ← `send`. Below the
+package: `media_relay.libsrtp` (a leaf), `media_relay.fastpath` (which imports only `libsrtp`;
+`send` imports it), `media_relay.send_profile`, `media_relay.rtcp` and `media_relay.stun`.
 """

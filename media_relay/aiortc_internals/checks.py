@@ -7,10 +7,10 @@ aioice connection, for `receive.SocketDemux`), `check_pair_internals()` (aioice'
 for `consent.answer_consent_check`), `check_consent_internals()` (for `consent.ConsentFreshness`)
 and `check_process_internals()` (for `process.relay_process_setup`) run before each internal is
 first used; tests/media_relay/test_aiortc_internals.py calls them and exercises each path, so an
-aiortc upgrade that moves any of them fails loudly. (`srtp.srtp_protect_address` checks
-pylibsrtp's `srtp_protect` signature itself.)
+aiortc upgrade that moves any of them fails loudly. (`media_relay.libsrtp.srtp_protect_address`
+checks pylibsrtp's `srtp_protect` signature itself.)
 
-A leaf: it imports nothing from media_relay.
+A leaf: it imports nothing from media_relay but the leaf `media_relay.libsrtp`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import HeaderExtensions, RtpPacket
 from aiortc.stats import RTCStatsReport
+
+# Defined in the leaf media_relay.libsrtp (which raises it too); raised here for aiortc and aioice.
+from media_relay.libsrtp import AiortcInternalsError as AiortcInternalsError
 
 AIORTC_VERSION = "1.16.0"
 # answer_consent_check repeats what its request_received does, ConsentFreshness its query_consent
@@ -60,10 +63,6 @@ TX_REMOTE_INBOUND = "_relay_remote_inbound"  # on a relay sender (stats.RemoteIn
 ICE_CONSENT = "_relay_consent"  # on an aioice Connection (consent.ConsentFreshness)
 # On an aioice Connection: the RtpOutlets whose C targets send on its socket (a WeakSet).
 FAST_OUTLETS = "_relay_fast_outlets"
-
-
-class AiortcInternalsError(RuntimeError):
-    """aiortc no longer looks the way this package needs; see the message for the attribute."""
 
 
 def check_internals(

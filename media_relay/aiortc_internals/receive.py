@@ -42,8 +42,8 @@ from media_relay.aiortc_internals.checks import (
 )
 from media_relay.aiortc_internals.consent import answer_consent_check
 from media_relay.aiortc_internals.process import NTP_OFFSET
-from media_relay.aiortc_internals.srtp import fast_unprotect
 from media_relay.aiortc_internals.stats import RemoteInbound
+from media_relay.libsrtp import fast_unprotect
 from media_relay.rtcp import RTCP_SR, Reports, compound_parts
 
 logger = logging.getLogger(__name__)

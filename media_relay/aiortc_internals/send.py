@@ -5,7 +5,8 @@
   type and header extension ids, and keeps the sender's counters true so its RTCP sender reports
   are right. With the C send loop built (`media_relay.fastpath`), the outlet hands its libsrtp
   context, socket and remote address to its C target when the DTLS transport connects
-  (`srtp.srtp_context_address`: pylibsrtp's own binding) and the Forwarder sends through that.
+  (`media_relay.libsrtp.srtp_context_address`: pylibsrtp's own binding) and the Forwarder sends
+  through that.
 * `RtpOutlet` also replaces the sender's RTCP task (aiortc runs one per sender, waking every
   0.5-1.5 s to send a sender report): the room's periodic tick sends each listener's sender report
   itself, synchronously and at WebRTC's audio interval (about 5 s), and the task only sends the BYE
@@ -46,7 +47,7 @@ from media_relay.aiortc_internals.checks import (
 )
 from media_relay.aiortc_internals.process import NTP_OFFSET
 from media_relay.aiortc_internals.receive import socket_demux
-from media_relay.aiortc_internals.srtp import fast_protect, srtp_context_address
+from media_relay.libsrtp import fast_protect, srtp_context_address
 
 logger = logging.getLogger(__name__)
 

@@ -167,7 +167,7 @@ def test_fast_protect_matches_pylibsrtp_protect() -> None:
     import pylibsrtp
     from aiortc.rtp import RtpPacket
 
-    from media_relay.aiortc_internals.srtp import fast_protect
+    from media_relay.libsrtp import fast_protect
 
     assert pylibsrtp.__version__ == "1.0.0", "re-verify fast_protect against pylibsrtp internals"
 
@@ -190,7 +190,7 @@ def test_fast_protect_rtcp_matches_pylibsrtp_protect_rtcp() -> None:
     import pylibsrtp
     from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
 
-    from media_relay.aiortc_internals.srtp import fast_protect
+    from media_relay.libsrtp import fast_protect
 
     def session() -> pylibsrtp.Session:
         policy = pylibsrtp.Policy(
@@ -320,7 +320,7 @@ def test_fast_unprotect_matches_pylibsrtp_and_refuses_a_tampered_packet() -> Non
     import pylibsrtp
     from aiortc.rtp import RtpPacket
 
-    from media_relay.aiortc_internals.srtp import fast_unprotect
+    from media_relay.libsrtp import fast_unprotect
 
     key = bytes(range(30))
     sender = pylibsrtp.Session(
@@ -604,7 +604,7 @@ def test_fast_unprotect_rtcp_matches_pylibsrtp() -> None:
     import pylibsrtp
     from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
 
-    from media_relay.aiortc_internals.srtp import fast_unprotect
+    from media_relay.libsrtp import fast_unprotect
 
     key = bytes(range(30))
     sender = pylibsrtp.Session(

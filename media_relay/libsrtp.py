@@ -1,13 +1,19 @@
-"""pylibsrtp's own libsrtp, reached through its cffi binding (pylibsrtp==1.0.0):
+"""pylibsrtp's own libsrtp, reached through its cffi binding (pylibsrtp==1.0.0), for both of the
+relay's send loops and its receive path:
 
 * `fast_protect` / `fast_unprotect`: `Session.protect` / `unprotect` on the session's own context
-  and buffer, without the per-call allocation (the Python send loop, `receive.SocketDemux`);
+  and buffer, without the per-call allocation (`aiortc_internals.send`'s Python send loop and
+  `aiortc_internals.receive`'s `SocketDemux`);
 * `srtp_protect_address` / `srtp_context_address`: the address of `srtp_protect` and of a
   session's libsrtp context, for the C send loop (`media_relay.fastpath`), so both loops encrypt
   with the same library and the same per-session state (rollover counter, replay window).
 
-A leaf: it imports nothing from media_relay but `checks` (a leaf too), so `media_relay.fastpath`
-imports it at the top, and `send` imports `fastpath` at the top, without a cycle.
+A leaf: it imports nothing from media_relay, so `media_relay.fastpath` and
+`media_relay.aiortc_internals` both import it at the top and neither imports the other back (the
+internals import `fastpath`). With `aiortc_internals`, it is the only code that reaches into a
+WebRTC library's private parts (here pylibsrtp's binding and a Session's context and buffer).
+`AiortcInternalsError` is defined here, in the lowest module that raises it;
+`aiortc_internals.checks` raises it for aiortc and aioice.
 """
 
 from __future__ import annotations
@@ -18,12 +24,15 @@ from typing import Any
 import pylibsrtp
 from pylibsrtp import _binding
 
-from media_relay.aiortc_internals.checks import AiortcInternalsError
-
 _SRTP_MAX_TRAILER_LEN = 144  # pylibsrtp.SRTP_MAX_TRAILER_LEN
 _SRTCP_MAX_TRAILER_LEN = 148  # pylibsrtp.SRTP_MAX_SRTCP_TRAILER_LEN
 # libsrtp 2.x's signature, as pylibsrtp==1.0.0 declares it (media_relay/fastpath.c calls it).
 _SRTP_PROTECT_TYPE = "<ctype 'srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)'>"
+
+
+class AiortcInternalsError(RuntimeError):
+    """aiortc, aioice or pylibsrtp no longer looks the way the relay needs; see the message for
+    the attribute."""
 
 
 def fast_protect(session: Any, rtcp: bool = False) -> Callable[[bytes], bytes]:
