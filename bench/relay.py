@@ -308,7 +308,7 @@ def _client_setup() -> None:
     import logging
 
     logging.basicConfig(level=logging.ERROR)
-    from media_relay.aiortc_internals import opus_enable_fec_dtx
+    from media_relay.aiortc_internals.process import opus_enable_fec_dtx
 
     opus_enable_fec_dtx()
 
@@ -395,7 +395,7 @@ def listeners_main(kind: str, url: str, first_id: int, count: int, feed: Any, co
     _client_setup()
     from aiortc import RTCPeerConnection, RTCSessionDescription
 
-    from media_relay.aiortc_internals import tap_receiver
+    from media_relay.aiortc_internals.receive import tap_receiver
     from media_relay.testing import client_config
 
     async def join(user_id: int, arrivals: list[tuple[int, float]], janus: Any) -> Any:

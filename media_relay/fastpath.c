@@ -18,8 +18,9 @@ typedef int (*relay_protect_fn)(void *ctx, void *rtp_hdr, int *len_ptr);
 
 static relay_protect_fn relay_protect = NULL;
 
-/* One listener's send side: owned by its RtpOutlet (media_relay/aiortc_internals.py), which fills
- * it when the listener's DTLS transport connects and sets fd to -1 when it leaves that state. */
+/* One listener's send side: owned by its RtpOutlet (media_relay/aiortc_internals/send.py), which
+ * fills it when the listener's DTLS transport connects and sets fd to -1 when it leaves that
+ * state. */
 struct relay_target {
     void *srtp;              /* the listener transport's libsrtp context (srtp_t) */
     int fd;                  /* its ICE socket; -1: not connected, skip */

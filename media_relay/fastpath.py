@@ -17,7 +17,7 @@ pointers per slot and layout (`TargetArray`), rebuilt when membership changes, l
 lists.
 
 libsrtp is pylibsrtp's own copy: `srtp_protect`'s address and each session's context pointer are
-taken from its cffi binding (`media_relay.aiortc_internals.srtp_protect_address` /
+taken from its cffi binding (`media_relay.libsrtp`: `srtp_protect_address` /
 `srtp_context_address`, checked at import so an upgrade fails loudly), so both loops encrypt with
 the same library and the same per-session state (rollover counter, replay window).
 
@@ -31,6 +31,8 @@ from __future__ import annotations
 import importlib
 import os
 from typing import Any
+
+from media_relay.libsrtp import srtp_protect_address
 
 _lib: Any = None
 _ffi: Any = None
@@ -47,8 +49,6 @@ def _load() -> None:
     except ImportError:
         _reason = "not built (run `make` or `python -m media_relay.fastpath_build`)"
         return
-    from media_relay.aiortc_internals import srtp_protect_address
-
     module.lib.relay_set_protect(module.ffi.cast("void *", srtp_protect_address()))
     _lib, _ffi = module.lib, module.ffi
 

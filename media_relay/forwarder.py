@@ -28,7 +28,9 @@ gap-free (the suppressed packets never existed for the listener; the timestamp j
 DTX) and marks the first packet of the next talk spurt. Without the audio-level extension every
 packet counts as voice.
 
-This module uses no aiortc objects; it is driven by `media_relay.sessions`.
+This module imports nothing from aiortc: it reads a few fields of the packets it is given
+(`InboundPacket`: aiortc's `RtpPacket` from the receive path or the cascade) and builds the
+outgoing bytes itself. It is driven by `media_relay.sessions`.
 """
 
 from __future__ import annotations
@@ -40,10 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aiortc.rtp import RtpPacket
-
 from media_relay import fastpath
-from media_relay.aiortc_internals import SendProfile
+from media_relay.send_profile import SendProfile
 
 OPUS_CLOCK_RATE = 48_000
 _HEAD = struct.Struct("!BBHI")  # V/P/X/CC, M/PT, sequence number, timestamp
@@ -56,6 +56,33 @@ DTX_INTERVAL_S = 0.36
 SpeakingCallback = Callable[
     [int, bool, int], None
 ]  # user_id, speaking, level (-dBov, 127 = silence)
+
+
+class _InboundExtensions(Protocol):
+    @property
+    def audio_level(self) -> tuple[bool, int] | None: ...
+
+
+class InboundPacket(Protocol):
+    """What the forwarder reads of a speaker's RTP packet (aiortc's `RtpPacket` has these)."""
+
+    @property
+    def marker(self) -> int: ...
+
+    @property
+    def sequence_number(self) -> int: ...
+
+    @property
+    def timestamp(self) -> int: ...
+
+    @property
+    def ssrc(self) -> int: ...
+
+    @property
+    def payload(self) -> bytes: ...
+
+    @property
+    def extensions(self) -> _InboundExtensions: ...
 
 
 class Outlet(Protocol):
@@ -222,7 +249,7 @@ class Forwarder:
         self._fan = fan
 
     # --- the hot path -------------------------------------------------------------------------
-    def on_packet(self, user_id: int, packet: RtpPacket) -> None:
+    def on_packet(self, user_id: int, packet: InboundPacket) -> None:
         stats = self.stats
         stats.packets_in += 1
         publisher = self.publishers.get(user_id)
@@ -336,7 +363,7 @@ class Forwarder:
             publisher.slot = None
 
     @staticmethod
-    def _slot_rebase(slot: Slot, packet: RtpPacket, now: float) -> None:
+    def _slot_rebase(slot: Slot, packet: InboundPacket, now: float) -> None:
         if slot.last_seq is None:
             out_seq = random.randrange(0, 32768)  # low start: no early wrap (see aiortc, Chrome)
             out_ts = random.randrange(0, 1 << 32)

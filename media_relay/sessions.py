@@ -30,19 +30,14 @@ from aiortc.rtp import RtpPacket
 from aiortc.sdp import candidate_from_sdp
 
 from media_relay import conf
-from media_relay.aiortc_internals import (
-    IdleAudioTrack,
-    RtpOutlet,
-    SendProfile,
-    lean_consent,
-    relay_process_setup,
-    sender_profile,
-    tap_receiver,
-    transceiver_offer_direction,
-    untap_receiver,
-)
+from media_relay.aiortc_internals.consent import lean_consent
+from media_relay.aiortc_internals.negotiation import sender_profile, transceiver_offer_direction
+from media_relay.aiortc_internals.process import relay_process_setup
+from media_relay.aiortc_internals.receive import tap_receiver, untap_receiver
+from media_relay.aiortc_internals.send import IdleAudioTrack, RtpOutlet
 from media_relay.candidates import candidate_refusal, loopback_allowed, offer_sanitize
 from media_relay.forwarder import Forwarder, Outlet, SpeakingCallback
+from media_relay.send_profile import SendProfile
 
 logger = logging.getLogger(__name__)
 

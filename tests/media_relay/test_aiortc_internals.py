@@ -9,15 +9,16 @@ import aiortc
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 
-from media_relay import aiortc_internals
-from media_relay.aiortc_internals import AiortcInternalsError, check_internals, sender_counters
+from media_relay.aiortc_internals import checks, negotiation, process, receive
+from media_relay.aiortc_internals.checks import AiortcInternalsError, check_internals
+from media_relay.aiortc_internals.send import sender_counters
 from media_relay.testing import wait_for
 from tests.media_relay.conftest import Stage
 
 
 def test_aiortc_is_the_pinned_version() -> None:
-    assert aiortc.__version__ == aiortc_internals.AIORTC_VERSION, (
-        "aiortc was upgraded: re-verify media_relay/aiortc_internals.py, then bump AIORTC_VERSION"
+    assert aiortc.__version__ == checks.AIORTC_VERSION, (
+        "aiortc was upgraded: re-verify media_relay/aiortc_internals/, then bump AIORTC_VERSION"
     )
 
 
@@ -26,7 +27,7 @@ async def test_every_internal_is_present_on_real_objects() -> None:
     transceiver = pc.addTransceiver("audio", direction="sendrecv")
     try:
         check_internals(receiver=transceiver.receiver, sender=transceiver.sender)
-        aiortc_internals.check_demux_internals(transceiver.sender.transport)
+        checks.check_demux_internals(transceiver.sender.transport)
         for name in ("_codecs", "_headerExtensions", "_offerDirection"):
             assert hasattr(transceiver, name), f"aiortc RTCRtpTransceiver.{name} is gone"
         assert callable(RTCRtpReceiver._handle_rtp_packet)
@@ -62,7 +63,7 @@ async def test_a_missing_report_internal_of_a_sender_is_named() -> None:
 async def test_a_missing_demux_internal_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     import aioice
 
-    from media_relay.aiortc_internals import check_demux_internals
+    from media_relay.aiortc_internals.checks import check_demux_internals
 
     pc = RTCPeerConnection()
     dtls = pc.addTransceiver("audio", direction="sendrecv").sender.transport
@@ -95,7 +96,7 @@ async def test_a_missing_demux_internal_is_named(monkeypatch: pytest.MonkeyPatch
 async def test_a_missing_consent_internal_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     import aioice.ice
 
-    from media_relay.aiortc_internals import check_consent_internals
+    from media_relay.aiortc_internals.checks import check_consent_internals
 
     pc = RTCPeerConnection()
     connection = pc.addTransceiver("audio", direction="sendrecv").sender.transport.transport
@@ -118,7 +119,7 @@ async def test_a_missing_consent_internal_is_named(monkeypatch: pytest.MonkeyPat
 def test_a_missing_candidate_pair_internal_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     from aioice.ice import CandidatePair
 
-    from media_relay.aiortc_internals import check_pair_internals
+    from media_relay.aiortc_internals.checks import check_pair_internals
 
     check_pair_internals()
     original = CandidatePair.__init__
@@ -166,7 +167,7 @@ def test_fast_protect_matches_pylibsrtp_protect() -> None:
     import pylibsrtp
     from aiortc.rtp import RtpPacket
 
-    from media_relay.aiortc_internals import fast_protect
+    from media_relay.libsrtp import fast_protect
 
     assert pylibsrtp.__version__ == "1.0.0", "re-verify fast_protect against pylibsrtp internals"
 
@@ -189,7 +190,7 @@ def test_fast_protect_rtcp_matches_pylibsrtp_protect_rtcp() -> None:
     import pylibsrtp
     from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
 
-    from media_relay.aiortc_internals import fast_protect
+    from media_relay.libsrtp import fast_protect
 
     def session() -> pylibsrtp.Session:
         policy = pylibsrtp.Policy(
@@ -255,7 +256,7 @@ async def test_a_listener_sender_stops_cleanly_without_aiortcs_rtcp_task(stage: 
 async def test_relay_connections_share_one_certificate_and_ssl_context() -> None:
     from aiortc.rtcdtlstransport import SRTP_AES128_CM_SHA1_80, RTCCertificate
 
-    from media_relay.aiortc_internals import relay_process_setup
+    from media_relay.aiortc_internals.process import relay_process_setup
 
     relay_process_setup()
     relay_process_setup()  # idempotent
@@ -279,7 +280,7 @@ def test_a_shared_certificate_is_renewed_before_it_expires(
 
     from aiortc.rtcdtlstransport import RTCCertificate
 
-    from media_relay.aiortc_internals import relay_process_setup
+    from media_relay.aiortc_internals.process import relay_process_setup
 
     relay_process_setup()
     first = RTCCertificate.generateCertificate()
@@ -291,7 +292,7 @@ def test_a_shared_certificate_is_renewed_before_it_expires(
         def now(cls, tz: datetime.tzinfo | None = None) -> Later:  # type: ignore[override]
             return cls.fromtimestamp(soon.timestamp(), tz)
 
-    monkeypatch.setattr(aiortc_internals.datetime, "datetime", Later)
+    monkeypatch.setattr(process.datetime, "datetime", Later)
     renewed = RTCCertificate.generateCertificate()
     assert renewed is not first and renewed.expires > first.expires
 
@@ -300,7 +301,7 @@ def test_host_addresses_are_those_aioice_finds_and_are_cached() -> None:
     import aioice.ice
     import ifaddr
 
-    from media_relay.aiortc_internals import relay_process_setup
+    from media_relay.aiortc_internals.process import relay_process_setup
 
     relay_process_setup()
     expected = sorted(
@@ -319,7 +320,7 @@ def test_fast_unprotect_matches_pylibsrtp_and_refuses_a_tampered_packet() -> Non
     import pylibsrtp
     from aiortc.rtp import RtpPacket
 
-    from media_relay.aiortc_internals import fast_unprotect
+    from media_relay.libsrtp import fast_unprotect
 
     key = bytes(range(30))
     sender = pylibsrtp.Session(
@@ -350,7 +351,7 @@ async def test_a_speakers_packets_skip_aiortcs_queue_once_its_ssrc_is_known(stag
     assert await wait_for(lambda: listener.tone_frames > 5, 6.0)
     receiver = stage.room.peers[1].publish_receiver
     assert receiver is not None
-    direct = getattr(receiver, aiortc_internals._RX_DIRECT)
+    direct = getattr(receiver, checks.RX_DIRECT)
     speaker_ssrc = speaker.pc.getSenders()[0]._ssrc
     assert direct.ssrcs == {speaker_ssrc}
     connection = receiver.transport.transport._connection
@@ -382,7 +383,7 @@ async def test_a_speakers_packets_skip_aiortcs_queue_once_its_ssrc_is_known(stag
     assert await transport_packets() >= transport_before + 10
 
     # Closing the publisher gives its packets back to aiortc's path (which now drops them).
-    demux = aiortc_internals.socket_demux(receiver.transport)
+    demux = receive.socket_demux(receiver.transport)
     assert demux is not None and speaker_ssrc.to_bytes(4, "big") in demux.media
     stage.room.speaker_move_to_audience(1)
     assert direct.closed and direct.ssrcs == set() and demux.media == {}
@@ -467,7 +468,7 @@ def test_the_relays_packet_clock_is_aiortcs_clock() -> None:
 
     from aiortc import clock
 
-    from media_relay.aiortc_internals import relay_process_setup
+    from media_relay.aiortc_internals.process import relay_process_setup
 
     relay_process_setup()
     reference = int((datetime.datetime.now(datetime.UTC) - clock.NTP_EPOCH).total_seconds() * 1000)
@@ -478,14 +479,14 @@ def test_the_relays_rtp_parse_reads_what_aiortcs_does() -> None:
     from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
     from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
-    from media_relay.aiortc_internals import parse_rtp
+    from media_relay.aiortc_internals.receive import parse_rtp
 
     extensions_map = HeaderExtensionsMap()
     extensions_map.configure(
         RTCRtpParameters(
             headerExtensions=[
                 RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
-                RTCRtpHeaderExtensionParameters(id=3, uri=aiortc_internals.AUDIO_LEVEL_URI),
+                RTCRtpHeaderExtensionParameters(id=3, uri=negotiation.AUDIO_LEVEL_URI),
             ]
         )
     )
@@ -585,7 +586,7 @@ async def test_aiortcs_rtcp_handlers_complete_without_awaiting() -> None:
 
 
 async def test_a_handler_that_awaits_is_finished_as_a_task() -> None:
-    from media_relay.aiortc_internals import run_to_completion
+    from media_relay.aiortc_internals.receive import run_to_completion
 
     done: list[str] = []
 
@@ -603,7 +604,7 @@ def test_fast_unprotect_rtcp_matches_pylibsrtp() -> None:
     import pylibsrtp
     from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
 
-    from media_relay.aiortc_internals import fast_unprotect
+    from media_relay.libsrtp import fast_unprotect
 
     key = bytes(range(30))
     sender = pylibsrtp.Session(

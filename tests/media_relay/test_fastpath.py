@@ -12,14 +12,15 @@ import pylibsrtp
 import pytest
 from aiortc.rtp import RtpPacket
 
-from media_relay import aiortc_internals, fastpath
-from media_relay.aiortc_internals import (
-    SendProfile,
+from media_relay import fastpath, libsrtp
+from media_relay.aiortc_internals.checks import AiortcInternalsError
+from media_relay.forwarder import Forwarder
+from media_relay.libsrtp import (
     fast_protect,
     srtp_context_address,
     srtp_protect_address,
 )
-from media_relay.forwarder import Forwarder
+from media_relay.send_profile import SendProfile
 from media_relay.testing import wait_for
 from tests.media_relay.conftest import SPEAKER, Stage
 from tests.media_relay.test_relay_media import hears_tone
@@ -44,10 +45,8 @@ def test_a_changed_srtp_protect_signature_fails_loudly(monkeypatch: pytest.Monke
     """The C loop calls pylibsrtp's srtp_protect through a pointer: if an upgrade changed its
     signature (libsrtp 3 did), taking the address must refuse rather than crash later."""
     assert srtp_protect_address() != 0
-    monkeypatch.setattr(
-        aiortc_internals, "_SRTP_PROTECT_TYPE", "<ctype 'int(*)(void *, char *, size_t)'>"
-    )
-    with pytest.raises(aiortc_internals.AiortcInternalsError, match="srtp_protect"):
+    monkeypatch.setattr(libsrtp, "_SRTP_PROTECT_TYPE", "<ctype 'int(*)(void *, char *, size_t)'>")
+    with pytest.raises(AiortcInternalsError, match="srtp_protect"):
         srtp_protect_address()
 
 

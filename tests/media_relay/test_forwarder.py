@@ -7,8 +7,8 @@ import struct
 
 from aiortc.rtp import RtpPacket
 
-from media_relay.aiortc_internals import SendProfile
 from media_relay.forwarder import Forwarder
+from media_relay.send_profile import SendProfile
 
 OPUS = SendProfile(payload_type=111, clock_rate=48_000, audio_level_id=1)
 

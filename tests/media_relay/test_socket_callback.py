@@ -21,13 +21,9 @@ from aiortc.rtp import (
 )
 
 from media_relay import stun
-from media_relay.aiortc_internals import (
-    ConsentFreshness,
-    RemoteInbound,
-    SocketDemux,
-    consent_of,
-    socket_demux,
-)
+from media_relay.aiortc_internals.consent import ConsentFreshness, consent_of
+from media_relay.aiortc_internals.receive import SocketDemux, socket_demux
+from media_relay.aiortc_internals.stats import RemoteInbound
 from media_relay.rtcp import Reports, compound_parts
 from media_relay.testing import wait_for
 from tests.media_relay.conftest import Stage
