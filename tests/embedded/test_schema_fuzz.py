@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,16 @@ def _copy_database(source: Path, target: Path) -> Path:
     return copied
 
 
+@dataclass(frozen=True)
+class FuzzServer:
+    url: str
+    schema: Path  # the server's own /api/schema/, fetched once (see `fuzz_server`)
+
+
 @pytest.fixture(scope="module")
-def fuzz_server(made_run: MadeRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def fuzz_server(
+    made_run: MadeRun, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FuzzServer]:
     database = tmp_path_factory.mktemp("fuzz") / "db.sqlite3"
     standin_state = _copy_database(made_run.database, database)
     port = free_port()
@@ -72,28 +81,32 @@ def fuzz_server(made_run: MadeRun, tmp_path_factory: pytest.TempPathFactory) -> 
             stderr=subprocess.STDOUT,
         )
     url = f"http://{HOST}:{port}"
+    # The schema is built on every request to /api/schema/ (seconds on a busy machine), and
+    # schemathesis gives a schema URL only 10 s: each run reads this copy of it instead.
+    schema = database.with_name("openapi.yaml")
     try:
         deadline = time.monotonic() + 120
         while True:
             try:
-                urllib.request.urlopen(f"{url}/api/schema/", timeout=30).close()  # noqa: S310
+                with urllib.request.urlopen(f"{url}/api/schema/", timeout=60) as answer:  # noqa: S310
+                    schema.write_bytes(answer.read())
                 break
             except OSError:
                 assert server.poll() is None, log.read_text()[-3000:]
                 assert time.monotonic() < deadline, log.read_text()[-3000:]
                 time.sleep(0.5)
-        yield url
+        yield FuzzServer(url=url, schema=schema)
     finally:
         server.terminate()
         server.wait(timeout=30)
         standin_state.unlink(missing_ok=True)
 
 
-def _schemathesis(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _schemathesis(server: FuzzServer, *args: str) -> subprocess.CompletedProcess[str]:
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
         "--config-file", str(CONFIG),
-        "run", f"{url}/api/schema/",
+        "run", str(server.schema), "--url", server.url,
         "--checks", "all",
         "--phases", "examples,coverage,fuzzing",
         "--seed", SEED,
@@ -116,10 +129,10 @@ def _verdict(run: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_a_member_finds_every_operation_true_to_its_schema(
-    made_run: MadeRun, fuzz_server: str
+    made_run: MadeRun, fuzz_server: FuzzServer
 ) -> None:
     emails, password = demo_logins(made_run.output())
-    token = app_login(fuzz_server, emails[0], password)  # ada: a member, a club admin
+    token = app_login(fuzz_server.url, emails[0], password)  # ada: a member, a club admin
     run = _schemathesis(fuzz_server, "--header", f"X-Session-Token: {token}", "-n", "10")
     assert run.returncode == 0, _verdict(run)
     # every operation of the schema was reached, none skipped or errored
@@ -132,10 +145,10 @@ def test_a_member_finds_every_operation_true_to_its_schema(
 
 
 def test_a_moderator_finds_the_room_and_club_operations_true_to_their_schema(
-    made_run: MadeRun, fuzz_server: str
+    made_run: MadeRun, fuzz_server: FuzzServer
 ) -> None:
     _, password = demo_logins(made_run.output())
-    token = app_login(fuzz_server, "nina@example.com", password)  # moderates the live demo room
+    token = app_login(fuzz_server.url, "nina@example.com", password)  # moderates the live demo room
     run = _schemathesis(
         fuzz_server,
         "--header", f"X-Session-Token: {token}",
@@ -145,6 +158,8 @@ def test_a_moderator_finds_the_room_and_club_operations_true_to_their_schema(
     assert run.returncode == 0, _verdict(run)
 
 
-def test_nobody_logged_in_gets_the_documented_refusal_everywhere(fuzz_server: str) -> None:
+def test_nobody_logged_in_gets_the_documented_refusal_everywhere(
+    fuzz_server: FuzzServer,
+) -> None:
     run = _schemathesis(fuzz_server, "-n", "2")
     assert run.returncode == 0, _verdict(run)
