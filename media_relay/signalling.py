@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -141,17 +140,7 @@ def workers_alive(worker_ids: set[str]) -> dict[str, bool]:
 
     Every web process with WebRTC sockets calls this each REALTIME_RELAY_CHECK_SECONDS, so in
     Redis it reads just those workers' keys (one MGET) rather than scanning for all workers."""
-    registry = _registry()
-    if isinstance(registry, placement.RedisRegistry) and worker_ids:
-        # Reads the registry's own keys: one MGET for just these workers, no SCAN.
-        ordered = sorted(worker_ids)
-        raw = registry._redis.mget([registry._worker_key(w) for w in ordered])
-        return {
-            worker_id: body is not None and bool(placement._with_alive(json.loads(body))["alive"])
-            for worker_id, body in zip(ordered, raw, strict=True)
-        }
-    alive = {w["worker_id"] for w in registry.workers() if w.get("alive")}
-    return {worker_id: worker_id in alive for worker_id in worker_ids}
+    return _registry().workers_alive(worker_ids)
 
 
 def room_origins(room_ids: set[int]) -> dict[int, str | None]:
