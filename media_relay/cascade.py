@@ -27,6 +27,9 @@ datagrams without its token (another local process cannot inject audio into a ro
 Datagram (network byte order): magic "RP", version 1, flags (marker, audio level present, vad),
 token (8), room_id (int64), user_id (int64), sequence number (16), timestamp (32), SSRC (32),
 payload type (8), audio level (8), then the Opus payload.
+
+The cascade runs inside a worker and reaches it only through `RoomHost`: the worker's id,
+channel layer, registry and rooms, and its public `room_ensure` / `room_end`.
 """
 
 from __future__ import annotations
@@ -37,17 +40,17 @@ import logging
 import os
 import socket
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiortc.rtp import RtpPacket
 
 from media_relay import conf
-from media_relay.placement import worker_channel
+from media_relay.placement import Registry, worker_channel
 
 if TYPE_CHECKING:
     from media_relay.sessions import RelayRoom
-    from media_relay.worker import RelayWorker
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +106,30 @@ def pipe_decode(data: bytes) -> tuple[bytes, int, int, RtpPacket] | None:
     if flags & _HAS_LEVEL:
         packet.extensions.audio_level = (bool(flags & _VAD), level & 0x7F)
     return token, room_id, user_id, packet
+
+
+class RoomHost(Protocol):
+    """What the cascade needs of the worker it runs in (media_relay.worker.RelayWorker)."""
+
+    @property
+    def worker_id(self) -> str: ...
+
+    @property
+    def layer(self) -> Any: ...  # the channel layer
+
+    @property
+    def registry(self) -> Registry: ...
+
+    @property
+    def rooms(self) -> Mapping[int, RelayRoom]: ...
+
+    def room_ensure(self, room_id: int) -> RelayRoom:
+        """The room on this worker, created if it is not here yet."""
+        ...
+
+    async def room_end(self, room_id: int) -> None:
+        """The room is gone from this worker (calls back `Cascade.room_ended`)."""
+        ...
 
 
 @dataclass
@@ -177,7 +204,7 @@ class Cascade:
     """One worker's side of cascading: its pipe socket, the rooms it is origin of with edges, and
     the rooms it is an edge of."""
 
-    def __init__(self, worker: RelayWorker) -> None:
+    def __init__(self, worker: RoomHost) -> None:
         self.worker = worker
         self.stats = PipeStats()
         self.origins: dict[int, OriginLink] = {}
@@ -262,7 +289,7 @@ class Cascade:
         elif kind == "relay.pipe_idle":
             room = self.worker.rooms.get(room_id)
             if room is not None and not room.peers and self.is_edge(room_id):
-                await self.worker._room_end(room_id)
+                await self.worker.room_end(room_id)
 
     async def _subscribed(self, room_id: int, message: dict[str, Any]) -> None:
         if self._sock is None:
@@ -276,7 +303,7 @@ class Cascade:
         if address is None:
             logger.warning("relay pipe: edge %s of room %s has no live pipe", edge_id, room_id)
             return
-        room = self.worker._room(room_id)
+        room = self.worker.room_ensure(room_id)
         link = self.origins.get(room_id)
         if link is None:
             link = self.origins[room_id] = OriginLink(room_id, room, self._sock, self.stats)

@@ -90,7 +90,7 @@ class RelayWorker:
         for task in self._room_tasks.values():
             task.cancel()
         for room_id in list(self.rooms):
-            await self._room_end(room_id)
+            await self.room_end(room_id)
         self.cascade.close()
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.registry.unregister, self.worker_id)
@@ -127,7 +127,7 @@ class RelayWorker:
         kind = message.get("type")
         room_id = int(message["room_id"])
         if kind == "relay.end":
-            await self._room_end(room_id)
+            await self.room_end(room_id)
             return
         if str(kind).startswith("relay.pipe_"):
             await self.cascade.handle(message)
@@ -146,7 +146,7 @@ class RelayWorker:
             assert user_id is not None
             await self._ice(room_id, user_id, message)
             return
-        room = self._room(room_id)
+        room = self.room_ensure(room_id)
         if kind == "relay.offer":
             assert user_id is not None
             reply_to = str(message["reply_to"])
@@ -242,8 +242,9 @@ class RelayWorker:
         self._room_seq[room_id] = int(seq)
         return False
 
-    # --- rooms --------------------------------------------------------------------------------
-    def _room(self, room_id: int) -> RelayRoom:
+    # --- rooms (the cascade's `RoomHost`) -----------------------------------------------------
+    def room_ensure(self, room_id: int) -> RelayRoom:
+        """The room on this worker, created (empty) if it is not here yet."""
         room = self.rooms.get(room_id)
         if room is None:
             room = self.rooms[room_id] = RelayRoom(
@@ -256,7 +257,9 @@ class RelayWorker:
             )
         return room
 
-    async def _room_end(self, room_id: int) -> None:
+    async def room_end(self, room_id: int) -> None:
+        """The room is gone from this worker: its connections close; an origin ends it on its
+        edges, an edge leaves its origin."""
         self._room_seq.pop(room_id, None)
         self._removed.pop(room_id, None)
         room = self.rooms.pop(room_id, None)
