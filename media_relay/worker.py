@@ -315,7 +315,7 @@ class RelayWorker:
 
     async def _reply_error(self, message: protocol.WorkerMessage, code: str, text: str) -> None:
         """Only offers and candidates name a reply channel."""
-        if not isinstance(message, protocol.Offer | protocol.Ice) or not message.reply_to:
+        if not isinstance(message, (protocol.Offer, protocol.Ice)) or not message.reply_to:
             return
         reply = protocol.Error(
             code=code,

@@ -48,6 +48,7 @@ _request_ids = itertools.count(1)
 OfferPrepare = Callable[[int, int, bool], tuple[str, protocol.RoomState]]
 # What answers a request (by its request id).
 Answered = protocol.Answer | protocol.IceAdded | protocol.Error
+_ANSWERS = (protocol.Answer, protocol.IceAdded, protocol.Error)
 
 # relay.error codes the client may see as they are (with their status); anything else is
 # `relay_error`.
@@ -233,7 +234,7 @@ class RtcLink:
 
     async def _on_relay(self, raw: dict[str, Any]) -> None:
         message = protocol.receive(raw, protocol.REPLIES, f"the socket of user {self.user_id}")
-        if isinstance(message, Answered):
+        if isinstance(message, _ANSWERS):
             future = self._waiting.get(str(message.request_id))
             if future is not None and not future.done():
                 future.set_result(message)
