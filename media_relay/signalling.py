@@ -1,7 +1,7 @@
 """The relay client: what the web tier needs to reach relay workers (docs/relay.md, "Signalling").
 
 Nothing here knows about rooms: the web tier's side (what a room event becomes at the relay,
-where a member's offer goes, the room state sent before it) is rooms/realtime/relay_bridge.py,
+where a member's offer goes, the room state sent before it) is rooms/relay_bridge.py,
 the messages are media_relay/protocol.py.
 
 - `relay_send` (async) / `relay_send_many` (sync, on commit): messages to workers' channels;

@@ -7,7 +7,7 @@ thread hop each.
 
 WebRTC signalling (`rtc.offer`, `rtc.ice`) goes to the room's relay worker over the channel
 layer (the relay protocol, media_relay/protocol.py; where the offer goes,
-rooms/realtime/relay_bridge.py); a socket gets a channel-layer channel of its own only once it
+rooms/relay_bridge.py); a socket gets a channel-layer channel of its own only once it
 offers (rooms/realtime/rtc.py), so sockets that never start audio stay cheap.
 
 The user is loaded once, at connect, but an account can be disabled (banned) while its sockets
@@ -32,7 +32,8 @@ from channels.exceptions import StopConsumer
 
 from accounts.permissions import user_require_member, user_require_member_now
 from clubhouse.errors import ApplicationError
-from rooms.realtime import conf, domain, framing, relay_bridge
+from rooms import relay_bridge
+from rooms.realtime import conf, domain, framing
 from rooms.realtime.fanout import Hub, get_hub
 from rooms.realtime.framing import FrameError, Request
 from rooms.realtime.rtc import RtcLink

@@ -4,7 +4,7 @@ speaking its protocol (media_relay/protocol.py) through its client (media_relay/
 - `RtcLink` (one per socket, created on its first `rtc.offer`): the socket's channel-layer
   channel and the task reading relay replies from it. Ordinary sockets never create one, so they
   cost no channel-layer subscription. Where an offer goes and the room state sent before it
-  come from the `prepare` function it is given (rooms/realtime/relay_bridge.py, which reads the
+  come from the `prepare` function it is given (rooms/relay_bridge.py, which reads the
   rooms' tables).
 - `RelayFollower` (one per hub, created when a first local socket offers): for each room with
   WebRTC sockets in this process, it receives the room's `relay.speaking` events once and hands
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 _request_ids = itertools.count(1)
 
 # (room_id, user_id, publishing) -> (the worker the offer goes to, the room state to send first);
-# blocking (database, placement). rooms/realtime/relay_bridge.py's `member_offer_prepare`.
+# blocking (database, placement). rooms/relay_bridge.py's `member_offer_prepare`.
 OfferPrepare = Callable[[int, int, bool], tuple[str, protocol.RoomState]]
 # What answers a request (by its request id).
 Answered = protocol.Answer | protocol.IceAdded | protocol.Error

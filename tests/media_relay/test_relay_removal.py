@@ -15,8 +15,8 @@ from accounts import services as account_services
 from accounts.models import User
 from media_relay import signalling
 from media_relay.testing import wait_for
+from rooms import relay_bridge
 from rooms.client import ProtocolError
-from rooms.realtime import relay_bridge
 from rooms.services import room_user_remove
 from tests.media_relay.test_signalling import Scene, hears_tone, memory_scene, scene, silent
 from tests.rooms.factories import MemberFactory

@@ -29,9 +29,9 @@ from accounts.models import User
 from media_relay import placement, protocol, signalling
 from media_relay.testing import ListenerClient, SpeakerClient, wait_for
 from media_relay.worker import RelayWorker
+from rooms import relay_bridge
 from rooms.client import ProtocolError, RoomClient
 from rooms.models import Room
-from rooms.realtime import relay_bridge
 from rooms.realtime.fanout import Hub
 from tests.rooms.factories import MemberFactory, RoomFactory, participant
 from tests.rooms.test_realtime_support import flush_redis_keys, make_hub, open_socket

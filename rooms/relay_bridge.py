@@ -1,7 +1,10 @@
-"""The web tier's side of the relay (docs/relay.md, "Signalling"): what rooms tell relay workers.
+"""The one place rooms tells the relay what happens in a room (docs/relay.md, "Signalling"), the
+way rooms/clubs_bridge.py is the one place it asks the clubs app.
 
 The relay knows nothing about rooms' tables; this module reads them and speaks the relay
-protocol (media_relay/protocol.py) through the relay client (media_relay/signalling.py):
+protocol (media_relay/protocol.py) through the relay client (media_relay/signalling.py). It is
+rooms' domain, not the realtime transport's: the socket side (rooms/realtime/rtc.py) is handed
+`member_offer_prepare` by the consumer instead of importing it.
 
 - `member_offer_prepare` (sync, database + placement): where a member's peer connection goes and
   the room state the relay must apply before answering the offer (the socket side,
