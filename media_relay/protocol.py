@@ -268,7 +268,7 @@ def decode(raw: Any, accept: tuple[type[Message], ...] = MESSAGES) -> Message:
     if cls is None or cls not in accept:
         raise MessageError(UNKNOWN_TYPE, f"Unknown relay message type {kind!r}.")
     version = raw.get(VERSION_KEY)
-    if version != VERSION:
+    if isinstance(version, bool) or version != VERSION:
         raise MessageError(
             BAD_VERSION, f"{kind} is of protocol version {version!r}; this is version {VERSION}."
         )
