@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 import logging
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, overload
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +238,10 @@ MESSAGES: tuple[type[Message], ...] = WORKER_MESSAGES + REPLIES + EVENTS
 STATE_COMMANDS = (RoomState, Mute, MoveToAudience)
 
 MESSAGE_TYPES: dict[str, type[Message]] = {cls.TYPE: cls for cls in MESSAGES}
+# Each type's fields and their types, as `decode` checks them.
+_HINTS: dict[str, dict[str, Any]] = {cls.TYPE: typing.get_type_hints(cls) for cls in MESSAGES}
+
+M = TypeVar("M", bound=Message)
 
 
 # --- encoding ---------------------------------------------------------------------------------
@@ -259,7 +262,11 @@ def encode(message: Message) -> dict[str, Any]:
     return wire
 
 
-def decode(raw: Any, accept: tuple[type[Message], ...] = MESSAGES) -> Message:
+@overload
+def decode(raw: Any) -> Message: ...
+@overload
+def decode(raw: Any, accept: tuple[type[M], ...]) -> M: ...
+def decode(raw: Any, accept: tuple[type[Any], ...] = MESSAGES) -> Any:
     """The message `raw` carries, validated; `MessageError` if it is none of `accept`."""
     if not isinstance(raw, Mapping):
         raise MessageError(BAD_MESSAGE, "A relay message is a mapping.")
@@ -272,7 +279,7 @@ def decode(raw: Any, accept: tuple[type[Message], ...] = MESSAGES) -> Message:
         raise MessageError(
             BAD_VERSION, f"{kind} is of protocol version {version!r}; this is version {VERSION}."
         )
-    hints = _hints(cls)
+    hints = _HINTS[cls.TYPE]
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         value = raw.get(f.name)
@@ -303,18 +310,13 @@ def reject(raw: Any, error: MessageError, receiver: str) -> None:
     logger.warning("relay protocol: %s dropped a %r message: %s", receiver, kind, error.detail)
 
 
-def receive(raw: Any, accept: tuple[type[Message], ...], receiver: str) -> Message | None:
+def receive(raw: Any, accept: tuple[type[M], ...], receiver: str) -> M | None:
     """`decode`, or None (logged and counted) for what is not a message for `receiver`."""
     try:
         return decode(raw, accept)
     except MessageError as error:
         reject(raw, error, receiver)
         return None
-
-
-@functools.cache
-def _hints(cls: type[Message]) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
 
 
 def _checked(hint: Any, value: Any) -> Any:

@@ -159,7 +159,9 @@ class RelayWorker:
         if isinstance(message, protocol.End):
             await self.room_end(room_id)
             return
-        if isinstance(message, protocol.PIPE_MESSAGES):
+        if isinstance(
+            message, (protocol.PipeSubscribe, protocol.PipeUnsubscribe, protocol.PipeIdle)
+        ):
             await self.cascade.handle(message)
             return
         if self._stale(message):

@@ -112,7 +112,6 @@ _RELAY_EVENTS = _STATE_EVENTS | {
     "room.user_removed",
     "room.ended",
 }
-_MEMBER_EVENTS = _RELAY_EVENTS - _STATE_EVENTS - {"room.ended"}  # commands naming one member
 
 
 def _relay_room_event(room_id: int, event: dict[str, Any]) -> None:
@@ -132,24 +131,24 @@ def _relay_room_event(room_id: int, event: dict[str, Any]) -> None:
     workers = signalling.room_workers(room_id)
     if not workers:
         return  # nobody in this room has started WebRTC: nothing to enforce
-    if kind in _MEMBER_EVENTS and not isinstance(user_id, int):
-        logger.warning("relay: %s of room %s names no member", kind, room_id)
-        return
     message: protocol.WorkerMessage
     if kind == "room.ended":
         message = protocol.End(room_id=room_id)
+    elif kind in _STATE_EVENTS:
+        state = room_relay_state(room_id)
+        if state is None:
+            return
+        message = state
+    elif not isinstance(user_id, int):  # every other command names one member
+        logger.warning("relay: %s of room %s names no member", kind, room_id)
+        return
     elif kind == "room.user_removed":
         message = protocol.Remove(room_id=room_id, user_id=user_id, reason="removed", seq=seq)
     elif kind in ("room.speaker_muted", "room.speaker_unmuted"):
         muted = kind == "room.speaker_muted"
         message = protocol.Mute(room_id=room_id, user_id=user_id, muted=muted, seq=seq)
-    elif kind == "room.speaker_removed":
+    else:  # room.speaker_removed
         message = protocol.MoveToAudience(room_id=room_id, user_id=user_id, seq=seq)
-    else:
-        state = room_relay_state(room_id)
-        if state is None:
-            return
-        message = state
     signalling.relay_send_many(workers, [message])
 
 
