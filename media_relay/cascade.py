@@ -8,7 +8,7 @@ loopback (or a private network, `RELAY_PIPE_HOST`); each edge feeds it into its 
 for its own listeners, exactly as if the speaker were connected there. Nothing is decoded and
 nothing is written: the pipe is a UDP socket, not a file (a Unix socket would leave one).
 
-The link is set up over the channel layer:
+The link is set up over the channel layer (the messages are media_relay/protocol.py's):
 
 - every worker announces its pipe endpoint ("host:port" of its UDP socket) in the registry with
   its heartbeat (`pipe`);
@@ -27,6 +27,9 @@ datagrams without its token (another local process cannot inject audio into a ro
 Datagram (network byte order): magic "RP", version 1, flags (marker, audio level present, vad),
 token (8), room_id (int64), user_id (int64), sequence number (16), timestamp (32), SSRC (32),
 payload type (8), audio level (8), then the Opus payload.
+
+The cascade runs inside a worker and reaches it only through `RoomHost`: the worker's id,
+channel layer, registry and rooms, and its public `room_ensure` / `room_end`.
 """
 
 from __future__ import annotations
@@ -37,17 +40,17 @@ import logging
 import os
 import socket
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiortc.rtp import RtpPacket
 
-from media_relay import conf
-from media_relay.placement import worker_channel
+from media_relay import conf, protocol
+from media_relay.placement import Registry, worker_channel
 
 if TYPE_CHECKING:
     from media_relay.sessions import RelayRoom
-    from media_relay.worker import RelayWorker
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +106,30 @@ def pipe_decode(data: bytes) -> tuple[bytes, int, int, RtpPacket] | None:
     if flags & _HAS_LEVEL:
         packet.extensions.audio_level = (bool(flags & _VAD), level & 0x7F)
     return token, room_id, user_id, packet
+
+
+class RoomHost(Protocol):
+    """What the cascade needs of the worker it runs in (media_relay.worker.RelayWorker)."""
+
+    @property
+    def worker_id(self) -> str: ...
+
+    @property
+    def layer(self) -> Any: ...  # the channel layer
+
+    @property
+    def registry(self) -> Registry: ...
+
+    @property
+    def rooms(self) -> Mapping[int, RelayRoom]: ...
+
+    def room_ensure(self, room_id: int) -> RelayRoom:
+        """The room on this worker, created if it is not here yet."""
+        ...
+
+    async def room_end(self, room_id: int) -> None:
+        """The room is gone from this worker (calls back `Cascade.room_ended`)."""
+        ...
 
 
 @dataclass
@@ -177,7 +204,7 @@ class Cascade:
     """One worker's side of cascading: its pipe socket, the rooms it is origin of with edges, and
     the rooms it is an edge of."""
 
-    def __init__(self, worker: RelayWorker) -> None:
+    def __init__(self, worker: RoomHost) -> None:
         self.worker = worker
         self.stats = PipeStats()
         self.origins: dict[int, OriginLink] = {}
@@ -248,26 +275,25 @@ class Cascade:
         forwarder.on_packet(user_id, packet)
 
     # --- channel-layer messages ---------------------------------------------------------------
-    async def handle(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        room_id = int(message["room_id"])
-        if kind == "relay.pipe_subscribe":
-            await self._subscribed(room_id, message)
-        elif kind == "relay.pipe_unsubscribe":
+    async def handle(self, message: protocol.PipeMessage) -> None:
+        room_id = message.room_id
+        if isinstance(message, protocol.PipeSubscribe):
+            await self._subscribed(message)
+        elif isinstance(message, protocol.PipeUnsubscribe):
             link = self.origins.get(room_id)
             if link is not None:
-                link.drop_target(str(message["worker_id"]))
+                link.drop_target(message.worker_id)
                 if not link.targets:
                     self._origin_unlink(room_id)
-        elif kind == "relay.pipe_idle":
+        elif isinstance(message, protocol.PipeIdle):
             room = self.worker.rooms.get(room_id)
             if room is not None and not room.peers and self.is_edge(room_id):
-                await self.worker._room_end(room_id)
+                await self.worker.room_end(room_id)
 
-    async def _subscribed(self, room_id: int, message: dict[str, Any]) -> None:
+    async def _subscribed(self, message: protocol.PipeSubscribe) -> None:
         if self._sock is None:
             return
-        edge_id, token = str(message["worker_id"]), bytes.fromhex(str(message["token"]))
+        room_id, edge_id, token = message.room_id, message.worker_id, message.token_bytes
         link = self.origins.get(room_id)
         known = link.targets.get(edge_id) if link is not None else None
         if known is not None and known.token == token:
@@ -276,21 +302,16 @@ class Cascade:
         if address is None:
             logger.warning("relay pipe: edge %s of room %s has no live pipe", edge_id, room_id)
             return
-        room = self.worker._room(room_id)
+        room = self.worker.room_ensure(room_id)
         link = self.origins.get(room_id)
         if link is None:
             link = self.origins[room_id] = OriginLink(room_id, room, self._sock, self.stats)
             room.pipe = link.send
         link.set_target(EdgeTarget(edge_id, address, token))
-        await self.worker.layer.send(
-            worker_channel(edge_id),
-            {
-                "type": "relay.room_state",
-                "room_id": room_id,
-                "speakers": sorted(room.speakers),
-                "muted": sorted(room.muted),
-            },
+        state = protocol.RoomState(
+            room_id=room_id, speakers=tuple(sorted(room.speakers)), muted=tuple(sorted(room.muted))
         )
+        await self.worker.layer.send(worker_channel(edge_id), protocol.encode(state))
 
     async def _pipe_address(self, worker_id: str) -> tuple[str, int] | None:
         """The edge's pipe endpoint, as it announces it in the registry with its heartbeat."""
@@ -338,41 +359,29 @@ class Cascade:
         if link is None:
             link = self.edges[room_id] = EdgeLink(origin, os.urandom(8))
         try:
-            await self.worker.layer.send(
-                worker_channel(origin),
-                {
-                    "type": "relay.pipe_subscribe",
-                    "room_id": room_id,
-                    "worker_id": self.worker.worker_id,
-                    "token": link.token.hex(),
-                },
+            subscribe = protocol.PipeSubscribe(
+                room_id=room_id, worker_id=self.worker.worker_id, token=link.token.hex()
             )
+            await self.worker.layer.send(worker_channel(origin), protocol.encode(subscribe))
         except Exception as exc:  # e.g. ChannelFull: a dead origin's channel; retried next beat
             logger.warning(
                 "relay pipe: subscribing to %s for room %s failed: %s", origin, room_id, exc
             )
 
     async def _unsubscribe(self, room_id: int, link: EdgeLink) -> None:
+        unsubscribe = protocol.PipeUnsubscribe(room_id=room_id, worker_id=self.worker.worker_id)
         with contextlib.suppress(Exception):
-            await self.worker.layer.send(
-                worker_channel(link.origin),
-                {
-                    "type": "relay.pipe_unsubscribe",
-                    "room_id": room_id,
-                    "worker_id": self.worker.worker_id,
-                },
-            )
+            await self.worker.layer.send(worker_channel(link.origin), protocol.encode(unsubscribe))
 
     async def room_ended(self, room_id: int) -> None:
         """The room is gone from this worker: an origin ends it on its edges, an edge leaves."""
         link = self.origins.get(room_id)
         if link is not None:
             self._origin_unlink(room_id)
+            end = protocol.encode(protocol.End(room_id=room_id))
             for worker_id in list(link.targets):
                 with contextlib.suppress(Exception):
-                    await self.worker.layer.send(
-                        worker_channel(worker_id), {"type": "relay.end", "room_id": room_id}
-                    )
+                    await self.worker.layer.send(worker_channel(worker_id), end)
         edge = self.edges.pop(room_id, None)
         if edge is not None:
             await self._unsubscribe(room_id, edge)

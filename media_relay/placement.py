@@ -54,6 +54,7 @@ class Registry(Protocol):
     def heartbeat(self, worker_id: str, info: dict[str, Any]) -> None: ...
     def unregister(self, worker_id: str) -> None: ...
     def workers(self) -> list[dict[str, Any]]: ...
+    def workers_alive(self, worker_ids: set[str]) -> dict[str, bool]: ...
     def place(self, room_id: int) -> str: ...
     def room_worker(self, room_id: int) -> str | None: ...
     def forget_room(self, room_id: int) -> None: ...
@@ -88,6 +89,11 @@ class MemoryRegistry:
     def workers(self) -> list[dict[str, Any]]:
         with self._lock:
             return [_with_alive(w) for w in self._workers.values()]
+
+    def workers_alive(self, worker_ids: set[str]) -> dict[str, bool]:
+        """For each of `worker_ids`: whether its heartbeat is fresh."""
+        alive = {w["worker_id"] for w in self.workers() if w["alive"]}
+        return {worker_id: worker_id in alive for worker_id in worker_ids}
 
     def room_worker(self, room_id: int) -> str | None:
         return self._rooms.get(room_id)
@@ -282,6 +288,19 @@ class RedisRegistry:
         if not keys:
             return []
         return [_with_alive(json.loads(raw)) for raw in self._redis.mget(keys) if raw]
+
+    def workers_alive(self, worker_ids: set[str]) -> dict[str, bool]:
+        """For each of `worker_ids`: whether its heartbeat is fresh. One MGET of just these
+        workers' keys (every web process with WebRTC sockets asks this every few seconds), not
+        the SCAN of `workers`."""
+        if not worker_ids:
+            return {}
+        ordered = sorted(worker_ids)
+        raw = self._redis.mget([self._worker_key(w) for w in ordered])
+        return {
+            worker_id: body is not None and bool(_with_alive(json.loads(body))["alive"])
+            for worker_id, body in zip(ordered, raw, strict=True)
+        }
 
     def room_worker(self, room_id: int) -> str | None:
         raw = self._redis.get(self._room_key(room_id))

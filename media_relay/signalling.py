@@ -1,65 +1,66 @@
-"""The one seam between the web tier and relay workers (docs/relay.md, "Signalling").
+"""The relay client: what the web tier needs to reach relay workers (docs/relay.md, "Signalling").
 
-The room consumer (rooms/consumers.py) and the room events leaving on commit (rooms/broadcast.py)
-reach relay workers only through this module:
+Nothing here knows about rooms: the web tier's side (what a room event becomes at the relay,
+where a member's offer goes, the room state sent before it) is rooms/relay_bridge.py,
+the messages are media_relay/protocol.py.
 
-- `member_offer_prepare` (sync, database + placement): where a member's peer connection goes and
-  the room state the relay must apply before answering the offer;
-- `relay_send` (async): one message to one worker's channel;
-- `relay_room_event` (sync, on commit): turns a room event into the matching relay command for
-  every worker serving the room, and tells the person whose stage role changed to re-offer;
+- `relay_send` (async) / `relay_send_many` (sync, on commit): messages to workers' channels;
+- `place_member`, `forget_member`, `room_workers`, `room_origins` (sync, Redis): where a room
+  and its members live;
 - `workers_alive` (sync): which workers still heartbeat (the web tier's relay-kill check);
-- `relay_embedded_ensure` (async): the in-process worker of `make run`.
-
-Every room-state command carries the room's `seq`; a worker ignores a state command older than
-the last one it applied, so two commits whose on-commit hooks race cannot leave a stale state.
+- `relay_embedded_ensure` / `relay_embedded_ready` / `relay_embedded_stop`: the in-process
+  worker of `make run`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import logging
 import os
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from media_relay import conf, placement
+from media_relay import conf, placement, protocol
 from media_relay.placement import RelayUnavailable, worker_channel
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "RelayUnavailable",
-    "member_offer_prepare",
+    "forget_member",
+    "place_member",
     "relay_embedded_enabled",
     "relay_embedded_ensure",
     "relay_embedded_ready",
     "relay_embedded_stop",
-    "relay_room_event",
     "relay_send",
+    "relay_send_many",
     "room_origins",
-    "room_relay_state",
+    "room_workers",
     "workers_alive",
 ]
-
-STAGE_CHANGED = "stage_changed"
-RELAY_MOVED = "relay_moved"
 
 
 # --- placement -------------------------------------------------------------------------------
 
 
-def _place_member(room_id: int, user_id: int, publishing: bool) -> str:
+def place_member(room_id: int, user_id: int, publishing: bool) -> str:
+    """The worker a member's peer connection goes to (`placement.relay_place_member`). Raises
+    RelayUnavailable. Blocking (Redis)."""
     return str(placement.relay_place_member(room_id, user_id, publishing))
 
 
-def _room_workers(room_id: int) -> list[str]:
+def forget_member(room_id: int, user_id: int, worker_id: str) -> None:
+    """The member's placement on `worker_id` is void (a no-op if meanwhile placed elsewhere).
+    Blocking (Redis)."""
+    _registry().forget_member(room_id, user_id, worker_id)
+
+
+def room_workers(room_id: int) -> list[str]:
+    """Every worker serving the room, origin first (`placement.relay_room_workers`). Blocking."""
     return list(placement.relay_room_workers(room_id))
 
 
@@ -75,83 +76,12 @@ def _registry() -> placement.Registry:
     return registry
 
 
-# --- reads --------------------------------------------------------------------------------
-
-
-def room_relay_state(room_id: int) -> dict[str, Any] | None:
-    """The room's `seq`, who is on stage and who of them is muted; None if it is not live.
-
-    `seq` is read before the participants, so the state is at least as new as `seq`."""
-    from rooms.models import Room, RoomParticipant
-
-    room = Room.objects.filter(pk=room_id).values("seq", "status").first()
-    if room is None or room["status"] != Room.Status.LIVE:
-        return None
-    stage = RoomParticipant.objects.filter(
-        room_id=room_id, role__in=RoomParticipant.STAGE_ROLES
-    ).values_list("user_id", "muted")
-    speakers, muted = [], []
-    for user_id, is_muted in stage:
-        speakers.append(user_id)
-        if is_muted:
-            muted.append(user_id)
-    return {"seq": room["seq"], "speakers": sorted(speakers), "muted": sorted(muted)}
-
-
-def member_offer_prepare(
-    room_id: int, user_id: int, publishing: bool
-) -> tuple[str, dict[str, Any]]:
-    """Where this member's offer goes and the `relay.room_state` to send before it.
-
-    Raises ApplicationError `not_in_room` if the person is not (or no longer) in the live room,
-    `relay_unavailable` if no relay worker lives. Blocking: call through database_sync_to_async.
-    """
-    from clubhouse.errors import ApplicationError
-    from rooms.models import RoomParticipant
-
-    def not_in_room() -> ApplicationError:
-        return ApplicationError("Join the room first.", code="not_in_room", status=409)
-
-    state = room_relay_state(room_id)
-    if state is None:
-        raise not_in_room()
-    try:
-        worker_id = _place_member(room_id, user_id, publishing and user_id in state["speakers"])
-    except RelayUnavailable:
-        raise ApplicationError(
-            "The audio relay is not available; try again shortly.",
-            code="relay_unavailable",
-            status=503,
-        ) from None
-    # Checked after placement: a removal committing from here on finds this worker among the
-    # room's (its `relay.remove` reaches it), and one committed before is seen here. The offer
-    # carries this `seq`, so the worker refuses it if a removal newer than it got there first.
-    state = room_relay_state(room_id)
-    if (
-        state is None
-        or not RoomParticipant.objects.filter(room_id=room_id, user_id=user_id).exists()
-    ):
-        _registry().forget_member(room_id, user_id, worker_id)
-        raise not_in_room()
-    return worker_id, {"type": "relay.room_state", "room_id": room_id, **state}
-
-
 def workers_alive(worker_ids: set[str]) -> dict[str, bool]:
     """For each worker id: whether its heartbeat is fresh. Blocking (Redis).
 
     Every web process with WebRTC sockets calls this each REALTIME_RELAY_CHECK_SECONDS, so in
     Redis it reads just those workers' keys (one MGET) rather than scanning for all workers."""
-    registry = _registry()
-    if isinstance(registry, placement.RedisRegistry) and worker_ids:
-        # Reads the registry's own keys: one MGET for just these workers, no SCAN.
-        ordered = sorted(worker_ids)
-        raw = registry._redis.mget([registry._worker_key(w) for w in ordered])
-        return {
-            worker_id: body is not None and bool(placement._with_alive(json.loads(body))["alive"])
-            for worker_id, body in zip(ordered, raw, strict=True)
-        }
-    alive = {w["worker_id"] for w in registry.workers() if w.get("alive")}
-    return {worker_id: worker_id in alive for worker_id in worker_ids}
+    return _registry().workers_alive(worker_ids)
 
 
 def room_origins(room_ids: set[int]) -> dict[int, str | None]:
@@ -163,80 +93,23 @@ def room_origins(room_ids: set[int]) -> dict[int, str | None]:
 # --- sending ------------------------------------------------------------------------------
 
 
-async def relay_send(worker_id: str, message: dict[str, Any]) -> None:
+async def relay_send(worker_id: str, message: protocol.WorkerMessage) -> None:
     layer = get_channel_layer()
     if layer is None:
         raise RelayUnavailable("no channel layer configured")
-    await layer.send(worker_channel(worker_id), message)
+    await layer.send(worker_channel(worker_id), protocol.encode(message))
 
 
-def relay_room_event(room_id: int, event: dict[str, Any]) -> None:
-    """On commit of a room event: send the relay the matching command, and ask the person whose
-    stage role changed to re-offer. Never raises (the change is committed; logged instead)."""
-    try:
-        _relay_room_event(room_id, event)
-    except Exception:
-        logger.exception("relay: could not forward %s of room %s", event.get("type"), room_id)
-
-
-_STATE_EVENTS = {"room.speaker_added", "room.moderator_added", "room.moderator_removed"}
-_RELAY_EVENTS = _STATE_EVENTS | {
-    "room.speaker_removed",
-    "room.speaker_muted",
-    "room.speaker_unmuted",
-    "room.user_removed",
-    "room.ended",
-}
-
-
-def _relay_room_event(room_id: int, event: dict[str, Any]) -> None:
-    kind = event.get("type")
-    if kind not in _RELAY_EVENTS:
-        return
-    data = event.get("data") or {}
-    seq = event.get("seq")
-    user_id = data.get("user_id") or (data.get("user") or {}).get("id")
-    # Joining or leaving the stage changes whether the person may publish: they re-offer, with
-    # or without a mic m-line. (A moderator is added or removed from among those on stage.)
-    if kind == "room.speaker_added" or (
-        kind == "room.speaker_removed" and data.get("reason") != "left_room"
-    ):
-        _renegotiate(user_id, room_id, STAGE_CHANGED)
-
-    workers = _room_workers(room_id)
-    if not workers:
-        return  # nobody in this room has started WebRTC: nothing to enforce
-    messages: list[dict[str, Any]] = []
-    base = {"room_id": room_id, "seq": seq}
-    if kind == "room.ended":
-        messages.append({"type": "relay.end", "room_id": room_id})
-    elif kind == "room.user_removed":
-        messages.append({**base, "type": "relay.remove", "user_id": user_id, "reason": "removed"})
-    elif kind in ("room.speaker_muted", "room.speaker_unmuted"):
-        muted = kind == "room.speaker_muted"
-        messages.append({**base, "type": "relay.mute", "user_id": user_id, "muted": muted})
-    elif kind == "room.speaker_removed":
-        messages.append({**base, "type": "relay.move_to_audience", "user_id": user_id})
-    else:
-        state = room_relay_state(room_id)
-        if state is None:
-            return
-        messages.append({"type": "relay.room_state", "room_id": room_id, **state})
+def relay_send_many(worker_ids: Iterable[str], messages: Iterable[protocol.WorkerMessage]) -> None:
+    """Each message to each worker, in order. Blocking (not from an event loop); nothing is sent
+    without a channel layer."""
     layer = get_channel_layer()
     if layer is None:
         return
-    for worker_id in workers:
-        for message in messages:
-            async_to_sync(layer.send)(worker_channel(worker_id), message)
-
-
-def _renegotiate(user_id: Any, room_id: int, reason: str) -> None:
-    if not isinstance(user_id, int):
-        return
-    from rooms.realtime import fanout
-
-    event = {"type": "rtc.renegotiate", "room_id": room_id, "data": {"reason": reason}}
-    fanout.publish(fanout.user_channel(user_id), event)
+    wire = [protocol.encode(message) for message in messages]
+    for worker_id in worker_ids:
+        for body in wire:
+            async_to_sync(layer.send)(worker_channel(worker_id), body)
 
 
 # --- embedded mode ------------------------------------------------------------------------
@@ -258,6 +131,8 @@ def relay_embedded_ensure() -> bool:
     is not running there yet. Idempotent and cheap. Returns whether one runs here."""
     if not relay_embedded_enabled():
         return False
+    # Lazy: the worker brings aiortc and the C send loop, which only a web process that runs
+    # the embedded relay needs (not every process that imports the relay client).
     from media_relay.worker import relay_embedded_start
 
     worker = relay_embedded_start()
@@ -273,7 +148,7 @@ async def relay_embedded_ready(timeout: float = 10.0) -> bool:
     is a task on this loop, and placement reads the registry from another thread)."""
     if not relay_embedded_ensure():
         return False
-    from media_relay.worker import relay_embedded_start
+    from media_relay.worker import relay_embedded_start  # lazy: see relay_embedded_ensure
 
     worker = relay_embedded_start()  # the one just ensured
     with contextlib.suppress(TimeoutError):
@@ -290,7 +165,7 @@ def _stop_with_the_server() -> None:
     reactor = sys.modules.get("twisted.internet.reactor")
     if reactor is None or not getattr(reactor, "running", False):
         return
-    from twisted.internet.defer import Deferred
+    from twisted.internet.defer import Deferred  # lazy: only under daphne, which brings it
 
     def stop() -> Any:
         return Deferred.fromFuture(asyncio.ensure_future(relay_embedded_stop()))
@@ -300,11 +175,6 @@ def _stop_with_the_server() -> None:
 
 async def relay_embedded_stop() -> None:
     """Stop the in-process worker (closes its connections, unregisters) if one runs."""
-    from media_relay import worker
+    from media_relay import worker  # lazy: see relay_embedded_ensure
 
-    running, task = worker._embedded, worker._embedded_task
-    if running is None or task is None or task.done():
-        return
-    running.stop()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(asyncio.shield(task), 5)
+    await worker.relay_embedded_stop()

@@ -1,5 +1,8 @@
 """The relay worker: receives signalling and room state on its channel, runs the rooms placed on
-it, replies to the web consumer's channel, and heartbeats its load. Message shapes: docs/relay.md.
+it, replies to the web consumer's channel, and heartbeats its load. Messages: media_relay/protocol.py
+(docs/relay.md). What arrives is decoded first; what is not a message for a worker is logged,
+counted (`messages_rejected` in its heartbeat) and, if it names a reply channel, answered with a
+`relay.error`: it never stops the worker.
 
 Messages for one room are handled in order (an ICE candidate after its offer, a mute after the
 speaker joined); different rooms proceed concurrently.
@@ -15,9 +18,9 @@ import os
 import socket
 import time
 import uuid
-from typing import Any
+from typing import Any, assert_never
 
-from media_relay import conf, fastpath
+from media_relay import conf, fastpath, protocol
 from media_relay.cascade import Cascade
 from media_relay.placement import Registry, relay_registry, room_events_group, worker_channel
 from media_relay.sessions import RelayError, RelayRoom
@@ -25,7 +28,6 @@ from media_relay.sessions import RelayError, RelayRoom
 logger = logging.getLogger(__name__)
 
 _TOTALS = ("packets_in", "packets_out", "drops", "send_skipped")
-_STATE_TYPES = ("relay.room_state", "relay.mute", "relay.move_to_audience")
 
 
 class RelayWorker:
@@ -51,11 +53,12 @@ class RelayWorker:
         # offer of the person removed (prepared before the removal committed, sent after it):
         # an offer whose room state is older than the removal is refused.
         self._removed: dict[int, dict[int, int]] = {}
-        self._queues: dict[int, asyncio.Queue[dict[str, Any]]] = {}
+        self._queues: dict[int, asyncio.Queue[protocol.WorkerMessage]] = {}
         self._room_tasks: dict[int, asyncio.Task[None]] = {}
         self._ended_totals = dict.fromkeys(_TOTALS, 0)
         self._cpu_mark = (time.monotonic(), time.process_time())
         self._cpu_percent = 0.0
+        self.messages_rejected = 0  # received dicts that were not a message for a worker
         self._stopping = asyncio.Event()
         # Set once the first heartbeat is in the registry: placement can choose this worker.
         self.registered = asyncio.Event()
@@ -90,25 +93,53 @@ class RelayWorker:
         for task in self._room_tasks.values():
             task.cancel()
         for room_id in list(self.rooms):
-            await self._room_end(room_id)
+            await self.room_end(room_id)
         self.cascade.close()
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.registry.unregister, self.worker_id)
 
     # --- dispatch -----------------------------------------------------------------------------
-    def dispatch(self, message: dict[str, Any]) -> None:
+    def dispatch(self, raw: dict[str, Any]) -> None:
+        """A dict from the worker's channel: decoded and queued for its room, or rejected."""
         try:
-            room_id = int(message["room_id"])
-        except (KeyError, TypeError, ValueError):
-            logger.warning("relay message without a room_id: %r", message.get("type"))
+            message = protocol.decode(raw, protocol.WORKER_MESSAGES)
+        except protocol.MessageError as error:
+            self._reject(raw, error)
             return
+        self.enqueue(message)
+
+    def enqueue(self, message: protocol.WorkerMessage) -> None:
+        """Queue a message behind its room's earlier ones."""
+        room_id = message.room_id
         queue = self._queues.get(room_id)
         if queue is None:
             queue = self._queues[room_id] = asyncio.Queue()
             self._room_tasks[room_id] = asyncio.create_task(self._room_loop(room_id, queue))
         queue.put_nowait(message)
 
-    async def _room_loop(self, room_id: int, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    def _reject(self, raw: Any, error: protocol.MessageError) -> None:
+        """Log and count what is not a message for a worker; answer its sender, if it said
+        where (`reply_to`), with a `relay.error` of the decoding error's code."""
+        protocol.reject(raw, error, f"relay worker {self.worker_id}")
+        self.messages_rejected += 1
+        reply_to = raw.get("reply_to") if isinstance(raw, dict) else None
+        if not isinstance(reply_to, str) or not reply_to:
+            return
+
+        def field(name: str, kind: type) -> Any:
+            value = raw.get(name)
+            return value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+        reply = protocol.Error(
+            code=error.code,
+            message=error.detail,
+            room_id=field("room_id", int),
+            user_id=field("user_id", int),
+            request_id=field("request_id", str),
+        )
+        self._spawn(self.layer.send(reply_to, protocol.encode(reply)))
+
+    async def _room_loop(self, room_id: int, queue: asyncio.Queue[protocol.WorkerMessage]) -> None:
         while True:
             message = await queue.get()
             try:
@@ -116,114 +147,96 @@ class RelayWorker:
             except RelayError as exc:
                 await self._reply_error(message, exc.code, exc.message)
             except Exception:
-                logger.exception("relay message %r failed", message.get("type"))
+                logger.exception("relay message %r failed", message.TYPE)
                 await self._reply_error(message, "relay_error", "The relay could not do that.")
             if room_id not in self.rooms and queue.empty():  # ended, idle, or never started
                 self._queues.pop(room_id, None)
                 self._room_tasks.pop(room_id, None)
                 return
 
-    async def handle(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        room_id = int(message["room_id"])
-        if kind == "relay.end":
-            await self._room_end(room_id)
+    async def handle(self, message: protocol.WorkerMessage) -> None:
+        room_id = message.room_id
+        if isinstance(message, protocol.End):
+            await self.room_end(room_id)
             return
-        if str(kind).startswith("relay.pipe_"):
+        if isinstance(
+            message, (protocol.PipeSubscribe, protocol.PipeUnsubscribe, protocol.PipeIdle)
+        ):
             await self.cascade.handle(message)
             return
-        if self._stale(room_id, message):
+        if self._stale(message):
             return
-        user_id = int(message["user_id"]) if "user_id" in message else None
-        if kind == "relay.remove":
-            assert user_id is not None
-            await self._remove(room_id, user_id, message)
+        if isinstance(message, protocol.Remove):
+            await self._remove(message)
             return
-        if kind == "relay.offer":
-            assert user_id is not None
-            self._refuse_if_removed(room_id, user_id, message.get("seq"))
-        if kind == "relay.ice":
-            assert user_id is not None
-            await self._ice(room_id, user_id, message)
+        if isinstance(message, protocol.Offer):
+            self._refuse_if_removed(room_id, message.user_id, message.seq)
+        if isinstance(message, protocol.Ice):
+            await self._ice(message)
             return
-        room = self._room(room_id)
-        if kind == "relay.offer":
-            assert user_id is not None
-            reply_to = str(message["reply_to"])
-            self._reply_to[(room_id, user_id)] = reply_to
+        room = self.room_ensure(room_id)
+        if isinstance(message, protocol.Offer):
+            user_id = message.user_id
+            self._reply_to[(room_id, user_id)] = message.reply_to
             await self.cascade.member_joining(room_id)  # an edge subscribes to its origin first
-            answer = await room.peer_offer(user_id, str(message["sdp"]))
-            await self.layer.send(
-                reply_to,
-                {
-                    "type": "relay.answer",
-                    "room_id": room_id,
-                    "user_id": user_id,
-                    "sdp": answer,
-                    "request_id": message.get("request_id"),
-                    "worker_id": self.worker_id,
-                },
+            answer = await room.peer_offer(user_id, message.sdp)
+            reply = protocol.Answer(
+                room_id=room_id,
+                user_id=user_id,
+                sdp=answer,
+                request_id=message.request_id,
+                worker_id=self.worker_id,
             )
+            await self.layer.send(message.reply_to, protocol.encode(reply))
             for publisher in list(room.forwarder.publishers.values()):
                 if publisher.speaking:  # so the newcomer's room learns who is talking now
                     self._on_speaking(room_id, publisher.user_id, True, publisher.level)
-        elif kind == "relay.room_state":
-            room.room_state(
-                {int(u) for u in message.get("speakers", [])},
-                {int(u) for u in message.get("muted", [])},
-            )
-        elif kind == "relay.mute":
-            assert user_id is not None
-            room.speaker_mute(user_id, bool(message.get("muted", True)))
-        elif kind == "relay.move_to_audience":
-            assert user_id is not None
-            room.speaker_move_to_audience(user_id)
+        elif isinstance(message, protocol.RoomState):
+            room.room_state(set(message.speakers), set(message.muted))
+        elif isinstance(message, protocol.Mute):
+            room.speaker_mute(message.user_id, message.muted)
+        elif isinstance(message, protocol.MoveToAudience):
+            room.speaker_move_to_audience(message.user_id)
         else:
-            raise RelayError("unknown_type", f"Unknown relay message type {kind!r}.")
+            assert_never(message)
 
-    async def _remove(self, room_id: int, user_id: int, message: dict[str, Any]) -> None:
+    async def _remove(self, message: protocol.Remove) -> None:
         """`relay.remove`: a removal by the room (reason `removed` with the event's `seq`) is
         remembered, whatever socket it came from; the connection is closed (with `if_channel`,
         only if that socket's offer made it). Never creates the room on this worker."""
-        reason = str(message.get("reason") or "removed")
-        seq = message.get("seq")
+        room_id, user_id = message.room_id, message.user_id
+        reason, seq = message.reason or "removed", message.seq
         if reason == "removed" and seq is not None:
             removed = self._removed.setdefault(room_id, {})
-            removed[user_id] = max(int(seq), removed.get(user_id, 0))
-        only_for = message.get("if_channel")
+            removed[user_id] = max(seq, removed.get(user_id, 0))
+        only_for = message.if_channel
         if only_for and self._reply_to.get((room_id, user_id)) != only_for:
             return  # that socket's connection was already replaced by a newer offer
         room = self.rooms.get(room_id)
         if room is not None:
             await room.peer_remove(user_id, reason)
 
-    async def _ice(self, room_id: int, user_id: int, message: dict[str, Any]) -> None:
+    async def _ice(self, message: protocol.Ice) -> None:
         """`relay.ice`: add the candidate (a refusal is a `relay.error`); with a `request_id`,
         acknowledge with `relay.ice_added`, so the socket can tell its client either way."""
-        room = self.rooms.get(room_id)
+        room = self.rooms.get(message.room_id)
         if room is None:
             raise RelayError("no_peer", "No connection for this member; send an offer first.")
-        await room.peer_ice(user_id, dict(message.get("candidate") or {}))
-        reply_to, request_id = message.get("reply_to"), message.get("request_id")
-        if reply_to and request_id:
-            await self.layer.send(
-                str(reply_to),
-                {
-                    "type": "relay.ice_added",
-                    "room_id": room_id,
-                    "user_id": user_id,
-                    "request_id": request_id,
-                },
+        await room.peer_ice(message.user_id, dict(message.candidate))
+        if message.reply_to and message.request_id:
+            reply = protocol.IceAdded(
+                room_id=message.room_id, user_id=message.user_id, request_id=message.request_id
             )
+            await self.layer.send(message.reply_to, protocol.encode(reply))
 
-    def _refuse_if_removed(self, room_id: int, user_id: int, seq: Any) -> None:
+    def _refuse_if_removed(self, room_id: int, user_id: int, seq: int | None) -> None:
         """An offer carries the room `seq` read when the web tier checked the person was in the
         room. Older than their removal: prepared before it, refused. Not older: they were let
         back in after it, and the removal is forgotten."""
         removed_at = self._removed.get(room_id, {}).get(user_id)
         if removed_at is None:
             return
-        if seq is None or int(seq) < removed_at:
+        if seq is None or seq < removed_at:
             raise RelayError("removed", "You were removed from this room.")
         del self._removed[room_id][user_id]
 
@@ -231,19 +244,20 @@ class RelayWorker:
         """Who this worker remembers as removed from the room, with the removal's seq."""
         return dict(self._removed.get(room_id, {}))
 
-    def _stale(self, room_id: int, message: dict[str, Any]) -> bool:
+    def _stale(self, message: protocol.WorkerMessage) -> bool:
         """Room-state commands carry the room's `seq`: one older than the last applied is
         dropped (two web processes' on-commit sends may arrive out of order)."""
-        seq = message.get("seq")
-        if seq is None or message.get("type") not in _STATE_TYPES:
+        if not isinstance(message, protocol.STATE_COMMANDS) or message.seq is None:
             return False
-        if int(seq) < self._room_seq.get(room_id, 0):
+        room_id, seq = message.room_id, message.seq
+        if seq < self._room_seq.get(room_id, 0):
             return True
-        self._room_seq[room_id] = int(seq)
+        self._room_seq[room_id] = seq
         return False
 
-    # --- rooms --------------------------------------------------------------------------------
-    def _room(self, room_id: int) -> RelayRoom:
+    # --- rooms (the cascade's `RoomHost`) -----------------------------------------------------
+    def room_ensure(self, room_id: int) -> RelayRoom:
+        """The room on this worker, created (empty) if it is not here yet."""
         room = self.rooms.get(room_id)
         if room is None:
             room = self.rooms[room_id] = RelayRoom(
@@ -256,7 +270,9 @@ class RelayWorker:
             )
         return room
 
-    async def _room_end(self, room_id: int) -> None:
+    async def room_end(self, room_id: int) -> None:
+        """The room is gone from this worker: its connections close; an origin ends it on its
+        edges, an edge leaves its origin."""
         self._room_seq.pop(room_id, None)
         self._removed.pop(room_id, None)
         room = self.rooms.pop(room_id, None)
@@ -278,27 +294,16 @@ class RelayWorker:
     def _on_speaking(self, room_id: int, user_id: int, speaking: bool, level: int) -> None:
         if self.cascade.is_edge(room_id):
             return  # the origin reports who is speaking, once for the whole room
-        event = {
-            "type": "relay.speaking",
-            "room_id": room_id,
-            "user_id": user_id,
-            "speaking": speaking,
-            "level": level,
-        }
-        self._spawn(self.layer.group_send(room_events_group(room_id), event))
+        event = protocol.Speaking(room_id=room_id, user_id=user_id, speaking=speaking, level=level)
+        self._spawn(self.layer.group_send(room_events_group(room_id), protocol.encode(event)))
 
     def _on_peer_closed(self, room_id: int, user_id: int, reason: str) -> None:
         self._member_gone(room_id, user_id, reason)
         reply_to = self._reply_to.pop((room_id, user_id), None)
         if reply_to is None:
             return
-        event = {
-            "type": "relay.peer_closed",
-            "room_id": room_id,
-            "user_id": user_id,
-            "reason": reason,
-        }
-        self._spawn(self.layer.send(reply_to, event))
+        event = protocol.PeerClosed(room_id=room_id, user_id=user_id, reason=reason)
+        self._spawn(self.layer.send(reply_to, protocol.encode(event)))
 
     def _member_gone(self, room_id: int, user_id: int, reason: str) -> None:
         """Placement forgets the member here; an edge left without listeners leaves the room."""
@@ -308,23 +313,20 @@ class RelayWorker:
             asyncio.to_thread(self.registry.forget_member, room_id, user_id, self.worker_id)
         )
         if self.cascade.is_edge(room_id):
-            self.dispatch({"type": "relay.pipe_idle", "room_id": room_id})
+            self.enqueue(protocol.PipeIdle(room_id=room_id))
 
-    async def _reply_error(self, message: dict[str, Any], code: str, text: str) -> None:
-        reply_to = message.get("reply_to")
-        if not reply_to:
+    async def _reply_error(self, message: protocol.WorkerMessage, code: str, text: str) -> None:
+        """Only offers and candidates name a reply channel."""
+        if not isinstance(message, (protocol.Offer, protocol.Ice)) or not message.reply_to:
             return
-        await self.layer.send(
-            str(reply_to),
-            {
-                "type": "relay.error",
-                "room_id": message.get("room_id"),
-                "user_id": message.get("user_id"),
-                "request_id": message.get("request_id"),
-                "code": code,
-                "message": text,
-            },
+        reply = protocol.Error(
+            code=code,
+            message=text,
+            room_id=message.room_id,
+            user_id=message.user_id,
+            request_id=message.request_id,
         )
+        await self.layer.send(message.reply_to, protocol.encode(reply))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -350,6 +352,7 @@ class RelayWorker:
             "rss_bytes": _rss_bytes(),
             "max_peers": conf.worker_max_peers(),
             "send_loop": fastpath.status(),  # "c", or why the Python loop is used
+            "messages_rejected": self.messages_rejected,
             **self.cascade.metrics(),
         }
 
@@ -433,3 +436,14 @@ def relay_embedded_start() -> RelayWorker:
         _embedded_task = loop.create_task(_embedded.run())
         _embedded_task.add_done_callback(_log_failure)
     return _embedded
+
+
+async def relay_embedded_stop() -> None:
+    """Stop the worker `relay_embedded_start` started (closes its connections, unregisters), if
+    one runs."""
+    running, task = _embedded, _embedded_task
+    if running is None or task is None or task.done():
+        return
+    running.stop()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(asyncio.shield(task), 5)

@@ -15,8 +15,8 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from media_relay.signalling import relay_room_event
 from rooms.realtime import coalesce, fanout, framing
+from rooms.relay_bridge import relay_room_event
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,9 @@ one dict lookup and one write per socket instead of a channel-layer message, a t
 thread hop each.
 
 WebRTC signalling (`rtc.offer`, `rtc.ice`) goes to the room's relay worker over the channel
-layer (media_relay/signalling.py); a socket gets a channel-layer channel of its own only once
-it offers (rooms/realtime/rtc.py), so sockets that never start audio stay cheap.
+layer (the relay protocol, media_relay/protocol.py; where the offer goes,
+rooms/relay_bridge.py); a socket gets a channel-layer channel of its own only once it
+offers (rooms/realtime/rtc.py), so sockets that never start audio stay cheap.
 
 The user is loaded once, at connect, but an account can be disabled (banned) while its sockets
 are open. The ban's `account.disabled` push, on the person's user channel, refuses every socket
@@ -31,6 +32,7 @@ from channels.exceptions import StopConsumer
 
 from accounts.permissions import user_require_member, user_require_member_now
 from clubhouse.errors import ApplicationError
+from rooms import relay_bridge
 from rooms.realtime import conf, domain, framing
 from rooms.realtime.fanout import Hub, get_hub
 from rooms.realtime.framing import FrameError, Request
@@ -381,7 +383,7 @@ class RoomConsumer(AsyncConsumer):
         # The relay only checks that the person is in the room: check the account here.
         await database_sync_to_async(user_require_member_now)(self.user)
         if self.rtc is None:
-            self.rtc = RtcLink(self.user_id, self._send_text)
+            self.rtc = RtcLink(self.user_id, self._send_text, relay_bridge.member_offer_prepare)
         # Follow the room's relay events before the offer: the relay tells a newcomer's room
         # who is talking right after answering.
         await self.hub.relay_follow(room_id)

@@ -3,7 +3,7 @@ member's hallway), a quiet talk room, and an upcoming event.
 
 The music room ranks first through the hallway's own rules (rooms/hallway.py): every demo member
 follows the people on its stage, and nobody follows as many people on any other stage. Its stage
-is the bots of `manage.py demo_speaker` (media_relay/management/commands/demo_speaker.py), which
+is the bots of `manage.py demo_speaker` (rooms/management/commands/demo_speaker.py), which
 take turns playing, with listeners in the audience and a raised hand. The talk room's stage is
 muted: nobody plays audio there, and its muted microphones say so.
 

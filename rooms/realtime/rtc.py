@@ -1,9 +1,11 @@
-"""WebRTC signalling on room sockets (docs/protocol.md, "Audio"): the socket side of
-`media_relay.signalling`.
+"""WebRTC signalling on room sockets (docs/protocol.md, "Audio"): the socket side of the relay,
+speaking its protocol (media_relay/protocol.py) through its client (media_relay/signalling.py).
 
 - `RtcLink` (one per socket, created on its first `rtc.offer`): the socket's channel-layer
   channel and the task reading relay replies from it. Ordinary sockets never create one, so they
-  cost no channel-layer subscription.
+  cost no channel-layer subscription. Where an offer goes and the room state sent before it
+  come from the `prepare` function it is given (rooms/relay_bridge.py, which reads the
+  rooms' tables).
 - `RelayFollower` (one per hub, created when a first local socket offers): for each room with
   WebRTC sockets in this process, it receives the room's `relay.speaking` events once and hands
   them to the local sockets as `room.speaking` pushes, and checks every `relay_check_seconds`
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import itertools
 import logging
 import time
@@ -28,6 +31,8 @@ from channels.layers import get_channel_layer
 from redis.exceptions import RedisError
 
 from clubhouse.errors import ApplicationError
+from media_relay import protocol, signalling
+from media_relay.placement import room_events_group
 from rooms.realtime import conf, framing
 from rooms.realtime.framing import FrameError, Request
 
@@ -37,6 +42,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _request_ids = itertools.count(1)
+
+# (room_id, user_id, publishing) -> (the worker the offer goes to, the room state to send first);
+# blocking (database, placement). rooms/relay_bridge.py's `member_offer_prepare`.
+OfferPrepare = Callable[[int, int, bool], tuple[str, protocol.RoomState]]
+# What answers a request (by its request id).
+Answered = protocol.Answer | protocol.IceAdded | protocol.Error
+_ANSWERS = (protocol.Answer, protocol.IceAdded, protocol.Error)
 
 # relay.error codes the client may see as they are (with their status); anything else is
 # `relay_error`.
@@ -50,12 +62,6 @@ _RELAY_CODES = {
 }
 
 
-def _signalling() -> Any:
-    from media_relay import signalling
-
-    return signalling
-
-
 def push_frame(kind: str, room_id: int, data: dict[str, Any]) -> str:
     return framing.dumps({"type": kind, "room_id": room_id, "data": data})
 
@@ -63,14 +69,17 @@ def push_frame(kind: str, room_id: int, data: dict[str, Any]) -> str:
 class RtcLink:
     """One socket's relay connection state: its reply channel, reader and current worker."""
 
-    def __init__(self, user_id: int, push: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(
+        self, user_id: int, push: Callable[[str], Awaitable[None]], prepare: OfferPrepare
+    ) -> None:
         self.user_id = user_id
         self.push = push  # writes one text frame to the socket
+        self.prepare = prepare
         self.layer = get_channel_layer()
         self.channel: str | None = None
         self.room_id: int | None = None
         self.worker_id: str | None = None
-        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._waiting: dict[str, asyncio.Future[Answered]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._offers: collections.deque[float] = collections.deque()  # last minute's offers
 
@@ -95,12 +104,11 @@ class RtcLink:
                 fields={"sdp": ["An SDP offer (string) is required."]},
             )
         self._count_offer()
-        signalling = _signalling()
         await signalling.relay_embedded_ready()  # `make run`: the relay runs on this loop
         await self._start()
         assert self.channel is not None
         publishing = "a=sendonly" in sdp or "a=sendrecv" in sdp
-        worker_id, state = await database_sync_to_async(signalling.member_offer_prepare)(
+        worker_id, state = await database_sync_to_async(self.prepare)(
             room_id, self.user_id, publishing
         )
         if self.room_id is not None and self.room_id != room_id:
@@ -111,23 +119,26 @@ class RtcLink:
             # (reason `moved`) is our own doing and is not pushed to the client.
             await self.close_peer("moved")
         # Room state first: the relay answers with the mic m-line active only for speakers.
+        refusal = "The relay could not answer the offer."
         answer = await self._relay_ask(
             worker_id,
-            {
-                "type": "relay.offer",
-                "room_id": room_id,
-                "user_id": self.user_id,
-                "sdp": sdp,
+            protocol.Offer(
+                room_id=room_id,
+                user_id=self.user_id,
+                sdp=sdp,
+                reply_to=self.channel,
                 # the room state the membership check saw: a removal newer than it that
                 # reached the worker first refuses this offer
-                "seq": state.get("seq"),
-            },
+                seq=state.seq,
+            ),
             first=state,
             what="offer",
-            refusal="The relay could not answer the offer.",
+            refusal=refusal,
         )
-        self.room_id, self.worker_id = room_id, str(answer.get("worker_id") or worker_id)
-        return {"sdp": answer.get("sdp"), "worker_id": self.worker_id}
+        if not isinstance(answer, protocol.Answer):  # an answer of another kind: not ours
+            raise _relay_refusal(None, refusal)
+        self.room_id, self.worker_id = room_id, answer.worker_id or worker_id
+        return {"sdp": answer.sdp, "worker_id": self.worker_id}
 
     def _count_offer(self) -> None:
         """Each offer builds a new peer connection at the relay (and closes the last): at most
@@ -146,24 +157,23 @@ class RtcLink:
     async def _relay_ask(
         self,
         worker_id: str,
-        message: dict[str, Any],
+        message: protocol.Offer | protocol.Ice,
         *,
         what: str,
         refusal: str,
-        first: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Send `message` (after `first`, if given) to the worker and wait for its answer; no
-        answer in time, or a channel layer that would not take the message, is 503
-        `relay_unavailable`, and a `relay.error` answer is the worker's refusal."""
-        signalling = _signalling()
+        first: protocol.RoomState | None = None,
+    ) -> protocol.Answer | protocol.IceAdded:
+        """Send `message` (after `first`, if given) to the worker, with a request id, and wait
+        for its answer; no answer in time, or a channel layer that would not take the message,
+        is 503 `relay_unavailable`, and a `relay.error` answer is the worker's refusal."""
         relay_request = f"{self.channel}#{next(_request_ids)}"
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Answered] = asyncio.get_running_loop().create_future()
         self._waiting[relay_request] = future
         try:
             if first is not None:
                 await signalling.relay_send(worker_id, first)
             await signalling.relay_send(
-                worker_id, {**message, "reply_to": self.channel, "request_id": relay_request}
+                worker_id, dataclasses.replace(message, request_id=relay_request)
             )
             answer = await asyncio.wait_for(future, conf.relay_timeout_seconds())
         except (TimeoutError, ChannelFull, OSError, RedisError) as exc:
@@ -175,7 +185,7 @@ class RtcLink:
             ) from None
         finally:
             self._waiting.pop(relay_request, None)
-        if answer.get("type") == "relay.error":
+        if isinstance(answer, protocol.Error):
             raise _relay_refusal(answer, refusal)
         return answer
 
@@ -200,9 +210,12 @@ class RtcLink:
             else None,
         }
         # The relay checks the candidate (address, count) and answers either way.
+        assert self.channel is not None  # set by the offer
         await self._relay_ask(
             self.worker_id,
-            {"type": "relay.ice", "room_id": room_id, "user_id": self.user_id, "candidate": clean},
+            protocol.Ice(
+                room_id=room_id, user_id=self.user_id, candidate=clean, reply_to=self.channel
+            ),
             what="ICE candidate",
             refusal="The relay could not add that candidate.",
         )
@@ -219,22 +232,22 @@ class RtcLink:
             except Exception:
                 logger.exception("realtime: handling relay message %r failed", message.get("type"))
 
-    async def _on_relay(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        if kind in ("relay.answer", "relay.ice_added", "relay.error"):
-            future = self._waiting.get(str(message.get("request_id")))
+    async def _on_relay(self, raw: dict[str, Any]) -> None:
+        message = protocol.receive(raw, protocol.REPLIES, f"the socket of user {self.user_id}")
+        if isinstance(message, _ANSWERS):
+            future = self._waiting.get(str(message.request_id))
             if future is not None and not future.done():
                 future.set_result(message)
-            elif kind == "relay.error":
-                logger.info("relay error for user %s: %s", self.user_id, message.get("code"))
+            elif isinstance(message, protocol.Error):
+                logger.info("relay error for user %s: %s", self.user_id, message.code)
             return
-        if kind == "relay.peer_closed":
-            if message.get("reason") == "moved":
+        if isinstance(message, protocol.PeerClosed):
+            if message.reason == "moved":
                 return
-            room_id = int(message.get("room_id") or 0)
+            room_id = message.room_id
             if room_id == self.room_id:
                 self.worker_id = None
-            reason = str(message.get("reason") or "closed")
+            reason = message.reason or "closed"
             await self.push(push_frame("rtc.closed", room_id, {"reason": reason}))
 
     async def renegotiate(self, reason: str) -> None:
@@ -254,17 +267,11 @@ class RtcLink:
         self.room_id = self.worker_id = None
         if room_id is None or worker_id is None:
             return
-        message: dict[str, Any] = {
-            "type": "relay.remove",
-            "room_id": room_id,
-            "user_id": self.user_id,
-            "reason": reason,
-            "if_channel": self.channel,
-        }
-        if seq is not None:
-            message["seq"] = seq
+        message = protocol.Remove(
+            room_id=room_id, user_id=self.user_id, reason=reason, seq=seq, if_channel=self.channel
+        )
         with contextlib.suppress(Exception):
-            await _signalling().relay_send(worker_id, message)
+            await signalling.relay_send(worker_id, message)
 
     async def close(self) -> None:
         await self.close_peer("closed")
@@ -300,13 +307,13 @@ class RelayFollower:
                 self._tasks = [loop.create_task(self._read()), loop.create_task(self._check())]
             if room_id not in self.rooms:
                 self.rooms.add(room_id)
-                await self.layer.group_add(_room_events_group(room_id), self.channel)
+                await self.layer.group_add(room_events_group(room_id), self.channel)
 
     def unfollow(self, room_id: int) -> None:
         if room_id not in self.rooms or self.layer is None or self.channel is None:
             return
         self.rooms.discard(room_id)
-        self.hub.spawn(self.layer.group_discard(_room_events_group(room_id), self.channel))
+        self.hub.spawn(self.layer.group_discard(room_events_group(room_id), self.channel))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -318,28 +325,28 @@ class RelayFollower:
         if self.layer is not None and self.channel is not None:
             for room_id in list(self.rooms):
                 with contextlib.suppress(Exception):
-                    await self.layer.group_discard(_room_events_group(room_id), self.channel)
+                    await self.layer.group_discard(room_events_group(room_id), self.channel)
         self.rooms.clear()
         self.channel = None
 
     async def _read(self) -> None:
         assert self.layer is not None and self.channel is not None
         while True:
-            message = await self.layer.receive(self.channel)
-            if message.get("type") != "relay.speaking":
+            raw = await self.layer.receive(self.channel)
+            message = protocol.receive(raw, protocol.EVENTS, "the relay follower")
+            if not isinstance(message, protocol.Speaking):
                 continue
             try:
-                room_id = int(message["room_id"])
                 event = {
                     "type": "room.speaking",
-                    "room_id": room_id,
+                    "room_id": message.room_id,
                     "data": {
-                        "user_id": int(message["user_id"]),
-                        "speaking": bool(message.get("speaking")),
-                        "level": int(message.get("level", 127)),
+                        "user_id": message.user_id,
+                        "speaking": message.speaking,
+                        "level": message.level,
                     },
                 }
-                await self.hub.deliver_local(room_id, event)
+                await self.hub.deliver_local(message.room_id, event)
             except Exception:
                 logger.exception("realtime: delivering a speaking event failed")
 
@@ -362,7 +369,6 @@ class RelayFollower:
                     links.append(link)
         if not links:
             return 0
-        signalling = _signalling()
         # A listener on a live edge must re-offer too when the room's origin died (the room
         # moves and every placement starts over), so the origins are checked as well.
         origins = await asyncio.to_thread(
@@ -384,18 +390,12 @@ class RelayFollower:
         return told
 
 
-def _relay_refusal(answer: dict[str, Any], default: str) -> ApplicationError:
-    code = str(answer.get("code") or "relay_error")
+def _relay_refusal(answer: protocol.Error | None, default: str) -> ApplicationError:
+    code = (answer.code if answer is not None else "") or "relay_error"
     if code == "removed":
         return ApplicationError("You are no longer in this room.", code="not_in_room", status=409)
     return ApplicationError(
-        str(answer.get("message") or default),
+        (answer.message if answer is not None else "") or default,
         code=code if code in _RELAY_CODES else "relay_error",
         status=_RELAY_CODES.get(code, 409),
     )
-
-
-def _room_events_group(room_id: int) -> str:
-    from media_relay.placement import room_events_group
-
-    return room_events_group(room_id)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from channels.layers import InMemoryChannelLayer
 
+from media_relay import protocol
 from media_relay.placement import MemoryRegistry, Registry, worker_channel
 from media_relay.testing import ListenerClient, SpeakerClient, wait_for
 from media_relay.worker import RelayWorker
@@ -49,28 +50,28 @@ class Cluster:
         self.placed[user_id] = self.registry.place_member(ROOM, user_id, publishing, 500)
         return self.placed[user_id]
 
-    async def room_wide(self, message: dict[str, Any]) -> None:
+    async def room_wide(self, message: protocol.WorkerMessage) -> None:
         for worker_id in self.registry.room_workers(ROOM):
-            await self.layer.send(worker_channel(worker_id), {"room_id": ROOM, **message})
+            await self.send_to(worker_id, message)
 
-    async def send_to(self, worker_id: str, message: dict[str, Any]) -> None:
-        await self.layer.send(worker_channel(worker_id), {"room_id": ROOM, **message})
+    async def send_to(self, worker_id: str, message: protocol.WorkerMessage) -> None:
+        await self.layer.send(worker_channel(worker_id), protocol.encode(message))
 
     async def join(self, user_id: int, client: Any, offer: str, worker_id: str) -> None:
         self.clients.append(client)
         channel = self.channels[user_id] = await self.layer.new_channel()
         await self.send_to(
             worker_id,
-            {"type": "relay.offer", "user_id": user_id, "sdp": offer, "reply_to": channel},
+            protocol.Offer(room_id=ROOM, user_id=user_id, sdp=offer, reply_to=channel),
         )
-        reply = await asyncio.wait_for(self.layer.receive(channel), 10)
-        assert reply["type"] == "relay.answer", reply
-        assert reply["worker_id"] == worker_id
-        await client.answer(reply["sdp"])
+        reply = protocol.decode(await asyncio.wait_for(self.layer.receive(channel), 10))
+        assert isinstance(reply, protocol.Answer), reply
+        assert reply.worker_id == worker_id
+        await client.answer(reply.sdp)
 
     async def speaker(self) -> SpeakerClient:
         origin = self.place(SPEAKER, publishing=True)
-        await self.room_wide({"type": "relay.room_state", "speakers": [SPEAKER], "muted": []})
+        await self.room_wide(protocol.RoomState(room_id=ROOM, speakers=(SPEAKER,)))
         client = SpeakerClient()
         await self.join(SPEAKER, client, await client.offer(), origin)
         return client
@@ -161,14 +162,12 @@ async def test_a_mute_on_the_origin_stops_the_edges_listeners_at_once(cluster: C
 
     # Only the origin is told: its enforcement alone stops what reaches the edge.
     origin_room = cluster.room_on(cluster.origin)
-    await cluster.send_to(cluster.origin, {"type": "relay.mute", "user_id": SPEAKER})
+    await cluster.send_to(cluster.origin, protocol.Mute(room_id=ROOM, user_id=SPEAKER))
     assert await wait_for(lambda: SPEAKER in origin_room.muted, 5.0)
     assert await piped_after(cluster, edge, 0.3) <= 2  # a packet interval or two in flight
     assert await silent_for([edge_listener], 1.0)
 
-    await cluster.send_to(
-        cluster.origin, {"type": "relay.mute", "user_id": SPEAKER, "muted": False}
-    )
+    await cluster.send_to(cluster.origin, protocol.Mute(room_id=ROOM, user_id=SPEAKER, muted=False))
     assert await hears_tone([edge_listener])
 
 
@@ -181,7 +180,7 @@ async def test_move_to_audience_stops_the_edges_listeners_and_keeps_the_speaker_
     edge = cluster.placed[101]
     assert await hears_tone([edge_listener])
 
-    await cluster.room_wide({"type": "relay.move_to_audience", "user_id": SPEAKER})
+    await cluster.room_wide(protocol.MoveToAudience(room_id=ROOM, user_id=SPEAKER))
     origin_room = cluster.room_on(cluster.origin)
     assert await wait_for(lambda: SPEAKER not in origin_room.forwarder.publishers, 5.0)
     assert await piped_after(cluster, edge, 0.3) <= 2
@@ -199,14 +198,11 @@ async def test_removing_an_edge_listener_closes_only_it(cluster: Cluster) -> Non
     assert cluster.placed[101] == edge != cluster.origin
     assert await hears_tone([on_origin, kept, removed])
 
-    await cluster.room_wide({"type": "relay.remove", "user_id": 102})
+    await cluster.room_wide(protocol.Remove(room_id=ROOM, user_id=102))
     closed = await asyncio.wait_for(cluster.layer.receive(cluster.channels[102]), 5)
-    assert closed == {
-        "type": "relay.peer_closed",
-        "room_id": ROOM,
-        "user_id": 102,
-        "reason": "removed",
-    }
+    assert protocol.decode(closed) == protocol.PeerClosed(
+        room_id=ROOM, user_id=102, reason="removed"
+    )
     assert await wait_for(lambda: removed.pc.connectionState == "closed", 5.0)
     assert kept.pc.connectionState == "connected"
     assert await hears_tone([on_origin, kept])
@@ -220,7 +216,7 @@ async def test_an_edge_whose_last_listener_leaves_leaves_the_room(cluster: Clust
     edge = cluster.placed[101]
     assert await wait_for(lambda: cluster.workers[edge].cascade.stats.packets_in > 0, 8.0)
 
-    await cluster.send_to(edge, {"type": "relay.remove", "user_id": 101})
+    await cluster.send_to(edge, protocol.Remove(room_id=ROOM, user_id=101))
     assert await wait_for(lambda: cluster.room_on(edge) is None, 5.0)
     origin = cluster.workers[cluster.origin]
     assert await wait_for(lambda: origin.metrics()["origin_edges"] == 0, 5.0)
@@ -236,7 +232,7 @@ async def test_ending_the_room_tears_down_the_origin_and_its_edges(cluster: Clus
     assert await hears_tone(listeners[-1:])
 
     # Told only to the origin, the end still reaches every edge (the web tier tells them all).
-    await cluster.send_to(cluster.origin, {"type": "relay.end"})
+    await cluster.send_to(cluster.origin, protocol.End(room_id=ROOM))
     assert await wait_for(lambda: all(cluster.room_on(w) is None for w in serving), 5.0)
     everyone = [speaker, *listeners]
     assert await wait_for(lambda: all(c.pc.connectionState == "closed" for c in everyone), 8.0)
@@ -303,7 +299,7 @@ async def test_the_pipe_is_a_udp_socket_and_cascading_writes_no_file(cluster: Cl
         await cluster.listener(100)
         edge_listener = await cluster.listener(101)
         assert await hears_tone([edge_listener], frames=25)
-        await cluster.room_wide({"type": "relay.end"})
+        await cluster.room_wide(protocol.End(room_id=ROOM))
         assert await wait_for(lambda: all(cluster.room_on(w) is None for w in "abc"), 5.0)
     finally:
         _watch["on"] = False
@@ -353,7 +349,7 @@ async def test_the_origin_dying_re_places_the_room_and_everyone_hears_again(sett
             if previous[user_id] not in (dead, cluster.placed[user_id]):
                 await cluster.send_to(
                     previous[user_id],
-                    {"type": "relay.remove", "user_id": user_id, "reason": "moved"},
+                    protocol.Remove(room_id=ROOM, user_id=user_id, reason="moved"),
                 )
         assert cluster.origin != dead
         assert len(set(cluster.registry.room_workers(ROOM))) == 2  # cascaded again
@@ -397,7 +393,7 @@ async def test_cascading_through_redis_registry_and_channel_layer(settings: Any)
         edge_listener = await cluster.listener(101)
         assert cluster.placed[101] != cluster.origin
         assert await hears_tone([edge_listener])
-        await cluster.room_wide({"type": "relay.end"})
+        await cluster.room_wide(protocol.End(room_id=ROOM))
         assert await wait_for(lambda: all(cluster.room_on(w) is None for w in "ab"), 5.0)
     finally:
         await cluster.close()
@@ -466,7 +462,7 @@ async def test_a_speaker_placed_on_an_edge_by_mistake_is_answered_as_a_listener(
     await cluster.listener(100)
     edge_listener = await cluster.listener(101)
     edge = cluster.placed[101]
-    await cluster.room_wide({"type": "relay.room_state", "speakers": [SPEAKER, 2], "muted": []})
+    await cluster.room_wide(protocol.RoomState(room_id=ROOM, speakers=(SPEAKER, 2)))
     # The web tier forgets to say it publishes: placed like a listener, on the edge.
     assert cluster.place(2, publishing=False) == edge
     misplaced = SpeakerClient(frequency=660.0)

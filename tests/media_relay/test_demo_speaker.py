@@ -16,10 +16,10 @@ from django.contrib.sessions.backends.db import SessionStore
 from accounts import demo as accounts_demo
 from accounts.models import User
 from media_relay.demo_audio import PARTS, SAMPLE_RATE, Turns, render
-from media_relay.management.commands import demo_speaker
 from media_relay.testing import wait_for
 from rooms import demo as rooms_demo
 from rooms.client import RoomClient
+from rooms.management.commands import demo_speaker
 from rooms.models import Room
 from tests.media_relay.test_signalling import Scene, memory_scene  # noqa: F401 - fixture
 from tests.rooms.factories import MemberFactory

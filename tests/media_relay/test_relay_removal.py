@@ -15,6 +15,7 @@ from accounts import services as account_services
 from accounts.models import User
 from media_relay import signalling
 from media_relay.testing import wait_for
+from rooms import relay_bridge
 from rooms.client import ProtocolError
 from rooms.services import room_user_remove
 from tests.media_relay.test_signalling import Scene, hears_tone, memory_scene, scene, silent
@@ -36,7 +37,7 @@ async def test_a_removal_committed_while_the_offer_is_on_its_way_gets_no_audio(
     assert scene.room is not None
     room_id = scene.room.pk
     troll = await scene.person()
-    prepare = signalling.member_offer_prepare
+    prepare = relay_bridge.member_offer_prepare
 
     def prepare_then_removed(room: int, user_id: int, publishing: bool) -> Any:
         prepared = prepare(room, user_id, publishing)
@@ -44,7 +45,7 @@ async def test_a_removal_committed_while_the_offer_is_on_its_way_gets_no_audio(
             room_user_remove(user=moderator.user, room_id=room, target_id=user_id)
         return prepared
 
-    monkeypatch.setattr(signalling, "member_offer_prepare", prepare_then_removed)
+    monkeypatch.setattr(relay_bridge, "member_offer_prepare", prepare_then_removed)
 
     with pytest.raises(ProtocolError) as refused:
         await troll.listen()
@@ -68,7 +69,7 @@ async def test_an_ejected_socket_closes_its_own_relay_connection(
     troll, stays = audience
     peers = worker.rooms[room_id].peers
     assert troll.user.pk in peers
-    monkeypatch.setattr(signalling, "_room_workers", lambda room_id: [])  # the command is lost
+    monkeypatch.setattr(signalling, "room_workers", lambda room_id: [])  # the command is lost
 
     await moderator.ws.request("room.user_remove", room_id=room_id, user_id=troll.user.pk)
 

@@ -26,9 +26,10 @@ from channels.layers import get_channel_layer
 
 from accounts import services as account_services
 from accounts.models import User
-from media_relay import placement, signalling
+from media_relay import placement, protocol, signalling
 from media_relay.testing import ListenerClient, SpeakerClient, wait_for
 from media_relay.worker import RelayWorker
+from rooms import relay_bridge
 from rooms.client import ProtocolError, RoomClient
 from rooms.models import Room
 from rooms.realtime.fanout import Hub
@@ -510,21 +511,13 @@ async def test_a_state_command_older_than_the_applied_seq_is_dropped() -> None:
 
     worker = RelayWorker(InMemoryChannelLayer(), worker_id="w", registry=placement.MemoryRegistry())
     try:
-        await worker.handle(
-            {"type": "relay.room_state", "room_id": 1, "seq": 5, "speakers": [7], "muted": []}
-        )
-        await worker.handle(
-            {"type": "relay.mute", "room_id": 1, "seq": 4, "user_id": 7, "muted": True}
-        )
-        await worker.handle(
-            {"type": "relay.room_state", "room_id": 1, "seq": 3, "speakers": [], "muted": []}
-        )
+        await worker.handle(protocol.RoomState(room_id=1, seq=5, speakers=(7,), muted=()))
+        await worker.handle(protocol.Mute(room_id=1, seq=4, user_id=7, muted=True))
+        await worker.handle(protocol.RoomState(room_id=1, seq=3, speakers=(), muted=()))
         assert (worker.rooms[1].speakers, worker.rooms[1].muted) == ({7}, set())
-        await worker.handle(
-            {"type": "relay.mute", "room_id": 1, "seq": 6, "user_id": 7, "muted": True}
-        )
+        await worker.handle(protocol.Mute(room_id=1, seq=6, user_id=7, muted=True))
         assert worker.rooms[1].muted == {7}
-        await worker.handle({"type": "relay.mute", "room_id": 1, "user_id": 7, "muted": False})
+        await worker.handle(protocol.Mute(room_id=1, user_id=7, muted=False))
         assert worker.rooms[1].muted == set()  # without `seq`: always applied
     finally:
         await worker.shutdown()
@@ -535,25 +528,28 @@ async def test_a_state_command_older_than_the_applied_seq_is_dropped() -> None:
     [
         (
             {"type": "room.speaker_muted", "data": {"user_id": 3}},
-            {"type": "relay.mute", "user_id": 3, "muted": True},
+            protocol.Mute(room_id=11, user_id=3, muted=True, seq=9),
         ),
         (
             {"type": "room.speaker_unmuted", "data": {"user_id": 3}},
-            {"type": "relay.mute", "user_id": 3, "muted": False},
+            protocol.Mute(room_id=11, user_id=3, muted=False, seq=9),
         ),
         (
             {"type": "room.speaker_removed", "data": {"user_id": 3, "reason": "moved"}},
-            {"type": "relay.move_to_audience", "user_id": 3},
+            protocol.MoveToAudience(room_id=11, user_id=3, seq=9),
         ),
         (
             {"type": "room.user_removed", "data": {"user_id": 3}},
-            {"type": "relay.remove", "user_id": 3, "reason": "removed"},
+            protocol.Remove(room_id=11, user_id=3, reason="removed", seq=9),
         ),
-        ({"type": "room.ended", "data": {"reason": "empty"}}, {"type": "relay.end"}),
+        ({"type": "room.ended", "data": {"reason": "empty"}}, protocol.End(room_id=11)),
     ],
 )
 def test_room_events_become_relay_commands_for_the_rooms_worker(
-    event: dict[str, Any], expected: dict[str, Any], settings: Any, monkeypatch: pytest.MonkeyPatch
+    event: dict[str, Any],
+    expected: protocol.Message,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from channels.layers import InMemoryChannelLayer
 
@@ -562,15 +558,14 @@ def test_room_events_become_relay_commands_for_the_rooms_worker(
     monkeypatch.setattr(signalling, "get_channel_layer", lambda: layer)
     monkeypatch.setattr(signalling, "_registries", {})
     monkeypatch.setattr(placement, "_memory", placement.MemoryRegistry())
-    signalling.relay_room_event(11, {"room_id": 11, "seq": 9, **event})
+    relay_bridge.relay_room_event(11, {"room_id": 11, "seq": 9, **event})
     assert layer.channels == {}  # the room has no relay worker: nothing to tell
     placement._memory.heartbeat("w", {})
     placement._memory.place(11)
-    signalling.relay_room_event(11, {"room_id": 11, "seq": 9, **event})
+    relay_bridge.relay_room_event(11, {"room_id": 11, "seq": 9, **event})
     message = async_to_sync(layer.receive)(placement.worker_channel("w"))
     assert not layer.channels.get(placement.worker_channel("w"))  # exactly one command
-    assert {k: v for k, v in message.items() if k in expected} == expected
-    assert message["room_id"] == 11
+    assert protocol.decode(message) == expected
 
 
 @pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.redis)])

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from channels.layers import InMemoryChannelLayer
 
-from media_relay import fastpath
+from media_relay import fastpath, protocol
 from media_relay.placement import MemoryRegistry, room_events_group
 from media_relay.testing import ListenerClient, SpeakerClient, wait_for
 from media_relay.worker import RelayWorker
@@ -26,8 +26,8 @@ class Web:
         self.worker = worker
         self.clients: list[Any] = []
 
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.layer.send(self.worker.channel, {"room_id": ROOM, **message})
+    async def send(self, message: protocol.WorkerMessage) -> None:
+        await self.layer.send(self.worker.channel, protocol.encode(message))
 
     async def receive(self, channel: str, timeout: float = 5.0) -> dict[str, Any]:
         return await asyncio.wait_for(self.layer.receive(channel), timeout)
@@ -36,18 +36,14 @@ class Web:
         self.clients.append(client)
         channel = await self.layer.new_channel()
         await self.send(
-            {
-                "type": "relay.offer",
-                "user_id": user_id,
-                "sdp": offer,
-                "reply_to": channel,
-                "request_id": "r1",
-            }
+            protocol.Offer(
+                room_id=ROOM, user_id=user_id, sdp=offer, reply_to=channel, request_id="r1"
+            )
         )
-        reply = await self.receive(channel)
-        assert reply["type"] == "relay.answer", reply
-        assert (reply["user_id"], reply["request_id"]) == (user_id, "r1")
-        await client.answer(reply["sdp"])
+        reply = protocol.decode(await self.receive(channel))
+        assert isinstance(reply, protocol.Answer), reply
+        assert (reply.user_id, reply.request_id) == (user_id, "r1")
+        await client.answer(reply.sdp)
         return channel
 
 
@@ -88,22 +84,17 @@ async def _web(layer: Any) -> AsyncIterator[Web]:
 async def test_offer_answer_and_media_through_the_channel_layer(web: Web) -> None:
     events = await web.layer.new_channel()
     await web.layer.group_add(room_events_group(ROOM), events)
-    await web.send({"type": "relay.room_state", "speakers": [1], "muted": []})
+    await web.send(protocol.RoomState(room_id=ROOM, speakers=(1,)))
     speaker = SpeakerClient()
     await web.join(1, speaker, await speaker.offer())
     listener = ListenerClient()
     await web.join(2, listener, await listener.offer())
     assert await wait_for(lambda: listener.tone_frames >= 15, 6.0)
-    event = await web.receive(events)
-    assert event == {
-        "type": "relay.speaking",
-        "room_id": ROOM,
-        "user_id": 1,
-        "speaking": True,
-        "level": event["level"],
-    }
+    event = protocol.decode(await web.receive(events))
+    assert isinstance(event, protocol.Speaking)
+    assert event == protocol.Speaking(room_id=ROOM, user_id=1, speaking=True, level=event.level)
 
-    await web.send({"type": "relay.mute", "user_id": 1, "muted": True})
+    await web.send(protocol.Mute(room_id=ROOM, user_id=1, muted=True))
     await asyncio.sleep(1.0)  # what was already in flight, in jitter buffers and decoders
     before = listener.tone_frames
     await asyncio.sleep(0.7)
@@ -114,32 +105,26 @@ async def test_remove_tells_the_members_channel_and_end_closes_the_room(web: Web
     listener = ListenerClient()
     channel = await web.join(2, listener, await listener.offer())
     assert await wait_for(lambda: listener.pc.connectionState == "connected", 5.0)
-    await web.send({"type": "relay.remove", "user_id": 2})
-    assert await web.receive(channel) == {
-        "type": "relay.peer_closed",
-        "room_id": ROOM,
-        "user_id": 2,
-        "reason": "removed",
-    }
+    await web.send(protocol.Remove(room_id=ROOM, user_id=2))
+    assert protocol.decode(await web.receive(channel)) == protocol.PeerClosed(
+        room_id=ROOM, user_id=2, reason="removed"
+    )
     assert await wait_for(lambda: listener.pc.connectionState == "closed", 5.0)
-    await web.send({"type": "relay.end"})
+    await web.send(protocol.End(room_id=ROOM))
     assert await wait_for(lambda: ROOM not in web.worker.rooms, 3.0)
 
 
 async def test_errors_reply_on_the_reply_channel(web: Web) -> None:
     channel = await web.layer.new_channel()
     await web.send(
-        {
-            "type": "relay.offer",
-            "user_id": 3,
-            "sdp": "not sdp",
-            "reply_to": channel,
-            "request_id": "x",
-        }
+        protocol.Offer(room_id=ROOM, user_id=3, sdp="not sdp", reply_to=channel, request_id="x")
     )
-    reply = await web.receive(channel)
-    assert (reply["type"], reply["code"], reply["request_id"]) == ("relay.error", "bad_offer", "x")
-    await web.send({"type": "relay.nonsense", "user_id": 3, "reply_to": channel})
+    reply = protocol.decode(await web.receive(channel))
+    assert isinstance(reply, protocol.Error)
+    assert (reply.code, reply.request_id) == ("bad_offer", "x")
+    # not a message of the protocol: no `protocol` builder makes one
+    nonsense = {"type": "relay.nonsense", "v": protocol.VERSION, "room_id": ROOM, "user_id": 3}
+    await web.layer.send(web.worker.channel, {**nonsense, "reply_to": channel})
     assert (await web.receive(channel))["code"] == "unknown_type"
 
 
@@ -156,7 +141,7 @@ async def test_worker_heartbeats_its_load(web: Web) -> None:
 
 @pytest.mark.redis
 async def test_signalling_over_the_redis_channel_layer(redis_web: Web) -> None:
-    await redis_web.send({"type": "relay.room_state", "speakers": [1], "muted": []})
+    await redis_web.send(protocol.RoomState(room_id=ROOM, speakers=(1,)))
     speaker = SpeakerClient()
     await redis_web.join(1, speaker, await speaker.offer())
     listener = ListenerClient()
@@ -180,7 +165,7 @@ async def test_a_dead_workers_room_is_re_placed_and_listeners_hear_again_within_
 
         async def join_room_on(worker: RelayWorker) -> ListenerClient:
             web = Web(layer, worker)
-            await web.send({"type": "relay.room_state", "speakers": [1], "muted": []})
+            await web.send(protocol.RoomState(room_id=ROOM, speakers=(1,)))
             speaker, listener = SpeakerClient(), ListenerClient()
             clients.extend([speaker, listener])
             await web.join(1, speaker, await speaker.offer())
@@ -237,34 +222,37 @@ def test_a_relay_process_freezes_its_start_up_state_once(monkeypatch: pytest.Mon
 # --- a removal that overtakes the offer (issue #12, point 9) ----------------------------------
 
 
-async def _offer(web: Web, user_id: int, client: Any, **extra: Any) -> tuple[str, dict[str, Any]]:
+async def _offer(
+    web: Web, user_id: int, client: Any, seq: int | None = None
+) -> tuple[str, protocol.Message]:
     web.clients.append(client)
     channel = await web.layer.new_channel()
     await web.send(
-        {
-            "type": "relay.offer",
-            "user_id": user_id,
-            "sdp": await client.offer(),
-            "reply_to": channel,
-            "request_id": "r1",
-            **extra,
-        }
+        protocol.Offer(
+            room_id=ROOM,
+            user_id=user_id,
+            sdp=await client.offer(),
+            reply_to=channel,
+            request_id="r1",
+            seq=seq,
+        )
     )
-    return channel, await web.receive(channel)
+    return channel, protocol.decode(await web.receive(channel))
 
 
 async def test_a_removal_that_arrives_before_the_offer_refuses_the_offer(web: Web) -> None:
     """The room removed member 2 at seq 8 while their offer (prepared at seq 7) was on its way:
     the worker gets the removal first. The late offer gets no connection and no audio."""
-    await web.send({"type": "relay.room_state", "speakers": [1], "muted": [], "seq": 5})
+    await web.send(protocol.RoomState(room_id=ROOM, speakers=(1,), seq=5))
     speaker = SpeakerClient()
     await web.join(1, speaker, await speaker.offer())
-    await web.send({"type": "relay.remove", "user_id": 2, "reason": "removed", "seq": 8})
+    await web.send(protocol.Remove(room_id=ROOM, user_id=2, reason="removed", seq=8))
 
     listener = ListenerClient()
     _channel, reply = await _offer(web, 2, listener, seq=7)
 
-    assert (reply["type"], reply["code"], reply["request_id"]) == ("relay.error", "removed", "r1")
+    assert isinstance(reply, protocol.Error)
+    assert (reply.code, reply.request_id) == ("removed", "r1")
     assert 2 not in web.worker.rooms[ROOM].peers
     assert 2 not in web.worker.rooms[ROOM].forwarder.listeners
     await asyncio.sleep(1.5)
@@ -272,25 +260,25 @@ async def test_a_removal_that_arrives_before_the_offer_refuses_the_offer(web: We
 
 
 async def test_an_offer_without_a_room_seq_is_refused_after_a_removal(web: Web) -> None:
-    await web.send({"type": "relay.remove", "user_id": 2, "reason": "removed", "seq": 3})
+    await web.send(protocol.Remove(room_id=ROOM, user_id=2, reason="removed", seq=3))
     _channel, reply = await _offer(web, 2, ListenerClient())
-    assert (reply["type"], reply["code"]) == ("relay.error", "removed")
+    assert isinstance(reply, protocol.Error) and reply.code == "removed"
 
 
 async def test_a_member_re_admitted_after_the_removal_is_answered(web: Web) -> None:
     """Let back in (a later room state than the removal): the offer is answered, and they hear."""
-    await web.send({"type": "relay.room_state", "speakers": [1], "muted": [], "seq": 5})
+    await web.send(protocol.RoomState(room_id=ROOM, speakers=(1,), seq=5))
     speaker = SpeakerClient()
     await web.join(1, speaker, await speaker.offer())
-    await web.send({"type": "relay.remove", "user_id": 2, "reason": "removed", "seq": 8})
+    await web.send(protocol.Remove(room_id=ROOM, user_id=2, reason="removed", seq=8))
     _channel, refused = await _offer(web, 2, ListenerClient(), seq=7)
-    assert refused["code"] == "removed"
+    assert isinstance(refused, protocol.Error) and refused.code == "removed"
 
     listener = ListenerClient()
     _channel, reply = await _offer(web, 2, listener, seq=9)
 
-    assert reply["type"] == "relay.answer", reply
-    await listener.answer(reply["sdp"])
+    assert isinstance(reply, protocol.Answer), reply
+    await listener.answer(reply.sdp)
     assert await wait_for(lambda: listener.tone_frames >= 15, 6.0)
 
 
@@ -299,15 +287,15 @@ async def test_a_socket_leaving_does_not_count_as_a_removal(web: Web) -> None:
     the member's right to come back."""
     listener = ListenerClient()
     channel = await web.join(2, listener, await listener.offer())
-    await web.send({"type": "relay.remove", "user_id": 2, "reason": "left", "if_channel": channel})
-    assert (await web.receive(channel))["type"] == "relay.peer_closed"
+    await web.send(protocol.Remove(room_id=ROOM, user_id=2, reason="left", if_channel=channel))
+    assert isinstance(protocol.decode(await web.receive(channel)), protocol.PeerClosed)
     _channel, reply = await _offer(web, 2, ListenerClient(), seq=1)
-    assert reply["type"] == "relay.answer"
+    assert isinstance(reply, protocol.Answer)
 
 
 async def test_a_removal_is_forgotten_when_the_room_ends(web: Web) -> None:
-    await web.send({"type": "relay.remove", "user_id": 2, "reason": "removed", "seq": 8})
-    await web.send({"type": "relay.end"})
+    await web.send(protocol.Remove(room_id=ROOM, user_id=2, reason="removed", seq=8))
+    await web.send(protocol.End(room_id=ROOM))
     assert await wait_for(lambda: not web.worker.removed_members(ROOM), 3.0)
 
 
@@ -321,42 +309,36 @@ async def test_a_refused_candidate_is_answered_with_an_error_and_a_good_one_ackn
     listener = ListenerClient()
     channel = await web.join(2, listener, await listener.offer())
 
-    def ice(host: str, request_id: str) -> dict[str, Any]:
+    def ice(host: str, request_id: str) -> protocol.Ice:
         line = f"candidate:7 1 udp 2130706431 {host} 6379 typ host"
-        return {
-            "type": "relay.ice",
-            "user_id": 2,
-            "candidate": {"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0},
-            "reply_to": channel,
-            "request_id": request_id,
-        }
+        return protocol.Ice(
+            room_id=ROOM,
+            user_id=2,
+            candidate={"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0},
+            reply_to=channel,
+            request_id=request_id,
+        )
 
     await web.send(ice("127.0.0.1", "i1"))
-    refused = await web.receive(channel)
-    assert (refused["type"], refused["code"], refused["request_id"]) == (
-        "relay.error",
-        "candidate_refused",
-        "i1",
-    )
+    refused = protocol.decode(await web.receive(channel))
+    assert isinstance(refused, protocol.Error)
+    assert (refused.code, refused.request_id) == ("candidate_refused", "i1")
     await web.send(ice("203.0.113.9", "i2"))
-    assert await web.receive(channel) == {
-        "type": "relay.ice_added",
-        "room_id": ROOM,
-        "user_id": 2,
-        "request_id": "i2",
-    }
+    assert protocol.decode(await web.receive(channel)) == protocol.IceAdded(
+        room_id=ROOM, user_id=2, request_id="i2"
+    )
 
 
 async def test_a_candidate_for_a_room_without_connections_creates_nothing(web: Web) -> None:
     channel = await web.layer.new_channel()
     await web.send(
-        {
-            "type": "relay.ice",
-            "user_id": 5,
-            "candidate": {"candidate": ""},
-            "reply_to": channel,
-            "request_id": "i1",
-        }
+        protocol.Ice(
+            room_id=ROOM,
+            user_id=5,
+            candidate={"candidate": ""},
+            reply_to=channel,
+            request_id="i1",
+        )
     )
     assert (await web.receive(channel))["code"] == "no_peer"
     assert ROOM not in web.worker.rooms

@@ -15,9 +15,9 @@ from rest_framework.test import APIClient
 from accounts import demo as accounts_demo
 from accounts.demo import DEMO_PASSWORD, DEMO_PEOPLE
 from accounts.models import Follow, Notification, User
-from media_relay.management.commands import demo_speaker
 from payouts.provider.standin import STANDIN
 from rooms import demo, services
+from rooms.management.commands import demo_speaker
 from rooms.models import Room, RoomEventLog, RoomParticipant, RoomVisit
 
 pytestmark = pytest.mark.django_db
