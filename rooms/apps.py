@@ -5,14 +5,29 @@ class RoomsConfig(AppConfig):
     name = "rooms"
 
     def ready(self) -> None:
+        # Imported here, not at the top: Django imports this module while it loads the apps,
+        # before models may be imported; ready() runs once they all are.
         from accounts import events as account_events
         from clubs import events as club_events
+        from rooms import selectors, services, ws_actions
+        from rooms.realtime import domain
         from rooms.selectors import room_account_export
         from rooms.services import (
             room_account_deleting,
             room_account_disabled,
             room_club_access_lost,
             room_user_blocked,
+        )
+
+        # The realtime transport sits below the room domain and calls it through this.
+        domain.register(
+            domain.RoomDomain(
+                join=services.room_join,
+                leave=services.room_leave,
+                snapshot=selectors.room_snapshot,
+                audience_count=selectors.room_audience_count,
+                actions=ws_actions.ACTIONS,
+            )
         )
 
         def leave_club_rooms(club_id: int, user_id: int) -> None:

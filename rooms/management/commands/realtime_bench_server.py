@@ -89,7 +89,15 @@ class Command(BaseCommand):
         _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         fake = BenchRooms()
-        domain._module = lambda name: fake
+        domain.register(
+            domain.RoomDomain(
+                join=fake.room_join,
+                leave=fake.room_leave,
+                snapshot=fake.room_snapshot,
+                audience_count=fake.room_audience_count,
+                actions=fake.ACTIONS,
+            )
+        )
         application = bench_auth(URLRouter([path("ws/", RoomConsumer.as_asgi())]))
         Server(
             application=application,
