@@ -14,7 +14,7 @@ from functools import partial
 
 from django.db import transaction
 
-from rooms.broadcast import user_send
+from rooms.realtime.broadcast import user_send
 
 logger = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from rooms import broadcast, consumers
+from rooms import consumers
 from rooms.client import ProtocolError, RoomClient
-from rooms.realtime import conf, domain
+from rooms.realtime import broadcast, conf, domain
 from rooms.realtime.fanout import Hub
 from tests.rooms.test_realtime_support import (
     FakeRooms,

@@ -4,7 +4,7 @@ contract, the communicator transport for the Python client, sockets and hubs.
 FakeRooms implements exactly what the transport calls — `room_join`, `room_leave`,
 `room_snapshot` (with `seq`), `ACTIONS`, `room_audience_count`, registered as the transport's
 room domain with `as_domain()` — and publishes its events
-through the real `rooms.broadcast`, so everything from the publish on is the real transport.
+through the real `rooms.realtime.broadcast`, so everything from the publish on is the real transport.
 """
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ from django.urls import path
 from accounts.models import User
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubhouse.ws_auth import TokenOrSessionAuthMiddleware
-from rooms import broadcast
 from rooms.client import RoomClient
 from rooms.consumers import RoomConsumer
-from rooms.realtime import domain
+from rooms.realtime import broadcast, domain
 from rooms.realtime.coalesce import make_coalescer
 from rooms.realtime.fanout import Hub
 from rooms.realtime.presence import make_presence

@@ -1,6 +1,7 @@
-"""The one door from room services to connected clients.
+"""The one door to connected clients, for every app: the realtime platform's publishing side.
 
-`rooms.events` calls these on commit, from any thread or process (web, Celery). Behind them is
+`rooms.events` calls these on commit, from any thread or process (web, Celery), and so do other
+apps' events modules for their personal events (`clubs.events`). Behind them is
 the realtime transport (rooms/realtime/fanout.py): one Redis pub/sub channel per room and per
 user, read by one subscription per web process that writes each event to that process's
 sockets; in embedded mode (no REDIS_URL) the events go straight to this process's sockets.
@@ -92,8 +93,9 @@ def room_audience_changed(room_id: int, count: int | None = None) -> None:
     Called on commit, once per change, by rooms.events. Listener joins and leaves are never
     broadcast one by one: this only marks the room dirty, and the transport pushes at most one
     un-sequenced ``{"type": "room.audience_count", "room_id": ..., "data": {"count": ...}}``
-    per room per REALTIME_AUDIENCE_COUNT_INTERVAL (cluster-wide), reading the count from
-    `rooms.selectors.room_audience_count` when `count` is None. Never raises into the caller.
+    per room per REALTIME_AUDIENCE_COUNT_INTERVAL (cluster-wide), reading the count from the
+    registered room domain (`domain.audience_count`) when `count` is None. Never raises into
+    the caller.
     """
     try:
         coalesce.mark_changed(room_id, count)
