@@ -3,7 +3,7 @@
 `MEMBERSHIP_LOST_HOOKS` is the seam for rooms: each hook is called as `hook(club_id, user_id)`
 after a transaction that cost the user their access to the club's members-only rooms commits
 (removed, left, or premium lapsed in an exclusive club). Register at app start-up, e.g.
-`clubs.events.MEMBERSHIP_LOST_HOOKS.append(rooms.services.club_member_evict)`.
+`clubs.events.MEMBERSHIP_LOST_HOOKS.append(rooms.services.room_club_access_lost)`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from rooms.realtime.broadcast import user_send
 
 logger = logging.getLogger(__name__)
 
-MembershipLostHook = Callable[[int, int], None]
+MembershipLostHook = Callable[[int, int], object]  # what a hook returns is not used
 MEMBERSHIP_LOST_HOOKS: list[MembershipLostHook] = []
 
 MEMBERSHIP_LOST = "club.membership_lost"

@@ -30,15 +30,9 @@ class RoomsConfig(AppConfig):
             )
         )
 
-        def leave_club_rooms(club_id: int, user_id: int) -> None:
-            room_club_access_lost(club_id=club_id, user_id=user_id)
-
         # Whoever loses a club's access leaves its members-only rooms (registered once).
-        if not any(
-            getattr(h, "__name__", "") == "leave_club_rooms"
-            for h in club_events.MEMBERSHIP_LOST_HOOKS
-        ):
-            club_events.MEMBERSHIP_LOST_HOOKS.append(leave_club_rooms)
+        if room_club_access_lost not in club_events.MEMBERSHIP_LOST_HOOKS:
+            club_events.MEMBERSHIP_LOST_HOOKS.append(room_club_access_lost)
         # A banned account's sockets close and it leaves every room (registered once).
         if room_account_disabled not in account_events.ACCOUNT_DISABLED_HOOKS:
             account_events.ACCOUNT_DISABLED_HOOKS.append(room_account_disabled)
