@@ -1,5 +1,8 @@
 """The only place clubs talk to connected clients and to other apps, always after commit.
 
+Personal events reach a person's sockets through the realtime platform's door
+(`rooms.realtime.broadcast.user_send`), the same one rooms' events take.
+
 `MEMBERSHIP_LOST_HOOKS` is the seam for rooms: each hook is called as `hook(club_id, user_id)`
 after a transaction that cost the user their access to the club's members-only rooms commits
 (removed, left, or premium lapsed in an exclusive club). Register at app start-up, e.g.
