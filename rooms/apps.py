@@ -9,8 +9,9 @@ class RoomsConfig(AppConfig):
         # before models may be imported; ready() runs once they all are.
         from accounts import events as account_events
         from clubs import events as club_events
+        from media_relay.signalling import relay_room_event
         from rooms import selectors, services, ws_actions
-        from rooms.realtime import domain
+        from rooms.realtime import broadcast, domain
         from rooms.selectors import room_account_export
         from rooms.services import (
             room_account_deleting,
@@ -30,6 +31,8 @@ class RoomsConfig(AppConfig):
             )
         )
 
+        # The media relay obeys the stage (mutes, moves, removals, the end) on every room event.
+        broadcast.room_event_listen(relay_room_event)
         # Whoever loses a club's access leaves its members-only rooms (registered once).
         if room_club_access_lost not in club_events.MEMBERSHIP_LOST_HOOKS:
             club_events.MEMBERSHIP_LOST_HOOKS.append(room_club_access_lost)

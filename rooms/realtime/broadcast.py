@@ -6,20 +6,34 @@ the realtime transport (rooms/realtime/fanout.py): one Redis pub/sub channel per
 user, read by one subscription per web process that writes each event to that process's
 sockets; in embedded mode (no REDIS_URL) the events go straight to this process's sockets.
 Message shapes are documented in docs/protocol.md.
+
+Server-side listeners that must follow every room event in the publishing process (the media
+relay obeying the stage) are registered by the app that owns them at start-up
+(`room_event_listen` in `RoomsConfig.ready()`): this module imports no app above it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from media_relay.signalling import relay_room_event
 from rooms.realtime import coalesce, fanout, framing
 
 logger = logging.getLogger(__name__)
+
+# Called as `listener(room_id, event)` after each room event is published; each must not raise.
+RoomEventListener = Callable[[int, dict[str, Any]], None]
+ROOM_EVENT_LISTENERS: list[RoomEventListener] = []
+
+
+def room_event_listen(listener: RoomEventListener) -> None:
+    """Idempotent: `ready()` may run more than once (tests, reloads)."""
+    if listener not in ROOM_EVENT_LISTENERS:
+        ROOM_EVENT_LISTENERS.append(listener)
 
 
 def room_group(room_id: int) -> str:
@@ -41,7 +55,8 @@ def room_broadcast(room_id: int, event: dict[str, Any]) -> None:
         logger.exception("realtime: could not publish %s to room %s", event.get("type"), room_id)
     _mirror(room_group(room_id), {"type": "room.event", "event": event})
     # The media relay obeys the stage: mutes, moves to the audience, removals, the end.
-    relay_room_event(room_id, event)
+    for listener in ROOM_EVENT_LISTENERS:
+        listener(room_id, event)
 
 
 def user_send(user_id: int, event: dict[str, Any]) -> None:
