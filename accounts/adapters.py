@@ -9,6 +9,11 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 
+from accounts.models import User
+from accounts.services import invitation_accept
+from accounts.services.deletion import DELETED_USERNAME_PREFIX
+from clubhouse.errors import ApplicationError
+
 logger = logging.getLogger(__name__)
 
 # Where the invitation landing page keeps the token until the visitor signs up.
@@ -28,8 +33,6 @@ class AccountAdapter(DefaultAccountAdapter):
     """
 
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
-        from accounts.models import User
-
         user.status = User.Status.WAITLISTED
         user = super().save_user(request, user, form, commit=commit)
         session = getattr(request, "session", None)
@@ -40,8 +43,6 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def clean_username(self, username: str, shallow: bool = False) -> str:
         # `deleted-<id>` names an anonymised account (accounts.services.account_delete).
-        from accounts.services.deletion import DELETED_USERNAME_PREFIX
-
         if username.lower().startswith(DELETED_USERNAME_PREFIX):
             raise ValidationError("This username is reserved.", code="username_reserved")
         return super().clean_username(username, shallow=shallow)
@@ -65,9 +66,6 @@ class AccountAdapter(DefaultAccountAdapter):
 def _invitation_redeem_from_session(request: HttpRequest, user: Any) -> None:
     """Redeem the invitation token the session carries, if any, for `user`. An unconfirmed
     address keeps the token for the confirmation; any other refusal drops it with a message."""
-    from accounts.services import invitation_accept
-    from clubhouse.errors import ApplicationError
-
     session = getattr(request, "session", None)
     if session is None:
         return

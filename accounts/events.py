@@ -21,6 +21,9 @@ it reaches them through hooks they register at start-up (`AppConfig.ready`):
   transaction that created a block (`accounts.services.user_block`) commits. rooms registers
   `rooms.services.room_user_blocked`: the blocked person leaves the live rooms the blocker
   moderates (the rule in rooms/rules.py that bars their entry).
+- `PROFILE_SECTIONS`: name → `section(user=...)`; the profile page (`accounts.views.profile`)
+  adds each value to its template context under its name (clubs: `clubs`, the clubs the person
+  belongs to; payouts: `can_receive_money`, whether the page offers "Send money").
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class AccountHook(Protocol):
 ACCOUNT_DELETE_GUARDS: list[AccountHook] = []
 ACCOUNT_DELETING_HOOKS: list[AccountHook] = []
 ACCOUNT_EXPORT_SECTIONS: dict[str, AccountHook] = {}
+PROFILE_SECTIONS: dict[str, AccountHook] = {}
 
 
 def hook_register(hooks: list[AccountHook], hook: AccountHook) -> None:

@@ -4,6 +4,8 @@ from typing import Any
 
 from django import forms
 
+from accounts.models import Topic
+
 
 class VouchForm(forms.Form):
     username = forms.CharField(max_length=150, label="Username of a member you know")
@@ -29,8 +31,6 @@ class ProfileForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from accounts.models import Topic
-
         self.fields["topics"].choices = [  # type: ignore[attr-defined]
             (topic.slug, topic.name) for topic in Topic.objects.all()
         ]

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts import selectors, services
+from accounts import events, selectors, services
 from accounts.adapters import INVITATION_SESSION_KEY
 from accounts.forms import AccountDeleteForm, LetInForm, ProfileForm, VouchForm
 from accounts.models import Report, User
@@ -44,30 +44,11 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
         "counts": selectors.user_profile_counts(user),
         "relationship": relationship,
         "is_self": viewer.is_authenticated and viewer.pk == user.pk,
-        "clubs": _profile_clubs(user),
-        "can_receive_money": _can_receive_money(user),
         "report_reasons": Report.Reason.choices,
     }
+    # Other apps' parts of the page (clubs, "Send money"), registered at their start-up.
+    context.update({name: section(user=user) for name, section in events.PROFILE_SECTIONS.items()})
     return render(request, "accounts/profile.html", context)
-
-
-def _profile_clubs(user: User) -> list[Any]:
-    """Clubs the person belongs to, as their profile lists them (never a club that keeps its
-    member list private)."""
-    from clubs.models import Club
-
-    return list(
-        Club.objects.filter(memberships__user=user, member_list_private=False)
-        .order_by("name")
-        .only("slug", "name", "photo")[:24]
-    )
-
-
-def _can_receive_money(user: User) -> bool:
-    """Whether the profile shows "Send money" (the tip API still checks everything)."""
-    from payouts.selectors import creator_can_receive_money
-
-    return creator_can_receive_money(user)
 
 
 @login_required

@@ -5,6 +5,8 @@ class ClubhouseConfig(AppConfig):
     name = "clubhouse"
 
     def ready(self) -> None:
+        # Imported here, not at the top: clubhouse.api imports DRF's serializers and views,
+        # which need the app registry that is still loading when Django imports this module.
         from clubhouse.api import json_types_strict
 
         json_types_strict()

@@ -23,6 +23,7 @@ from django.views.decorators.cache import never_cache
 
 from clubhouse.api import error_body
 from clubhouse.beat import beat_embedded_health
+from media_relay.health import relay_health
 
 
 def _timed(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -57,8 +58,6 @@ def check_channel_layer() -> dict[str, Any]:
 
 
 def check_relay() -> dict[str, Any]:
-    from media_relay.health import relay_health
-
     return relay_health()
 
 

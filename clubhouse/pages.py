@@ -14,6 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from clubhouse.errors import ApplicationError
+from rooms.conf import room_visit_retention_days
+from rooms.selectors import room_club_slug, room_get_by_share_token, room_get_visible
 
 View = Callable[..., HttpResponse]
 
@@ -57,17 +59,12 @@ def _is_new(user: Any) -> bool:
 @member_page
 def room(request: HttpRequest, room_id: int) -> HttpResponse:
     """The live room page (templates/rooms/room.html, filled in by the room client)."""
-    from rooms.selectors import room_get_visible
-
     try:
         found = room_get_visible(room_id=room_id, viewer=request.user)
     except ApplicationError as exc:
         if exc.code == "club_premium_required":
             # A member without premium: lead them to the club, where they can subscribe.
-            from rooms.models import Room
-
-            club = Room.objects.filter(pk=room_id).values_list("club__slug", flat=True).first()
-            return error_page(request, exc, club_slug=club)
+            return error_page(request, exc, club_slug=room_club_slug(room_id=room_id))
         return error_page(request, exc)
     return render(request, "rooms/room.html", {"room_id": room_id, "room": found})
 
@@ -75,8 +72,6 @@ def room(request: HttpRequest, room_id: int) -> HttpResponse:
 @member_page
 def room_share(request: HttpRequest, token: str) -> HttpResponse:
     """A room's share link (`/r/<token>/`) leads to the room page."""
-    from rooms.selectors import room_get_by_share_token
-
     try:
         found = room_get_by_share_token(token=token, viewer=request.user)
     except ApplicationError as exc:
@@ -148,6 +143,4 @@ def creator_application(request: HttpRequest) -> HttpResponse:
 
 def privacy(request: HttpRequest) -> HttpResponse:
     """What is kept, for how long, and how to take it with you or delete it (anyone may read)."""
-    from rooms.conf import room_visit_retention_days
-
     return render(request, "privacy.html", {"visit_retention_days": room_visit_retention_days()})

@@ -1,9 +1,12 @@
 """The only place clubs talk to connected clients and to other apps, always after commit.
 
+Personal events reach a person's sockets through the realtime platform's door
+(`rooms.realtime.broadcast.user_send`), the same one rooms' events take.
+
 `MEMBERSHIP_LOST_HOOKS` is the seam for rooms: each hook is called as `hook(club_id, user_id)`
 after a transaction that cost the user their access to the club's members-only rooms commits
 (removed, left, or premium lapsed in an exclusive club). Register at app start-up, e.g.
-`clubs.events.MEMBERSHIP_LOST_HOOKS.append(rooms.services.club_member_evict)`.
+`clubs.events.MEMBERSHIP_LOST_HOOKS.append(rooms.services.room_club_access_lost)`.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ from functools import partial
 
 from django.db import transaction
 
-from rooms.broadcast import user_send
+from rooms.realtime.broadcast import user_send
 
 logger = logging.getLogger(__name__)
 
-MembershipLostHook = Callable[[int, int], None]
+MembershipLostHook = Callable[[int, int], object]  # what a hook returns is not used
 MEMBERSHIP_LOST_HOOKS: list[MembershipLostHook] = []
 
 MEMBERSHIP_LOST = "club.membership_lost"

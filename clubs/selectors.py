@@ -225,6 +225,16 @@ def club_list_for_user(*, user: User) -> QuerySet[Club]:
     return _annotate_for_viewer(clubs, user)
 
 
+def club_list_for_profile(*, user: Any) -> list[Club]:
+    """Clubs the person belongs to, as their profile page lists them (never a club that keeps
+    its member list private)."""
+    return list(
+        Club.objects.filter(memberships__user=user, member_list_private=False)
+        .order_by("name")
+        .only("slug", "name", "photo")[:24]
+    )
+
+
 def club_with_viewer(*, slug: str, viewer: User) -> Club:
     club = _annotate_for_viewer(Club.objects.filter(slug=slug), viewer).first()
     if club is None:

@@ -34,7 +34,19 @@ class PayoutsConfig(AppConfig):
         account_events.hook_register(
             account_events.ACCOUNT_DELETING_HOOKS, payouts_account_deleting
         )
-        from payouts.selectors import payouts_account_export
+        from payouts.selectors import creator_can_receive_money, payouts_account_export
+        from payouts.services.tickets import tickets_cancel_for_event
+        from payouts.ticket_selectors import ticket_entry_denial
+        from rooms import tickets_bridge
+
+        # Rooms asks about tickets through its bridge: the gate at join, refunds on cancel.
+        tickets_bridge.register(
+            tickets_bridge.TicketDesk(
+                entry_denial=ticket_entry_denial, event_cancelled=tickets_cancel_for_event
+            )
+        )
 
         account_events.ACCOUNT_EXPORT_SECTIONS["money"] = payouts_account_export
+        # The profile page offers "Send money" (the tip API still checks everything).
+        account_events.PROFILE_SECTIONS["can_receive_money"] = creator_can_receive_money
         post_migrate.connect(payouts_post_migrate, sender=self, dispatch_uid="payouts_setup")

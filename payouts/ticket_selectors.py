@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 
+from clubhouse.errors import ApplicationError, PermissionDenied
 from payouts.models import Ticket, TicketPrice
 from rooms.models import Room, ScheduledEvent
 
@@ -48,6 +49,33 @@ def room_free_entry(user: Any, room: Room, price: TicketPrice) -> bool:
     if user.pk in {room.created_by_id, price.creator_id}:
         return True
     return ScheduledEvent.objects.filter(room=room, hosts=user).exists()
+
+
+def ticket_entry_denial(user: Any, room: Room) -> ApplicationError | None:
+    """Why `user` (not yet in `room`) may not enter it for want of a ticket, or None.
+
+    A priced room (its own price, or the price of the event it was started from) admits ticket
+    holders, its creator, whoever is paid for it, the event's hosts and staff. The error carries
+    the price so clients can offer to buy: in `fields` (strings, also on the socket's `error`
+    frame) and, over REST, as a `ticket` object.
+    """
+    price = room_entry_price(room)
+    if price is None:
+        return None
+    if room_free_entry(user, room, price):
+        return None
+    if ticket_holder(user, room):
+        return None
+    target = {"event_id": price.event_id} if price.event_id else {"room_id": price.room_id}
+    fields = {"amount": [str(price.amount)], "currency": [price.currency]}
+    fields.update({k: [str(v)] for k, v in target.items()})
+    return PermissionDenied(
+        "This room needs a ticket.",
+        code="ticket_required",
+        status=402,
+        fields=fields,
+        extra={"ticket": {"amount": price.amount, "currency": price.currency, **target}},
+    )
 
 
 def _paid(user: Any) -> QuerySet[Ticket]:

@@ -5,8 +5,13 @@ class RoomsConfig(AppConfig):
     name = "rooms"
 
     def ready(self) -> None:
+        # Imported here, not at the top: Django imports this module while it loads the apps,
+        # before models may be imported; ready() runs once they all are.
         from accounts import events as account_events
         from clubs import events as club_events
+        from media_relay.signalling import relay_room_event
+        from rooms import selectors, services, ws_actions
+        from rooms.realtime import broadcast, domain
         from rooms.selectors import room_account_export
         from rooms.services import (
             room_account_deleting,
@@ -15,15 +20,22 @@ class RoomsConfig(AppConfig):
             room_user_blocked,
         )
 
-        def leave_club_rooms(club_id: int, user_id: int) -> None:
-            room_club_access_lost(club_id=club_id, user_id=user_id)
+        # The realtime transport sits below the room domain and calls it through this.
+        domain.register(
+            domain.RoomDomain(
+                join=services.room_join,
+                leave=services.room_leave,
+                snapshot=selectors.room_snapshot,
+                audience_count=selectors.room_audience_count,
+                actions=ws_actions.ACTIONS,
+            )
+        )
 
+        # The media relay obeys the stage (mutes, moves, removals, the end) on every room event.
+        broadcast.room_event_listen(relay_room_event)
         # Whoever loses a club's access leaves its members-only rooms (registered once).
-        if not any(
-            getattr(h, "__name__", "") == "leave_club_rooms"
-            for h in club_events.MEMBERSHIP_LOST_HOOKS
-        ):
-            club_events.MEMBERSHIP_LOST_HOOKS.append(leave_club_rooms)
+        if room_club_access_lost not in club_events.MEMBERSHIP_LOST_HOOKS:
+            club_events.MEMBERSHIP_LOST_HOOKS.append(room_club_access_lost)
         # A banned account's sockets close and it leaves every room (registered once).
         if room_account_disabled not in account_events.ACCOUNT_DISABLED_HOOKS:
             account_events.ACCOUNT_DISABLED_HOOKS.append(room_account_disabled)

@@ -21,8 +21,7 @@ from typing import Any
 
 from django.db import transaction
 
-from rooms import broadcast
-from rooms.realtime import framing
+from rooms.realtime import broadcast, framing
 
 ROOM_EVENT_TYPES = (
     "room.speaker_added",

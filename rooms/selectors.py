@@ -101,6 +101,12 @@ def room_get_by_share_token(*, token: str, viewer: Any) -> Room:
     return room_get_visible(room_id=room.pk, viewer=viewer)
 
 
+def room_club_slug(*, room_id: int) -> str | None:
+    """The slug of the club whose room this is, if any (the room page leads a member without
+    premium there)."""
+    return Room.objects.filter(pk=room_id).values_list("club__slug", flat=True).first()
+
+
 def _audience_page(
     room: Room, viewer_participant: RoomParticipant | None, cursor: Any, limit: int
 ) -> dict[str, Any]:

@@ -14,10 +14,12 @@ from accounts.models import (
     Notification,
     User,
 )
+from accounts.permissions import user_require_verified_email, user_require_verified_member
 from accounts.selectors import invitation_token_hash
 from accounts.services.membership import user_membership_start
 from accounts.services.notifications import notification_create
 from accounts.services.quota import invitation_quota_refund, invitation_quota_spend
+from accounts.tasks import invitation_email_send
 from clubhouse.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from clubhouse.ratelimit import rate_limit_hit
 
@@ -61,8 +63,6 @@ def invitation_create(*, inviter: User, email: str = "", phone: str = "") -> tup
     """Spend one invitation and create a single-use link. Returns the invitation and the raw
     token (shown once, mailed on commit; only its hash is stored). The same for any address,
     a member's included; counted against `INVITATION_DAILY_LIMIT` per inviter per day."""
-    from accounts.permissions import user_require_verified_member
-
     user_require_verified_member(inviter)
     email, phone = email.strip().lower(), phone.strip()
     if not email and not phone:
@@ -97,8 +97,6 @@ def invitation_create(*, inviter: User, email: str = "", phone: str = "") -> tup
             expires_at=timezone.now() + conf.invitation_lifetime(),
         )
         if email:
-            from accounts.tasks import invitation_email_send
-
             invitation_id = invitation.pk
             transaction.on_commit(lambda: invitation_email_send.delay(invitation_id, token))
     return invitation, token
@@ -107,8 +105,6 @@ def invitation_create(*, inviter: User, email: str = "", phone: str = "") -> tup
 def invitation_accept(*, token: str, user: User) -> Invitation:
     """PENDING → ACCEPTED: `user` (waitlisted, address confirmed) becomes a member invited by
     the inviter. An unconfirmed address is `email_unverified` and leaves the link usable."""
-    from accounts.permissions import user_require_verified_email
-
     with transaction.atomic():
         hashed = invitation_token_hash(token) if token else ""
         invitation = (

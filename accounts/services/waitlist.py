@@ -14,6 +14,7 @@ from accounts.models import (
     User,
     WaitlistVouch,
 )
+from accounts.permissions import user_require_verified_email, user_require_verified_member
 from accounts.selectors import (
     user_email_verified,
     user_is_blocked_between,
@@ -41,8 +42,6 @@ logger = logging.getLogger(__name__)
 def waitlist_vouch_request(*, requester: User, member: User) -> WaitlistVouch:
     """A waitlisted person names a member they know; the member is notified once. Only with a
     confirmed address: the member would be letting in whoever holds it."""
-    from accounts.permissions import user_require_verified_email
-
     if requester.status != User.Status.WAITLISTED:
         raise Conflict("You are already a member.", code="already_member")
     if requester.pk == member.pk:
@@ -69,8 +68,6 @@ def waitlist_let_in(*, member: User, target: User) -> bool:
     Returns True when `target` became a member now. Both addresses must be confirmed: the
     member's (`email_unverified`) and the target's (`invitee_email_unverified`).
     """
-    from accounts.permissions import user_require_verified_member
-
     user_require_verified_member(member)
     if member.pk == target.pk:
         raise Conflict("You are already a member.", code="already_member")
@@ -103,8 +100,6 @@ def waitlist_let_in_named(*, member: User, username: str = "", email: str = "") 
     False alike, with no profile data; and every
     try counts against `WAITLIST_LET_IN_DAILY_LIMIT` per member per day (`rate_limited`).
     """
-    from accounts.permissions import user_require_verified_member
-
     user_require_verified_member(member)
     rate_limit_hit(
         "waitlist-let-in",

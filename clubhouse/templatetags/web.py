@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from django import template
 
+from accounts.selectors import user_email_verified
+from payouts.provider import provider_is_standin
+
 register = template.Library()
 
 
@@ -11,8 +14,6 @@ register = template.Library()
 def payments_test_mode() -> bool:
     """True while the Stripe stand-in answers instead of Stripe: the header shows a banner so
     nobody mistakes a demo payment for a real one."""
-    from payouts.provider import provider_is_standin
-
     try:
         return provider_is_standin()
     except Exception:  # a misconfigured provider must not take every page down
@@ -23,8 +24,6 @@ def payments_test_mode() -> bool:
 def email_unverified(user: object) -> bool:
     """True for a logged-in person whose address is not confirmed: the header shows a banner
     with a button that mails the confirmation link again (allauth's /accounts/email/)."""
-    from accounts.selectors import user_email_verified
-
     if not getattr(user, "is_authenticated", False):
         return False
     return not user_email_verified(user)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # A push on a user's channel that is never forwarded as it is: the account was disabled (a ban,
-# rooms.broadcast.user_account_disabled), so each of the person's sockets answers the
+# rooms.realtime.broadcast.user_account_disabled), so each of the person's sockets answers the
 # `account_disabled` error and closes with 4403.
 ACCOUNT_DISABLED = "account.disabled"
 

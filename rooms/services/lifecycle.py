@@ -216,10 +216,11 @@ def _take_out_and_tell(room: Room, participant: RoomParticipant, *, reason: str)
     )
 
 
-def room_club_access_lost(*, club_id: int, user_id: int) -> list[int]:
+def room_club_access_lost(club_id: int, user_id: int) -> list[int]:
     """Take someone out of the club's live members-only rooms they may no longer enter.
 
-    Registered as a clubs MEMBERSHIP_LOST hook (called after the clubs transaction commits).
+    Registered as a clubs MEMBERSHIP_LOST hook, called as `hook(club_id, user_id)` after the
+    clubs transaction commits.
     Not a ban: whoever regains access may come back. Returns the ids of the rooms they left.
     """
     user = User.objects.filter(pk=user_id).first()

@@ -138,7 +138,7 @@ async def test_membership_lost_reaches_the_users_sockets_through_the_channel_lay
     from channels.db import database_sync_to_async
     from channels.layers import get_channel_layer
 
-    from rooms.broadcast import user_group, user_send
+    from rooms.realtime.broadcast import user_group, user_send
 
     monkeypatch.setattr(events, "user_send", user_send)  # undo the recording fixture
     monkeypatch.setattr(events, "MEMBERSHIP_LOST_HOOKS", [])

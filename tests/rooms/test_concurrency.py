@@ -44,7 +44,7 @@ def together(calls: list[Callable[[], Any]]) -> list[Any]:
 
 
 def test_concurrent_joins_never_exceed_capacity(monkeypatch) -> None:
-    monkeypatch.setattr("rooms.broadcast.room_audience_changed", lambda room_id: None)
+    monkeypatch.setattr("rooms.realtime.broadcast.room_audience_changed", lambda room_id: None)
     room = RoomFactory(capacity=4)
     people = [MemberFactory() for _ in range(8)]
     results = together([lambda p=p: services.room_join(user=p, room_id=room.pk) for p in people])
@@ -62,7 +62,7 @@ def test_concurrent_stage_actions_get_distinct_gapless_seq(monkeypatch) -> None:
         with lock:
             sent.append(event["seq"])
 
-    monkeypatch.setattr("rooms.broadcast.room_broadcast", record)
+    monkeypatch.setattr("rooms.realtime.broadcast.room_broadcast", record)
     monkeypatch.setattr(events.broadcast, "user_send", lambda user_id, event: None)
     room = RoomFactory()
     speakers = [MemberFactory() for _ in range(6)]
@@ -89,7 +89,7 @@ def test_a_snapshot_waits_for_a_stage_change_in_flight_so_no_event_is_lost(monke
     from rooms import selectors
     from rooms.services.common import room_lock, seq_next
 
-    monkeypatch.setattr("rooms.broadcast.room_broadcast", lambda room_id, event: None)
+    monkeypatch.setattr("rooms.realtime.broadcast.room_broadcast", lambda room_id, event: None)
     room = RoomFactory()
     viewer = MemberFactory()
     locked, release = threading.Event(), threading.Event()

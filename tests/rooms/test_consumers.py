@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from rooms import broadcast, consumers
+from rooms import consumers
 from rooms.client import ProtocolError, RoomClient
-from rooms.realtime import conf, domain
+from rooms.realtime import broadcast, conf, domain
 from rooms.realtime.fanout import Hub
 from tests.rooms.test_realtime_support import (
     FakeRooms,
@@ -40,7 +40,7 @@ ROOM = 9101
 @pytest.fixture
 def rooms(monkeypatch: pytest.MonkeyPatch) -> FakeRooms:
     fake = FakeRooms()
-    monkeypatch.setattr(domain, "_module", lambda name: fake)
+    monkeypatch.setattr(domain, "_registered", fake.as_domain())
     return fake
 
 
@@ -470,7 +470,7 @@ async def test_client_repairs_a_gap_by_refetching_the_snapshot(
     """With several web processes publishing, events of one room can reach Redis out of order;
     the client notices the gap, asks for a fresh snapshot and ends in the true state."""
     rooms = FakeRooms(publish_jitter=0.01)
-    monkeypatch.setattr(domain, "_module", lambda name: rooms)
+    monkeypatch.setattr(domain, "_registered", rooms.as_domain())
     hub = await hubs()
     actor = await make_user("actor")
     client, _ = await connect(hub, sockets, await make_user("alice"))

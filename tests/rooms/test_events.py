@@ -1,4 +1,4 @@
-"""Every event type reaches the channel layer through rooms.broadcast, only after commit, with
+"""Every event type reaches the channel layer through rooms.realtime.broadcast, only after commit, with
 the shape the transport expects. Uses the real (Redis) channel layer."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from channels.layers import get_channel_layer
 
 from accounts import services as accounts_services
 from rooms import events, services
-from rooms.broadcast import room_group, user_group
 from rooms.models import Room
+from rooms.realtime.broadcast import room_group, user_group
 from tests.factories import UserFactory
 from tests.rooms.conftest import Stage
 from tests.rooms.factories import MemberFactory, participant
@@ -26,7 +26,7 @@ def collect(groups: list[str], action: Callable[[], Any], expect: int) -> list[d
     """Subscribe a test channel to `groups`, run `action`, and return the events received, each
     as ``{"to": "room" | "user", "event": {...}}``.
 
-    The only function here that knows how rooms.broadcast delivers (channel-layer groups
+    The only function here that knows how rooms.realtime.broadcast delivers (channel-layer groups
     `room.<id>` / `user.<id>` with `room.event` / `user.event` envelopes): if the transport
     changes, only this helper changes.
     """
@@ -360,7 +360,7 @@ def test_listener_joins_and_leaves_are_not_broadcast_but_poke_the_audience_hook(
     stage: Stage, run, monkeypatch
 ) -> None:
     poked: list[int] = []
-    monkeypatch.setattr("rooms.broadcast.room_audience_changed", poked.append)
+    monkeypatch.setattr("rooms.realtime.broadcast.room_audience_changed", poked.append)
     newcomer = MemberFactory()
     got = collect(
         [room_group(stage.room.pk)],
@@ -373,7 +373,7 @@ def test_listener_joins_and_leaves_are_not_broadcast_but_poke_the_audience_hook(
 
 
 def test_the_audience_hook_is_safe_to_call() -> None:
-    from rooms.broadcast import room_audience_changed
+    from rooms.realtime.broadcast import room_audience_changed
 
     assert room_audience_changed(123456) is None
 

@@ -2,8 +2,9 @@
 contract, the communicator transport for the Python client, sockets and hubs.
 
 FakeRooms implements exactly what the transport calls — `room_join`, `room_leave`,
-`room_snapshot` (with `seq`), `ACTIONS`, `room_audience_count` — and publishes its events
-through the real `rooms.broadcast`, so everything from the publish on is the real transport.
+`room_snapshot` (with `seq`), `ACTIONS`, `room_audience_count`, registered as the transport's
+room domain with `as_domain()` — and publishes its events
+through the real `rooms.realtime.broadcast`, so everything from the publish on is the real transport.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from django.urls import path
 from accounts.models import User
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubhouse.ws_auth import TokenOrSessionAuthMiddleware
-from rooms import broadcast
 from rooms.client import RoomClient
 from rooms.consumers import RoomConsumer
+from rooms.realtime import broadcast, domain
 from rooms.realtime.coalesce import make_coalescer
 from rooms.realtime.fanout import Hub
 from rooms.realtime.presence import make_presence
@@ -68,6 +69,15 @@ class FakeRooms:
         broadcast.room_broadcast(event["room_id"], event)
 
     # the contract -----------------------------------------------------------------------------
+
+    def as_domain(self) -> domain.RoomDomain:
+        return domain.RoomDomain(
+            join=self.room_join,
+            leave=self.room_leave,
+            snapshot=self.room_snapshot,
+            audience_count=self.room_audience_count,
+            actions=self.ACTIONS,
+        )
 
     def room_join(self, *, user: Any, room_id: int) -> dict[str, Any]:
         with self.lock:

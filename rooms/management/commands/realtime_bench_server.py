@@ -5,7 +5,7 @@ snapshot + seq, the `ACTIONS` dispatch through database_sync_to_async), the Redi
 presence in Redis, gc.freeze. What stands in: authentication (`?bench_user=<id>` instead of a
 session, so 2,000 members need no 2,000 logins) and the room domain (join/snapshot/leave keep
 the room's `seq` in a Redis counter; the moderator action `bench.action` bumps it and calls
-`rooms.broadcast.room_broadcast`, exactly what a service does on commit). It measures the
+`rooms.realtime.broadcast.room_broadcast`, exactly what a service does on commit). It measures the
 transport, not the database work of a real stage action.
 """
 
@@ -21,9 +21,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import path
 
-from rooms import broadcast
 from rooms.consumers import RoomConsumer
-from rooms.realtime import conf, domain
+from rooms.realtime import broadcast, conf, domain
 
 
 class BenchUser:
@@ -89,7 +88,15 @@ class Command(BaseCommand):
         _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         fake = BenchRooms()
-        domain._module = lambda name: fake
+        domain.register(
+            domain.RoomDomain(
+                join=fake.room_join,
+                leave=fake.room_leave,
+                snapshot=fake.room_snapshot,
+                audience_count=fake.room_audience_count,
+                actions=fake.ACTIONS,
+            )
+        )
         application = bench_auth(URLRouter([path("ws/", RoomConsumer.as_asgi())]))
         Server(
             application=application,

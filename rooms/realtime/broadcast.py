@@ -1,15 +1,21 @@
-"""The one door from room services to connected clients.
+"""The one door to connected clients, for every app: the realtime platform's publishing side.
 
-`rooms.events` calls these on commit, from any thread or process (web, Celery). Behind them is
+`rooms.events` calls these on commit, from any thread or process (web, Celery), and so do other
+apps' events modules for their personal events (`clubs.events`). Behind them is
 the realtime transport (rooms/realtime/fanout.py): one Redis pub/sub channel per room and per
 user, read by one subscription per web process that writes each event to that process's
 sockets; in embedded mode (no REDIS_URL) the events go straight to this process's sockets.
 Message shapes are documented in docs/protocol.md.
+
+Server-side listeners that must follow every room event in the publishing process (the media
+relay obeying the stage) are registered by the app that owns them at start-up
+(`room_event_listen` in `RoomsConfig.ready()`): this module imports no app above it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -19,6 +25,16 @@ from rooms.realtime import coalesce, fanout, framing
 from rooms.relay_bridge import relay_room_event
 
 logger = logging.getLogger(__name__)
+
+# Called as `listener(room_id, event)` after each room event is published; each must not raise.
+RoomEventListener = Callable[[int, dict[str, Any]], None]
+ROOM_EVENT_LISTENERS: list[RoomEventListener] = []
+
+
+def room_event_listen(listener: RoomEventListener) -> None:
+    """Idempotent: `ready()` may run more than once (tests, reloads)."""
+    if listener not in ROOM_EVENT_LISTENERS:
+        ROOM_EVENT_LISTENERS.append(listener)
 
 
 def room_group(room_id: int) -> str:
@@ -40,7 +56,8 @@ def room_broadcast(room_id: int, event: dict[str, Any]) -> None:
         logger.exception("realtime: could not publish %s to room %s", event.get("type"), room_id)
     _mirror(room_group(room_id), {"type": "room.event", "event": event})
     # The media relay obeys the stage: mutes, moves to the audience, removals, the end.
-    relay_room_event(room_id, event)
+    for listener in ROOM_EVENT_LISTENERS:
+        listener(room_id, event)
 
 
 def user_send(user_id: int, event: dict[str, Any]) -> None:
@@ -92,8 +109,9 @@ def room_audience_changed(room_id: int, count: int | None = None) -> None:
     Called on commit, once per change, by rooms.events. Listener joins and leaves are never
     broadcast one by one: this only marks the room dirty, and the transport pushes at most one
     un-sequenced ``{"type": "room.audience_count", "room_id": ..., "data": {"count": ...}}``
-    per room per REALTIME_AUDIENCE_COUNT_INTERVAL (cluster-wide), reading the count from
-    `rooms.selectors.room_audience_count` when `count` is None. Never raises into the caller.
+    per room per REALTIME_AUDIENCE_COUNT_INTERVAL (cluster-wide), reading the count from the
+    registered room domain (`domain.audience_count`) when `count` is None. Never raises into
+    the caller.
     """
     try:
         coalesce.mark_changed(room_id, count)
