@@ -9,9 +9,9 @@ class RoomsConfig(AppConfig):
         # before models may be imported; ready() runs once they all are.
         from accounts import events as account_events
         from clubs import events as club_events
-        from media_relay.signalling import relay_room_event
         from rooms import selectors, services, ws_actions
         from rooms.realtime import broadcast, domain
+        from rooms.relay_bridge import relay_room_event
         from rooms.selectors import room_account_export
         from rooms.services import (
             room_account_deleting,

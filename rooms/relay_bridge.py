@@ -9,7 +9,7 @@ rooms' domain, not the realtime transport's: the socket side (rooms/realtime/rtc
 - `member_offer_prepare` (sync, database + placement): where a member's peer connection goes and
   the room state the relay must apply before answering the offer (the socket side,
   rooms/realtime/rtc.py, sends both);
-- `relay_room_event` (sync, on commit, called by rooms.broadcast): turns a room event into the
+- `relay_room_event` (sync, on commit: a room-event listener `RoomsConfig.ready` registers with rooms.realtime.broadcast): turns a room event into the
   matching relay command for every worker serving the room, and tells the person whose stage
   role changed to re-offer;
 - `room_relay_state` (sync): the room's stage as a `relay.room_state`.

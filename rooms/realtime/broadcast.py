@@ -22,7 +22,6 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from rooms.realtime import coalesce, fanout, framing
-from rooms.relay_bridge import relay_room_event
 
 logger = logging.getLogger(__name__)
 
