@@ -45,6 +45,8 @@ def _load() -> None:
         _reason = "disabled (RELAY_FASTPATH=0)"
         return
     try:
+        # By name, not a plain import: the extension is a build product (`make`) that may be
+        # absent, and mypy and import-linter should not treat it as a module of the source tree.
         module = importlib.import_module("media_relay._fastpath")
     except ImportError:
         _reason = "not built (run `make` or `python -m media_relay.fastpath_build`)"

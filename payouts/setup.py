@@ -52,45 +52,19 @@ def ensure_periodic_tasks() -> None:
         name=RECONCILE_TASK_NAME,
         defaults={"task": "payouts.tasks.reconcile_task", "crontab": daily},
     )
-    ensure_ticket_periodic_tasks()
-    ensure_tip_periodic_tasks()
-    ensure_stipend_sweep_periodic_task()
+    # The sweeps: stuck ticket refunds, tips and stipends with no answer from the provider.
+    _ensure_every(15, TICKET_REFUNDS_TASK_NAME, "payouts.tasks.tickets_refund_sweep_task")
+    _ensure_every(5, STUCK_TIPS_TASK_NAME, "payouts.tasks.tips_settle_stuck_task")
+    _ensure_every(15, STIPENDS_SWEEP_TASK_NAME, "payouts.tasks.stipends_sweep_task")
 
 
-def ensure_stipend_sweep_periodic_task() -> None:
+def _ensure_every(minutes: int, name: str, task: str) -> None:
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    every_15_minutes, _ = IntervalSchedule.objects.get_or_create(
-        every=15, period=IntervalSchedule.MINUTES
+    every, _ = IntervalSchedule.objects.get_or_create(
+        every=minutes, period=IntervalSchedule.MINUTES
     )
-    PeriodicTask.objects.get_or_create(
-        name=STIPENDS_SWEEP_TASK_NAME,
-        defaults={"task": "payouts.tasks.stipends_sweep_task", "interval": every_15_minutes},
-    )
-
-
-def ensure_tip_periodic_tasks() -> None:
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    every_5_minutes, _ = IntervalSchedule.objects.get_or_create(
-        every=5, period=IntervalSchedule.MINUTES
-    )
-    PeriodicTask.objects.get_or_create(
-        name=STUCK_TIPS_TASK_NAME,
-        defaults={"task": "payouts.tasks.tips_settle_stuck_task", "interval": every_5_minutes},
-    )
-
-
-def ensure_ticket_periodic_tasks() -> None:
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    every_15_minutes, _ = IntervalSchedule.objects.get_or_create(
-        every=15, period=IntervalSchedule.MINUTES
-    )
-    PeriodicTask.objects.get_or_create(
-        name=TICKET_REFUNDS_TASK_NAME,
-        defaults={"task": "payouts.tasks.tickets_refund_sweep_task", "interval": every_15_minutes},
-    )
+    PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": every})
 
 
 def standin_webhook_endpoint() -> Any:
