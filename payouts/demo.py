@@ -95,10 +95,10 @@ def _ticketed_event(creator: User, fan: User) -> str:
 
     from payouts.models import Ticket
     from payouts.services import tickets
-    from rooms.models import ScheduledEvent
+    from rooms.schedule_selectors import event_by_title
     from rooms.schedule_services import event_create
 
-    event = ScheduledEvent.objects.filter(title=TICKETED_EVENT, created_by=creator).first()
+    event = event_by_title(title=TICKETED_EVENT, created_by=creator)
     if event is None:
         event = event_create(
             user=creator,

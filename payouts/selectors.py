@@ -25,7 +25,7 @@ from payouts.models import (
     Ticket,
     Tip,
 )
-from rooms.models import Room, RoomVisit
+from rooms import selectors as room_selectors
 
 
 def month_start(day: date) -> date:
@@ -39,18 +39,13 @@ def user_followers_count(user: User) -> int:
     return Follow.objects.filter(followee=user).count()
 
 
-def _rooms_hosted_since(user: User, days: int) -> QuerySet[Room]:
-    return Room.objects.filter(created_by=user, created__gte=timezone.now() - timedelta(days=days))
-
-
 def user_rooms_hosted_last_30_days(user: User) -> int:
-    return _rooms_hosted_since(user, 30).count()
+    return room_selectors.rooms_hosted_count(user=user, days=30)
 
 
 def user_listeners_reached_last_30_days(user: User) -> int:
     """Distinct people (other than the host) who were in rooms the user started in 30 days."""
-    visits = RoomVisit.objects.filter(room__in=_rooms_hosted_since(user, 30)).exclude(user=user)
-    return visits.values("user_id").distinct().count()
+    return room_selectors.listeners_reached_count(user=user, days=30)
 
 
 def creator_audience(user: User) -> dict[str, int]:
@@ -68,11 +63,7 @@ def users_shared_room_recently(a: User, b: User, *, days: int = 10) -> bool:
     Both were in the same room, and that room was live at some point in the last `days` days
     (still live, or ended since). Presence in the same room, not necessarily at the same minute.
     """
-    cutoff = timezone.now() - timedelta(days=days)
-    shared = RoomVisit.objects.filter(user=a, room__visits__user=b).filter(
-        Q(room__ended_at__isnull=True) | Q(room__ended_at__gte=cutoff)
-    )
-    return shared.exists()
+    return room_selectors.users_shared_room_recently(a, b, days=days)
 
 
 # --- seams for ticketed rooms and paid clubs ----------------------------------------------------

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 
 from clubhouse.errors import ApplicationError, PermissionDenied
 from payouts.models import Ticket, TicketPrice
-from rooms.models import Room, ScheduledEvent
+from rooms import schedule_selectors as event_selectors
+
+if TYPE_CHECKING:
+    from rooms.models import Room, ScheduledEvent
 
 
 def event_price(event: ScheduledEvent | int) -> TicketPrice | None:
@@ -17,7 +20,7 @@ def event_price(event: ScheduledEvent | int) -> TicketPrice | None:
 
 
 def room_own_price(room: Room | int) -> TicketPrice | None:
-    room_id: Any = room.pk if isinstance(room, Room) else room
+    room_id: Any = room if isinstance(room, int) else room.pk
     return TicketPrice.objects.select_related("creator").filter(room_id=room_id).first()
 
 
@@ -48,7 +51,7 @@ def room_free_entry(user: Any, room: Room, price: TicketPrice) -> bool:
         return True
     if user.pk in {room.created_by_id, price.creator_id}:
         return True
-    return ScheduledEvent.objects.filter(room=room, hosts=user).exists()
+    return event_selectors.event_hosts_room(user=user, room=room)
 
 
 def ticket_entry_denial(user: Any, room: Room) -> ApplicationError | None:
@@ -87,7 +90,7 @@ def ticket_holder(user: Any, room_or_event: Room | ScheduledEvent) -> bool:
     a ticket for the room itself or for the event it was started from counts."""
     if not getattr(user, "pk", None):
         return False
-    if isinstance(room_or_event, ScheduledEvent):
+    if event_selectors.is_event(room_or_event):
         return _paid(user).filter(event=room_or_event).exists()
     return _paid(user).filter(Q(room=room_or_event) | Q(event__room=room_or_event)).exists()
 

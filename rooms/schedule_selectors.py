@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -17,7 +17,34 @@ from rooms import clubs_bridge
 from rooms.models import EventCohostInvite, EventRSVP, ScheduledEvent
 from rooms.selectors import user_card
 
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
+
 ICS_DURATION = timedelta(hours=1)
+
+
+def is_event(target: object) -> TypeIs[ScheduledEvent]:
+    """Whether a ticket's target (a scheduled event or a live room) is an event."""
+    return isinstance(target, ScheduledEvent)
+
+
+def event_find(event_id: int) -> ScheduledEvent | None:
+    """The event with this id (its room and club loaded), or None."""
+    return ScheduledEvent.objects.select_related("room", "club").filter(pk=event_id).first()
+
+
+def event_room_id(event_id: int) -> int | None:
+    """The id of the room the event was started as, or None (not started, or no such event)."""
+    return ScheduledEvent.objects.filter(pk=event_id).values_list("room_id", flat=True).first()
+
+
+def event_hosts_room(*, user: Any, room: Any) -> bool:
+    """Whether `user` hosts the scheduled event `room` was started from."""
+    return ScheduledEvent.objects.filter(room=room, hosts=user).exists()
+
+
+def event_by_title(*, title: str, created_by: Any) -> ScheduledEvent | None:
+    return ScheduledEvent.objects.filter(title=title, created_by=created_by).first()
 
 
 def event_queryset(*, viewer: Any) -> QuerySet[ScheduledEvent]:

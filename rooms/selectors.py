@@ -4,9 +4,12 @@ JSON-serializable dicts where the transport consumes them (snapshot, audience pa
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from accounts.models import Block
 from accounts.permissions import user_require_member
@@ -99,6 +102,37 @@ def room_get_by_share_token(*, token: str, viewer: Any) -> Room:
     if room is None:
         raise NotFound("This share link does not lead anywhere.", code="room_not_found")
     return room_get_visible(room_id=room.pk, viewer=viewer)
+
+
+def room_find(room_id: int) -> Room | None:
+    """The room with this id, or None (payouts prices and sells tickets for a room by id)."""
+    return Room.objects.filter(pk=room_id).first()
+
+
+def _rooms_hosted_since(user: Any, days: int) -> Any:
+    return Room.objects.filter(created_by=user, created__gte=timezone.now() - timedelta(days=days))
+
+
+def rooms_hosted_count(*, user: Any, days: int) -> int:
+    """Rooms `user` started in the last `days` days (a creator's audience figures)."""
+    return _rooms_hosted_since(user, days).count()
+
+
+def listeners_reached_count(*, user: Any, days: int) -> int:
+    """Distinct people (other than the host) who were in rooms `user` started in `days` days."""
+    visits = RoomVisit.objects.filter(room__in=_rooms_hosted_since(user, days)).exclude(user=user)
+    return visits.values("user_id").distinct().count()
+
+
+def users_shared_room_recently(a: Any, b: Any, *, days: int) -> bool:
+    """Were `a` and `b` both in a room that was live at some point in the last `days` days
+    (still live, or ended since)? Presence in the same room, not necessarily at the same
+    minute."""
+    cutoff = timezone.now() - timedelta(days=days)
+    shared = RoomVisit.objects.filter(user=a, room__visits__user=b).filter(
+        Q(room__ended_at__isnull=True) | Q(room__ended_at__gte=cutoff)
+    )
+    return shared.exists()
 
 
 def room_club_slug(*, room_id: int) -> str | None:

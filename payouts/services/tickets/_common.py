@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,8 +20,14 @@ from payouts.models import (
     Ticket,
     TicketPrice,
 )
+from rooms import schedule_selectors as event_selectors
+from rooms import selectors as room_selectors
 from rooms import services as room_services
-from rooms.models import Room, ScheduledEvent
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
+
+    from rooms.models import Room, ScheduledEvent
 
 logger = logging.getLogger("payouts.services.tickets")
 S = Ticket.Status
@@ -38,18 +44,22 @@ def _target(*, event_id: int | None, room_id: int | None) -> ScheduledEvent | Ro
     if (event_id is None) == (room_id is None):
         raise InvalidInput("Give an event or a room.", fields={"target": ["event_id or room_id"]})
     if event_id is not None:
-        event = ScheduledEvent.objects.select_related("room", "club").filter(pk=event_id).first()
+        event = event_selectors.event_find(event_id)
         if event is None:
             raise NotFound("No such event.", code="event_not_found")
         return event
-    room = Room.objects.filter(pk=int(room_id or 0)).first()
+    room = room_selectors.room_find(int(room_id or 0))
     if room is None:
         raise NotFound("No such room.", code="room_not_found")
     return room
 
 
+def _is_event(target: ScheduledEvent | Room) -> TypeIs[ScheduledEvent]:
+    return event_selectors.is_event(target)
+
+
 def _price_for(target: ScheduledEvent | Room) -> TicketPrice:
-    if isinstance(target, ScheduledEvent):
+    if _is_event(target):
         price = ticket_selectors.event_price(target)
     else:
         price = ticket_selectors.room_entry_price(target)
@@ -112,11 +122,7 @@ def admission_lost_on_commit(ticket: Ticket) -> None:
     cancelled event is deleted in the same transaction."""
     room_id = ticket.room_id
     if room_id is None and ticket.event_id is not None:
-        room_id = (
-            ScheduledEvent.objects.filter(pk=ticket.event_id)
-            .values_list("room_id", flat=True)
-            .first()
-        )
+        room_id = event_selectors.event_room_id(ticket.event_id)
     if room_id is None:
         return  # the event has not started: there is no room to leave
     transaction.on_commit(

@@ -18,12 +18,12 @@ from payouts.models import (
 )
 from payouts.services.tickets._common import (
     S,
+    _is_event,
     _price_for,
     _require_creator_onboarded,
     _target,
     platform_fee,
 )
-from rooms.models import ScheduledEvent
 
 # --- prices -----------------------------------------------------------------------------------
 
@@ -51,7 +51,7 @@ def ticket_price_set(
     live room (its creator). The price cannot change once a ticket has been bought."""
     user_require_member(user)
     target = _target(event_id=event_id, room_id=room_id)
-    if isinstance(target, ScheduledEvent):
+    if _is_event(target):
         if not target.hosts.filter(pk=user.pk).exists():
             raise PermissionDenied("Only the event's hosts can price it.", code="not_host")
         if target.room_id is not None:
@@ -68,8 +68,8 @@ def ticket_price_set(
             )
     _require_creator_onboarded(user)
     _validate_price(price)
-    key = f"event:{target.pk}" if isinstance(target, ScheduledEvent) else f"room:{target.pk}"
-    lookup = {"event": target} if isinstance(target, ScheduledEvent) else {"room": target}
+    key = f"event:{target.pk}" if _is_event(target) else f"room:{target.pk}"
+    lookup = {"event": target} if _is_event(target) else {"room": target}
     with transaction.atomic():
         existing = TicketPrice.objects.select_for_update().filter(**lookup).first()
         if existing is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -25,6 +25,7 @@ from payouts.services.quotes import price_require_shown
 from payouts.services.tickets._common import (
     S,
     TicketNotAllowed,
+    _is_event,
     _price_for,
     _refund_on_commit,
     _require_creator_onboarded,
@@ -34,7 +35,9 @@ from payouts.services.tickets._common import (
     platform_fee,
 )
 from payouts.services.tips import PaymentMethodRequired, payment_method_save
-from rooms.models import Room, ScheduledEvent
+
+if TYPE_CHECKING:
+    from rooms.models import Room, ScheduledEvent
 
 # A pending ticket with no payment intent this old was not just created by a concurrent request
 # still waiting for Stripe's answer: its call went unanswered, and asking again is safe.
@@ -49,12 +52,12 @@ def _buyable(buyer: User, target: ScheduledEvent | Room, price: TicketPrice) -> 
         raise TicketNotAllowed("You host this: you do not need a ticket.", code="ticket_own")
     if user_is_blocked_between(buyer, price.creator):
         raise TicketNotAllowed("You cannot buy a ticket from this person.", code="ticket_blocked")
-    if isinstance(target, ScheduledEvent):
+    if _is_event(target):
         from rooms.schedule_services import event_hidden_from
 
         if event_hidden_from(target, buyer):
             raise NotFound("No such event.", code="event_not_found")
-    room = target.room if isinstance(target, ScheduledEvent) else target
+    room = target.room if _is_event(target) else target
     if room is not None:
         # Never sell a ticket to a room its buyer could not enter anyway (ended, removed,
         # blocked by a moderator, closed, members-only): the same rules as the join.
