@@ -6,6 +6,7 @@ over loopback UDP."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -125,11 +126,13 @@ async def silent_for(listeners: list[Any], seconds: float) -> bool:
     return [listener.tone_frames for listener in listeners] == start
 
 
-async def piped_after(cluster: Cluster, edge: str, seconds: float) -> int:
-    """Datagrams the edge accepts from the origin during `seconds` (from now)."""
-    before = cluster.workers[edge].cascade.stats.packets_in
+async def piped_after(cluster: Cluster, seconds: float) -> int:
+    """Datagrams the origin pipes to its edges during `seconds` (from now). Counted where they
+    leave, not where they arrive: on a busy machine the edge may still be reading datagrams
+    the origin sent before the command (what the edge's listeners hear is `silent_for`'s)."""
+    before = cluster.workers[cluster.origin].cascade.stats.packets_out
     await asyncio.sleep(seconds)
-    return cluster.workers[edge].cascade.stats.packets_in - before
+    return cluster.workers[cluster.origin].cascade.stats.packets_out - before
 
 
 async def test_a_speaker_on_the_origin_is_heard_by_listeners_on_an_edge(cluster: Cluster) -> None:
@@ -164,7 +167,7 @@ async def test_a_mute_on_the_origin_stops_the_edges_listeners_at_once(cluster: C
     origin_room = cluster.room_on(cluster.origin)
     await cluster.send_to(cluster.origin, protocol.Mute(room_id=ROOM, user_id=SPEAKER))
     assert await wait_for(lambda: SPEAKER in origin_room.muted, 5.0)
-    assert await piped_after(cluster, edge, 0.3) <= 2  # a packet interval or two in flight
+    assert await piped_after(cluster, 0.3) <= 2  # a packet interval or two in flight
     assert await silent_for([edge_listener], 1.0)
 
     await cluster.send_to(cluster.origin, protocol.Mute(room_id=ROOM, user_id=SPEAKER, muted=False))
@@ -183,7 +186,7 @@ async def test_move_to_audience_stops_the_edges_listeners_and_keeps_the_speaker_
     await cluster.room_wide(protocol.MoveToAudience(room_id=ROOM, user_id=SPEAKER))
     origin_room = cluster.room_on(cluster.origin)
     assert await wait_for(lambda: SPEAKER not in origin_room.forwarder.publishers, 5.0)
-    assert await piped_after(cluster, edge, 0.3) <= 2
+    assert await piped_after(cluster, 0.3) <= 2
     assert await silent_for([edge_listener], 1.0)
     assert SPEAKER in origin_room.peers and speaker.pc.connectionState == "connected"
     # the edge applied the room-wide command too: the speaker is no publisher there either
@@ -491,5 +494,8 @@ async def test_speaking_events_come_once_from_the_origin_not_from_each_edge(
             received.append(await asyncio.wait_for(cluster.layer.receive(events), 0.5))
         except TimeoutError:
             break
-    starts = [e for e in received if e["user_id"] == SPEAKER and e["speaking"]]
-    assert len(starts) == 1, received
+    # Once per change of state: one worker's detector alternates start and stop (a loaded
+    # machine may break the tone into two bursts), where each edge's copy would repeat a start.
+    flags = [e["speaking"] for e in received if e["user_id"] == SPEAKER]
+    assert flags and flags[0] is True, received
+    assert all(a != b for a, b in itertools.pairwise(flags)), received
