@@ -134,6 +134,7 @@ class Journal(AppendOnlyModel):
     stripe_refund_id = models.CharField(max_length=255, blank=True)
     stripe_dispute_id = models.CharField(max_length=255, blank=True)
     stripe_payout_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_topup_id = models.CharField(max_length=255, blank=True, db_index=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

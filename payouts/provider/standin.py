@@ -223,19 +223,26 @@ class StandInStripe(stripe.HTTPClient):
             return dict(self.connected_balances.get(account_id, {}))
 
     # test helpers --------------------------------------------------------------------------
-    def top_up(self, amount: int, currency: str = "usd") -> dict[str, Any]:
+    def top_up(
+        self, amount: int, currency: str = "usd", description: str = "Top-up"
+    ) -> dict[str, Any]:
+        """The platform's bank tops up its balance (Stripe's top-up, settled at once): a
+        `topup` balance transaction and a `topup.succeeded` event."""
         with self._lock:
             id_ = self._id("tu")
             txn = self._balance_txn(
                 amount=amount, currency=currency.lower(), type_="topup", source=id_
             )
-            return self._store(
+            topup = self._store(
                 "topups",
                 shapes.topup(
                     id_=id_, created=self._now(), amount=amount, currency=currency.lower(),
-                    txn=txn["id"],
+                    txn=txn["id"], description=description,
                 ),
             )  # fmt: skip
+            self._event("topup.succeeded", topup)
+            self._save()
+            return topup
 
     def account_activate(self, account_id: str) -> dict[str, Any]:
         with self._lock:

@@ -476,7 +476,9 @@ def balance(available: dict[str, int]) -> StripeObject:
     }  # fmt: skip
 
 
-def topup(*, id_: str, created: int, amount: int, currency: str, txn: str) -> StripeObject:
+def topup(
+    *, id_: str, created: int, amount: int, currency: str, txn: str, description: str = "Top-up"
+) -> StripeObject:
     return {
         "id": id_,
         "object": "topup",
@@ -484,7 +486,7 @@ def topup(*, id_: str, created: int, amount: int, currency: str, txn: str) -> St
         "balance_transaction": txn,
         "created": created,
         "currency": currency,
-        "description": "Top-up",
+        "description": description,
         "expected_availability_date": created,
         "failure_code": None,
         "failure_message": None,

@@ -377,6 +377,26 @@ class StripeProvider:
             {},
         )
 
+    def application_fee_list(self, *, created_gte: int | None = None) -> list[StripeDict]:
+        params: dict[str, Any] = {}
+        if created_gte is not None:
+            params["created"] = {"gte": created_gte}
+        return self._list(self.client.v1.application_fees.list, params)
+
+    def topup_list(self, *, created_gte: int | None = None) -> list[StripeDict]:
+        params: dict[str, Any] = {}
+        if created_gte is not None:
+            params["created"] = {"gte": created_gte}
+        return self._list(self.client.v1.topups.list, params)
+
+    def topup_retrieve(self, topup: str) -> StripeDict:
+        return self._call(
+            lambda params, options: self.client.v1.topups.retrieve(
+                topup, params=params, options=options
+            ),
+            {},
+        )
+
     def charge_refund_list(self, charge: str) -> list[StripeDict]:
         return self._list(self.client.v1.refunds.list, {"charge": charge})
 

@@ -98,7 +98,9 @@ def _run_everything() -> tuple[StandInStripe, _Recorder]:
         refresh_url="https://example.test/r",
         return_url="https://example.test/back",
     )
-    standin.top_up(1_000_000)
+    topup = standin.top_up(1_000_000)
+    p.topup_retrieve(topup["id"])
+    p.topup_list()
 
     def pay(pm: dict[str, Any], amount: int = 1000, **extra: Any) -> dict[str, Any]:
         return p.payment_intent_create(  # type: ignore[no-any-return]
@@ -163,6 +165,7 @@ def _run_everything() -> tuple[StandInStripe, _Recorder]:
     standin.connected_payout(account["id"], 100, status="failed")
     p.connected_payout_list(account=account["id"])
     p.balance_transaction_list()
+    p.application_fee_list()
     p.balance_retrieve()
 
     price = p.price_create(

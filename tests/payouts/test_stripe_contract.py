@@ -47,6 +47,8 @@ _RESOURCE_OF_PATH = {
     "invoices": "invoice",
     "charges": "charge",
     "disputes": "dispute",
+    "application_fees": "application_fee",
+    "topups": "topup",
 }
 
 
@@ -245,6 +247,8 @@ CASES = [
             ("payout_list", "payouts"),
             ("refund_list", "refunds"),
             ("dispute_list", "disputes"),
+            ("application_fee_list", "application_fees"),
+            ("topup_list", "topups"),
         )
         for label, gte in (("all", None), ("since", 1_700_000_000))
     ],
@@ -343,6 +347,12 @@ CASES = [
         lambda p: p.refund_retrieve("re_1"),
         "GET /v1/refunds/re_1",
         lambda c: c.v1.refunds.retrieve,
+    ),
+    Case(
+        "topup_retrieve",
+        lambda p: p.topup_retrieve("tu_1"),
+        "GET /v1/topups/tu_1",
+        lambda c: c.v1.topups.retrieve,
     ),
     Case(
         "charge_refund_list",
