@@ -619,16 +619,57 @@ class StandInStripe(stripe.HTTPClient):
         )  # fmt: skip
         destination = (pi.get("transfer_data") or {}).get("destination")
         if destination:
+            # Stripe's flow of funds for a destination charge with `application_fee_amount`:
+            # the whole charge goes to the connected account, then the application fee comes
+            # back to the platform (an `application_fee` object and balance transaction).
             tr = self._transfer(
-                amount - (pi["application_fee_amount"] or 0), currency, destination,
-                pi["transfer_group"], {}, source_transaction=charge_id,
+                amount, currency, destination, pi["transfer_group"], {},
+                source_transaction=charge_id,
             )  # fmt: skip
             charge["transfer"] = tr["id"]
+            if pi["application_fee_amount"]:
+                fee = self._application_fee(pi["application_fee_amount"], charge_id, tr)
+                charge["application_fee"] = fee["id"]
         self._store("charges", charge)
         pi.update(
             status="succeeded", amount_received=amount, latest_charge=charge_id, next_action=None
         )
         self._event("charge.succeeded", charge)
+
+    def _application_fee(self, amount: int, charge_id: str, tr: dict[str, Any]) -> dict[str, Any]:
+        id_ = self._id("fee")
+        txn = self._balance_txn(
+            amount=amount, currency=tr["currency"], type_="application_fee", source=id_
+        )
+        fee = self._store(
+            "application_fees",
+            shapes.application_fee(
+                id_=id_, created=self._now(), amount=amount, currency=tr["currency"],
+                account=tr["destination"], charge=tr["destination_payment"],
+                originating_transaction=charge_id, balance_transaction=txn["id"],
+            ),
+        )  # fmt: skip
+        self._connected_credit(tr["destination"], tr["currency"], -amount)
+        self._event("application_fee.created", fee)
+        return fee
+
+    def _application_fee_refund(self, fee: dict[str, Any], amount: int) -> dict[str, Any]:
+        """Part of an application fee back to the connected account (a refund with
+        `refund_application_fee`): an `application_fee_refund` balance transaction."""
+        id_ = self._id("fr")
+        txn = self._balance_txn(
+            amount=-amount, currency=fee["currency"], type_="application_fee_refund", source=id_
+        )
+        refund = shapes.fee_refund(
+            id_=id_, created=self._now(), amount=amount, currency=fee["currency"],
+            fee=fee["id"], balance_transaction=txn["id"],
+        )  # fmt: skip
+        self._connected_credit(fee["account"], fee["currency"], amount)
+        fee["amount_refunded"] += amount
+        fee["refunded"] = fee["amount_refunded"] >= fee["amount"]
+        fee["refunds"]["data"].insert(0, refund)
+        self._event("application_fee.refunded", fee)
+        return refund
 
     def _create_refunds(self, p: dict[str, Any], key: str | None) -> dict[str, Any]:
         pi = self.get("payment_intents", p["payment_intent"])
@@ -662,6 +703,9 @@ class StandInStripe(stripe.HTTPClient):
         self._private(refund["id"])["reverse_transfer"] = (
             str(p.get("reverse_transfer")).lower() == "true"
         )
+        self._private(refund["id"])["refund_application_fee"] = (
+            str(p.get("refund_application_fee")).lower() == "true"
+        )
         charge["amount_refunded"] += amount  # held while pending, released if it fails
         self._charge_refunds_list(charge)
         if self.refunds_pending:
@@ -683,8 +727,11 @@ class StandInStripe(stripe.HTTPClient):
         refund["balance_transaction"] = txn["id"]
         if self._private(refund["id"]).get("reverse_transfer") and charge["transfer"]:
             tr = self.get("transfers", charge["transfer"])
-            # Stripe reverses the transfer in proportion to the amount refunded. The basis is
-            # what earlier refunds settled (`amount_refunded` also holds pending ones).
+            # Stripe reverses the transfer (the whole charge) in proportion to the amount
+            # refunded, and with `refund_application_fee` returns the same proportion of the
+            # application fee to the connected account. The basis is what earlier refunds
+            # settled (`amount_refunded` also holds pending ones). The fee refund is rounded so
+            # that the connected account gives back exactly its proportional share.
             share = charge["amount"] - (pi["application_fee_amount"] or 0)
             settled_before = sum(
                 r["amount"]
@@ -692,11 +739,21 @@ class StandInStripe(stripe.HTTPClient):
                 if r["charge"] == charge["id"] and r["status"] == "succeeded"
                 and r["id"] != refund["id"]
             )  # fmt: skip
-            back = fees.proportional_share(
-                share, settled_before + amount, charge["amount"]
-            ) - fees.proportional_share(share, settled_before, charge["amount"])
+
+            def part(of: int, upto: int) -> int:
+                return fees.proportional_share(of, upto, charge["amount"])
+
+            settled_after = settled_before + amount
+            back = part(tr["amount"], settled_after) - part(tr["amount"], settled_before)
             reversal = self._transfer_reversal(tr, back, source_refund=refund["id"])
             refund["transfer_reversal"] = reversal["id"]
+            creator_back = part(share, settled_after) - part(share, settled_before)
+            fee_id = charge.get("application_fee")
+            if fee_id and self._private(refund["id"]).get("refund_application_fee"):
+                if back - creator_back:
+                    self._application_fee_refund(
+                        self.get("application_fees", fee_id), back - creator_back
+                    )
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
         self._charge_refunds_list(charge)
         self._event("charge.refunded", charge, key)

@@ -702,6 +702,47 @@ def transfer(
     }
 
 
+def application_fee(
+    *, id_: str, created: int, amount: int, currency: str, account: str, charge: str,
+    originating_transaction: str, balance_transaction: str,
+) -> StripeObject:  # fmt: skip
+    """The platform's application fee on a destination charge: `charge` is the payment on the
+    connected account (the transfer's `destination_payment`), `originating_transaction` the
+    platform's charge."""
+    return {
+        "id": id_,
+        "object": "application_fee",
+        "account": account,
+        "amount": amount,
+        "amount_refunded": 0,
+        "application": "ca_standin",
+        "balance_transaction": balance_transaction,
+        "charge": charge,
+        "created": created,
+        "currency": currency,
+        "fee_source": {"charge": charge, "type": "charge"},
+        "livemode": False,
+        "originating_transaction": originating_transaction,
+        "refunded": False,
+        "refunds": list_object(f"/v1/application_fees/{id_}/refunds"),
+    }
+
+
+def fee_refund(
+    *, id_: str, created: int, amount: int, currency: str, fee: str, balance_transaction: str,
+) -> StripeObject:  # fmt: skip
+    return {
+        "id": id_,
+        "object": "fee_refund",
+        "amount": amount,
+        "balance_transaction": balance_transaction,
+        "created": created,
+        "currency": currency,
+        "fee": fee,
+        "metadata": {},
+    }
+
+
 def transfer_reversal(
     *, id_: str, created: int, amount: int, currency: str, transfer: str,
     balance_transaction: str, source_refund: str | None,

@@ -25,6 +25,7 @@ from tests.payouts.test_stripe_contract import CASES
 OBJECT_TYPES = [
     "account",
     "account_link",
+    "application_fee",
     "balance",
     "balance_transaction",
     "bank_account",
@@ -32,6 +33,7 @@ OBJECT_TYPES = [
     "customer",
     "dispute",
     "event",
+    "fee_refund",
     "invoice",
     "invoice_payment",
     "line_item",

@@ -51,8 +51,14 @@ def test_a_tip_is_a_destination_charge_with_the_fees_as_application_fee(pair) ->
     assert pi["application_fee_amount"] == 61 and pi["amount"] == 1061
     assert pi["transfer_data"]["destination"] == creator.connected_account.stripe_account_id
     assert pi["transfer_group"] == f"tip-{tip.uuid}"
-    transfer = STANDIN.get("transfers", STANDIN.get("charges", tip.stripe_charge_id)["transfer"])
-    assert transfer["amount"] == 1000  # the creator receives exactly the tip
+    charge = STANDIN.get("charges", tip.stripe_charge_id)
+    # Stripe's flow of funds: the whole charge goes to the creator's account, the application
+    # fee comes back to the platform, so the creator keeps exactly the tip.
+    transfer = STANDIN.get("transfers", charge["transfer"])
+    fee = STANDIN.get("application_fees", charge["application_fee"])
+    assert (transfer["amount"], fee["amount"]) == (1061, 61)
+    assert fee["originating_transaction"] == charge["id"]
+    assert STANDIN.connected_balance(creator.connected_account.stripe_account_id) == {"usd": 1000}
     assert ledger.creator_balances(creator) == {"USD": 1000}
     assert ledger.balance_of(Kind.PROCESSING_FEES, "USD") == 61
     assert Journal.objects.get(kind="tip").stripe_charge_id == tip.stripe_charge_id
