@@ -13,6 +13,7 @@ from payouts.services.creators import (
     creator_apply,
     creator_nominate,
 )
+from payouts.services.funding import topup_book, topup_book_from_provider, topup_reverse
 from payouts.services.memberships import (
     club_plan_disable,
     club_plan_set,
@@ -86,4 +87,7 @@ __all__ = [
     "tip_send",
     "tip_settle_from_provider",
     "tips_settle_stuck",
+    "topup_book",
+    "topup_book_from_provider",
+    "topup_reverse",
 ]
