@@ -10,12 +10,14 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from clubhouse.errors import ApplicationError
 from payouts import ledger, selectors, services
+from payouts.forms import CorrectionForm, CorrectionLineFormSet, TopupBookForm
 from payouts.models import (
     AuditEntry,
     ChargeRefund,
@@ -37,6 +39,8 @@ from payouts.models import (
 )
 from payouts.models import Ticket as TicketModel
 from payouts.models import TicketPrice as TicketPriceModel
+from payouts.provider import ProviderUnavailable
+from payouts.services.corrections import DiscrepancyResolved
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -76,8 +80,64 @@ class JournalAdmin(ReadOnlyAdmin):
         "stripe_charge_id",
         "stripe_transfer_id",
         "stripe_payout_id",
+        "stripe_topup_id",
     ]
     inlines = [EntryInline]
+    change_list_template = "admin/payouts/journal/change_list.html"
+
+    # No "add" here, ever: journals are posted by services. Booking a top-up is its own form.
+    def get_urls(self) -> list[Any]:
+        book = path(
+            "book-topup/",
+            self.admin_site.admin_view(self.book_topup_view),
+            name="payouts_journal_book_topup",
+        )
+        return [book, *super().get_urls()]
+
+    def has_book_topup_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payouts.book_topup")
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        context = {
+            **(extra_context or {}),
+            "can_book_topup": self.has_book_topup_permission(request),
+        }
+        return super().changelist_view(request, context)
+
+    def book_topup_view(self, request: HttpRequest) -> HttpResponse:
+        """Book a Stripe top-up whose event never arrived: Stripe is asked for it by id."""
+        if not self.has_book_topup_permission(request):
+            raise PermissionDenied
+        form = TopupBookForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            topup_id = form.cleaned_data["topup_id"]
+            try:
+                journal, booked = services.topup_book_from_provider(
+                    topup_id=topup_id, reason=form.cleaned_data["reason"], actor=request.user
+                )
+            except ProviderUnavailable:
+                form.add_error(None, "Stripe could not be reached; nothing was booked. "
+                                     "Try again in a moment.")  # fmt: skip
+            except ApplicationError as exc:
+                field = (
+                    "topup_id" if exc.code in {"topup_not_found", "topup_not_succeeded"} else None
+                )
+                form.add_error(field, exc.message)
+            else:
+                if booked:
+                    self.message_user(request, f"Top-up {topup_id} booked: journal #{journal.pk} "
+                                      f"({journal.description}).", messages.SUCCESS)  # fmt: skip
+                else:
+                    self.message_user(request, f"Top-up {topup_id} is already booked (journal "
+                                      f"#{journal.pk}); nothing new was booked.", messages.WARNING)  # fmt: skip
+                return redirect("admin:payouts_journal_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Book a platform top-up",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/payouts/journal/book_topup.html", context)
 
 
 @admin.register(LedgerAccount)
@@ -409,14 +469,89 @@ class TipAdmin(ReadOnlyAdmin):
 @admin.register(Discrepancy)
 class DiscrepancyAdmin(admin.ModelAdmin):
     list_display = ["kind", "object_type", "external_id", "ledger_amount", "provider_amount",
-                    "ledger_currency", "provider_currency", "detected_at", "resolved"]  # fmt: skip
+                    "ledger_currency", "provider_currency", "detected_at", "resolved",
+                    "correction"]  # fmt: skip
     list_filter = ["kind", "object_type", "resolved"]
     readonly_fields = ["kind", "object_type", "external_id", "journal", "ledger_amount",
                        "provider_amount", "ledger_currency", "provider_currency", "detail",
-                       "detected_at"]  # fmt: skip
+                       "detected_at", "correction", "resolved_by", "resolved_at"]  # fmt: skip
+    change_form_template = "admin/payouts/discrepancy/change_form.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_urls(self) -> list[Any]:
+        correct = path(
+            "<int:pk>/correct/",
+            self.admin_site.admin_view(self.correct_view),
+            name="payouts_discrepancy_correct",
+        )
+        return [correct, *super().get_urls()]
+
+    def has_correction_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payouts.post_correction")
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        discrepancy = self.get_object(request, object_id)
+        can_correct = (
+            discrepancy is not None
+            and not discrepancy.resolved
+            and self.has_correction_permission(request)
+        )
+        context = {**(extra_context or {}), "can_correct": can_correct}
+        return super().change_view(request, object_id, form_url, context)
+
+    def correct_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Post a correcting journal that resolves this discrepancy (services.correction_post)."""
+        if not self.has_correction_permission(request):
+            raise PermissionDenied
+        discrepancy = get_object_or_404(Discrepancy, pk=pk)
+        back = redirect("admin:payouts_discrepancy_change", discrepancy.pk)
+        if request.method == "POST":
+            form = CorrectionForm(request.POST)
+            lines: Any = CorrectionLineFormSet(request.POST, prefix="lines")
+            if form.is_valid() and lines.is_valid():
+                was_resolved = discrepancy.resolved
+                try:
+                    journal = services.correction_post(
+                        discrepancy=discrepancy,
+                        currency=form.cleaned_data["currency"],
+                        reason=form.cleaned_data["reason"],
+                        lines=lines.lines(),
+                        actor=request.user,
+                        key=str(form.cleaned_data["key"]),
+                    )
+                except DiscrepancyResolved as exc:
+                    self.message_user(request, exc.message, messages.ERROR)
+                    return back
+                except ApplicationError as exc:
+                    form.add_error(None, exc.message)
+                else:
+                    if was_resolved:
+                        note = f"This correction was already posted as journal #{journal.pk}."
+                        self.message_user(request, note, messages.WARNING)
+                    else:
+                        self.message_user(request, f"Correcting journal #{journal.pk} posted; "
+                                          "the discrepancy is resolved.", messages.SUCCESS)  # fmt: skip
+                    return back
+        elif discrepancy.resolved:
+            self.message_user(request, DiscrepancyResolved.default_message, messages.ERROR)
+            return back
+        else:
+            currency = discrepancy.ledger_currency or discrepancy.provider_currency
+            form = CorrectionForm(initial={"key": CorrectionForm.new_key(), "currency": currency})
+            lines = CorrectionLineFormSet(prefix="lines")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": discrepancy,
+            "title": "Post a correcting journal",
+            "form": form,
+            "lines": lines,
+        }
+        return TemplateResponse(request, "admin/payouts/discrepancy/correct.html", context)
 
 
 @admin.register(HandledEvent)

@@ -109,6 +109,9 @@ class Journal(AppendOnlyModel):
         MEMBERSHIP = "membership", "Club membership"
         PAYOUT = "payout", "Payout to bank"
         FUNDING = "funding", "Platform top-up"
+        # A booked top-up that Stripe reversed (`topup.reversed`): the exact negation of its
+        # funding journal.
+        FUNDING_REVERSED = "funding_reversed", "Platform top-up reversed"
         CORRECTION = "correction", "Correction"
         # Kinds of charge without journal kinds of their own (memberships): see
         # payouts/services/charges.py, which books every refund and dispute.
@@ -139,6 +142,7 @@ class Journal(AppendOnlyModel):
 
     class Meta:
         ordering = ["id"]
+        permissions = [("book_topup", "Can book a platform top-up from Stripe (admin form)")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.currency} {self.description}"
@@ -543,10 +547,24 @@ class Discrepancy(models.Model):
     detected_at = models.DateTimeField(auto_now_add=True)
     resolved = models.BooleanField(default=False)
     resolution_note = models.TextField(blank=True)
+    # The correcting journal staff posted for it (services/corrections.py): a new journal,
+    # never an edit of the journal above.
+    correction = models.ForeignKey(
+        Journal,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="corrected_discrepancies",
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "discrepancies"
         ordering = ["-detected_at"]
+        permissions = [("post_correction", "Can post a correcting journal for a discrepancy")]
         constraints = [
             models.UniqueConstraint(
                 fields=["kind", "object_type", "external_id"], name="discrepancy_once"

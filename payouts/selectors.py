@@ -18,6 +18,7 @@ from payouts.models import (
     ConnectedPayout,
     CreatorApplication,
     CreatorProgram,
+    Journal,
     LedgerAccount,
     PaymentCustomer,
     StipendPayment,
@@ -168,6 +169,16 @@ def creators_due_stipend(month: date) -> QuerySet[CreatorProgram]:
 
 def platform_balance(currency: str) -> int:
     return ledger.balance_of(LedgerAccount.Kind.PLATFORM_BALANCE, currency)
+
+
+def topup_journal(topup_id: str) -> Journal | None:
+    """The `funding` journal that booked the Stripe top-up `topup_id`, if it is booked."""
+    return Journal.objects.filter(idempotency_key=f"topup:{topup_id}").first()
+
+
+def user_by_username(username: str) -> User | None:
+    """Staff naming a person in a back-office form (a correcting journal's creator)."""
+    return User.objects.filter(username=username.strip()).first() if username.strip() else None
 
 
 # --- paid clubs and the wallet ---------------------------------------------------------------

@@ -130,6 +130,20 @@ def _payout_paid(obj: dict[str, Any], created: int | None) -> None:
     )
 
 
+def _topup_succeeded(obj: dict[str, Any], created: int | None) -> None:
+    """The platform's bank topped up its Stripe balance: one `funding` journal per top-up."""
+    from payouts.services.funding import topup_book
+
+    topup_book(topup=obj, reason="Stripe event topup.succeeded")
+
+
+def _topup_reversed(obj: dict[str, Any], created: int | None) -> None:
+    """Stripe took a succeeded top-up back: the exact negation of its journal, if it was booked."""
+    from payouts.services.funding import topup_reverse
+
+    topup_reverse(topup=obj, reason="Stripe event topup.reversed")
+
+
 def _transfer_reversed(obj: dict[str, Any], created: int | None) -> None:
     from payouts.reconciliation import reconcile_transfer
 
@@ -205,6 +219,8 @@ HANDLERS: dict[str, Handler] = {
     "charge.dispute.funds_reinstated": _dispute_funds_reinstated,
     "payout.failed": _platform_payout_failed,
     "payout.canceled": lambda obj, created: None,  # platform side: nothing was booked
+    "topup.succeeded": _topup_succeeded,
+    "topup.reversed": _topup_reversed,
 }
 
 

@@ -4,6 +4,7 @@
 from payouts.services import charges as charges
 from payouts.services import tickets as tickets
 from payouts.services.bank_payouts import connected_payout_apply, platform_payout_failed
+from payouts.services.corrections import CorrectionLine, correction_post
 from payouts.services.creators import (
     connected_account_ensure,
     connected_account_onboarding_link,
@@ -13,6 +14,7 @@ from payouts.services.creators import (
     creator_apply,
     creator_nominate,
 )
+from payouts.services.funding import topup_book, topup_book_from_provider, topup_reverse
 from payouts.services.memberships import (
     club_plan_disable,
     club_plan_set,
@@ -48,6 +50,7 @@ from payouts.services.tips import (
 )
 
 __all__ = [
+    "CorrectionLine",
     "charges",
     "club_plan_disable",
     "club_plan_set",
@@ -60,6 +63,7 @@ __all__ = [
     "connected_account_onboarding_link",
     "connected_account_sync",
     "connected_payout_apply",
+    "correction_post",
     "creator_application_approve",
     "creator_application_reject",
     "creator_apply",
@@ -86,4 +90,7 @@ __all__ = [
     "tip_send",
     "tip_settle_from_provider",
     "tips_settle_stuck",
+    "topup_book",
+    "topup_book_from_provider",
+    "topup_reverse",
 ]
