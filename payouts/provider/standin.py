@@ -749,11 +749,11 @@ class StandInStripe(stripe.HTTPClient):
             refund["transfer_reversal"] = reversal["id"]
             creator_back = part(share, settled_after) - part(share, settled_before)
             fee_id = charge.get("application_fee")
-            if fee_id and self._private(refund["id"]).get("refund_application_fee"):
-                if back - creator_back:
-                    self._application_fee_refund(
-                        self.get("application_fees", fee_id), back - creator_back
-                    )
+            refund_fee = self._private(refund["id"]).get("refund_application_fee")
+            if fee_id and refund_fee and back > creator_back:
+                self._application_fee_refund(
+                    self.get("application_fees", fee_id), back - creator_back
+                )
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
         self._charge_refunds_list(charge)
         self._event("charge.refunded", charge, key)
