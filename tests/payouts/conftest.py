@@ -81,6 +81,14 @@ def make_creator(*, stipend: bool = False, active: bool = True, **program: Any) 
     return user
 
 
+def fund(amount: int = 10**9, currency: str = "usd") -> Any:
+    """The platform tops up its Stripe balance and books it as production does (the top-up's
+    `topup.succeeded` goes through services.topup_book)."""
+    from payouts import services
+
+    return services.topup_book(topup=STANDIN.top_up(amount, currency), reason="test funding")
+
+
 def follow(a: User, b: User) -> None:
     Follow.objects.create(follower=a, followee=b)
 

@@ -8,7 +8,7 @@ from payouts import services
 from payouts.models import CreatorApplication, StipendPayment
 from payouts.provider.standin import STANDIN
 
-from .conftest import follow, make_creator, make_user
+from .conftest import follow, fund, make_creator, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -47,13 +47,7 @@ def test_a_months_run_shows_progress_and_staff_rerun_a_failed_row(staff_client) 
     assert b"0/1 paid" in page.content and b"1 failed" in page.content
     detail = staff_client.get(f"/admin/payouts/stipendrun/{run.pk}/change/")
     assert detail.status_code == 200
-    STANDIN.top_up(10**7)
-    from payouts import ledger
-    from payouts.ledger import Kind, Line
-
-    ledger.journal_post(kind="funding", currency="USD", idempotency_key="f", lines=[
-        Line(ledger.account(Kind.PLATFORM_BALANCE, "USD"), 10**7),
-        Line(ledger.account(Kind.PLATFORM_FUNDING, "USD"), -(10**7))])  # fmt: skip
+    fund(10**7)
     payment = StipendPayment.objects.get(creator=creator)
     staff_client.post("/admin/payouts/stipendpayment/", {
         "action": "retry_selected", "_selected_action": [payment.pk]})  # fmt: skip

@@ -17,11 +17,10 @@ from django.utils import timezone
 
 from accounts.models import Notification, User
 from payouts import ledger, selectors, services
-from payouts.ledger import Kind
 from payouts.models import AuditEntry, ConnectedAccount, Journal, StipendPayment, StipendRun
 from payouts.provider.standin import STANDIN, StandInError
 
-from .conftest import make_creator, make_user
+from .conftest import fund, make_creator, make_user
 
 pytestmark = pytest.mark.django_db
 FEB = date(2026, 2, 1)
@@ -33,13 +32,7 @@ REFUSAL = (
 
 
 def _fund(amount: int = 10**9) -> None:
-    STANDIN.top_up(amount, "usd")
-    ledger.journal_post(
-        kind=Journal.Kind.FUNDING, currency="USD",
-        idempotency_key=f"topup-{amount}-{len(STANDIN.events)}",
-        lines=[ledger.Line(ledger.account(Kind.PLATFORM_BALANCE, "USD"), amount),
-               ledger.Line(ledger.account(Kind.PLATFORM_FUNDING, "USD"), -amount)],
-    )  # fmt: skip
+    fund(amount)
 
 
 def _account_id(creator: User) -> str:

@@ -8,11 +8,10 @@ from django.db import connection
 from django.utils import timezone
 
 from payouts import ledger, selectors, services
-from payouts.ledger import Kind
 from payouts.models import Journal, StipendPayment, StipendRun
 from payouts.provider.standin import STANDIN
 
-from .conftest import make_creator
+from .conftest import fund, make_creator
 
 pytestmark = pytest.mark.django_db
 FEB = date(2026, 2, 1)
@@ -20,13 +19,7 @@ S = StipendPayment.Status
 
 
 def _fund(amount: int = 10**9) -> None:
-    STANDIN.top_up(amount, "usd")
-    # the ledger side of a top-up
-    ledger.journal_post(
-        kind=Journal.Kind.FUNDING, currency="USD", idempotency_key=f"topup-{amount}-{len(STANDIN.events)}",
-        lines=[ledger.Line(ledger.account(Kind.PLATFORM_BALANCE, "USD"), amount),
-               ledger.Line(ledger.account(Kind.PLATFORM_FUNDING, "USD"), -amount)],
-    )  # fmt: skip
+    fund(amount)
 
 
 def _transfers() -> list[dict]:

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from payouts import services
+from payouts import ledger, services
+from payouts.ledger import Kind
 from payouts.models import ConnectedAccount, HandledEvent, Journal, Tip
 from payouts.provider.standin import STANDIN
 
-from .conftest import follow, make_creator, make_user, post_event
+from .conftest import follow, fund, make_creator, make_user, post_event
 
 pytestmark = pytest.mark.django_db
 
@@ -93,13 +94,7 @@ def test_a_dispute_event_marks_the_tip_and_books_the_loss(client, webhook_endpoi
 
 
 def test_a_payout_event_books_the_payout_once(client, webhook_endpoint) -> None:
-    STANDIN.top_up(5000, "usd")
-    from payouts import ledger
-    from payouts.ledger import Kind, Line
-
-    ledger.journal_post(kind="funding", currency="USD", idempotency_key="tu", lines=[
-        Line(ledger.account(Kind.PLATFORM_BALANCE, "USD"), 5000),
-        Line(ledger.account(Kind.PLATFORM_FUNDING, "USD"), -5000)])  # fmt: skip
+    fund(5000)
     from payouts.provider import get_provider
 
     get_provider().payout_create(amount=3000, currency="usd", idempotency_key="po1")
