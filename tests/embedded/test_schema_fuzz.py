@@ -112,7 +112,11 @@ def _schemathesis(server: FuzzServer, *args: str) -> subprocess.CompletedProcess
         "--seed", SEED,
         "--generation-deterministic",
         "--no-shrink",
-        "--workers", "2",
+        # One worker: schemathesis's workers are threads, and hypothesis parses lambdas' source
+        # with `ast.parse`, which CPython 3.11 does not make thread-safe (gh-106905): two
+        # threads at once fail at random with "AST constructor recursion depth mismatch" (seen
+        # once, on a loaded machine).
+        "--workers", "1",
         "--request-timeout", "60",
         "--no-color",
         *args,
