@@ -26,6 +26,22 @@ def audit(
     )
 
 
+def audit_many(subjects: list[Any], action: str, *, from_status: str = "", to_status: str = "",
+               note: str = "") -> None:  # fmt: skip
+    """One entry per subject, in one insert (a stipend chunk's claims)."""
+    AuditEntry.objects.bulk_create(
+        AuditEntry(
+            subject_type=type(subject).__name__,
+            subject_id=str(subject.pk),
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            note=note,
+        )
+        for subject in subjects
+    )
+
+
 def require_transition(obj: Any, target: str) -> None:
     allowed = type(obj).TRANSITIONS.get(obj.status, set())
     if target not in allowed:

@@ -67,6 +67,11 @@ def stipend_default_currency() -> str:
     return str(getattr(settings, "PAYOUTS_STIPEND_DEFAULT_CURRENCY", "USD"))
 
 
+def stipend_chunk_size() -> int:
+    """Rows per chunk of a stipend run: the unit a Celery worker claims and pays."""
+    return max(1, int(getattr(settings, "PAYOUTS_STIPEND_CHUNK", 100)))
+
+
 def stipend_stale_after_seconds() -> int:
     """A stipend row claimed this long ago is no longer in flight (no provider call lasts this
     long): the sweep looks it up at the provider and retries it with the same key."""

@@ -397,6 +397,11 @@ class StipendRun(models.Model):
     month = models.DateField(unique=True, help_text="First day of the month paid.")
     started = models.DateTimeField(auto_now_add=True)
     last_run = models.DateTimeField(null=True, blank=True)
+    # The latest round fanned out over Celery workers: its chunks, how many have ended, and
+    # when it began (the last chunk to end reports the round's failures to staff).
+    round_started = models.DateTimeField(null=True, blank=True)
+    round_chunks = models.PositiveIntegerField(default=0)
+    round_done = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-month"]

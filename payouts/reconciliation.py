@@ -321,7 +321,7 @@ def reconcile_refund_reversals(
             platform_part[fee_id] = (
                 -int(platform["total"]),
                 platform["currency"],
-                journals.get(platform["journal_id"]),
+                journals.get(platform["first_journal"]),
             )
     found += _compare_totals("application_fee_refund", provider_part, platform_part)
     return found

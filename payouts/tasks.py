@@ -26,6 +26,14 @@ def stipend_pay_task(payment_id: int) -> None:
 
 
 @shared_task(acks_late=True)
+def stipend_pay_chunk_task(run_id: int, round_started: str, payment_ids: list[int]) -> None:
+    """One chunk of a fanned-out stipend run (payouts/services/stipends.py, point 8)."""
+    from payouts.services.stipends import stipends_pay_chunk_round
+
+    stipends_pay_chunk_round(run_id=run_id, round_started=round_started, payment_ids=payment_ids)
+
+
+@shared_task(acks_late=True)
 def stipends_sweep_task() -> dict[str, int]:
     """Rows with an unknown outcome (or left by a dead worker): looked up, retried, same key."""
     from payouts.services import stipends_sweep

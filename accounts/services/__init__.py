@@ -28,6 +28,7 @@ from accounts.services.notifications import (
     notification_create,
     notification_mark_all_read,
     notification_mark_read,
+    notifications_create_many,
 )
 from accounts.services.profiles import PROFILE_FIELDS, user_profile_update
 from accounts.services.quota import (
@@ -74,6 +75,7 @@ __all__ = [
     "notification_create",
     "notification_mark_all_read",
     "notification_mark_read",
+    "notifications_create_many",
     "report_create",
     "report_resolve",
     "user_ban",

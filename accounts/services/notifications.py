@@ -24,6 +24,16 @@ def notification_create(
         )
 
 
+def notifications_create_many(items: list[tuple[int, str, dict[str, Any]]]) -> int:
+    """(recipient id, kind, data) each, in one insert: a batch job telling many people at once
+    (a stipend run's chunk)."""
+    Notification.objects.bulk_create(
+        Notification(recipient_id=recipient_id, kind=kind, data=data)
+        for recipient_id, kind, data in items
+    )
+    return len(items)
+
+
 def notification_mark_read(*, user: User, notification_id: int) -> Notification:
     """Idempotent: marking a read notification again keeps its first read time."""
     with transaction.atomic():

@@ -24,28 +24,35 @@ The argument (docs/payouts.md has it in full):
 7. Nothing one creator's row does stops the run: an unexpected error is recorded on that row
    (left for the sweep, as an unknown outcome) and the run goes on to the next creator. A run
    that ends with failed or unresolved rows tells staff (e-mail and an in-app notice).
+8. A run is paid in chunks (``PAYOUTS_STIPEND_CHUNK`` rows): with a broker, one Celery task per
+   chunk, so workers pay in parallel (Stripe's live rate limit, 100 writes/s, is the ceiling);
+   without one (tests, `make run`), in this process, one chunk after the other. A chunk claims
+   its fresh rows in one statement and books each payment in one short transaction; rows that
+   need care (an earlier attempt, a retry after a failure) take the one-row path above. The last
+   chunk of a round to end reports the round's failures, once.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Notification, User
-from accounts.services import notification_create
+from accounts.services import notification_create, notifications_create_many
 from clubhouse.errors import Conflict
 from clubhouse.money import Money
 from payouts import conf, ledger, selectors
-from payouts.audit import audit, require_transition
+from payouts.audit import audit, audit_many, require_transition
 from payouts.ledger import Kind, Line
-from payouts.models import Journal, StipendPayment, StipendRun
+from payouts.models import Journal, LedgerAccount, StipendPayment, StipendRun
 from payouts.provider import (
     InsufficientFunds,
     ProviderError,
@@ -53,6 +60,7 @@ from payouts.provider import (
     StripeDict,
     get_provider,
 )
+from payouts.tasks import stipend_pay_chunk_task
 
 logger = logging.getLogger(__name__)
 
@@ -60,38 +68,144 @@ S = StipendPayment.Status
 
 
 def stipend_run_month(*, month: date) -> StipendRun:
-    """Create the month's rows (once) and pay every row that is due. Safe to call repeatedly
-    and concurrently; raises nothing for a creator's failure (see the module's point 7)."""
+    """Create the month's rows (once) and pay every row that is due, in chunks (module point
+    8). Safe to call repeatedly and concurrently; raises nothing for a creator's failure."""
     month = month.replace(day=1)
     run, _ = StipendRun.objects.get_or_create(month=month)
-    for program in selectors.creators_due_stipend(month):
-        try:
-            with transaction.atomic():
-                StipendPayment.objects.get_or_create(
-                    creator_id=program.user_id,
-                    month=month,
-                    defaults={
-                        "run": run,
-                        "amount": program.stipend_amount,
-                        "currency": program.stipend_currency,
-                        "destination_account_id": program.user.connected_account.stripe_account_id,
-                    },
-                )
-        except IntegrityError:
-            pass  # a racing run created it between our read and our insert
-        except Exception:  # one creator's bad data must not cost the others their month
-            logger.exception("stipends %s: no row for creator %s", month, program.user_id)
-    ended = [
-        _pay_recording_errors(payment_id)
-        for payment_id in run.payments.filter(status__in=[S.PENDING, S.PROCESSING]).values_list(
-            "id", flat=True
+    _rows_create(run)
+    due = list(
+        run.payments.filter(status__in=[S.PENDING, S.PROCESSING])
+        .order_by("pk")
+        .values_list("id", flat=True)
+    )
+    size = conf.stipend_chunk_size()
+    chunks = [due[i : i + size] for i in range(0, len(due), size)]
+    now = timezone.now()
+    StipendRun.objects.filter(pk=run.pk).update(last_run=now)
+    if stipend_pay_chunk_task.app.conf.task_always_eager or not chunks:
+        ended: list[StipendPayment] = []
+        for chunk in chunks:
+            ended += stipends_pay_chunk(payment_ids=chunk)
+        unresolved = [p for p in ended if p.status != S.PAID]
+        if unresolved:
+            stipend_failures_report(run=run, payments=unresolved)
+        return run
+    with transaction.atomic():
+        StipendRun.objects.filter(pk=run.pk).update(
+            round_started=now, round_chunks=len(chunks), round_done=0
         )
-    ]
-    StipendRun.objects.filter(pk=run.pk).update(last_run=timezone.now())
-    unresolved = [p for p in ended if p is not None and p.status != S.PAID]
-    if unresolved:
-        stipend_failures_report(run=run, payments=unresolved)
+        for chunk in chunks:
+            transaction.on_commit(
+                partial(stipend_pay_chunk_task.delay, run.pk, now.isoformat(), chunk)
+            )
     return run
+
+
+def _rows_create(run: StipendRun) -> None:
+    """The month's row for every creator due and without one, in a few inserts. A row that a
+    racing run inserted first is skipped (the unique constraint); a creator whose data cannot
+    make a row is logged and left out, never the others."""
+    have = set(run.payments.values_list("creator_id", flat=True))
+    due = selectors.creators_due_stipend(run.month).values_list(
+        "user_id", "stipend_amount", "stipend_currency",
+        "user__connected_account__stripe_account_id",
+    )  # fmt: skip
+    rows = []
+    for creator_id, amount, currency, account_id in due:
+        if creator_id in have:
+            continue
+        if not account_id or amount <= 0:
+            logger.error("stipends %s: no row for creator %s", run.month, creator_id)
+            continue
+        rows.append(StipendPayment(run=run, creator_id=creator_id, month=run.month,
+                                   amount=amount, currency=currency,
+                                   destination_account_id=account_id))  # fmt: skip
+    StipendPayment.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+
+
+def stipends_pay_chunk(*, payment_ids: list[int]) -> list[StipendPayment]:
+    """Pay one chunk of rows: fresh rows (pending, first key) are claimed together and each
+    booked in one transaction; any other row takes `stipend_pay`'s one-row path. Raises nothing
+    for a row; returns the rows as they ended (not those another worker has)."""
+    fresh = _claim_fresh(payment_ids)
+    accounts = _payable_accounts(fresh)
+    ended: list[StipendPayment] = []
+    for payment in fresh:
+        try:
+            ended.append(_pay_claimed(payment, was_stale=False, attempt_over=False,
+                                      accounts=accounts))  # fmt: skip
+        except Exception as exc:
+            logger.exception("stipend %s: unexpected error", payment.pk)
+            try:
+                ended.append(
+                    _mark_unknown(payment, f"unexpected error: {type(exc).__name__}: {exc}")
+                )
+            except Exception:
+                logger.exception("stipend %s: could not record the error", payment.pk)
+    claimed = {p.pk for p in fresh}
+    for payment_id in payment_ids:
+        if payment_id not in claimed:
+            other = _pay_recording_errors(payment_id)
+            if other is not None:
+                ended.append(other)
+    paid = [p for p in ended if p.status == S.PAID and p.pk in claimed]
+    if paid:
+        try:
+            notifications_create_many([_paid_notice(p) for p in paid])
+        except Exception:  # the money is booked; a lost notice must not undo or stop it
+            logger.exception("stipends: could not notify %s creators", len(paid))
+    return ended
+
+
+def stipends_pay_chunk_round(*, run_id: int, round_started: str, payment_ids: list[int]) -> None:
+    """A Celery worker's chunk of a fanned-out round; the round's last chunk to end reports
+    the round's failed and unresolved rows to staff, once."""
+    stipends_pay_chunk(payment_ids=payment_ids)
+    with transaction.atomic():
+        run = StipendRun.objects.select_for_update().get(pk=run_id)
+        if run.round_started is None or run.round_started.isoformat() != round_started:
+            return  # a newer round began: it reports
+        run.round_done += 1
+        run.save(update_fields=["round_done"])
+        last = run.round_done == run.round_chunks
+    if last:
+        unresolved = list(
+            run.payments.exclude(status=S.PAID).filter(updated__gte=run.round_started)
+        )
+        if unresolved:
+            stipend_failures_report(run=run, payments=unresolved)
+
+
+def _claim_fresh(payment_ids: list[int]) -> list[StipendPayment]:
+    """Claim, in one statement, the chunk's rows that no attempt has touched (pending, first
+    key): nothing can have reached the provider for them."""
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            StipendPayment.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=payment_ids, status=S.PENDING, key_attempt=1)
+            .order_by("pk")
+        )
+        if not rows:
+            return []
+        StipendPayment.objects.filter(pk__in=[r.pk for r in rows]).update(
+            status=S.PROCESSING, claimed_at=now, updated=now
+        )
+        for row in rows:
+            row.status, row.claimed_at, row.updated = S.PROCESSING, now, now
+        audit_many(rows, "claimed", from_status=S.PENDING, to_status=S.PROCESSING)
+    return rows
+
+
+def _payable_accounts(rows: list[StipendPayment]) -> dict[tuple[str, int | None], LedgerAccount]:
+    """The ledger accounts a chunk's stipends move money between, fetched (or created) once."""
+    accounts: dict[tuple[str, int | None], LedgerAccount] = {}
+    for currency in {r.currency for r in rows}:
+        accounts[(currency, None)] = ledger.account(Kind.PLATFORM_BALANCE, currency)
+        creators = [r.creator_id for r in rows if r.currency == currency]
+        for acc in ledger.creator_accounts(creators, Kind.CREATOR_PAYABLE, currency):
+            accounts[(currency, acc.creator_id)] = acc
+    return accounts
 
 
 def _pay_recording_errors(payment_id: int) -> StipendPayment | None:
@@ -149,6 +263,17 @@ def stipend_pay(*, payment_id: int) -> StipendPayment | None:
     payment, was_stale, attempt_over = _claim(payment_id)
     if payment is None:
         return None
+    return _pay_claimed(payment, was_stale=was_stale, attempt_over=attempt_over)
+
+
+def _pay_claimed(
+    payment: StipendPayment,
+    *,
+    was_stale: bool,
+    attempt_over: bool,
+    accounts: dict[tuple[str, int | None], LedgerAccount] | None = None,
+) -> StipendPayment:
+    """Send (or find) the transfer of a row this worker has claimed, and record the outcome."""
     provider = get_provider()
     if was_stale or payment.key_attempt > 1:
         # An earlier attempt may have created the transfer (its answer lost, the worker dead,
@@ -187,6 +312,8 @@ def stipend_pay(*, payment_id: int) -> StipendPayment | None:
         # Stripe answered and refused (invalid request, card error, idempotency mismatch):
         # definitive. The answer is stored under this key, so the retry gets a new one.
         return _mark_failed(payment, S.FAILED, _describe(exc))
+    if accounts is not None:
+        return _mark_paid_claimed(payment, transfer, accounts)
     return stipend_mark_paid(payment=payment, transfer=transfer)
 
 
@@ -234,6 +361,49 @@ def stipend_mark_paid(*, payment: StipendPayment, transfer: StripeDict) -> Stipe
         paid = payment
         transaction.on_commit(lambda: _notify_creator_paid(paid))
     return payment
+
+
+def _mark_paid_claimed(
+    payment: StipendPayment,
+    transfer: StripeDict,
+    accounts: dict[tuple[str, int | None], LedgerAccount],
+) -> StipendPayment:
+    """`stipend_mark_paid` for a row this chunk claimed (still `processing`, so no lock is
+    needed: the conditional update is the transition), with the chunk's ledger accounts; the
+    creator is notified with the chunk's other payments."""
+    now = timezone.now()
+    c = payment.currency
+    with transaction.atomic():
+        moved = StipendPayment.objects.filter(pk=payment.pk, status=S.PROCESSING).update(
+            status=S.PAID, stripe_transfer_id=transfer["id"], error="", updated=now
+        )
+        if not moved:  # another worker completed it meanwhile: its booking stands
+            return StipendPayment.objects.get(pk=payment.pk)
+        ledger.journal_post_claimed(  # the update above is this key's only claim
+            kind=Journal.Kind.STIPEND,
+            currency=c,
+            idempotency_key=f"stipend:{payment.creator_id}:{payment.month:%Y-%m}",
+            description=f"stipend {payment.month:%Y-%m} for {payment.creator_id}",
+            stripe_transfer_id=transfer["id"],
+            lines=[
+                Line(accounts[(c, None)], -payment.amount),
+                Line(accounts[(c, payment.creator_id)], payment.amount),
+            ],
+        )
+        audit(payment, "paid", from_status=S.PROCESSING, to_status=S.PAID, note=transfer["id"])
+    payment.status, payment.stripe_transfer_id, payment.error, payment.updated = (
+        S.PAID, transfer["id"], "", now,
+    )  # fmt: skip
+    return payment
+
+
+def _paid_notice(payment: StipendPayment) -> tuple[int, str, dict[str, Any]]:
+    return (
+        payment.creator_id,
+        Notification.Kind.MONEY,
+        {"event": "stipend_paid", "amount": payment.amount, "currency": payment.currency,
+         "month": f"{payment.month:%Y-%m}"},
+    )  # fmt: skip
 
 
 def _notify_creator_paid(payment: StipendPayment) -> None:
@@ -359,13 +529,12 @@ def _failures_report(run: StipendRun, payments: list[StipendPayment]) -> None:
     admins = {a if isinstance(a, str) else a[1] for a in settings.ADMINS}  # "x@y" or (name, x@y)
     recipients = sorted({u.email for u in staff if u.email} | admins)
     audit(run, "failures_reported", note=subject)
-    for member in staff:
-        notification_create(
-            recipient=member,
-            kind=Notification.Kind.MONEY,
-            data={"event": "stipend_run_failures", "month": f"{run.month:%Y-%m}",
-                  "failed": len(failed), "unknown": len(unknown), "url": attention},
-        )  # fmt: skip
+    notifications_create_many([
+        (member.pk, Notification.Kind.MONEY,
+         {"event": "stipend_run_failures", "month": f"{run.month:%Y-%m}",
+          "failed": len(failed), "unknown": len(unknown), "url": attention})
+        for member in staff
+    ])  # fmt: skip
     if recipients:
         send_mail(
             subject=subject, message="\n".join(lines), from_email=None,

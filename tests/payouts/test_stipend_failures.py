@@ -243,14 +243,20 @@ def test_a_row_in_flight_is_left_alone_by_the_sweep_until_its_claim_is_stale() -
 def test_an_unexpected_error_for_one_creator_is_recorded_and_the_run_goes_on(monkeypatch) -> None:
     _fund()
     first, second = make_creator(stipend=True), make_creator(stipend=True)
-    real_post = ledger.journal_post
 
-    def broken_for_the_first(**kwargs: Any) -> Any:
-        if kwargs.get("idempotency_key") == f"stipend:{first.pk}:2026-02":
-            raise RuntimeError("a bug in the ledger")
-        return real_post(**kwargs)
+    def broken_for_the_first(real_post: Any) -> Any:
+        def post(**kwargs: Any) -> Any:
+            if kwargs.get("idempotency_key") == f"stipend:{first.pk}:2026-02":
+                raise RuntimeError("a bug in the ledger")
+            return real_post(**kwargs)
 
-    monkeypatch.setattr(ledger, "journal_post", broken_for_the_first)
+        return post
+
+    # Both ways the ledger books a stipend: a chunk's fresh rows, and the one-row path.
+    monkeypatch.setattr(ledger, "journal_post", broken_for_the_first(ledger.journal_post))
+    monkeypatch.setattr(
+        ledger, "journal_post_claimed", broken_for_the_first(ledger.journal_post_claimed)
+    )
     services.stipend_run_month(month=FEB)  # raises nothing
 
     stuck = _payment(first)

@@ -79,10 +79,11 @@ def test_a_worker_dying_between_the_transfer_and_the_commit_does_not_pay_twice(m
     creator = make_creator(stipend=True)
     from payouts.services import stipends as module
 
-    def crash(**kwargs):
+    def crash(*args, **kwargs):
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(module, "stipend_mark_paid", crash)
+    monkeypatch.setattr(module, "stipend_mark_paid", crash)  # the one-row path
+    monkeypatch.setattr(module, "_mark_paid_claimed", crash)  # a chunk's fresh rows
     with pytest.raises(SystemExit):
         services.stipend_run_month(month=FEB)
     monkeypatch.undo()
