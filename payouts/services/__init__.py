@@ -4,6 +4,12 @@
 from payouts.services import charges as charges
 from payouts.services import tickets as tickets
 from payouts.services.bank_payouts import connected_payout_apply, platform_payout_failed
+from payouts.services.cards import (
+    PaymentMethodRequired,
+    payment_customer_ensure,
+    payment_method_save,
+    setup_intent_create,
+)
 from payouts.services.corrections import CorrectionLine, correction_post
 from payouts.services.creators import (
     connected_account_ensure,
@@ -36,9 +42,6 @@ from payouts.services.stipends import (
     stipends_sweep,
 )
 from payouts.services.tips import (
-    payment_customer_ensure,
-    payment_method_save,
-    setup_intent_create,
     tip_mark_disputed,
     tip_mark_failed,
     tip_mark_refunded,
@@ -51,6 +54,7 @@ from payouts.services.tips import (
 
 __all__ = [
     "CorrectionLine",
+    "PaymentMethodRequired",
     "charges",
     "club_plan_disable",
     "club_plan_set",

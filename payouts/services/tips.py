@@ -18,25 +18,20 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.permissions import user_require_verified_member
 from accounts.selectors import user_follows, user_is_blocked_between
-from clubhouse.errors import ApplicationError, Conflict, InvalidInput, PermissionDenied
+from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubhouse.money import Money
 from payouts import conf, fees, ledger, selectors
 from payouts.audit import audit, require_transition
 from payouts.ledger import Kind, Line
 from payouts.models import ConnectedAccount, CreatorProgram, Journal, PaymentCustomer, Tip
 from payouts.provider import CardDeclined, ProviderError, ProviderUnavailable, get_provider
+from payouts.services.cards import PaymentMethodRequired, payment_method_save
 
 logger = logging.getLogger(__name__)
 
 
 class TipNotAllowed(PermissionDenied):
     code = "tip_not_allowed"
-
-
-class PaymentMethodRequired(ApplicationError):
-    code = "payment_method_required"
-    status = 402
-    default_message = "Add a card to send money; it is saved for next time."
 
 
 def _eligibility(sender: User, creator: User, amount: Money) -> ConnectedAccount:
@@ -100,52 +95,6 @@ def _duplicate_of(sender: User, creator: User, amount: Money, request_key: str) 
         .order_by("-created")
         .first()
     )  # fmt: skip
-
-
-def payment_customer_ensure(*, user: User) -> PaymentCustomer:
-    existing = PaymentCustomer.objects.filter(user=user).first()
-    if existing:
-        return existing
-    data = get_provider().customer_create(
-        email=user.email, user_id=user.pk, idempotency_key=f"customer-{user.pk}"
-    )
-    try:
-        with transaction.atomic():
-            return PaymentCustomer.objects.create(user=user, stripe_customer_id=data["id"])
-    except IntegrityError:
-        return PaymentCustomer.objects.get(user=user)
-
-
-def payment_method_save(*, user: User, payment_method: str) -> PaymentCustomer:
-    """Attach a card (from Stripe.js / a SetupIntent) and make it the default for next time."""
-    customer = payment_customer_ensure(user=user)
-    try:
-        pm = get_provider().payment_method_attach(
-            payment_method=payment_method, customer=customer.stripe_customer_id
-        )
-    except ProviderError as exc:
-        if exc.extra.get("provider_code") != "resource_missing":
-            raise
-        # An id the client made up or mistyped: their mistake, not the provider's failure.
-        raise InvalidInput(
-            "No such payment method.",
-            code="payment_method_unknown",
-            fields={"payment_method": ["Not a payment method the provider knows."]},
-        ) from exc
-    card = pm.get("card") or {}
-    with transaction.atomic():
-        customer = PaymentCustomer.objects.select_for_update().get(pk=customer.pk)
-        customer.default_payment_method_id = pm["id"]
-        customer.card_brand = str(card.get("brand", ""))
-        customer.card_last4 = str(card.get("last4", ""))
-        customer.save()
-    return customer
-
-
-def setup_intent_create(*, user: User) -> dict[str, Any]:
-    customer = payment_customer_ensure(user=user)
-    intent = get_provider().setup_intent_create(customer=customer.stripe_customer_id)
-    return {"client_secret": intent["client_secret"], "setup_intent": intent["id"]}
 
 
 def tip_send(

@@ -24,7 +24,7 @@ from payouts.models import (
 )
 from payouts.provider import CardDeclined
 from payouts.provider.standin import STANDIN
-from payouts.services.tips import PaymentMethodRequired
+from payouts.services.cards import PaymentMethodRequired
 
 from .conftest import make_creator, make_user, post_event
 

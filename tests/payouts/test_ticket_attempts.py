@@ -12,7 +12,7 @@ from payouts.models import AuditEntry, Journal, Ticket
 from payouts.provider import CardDeclined
 from payouts.provider.standin import STANDIN
 from payouts.services import tickets
-from payouts.services.tips import payment_method_save
+from payouts.services.cards import payment_method_save
 from tests.rooms.factories import EventFactory
 
 from .conftest import make_creator, make_user, post_event

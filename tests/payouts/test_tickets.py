@@ -17,7 +17,7 @@ from payouts.models import AuditEntry, HandledEvent, Journal, PaymentCustomer, T
 from payouts.provider import CardDeclined
 from payouts.provider.standin import STANDIN, StandInError
 from payouts.services import tickets
-from payouts.services.tips import PaymentMethodRequired, payment_method_save
+from payouts.services.cards import PaymentMethodRequired, payment_method_save
 from rooms import schedule_services
 from tests.rooms.factories import EventFactory, RoomFactory
 

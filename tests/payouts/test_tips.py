@@ -11,7 +11,7 @@ from payouts.ledger import Kind
 from payouts.models import Journal, PaymentCustomer, Tip
 from payouts.provider import CardDeclined
 from payouts.provider.standin import STANDIN
-from payouts.services.tips import PaymentMethodRequired
+from payouts.services.cards import PaymentMethodRequired
 
 from .conftest import follow, make_creator, make_user
 

@@ -16,6 +16,7 @@ from payouts import conf
 from payouts.audit import audit
 from payouts.models import ClubPlan, ClubSubscription, PaymentCustomer
 from payouts.provider import CardDeclined, ProviderError, ProviderUnavailable, get_provider
+from payouts.services.cards import PaymentMethodRequired, payment_method_save
 from payouts.services.memberships._common import (
     FINAL,
     PREMIUM_STATUS,
@@ -25,7 +26,6 @@ from payouts.services.memberships._common import (
     _ts,
 )
 from payouts.services.quotes import price_require_shown
-from payouts.services.tips import PaymentMethodRequired, payment_method_save
 
 logger = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from payouts.models import (
     TicketPrice,
 )
 from payouts.provider import CardDeclined, ProviderError, ProviderUnavailable, get_provider
+from payouts.services.cards import PaymentMethodRequired, payment_method_save
 from payouts.services.quotes import price_require_shown
 from payouts.services.tickets._common import (
     S,
@@ -34,7 +35,6 @@ from payouts.services.tickets._common import (
     logger,
     platform_fee,
 )
-from payouts.services.tips import PaymentMethodRequired, payment_method_save
 
 if TYPE_CHECKING:
     from rooms.models import Room, ScheduledEvent
