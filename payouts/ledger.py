@@ -89,7 +89,14 @@ def journal_post_claimed(
     key (a stipend row it moved to paid in that transaction): no lookup and no savepoint, the
     same checks. A duplicate key raises `IntegrityError` and rolls the caller back."""
     currency = currency.upper()
-    lines = _checked_lines(currency, lines)
+    return _insert(kind, currency, idempotency_key, _checked_lines(currency, lines), description,
+                   external_ids)  # fmt: skip
+
+
+def _insert(
+    kind: str, currency: str, idempotency_key: str, lines: list[Line], description: str,
+    external_ids: dict[str, str],
+) -> Journal:  # fmt: skip
     journal = Journal.objects.create(
         kind=kind, currency=currency, idempotency_key=idempotency_key,
         description=description[:255], **external_ids,
@@ -118,17 +125,7 @@ def journal_post(
         return existing
     try:
         with transaction.atomic():
-            journal = Journal.objects.create(
-                kind=kind,
-                currency=currency,
-                idempotency_key=idempotency_key,
-                description=description[:255],
-                **external_ids,
-            )
-            Entry.objects.bulk_create(
-                Entry(journal=journal, account=line.account, amount=line.amount, currency=currency)
-                for line in lines
-            )
+            journal = _insert(kind, currency, idempotency_key, lines, description, external_ids)
     except IntegrityError:
         # The same key posted concurrently: the unique key let exactly one through.
         return Journal.objects.get(idempotency_key=idempotency_key)

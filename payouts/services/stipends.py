@@ -346,21 +346,29 @@ def stipend_mark_paid(*, payment: StipendPayment, transfer: StripeDict) -> Stipe
         payment.error = ""
         payment.save(update_fields=["status", "stripe_transfer_id", "error", "updated"])
         c = payment.currency
-        ledger.journal_post(
-            kind=Journal.Kind.STIPEND,
-            currency=c,
-            idempotency_key=f"stipend:{payment.creator_id}:{payment.month:%Y-%m}",
-            description=f"stipend {payment.month:%Y-%m} for {payment.creator_id}",
-            stripe_transfer_id=transfer["id"],
-            lines=[
-                Line(ledger.account(Kind.PLATFORM_BALANCE, c), -payment.amount),
-                Line(ledger.account(Kind.CREATOR_PAYABLE, c, payment.creator_id), payment.amount),
-            ],
-        )
+        ledger.journal_post(**_stipend_journal(
+            payment, transfer, ledger.account(Kind.PLATFORM_BALANCE, c),
+            ledger.account(Kind.CREATOR_PAYABLE, c, payment.creator_id),
+        ))  # fmt: skip
         audit(payment, "paid", from_status=previous, to_status=S.PAID, note=transfer["id"])
         paid = payment
         transaction.on_commit(lambda: _notify_creator_paid(paid))
     return payment
+
+
+def _stipend_journal(
+    payment: StipendPayment, transfer: StripeDict, platform: LedgerAccount, payable: LedgerAccount
+) -> dict[str, Any]:
+    """The stipend's journal (key per creator and month): the platform balance pays the
+    creator's payable."""
+    return {
+        "kind": Journal.Kind.STIPEND,
+        "currency": payment.currency,
+        "idempotency_key": f"stipend:{payment.creator_id}:{payment.month:%Y-%m}",
+        "description": f"stipend {payment.month:%Y-%m} for {payment.creator_id}",
+        "stripe_transfer_id": transfer["id"],
+        "lines": [Line(platform, -payment.amount), Line(payable, payment.amount)],
+    }
 
 
 def _mark_paid_claimed(
@@ -379,17 +387,9 @@ def _mark_paid_claimed(
         )
         if not moved:  # another worker completed it meanwhile: its booking stands
             return StipendPayment.objects.get(pk=payment.pk)
-        ledger.journal_post_claimed(  # the update above is this key's only claim
-            kind=Journal.Kind.STIPEND,
-            currency=c,
-            idempotency_key=f"stipend:{payment.creator_id}:{payment.month:%Y-%m}",
-            description=f"stipend {payment.month:%Y-%m} for {payment.creator_id}",
-            stripe_transfer_id=transfer["id"],
-            lines=[
-                Line(accounts[(c, None)], -payment.amount),
-                Line(accounts[(c, payment.creator_id)], payment.amount),
-            ],
-        )
+        ledger.journal_post_claimed(**_stipend_journal(  # the update is the key's only claim
+            payment, transfer, accounts[(c, None)], accounts[(c, payment.creator_id)]
+        ))  # fmt: skip
         audit(payment, "paid", from_status=S.PROCESSING, to_status=S.PAID, note=transfer["id"])
     payment.status, payment.stripe_transfer_id, payment.error, payment.updated = (
         S.PAID, transfer["id"], "", now,
