@@ -52,8 +52,8 @@ CHARGE_TYPES = {"charge", "payment"}
 CHECKED_TYPES = {
     *CHARGE_TYPES,
     "application_fee", "application_fee_refund",
-    "transfer", "transfer_refund", "transfer_cancel", "transfer_failure",
-    "refund", "payment_refund", "refund_failure", "payment_failure_refund",
+    "transfer", "transfer_refund",
+    "refund", "payment_refund", "refund_failure",
     "payout", "payout_cancel", "payout_failure",
     "topup", "topup_reversal",
 }  # fmt: skip
@@ -327,6 +327,31 @@ def reconcile_refund_reversals(
     return found
 
 
+def reconcile_platform_payouts(payouts: list[StripeDict], window: Q) -> list[Discrepancy]:
+    """Payouts of the platform balance to its bank, per payout: what left and stayed gone at
+    Stripe (a `paid` payout's amount; one in transit, failed or canceled is 0, as the ledger
+    books a payout when it is paid and reverses it when the bank returns it) against the
+    platform balance the `payout` and `payout_failed` journals moved."""
+    paid = {
+        str(p["id"]): (int(p["amount"]) if p.get("status") == "paid" else 0,
+                       str(p["currency"]).upper())
+        for p in payouts
+    }  # fmt: skip
+    kinds = [str(Journal.Kind.PAYOUT), str(Journal.Kind.PAYOUT_FAILED)]
+    ids = set(paid) | set(
+        Journal.objects.filter(window, kind__in=kinds)
+        .exclude(stripe_payout_id="")
+        .values_list("stripe_payout_id", flat=True)
+    )
+    booked = {
+        i: (-amount, currency, journal)
+        for i, (amount, currency, journal) in _ledger_totals(
+            "stripe_payout_id", sorted(ids), kinds, A.PLATFORM_BALANCE
+        ).items()
+    }
+    return _compare_totals("payout", paid, booked)
+
+
 def reconcile_topups(txns: list[StripeDict], since: datetime | None) -> list[Discrepancy]:
     """Top-ups less their reversals, per top-up, against the funding journals that name it."""
     moved: dict[str, tuple[int, str]] = {}
@@ -395,17 +420,7 @@ def reconcile(*, since: datetime | None = None) -> list[Discrepancy]:
     found += reconcile_charges(txns, all_transfers, fees, since)
     found += reconcile_refund_reversals(all_transfers, fees)
 
-    # Payouts to the platform's bank.
-    payouts = {p["id"]: p for p in provider.payout_list(created_gte=gte)}
-    payout_journals = list(
-        Journal.objects.filter(kind=Journal.Kind.PAYOUT)
-        .filter(Q(stripe_payout_id__in=list(payouts)) | ledger_window)
-    )  # fmt: skip
-    window = [j for j in payout_journals if since is None or j.created >= since]
-    found += _compare(
-        "payout", payouts, {j.stripe_payout_id: j for j in payout_journals},
-        _platform_amounts(payout_journals), window, lambda j: j.stripe_payout_id,
-    )  # fmt: skip
+    found += reconcile_platform_payouts(provider.payout_list(created_gte=gte), ledger_window)
     found += reconcile_refunds_disputes_payouts(gte=gte, since=since)
     found += reconcile_topups(txns, since)
     found += reconcile_unchecked(txns)

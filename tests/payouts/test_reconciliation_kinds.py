@@ -36,6 +36,7 @@ class World:
     stipend: StipendPayment
     topup: dict[str, Any]
     creator_account: str
+    payout_id: str
 
     @property
     def charge(self) -> dict[str, Any]:
@@ -72,7 +73,8 @@ def world(client: Any, webhook_endpoint: Any) -> World:
     deliver(client, webhook_endpoint, [_last("charge.refunded")])
     services.stipend_run_month(month=date(2026, 2, 1))
     get_provider().payout_create(amount=3000, currency="usd", idempotency_key="po")
-    post_event(client, webhook_endpoint, _last("payout.paid"))
+    paid = _last("payout.paid")
+    post_event(client, webhook_endpoint, paid)
     account = creator.connected_account.stripe_account_id
     post_event(client, webhook_endpoint, STANDIN.connected_payout(account, 500))
     return World(
@@ -81,6 +83,7 @@ def world(client: Any, webhook_endpoint: Any) -> World:
         stipend=StipendPayment.objects.get(creator=creator),
         topup=topup,
         creator_account=account,
+        payout_id=paid["data"]["object"]["id"],
     )
 
 
@@ -145,6 +148,11 @@ def _payout_not_booked(world: World) -> None:
     get_provider().payout_create(amount=100, currency="usd", idempotency_key="po2")
 
 
+def _stray_transfer_failure(world: World) -> None:
+    with STANDIN._lock:
+        STANDIN._balance_txn(amount=500, currency="usd", type_="transfer_failure", source="tr_x")
+
+
 def _creator_payout_not_booked(world: World) -> None:
     STANDIN.connected_payout(world.creator_account, 100)
 
@@ -206,6 +214,10 @@ INJECTIONS: dict[str, tuple[Callable[[World], Any], set[tuple[str, str]]]] = {
         {(K.MISSING_IN_LEDGER, "dispute"), (K.MISSING_IN_LEDGER, "dispute_fee")},
     ),
     "platform payout": (_payout_not_booked, {(K.MISSING_IN_LEDGER, "payout")}),
+    "platform payout returned, its return not booked": (
+        lambda w: STANDIN.get("payouts", w.payout_id).update(status="failed"),
+        {(K.MISSING_AT_PROVIDER, "payout")},
+    ),
     "creator payout": (_creator_payout_not_booked, {(K.MISSING_IN_LEDGER, "creator_payout")}),
     "top-up not booked": (_unbooked_topup, {(K.MISSING_IN_LEDGER, "topup")}),
     "top-up amount": (
@@ -215,6 +227,10 @@ INJECTIONS: dict[str, tuple[Callable[[World], Any], set[tuple[str, str]]]] = {
     "top-up missing at Stripe": (_topup_gone, {(K.MISSING_AT_PROVIDER, "topup")}),
     "any other balance transaction": (
         _stray_balance_transaction,
+        {(K.MISSING_IN_LEDGER, "balance_transaction")},
+    ),
+    "a transfer that failed": (
+        _stray_transfer_failure,
         {(K.MISSING_IN_LEDGER, "balance_transaction")},
     ),
 }
