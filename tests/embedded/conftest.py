@@ -97,10 +97,14 @@ def _stop(process: subprocess.Popen[bytes], log: Path) -> None:
         assert process.returncode == 0, f"`make run` exited {process.returncode}:\n{output[-4000:]}"
         assert "beat: embedded, stopped" in output, output[-4000:]
     finally:
-        # anything of the group that outlived make (it should not)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        _kill(process)
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Anything of `make run`'s process group still there (after a clean stop, nothing)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +131,10 @@ def made_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MadeRun]:
     url = f"http://{HOST}:{port}"
     try:
         printed_at = _wait_for_url(process, log, url)
+    except BaseException:
+        _kill(process)
+        raise
+    try:
         yield MadeRun(
             url, f"ws://{HOST}:{port}/ws/", printed_at, log, directory / "db.sqlite3", env
         )
