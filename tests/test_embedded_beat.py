@@ -3,21 +3,17 @@
 `make run` as they would under `celery beat`.
 
 The beat ticks in its own thread and reads the rows there, so these tests commit their data
-(`transaction=True`). The last test serves the app the way `make run` does and waits for the
-effect in the database."""
+(`transaction=True`). That `make run` itself, with no other process, sends a due reminder is
+tested on the embedded leg's `make run` (tests/embedded/test_make_run.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -45,7 +41,6 @@ from tests.rooms.factories import EventFactory, MemberFactory, follow
 BASE_DIR = Path(settings.BASE_DIR)
 # Generous: two cores shared by several test runs.
 WITHIN_S = 60.0
-HEALTH_TOKEN = "embedded-beat-test-monitor"
 
 RECORD = "tests.test_embedded_beat.record"
 FAIL = "tests.test_embedded_beat.fail"
@@ -296,100 +291,3 @@ def test_settings_refuse_an_embedded_beat_next_to_a_broker() -> None:
     result = settings_in_a_fresh_process(REDIS_URL="redis://127.0.0.1:6379/0", BEAT_EMBEDDED="1")
     assert result.returncode != 0
     assert "BEAT_EMBEDDED=1 needs Celery without a broker" in result.stderr
-
-
-# --- the way `make run` serves it ---------------------------------------------------------
-
-SEED = f"""
-from datetime import timedelta
-from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
-from tests.rooms.factories import EventFactory, MemberFactory, follow
-
-event = EventFactory(starts_at=timezone.now() + timedelta(minutes=5))
-follow(MemberFactory(), event.created_by)
-# Staff make reminders run every second (the migration's row runs every minute).
-PeriodicTask.objects.filter(task="{REMINDERS_TASK}").update(enabled=False)
-every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period="seconds")
-PeriodicTask.objects.create(name="reminders now", task="{REMINDERS_TASK}", interval=every_second)
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def reminders_in(database: Path) -> int:
-    with sqlite3.connect(database, timeout=20) as db:
-        (count,) = db.execute(
-            "SELECT COUNT(*) FROM accounts_notification WHERE kind = 'event_reminder'"
-        ).fetchone()
-    return int(count)
-
-
-@pytest.mark.slow
-def test_make_run_sends_a_due_reminder_with_no_other_process(tmp_path: Path) -> None:
-    database = tmp_path / "db.sqlite3"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "BEAT_EMBEDDED")
-    }
-    env["HEALTH_TOKEN"] = HEALTH_TOKEN  # to read beat's state in /healthz/details
-    # REDIS_URL set but empty: no Redis, even if a local .env names one.
-    env.update(
-        DATABASE_URL=f"sqlite:///{database}", REDIS_URL="", DJANGO_DEBUG="1", PYTHONUNBUFFERED="1"
-    )
-    manage = [sys.executable, str(BASE_DIR / "manage.py")]
-    for command in (["migrate", "--noinput"], ["shell", "-c", SEED]):
-        subprocess.run(  # noqa: S603  (this project's manage.py, fixed arguments)
-            manage + command, env=env, cwd=BASE_DIR, check=True, capture_output=True, timeout=600
-        )
-    assert reminders_in(database) == 0
-
-    port = free_port()
-    log = tmp_path / "daphne.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(  # noqa: S603  (daphne serving this project)
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "clubhouse.asgi:application"],
-            env=env, cwd=BASE_DIR, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        health = first_answer(f"http://127.0.0.1:{port}/healthz/details", within=120)
-        assert (health["beat"]["mode"], health["beat"]["state"]) == ("embedded", "running")
-
-        deadline = time.monotonic() + WITHIN_S
-        while reminders_in(database) == 0 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert reminders_in(database) == 1, log.read_text()
-
-        # What a supervisor sends (Ctrl-C's SIGINT takes the same path, but a test run in the
-        # background may have SIGINT ignored, and its children with it).
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=60) == 0
-        assert "beat: embedded, stopped" in log.read_text()
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(timeout=10)
-
-
-def first_answer(url: str, within: float) -> dict[str, Any]:
-    """The server's first answer (the request that starts the embedded parts)."""
-    import json
-
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            request = urllib.request.Request(  # noqa: S310 (our server)
-                url, headers={"Authorization": f"Bearer {HEALTH_TOKEN}"}
-            )
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-                return dict(json.loads(response.read()))
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)

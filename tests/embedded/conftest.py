@@ -49,6 +49,7 @@ class MadeRun:
     url_printed_at: float  # time.monotonic() when `make run` printed its URL
     log: Path
     database: Path  # its SQLite file
+    env: dict[str, str]  # the environment it was started with (a newcomer's)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -65,18 +66,45 @@ def _wait_for_url(process: subprocess.Popen[bytes], log: Path, url: str) -> floa
     pytest.fail(f"`make run` printed no URL within {START_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Ctrl-C as a person would: the whole process group (make, daphne, the demo bots)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
+def _web_process(group: int) -> int | None:
+    """The pid of `make run`'s daphne (the web process) in the process group `group`."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            process.wait(timeout=30)
+            pgrp = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2])
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if pgrp == group and any(arg.endswith(b"/daphne") for arg in argv[:2]):
+            return int(entry.name)
+    return None
+
+
+def _stop(process: subprocess.Popen[bytes], log: Path) -> None:
+    """SIGTERM to the web process, what a supervisor sends: it stops its beat and exits 0, and
+    `make run` (which waits for it) with it. Ctrl-C's SIGINT takes the same path, but a test
+    run in the background may have SIGINT ignored, and its children with it."""
+    web = _web_process(process.pid) if process.poll() is None else None
+    try:
+        assert web is not None, f"`make run` has no daphne:\n{log.read_text()[-4000:]}"
+        os.kill(web, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    # anything of the group that outlived make (it should not)
+            pytest.fail(f"`make run` still runs 60 s after SIGTERM:\n{log.read_text()[-4000:]}")
+        output = log.read_text(errors="replace")
+        assert process.returncode == 0, f"`make run` exited {process.returncode}:\n{output[-4000:]}"
+        assert "beat: embedded, stopped" in output, output[-4000:]
+    finally:
+        _kill(process)
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Anything of `make run`'s process group still there (after a clean stop, nothing)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -103,9 +131,15 @@ def made_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MadeRun]:
     url = f"http://{HOST}:{port}"
     try:
         printed_at = _wait_for_url(process, log, url)
-        yield MadeRun(url, f"ws://{HOST}:{port}/ws/", printed_at, log, directory / "db.sqlite3")
+    except BaseException:
+        _kill(process)
+        raise
+    try:
+        yield MadeRun(
+            url, f"ws://{HOST}:{port}/ws/", printed_at, log, directory / "db.sqlite3", env
+        )
     finally:
-        _stop(process)
+        _stop(process, log)
 
 
 def demo_logins(output: str) -> tuple[list[str], str]:

@@ -1,6 +1,7 @@
 """`make run`, as a newcomer meets it: the embedded product answers, any demo login lands on a
 hallway whose first card is the live demo room, a browser listener hears music within a minute
-of the URL being printed, and the stage is alive (bots take turns, an audience, a raised hand).
+of the URL being printed, and the stage is alive (bots take turns, an audience, a raised hand);
+with no other process, beat's schedule in the web process sends a due event reminder.
 
 The first test is the newcomer's minute, so it runs first: the clock starts when `make run`
 prints its URL.
@@ -10,12 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import sqlite3
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from rooms.client import RoomClient
+from rooms.tasks import REMINDERS_TASK
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.embedded.conftest import HEALTH_TOKEN, MadeRun, app_login, demo_logins, http
 
@@ -23,6 +31,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 HEAR_WITHIN_S = 60.0
 MUSIC_LEVEL = 0.01  # audioLevel of music; comfort noise and the bots' rests read below it
+REMINDED_WITHIN_S = 60.0  # generous: two cores shared by several test runs
 
 
 def _demo_room(made_run: MadeRun, token: str) -> dict[str, Any]:
@@ -189,3 +198,66 @@ async def test_the_demo_stage_is_alive(made_run: MadeRun) -> None:
         assert talkers <= on_stage
     finally:
         await client.close()
+
+
+# What staff do for the reminder test below, in a `manage.py shell` on `make run`'s database: an
+# event of a new host starting in 5 minutes, a new follower of the host to remind, and reminders
+# every second (the migration's row runs every minute). One transaction, so the web process's
+# beat sees all of it at once; before it commits, nobody has been reminded (the seed itself
+# sends nothing). Prints the follower's id.
+REMINDER_SEED = f"""
+from datetime import timedelta
+from django.db import transaction
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from accounts.models import Notification
+from tests.rooms.factories import EventFactory, MemberFactory, follow
+
+with transaction.atomic():
+    event = EventFactory(starts_at=timezone.now() + timedelta(minutes=5))
+    fan = MemberFactory()
+    follow(fan, event.created_by)
+    assert not Notification.objects.filter(recipient=fan, kind="event_reminder").exists()
+    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period="seconds")
+    PeriodicTask.objects.create(
+        name="reminders now", task="{REMINDERS_TASK}", interval=every_second
+    )
+print("fan", fan.pk)
+"""
+
+
+def _reminders_for(database: Path, fan_id: int) -> int:
+    with sqlite3.connect(database, timeout=20) as db:
+        (count,) = db.execute(
+            "SELECT COUNT(*) FROM accounts_notification"
+            " WHERE kind = 'event_reminder' AND recipient_id = ?",
+            (fan_id,),
+        ).fetchone()
+    return int(count)
+
+
+def test_make_run_sends_a_due_reminder_with_no_other_process(made_run: MadeRun) -> None:
+    """With no broker, no worker and no `celery beat` (only what `make run` starts), beat's
+    schedule in the web process sends a due event reminder (clubhouse/beat.py). How the web
+    process stops (SIGTERM: exit 0, the beat stopped) is checked when `made_run` ends."""
+    status, health = http(f"{made_run.url}/healthz/details", bearer=HEALTH_TOKEN)
+    assert status == 200, health
+    assert (health["beat"]["mode"], health["beat"]["state"]) == ("embedded", "running")
+    seeded = subprocess.run(  # noqa: S603  (this project's manage.py, fixed arguments)
+        [sys.executable, "manage.py", "shell", "-c", REMINDER_SEED],
+        env=made_run.env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    match = re.search(r"^fan (\d+)$", seeded.stdout, re.MULTILINE)
+    assert match, seeded.stdout + seeded.stderr
+    fan_id = int(match[1])
+
+    deadline = time.monotonic() + REMINDED_WITHIN_S
+    while _reminders_for(made_run.database, fan_id) == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _reminders_for(made_run.database, fan_id) == 1, made_run.output()[-4000:]

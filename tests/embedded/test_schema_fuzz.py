@@ -1,10 +1,11 @@
 """The REST API keeps its own contract: schemathesis, with every check, against the product as
 `make run` serves it, as a member, as a room's moderator and as nobody.
 
-The run works on a copy of `make run`'s database served by a second daphne (so its clubs, rooms
-and reports do not change what the other embedded tests see), with the write rate limits raised
-(the fuzzer sends thousands of writes a minute; the limits themselves are tested in
-tests/throttling/). Exceptions, each with its reason, are in tests/embedded/schemathesis.toml.
+The runs work on copies of `make run`'s database, each served by a daphne of its own (so their
+clubs, rooms and reports do not change what the other embedded tests see), with the write rate
+limits raised (the fuzzer sends thousands of writes a minute; the limits themselves are tested in
+tests/throttling/): the member's run on one, the moderator's and then nobody's on the other,
+alongside the member's. Exceptions, each with its reason, are in tests/embedded/schemathesis.toml.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,14 +51,13 @@ def _copy_database(source: Path, target: Path) -> Path:
 @dataclass(frozen=True)
 class FuzzServer:
     url: str
-    schema: Path  # the server's own /api/schema/, fetched once (see `fuzz_server`)
+    schema: Path  # the server's own /api/schema/, fetched once (see `fuzz_servers`)
 
 
-@pytest.fixture(scope="module")
-def fuzz_server(
-    made_run: MadeRun, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[FuzzServer]:
-    database = tmp_path_factory.mktemp("fuzz") / "db.sqlite3"
+def _start_server(
+    made_run: MadeRun, database: Path
+) -> tuple[subprocess.Popen[bytes], str, Path, Path]:
+    """A daphne on a copy of `make run`'s database: (process, url, log, stand-in state)."""
     standin_state = _copy_database(made_run.database, database)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in NOT_A_NEWCOMERS}
@@ -80,26 +81,45 @@ def fuzz_server(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://{HOST}:{port}"
-    # The schema is built on every request to /api/schema/ (seconds on a busy machine), and
-    # schemathesis gives a schema URL only 10 s: each run reads this copy of it instead.
-    schema = database.with_name("openapi.yaml")
+    return server, f"http://{HOST}:{port}", log, standin_state
+
+
+def _first_answer(server: subprocess.Popen[bytes], url: str, log: Path) -> bytes:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310 (our server)
+                return bytes(answer.read())
+        except OSError:
+            assert server.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def fuzz_servers(
+    made_run: MadeRun, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[FuzzServer, FuzzServer]]:
+    """Two servers, each on its own copy of `make run`'s database: the member's run has one,
+    the moderator's and nobody's runs share the other, alongside it (`alongside`)."""
+    started: list[tuple[subprocess.Popen[bytes], str, Path, Path]] = []
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/schema/", timeout=60) as answer:  # noqa: S310
-                    schema.write_bytes(answer.read())
-                break
-            except OSError:
-                assert server.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() < deadline, log.read_text()[-3000:]
-                time.sleep(0.5)
-        yield FuzzServer(url=url, schema=schema)
+        for name in ("member", "others"):
+            database = tmp_path_factory.mktemp(f"fuzz-{name}") / "db.sqlite3"
+            started.append(_start_server(made_run, database))
+        # The schema is built on every request to /api/schema/ (seconds on a busy machine), and
+        # schemathesis gives a schema URL only 10 s: each run reads this copy of it instead
+        # (the same code serves both servers, so the same schema).
+        (server, url, log, _), (other, other_url, other_log, _) = started
+        schema = log.with_name("openapi.yaml")
+        schema.write_bytes(_first_answer(server, f"{url}/api/schema/", log))
+        _first_answer(other, f"{other_url}/healthz", other_log)
+        yield FuzzServer(url=url, schema=schema), FuzzServer(url=other_url, schema=schema)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        standin_state.unlink(missing_ok=True)
+        for server, _, _, standin_state in started:
+            server.terminate()
+            server.wait(timeout=30)
+            standin_state.unlink(missing_ok=True)
 
 
 def _schemathesis(server: FuzzServer, *args: str) -> subprocess.CompletedProcess[str]:
@@ -132,12 +152,59 @@ def _verdict(run: subprocess.CompletedProcess[str]) -> str:
     return run.stdout[-12000:] + run.stderr[-3000:]
 
 
+def _moderators_run(made_run: MadeRun, server: FuzzServer) -> subprocess.CompletedProcess[str]:
+    _, password = demo_logins(made_run.output())
+    token = app_login(server.url, "nina@example.com", password)  # moderates the live demo room
+    return _schemathesis(
+        server,
+        "--header", f"X-Session-Token: {token}",
+        "--include-path-regex", "^/api/v1/(rooms|events|clubs)/",
+        "-n", "5",
+    )  # fmt: skip
+
+
+def _nobodys_run(made_run: MadeRun, server: FuzzServer) -> subprocess.CompletedProcess[str]:
+    return _schemathesis(server, "-n", "2")
+
+
+# The runs that go alongside the member's, in this order, and the test that reads each.
+ALONGSIDE = {
+    "moderator": (
+        "test_a_moderator_finds_the_room_and_club_operations_true_to_their_schema",
+        _moderators_run,
+    ),
+    "nobody": ("test_nobody_logged_in_gets_the_documented_refusal_everywhere", _nobodys_run),
+}
+
+
+@pytest.fixture(scope="module")
+def alongside(
+    request: pytest.FixtureRequest,
+    made_run: MadeRun,
+    fuzz_servers: tuple[FuzzServer, FuzzServer],
+) -> Iterator[dict[str, Future[subprocess.CompletedProcess[str]]]]:
+    """The moderator's run and then nobody's, on their own server while the member's runs: the
+    fuzzing is mostly the servers' work, and each daphne uses one core. (Each schemathesis is a
+    process of its own, with one worker: see `_schemathesis`.) Only the runs of the tests
+    selected."""
+    selected = {item.name for item in request.session.items}
+    _, other = fuzz_servers
+    with ThreadPoolExecutor(max_workers=1) as runner:
+        yield {
+            who: runner.submit(run, made_run, other)
+            for who, (test, run) in ALONGSIDE.items()
+            if test in selected
+        }
+
+
+@pytest.mark.usefixtures("alongside")  # started first, so that they run alongside this one
 def test_a_member_finds_every_operation_true_to_its_schema(
-    made_run: MadeRun, fuzz_server: FuzzServer
+    made_run: MadeRun, fuzz_servers: tuple[FuzzServer, FuzzServer]
 ) -> None:
+    server, _ = fuzz_servers
     emails, password = demo_logins(made_run.output())
-    token = app_login(fuzz_server.url, emails[0], password)  # ada: a member, a club admin
-    run = _schemathesis(fuzz_server, "--header", f"X-Session-Token: {token}", "-n", "10")
+    token = app_login(server.url, emails[0], password)  # ada: a member, a club admin
+    run = _schemathesis(server, "--header", f"X-Session-Token: {token}", "-n", "10")
     assert run.returncode == 0, _verdict(run)
     # every operation of the schema was reached, none skipped or errored
     selected, tested = (
@@ -149,21 +216,14 @@ def test_a_member_finds_every_operation_true_to_its_schema(
 
 
 def test_a_moderator_finds_the_room_and_club_operations_true_to_their_schema(
-    made_run: MadeRun, fuzz_server: FuzzServer
+    alongside: dict[str, Future[subprocess.CompletedProcess[str]]],
 ) -> None:
-    _, password = demo_logins(made_run.output())
-    token = app_login(fuzz_server.url, "nina@example.com", password)  # moderates the live demo room
-    run = _schemathesis(
-        fuzz_server,
-        "--header", f"X-Session-Token: {token}",
-        "--include-path-regex", "^/api/v1/(rooms|events|clubs)/",
-        "-n", "5",
-    )  # fmt: skip
+    run = alongside["moderator"].result()
     assert run.returncode == 0, _verdict(run)
 
 
 def test_nobody_logged_in_gets_the_documented_refusal_everywhere(
-    fuzz_server: FuzzServer,
+    alongside: dict[str, Future[subprocess.CompletedProcess[str]]],
 ) -> None:
-    run = _schemathesis(fuzz_server, "-n", "2")
+    run = alongside["nobody"].result()
     assert run.returncode == 0, _verdict(run)
