@@ -31,7 +31,7 @@ Nothing is corrected automatically: staff post a correcting journal from the dis
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,48 +65,6 @@ def _record(kind: str, object_type: str, external_id: str, **fields: Any) -> Dis
         kind=kind, object_type=object_type, external_id=external_id, defaults=fields
     )
     return obj
-
-
-def _platform_amounts(journals: list[Journal]) -> dict[int, int]:
-    """Per journal: the absolute platform-balance movement (what the provider object moved)."""
-    totals: dict[int, int] = defaultdict(int)
-    for e in Entry.objects.filter(
-        journal__in=journals, account__kind=LedgerAccount.Kind.PLATFORM_BALANCE
-    ):
-        totals[e.journal_id] += e.amount
-    return {k: abs(v) for k, v in totals.items()}
-
-
-def _compare(
-    object_type: str,
-    provider_items: dict[str, StripeDict],
-    journals_by_id: dict[str, Journal],
-    ledger_amounts: dict[int, int],
-    window_journals: list[Journal],
-    id_of: Any,
-) -> list[Discrepancy]:
-    found: list[Discrepancy] = []
-    for ext_id, item in provider_items.items():
-        journal = journals_by_id.get(ext_id)
-        amount, currency = int(item["amount"]), str(item["currency"]).upper()
-        if journal is None:
-            found.append(_record(D.MISSING_IN_LEDGER, object_type, ext_id,
-                                 provider_amount=amount, provider_currency=currency))  # fmt: skip
-            continue
-        if journal.currency != currency:
-            found.append(_record(D.CURRENCY_MISMATCH, object_type, ext_id, journal=journal,
-                                 ledger_currency=journal.currency, provider_currency=currency))  # fmt: skip
-        elif ledger_amounts.get(journal.pk) != amount:
-            found.append(_record(D.AMOUNT_MISMATCH, object_type, ext_id, journal=journal,
-                                 ledger_amount=ledger_amounts.get(journal.pk), provider_amount=amount,
-                                 ledger_currency=journal.currency, provider_currency=currency))  # fmt: skip
-    for journal in window_journals:
-        ext_id = id_of(journal)
-        if ext_id not in provider_items:
-            found.append(_record(D.MISSING_AT_PROVIDER, object_type, ext_id, journal=journal,
-                                 ledger_amount=ledger_amounts.get(journal.pk),
-                                 ledger_currency=journal.currency))  # fmt: skip
-    return found
 
 
 @dataclass(frozen=True)
@@ -337,19 +295,28 @@ def reconcile_platform_payouts(payouts: list[StripeDict], window: Q) -> list[Dis
                        str(p["currency"]).upper())
         for p in payouts
     }  # fmt: skip
-    kinds = [str(Journal.Kind.PAYOUT), str(Journal.Kind.PAYOUT_FAILED)]
-    ids = set(paid) | set(
+    kinds = [Journal.Kind.PAYOUT, Journal.Kind.PAYOUT_FAILED]
+    return _compare_paid_out("payout", paid, "stripe_payout_id", kinds, window)
+
+
+def _compare_paid_out(
+    object_type: str, provider: dict[str, tuple[int, str]], field: str, kinds: Sequence[str],
+    window: Q,
+) -> list[Discrepancy]:  # fmt: skip
+    """Money the platform balance paid out, per provider object (`field` names its id on the
+    journals of `kinds`): the objects listed, and those the ledger booked in the window."""
+    ids = set(provider) | set(
         Journal.objects.filter(window, kind__in=kinds)
-        .exclude(stripe_payout_id="")
-        .values_list("stripe_payout_id", flat=True)
+        .exclude(**{field: ""})
+        .values_list(field, flat=True)
     )
     booked = {
         i: (-amount, currency, journal)
         for i, (amount, currency, journal) in _ledger_totals(
-            "stripe_payout_id", sorted(ids), kinds, A.PLATFORM_BALANCE
+            field, sorted(ids), [str(k) for k in kinds], A.PLATFORM_BALANCE
         ).items()
     }
-    return _compare_totals("payout", paid, booked)
+    return _compare_totals(object_type, provider, booked)
 
 
 def reconcile_topups(txns: list[StripeDict], since: datetime | None) -> list[Discrepancy]:
@@ -402,16 +369,10 @@ def reconcile(*, since: datetime | None = None) -> list[Discrepancy]:
     fees = provider.application_fee_list(created_gte=gte)
 
     # Transfers we create ourselves (stipends); transfers of charges are checked with them.
-    transfers = {t["id"]: t for t in all_transfers if not t.get("source_transaction")}
-    stipend_journals = list(
-        Journal.objects.filter(kind=Journal.Kind.STIPEND).exclude(stripe_transfer_id="")
-        .filter(Q(stripe_transfer_id__in=list(transfers)) | ledger_window)
-    )  # fmt: skip
-    window = [j for j in stipend_journals if since is None or j.created >= since]
-    found += _compare(
-        "transfer", transfers, {j.stripe_transfer_id: j for j in stipend_journals},
-        _platform_amounts(stipend_journals), window, lambda j: j.stripe_transfer_id,
-    )  # fmt: skip
+    stipends = {str(t["id"]): _money(t) for t in all_transfers if not t.get("source_transaction")}
+    found += _compare_paid_out(
+        "transfer", stipends, "stripe_transfer_id", [Journal.Kind.STIPEND], ledger_window
+    )
     for t in all_transfers:
         d = reconcile_transfer(t)
         if d:
