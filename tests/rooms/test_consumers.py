@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -45,8 +46,12 @@ def rooms(monkeypatch: pytest.MonkeyPatch) -> FakeRooms:
 
 
 @pytest.fixture
-async def hubs(redis_url: str) -> AsyncIterator[Callable[..., Any]]:
-    """Hubs on Redis (each its own connections, like separate web processes)."""
+async def hubs(redis_url: str, settings: Any) -> AsyncIterator[Callable[..., Any]]:
+    """Hubs on Redis (each its own connections, like separate web processes), under a key
+    prefix of this test's own: the browser tests' daphne (a session-long child process) runs a
+    hub on the same Redis, and with the shared prefix its sweeper could take this test's expired
+    member and leave through the real room domain, which has no such room (failed in CI)."""
+    settings.REALTIME_KEY_PREFIX = f"cons{uuid.uuid4().hex[:8]}"
     await flush_redis_keys(conf.key_prefix())
     made: list[Hub] = []
 
