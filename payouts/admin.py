@@ -39,8 +39,11 @@ from payouts.models import (
 )
 from payouts.models import Ticket as TicketModel
 from payouts.models import TicketPrice as TicketPriceModel
-from payouts.provider import ProviderUnavailable
+from payouts.provider import ProviderError, ProviderUnavailable
+from payouts.services.charges import charge_refund_refresh, charge_refund_retry
 from payouts.services.corrections import DiscrepancyResolved
+from payouts.services.memberships import membership_invoice_refund
+from payouts.services.tickets import ticket_refund
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -421,8 +424,6 @@ class ChargeRefundAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Retry (a new refund of the same amount)")
     def retry(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from payouts.services.charges import charge_refund_retry
-
         for row in queryset:
             try:
                 new = charge_refund_retry(refund=row, actor=request.user)
@@ -433,9 +434,6 @@ class ChargeRefundAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Ask Stripe where it stands")
     def refresh(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from payouts.provider import ProviderError
-        from payouts.services.charges import charge_refund_refresh
-
         for row in queryset:
             try:
                 self.message_user(request, str(charge_refund_refresh(refund=row)))
@@ -591,8 +589,6 @@ class TicketAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Refund to the buyer (or retry a failed or stuck refund)")
     def refund(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from payouts.services.tickets import ticket_refund
-
         for ticket in queryset:
             try:
                 result = ticket_refund(ticket=ticket, actor=request.user)  # type: ignore[arg-type]
@@ -673,8 +669,6 @@ class MembershipInvoiceAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Refund in full (what is left) to the member")
     def refund(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from payouts.services.memberships import membership_invoice_refund
-
         for invoice in queryset:
             try:
                 membership_invoice_refund(invoice=invoice, actor=request.user)  # type: ignore[arg-type]

@@ -8,13 +8,19 @@ class PayoutsConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
+        # Importing the tasks registers the jobs services queue by name (payouts/jobs.py).
+        from payouts import tasks as tasks
         from payouts import webhooks
         from payouts.checks import stripe_configuration_check
+        from payouts.services import charges, memberships, tickets, tips
 
         checks.register(stripe_configuration_check, "payouts")
         from payouts.setup import payouts_post_migrate
 
         webhooks.connect()
+        # One payment lifecycle for every kind of charge; each kind brings its hooks.
+        for kind in (tips.TIP_CHARGES, tickets.TICKET_CHARGES, memberships.MEMBERSHIP_CHARGES):
+            charges.charge_kind_register(kind)
 
         from clubs.events import MEMBERSHIP_LOST_HOOKS
         from payouts.services.memberships import club_subscriptions_end_for_non_member

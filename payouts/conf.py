@@ -5,7 +5,10 @@ Amounts are integer minor units of the currency they are used with.
 
 from __future__ import annotations
 
+import sys
+import tempfile
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 
@@ -123,10 +126,6 @@ def webhook_secret() -> str:
 def standin_state_file() -> str:
     """Where the Stripe stand-in keeps its state between processes (the demo command, then the
     server). Empty keeps it in memory; the default persists only for local development."""
-    import sys
-    import tempfile
-    from pathlib import Path
-
     configured = getattr(settings, "PAYOUTS_STANDIN_STATE_FILE", None)
     if configured is not None:
         return str(configured)

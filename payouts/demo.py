@@ -9,15 +9,23 @@ paid club.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Follow, User
 from clubhouse.money import Money
+from clubs.errors import ClubNotFound
+from clubs.selectors import club_get
+from clubs.services import club_create, club_join
 from payouts import services
-from payouts.models import CreatorApplication, CreatorProgram, Journal, Tip
+from payouts.models import CreatorApplication, CreatorProgram, Journal, Ticket, Tip
 from payouts.provider import get_provider, provider_is_standin
+from payouts.services import tickets
+from payouts.setup import standin_webhook_endpoint
+from rooms.schedule_selectors import event_by_title
+from rooms.schedule_services import event_create
 
 CREATORS = ["nina", "miles"]
 FAN = "ada"
@@ -37,8 +45,7 @@ def load() -> Iterator[str]:
     if not provider_is_standin():
         yield "Payouts demo skipped: a real Stripe key is configured."
         return
-    from payouts.provider.standin import STANDIN
-    from payouts.setup import standin_webhook_endpoint
+    from payouts.provider.standin import STANDIN  # loaded in stand-in mode only
 
     staff = User.objects.filter(is_staff=True).order_by("pk").first()
     people = {u.username: u for u in User.objects.filter(username__in=[*CREATORS, FAN])}
@@ -92,13 +99,6 @@ TICKETED_EVENT = "Ticketed: a late-night listening session"
 
 def _ticketed_event(creator: User, fan: User) -> str:
     """A priced event by the first creator, with the fan's ticket (bought with the saved card)."""
-    from datetime import timedelta
-
-    from payouts.models import Ticket
-    from payouts.services import tickets
-    from rooms.schedule_selectors import event_by_title
-    from rooms.schedule_services import event_create
-
     event = event_by_title(title=TICKETED_EVENT, created_by=creator)
     if event is None:
         event = event_create(
@@ -117,10 +117,6 @@ PAID_CLUB = "night-owls-paid"
 
 
 def _paid_club(owner: User, fan: User) -> None:
-    from clubs.errors import ClubNotFound
-    from clubs.selectors import club_get
-    from clubs.services import club_create, club_join
-
     try:
         club = club_get(slug=PAID_CLUB)
     except ClubNotFound:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Sum
 
 from clubhouse.errors import ApplicationError
@@ -245,8 +245,6 @@ CREATE CONSTRAINT TRIGGER payouts_entry_balanced AFTER INSERT ON payouts_entry
 def install_database_guards(using: str = "default") -> None:
     """Idempotent; run after every migrate (post_migrate), since tests build tables without
     migrations. TRUNCATE (test teardown, a deliberate reset) is not an UPDATE or DELETE."""
-    from django.db import connections
-
     conn = connections[using]
     if conn.vendor != "postgresql":
         return

@@ -11,13 +11,14 @@ from django.utils import timezone
 from accounts.models import Follow, User
 from accounts.selectors import person_ref
 from clubs.selectors import club_premium_access
-from payouts import conf, ledger
+from payouts import conf, ledger, ticket_selectors
 from payouts.models import (
     ClubSubscription,
     ConnectedAccount,
     ConnectedPayout,
     CreatorApplication,
     CreatorProgram,
+    Entry,
     Journal,
     LedgerAccount,
     PaymentCustomer,
@@ -74,8 +75,6 @@ def ticket_holder(user: User, room_or_event: Any) -> bool:
     """True when `user` holds a paid, unrefunded ticket for a priced room or event (for a
     room, a ticket for the event it was started from counts). See payouts/ticket_selectors.py;
     rooms calls it at join through rooms/tickets_bridge.py."""
-    from payouts import ticket_selectors
-
     return ticket_selectors.ticket_holder(user, room_or_event)
 
 
@@ -202,8 +201,6 @@ def _blank_figures() -> dict[str, int]:
 def wallet_summary(user: User) -> dict[str, Any]:
     """Everything a creator's wallet shows, in a constant number of queries (one per block),
     whatever the number of tips, invoices or payouts. Amounts are sums over the ledger."""
-    from payouts.models import ClubSubscription, ConnectedPayout, Entry, Journal
-
     figures: dict[str, dict[str, int]] = {}
     rows = (
         Entry.objects.filter(
@@ -259,8 +256,6 @@ def wallet_summary(user: User) -> dict[str, Any]:
 
 
 def club_subscriptions_for(user: User) -> QuerySet[Any]:
-    from payouts.models import ClubSubscription
-
     return ClubSubscription.objects.filter(user=user).select_related("club").order_by("-created")
 
 

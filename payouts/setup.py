@@ -8,18 +8,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+from djstripe.models import Account, APIKey, WebhookEndpoint
+
+from payouts import conf
+from payouts.ledger import install_database_guards
+from payouts.provider import STANDIN_API_KEY
+
 STIPENDS_TASK_NAME = "payouts: stipends (daily: the month's, late onboarders included)"
 # The entry's name and schedule before stipends ran daily (renamed, if staff left it as it was).
 STIPENDS_MONTHLY_TASK_NAME = "payouts: monthly stipends (1st of the month)"
 STIPENDS_SWEEP_TASK_NAME = "payouts: stipends with an unknown outcome (looked up, retried)"
 RECONCILE_TASK_NAME = "payouts: daily reconciliation"
 TICKET_REFUNDS_TASK_NAME = "payouts: retry stuck ticket refunds"
+STUCK_CHARGES_TASK_NAME = "payouts: settle payments with no answer from the provider"
+# The same sweep's entry before it settled tickets too (moved, if staff left it as it was).
 STUCK_TIPS_TASK_NAME = "payouts: settle tips with no answer from the provider"
 
 
 def ensure_periodic_tasks() -> None:
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
     every_day_0005, _ = CrontabSchedule.objects.get_or_create(
         minute="5", hour="0", day_of_month="*", month_of_year="*", day_of_week="*", timezone="UTC"
     )
@@ -52,15 +60,24 @@ def ensure_periodic_tasks() -> None:
         name=RECONCILE_TASK_NAME,
         defaults={"task": "payouts.tasks.reconcile_task", "crontab": daily},
     )
-    # The sweeps: stuck ticket refunds, tips and stipends with no answer from the provider.
+    # The sweeps: stuck ticket refunds, payments (tips, tickets) and stipends with no answer
+    # from the provider. The payments sweep settled tips only before: its entry, if still as
+    # created, becomes the new one.
     _ensure_every(15, TICKET_REFUNDS_TASK_NAME, "payouts.tasks.tickets_refund_sweep_task")
-    _ensure_every(5, STUCK_TIPS_TASK_NAME, "payouts.tasks.tips_settle_stuck_task")
+    for entry in PeriodicTask.objects.filter(
+        name=STUCK_TIPS_TASK_NAME, task="payouts.tasks.tips_settle_stuck_task"
+    ):  # one at most; saved one by one so beat hears of it
+        if PeriodicTask.objects.filter(name=STUCK_CHARGES_TASK_NAME).exists():
+            entry.delete()
+        else:
+            entry.name = STUCK_CHARGES_TASK_NAME
+            entry.task = "payouts.tasks.charges_settle_stuck_task"
+            entry.save()
+    _ensure_every(5, STUCK_CHARGES_TASK_NAME, "payouts.tasks.charges_settle_stuck_task")
     _ensure_every(15, STIPENDS_SWEEP_TASK_NAME, "payouts.tasks.stipends_sweep_task")
 
 
 def _ensure_every(minutes: int, name: str, task: str) -> None:
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
     every, _ = IntervalSchedule.objects.get_or_create(
         every=minutes, period=IntervalSchedule.MINUTES
     )
@@ -71,12 +88,6 @@ def standin_webhook_endpoint() -> Any:
     """The dj-stripe endpoint row the stand-in (and a local `stripe listen`) posts to; its
     secret is DJSTRIPE_WEBHOOK_SECRET. With real Stripe, create the endpoint through dj-stripe
     (admin) instead, so Stripe generates the secret."""
-    from django.conf import settings
-    from djstripe.models import Account, APIKey, WebhookEndpoint
-
-    from payouts import conf
-    from payouts.provider import STANDIN_API_KEY
-
     # dj-stripe attributes every stored event to an owner account found through an API key; in
     # stand-in mode both exist locally so that dj-stripe never calls out to resolve them.
     platform, _ = Account.objects.get_or_create(
@@ -104,8 +115,6 @@ def standin_webhook_endpoint() -> Any:
 
 
 def payouts_post_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
-    from payouts.ledger import install_database_guards
-
     install_database_guards(using)
     ensure_periodic_tasks()
 
@@ -114,8 +123,6 @@ def standin_connected_account(account_id: str) -> Any:
     """In stand-in mode, a Connect event (one with `account`) makes dj-stripe look the account
     up, and it would ask Stripe for an unknown one: mirror the connected account locally, as
     `standin_webhook_endpoint` does for the platform. With real Stripe, dj-stripe fetches it."""
-    from djstripe.models import Account
-
     account, _ = Account.objects.get_or_create(
         id=account_id,
         defaults={"livemode": False, "stripe_data": {"id": account_id, "object": "account"}},

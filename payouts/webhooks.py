@@ -20,98 +20,56 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from djstripe import event_handlers
+from djstripe.models import Event
+from djstripe.signals import WEBHOOK_SIGNALS
 
 from payouts import ledger
 from payouts.ledger import Kind, Line
-from payouts.models import HandledEvent, Journal, Tip
+from payouts.models import ConnectedAccount, Discrepancy, HandledEvent, Journal
+from payouts.reconciliation import reconcile_transfer
+from payouts.services import bank_payouts, charges, creators, funding, memberships
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], int | None], None]
 
 
-def _tip_for(obj: dict[str, Any]) -> Tip | None:
-    uuid = (obj.get("metadata") or {}).get("tip")
-    if uuid:
-        tip = Tip.objects.filter(uuid=uuid).first()
-        if tip:
-            return tip
-    pi = obj.get("payment_intent") if obj.get("object") != "payment_intent" else obj.get("id")
-    if pi:
-        return Tip.objects.filter(stripe_payment_intent_id=pi).first()
-    return None
+# Payment intents belong to a tip or a ticket (club memberships follow their invoices): the
+# intent's `kind` metadata names which, and the one payment lifecycle moves the row
+# (services/charges.py).
 
 
-# Payment intents belong to a tip or a ticket (club memberships follow their invoices). One
-# handler per event type finds the owner and moves its state machine.
+def _payment_intent(implied_status: str) -> Handler:
+    """`payment_intent.succeeded` / `.payment_failed` / `.requires_action`: the intent's status
+    (the one its event implies, if the object carries none) says where its row goes; an earlier
+    attempt's news is recorded, not applied."""
 
+    def handle(obj: dict[str, Any], created: int | None) -> None:
+        charges.payment_intent_apply(intent={**obj, "status": obj.get("status") or implied_status})
 
-def _ticket_for(obj: dict[str, Any]) -> Any:
-    from payouts.services.tickets import ticket_for_charge
-
-    return ticket_for_charge(obj)
-
-
-def _payment_intent_succeeded(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services import tip_mark_succeeded
-    from payouts.services.tickets import ticket_apply_payment_intent
-
-    charge_id = str(obj.get("latest_charge") or "")
-    if tip := _tip_for(obj):
-        tip_mark_succeeded(tip=tip, charge_id=charge_id)
-    elif ticket := _ticket_for(obj):
-        # Matched to the exact attempt: an earlier attempt's news is recorded, not applied.
-        ticket_apply_payment_intent(ticket=ticket, intent=obj)
-
-
-def _payment_intent_failed(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services import tip_mark_failed
-    from payouts.services.tickets import ticket_apply_payment_intent
-
-    code = str((obj.get("last_payment_error") or {}).get("code") or "payment_failed")
-    if tip := _tip_for(obj):
-        tip_mark_failed(tip=tip, code=code)
-    elif ticket := _ticket_for(obj):
-        ticket_apply_payment_intent(ticket=ticket, intent=obj)
-
-
-def _payment_intent_requires_action(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services.tickets import ticket_apply_payment_intent
-    from payouts.services.tips import tip_mark_requires_action
-
-    if tip := _tip_for(obj):
-        tip_mark_requires_action(tip=tip)
-    elif ticket := _ticket_for(obj):
-        ticket_apply_payment_intent(ticket=ticket, intent=obj)
+    return handle
 
 
 def _charge_refunded(obj: dict[str, Any], created: int | None) -> None:
     """Any charge (tip, membership, ticket ...), full or partial: see services/charges.py."""
-    from payouts.services.charges import charge_refunded_apply
-
-    charge_refunded_apply(charge=obj)
+    charges.charge_refunded_apply(charge=obj)
 
 
 def _refund_updated(obj: dict[str, Any], created: int | None) -> None:
     """`refund.updated` / `refund.failed` / `charge.refund.updated`: a refund of any kind of
     charge settled, failed or was canceled: booked when it succeeds, reversed if it fails after
     that; the charge's kind moves its own state (services/charges.py)."""
-    from payouts.services.charges import refund_events_apply
-
-    refund_events_apply(refund=obj)
+    charges.refund_events_apply(refund=obj)
 
 
 def _dispute_funds_withdrawn(obj: dict[str, Any], created: int | None) -> None:
     """`charge.dispute.created` and `charge.dispute.funds_withdrawn` book the same journal once."""
-    from payouts.services.charges import dispute_funds_withdrawn_apply
-
-    dispute_funds_withdrawn_apply(dispute=obj)
+    charges.dispute_funds_withdrawn_apply(dispute=obj)
 
 
 def _account_updated(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services import connected_account_sync
-
-    connected_account_sync(data=obj, event_created=created)
+    creators.connected_account_sync(data=obj, event_created=created)
 
 
 def _payout_paid(obj: dict[str, Any], created: int | None) -> None:
@@ -132,21 +90,15 @@ def _payout_paid(obj: dict[str, Any], created: int | None) -> None:
 
 def _topup_succeeded(obj: dict[str, Any], created: int | None) -> None:
     """The platform's bank topped up its Stripe balance: one `funding` journal per top-up."""
-    from payouts.services.funding import topup_book
-
-    topup_book(topup=obj, reason="Stripe event topup.succeeded")
+    funding.topup_book(topup=obj, reason="Stripe event topup.succeeded")
 
 
 def _topup_reversed(obj: dict[str, Any], created: int | None) -> None:
     """Stripe took a succeeded top-up back: the exact negation of its journal, if it was booked."""
-    from payouts.services.funding import topup_reverse
-
-    topup_reverse(topup=obj, reason="Stripe event topup.reversed")
+    funding.topup_reverse(topup=obj, reason="Stripe event topup.reversed")
 
 
 def _transfer_reversed(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.reconciliation import reconcile_transfer
-
     reconcile_transfer(obj)
 
 
@@ -154,39 +106,27 @@ def _transfer_reversed(obj: dict[str, Any], created: int | None) -> None:
 
 
 def _subscription_changed(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services.memberships import club_subscription_sync
-
-    club_subscription_sync(subscription_id=str(obj["id"]), snapshot=obj)
+    memberships.club_subscription_sync(subscription_id=str(obj["id"]), snapshot=obj)
 
 
 def _invoice_paid(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services.memberships import membership_invoice_paid
-
-    membership_invoice_paid(invoice=obj)
+    memberships.membership_invoice_paid(invoice=obj)
 
 
 def _invoice_payment_failed(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services.memberships import membership_invoice_failed
-
-    membership_invoice_failed(invoice=obj)
+    memberships.membership_invoice_failed(invoice=obj)
 
 
 def _dispute_funds_reinstated(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services.charges import dispute_funds_reinstated_apply
-
-    dispute_funds_reinstated_apply(dispute=obj)
+    charges.dispute_funds_reinstated_apply(dispute=obj)
 
 
 def _platform_payout_failed(obj: dict[str, Any], created: int | None) -> None:
-    from payouts.services.bank_payouts import platform_payout_failed
-
-    platform_payout_failed(data=obj)
+    bank_payouts.platform_payout_failed(data=obj)
 
 
 def _connected_payout(obj: dict[str, Any], created: int | None, account: str) -> None:
-    from payouts.services.bank_payouts import connected_payout_apply
-
-    connected_payout_apply(data=obj, account_id=account)
+    bank_payouts.connected_payout_apply(data=obj, account_id=account)
 
 
 # Events that happened on a creator's connected account (the event's `account`).
@@ -198,9 +138,9 @@ CONNECT_HANDLERS: dict[str, Callable[[dict[str, Any], int | None, str], None]] =
 
 
 HANDLERS: dict[str, Handler] = {
-    "payment_intent.succeeded": _payment_intent_succeeded,
-    "payment_intent.payment_failed": _payment_intent_failed,
-    "payment_intent.requires_action": _payment_intent_requires_action,
+    "payment_intent.succeeded": _payment_intent("succeeded"),
+    "payment_intent.payment_failed": _payment_intent("requires_payment_method"),
+    "payment_intent.requires_action": _payment_intent("requires_action"),
     "charge.refunded": _charge_refunded,
     "refund.created": _refund_updated,
     "refund.updated": _refund_updated,
@@ -236,8 +176,6 @@ def event_handle(
     `account` is the connected account a Connect event happened on."""
     handler: Handler | None = HANDLERS.get(type_)
     if account and type_ in CONNECT_HANDLERS:
-        from payouts.models import ConnectedAccount
-
         if not ConnectedAccount.objects.filter(stripe_account_id=account).exists():
             # Never the platform's own handler: a payout on someone else's account is not a
             # payout of the platform balance. Staff see it; the event stays unhandled, so a
@@ -260,8 +198,6 @@ def event_handle(
 
 
 def _unknown_account_flag(*, event_id: str, type_: str, obj: dict[str, Any], account: str) -> None:
-    from payouts.models import Discrepancy
-
     logger.warning("%s %s: %s from account %s, which is not one of ours; not booked",
                    event_id, type_, obj.get("id"), account)  # fmt: skip
     amount = obj.get("amount")
@@ -307,10 +243,6 @@ MIRROR_DISABLED = frozenset({
 
 
 def connect() -> None:
-    from djstripe import event_handlers
-    from djstripe.models import Event
-    from djstripe.signals import WEBHOOK_SIGNALS
-
     djstripe_handlers = [
         getattr(event_handlers, name) for name in dir(event_handlers) if name.startswith("handle_")
     ]

@@ -13,6 +13,8 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.test import RequestFactory
+from djstripe.views import ProcessWebhookView
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -25,6 +27,8 @@ from clubhouse.errors import InvalidInput, NotFound, PermissionDenied
 from payouts import conf
 from payouts.models import PaymentCustomer
 from payouts.provider import get_provider
+from payouts.setup import standin_webhook_endpoint
+from payouts.webhooks import HANDLERS, MIRROR_DISABLED
 
 logger = logging.getLogger(__name__)
 
@@ -102,12 +106,7 @@ class StandInAuthenticateInput(serializers.Serializer):
 def _deliver(events: list[dict[str, Any]]) -> None:
     """Hand the stand-in's events to the app the way Stripe would: signed, through dj-stripe's
     webhook view (signature check, event stored, then our per-event handlers)."""
-    from django.test import RequestFactory
-    from djstripe.views import ProcessWebhookView
-
-    from payouts.provider.standin import STANDIN
-    from payouts.setup import standin_webhook_endpoint
-    from payouts.webhooks import HANDLERS, MIRROR_DISABLED
+    from payouts.provider.standin import STANDIN  # loaded in stand-in mode only
 
     endpoint = standin_webhook_endpoint()
     view = ProcessWebhookView.as_view()
@@ -149,7 +148,7 @@ class StandInAuthenticateView(APIView):
     def post(self, request: Request) -> Response:
         data = StandInAuthenticateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        from payouts.provider.standin import STANDIN, StandInError
+        from payouts.provider.standin import STANDIN, StandInError  # stand-in mode only
 
         secret = data.validated_data["client_secret"]
         intent_id = secret.split("_secret_", 1)[0]

@@ -17,6 +17,7 @@ from clubhouse.api import currency_field
 from clubhouse.api_schema import results
 from clubhouse.errors import NotFound
 from clubhouse.money import Money
+from clubs.selectors import club_get
 from payouts import selectors, services
 from payouts.api.quotes import ShownPriceInput, purchase_errors, shown_price
 from payouts.models import ClubPlan, ClubSubscription
@@ -28,7 +29,6 @@ def _me(request: Request) -> User:
 
 
 def _club(slug: str) -> Any:
-    from clubs.selectors import club_get
 
     return club_get(slug=slug)
 

@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsMember
 from clubhouse.errors import InvalidInput
 from payouts.models import ClubPlan, TicketPrice
+from rooms.schedule_selectors import event_queryset
 
 MAX_ITEMS = 100
 # What _ids and _slugs accept, for the schema: up to MAX_ITEMS items between commas.
@@ -64,7 +65,6 @@ class PricesView(APIView):
         ],
     )
     def get(self, request: Request) -> Response:
-        from rooms.schedule_selectors import event_queryset
 
         body: dict[str, dict[str, Any]] = {"events": {}, "rooms": {}, "clubs": {}}
         event_ids = _ids(request.query_params.get("events", ""), "events")

@@ -6,8 +6,10 @@ the model; the one service per transition (payouts/services/) locks, checks and 
 """
 
 from payouts.models.charges import (
+    CardCharge,
     ChargeRefund,
     PaymentCustomer,
+    PaymentStatuses,
 )
 from payouts.models.creators import (
     ConnectedAccount,
@@ -47,6 +49,7 @@ __all__ = [
     "AppendOnlyModel",
     "AppendOnlyQuerySet",
     "AuditEntry",
+    "CardCharge",
     "ChargeRefund",
     "ClubPlan",
     "ClubSubscription",
@@ -62,6 +65,7 @@ __all__ = [
     "LedgerImmutable",
     "MembershipInvoice",
     "PaymentCustomer",
+    "PaymentStatuses",
     "StipendPayment",
     "StipendRun",
     "Ticket",

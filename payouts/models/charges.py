@@ -1,14 +1,79 @@
-"""What every kind of card charge shares: the payer's Stripe customer, refunds of any charge."""
+"""What every kind of card charge shares: its payment fields and lifecycle statuses
+(`CardCharge`), the payer's Stripe customer, refunds of any charge."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from payouts.models.ledger import Journal
+
+
+@dataclass(frozen=True)
+class PaymentStatuses:
+    """Which of a kind's own statuses is each step of the one payment lifecycle
+    (payouts/services/charges.py): waiting for the provider, waiting for the payer (3-D
+    Secure), paid, failed; and `settled`, every status at or past paid (the refund and dispute
+    states of the kind), where payment news changes nothing."""
+
+    pending: str
+    requires_action: str
+    paid: str
+    failed: str
+    settled: frozenset[str]
+
+    @property
+    def unsettled(self) -> frozenset[str]:
+        return frozenset({self.pending, self.requires_action, self.failed})
+
+
+class CardCharge(models.Model):
+    """The payment side of anything paid by card (a tip, a ticket, a club membership invoice):
+    one payment intent and its charge. The lifecycle that moves it is one state machine for
+    every kind (payouts/services/charges.py); each kind registers its hooks there."""
+
+    # The charge's `kind` metadata, and the metadata key (with the field it holds) that names
+    # the row on the provider's objects.
+    CHARGE_KIND: ClassVar[str]
+    OWNER_KEY: ClassVar[tuple[str, str]]
+    # Who pays (a foreign key's name): their Stripe customer's payment intents are listed when
+    # an unanswered request must be found. Empty where the provider drives the payments
+    # (membership invoices).
+    PAYER_FIELD: ClassVar[str] = ""
+    PAYMENT: ClassVar[PaymentStatuses]
+    TRANSITIONS: ClassVar[dict[str, set[str]]]
+
+    currency = models.CharField(max_length=3)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    status: Any  # each kind's own field, with its own choices
+
+    @property
+    def charged_amount(self) -> int:
+        """What the card is charged (minor units)."""
+        raise NotImplementedError
+
+    @property
+    def application_fee_amount(self) -> int:
+        """The platform's part of the charge (the rest goes to the creator's account)."""
+        raise NotImplementedError
+
+    def intent_metadata(self) -> dict[str, str]:
+        """The metadata of the payment intent that pays for this row: it names the kind and the
+        row (and the attempt, where a payer can try again), so news of it finds the row."""
+        key, field = self.OWNER_KEY
+        return {key: str(getattr(self, field)), "kind": self.CHARGE_KIND}
 
 
 class PaymentCustomer(models.Model):

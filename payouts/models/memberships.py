@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from payouts.models.charges import CardCharge, PaymentStatuses
+
 # --------------------------------------------------------------------------------------------
 # Paid clubs: a monthly price per exclusive club, Stripe subscriptions, their invoices.
 # Connected-account payouts. (Section owned by the memberships work; see docs/payouts.md.)
@@ -153,12 +155,25 @@ class ClubSubscription(models.Model):
         return self.status in self.LIVE
 
 
-class MembershipInvoice(models.Model):
-    """One invoice of a club subscription, booked once when paid (`membership:<invoice>`)."""
+class MembershipInvoice(CardCharge):
+    """One invoice of a club subscription, booked once when paid (`membership:<invoice>`).
+    Stripe drives its payments (the subscription's invoices, retried by Stripe): an invoice
+    stays open until one is paid."""
 
     class Status(models.TextChoices):
         OPEN = "open", "Open (payment failed, Stripe retries)"
         PAID = "paid", "Paid"
+
+    TRANSITIONS: ClassVar[dict[str, set[str]]] = {Status.OPEN: {Status.PAID}, Status.PAID: set()}
+    CHARGE_KIND = "membership"
+    OWNER_KEY = ("membership_invoice", "stripe_invoice_id")
+    PAYMENT = PaymentStatuses(
+        pending=Status.OPEN,
+        requires_action=Status.OPEN,
+        paid=Status.PAID,
+        failed=Status.OPEN,
+        settled=frozenset({Status.PAID}),
+    )
 
     subscription = models.ForeignKey(
         ClubSubscription, on_delete=models.PROTECT, related_name="invoices"
@@ -166,20 +181,23 @@ class MembershipInvoice(models.Model):
     stripe_invoice_id = models.CharField(max_length=255, unique=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     amount = models.BigIntegerField(help_text="What the card was charged (minor units).")
-    currency = models.CharField(max_length=3)
     application_fee = models.BigIntegerField(default=0)
     processing_fee = models.BigIntegerField(default=0)
-    stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
-    stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
     attempt_count = models.PositiveIntegerField(default=0)
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created"]
 
     def __str__(self) -> str:
         return f"invoice {self.stripe_invoice_id} ({self.status})"
+
+    @property
+    def charged_amount(self) -> int:
+        return self.amount
+
+    @property
+    def application_fee_amount(self) -> int:
+        return self.application_fee

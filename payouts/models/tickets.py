@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from payouts.models.charges import CardCharge, PaymentStatuses
+
 # --------------------------------------------------------------------------------------------
 # Ticketed rooms and events
 #
@@ -60,7 +62,7 @@ class TicketPrice(models.Model):
         return f"event:{self.event_id}" if self.event_id else f"room:{self.room_id}"
 
 
-class Ticket(models.Model):
+class Ticket(CardCharge):
     """One buyer's ticket for one event or room. Its state follows the payment intent, then
     the refund; every transition is a service in payouts/services/tickets/."""
 
@@ -89,6 +91,17 @@ class Ticket(models.Model):
         Status.DISPUTED: set(),
     }
     ADMITTING = (Status.PAID,)
+    CHARGE_KIND = "ticket"
+    OWNER_KEY = ("ticket", "uuid")
+    PAYER_FIELD = "buyer"
+    PAYMENT = PaymentStatuses(
+        pending=Status.PENDING,
+        requires_action=Status.REQUIRES_ACTION,
+        paid=Status.PAID,
+        failed=Status.FAILED,
+        settled=frozenset({Status.PAID, Status.REFUND_PENDING, Status.REFUNDED,
+                           Status.REFUND_FAILED, Status.DISPUTED}),
+    )  # fmt: skip
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     buyer = models.ForeignKey(
@@ -113,15 +126,11 @@ class Ticket(models.Model):
     title = models.CharField(max_length=120, blank=True)
     amount = models.BigIntegerField(help_text="What the card is charged (minor units).")
     application_fee = models.BigIntegerField(help_text="The platform's cut (minor units).")
-    currency = models.CharField(max_length=3)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     attempt = models.PositiveIntegerField(
         default=1, help_text="Bumped when a declined buyer tries again: a new idempotency key."
     )
     destination_account_id = models.CharField(max_length=255)
-    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
-    stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
-    failure_code = models.CharField(max_length=64, blank=True)
     refund_reason = models.CharField(max_length=32, blank=True)
     refund_requested_at = models.DateTimeField(
         null=True,
@@ -136,8 +145,6 @@ class Ticket(models.Model):
     refund_error = models.TextField(blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
-    created = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created"]
@@ -179,3 +186,15 @@ class Ticket(models.Model):
     @property
     def creator_share(self) -> int:
         return self.amount - self.application_fee
+
+    @property
+    def charged_amount(self) -> int:
+        return self.amount
+
+    @property
+    def application_fee_amount(self) -> int:
+        return self.application_fee
+
+    def intent_metadata(self) -> dict[str, str]:
+        # The attempt tells a late event of an earlier attempt from the current one's.
+        return {**super().intent_metadata(), "attempt": str(self.attempt)}

@@ -9,12 +9,14 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from payouts.models.charges import CardCharge, PaymentStatuses
+
 # --------------------------------------------------------------------------------------------
 # Tips (Send Money)
 # --------------------------------------------------------------------------------------------
 
 
-class Tip(models.Model):
+class Tip(CardCharge):
     class Status(models.TextChoices):
         CREATED = "created", "Created"
         REQUIRES_ACTION = "requires_action", "Requires action (3-D Secure)"
@@ -34,6 +36,16 @@ class Tip(models.Model):
         Status.REFUNDED: {Status.SUCCEEDED},
         Status.DISPUTED: {Status.REFUNDED},
     }
+    CHARGE_KIND = "tip"
+    OWNER_KEY = ("tip", "uuid")
+    PAYER_FIELD = "sender"
+    PAYMENT = PaymentStatuses(
+        pending=Status.CREATED,
+        requires_action=Status.REQUIRES_ACTION,
+        paid=Status.SUCCEEDED,
+        failed=Status.FAILED,
+        settled=frozenset({Status.SUCCEEDED, Status.REFUNDED, Status.DISPUTED}),
+    )
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     sender = models.ForeignKey(
@@ -45,19 +57,13 @@ class Tip(models.Model):
     amount = models.BigIntegerField(help_text="The tip the creator receives (minor units).")
     fee = models.BigIntegerField(help_text="Processing fees the sender pays on top.")
     charge_amount = models.BigIntegerField(help_text="amount + fee: what the card is charged.")
-    currency = models.CharField(max_length=3)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.CREATED)
-    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
-    stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
     destination_account_id = models.CharField(max_length=255)
-    failure_code = models.CharField(max_length=64, blank=True)
     request_key = models.CharField(
         max_length=255,
         blank=True,
         help_text="The client's Idempotency-Key: a double tap sends once.",
     )
-    created = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created"]
@@ -83,3 +89,15 @@ class Tip(models.Model):
     @property
     def transfer_group(self) -> str:
         return f"tip-{self.uuid}"
+
+    @property
+    def payment_idempotency_key(self) -> str:
+        return f"tip-{self.uuid}"
+
+    @property
+    def charged_amount(self) -> int:
+        return self.charge_amount
+
+    @property
+    def application_fee_amount(self) -> int:
+        return self.fee

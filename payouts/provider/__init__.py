@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from payouts import conf
+from payouts.checks import stripe_configuration_errors
 from payouts.provider.base import (
     CardDeclined,
     InsufficientFunds,
@@ -31,10 +32,9 @@ def get_provider() -> PaymentProvider:
     if not conf.stripe_standin_active():
         # The system check refuses this at start-up; a process started without checks (daphne,
         # celery) must not take payments with the stand-in either.
-        from payouts.checks import stripe_configuration_errors
-
         problems = "; ".join(error.msg for error in stripe_configuration_errors())
         raise ImproperlyConfigured(f"No payment provider: {problems}")
+    # Loaded only in stand-in mode: it reads and writes its state file.
     from payouts.provider.standin import STANDIN
 
     return StripeProvider(

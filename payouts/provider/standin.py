@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import stripe
 
-from payouts import fees
+from payouts import conf, fees
 from payouts.provider import standin_objects as shapes
 
 _CARDS: dict[str, dict[str, str]] = {
@@ -1186,8 +1186,6 @@ class StandInStripe(stripe.HTTPClient):
 
 
 def _state_file() -> str:
-    from payouts import conf
-
     return conf.standin_state_file()
 
 

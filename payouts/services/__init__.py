@@ -1,6 +1,5 @@
 """Every write about money. Services own their transactions; provider calls are idempotent."""
 
-# Importing these registers tips, tickets and (below) memberships as kinds of charge.
 from payouts.services import charges as charges
 from payouts.services import tickets as tickets
 from payouts.services.bank_payouts import connected_payout_apply, platform_payout_failed

@@ -15,6 +15,7 @@ from payouts import conf
 from payouts.audit import audit, require_transition
 from payouts.models import ConnectedAccount, CreatorApplication, CreatorProgram
 from payouts.provider import get_provider, provider_is_standin
+from payouts.setup import standin_connected_account
 
 
 class AlreadyApplied(Conflict):
@@ -162,8 +163,6 @@ def connected_account_ensure(*, user: User) -> ConnectedAccount:
             account = ConnectedAccount.objects.create(user=user, stripe_account_id=data["id"])
             audit(account, "created", actor=user)
             if provider_is_standin():  # so Connect events (payouts) need no call to Stripe
-                from payouts.setup import standin_connected_account
-
                 standin_connected_account(account.stripe_account_id)
     except IntegrityError:
         account = ConnectedAccount.objects.get(user=user)

@@ -51,6 +51,7 @@ from clubhouse.errors import Conflict
 from clubhouse.money import Money
 from payouts import conf, ledger, selectors
 from payouts.audit import audit, audit_many, require_transition
+from payouts.jobs import job_enqueue, job_runs_inline
 from payouts.ledger import Kind, Line
 from payouts.models import Journal, LedgerAccount, StipendPayment, StipendRun
 from payouts.provider import (
@@ -60,7 +61,6 @@ from payouts.provider import (
     StripeDict,
     get_provider,
 )
-from payouts.tasks import stipend_pay_chunk_task
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def stipend_run_month(*, month: date) -> StipendRun:
     chunks = [due[i : i + size] for i in range(0, len(due), size)]
     now = timezone.now()
     StipendRun.objects.filter(pk=run.pk).update(last_run=now)
-    if stipend_pay_chunk_task.app.conf.task_always_eager or not chunks:
+    if not chunks or job_runs_inline("stipend_pay_chunk"):
         ended: list[StipendPayment] = []
         for chunk in chunks:
             ended += stipends_pay_chunk(payment_ids=chunk)
@@ -96,7 +96,7 @@ def stipend_run_month(*, month: date) -> StipendRun:
         )
         for chunk in chunks:
             transaction.on_commit(
-                partial(stipend_pay_chunk_task.delay, run.pk, now.isoformat(), chunk)
+                partial(job_enqueue, "stipend_pay_chunk", run.pk, now.isoformat(), chunk)
             )
     return run
 

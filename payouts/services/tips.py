@@ -1,9 +1,11 @@
 """Send Money: tips where the sender pays the processing fees on top.
 
 A tip is a destination charge to the creator's connected account with
-``application_fee_amount`` = the fees collected, and a transfer group per tip. Its state follows
-the payment intent: the synchronous answer first, then webhooks (which may arrive twice or out
-of order: every transition returns early once the tip is at or past its target).
+``application_fee_amount`` = the fees collected, and a transfer group per tip. Its payment is
+the one lifecycle of every charge (services/charges.py: the synchronous answer first, then
+webhooks, which may arrive twice or out of order; unanswered requests asked again or swept);
+this module is what a tip adds: who may send what, its sale terms, the notifications, and its
+own refund and dispute states (``TIP_CHARGES``, registered by ``PayoutsConfig.ready``).
 """
 
 from __future__ import annotations
@@ -15,17 +17,41 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Notification, User
 from accounts.permissions import user_require_verified_member
 from accounts.selectors import user_follows, user_is_blocked_between
+from accounts.services import notification_create
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubhouse.money import Money
 from payouts import conf, fees, ledger, selectors
 from payouts.audit import audit, require_transition
 from payouts.ledger import Kind, Line
-from payouts.models import ConnectedAccount, CreatorProgram, Journal, PaymentCustomer, Tip
-from payouts.provider import CardDeclined, ProviderError, ProviderUnavailable, get_provider
+from payouts.models import (
+    ChargeRefund,
+    ConnectedAccount,
+    CreatorProgram,
+    Journal,
+    PaymentCustomer,
+    Tip,
+)
+from payouts.provider import get_provider
 from payouts.services.cards import PaymentMethodRequired, payment_method_save
+from payouts.services.charges import (
+    ChargeKind,
+    RefundChange,
+    Sale,
+    charge_apply_payment_intent,
+    charge_create,
+    charge_mark_failed,
+    charge_mark_paid,
+    charge_mark_requires_action,
+    charge_refresh_for_payer,
+    charge_settle_from_provider,
+    charges_settle_stuck,
+    dispute_funds_withdrawn_book,
+    refund_events_apply,
+    refunded_booked,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -150,29 +176,9 @@ def tip_send(
         existing = Tip.objects.get(sender=sender, request_key=request_key)
     if existing is not None:
         return _replay(existing, creator, amount)
-    try:
-        intent = get_provider().payment_intent_create(
-            amount=tip.charge_amount,
-            currency=tip.currency,
-            customer=customer.stripe_customer_id,
-            payment_method=customer.default_payment_method_id,
-            application_fee_amount=tip.fee,
-            destination=tip.destination_account_id,
-            transfer_group=tip.transfer_group,
-            metadata={"tip": str(tip.uuid), "kind": "tip"},
-            idempotency_key=f"tip-{tip.uuid}",
-        )
-    except CardDeclined as exc:
-        tip_mark_failed(tip=tip, code=str(exc.extra.get("decline_code") or exc.code))
-        raise
-    except ProviderUnavailable:
-        # Unknown outcome: the tip stays `created`; the payment intent's webhooks decide, or,
-        # if none comes, `tips_settle_stuck` asks the provider once the tip is old enough.
-        raise
-    except ProviderError as exc:
-        tip_mark_failed(tip=tip, code=exc.code)
-        raise
-    return tip_apply_payment_intent(tip=tip, intent=intent)
+    # A refusal fails the tip and is raised; no answer leaves it `created` (raised too): the
+    # payment intent's webhooks decide, or the sender asking again, or the sweep.
+    return charge_create(tip, customer)
 
 
 def _replay(tip: Tip, creator: User, amount: Money) -> Tip:
@@ -180,152 +186,57 @@ def _replay(tip: Tip, creator: User, amount: Money) -> Tip:
         raise Conflict(
             "This request key was already used for another tip.", code="tip_request_key_reused"
         )
-    if tip.status == Tip.Status.REQUIRES_ACTION and tip.stripe_payment_intent_id:
-        intent = get_provider().payment_intent_retrieve(tip.stripe_payment_intent_id)
-        tip.client_secret = intent.get("client_secret")  # type: ignore[attr-defined]
+    tip = charge_refresh_for_payer(tip)
     tip.replayed = True  # type: ignore[attr-defined]
     return tip
 
 
+# --- the payment: the one lifecycle of every charge (services/charges.py) -----------------------
+
+
 def tip_apply_payment_intent(*, tip: Tip, intent: dict[str, Any]) -> Tip:
-    with transaction.atomic():
-        locked = Tip.objects.select_for_update().get(pk=tip.pk)
-        if not locked.stripe_payment_intent_id:
-            locked.stripe_payment_intent_id = intent["id"]
-            locked.save(update_fields=["stripe_payment_intent_id", "updated"])
-    status = intent.get("status")
-    if status == "succeeded":
-        tip = tip_mark_succeeded(tip=tip, charge_id=str(intent.get("latest_charge") or ""))
-    elif status == "requires_action":
-        tip = tip_mark_requires_action(tip=tip)
-    elif status in {"requires_payment_method", "canceled"}:
-        error = intent.get("last_payment_error") or {}
-        tip = tip_mark_failed(tip=tip, code=str(error.get("code") or status))
-    tip.client_secret = intent.get("client_secret")  # type: ignore[attr-defined]
-    return tip
-
-
-# --- tips whose provider call got no answer ------------------------------------------------
-
-# How far before the tip's row the provider's clock may have stamped its payment intent.
-_LISTING_MARGIN_SECONDS = 3600
-
-
-def tips_settle_stuck(*, older_than_seconds: int | None = None, limit: int = 200) -> list[str]:
-    """Settle tips still `created` after `PAYOUTS_TIP_STUCK_AFTER` seconds: their charge got no
-    answer (a timeout, a 5xx after stripe-python's retries) and no webhook has settled them.
-    Younger tips are left alone: their request may still be in flight. Returns the states
-    reached; a tip the provider cannot be asked about now stays for the next run."""
-    age = conf.tip_stuck_after() if older_than_seconds is None else older_than_seconds
-    cutoff = timezone.now() - timedelta(seconds=age)
-    stuck = Tip.objects.filter(status=Tip.Status.CREATED, created__lt=cutoff).order_by("created")
-    states = []
-    for tip in stuck[:limit]:
-        try:
-            settled = tip_settle_from_provider(tip=tip)
-        except ProviderError as exc:  # unavailable or refusing: ask again next run
-            logger.warning("tip %s: the provider could not be asked (%s)", tip.uuid, exc.code)
-            continue
-        if settled.status != Tip.Status.CREATED:
-            states.append(settled.status)
-    return states
-
-
-def tip_settle_from_provider(*, tip: Tip) -> Tip:
-    """Settle one `created` tip from the provider's payment intent, found by its id or, when the
-    creation's answer was lost, by the tip's uuid in its metadata. If the provider never saw
-    the request, the tip fails with `provider_no_record`: nothing was charged, and the key
-    `tip-<uuid>` is never sent again (the sweep only lists). The sender is told the outcome."""
-    intent = _payment_intent_of(tip)
-    if intent is None:
-        tip = tip_mark_failed(tip=tip, code="provider_no_record",
-                              note="the provider has no payment for this tip")  # fmt: skip
-    elif intent.get("status") in {"processing", "requires_confirmation"}:
-        return tip  # the provider is still working on it; its webhook or the next run settles it
-    else:
-        tip = tip_apply_payment_intent(tip=tip, intent=intent)
-    if tip.status in {Tip.Status.SUCCEEDED, Tip.Status.FAILED}:
-        _notify_sender(tip, event=f"tip_{tip.status}")
-    return tip
-
-
-def _payment_intent_of(tip: Tip) -> dict[str, Any] | None:
-    provider = get_provider()
-    if tip.stripe_payment_intent_id:
-        return provider.payment_intent_retrieve(tip.stripe_payment_intent_id)
-    customer = PaymentCustomer.objects.filter(user_id=tip.sender_id).first()
-    if customer is None:
-        return None
-    intents = provider.payment_intent_list(
-        customer=customer.stripe_customer_id,
-        created_gte=int(tip.created.timestamp()) - _LISTING_MARGIN_SECONDS,
-    )
-    uuid = str(tip.uuid)
-    return next((pi for pi in intents if (pi.get("metadata") or {}).get("tip") == uuid), None)
-
-
-def _notify_sender(tip: Tip, *, event: str) -> None:
-    """The sender learns how a tip they were told is processing ended."""
-    from accounts.models import Notification
-    from accounts.services import notification_create
-
-    def send() -> None:
-        notification_create(
-            recipient=tip.sender,
-            kind=Notification.Kind.MONEY,
-            actor=tip.creator,
-            data={"tip": str(tip.uuid), "event": event, "amount": tip.amount,
-                  "currency": tip.currency},
-        )  # fmt: skip
-
-    transaction.on_commit(send)
+    return charge_apply_payment_intent(tip, intent)
 
 
 def tip_mark_requires_action(*, tip: Tip) -> Tip:
-    with transaction.atomic():
-        tip = Tip.objects.select_for_update().get(pk=tip.pk)
-        if tip.status != Tip.Status.CREATED:
-            return tip  # already there or past it
-        require_transition(tip, Tip.Status.REQUIRES_ACTION)
-        tip.status = Tip.Status.REQUIRES_ACTION
-        tip.save(update_fields=["status", "updated"])
-        audit(tip, "requires_action", from_status=Tip.Status.CREATED, to_status=tip.status)
-    return tip
+    return charge_mark_requires_action(tip)
 
 
 def tip_mark_succeeded(*, tip: Tip, charge_id: str = "") -> Tip:
-    with transaction.atomic():
-        tip = Tip.objects.select_for_update().get(pk=tip.pk)
-        if tip.status in {Tip.Status.SUCCEEDED, Tip.Status.REFUNDED, Tip.Status.DISPUTED}:
-            return tip
-        require_transition(tip, Tip.Status.SUCCEEDED)
-        previous = tip.status
-        tip.status = Tip.Status.SUCCEEDED
-        tip.stripe_charge_id = tip.stripe_charge_id or charge_id
-        tip.save(update_fields=["status", "stripe_charge_id", "updated"])
-        # The sender's card pays amount + fee; the creator's connected account receives the tip;
-        # the whole fee (the application fee) pays Stripe's processing fee.
-        ledger.destination_sale_post(
-            kind=Journal.Kind.TIP,
-            currency=tip.currency,
-            idempotency_key=f"tip:{tip.uuid}",
-            description=f"tip {tip.uuid} from {tip.sender_id} to {tip.creator_id}",
-            stripe_payment_intent_id=tip.stripe_payment_intent_id,
-            stripe_charge_id=tip.stripe_charge_id,
-            charged=tip.charge_amount,
-            creator=tip.creator_id,
-            creator_share=tip.amount,
-            application_fee=tip.fee,
-            processing_fee=tip.fee,
-        )
-        audit(tip, "succeeded", from_status=previous, to_status=tip.status)
-    _notify_tip(tip)
-    return tip
+    return charge_mark_paid(tip, charge_id=charge_id)
 
 
-def _notify_tip(tip: Tip) -> None:
-    from accounts.models import Notification
-    from accounts.services import notification_create
+def tip_mark_failed(*, tip: Tip, code: str = "", note: str = "") -> Tip:
+    return charge_mark_failed(tip, code=code, note=note)
+
+
+def tip_settle_from_provider(*, tip: Tip) -> Tip:
+    """Settle one `created` tip from the provider (services/charges.py
+    `charge_settle_from_provider`); the sender is told the outcome."""
+    return charge_settle_from_provider(tip)
+
+
+def tips_settle_stuck(*, older_than_seconds: int | None = None, limit: int = 200) -> list[str]:
+    """The sweep, for tips only (`charges_settle_stuck` settles every kind)."""
+    return charges_settle_stuck(older_than_seconds=older_than_seconds, limit=limit,
+                                kinds=[Tip.CHARGE_KIND])  # fmt: skip
+
+
+def _tip_sale(tip: Tip) -> Sale:
+    """The sender's card pays amount + fee; the creator's connected account receives the tip;
+    the whole fee (the application fee) pays Stripe's processing fee."""
+    return Sale(
+        journal_kind=Journal.Kind.TIP,
+        idempotency_key=f"tip:{tip.uuid}",
+        description=f"tip {tip.uuid} from {tip.sender_id} to {tip.creator_id}",
+        creator_id=tip.creator_id,
+        creator_share=tip.amount,
+        processing_fee=tip.fee,
+    )
+
+
+def _notify_creator(tip: Tip) -> None:
+    """The creator learns of a tip once it is paid (after the commit)."""
 
     def send() -> None:
         notification_create(
@@ -338,18 +249,20 @@ def _notify_tip(tip: Tip) -> None:
     transaction.on_commit(send)
 
 
-def tip_mark_failed(*, tip: Tip, code: str = "", note: str = "") -> Tip:
-    with transaction.atomic():
-        tip = Tip.objects.select_for_update().get(pk=tip.pk)
-        if tip.status != Tip.Status.CREATED and tip.status != Tip.Status.REQUIRES_ACTION:
-            return tip  # failed already, or a success overtook this (out of order) event
-        previous = tip.status
-        tip.status = Tip.Status.FAILED
-        tip.failure_code = code[:64]
-        tip.save(update_fields=["status", "failure_code", "updated"])
-        audit(tip, "failed", from_status=previous, to_status=tip.status,
-              note=f"{code}: {note}" if note else code)  # fmt: skip
-    return tip
+def _notify_sender(tip: Tip) -> None:
+    """The sender learns how a tip they were told is processing ended (the sweep settled it)."""
+    event = f"tip_{tip.status}"
+
+    def send() -> None:
+        notification_create(
+            recipient=tip.sender,
+            kind=Notification.Kind.MONEY,
+            actor=tip.creator,
+            data={"tip": str(tip.uuid), "event": event, "amount": tip.amount,
+                  "currency": tip.currency},
+        )  # fmt: skip
+
+    transaction.on_commit(send)
 
 
 def tip_mark_refunded(*, tip: Tip, refund_id: str = "", charge_id: str = "") -> Tip:
@@ -399,8 +312,6 @@ def tip_mark_disputed(*, tip: Tip, dispute_id: str = "", charge_id: str = "") ->
         tip.save(update_fields=["status", "updated"])
         c = tip.currency
         if dispute_id:
-            from payouts.services.charges import dispute_funds_withdrawn_book
-
             dispute_funds_withdrawn_book(
                 dispute_id=dispute_id,
                 charge_id=tip.stripe_charge_id,
@@ -429,9 +340,6 @@ def tip_refund(*, tip: Tip, actor: User) -> Tip:
     booked when it succeeds (now if the provider says so, else from its webhook); until then
     admin shows it pending. Each attempt has its own key: a failed refund is final at Stripe,
     so a retry is a new request, while a replay of the same attempt returns the same refund."""
-    from payouts.models import ChargeRefund
-    from payouts.services.charges import refund_events_apply
-
     if tip.status != Tip.Status.SUCCEEDED or not tip.stripe_payment_intent_id:
         raise Conflict("Only a succeeded tip can be refunded.", code="illegal_transition")
     refunds = ChargeRefund.objects.filter(stripe_charge_id=tip.stripe_charge_id or "-")
@@ -446,3 +354,36 @@ def tip_refund(*, tip: Tip, actor: User) -> Tip:
         audit(tip, "refund_requested", actor=actor, note=f"{refund['id']} {refund.get('status')}")
     tip.refresh_from_db()
     return tip
+
+
+# --- tips as a kind of charge (registered by PayoutsConfig.ready) -----------------------------
+
+
+def _tip_refund_changed(tip: Tip, refund: dict[str, Any], change: RefundChange) -> None:
+    charge_id = change.refund.stripe_charge_id
+    if change.booked and refunded_booked(charge_id) >= tip.charge_amount:
+        tip_mark_refunded(tip=tip, refund_id=change.refund.stripe_refund_id, charge_id=charge_id)
+    elif change.reversed:
+        tip_mark_refund_reversed(tip=tip, refund_id=change.refund.stripe_refund_id,
+                                 reason=change.refund.status)  # fmt: skip
+
+
+def _tip_disputed(tip: Tip, dispute: dict[str, Any]) -> None:
+    tip_mark_disputed(tip=tip, dispute_id=str(dispute["id"]), charge_id=str(dispute["charge"]))
+
+
+def _tip_refund_retry(tip: Tip, refund: ChargeRefund, actor: Any) -> None:
+    tip_refund(tip=tip, actor=actor)
+
+
+TIP_CHARGES = ChargeKind(
+    model=Tip,
+    sale=_tip_sale,
+    on_paid=_notify_creator,
+    refund_changed=_tip_refund_changed,
+    disputed=_tip_disputed,
+    settled_late=_notify_sender,
+    refund_retry=_tip_refund_retry,
+    refund_journal_kind=Journal.Kind.TIP_REFUND,
+    dispute_journal_kind=Journal.Kind.TIP_DISPUTE,
+)

@@ -184,6 +184,27 @@ def test_a_sender_is_told_how_a_processing_tip_ended(new_page: Any) -> None:
     page.console.assert_clean()
 
 
+def test_a_buyer_is_told_how_a_processing_ticket_payment_ended(new_page: Any) -> None:
+    me, ada = UserFactory(), UserFactory(display_name="Ada")
+    for event in ("ticket_paid", "ticket_failed"):
+        NotificationFactory(recipient=me, actor=ada, kind="money",
+                            data={"ticket": "t", "event": event, "title": "Jazz night",
+                                  "amount": 1500, "currency": "USD", "event_id": 7,
+                                  "room_id": None})  # fmt: skip
+    page = new_page(me)
+    page.goto("/notifications/")
+    rows = page.locator("[data-notifications-list] li")
+    paid = rows.filter(has_text="Your ticket for “Jazz night” is confirmed ($15.00).")
+    expect(paid).to_have_count(1)
+    expect(paid.locator("a")).to_have_attribute("href", "/events/7/")
+    expect(
+        rows.filter(
+            has_text="Your ticket payment for “Jazz night” did not go through. Nothing was charged."
+        )
+    ).to_have_count(1)
+    page.console.assert_clean()
+
+
 def test_invitations_show_quota_and_send_one(new_page: Any, screenshots: Any) -> None:
     me = UserFactory(invitation_quota=3)
     page = new_page(me)

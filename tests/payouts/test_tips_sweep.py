@@ -138,12 +138,35 @@ def test_a_tip_whose_lost_answer_asked_for_3ds_waits_for_the_cardholder(
     assert tip.status == Tip.Status.REQUIRES_ACTION and tip.stripe_payment_intent_id
 
 
-def test_the_tip_sweep_is_scheduled() -> None:
+def test_the_payments_sweep_is_scheduled() -> None:
     from django_celery_beat.models import PeriodicTask
 
     from payouts.setup import ensure_periodic_tasks
 
     ensure_periodic_tasks()
     ensure_periodic_tasks()
-    task = PeriodicTask.objects.get(task="payouts.tasks.tips_settle_stuck_task")
+    task = PeriodicTask.objects.get(task="payouts.tasks.charges_settle_stuck_task")
     assert (task.interval.every, task.interval.period) == (5, "minutes")
+
+
+def test_the_tips_only_sweep_entry_becomes_the_payments_sweep() -> None:
+    """A deployment made before tickets were swept has the tips-only entry: left as created,
+    it becomes the payments sweep (once); one staff changed is theirs, next to the new one."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from payouts.setup import STUCK_CHARGES_TASK_NAME, STUCK_TIPS_TASK_NAME, ensure_periodic_tasks
+
+    every, _ = IntervalSchedule.objects.get_or_create(every=5, period=IntervalSchedule.MINUTES)
+    old = PeriodicTask.objects.create(name=STUCK_TIPS_TASK_NAME, interval=every,
+                                      task="payouts.tasks.tips_settle_stuck_task")  # fmt: skip
+    ensure_periodic_tasks()
+    ensure_periodic_tasks()
+    (entry,) = PeriodicTask.objects.filter(task__endswith="settle_stuck_task")
+    assert (entry.pk, entry.name, entry.task) == (
+        old.pk, STUCK_CHARGES_TASK_NAME, "payouts.tasks.charges_settle_stuck_task",
+    )  # fmt: skip
+
+    PeriodicTask.objects.create(name="staff: tips sweep every minute", interval=every,
+                                task="payouts.tasks.tips_settle_stuck_task")  # fmt: skip
+    ensure_periodic_tasks()
+    assert PeriodicTask.objects.filter(task__endswith="settle_stuck_task").count() == 2

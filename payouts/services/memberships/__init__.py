@@ -17,7 +17,7 @@ events converge on the same state. Premium access itself is decided by clubs
 
 from payouts.services.memberships._common import PREMIUM_STATUS, ClubPlanError
 from payouts.services.memberships.invoices import (
-    membership_invoice_failed,
+    MEMBERSHIP_CHARGES,
     membership_invoice_paid,
     membership_invoice_refund,
 )
@@ -29,9 +29,11 @@ from payouts.services.memberships.subscriptions import (
     club_subscription_resume,
     club_subscription_sync,
     club_subscriptions_end_for_non_member,
+    membership_invoice_failed,
 )
 
 __all__ = [
+    "MEMBERSHIP_CHARGES",
     "PREMIUM_STATUS",
     "ClubPlanError",
     "club_owner",

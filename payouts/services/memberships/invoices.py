@@ -7,14 +7,21 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Sum
 
 from accounts.models import User
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
-from payouts import fees, ledger
+from payouts import fees
 from payouts.audit import audit
-from payouts.models import ClubSubscription, Journal, MembershipInvoice
+from payouts.models import ChargeRefund, ClubSubscription, Journal, MembershipInvoice
 from payouts.provider import ProviderError, get_provider
-from payouts.services.charges import ChargeKind, charge_kind_register
+from payouts.services.charges import (
+    ChargeKind,
+    Sale,
+    charge_mark_paid,
+    refund_events_apply,
+    refunded_booked,
+)
 from payouts.services.memberships._common import _ts
 
 logger = logging.getLogger(__name__)
@@ -78,36 +85,37 @@ def membership_invoice_paid(*, invoice: dict[str, Any]) -> MembershipInvoice | N
         )
         if row.status == MembershipInvoice.Status.PAID:
             return row
-        row.status = MembershipInvoice.Status.PAID
+        # What the provider charged, then the one lifecycle's paid transition (services/
+        # charges.py), which books the sale from `_membership_sale`.
         row.amount, row.currency = charged, currency
         row.application_fee, row.processing_fee = app_fee, processing
         row.stripe_payment_intent_id = str(intent["id"])
-        row.stripe_charge_id = charge_id
         row.attempt_count = int(invoice.get("attempt_count") or row.attempt_count or 1)
         row.period_start = _ts(invoice.get("period_start"))
         row.period_end = _ts(invoice.get("period_end"))
         row.paid_at = _ts((invoice.get("status_transitions") or {}).get("paid_at"))
         row.save()
-        ledger.destination_sale_post(
-            kind=Journal.Kind.MEMBERSHIP,
-            currency=currency,
-            idempotency_key=f"membership:{invoice['id']}",
-            description=f"club {sub.club_id} membership of user {sub.user_id}, "
-            f"invoice {invoice['id']}",
-            stripe_payment_intent_id=str(intent["id"]),
-            stripe_charge_id=charge_id,
-            charged=charged,
-            creator=sub.creator_id,
-            creator_share=charged - app_fee,
-            application_fee=app_fee,
-            processing_fee=processing,
-        )
-        audit(row, "paid", to_status=row.status, note=f"{charged} {currency}")
+        row = charge_mark_paid(row, charge_id=charge_id)
         if charge_id:
             metadata = {"kind": "membership", "membership_invoice": str(invoice["id"]),
                         "club_subscription": str(sub.uuid)}  # fmt: skip
             transaction.on_commit(lambda: _label_charge(charge_id, metadata))
     return row
+
+
+def _membership_sale(row: MembershipInvoice) -> Sale:
+    """The card paid C, the club owner's connected account gets C - F (F = the application
+    fee), the platform keeps F and pays Stripe's processing fee P from it."""
+    sub = row.subscription
+    return Sale(
+        journal_kind=Journal.Kind.MEMBERSHIP,
+        idempotency_key=f"membership:{row.stripe_invoice_id}",
+        description=f"club {sub.club_id} membership of user {sub.user_id}, "
+        f"invoice {row.stripe_invoice_id}",
+        creator_id=sub.creator_id,
+        creator_share=row.amount - row.application_fee,
+        processing_fee=row.processing_fee,
+    )
 
 
 def _label_charge(charge_id: str, metadata: dict[str, str]) -> None:
@@ -131,12 +139,13 @@ def _paid_intent(invoice: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def membership_invoice_failed(*, invoice: dict[str, Any]) -> None:
-    """A payment attempt failed: note it; access follows the subscription's status (past_due
-    starts the grace period), re-fetched here too in case its own event is late."""
+def membership_invoice_attempt_failed(*, invoice: dict[str, Any]) -> ClubSubscription | None:
+    """A payment attempt failed: note it on the invoice. Returns the subscription, whose access
+    follows its own status (past_due starts the grace period): the caller re-syncs it
+    (`subscriptions.membership_invoice_failed`), in case its own event is late."""
     sub = _invoice_sub(invoice)
     if sub is None:
-        return
+        return None
     with transaction.atomic():
         row, _ = MembershipInvoice.objects.select_for_update().get_or_create(
             stripe_invoice_id=str(invoice["id"]),
@@ -149,25 +158,18 @@ def membership_invoice_failed(*, invoice: dict[str, Any]) -> None:
         if row.status == MembershipInvoice.Status.OPEN:
             row.attempt_count = max(row.attempt_count, int(invoice.get("attempt_count") or 0))
             row.save(update_fields=["attempt_count", "updated"])
-    if sub.stripe_subscription_id:
-        from payouts.services.memberships.subscriptions import club_subscription_sync
-
-        club_subscription_sync(
-            subscription_id=sub.stripe_subscription_id,
-            snapshot={"id": sub.stripe_subscription_id},
-        )
+    return sub
 
 
 # --- memberships as a kind of charge (refunds, disputes) ------------------------------------
 
 
-def _membership_ensure_booked(charge: dict[str, Any]) -> None:
+def _membership_ensure_paid(charge: dict[str, Any]) -> None:
+    """Stripe makes the invoice's payment: news of its charge books the invoice from Stripe's
+    invoice (named in the charge's metadata, which `_label_charge` wrote)."""
     invoice_id = (charge.get("metadata") or {}).get("membership_invoice")
     if invoice_id:
         membership_invoice_paid(invoice={"id": invoice_id})
-
-
-charge_kind_register("membership", ChargeKind(ensure_booked=_membership_ensure_booked))
 
 
 def membership_invoice_refund(
@@ -178,9 +180,6 @@ def membership_invoice_refund(
     it has succeeded (now if the provider's answer says so, else from its webhook); a pending
     or failed refund shows in admin (Charge refunds) and what it holds cannot be refunded
     twice. Access is not changed: cancel the subscription for that."""
-    from payouts.models import ChargeRefund
-    from payouts.services.charges import refund_events_apply
-
     if not actor.is_staff:
         raise PermissionDenied("Only staff can refund.", code="staff_required")
     if invoice.status != MembershipInvoice.Status.PAID or not invoice.stripe_payment_intent_id:
@@ -216,14 +215,21 @@ def membership_invoice_refund(
 
 def _refunded_total(invoice: MembershipInvoice) -> int:
     """Booked (succeeded) refunds plus the pending ones, which the provider holds."""
-    from django.db.models import Sum
-
-    from payouts.models import ChargeRefund
-    from payouts.services.charges import refunded_booked
-
     if not invoice.stripe_charge_id:
         return 0
     pending = ChargeRefund.objects.filter(
         stripe_charge_id=invoice.stripe_charge_id, status=ChargeRefund.Status.PENDING
     ).aggregate(total=Sum("amount"))["total"]
     return refunded_booked(invoice.stripe_charge_id) + int(pending or 0)
+
+
+def _membership_refund_retry(row: MembershipInvoice, refund: ChargeRefund, actor: Any) -> None:
+    membership_invoice_refund(invoice=row, actor=actor, amount=refund.amount)
+
+
+MEMBERSHIP_CHARGES = ChargeKind(
+    model=MembershipInvoice,
+    sale=_membership_sale,
+    ensure_paid=_membership_ensure_paid,
+    refund_retry=_membership_refund_retry,
+)

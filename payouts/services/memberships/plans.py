@@ -10,6 +10,8 @@ from django.db import transaction
 from accounts.models import User
 from clubhouse.errors import InvalidInput, NotFound
 from clubhouse.money import Money
+from clubs.errors import leader_required
+from clubs.selectors import club_can_manage_members, club_is_admin
 from payouts import conf
 from payouts.audit import audit
 from payouts.models import ClubPlan, ConnectedAccount, CreatorProgram
@@ -24,8 +26,6 @@ logger = logging.getLogger(__name__)
 
 def club_owner(club: Any) -> User | None:
     """The payee of a paid club: its creator, while still one of its admins."""
-    from clubs.selectors import club_is_admin
-
     if club.created_by_id is None:
         return None
     return club.created_by if club_is_admin(club=club, user_id=club.created_by_id) else None
@@ -53,9 +53,6 @@ def _payee_account(club: Any) -> tuple[User, ConnectedAccount]:
 def club_plan_set(*, club: Any, actor: User, price: Money) -> ClubPlan:
     """A leader or admin of an exclusive club sets its monthly price. The same price again
     changes nothing; a new price applies to new subscriptions only."""
-    from clubs.errors import leader_required
-    from clubs.selectors import club_can_manage_members
-
     if not club_can_manage_members(user=actor, club=club):
         raise leader_required()
     if not club.is_exclusive:
@@ -112,9 +109,6 @@ def club_plan_set(*, club: Any, actor: User, price: Money) -> ClubPlan:
 
 def club_plan_disable(*, club: Any, actor: User) -> ClubPlan:
     """Stop selling memberships; running subscriptions continue until canceled."""
-    from clubs.errors import leader_required
-    from clubs.selectors import club_can_manage_members
-
     if not club_can_manage_members(user=actor, club=club):
         raise leader_required()
     with transaction.atomic():

@@ -12,6 +12,15 @@ from django.utils import timezone
 from accounts.models import User
 from clubhouse.errors import Conflict, NotFound, PermissionDenied
 from clubhouse.money import Money
+from clubs.errors import blocked, member_required
+from clubs.selectors import (
+    club_find,
+    club_is_blocked_for,
+    club_is_member,
+    club_role,
+    premium_membership_exists,
+)
+from clubs.services import premium_membership_sync
 from payouts import conf
 from payouts.audit import audit
 from payouts.models import ClubPlan, ClubSubscription, PaymentCustomer
@@ -24,6 +33,10 @@ from payouts.services.memberships._common import (
     S,
     _period,
     _ts,
+)
+from payouts.services.memberships.invoices import (
+    membership_invoice_attempt_failed,
+    membership_invoice_paid,
 )
 from payouts.services.quotes import price_require_shown
 
@@ -56,8 +69,6 @@ def club_subscribe(
     waiting for 3-D Secure gets its confirmation secret again. `shown_price` is the monthly
     price the member was shown: a new subscription is only made at that price
     (`price_changed`)."""
-    from clubs.errors import blocked, member_required
-    from clubs.selectors import club_is_blocked_for, club_role
 
     plan = ClubPlan.objects.filter(club=club, active=True).first()
     if plan is None:
@@ -163,8 +174,6 @@ def _apply_created(sub: ClubSubscription, data: dict[str, Any]) -> ClubSubscript
             locked.save(update_fields=["stripe_subscription_id", "updated"])
     invoice = data.get("latest_invoice") if isinstance(data.get("latest_invoice"), dict) else None
     if invoice and invoice.get("status") == "paid":
-        from payouts.services.memberships.invoices import membership_invoice_paid
-
         membership_invoice_paid(invoice=invoice)
     sub = club_subscription_apply(data=data) or sub
     if sub.status == S.INCOMPLETE and invoice:
@@ -331,9 +340,6 @@ def club_subscription_apply(*, data: dict[str, Any]) -> ClubSubscription | None:
 
 
 def _premium_sync(sub: ClubSubscription) -> None:
-    from clubs.selectors import club_find, premium_membership_exists
-    from clubs.services import premium_membership_sync
-
     premium_status = PREMIUM_STATUS.get(sub.status)
     if premium_status is None:
         return
@@ -366,12 +372,22 @@ def club_subscription_sync(*, subscription_id: str, snapshot: dict[str, Any]) ->
     club_subscription_apply(data=data)
 
 
+def membership_invoice_failed(*, invoice: dict[str, Any]) -> None:
+    """`invoice.payment_failed`: the attempt is noted on the invoice, and the subscription is
+    re-fetched (access follows its status: past_due starts the grace period), in case its own
+    event is late."""
+    sub = membership_invoice_attempt_failed(invoice=invoice)
+    if sub is not None and sub.stripe_subscription_id:
+        club_subscription_sync(
+            subscription_id=sub.stripe_subscription_id,
+            snapshot={"id": sub.stripe_subscription_id},
+        )
+
+
 def club_subscriptions_end_for_non_member(club_id: int, user_id: int) -> None:
     """clubs' membership-lost hook (after commit): someone who is no longer a member of the club
     (left, removed, or the club was deleted) stops paying for it at once. A lapse of premium
     access alone (the member stays) changes nothing here: Stripe's retries go on."""
-    from clubs.selectors import club_is_member
-
     if club_is_member(club_id=club_id, user_id=user_id):
         return
     live = ClubSubscription.objects.filter(club_id=club_id, user_id=user_id, status__in=S_LIVE)

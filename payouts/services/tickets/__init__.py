@@ -13,15 +13,16 @@ chargeback). Every transition locks the row, returns early when the ticket is al
 its target (webhooks repeat and arrive out of order) and writes an audit entry. Provider calls
 happen outside transactions, after the state they depend on has committed.
 
-Tickets are a kind of charge (``kind=ticket`` in the charge's metadata, registered in
-``refunds.py``): their refunds and chargebacks are booked by ``services/charges.py`` like every
+Tickets are a kind of charge (``kind=ticket`` in the charge's metadata; ``TICKET_CHARGES``,
+registered by ``PayoutsConfig.ready``): their payment is the one lifecycle of every charge
+(``services/charges.py``), and their refunds and chargebacks are booked there like every
 charge's (``ticket_refund`` / ``ticket_dispute`` journals), which also moves the ticket.
 """
 
+from payouts.services.charges import UNANSWERED_AFTER_SECONDS
 from payouts.services.tickets._common import TicketNotAllowed, platform_fee
 from payouts.services.tickets.prices import ticket_price_set, ticket_quote
 from payouts.services.tickets.purchases import (
-    UNANSWERED_AFTER_SECONDS,
     ticket_apply_payment_intent,
     ticket_buy,
     ticket_mark_failed,
@@ -29,6 +30,7 @@ from payouts.services.tickets.purchases import (
     ticket_mark_requires_action,
 )
 from payouts.services.tickets.refunds import (
+    TICKET_CHARGES,
     ticket_apply_refund,
     ticket_for_charge,
     ticket_mark_disputed,
@@ -41,6 +43,7 @@ from payouts.services.tickets.refunds import (
 )
 
 __all__ = [
+    "TICKET_CHARGES",
     "UNANSWERED_AFTER_SECONDS",
     "TicketNotAllowed",
     "platform_fee",

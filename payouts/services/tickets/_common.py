@@ -14,6 +14,7 @@ from accounts.models import User
 from clubhouse.errors import InvalidInput, NotFound, PermissionDenied
 from payouts import conf, fees, ticket_selectors
 from payouts.audit import audit, require_transition
+from payouts.jobs import job_enqueue
 from payouts.models import (
     ConnectedAccount,
     CreatorProgram,
@@ -106,10 +107,8 @@ def _refund_on_commit(ticket_ids: list[int]) -> None:
         return
 
     def enqueue() -> None:
-        from payouts.tasks import ticket_refund_task
-
         for ticket_id in ticket_ids:
-            ticket_refund_task.delay(ticket_id)
+            job_enqueue("ticket_refund", ticket_id)
 
     transaction.on_commit(enqueue)
 

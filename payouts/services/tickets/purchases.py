@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Notification, User
 from accounts.permissions import user_require_member
 from accounts.selectors import user_is_blocked_between
+from accounts.services import notification_create
 from clubhouse.errors import Conflict, NotFound
 from clubhouse.money import Money
-from payouts import fees, ledger, ticket_selectors
+from payouts import fees, ticket_selectors
 from payouts.audit import audit, require_transition
 from payouts.models import (
     Journal,
@@ -20,8 +21,17 @@ from payouts.models import (
     Ticket,
     TicketPrice,
 )
-from payouts.provider import CardDeclined, ProviderError, ProviderUnavailable, get_provider
+from payouts.provider import ProviderError, ProviderUnavailable, get_provider
 from payouts.services.cards import PaymentMethodRequired, payment_method_save
+from payouts.services.charges import (
+    Sale,
+    charge_apply_payment_intent,
+    charge_create,
+    charge_mark_failed,
+    charge_mark_paid,
+    charge_mark_requires_action,
+    charge_refresh_for_payer,
+)
 from payouts.services.quotes import price_require_shown
 from payouts.services.tickets._common import (
     S,
@@ -32,16 +42,13 @@ from payouts.services.tickets._common import (
     _require_creator_onboarded,
     _target,
     _to_refund_pending,
-    logger,
     platform_fee,
 )
+from rooms.rules import room_entry_denial
+from rooms.schedule_services import event_hidden_from
 
 if TYPE_CHECKING:
     from rooms.models import Room, ScheduledEvent
-
-# A pending ticket with no payment intent this old was not just created by a concurrent request
-# still waiting for Stripe's answer: its call went unanswered, and asking again is safe.
-UNANSWERED_AFTER_SECONDS = 30
 
 
 # --- buying -----------------------------------------------------------------------------------
@@ -52,17 +59,12 @@ def _buyable(buyer: User, target: ScheduledEvent | Room, price: TicketPrice) -> 
         raise TicketNotAllowed("You host this: you do not need a ticket.", code="ticket_own")
     if user_is_blocked_between(buyer, price.creator):
         raise TicketNotAllowed("You cannot buy a ticket from this person.", code="ticket_blocked")
-    if _is_event(target):
-        from rooms.schedule_services import event_hidden_from
-
-        if event_hidden_from(target, buyer):
-            raise NotFound("No such event.", code="event_not_found")
+    if _is_event(target) and event_hidden_from(target, buyer):
+        raise NotFound("No such event.", code="event_not_found")
     room = target.room if _is_event(target) else target
     if room is not None:
         # Never sell a ticket to a room its buyer could not enter anyway (ended, removed,
         # blocked by a moderator, closed, members-only): the same rules as the join.
-        from rooms.rules import room_entry_denial
-
         denial = room_entry_denial(room, buyer)
         if denial is not None:
             raise denial
@@ -118,7 +120,7 @@ def ticket_buy(
         # A concurrent buy by the same person: the unique constraint let one ticket through,
         # and only its creator charges.
         return Ticket.objects.get(buyer=buyer, target_key=price.target_key)
-    return _charge(ticket, customer)
+    return charge_create(ticket, customer)
 
 
 def _customer(buyer: User, payment_method: str | None) -> PaymentCustomer:
@@ -131,21 +133,12 @@ def _customer(buyer: User, payment_method: str | None) -> PaymentCustomer:
 
 
 def _existing(ticket: Ticket, buyer: User, payment_method: str | None) -> Ticket:
+    """The buyer asks again for a ticket they have (or are paying for): a 3-D Secure step still
+    open comes back with its client secret; a first request that got no answer is sent again
+    under the same key (services/charges.py `charge_refresh_for_payer`)."""
     if ticket.status in {S.REFUND_PENDING, S.REFUNDED, S.REFUND_FAILED}:
         raise Conflict("Your ticket for this was refunded.", code="ticket_refunded")
-    if ticket.status == S.REQUIRES_ACTION and ticket.stripe_payment_intent_id:
-        intent = get_provider().payment_intent_retrieve(ticket.stripe_payment_intent_id)
-        if intent.get("status") == "requires_action":
-            ticket.client_secret = intent.get("client_secret")  # type: ignore[attr-defined]
-            return ticket
-        return ticket_apply_payment_intent(ticket=ticket, intent=intent)
-    if ticket.status == S.PENDING and not ticket.stripe_payment_intent_id:
-        # The first call's outcome is unknown (the provider did not answer). Asking again with
-        # the same idempotency key returns that payment intent, or creates it once.
-        age = (timezone.now() - ticket.created).total_seconds()
-        if age > UNANSWERED_AFTER_SECONDS:
-            return _charge(ticket, _customer(buyer, payment_method))
-    return ticket
+    return charge_refresh_for_payer(ticket)
 
 
 def _retry(
@@ -186,7 +179,7 @@ def _retry(
             ]
         )
         audit(locked, "retry", from_status=S.FAILED, to_status=S.PENDING, actor=locked.buyer)
-    return _charge(locked, customer)
+    return charge_create(locked, customer)
 
 
 def _cancel_attempt(ticket: Ticket, payment_intent: str) -> Ticket | None:
@@ -211,167 +204,62 @@ def _cancel_attempt(ticket: Ticket, payment_intent: str) -> Ticket | None:
     return None
 
 
-def _charge(ticket: Ticket, customer: PaymentCustomer) -> Ticket:
-    try:
-        intent = get_provider().payment_intent_create(
-            amount=ticket.amount,
-            currency=ticket.currency,
-            customer=customer.stripe_customer_id,
-            payment_method=customer.default_payment_method_id,
-            application_fee_amount=ticket.application_fee,
-            destination=ticket.destination_account_id,
-            transfer_group=ticket.transfer_group,
-            # The attempt tells a late event of an earlier attempt from the current one's.
-            metadata={"ticket": str(ticket.uuid), "kind": "ticket", "attempt": str(ticket.attempt)},
-            idempotency_key=ticket.payment_idempotency_key,
-        )
-    except CardDeclined as exc:
-        ticket_mark_failed(
-            ticket=ticket,
-            code=str(exc.extra.get("decline_code") or exc.code),
-            payment_intent=exc.payment_intent_id,
-        )
-        raise
-    except ProviderUnavailable:
-        raise  # unknown outcome: stays pending; the same key is used again, webhooks settle it
-    except ProviderError as exc:
-        if exc.code == "idempotency_error":
-            # The key was used before with other parameters (the card saved in between
-            # changed): that earlier request made this attempt's intent, which may well have
-            # charged the card. Never a failure (a new attempt could charge twice): find it.
-            made = _attempt_intent(ticket, customer)
-            if made is not None:
-                return ticket_apply_payment_intent(ticket=ticket, intent=made)
-            raise ProviderUnavailable() from exc
-        ticket_mark_failed(ticket=ticket, code=exc.code)
-        raise
-    return ticket_apply_payment_intent(ticket=ticket, intent=intent)
-
-
-def _attempt_intent(ticket: Ticket, customer: PaymentCustomer) -> dict[str, Any] | None:
-    """The payment intent an earlier, unanswered request made for the ticket's current attempt
-    (by its metadata), or None."""
-    for intent in get_provider().payment_intent_list(customer=customer.stripe_customer_id):
-        metadata = intent.get("metadata") or {}
-        if metadata.get("ticket") == str(ticket.uuid) and metadata.get("attempt") == str(
-            ticket.attempt
-        ):
-            return intent
-    return None
-
-
-def _is_current_attempt(ticket: Ticket, intent: dict[str, Any]) -> bool:
-    """Whether a payment intent is the ticket's current attempt. Caller holds the lock."""
-    intent_id = str(intent.get("id") or "")
-    if ticket.stripe_payment_intent_id:
-        return intent_id == ticket.stripe_payment_intent_id
-    # The current attempt's answer is not known yet (a webhook first, or an unanswered call):
-    # its intent carries the attempt number. Intents created before attempts were numbered
-    # are taken as the current one, as they always were.
-    attempt = (intent.get("metadata") or {}).get("attempt")
-    return attempt is None or str(attempt) == str(ticket.attempt)
+# --- the payment: the one lifecycle of every charge (services/charges.py) -----------------------
 
 
 def ticket_apply_payment_intent(*, ticket: Ticket, intent: dict[str, Any]) -> Ticket:
-    """A payment intent of this ticket (the provider's answer or a webhook's object) moves the
-    ticket, if it is the current attempt's. An earlier attempt's news is recorded (an audit
-    entry) and changes nothing: its intent was canceled before the next attempt began."""
-    with transaction.atomic():
-        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
-        if not _is_current_attempt(locked, intent):
-            _record_stale(locked, intent)
-            locked.client_secret = None  # type: ignore[attr-defined]
-            return locked
-        if not locked.stripe_payment_intent_id:
-            locked.stripe_payment_intent_id = str(intent["id"])
-            locked.save(update_fields=["stripe_payment_intent_id", "updated"])
-    status = intent.get("status")
-    if status == "succeeded":
-        ticket = ticket_mark_paid(ticket=ticket, charge_id=str(intent.get("latest_charge") or ""))
-    elif status == "requires_action":
-        ticket = ticket_mark_requires_action(ticket=ticket)
-    elif status in {"requires_payment_method", "canceled"}:
-        error = intent.get("last_payment_error") or {}
-        ticket = ticket_mark_failed(ticket=ticket, code=str(error.get("code") or status))
-    else:
-        ticket = Ticket.objects.get(pk=ticket.pk)
-    ticket.client_secret = intent.get("client_secret")  # type: ignore[attr-defined]
-    return ticket
-
-
-def _record_stale(ticket: Ticket, intent: dict[str, Any]) -> None:
-    status = str(intent.get("status") or "")
-    note = f"{intent.get('id')} {status} (attempt {(intent.get('metadata') or {}).get('attempt')}"
-    audit(ticket, "stale_attempt_event", note=f"{note}; current attempt {ticket.attempt})")
-    if status == "succeeded":
-        # Cannot happen when the retry canceled it; if a provider ever lets it through, the
-        # buyer paid twice: staff refund it from the provider's dashboard.
-        logger.error("an earlier attempt %s of ticket %s succeeded", intent.get("id"), ticket)
+    """A payment intent of this ticket moves it if it is the current attempt's; an earlier
+    attempt's news is recorded (an audit entry) and changes nothing: its intent was canceled
+    before the next attempt began."""
+    return charge_apply_payment_intent(ticket, intent)
 
 
 def ticket_mark_requires_action(*, ticket: Ticket) -> Ticket:
-    with transaction.atomic():
-        ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
-        if ticket.status != S.PENDING:
-            return ticket  # already there or past it
-        require_transition(ticket, S.REQUIRES_ACTION)
-        ticket.status = S.REQUIRES_ACTION
-        ticket.save(update_fields=["status", "updated"])
-        audit(ticket, "requires_action", from_status=S.PENDING, to_status=ticket.status)
-    return ticket
+    return charge_mark_requires_action(ticket)
 
 
 def ticket_mark_failed(*, ticket: Ticket, code: str = "", payment_intent: str = "") -> Ticket:
-    """The current attempt failed. `payment_intent` is the declined intent when the provider
-    named it: recorded so that a retry cancels it first."""
-    with transaction.atomic():
-        ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
-        if ticket.status not in {S.PENDING, S.REQUIRES_ACTION}:
-            return ticket  # failed already, or a success overtook this (out of order) event
-        previous = ticket.status
-        ticket.status = S.FAILED
-        ticket.failure_code = code[:64]
-        ticket.stripe_payment_intent_id = ticket.stripe_payment_intent_id or payment_intent
-        ticket.save(update_fields=["status", "failure_code", "stripe_payment_intent_id", "updated"])
-        audit(ticket, "failed", from_status=previous, to_status=ticket.status, note=code)
-    return ticket
+    return charge_mark_failed(ticket, code=code, payment_intent=payment_intent)
 
 
 def ticket_mark_paid(*, ticket: Ticket, charge_id: str = "") -> Ticket:
-    """The charge succeeded: post the sale. If the event was cancelled (or staff asked for a
-    refund) while the payment was in flight, the refund starts as soon as this commits."""
-    with transaction.atomic():
-        ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
-        if ticket.status in {S.PAID, S.REFUND_PENDING, S.REFUNDED, S.REFUND_FAILED}:
-            return ticket
-        require_transition(ticket, S.PAID)
-        previous = ticket.status
-        ticket.status = S.PAID
-        ticket.paid_at = timezone.now()
-        ticket.stripe_charge_id = ticket.stripe_charge_id or charge_id
-        ticket.save(update_fields=["status", "paid_at", "stripe_charge_id", "updated"])
-        _post_sale(ticket)
-        audit(ticket, "paid", from_status=previous, to_status=ticket.status)
-        if ticket.refund_requested_at is not None:
-            _to_refund_pending(ticket, reason=ticket.refund_reason or "event_cancelled")
-            _refund_on_commit([ticket.pk])
-    return ticket
+    """The charge succeeded: the sale is posted. If the event was cancelled (or staff asked for
+    a refund) while the payment was in flight, the refund starts as soon as this commits."""
+    return charge_mark_paid(ticket, charge_id=charge_id)
 
 
-def _post_sale(ticket: Ticket) -> None:
+def _ticket_paid(ticket: Ticket) -> None:
+    """The paid transition's hook (in its transaction, the ticket locked)."""
+    ticket.paid_at = timezone.now()
+    ticket.save(update_fields=["paid_at", "updated"])
+    if ticket.refund_requested_at is not None:
+        _to_refund_pending(ticket, reason=ticket.refund_reason or "event_cancelled")
+        _refund_on_commit([ticket.pk])
+
+
+def _notify_buyer(ticket: Ticket) -> None:
+    """The buyer learns how a ticket payment they were told is processing ended (the sweep
+    settled it from the provider)."""
+    data = {"ticket": str(ticket.uuid), "event": f"ticket_{ticket.status}", "title": ticket.title,
+            "amount": ticket.amount, "currency": ticket.currency,
+            "event_id": ticket.event_id, "room_id": ticket.room_id}  # fmt: skip
+
+    def send() -> None:
+        notification_create(recipient=ticket.buyer, kind=Notification.Kind.MONEY,
+                            actor=ticket.creator, data=data)  # fmt: skip
+
+    transaction.on_commit(send)
+
+
+def _ticket_sale(ticket: Ticket) -> Sale:
     """Buyer's card pays the price; the creator's connected account receives price - platform
     cut; the cut (the application fee) reaches the platform balance, which also pays Stripe's
     processing fee. What remains in the platform balance is the platform's revenue."""
-    ledger.destination_sale_post(
-        kind=Journal.Kind.TICKET,
-        currency=ticket.currency,
+    return Sale(
+        journal_kind=Journal.Kind.TICKET,
         idempotency_key=f"ticket:{ticket.uuid}",
         description=f"ticket {ticket.uuid} ({ticket.target_key}) bought by {ticket.buyer_id}",
-        stripe_payment_intent_id=ticket.stripe_payment_intent_id,
-        stripe_charge_id=ticket.stripe_charge_id,
-        charged=ticket.amount,
-        creator=ticket.creator_id,
+        creator_id=ticket.creator_id,
         creator_share=ticket.creator_share,
-        application_fee=ticket.application_fee,
         processing_fee=fees.processing_fee(ticket.amount, ticket.currency),
     )

@@ -13,14 +13,19 @@ from clubhouse.errors import Conflict, PermissionDenied
 from payouts import conf
 from payouts.audit import audit, require_transition
 from payouts.models import (
+    ChargeRefund,
     Journal,
     Ticket,
 )
 from payouts.provider import ProviderError, ProviderUnavailable, get_provider
 from payouts.services.charges import (
     ChargeKind,
-    charge_kind_register,
+    RefundChange,
+    charge_owner,
+    charge_refunds_sync,
     dispute_funds_withdrawn_book,
+    refund_apply,
+    refunded_booked,
 )
 from payouts.services.tickets._common import (
     S,
@@ -29,7 +34,12 @@ from payouts.services.tickets._common import (
     admission_lost_on_commit,
     logger,
 )
-from payouts.services.tickets.purchases import ticket_mark_paid
+from payouts.services.tickets.purchases import (
+    _notify_buyer,
+    _ticket_paid,
+    _ticket_sale,
+    ticket_mark_paid,
+)
 
 # --- refunds ----------------------------------------------------------------------------------
 
@@ -96,8 +106,6 @@ def ticket_refund_execute(*, ticket_id: int) -> Ticket:
             # Refunded already: by an earlier request whose answer we never got (Stripe forgets
             # idempotency keys after a day) or from the dashboard. The charge's refunds are
             # ours: booked as each succeeded; the ticket is refunded once the price is back.
-            from payouts.services.charges import charge_refunds_sync, refunded_booked
-
             charge_refunds_sync(charge={"id": ticket.stripe_charge_id, "object": "charge",
                                         "payment_intent": ticket.stripe_payment_intent_id,
                                         "metadata": {"kind": "ticket", "ticket": str(ticket.uuid)}})  # fmt: skip
@@ -125,8 +133,6 @@ def tickets_refund_sweep(*, older_than_seconds: int | None = None) -> list[str]:
 def ticket_apply_refund(*, ticket: Ticket, refund: dict[str, Any]) -> Ticket:
     """A refund object (the provider's answer, or `refund.*`) drives the ticket; its money is
     booked (or reversed) by the generic rule first, whichever refund of the charge it is."""
-    from payouts.services.charges import refund_apply
-
     with transaction.atomic():
         refund_apply(refund=refund, charge_kind="ticket")
         return _ticket_follow_refund(ticket, refund)
@@ -251,43 +257,20 @@ def ticket_mark_disputed(
     return ticket
 
 
-# --- tickets as a kind of charge (refunds and disputes arrive as charge events) ---------------
+# --- tickets as a kind of charge (registered by PayoutsConfig.ready) --------------------------
 
 
 def ticket_for_charge(charge: dict[str, Any]) -> Ticket | None:
     """The ticket a charge (or payment intent, or refund) paid for: by the `ticket` metadata,
-    else by the charge, refund or payment intent id."""
-    uuid = (charge.get("metadata") or {}).get("ticket")
-    ticket = Ticket.objects.filter(uuid=uuid).first() if uuid else None
-    if ticket is not None:
-        return ticket
-    object_id = str(charge.get("id") or "-")
-    kind = charge.get("object")
-    if kind == "charge":
-        ticket = Ticket.objects.filter(stripe_charge_id=object_id).first()
-    elif kind == "refund":
-        ticket = Ticket.objects.filter(stripe_refund_id=object_id).first()
-    if ticket is not None:
-        return ticket
-    pi = object_id if kind == "payment_intent" else charge.get("payment_intent")
-    return Ticket.objects.filter(stripe_payment_intent_id=pi).first() if pi else None
+    else by the charge, then the payment intent (services/charges.py `charge_owner`)."""
+    ticket: Ticket | None = charge_owner(TICKET_CHARGES, charge)
+    return ticket
 
 
-def _ticket_ensure_booked(charge: dict[str, Any]) -> None:
-    ticket = ticket_for_charge(charge)
-    if ticket is not None and ticket.status in {S.PENDING, S.REQUIRES_ACTION, S.FAILED}:
-        ticket_mark_paid(ticket=ticket, charge_id=str(charge.get("id") or ""))
-
-
-def _ticket_refund_changed(charge: dict[str, Any], refund: dict[str, Any], change: Any) -> None:
+def _ticket_refund_changed(ticket: Ticket, refund: dict[str, Any], change: RefundChange) -> None:
     """A refund of a ticket's charge, from `charge.refunded` or `refund.*`: the ticket's own
     refund drives its machine; a refund made elsewhere (the dashboard, a lost answer) refunds
     the ticket once the whole price is back."""
-    from payouts.services.charges import refunded_booked
-
-    ticket = ticket_for_charge({**refund, "metadata": {}}) or ticket_for_charge(charge)
-    if ticket is None:
-        return
     ours = ticket.stripe_refund_id == change.refund.stripe_refund_id
     if ours or ticket.status == S.REFUND_PENDING:
         _ticket_follow_refund(ticket, refund)
@@ -298,24 +281,27 @@ def _ticket_refund_changed(charge: dict[str, Any], refund: dict[str, Any], chang
                                   refund_id=change.refund.stripe_refund_id)  # fmt: skip
 
 
-def _ticket_disputed(charge: dict[str, Any], dispute: dict[str, Any]) -> None:
-    ticket = ticket_for_charge(charge)
-    if ticket is not None:
-        ticket_mark_disputed(
-            ticket=ticket,
-            dispute_id=str(dispute["id"]),
-            charge_id=str(charge.get("id") or ""),
-            amount=int(dispute["amount"]),
-        )
+def _ticket_disputed(ticket: Ticket, dispute: dict[str, Any]) -> None:
+    ticket_mark_disputed(
+        ticket=ticket,
+        dispute_id=str(dispute["id"]),
+        charge_id=str(dispute.get("charge") or ""),
+        amount=int(dispute["amount"]),
+    )
 
 
-charge_kind_register(
-    "ticket",
-    ChargeKind(
-        ensure_booked=_ticket_ensure_booked,
-        refund_changed=_ticket_refund_changed,
-        disputed=_ticket_disputed,
-        refund_journal_kind=Journal.Kind.TICKET_REFUND,
-        dispute_journal_kind=Journal.Kind.TICKET_DISPUTE,
-    ),
+def _ticket_refund_retry(ticket: Ticket, refund: ChargeRefund, actor: Any) -> None:
+    ticket_refund(ticket=ticket, actor=actor)
+
+
+TICKET_CHARGES = ChargeKind(
+    model=Ticket,
+    sale=_ticket_sale,
+    on_paid=_ticket_paid,
+    refund_changed=_ticket_refund_changed,
+    disputed=_ticket_disputed,
+    settled_late=_notify_buyer,
+    refund_retry=_ticket_refund_retry,
+    refund_journal_kind=Journal.Kind.TICKET_REFUND,
+    dispute_journal_kind=Journal.Kind.TICKET_DISPUTE,
 )

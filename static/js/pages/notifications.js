@@ -29,6 +29,9 @@ function describe(n) {
       // A tip you sent that was processing (no answer from the bank in time) has settled.
       if (d.event === "tip_succeeded") return [`Your tip of ${money(d.amount, d.currency)} to ${who} went through.`, n.actor && `/u/${n.actor.username}/`];
       if (d.event === "tip_failed") return [`Your tip of ${money(d.amount, d.currency)} to ${who} did not go through. Nothing was charged.`, n.actor && `/u/${n.actor.username}/`];
+      // A ticket payment that was processing has settled.
+      if (d.event === "ticket_paid") return [`Your ticket for “${d.title || "the event"}” is confirmed (${money(d.amount, d.currency)}).`, ticketLink(d)];
+      if (d.event === "ticket_failed") return [`Your ticket payment for “${d.title || "the event"}” did not go through. Nothing was charged.`, ticketLink(d)];
       if (d.event === "creator_approved") return [creatorApprovedText(d), "/wallet/"];
       if (d.event === "creator_rejected") return ["Your creator program application was not approved this time. You can apply again later.", "/creator/apply/"];
       if (d.event === "stipend_paid") return [`Your ${d.month} creator stipend of ${money(d.amount, d.currency)} is in your balance.`, "/wallet/"];
@@ -37,6 +40,11 @@ function describe(n) {
       return [`${who} sent you ${money(d.amount, d.currency)}.`, "/wallet/"];
     default: return [n.kind.replaceAll("_", " "), null];
   }
+}
+
+function ticketLink(d) {
+  if (d.event_id) return `/events/${d.event_id}/`;
+  return d.room_id ? `/rooms/${d.room_id}/` : null;
 }
 
 function creatorApprovedText(d) {
