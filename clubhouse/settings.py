@@ -248,6 +248,10 @@ USE_TZ = True
 # --- security (on unless debugging locally) -----------------------------------------------
 # The bearer token a monitor sends for /healthz/details (clubhouse/health.py); empty: staff only.
 HEALTH_TOKEN = env.str("HEALTH_TOKEN", default="")
+
+# Where users get the source of the code this deployment runs (GNU AGPL, section 13): every
+# page's footer links to it. Empty: /source/, a tar.gz of the running code (clubhouse/source.py).
+SOURCE_CODE_URL = env.str("SOURCE_CODE_URL", default="")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)

@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from clubhouse import pages
 from clubhouse.api import api_not_found
 from clubhouse.health import healthz, healthz_details, livez
+from clubhouse.source import source
 
 # The admin has no login form of its own: it sends people to allauth's login, whose failed
 # attempts are limited per client address and per account (ACCOUNT_RATE_LIMITS), so the admin is
@@ -45,6 +46,7 @@ urlpatterns = [
     path("rooms/<int:room_id>/", pages.room, name="web_room"),
     path("r/<str:token>/", pages.room_share, name="web_room_share"),
     path("privacy/", pages.privacy, name="privacy"),
+    path("source/", source, name="source"),
     path("welcome/", pages.onboarding, name="web_onboarding"),
     path("notifications/", pages.notifications, name="web_notifications"),
     path("invitations/", pages.invitations, name="web_invitations"),

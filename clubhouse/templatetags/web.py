@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 
 from accounts.selectors import user_email_verified
+from clubhouse.source import source_code_url as _source_code_url
 from payouts.provider import provider_is_standin
 
 register = template.Library()
@@ -18,6 +19,12 @@ def payments_test_mode() -> bool:
         return provider_is_standin()
     except Exception:  # a misconfigured provider must not take every page down
         return False
+
+
+@register.simple_tag
+def source_code_url() -> str:
+    """The footer's "Source code" link (GNU AGPL, section 13: users may get the source)."""
+    return _source_code_url()
 
 
 @register.simple_tag
