@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,7 +77,7 @@ def source_code_url() -> str:
     return str(getattr(settings, "SOURCE_CODE_URL", "") or "/source/")
 
 
-def source(request: HttpRequest) -> HttpResponse:
+def source(request: HttpRequest) -> FileResponse:
     """GET /source/: the running code as a tar.gz (anyone may download it)."""
     global _archive
     with _lock:  # built once per process; the code does not change while it runs

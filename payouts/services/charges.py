@@ -458,7 +458,9 @@ def charges_settle_stuck(
         if not kind.model.PAYER_FIELD or (wanted and kind.name not in wanted):
             continue
         P = kind.model.PAYMENT
-        stuck = kind.model._default_manager.filter(status=P.pending, created__lt=cutoff)
+        # Each kind's own `status` field (the abstract model has none to type-check against).
+        manager: Any = kind.model._default_manager
+        stuck = manager.filter(status=P.pending, created__lt=cutoff)
         for row in stuck.order_by("created")[:limit]:
             try:
                 settled = charge_settle_from_provider(row)

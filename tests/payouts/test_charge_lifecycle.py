@@ -50,18 +50,22 @@ DISPUTE_KINDS = {"tip": Journal.Kind.TIP_DISPUTE, "ticket": Journal.Kind.TICKET_
 # --- a row of each kind ---------------------------------------------------------------------
 
 
-def _tip(card: str = "pm_card_visa") -> Tip:
+def _tip(card: str = "pm_card_visa", *, then: Callable[[], None] = lambda: None) -> Tip:
+    """A tip paid with `card` (saved first); `then` runs just before the charge is sent."""
     sender, creator = make_user(), make_creator()
     follow(sender, creator)
-    return services.tip_send(sender=sender, creator=creator, amount=Money(1000, "USD"),
-                             payment_method=card)  # fmt: skip
+    services.payment_method_save(user=sender, payment_method=card)
+    then()
+    return services.tip_send(sender=sender, creator=creator, amount=Money(1000, "USD"))
 
 
-def _ticket(card: str = "pm_card_visa") -> Ticket:
-    creator = make_creator()
+def _ticket(card: str = "pm_card_visa", *, then: Callable[[], None] = lambda: None) -> Ticket:
+    creator, buyer = make_creator(), make_user()
     event = EventFactory(created_by=creator)
     tickets.ticket_price_set(user=creator, event_id=event.pk, price=Money(1500, "USD"))
-    return tickets.ticket_buy(buyer=make_user(), event_id=event.pk, payment_method=card)
+    services.payment_method_save(user=buyer, payment_method=card)
+    then()
+    return tickets.ticket_buy(buyer=buyer, event_id=event.pk)
 
 
 def _membership(capture: Any) -> MembershipInvoice:
@@ -170,7 +174,7 @@ def test_paid_books_the_kind_sale_once(kind: str, django_capture_on_commit_callb
 def test_on_paid_of_a_tip_tells_the_creator(django_capture_on_commit_callbacks: Any) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         tip = _tip()
-    notes = Notification.objects.filter(recipient=tip.creator, kind="money")
+    notes = Notification.objects.filter(recipient=tip.creator, kind="money", data__has_key="tip")
     assert [n.data for n in notes] == [{"tip": str(tip.uuid), "amount": 1000, "currency": "USD"}]
 
 
@@ -199,7 +203,7 @@ def test_a_declined_card_fails_the_row_and_books_nothing(kind: str) -> None:
     with pytest.raises(CardDeclined):
         {"tip": _tip, "ticket": _ticket}[kind]("pm_card_chargeDeclined")
     row: Any = CHARGE_KINDS[kind].model._default_manager.get()
-    assert (row.status, row.failure_code) == (row.PAYMENT.failed, "generic_decline")
+    assert (row.status, row.failure_code) == (row.PAYMENT.failed, "card_declined")
     assert not Journal.objects.exists()
     assert AuditEntry.objects.filter(subject_id=str(row.pk), action="failed").count() == 1
 
@@ -264,12 +268,15 @@ def test_a_dispute_books_the_kind_dispute_and_moves_the_row(
 def _unanswered(kind: str, *, charged: bool) -> Any:
     """A row whose payment request got no answer: the card was charged and the answer lost, or
     the request never reached the provider."""
-    if charged:
-        STANDIN.lose_responses = 3  # the answer and stripe-python's retries' are lost
-    else:
-        STANDIN.fail_next = [StandInError(500, "api_error", "boom") for _ in range(3)]
+
+    def provider_goes_quiet() -> None:
+        if charged:
+            STANDIN.lose_responses = 3  # the answer and stripe-python's retries' are lost
+        else:
+            STANDIN.fail_next = [StandInError(500, "api_error", "boom") for _ in range(3)]
+
     with pytest.raises(ProviderUnavailable):
-        {"tip": _tip, "ticket": _ticket}[kind]()
+        {"tip": _tip, "ticket": _ticket}[kind](then=provider_goes_quiet)
     row: Any = CHARGE_KINDS[kind].model._default_manager.get()
     assert row.status == row.PAYMENT.pending and not row.stripe_payment_intent_id
     return row

@@ -156,6 +156,7 @@ def test_the_tips_only_sweep_entry_becomes_the_payments_sweep() -> None:
 
     from payouts.setup import STUCK_CHARGES_TASK_NAME, STUCK_TIPS_TASK_NAME, ensure_periodic_tasks
 
+    PeriodicTask.objects.filter(name=STUCK_CHARGES_TASK_NAME).delete()  # as before this version
     every, _ = IntervalSchedule.objects.get_or_create(every=5, period=IntervalSchedule.MINUTES)
     old = PeriodicTask.objects.create(name=STUCK_TIPS_TASK_NAME, interval=every,
                                       task="payouts.tasks.tips_settle_stuck_task")  # fmt: skip
