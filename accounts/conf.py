@@ -63,6 +63,9 @@ def waitlist_allowed_path_prefixes() -> tuple[str, ...]:
                 "/media/",
                 "/healthz",
                 "/livez",
+                "/readyz",
+                # The licence's promise: everyone who uses the service may get its source.
+                "/source/",
             ),
         )
     )

@@ -148,7 +148,7 @@ class Pagination(LimitOffsetPagination):
 
 # Django-level handlers: any /api/ path answers JSON even outside DRF views.
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(("/api/", "/healthz", "/livez"))
+    return request.path.startswith(("/api/", "/healthz", "/livez", "/readyz"))
 
 
 def json_or_html_404(request: HttpRequest, exception: Exception | None = None) -> Any:

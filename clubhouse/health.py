@@ -1,9 +1,13 @@
 """Health endpoints (docs/operations.md "Health").
 
 - `/livez`: public liveness. The process answers; nothing is checked, nothing is told.
-- `/healthz`: public readiness. One word per part the product needs (`ok`, `degraded` or
-  `down`) and 503 when one is down; no exception text, hosts, pids or addresses, because anyone
-  on the internet can read it.
+- `/readyz`: public readiness of this web node: it can serve when its database and its channel
+  layer answer (200), else 503. What a load balancer asks. The relay and beat are not this
+  node's to serve: their outage never takes web nodes out of rotation.
+- `/healthz`: the public overview. One word per part of the product (`ok`, `degraded` or
+  `down`); 503 only when this node is not ready (as `/readyz`), so a relay or beat outage shows
+  as `degraded` with 200. No exception text, hosts, pids or addresses, because anyone on the
+  internet can read it.
 - `/healthz/details`: the full report (backends, each relay worker with its host, pid
   and pipe address, the text of a failed check) for logged-in staff, or for a monitor sending
   `Authorization: Bearer <HEALTH_TOKEN>`.
@@ -30,7 +34,7 @@ def _timed(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         result = check()
-    except Exception as exc:  # a health probe reports failures, it does not raise them
+    except Exception as exc:  # noqa: BLE001 - a health probe reports failures, never raises them
         result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
     return result
@@ -61,13 +65,24 @@ def check_relay() -> dict[str, Any]:
     return relay_health()
 
 
+# What this web node needs to serve requests; the other parts serve the product beside it.
+READINESS = ("database", "channel_layer")
+
+
+def _readiness_checks() -> dict[str, dict[str, Any]]:
+    return {"database": _timed(check_database), "channel_layer": _timed(check_channel_layer)}
+
+
 def _checks() -> dict[str, dict[str, Any]]:
     return {
-        "database": _timed(check_database),
-        "channel_layer": _timed(check_channel_layer),
+        **_readiness_checks(),
         "relay": _timed(check_relay),
         "beat": _timed(beat_embedded_health),
     }
+
+
+def _ready(checks: dict[str, dict[str, Any]]) -> bool:
+    return all(checks[name]["ok"] for name in READINESS)
 
 
 def _component_state(check: dict[str, Any]) -> str:
@@ -101,15 +116,25 @@ def livez(request: HttpRequest) -> JsonResponse:
 
 
 @never_cache
-def healthz(request: HttpRequest) -> JsonResponse:
-    checks = _checks()
-    healthy = all(c["ok"] for c in checks.values())
+def readyz(request: HttpRequest) -> JsonResponse:
+    checks = _readiness_checks()
+    ready = _ready(checks)
     return JsonResponse(
         {
-            "status": "ok" if healthy else "degraded",
+            "status": "ok" if ready else "unavailable",
             "components": {name: _component_state(check) for name, check in checks.items()},
         },
-        status=200 if healthy else 503,
+        status=200 if ready else 503,
+    )
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = _checks()
+    states = {name: _component_state(check) for name, check in checks.items()}
+    return JsonResponse(
+        {"status": "ok" if set(states.values()) == {"ok"} else "degraded", "components": states},
+        status=200 if _ready(checks) else 503,
     )
 
 

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from clubhouse import pages
 from clubhouse.api import api_not_found
-from clubhouse.health import healthz, healthz_details, livez
+from clubhouse.health import healthz, healthz_details, livez, readyz
 from clubhouse.source import source
 
 # The admin has no login form of its own: it sends people to allauth's login, whose failed
@@ -28,6 +28,7 @@ api_v1 = [
 urlpatterns = [
     path("", pages.home, name="home"),
     path("livez", livez, name="livez"),
+    path("readyz", readyz, name="readyz"),
     path("healthz", healthz, name="healthz"),
     path("healthz/details", healthz_details, name="healthz_details"),
     path("admin/", admin.site.urls),

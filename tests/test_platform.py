@@ -43,7 +43,57 @@ def test_healthz_is_503_without_internals_when_the_database_is_down(
     body = response.json()
     assert body["status"] == "degraded"
     assert body["components"]["database"] == "down"
-    assert b"db-primary" not in response.content and b"ConnectionError" not in response.content
+    assert b"db-primary" not in response.content
+    assert b"ConnectionError" not in response.content
+
+
+def test_readyz_asks_only_what_this_web_node_needs(client: Client) -> None:
+    response = client.get("/readyz")
+    assert (response.status_code, response.json()) == (
+        200, {"status": "ok", "components": {"database": "ok", "channel_layer": "ok"}},
+    )  # fmt: skip
+
+
+def test_readyz_is_503_without_internals_when_the_channel_layer_is_down(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> dict:
+        raise ConnectionError("redis-7.internal:6379 refused")
+
+    monkeypatch.setattr("clubhouse.health.check_channel_layer", broken)
+    for url in ("/readyz", "/healthz"):
+        response = client.get(url)
+        assert response.status_code == 503, url
+        assert response.json()["components"]["channel_layer"] == "down"
+        assert b"redis-7" not in response.content
+        assert b"ConnectionError" not in response.content
+
+
+@pytest.mark.parametrize("part", ["relay", "beat"])
+def test_a_relay_or_beat_outage_never_takes_the_web_node_out(
+    client: Client, monkeypatch: pytest.MonkeyPatch, part: str
+) -> None:
+    """The load balancer keeps sending people to the web tier, which still serves pages, the
+    API and sockets; the outage shows in the overview and, for staff, in the details."""
+
+    def broken() -> dict:
+        raise ConnectionError("no relay worker has sent a heartbeat")
+
+    monkeypatch.setattr(
+        "clubhouse.health.check_relay"
+        if part == "relay"
+        else "clubhouse.health.beat_embedded_health",
+        broken,
+    )
+    assert client.get("/readyz").status_code == 200
+    overview = client.get("/healthz")
+    assert overview.status_code == 200
+    assert overview.json()["status"] == "degraded"
+    assert overview.json()["components"][part] == "down"
+    client.force_login(UserFactory(is_staff=True))
+    details = client.get("/healthz/details")
+    assert details.status_code == 503  # a monitor alerts on it
+    assert details.json()[part]["ok"] is False
 
 
 def test_healthz_hides_relay_workers_hosts_pids_and_pipes(client: Client) -> None:
