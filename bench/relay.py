@@ -809,7 +809,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"N={n} {kind} (run {repeat + 1}/{args.repeats}) ...", flush=True)
                 try:
                     result = run_case(kind, n, args.window, min(args.procs, n))
-                except Exception as exc:  # a failed case is a result, not a crash of the sweep
+                except Exception as exc:  # noqa: BLE001 - a failed case is a result, not a crash of the sweep
                     result = {"error": f"{type(exc).__name__}: {exc}"}
                 print(f"  {json.dumps(result)}", flush=True)
                 runs[kind].append(result)

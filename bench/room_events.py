@@ -115,7 +115,7 @@ async def _run_size(members: int, events: int, workers: int) -> dict[str, Any]:
 
     port = _free_port()
     env = dict(os.environ, CHANNEL_PREFIX=f"bench{os.getpid()}", DJANGO_DEBUG="1")
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # noqa: ASYNC220 - starting a process does not block the loop
         [sys.executable, "manage.py", "realtime_bench_server", "--port", str(port)],
         cwd=ROOT,
         env=env,
@@ -139,7 +139,7 @@ async def _run_size(members: int, events: int, workers: int) -> dict[str, Any]:
         first = 1000
         for count in per_worker:
             procs.append(
-                subprocess.Popen(
+                subprocess.Popen(  # noqa: ASYNC220 - starting a process does not block the loop
                     [
                         sys.executable,
                         "-m",

@@ -363,7 +363,7 @@ class Cascade:
                 room_id=room_id, worker_id=self.worker.worker_id, token=link.token.hex()
             )
             await self.worker.layer.send(worker_channel(origin), protocol.encode(subscribe))
-        except Exception as exc:  # e.g. ChannelFull: a dead origin's channel; retried next beat
+        except Exception as exc:  # noqa: BLE001 - e.g. ChannelFull: a dead origin; retried next beat
             logger.warning(
                 "relay pipe: subscribing to %s for room %s failed: %s", origin, room_id, exc
             )

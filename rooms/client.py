@@ -26,10 +26,13 @@ import contextlib
 import hashlib
 import itertools
 import json
+import logging
 import os
 import struct
 from typing import Any, Protocol
 from urllib.parse import urlparse
+
+logger = logging.getLogger(__name__)
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -417,7 +420,8 @@ class RoomClient:
     async def _repair(self) -> None:
         try:
             snapshot = await self.request("room.snapshot")
-        except Exception:
+        except Exception:  # the next gap asks again; say why this one could not be repaired
+            logger.warning("room client: resync after a gap failed", exc_info=True)
             self._resyncing = False
             return
         self._events.put_nowait({"type": "client.resync", "snapshot": snapshot})

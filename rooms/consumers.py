@@ -262,7 +262,7 @@ class RoomConsumer(AsyncConsumer):
             )
             # Only ever about the person acting: their account was disabled since connecting.
             return exc.code == "account_disabled"
-        except Exception:
+        except Exception:  # noqa: BLE001 - logged by _failures, answered with an `internal` frame
             _failures.log(request_id is None, message.get("text") or "")
             await self._send_text(
                 framing.error("internal", "Something went wrong.", request_id=request_id)

@@ -173,7 +173,8 @@ async def test_a_task_that_raises_is_logged_and_the_next_ones_run(
 
     assert await eventually(lambda: RUNS.count("fail") >= 2 and RUNS.count("after") >= 2)
     failures = [r for r in caplog.records if r.getMessage() == f"beat: fails ({FAIL}) failed"]
-    assert failures and failures[0].exc_info is not None
+    assert failures
+    assert failures[0].exc_info is not None
     assert beat.running()
 
 
@@ -209,7 +210,8 @@ async def test_stopping_ends_the_beat_thread(start_beat: StartBeat) -> None:
     beat = start_beat()
     assert await eventually(lambda: beat.thread is not None)
     thread = beat.thread
-    assert thread is not None and thread.is_alive()
+    assert thread is not None
+    assert thread.is_alive()
 
     await beat_embedded_stop()
 
@@ -238,7 +240,8 @@ async def test_lifespan_starts_it_and_stops_it(no_broker: None) -> None:
 
     assert sent[-1] == {"type": "lifespan.shutdown.complete"}
     assert beat_embedded_health()["state"] == "not_started"
-    assert running.thread is not None and not running.thread.is_alive()
+    assert running.thread is not None
+    assert not running.thread.is_alive()
 
 
 async def test_never_started_with_a_broker(settings: Any, no_broker: None) -> None:

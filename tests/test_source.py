@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from accounts.models import User
 from clubhouse import source
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -20,6 +22,13 @@ def test_every_page_links_to_the_source(client: Client) -> None:
         page = client.get(url, follow=True).content.decode()
         assert 'href="/source/" rel="license">Source code</a>' in page, url
         assert "GNU AGPL" in page
+
+
+def test_someone_on_the_waitlist_may_get_the_source_too(client: Client) -> None:
+    """A waitlisted person is sent to the waitlist screen from everywhere else."""
+    client.force_login(UserFactory(status=User.Status.WAITLISTED))
+    assert client.get("/source/").status_code == 200
+    assert client.get("/readyz").status_code == 200
 
 
 def test_a_deployment_that_publishes_its_code_elsewhere_links_there(
@@ -42,7 +51,8 @@ def test_the_source_archive_is_the_code_the_server_runs(client: Client) -> None:
         assert licence is not None
         assert licence.read() == (source.ROOT / "LICENSE").read_bytes()
         this_file = archive.extractfile("clubhouse/tests/test_source.py")
-        assert this_file is not None and this_file.read() == Path(__file__).read_bytes()
+        assert this_file is not None
+        assert this_file.read() == Path(__file__).read_bytes()
         modes = {m.mode for m in archive.getmembers()}
     for needed in ("clubhouse/manage.py", "clubhouse/Makefile", "clubhouse/requirements.txt",
                    "clubhouse/clubhouse/settings.py", "clubhouse/payouts/services/charges.py",

@@ -224,7 +224,8 @@ class RtcLink:
     # relay → socket --------------------------------------------------------------------------
 
     async def _read(self) -> None:
-        assert self.layer is not None and self.channel is not None
+        assert self.layer is not None
+        assert self.channel is not None
         while True:
             message = await self.layer.receive(self.channel)
             try:
@@ -330,7 +331,8 @@ class RelayFollower:
         self.channel = None
 
     async def _read(self) -> None:
-        assert self.layer is not None and self.channel is not None
+        assert self.layer is not None
+        assert self.channel is not None
         while True:
             raw = await self.layer.receive(self.channel)
             message = protocol.receive(raw, protocol.EVENTS, "the relay follower")

@@ -79,8 +79,10 @@ def _assert_error_shape(response, status: int | None = None) -> dict:  # type: i
     assert set(body) == {"error"}
     error = body["error"]
     assert {"code", "message", "fields"} <= set(error)
-    assert isinstance(error["code"], str) and error["code"]
-    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["code"], str)
+    assert error["code"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
     assert isinstance(error["fields"], dict)
     return error
 

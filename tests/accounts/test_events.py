@@ -41,7 +41,7 @@ def test_a_rolled_back_ban_tells_nobody(
     disabled: list[int], django_capture_on_commit_callbacks
 ) -> None:
     person, staff = UserFactory(), UserFactory(staff=True)
-    with (
+    with (  # noqa: PT012 - the block is the transaction whose rollback is under test
         django_capture_on_commit_callbacks(execute=True),
         pytest.raises(RuntimeError),
         transaction.atomic(),

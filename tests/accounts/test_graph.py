@@ -19,7 +19,8 @@ def test_follow_notifies_once_and_is_idempotent() -> None:
     first = services.user_follow(follower=a, followee=b)
     second = services.user_follow(follower=a, followee=b)
     assert first.pk == second.pk
-    assert user_follows(a, b) and not user_follows(b, a)
+    assert user_follows(a, b)
+    assert not user_follows(b, a)
     notes = Notification.objects.filter(recipient=b, kind=Notification.Kind.FOLLOWED)
     assert notes.count() == 1
     assert notes.get().actor == a
@@ -60,7 +61,8 @@ def test_blocking_removes_follows_both_ways_and_is_idempotent() -> None:
     services.user_block(blocker=a, blocked=b)
     assert not Follow.objects.exists()
     assert Block.objects.count() == 1
-    assert user_is_blocked_between(a, b) and user_is_blocked_between(b, a)
+    assert user_is_blocked_between(a, b)
+    assert user_is_blocked_between(b, a)
     assert set(user_hidden_ids(a)) == {b.pk}
     assert set(user_hidden_ids(b)) == {a.pk}
 
@@ -214,7 +216,8 @@ def test_resolve_and_ban() -> None:
     )
     services.report_resolve(report=report, staff=staff, resolution="warned")
     report.refresh_from_db()
-    assert report.status == Report.Status.RESOLVED and report.resolved_by == staff
+    assert report.status == Report.Status.RESOLVED
+    assert report.resolved_by == staff
     services.user_ban(user=report.reported, staff=staff)
     other.refresh_from_db()
     report.reported.refresh_from_db()

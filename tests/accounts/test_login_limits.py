@@ -126,7 +126,8 @@ def test_the_admin_login_page_is_the_rate_limited_login() -> None:
     posted = client.post(
         "/admin/login/?next=/admin/", {"username": staff.email, "password": PASSWORD}
     )
-    assert posted.status_code == 302 and not _is_logged_in(client)
+    assert posted.status_code == 302
+    assert not _is_logged_in(client)
 
     _login(client, staff.email, PASSWORD, next_url="/admin/")
     _second_factor(client)

@@ -114,7 +114,8 @@ def test_letting_someone_in_answers_without_their_profile(
     assert response.status_code == 200
     assert response.json() == {"let_in": True, "invitation_quota": 1}
     person.refresh_from_db()
-    assert person.status == User.Status.MEMBER and person.invited_by == asker
+    assert person.status == User.Status.MEMBER
+    assert person.invited_by == asker
 
 
 @pytest.mark.parametrize("who", [_nobody, _member, _waiting_who_blocked_you, None])
@@ -149,7 +150,8 @@ def test_the_page_says_the_same_for_a_members_address_and_an_unknown_one(client:
     }
     assert len(answers) == 1, answers
     (answer,) = answers
-    assert "secret-member" not in answer and member.username not in answer
+    assert "secret-member" not in answer
+    assert member.username not in answer
     page = client.get("/waitlist/").content.decode()
     assert "secret-member" not in page
 
@@ -190,7 +192,8 @@ def test_inviting_any_address_answers_the_same_and_mails_only_who_can_use_it(
         known = _invite(api, target.email)
     assert (known.status_code, stranger.status_code) == (201, 201), known.content
     assert set(known.json()) == set(stranger.json())
-    assert known.json()["status"] == "pending" and known.json()["accepted_by"] is None
+    assert known.json()["status"] == "pending"
+    assert known.json()["accepted_by"] is None
     assert target.display_name not in known.content.decode()  # no profile data
     assert len(mail.outbox) == 1  # nobody who cannot use the link, or is hidden by a block
     asker.refresh_from_db()
@@ -229,7 +232,8 @@ def _assert_rate_limited(response: Any) -> None:
     assert response.status_code == 429, response.content
     error = response.json()["error"]
     assert error["code"] == "rate_limited"
-    assert error["message"] and error["fields"] == {}
+    assert error["message"]
+    assert error["fields"] == {}
     retry_after = int(response["Retry-After"])
     assert 0 < retry_after <= 24 * 3600
     assert error["retry_after"] == retry_after

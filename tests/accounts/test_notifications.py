@@ -30,7 +30,9 @@ def test_list_is_paginated(as_user) -> None:
     for _ in range(3):
         NotificationFactory(recipient=me)
     page = as_user(me).get("/api/v1/notifications/?limit=2").json()
-    assert page["count"] == 3 and len(page["results"]) == 2 and page["next"]
+    assert page["count"] == 3
+    assert len(page["results"]) == 2
+    assert page["next"]
 
 
 def test_unread_count_and_mark_one_and_all_read(as_user) -> None:
@@ -39,7 +41,8 @@ def test_unread_count_and_mark_one_and_all_read(as_user) -> None:
     client = as_user(me)
     assert client.get("/api/v1/notifications/unread-count/").json() == {"unread": 3}
     marked = client.post(f"/api/v1/notifications/{first.pk}/read/")
-    assert marked.status_code == 200 and marked.json()["read"] is True
+    assert marked.status_code == 200
+    assert marked.json()["read"] is True
     read_at = marked.json()["read_at"]
     again = client.post(f"/api/v1/notifications/{first.pk}/read/")
     assert again.json()["read_at"] == read_at  # idempotent

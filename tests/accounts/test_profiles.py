@@ -129,7 +129,9 @@ def test_avatar_is_stored_under_a_random_name_with_its_real_extension(as_user) -
     assert first.status_code == 200, first.json()
     me.refresh_from_db()
     stored = me.avatar.name.removeprefix("avatars/")
-    assert stored.endswith(".png") and "html" not in stored and not stored.startswith("a.")
+    assert stored.endswith(".png")
+    assert "html" not in stored
+    assert not stored.startswith("a.")
     assert first.json()["avatar"].endswith(stored)
     assert _stored_image(me.avatar).format == "PNG"
     as_user(me).patch("/api/v1/me/", {"avatar": _image("PNG", "a.html")}, format="multipart")
@@ -153,8 +155,11 @@ def test_avatar_loses_its_exif_gps_position(as_user) -> None:
     raw = me.avatar.read()
     me.avatar.close()
     stored = Image.open(io.BytesIO(raw))
-    assert stored.format == "JPEG" and stored.size == (16, 16)
-    assert not stored.getexif() and b"Exif" not in raw and b"SpyCam" not in raw
+    assert stored.format == "JPEG"
+    assert stored.size == (16, 16)
+    assert not stored.getexif()
+    assert b"Exif" not in raw
+    assert b"SpyCam" not in raw
 
 
 def test_avatar_is_scaled_down_to_the_configured_side(as_user, settings) -> None:  # type: ignore[no-untyped-def]
@@ -201,7 +206,8 @@ def test_another_profile_shows_counts_nomination_and_relationship(as_user) -> No
     assert body["following_count"] == 1
     assert body["nominated_by"]["username"] == inviter.username
     assert body["relationship"] == {"follows": True, "followed_by": True, "mutual": True}
-    assert "email" not in body and "invitation_quota" not in body
+    assert "email" not in body
+    assert "invitation_quota" not in body
 
 
 @pytest.mark.parametrize("kind", ["waitlisted", "inactive", "missing"])
@@ -223,7 +229,8 @@ def test_profile_page_shows_the_profile(client: Client) -> None:
     response = client.get(f"/u/{ada.username}/")
     assert response.status_code == 200
     assert b"Ada" in response.content
-    assert b"Nominated by" in response.content and b"Grace" in response.content
+    assert b"Nominated by" in response.content
+    assert b"Grace" in response.content
 
 
 def test_profile_page_is_404_when_blocked_either_way(client: Client) -> None:

@@ -23,7 +23,7 @@ def _in_thread(target: Callable[[], Any], results: list[Any]) -> threading.Threa
     def run() -> None:
         try:
             results.append(target())
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - handed to the test thread, which asserts on it
             results.append(exc)
         finally:
             connection.close()

@@ -38,7 +38,8 @@ def test_a_staff_account_without_totp_is_sent_to_set_it_up_and_then_gets_in(
     assert response["Location"] == f"{ACTIVATE}?next=/admin/accounts/user/"
     assert client.get("/admin/").status_code == 302  # every admin page, not just one
     confirm = client.get(response["Location"])  # allauth asks for the password again first
-    assert confirm.status_code == 302 and confirm["Location"].startswith("/accounts/reauth")
+    assert confirm.status_code == 302
+    assert confirm["Location"].startswith("/accounts/reauth")
     again = client.post(confirm["Location"], {"password": PASSWORD})
     assert again.status_code == 302
     setup = client.get(again["Location"])
@@ -59,7 +60,8 @@ def test_a_staff_member_with_totp_logs_in_with_a_code_and_reaches_the_admin(
 
     done = client.post(AUTHENTICATE, {"code": totp_code(TOTP_SECRET)})
 
-    assert done.status_code == 302 and done["Location"] == "/admin/"
+    assert done.status_code == 302
+    assert done["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
 
 
@@ -95,7 +97,8 @@ def test_the_admin_login_form_cannot_skip_the_second_factor(client: Client) -> N
     response = client.post(
         "/admin/login/?next=/admin/", {"username": staff.username, "password": PASSWORD}
     )
-    assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+    assert response.status_code == 302
+    assert response["Location"].startswith(LOGIN)
     assert client.get("/admin/").status_code == 302
 
 

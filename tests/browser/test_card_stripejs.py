@@ -137,7 +137,8 @@ def test_a_new_card_is_saved_with_stripe_js_and_3d_secure_goes_to_handle_next_ac
     assert names[:3] == ["Stripe", "create", "mount"]
     assert calls[0] == ["Stripe", PUBLISHABLE]
     setups = [c[1] for c in calls if c[0] == "confirmCardSetup"]
-    assert len(setups) == 2 and all(s.startswith("seti_") and "_secret_" in s for s in setups)
+    assert len(setups) == 2
+    assert all(s.startswith("seti_") and "_secret_" in s for s in setups)
     next_actions = [c[1] for c in calls if c[0] == "handleNextAction"]
     assert len(next_actions) == 1
     assert next_actions[0].startswith(f"{tip.stripe_payment_intent_id}_secret_")

@@ -48,7 +48,8 @@ def test_invited_person_signs_up_follows_and_finds_a_live_room(
     page.get_by_role("button", name="Confirm").click()
     expect(page.locator("[data-email-unverified]")).to_have_count(0)
     newbie.refresh_from_db()
-    assert newbie.is_member and newbie.invited_by == grace
+    assert newbie.is_member
+    assert newbie.invited_by == grace
 
     # New members land on onboarding: name, photo, topics, people to follow.
     page.goto("/welcome/")

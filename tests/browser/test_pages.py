@@ -49,7 +49,8 @@ def test_hallway_starts_a_room_and_goes_to_it(new_page: Any) -> None:
     dialog.get_by_role("button", name="Let's go").click()
     expect(page).to_have_url(re.compile(r"/rooms/\d+/$"))
     room = Room.objects.get(title="Tea and engines")
-    assert room.type == "social" and [t.slug for t in room.topics.all()] == ["jazz"]
+    assert room.type == "social"
+    assert [t.slug for t in room.topics.all()] == ["jazz"]
     assert page.url.endswith(f"/rooms/{room.pk}/")
 
 

@@ -103,7 +103,8 @@ def test_adding_a_premium_membership_is_a_staff_grant(staff_client: Client) -> N
     )
     assert response.status_code == 200
     premium = PremiumMembership.objects.get(club=club, user=user)
-    assert premium.source == "staff_grant" and premium.status == "active"
+    assert premium.source == "staff_grant"
+    assert premium.status == "active"
     assert ClubAuditEntry.objects.filter(action="premium_granted", target=user).exists()
 
 
@@ -118,7 +119,8 @@ def test_report_review_actions(staff_client: Client, world: World) -> None:
     report = ClubReport.objects.create(club=world.club, reporter=world.stranger, reason="spam")
     _action(staff_client, "clubreport", "dismiss", [report.pk])
     report.refresh_from_db()
-    assert report.status == "dismissed" and report.reviewed_by is not None
+    assert report.status == "dismissed"
+    assert report.reviewed_by is not None
     response = _action(staff_client, "clubreport", "mark_actioned", [report.pk])
     assert "club_report_closed" in response.content.decode()
 
@@ -129,4 +131,5 @@ def test_a_photo_staff_upload_in_the_admin_is_cleaned_like_a_club_admins_own() -
     form = modelform_factory(Club, form=ClubAdminForm, fields=["photo"])()
     form.cleaned_data = {"photo": SimpleUploadedFile("a.html", buffer.getvalue())}
     cleaned = form.clean_photo()
-    assert cleaned.name.endswith(".png") and "a.html" not in cleaned.name
+    assert cleaned.name.endswith(".png")
+    assert "a.html" not in cleaned.name

@@ -38,7 +38,8 @@ def assert_error(response: Any, status: int, code: str) -> dict:
     body = response.json()
     assert list(body) == ["error"]
     assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
     assert isinstance(body["error"]["fields"], dict)
     return body["error"]
 
@@ -90,7 +91,8 @@ def test_admins_cannot_verify_their_own_club_through_the_api(world: World) -> No
     )
     assert response.status_code == 200
     world.club.refresh_from_db()
-    assert world.club.rules == "Be kind" and world.club.is_verified is False
+    assert world.club.rules == "Be kind"
+    assert world.club.is_verified is False
 
 
 def test_club_photo_upload_accepts_png(world: World, media: None) -> None:
@@ -103,7 +105,8 @@ def test_club_photo_upload_accepts_png(world: World, media: None) -> None:
     world.club.photo.open("rb")
     stored = Image.open(io.BytesIO(world.club.photo.read()))
     world.club.photo.close()
-    assert stored.format == "PNG" and stored.size == (8, 8)
+    assert stored.format == "PNG"
+    assert stored.size == (8, 8)
 
 
 def test_club_photo_is_re_encoded_under_a_random_name(world: World, media: None) -> None:
@@ -118,11 +121,14 @@ def test_club_photo_is_re_encoded_under_a_random_name(world: World, media: None)
     assert response.status_code == 200, response.content
     world.club.refresh_from_db()
     name = world.club.photo.name.removeprefix("clubs/")
-    assert name.endswith(".jpg") and "club" not in name and "html" not in name
+    assert name.endswith(".jpg")
+    assert "club" not in name
+    assert "html" not in name
     world.club.photo.open("rb")
     raw = world.club.photo.read()
     world.club.photo.close()
-    assert Image.open(io.BytesIO(raw)).format == "JPEG" and b"Exif" not in raw
+    assert Image.open(io.BytesIO(raw)).format == "JPEG"
+    assert b"Exif" not in raw
 
 
 @pytest.mark.parametrize(
@@ -226,7 +232,8 @@ def test_premium_status_for_me(world: World) -> None:
     PremiumFactory(club=world.club, user=world.member)
     body = client_for(world.member).get(f"/api/v1/clubs/{world.club.slug}/premium/").json()
     assert body["has_access"] is True
-    assert body["status"] == "active" and body["source"] == "staff_grant"
+    assert body["status"] == "active"
+    assert body["source"] == "staff_grant"
     empty = client_for(world.stranger).get(f"/api/v1/clubs/{world.club.slug}/premium/").json()
     assert empty == {
         "has_access": False,
@@ -251,7 +258,8 @@ def test_nominate_then_approve_through_the_api(world: World) -> None:
     approved = client_for(world.admin).post(
         f"/api/v1/clubs/{world.club.slug}/nominations/{nomination_id}/approve/"
     )
-    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    assert approved.status_code == 200
+    assert approved.json()["status"] == "approved"
     assert ClubMembership.objects.filter(club=world.club, user=nominee).exists()
 
 
@@ -272,7 +280,8 @@ def test_set_role_and_remove_through_the_api(world: World) -> None:
     admin = client_for(world.admin)
     base = f"/api/v1/clubs/{world.club.slug}/members/{world.member.pk}/"
     response = admin.post(base + "role/", {"role": "leader"}, format="json")
-    assert response.status_code == 200 and response.json()["role"] == "leader"
+    assert response.status_code == 200
+    assert response.json()["role"] == "leader"
     assert admin.delete(base).status_code == 204
     assert not ClubMembership.objects.filter(club=world.club, user=world.member).exists()
 

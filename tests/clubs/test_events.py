@@ -32,7 +32,8 @@ def test_removing_a_member_calls_the_hook_and_tells_them_on_commit(
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.club_member_remove(club=world.club, actor=world.admin, user=world.member)
-    assert lost_hook == [] and sent == []  # nothing leaves before the commit
+    assert lost_hook == []
+    assert sent == []
     for callback in callbacks:
         callback()
     assert lost_hook == [(world.club.pk, world.member.pk)]
@@ -42,7 +43,7 @@ def test_removing_a_member_calls_the_hook_and_tells_them_on_commit(
 def test_the_hook_is_not_called_when_the_transaction_rolls_back(
     world: World, lost_hook: list, sent: list, django_capture_on_commit_callbacks
 ) -> None:
-    with (
+    with (  # noqa: PT012 - the block is the transaction whose rollback is under test
         django_capture_on_commit_callbacks(execute=True) as callbacks,
         pytest.raises(Boom),
         transaction.atomic(),
@@ -50,7 +51,8 @@ def test_the_hook_is_not_called_when_the_transaction_rolls_back(
         services.club_member_remove(club=world.club, actor=world.admin, user=world.member)
         raise Boom
     assert callbacks == []
-    assert lost_hook == [] and sent == []
+    assert lost_hook == []
+    assert sent == []
     assert world.club.memberships.filter(user=world.member).exists()
 
 

@@ -41,7 +41,8 @@ def test_nomination_approved_by_an_admin_makes_the_nominee_a_member(world: World
     approved = services.club_nomination_approve(nomination=nomination, actor=world.admin)
 
     assert approved.status == ClubNomination.Status.APPROVED
-    assert approved.decided_by == world.admin and approved.decided_at is not None
+    assert approved.decided_by == world.admin
+    assert approved.decided_at is not None
     assert ClubMembership.objects.get(club=world.club, user=nominee).role == Role.MEMBER
     assert Notification.objects.filter(recipient=nominee, kind=Notification.Kind.CLUB).exists()
     actions = set(ClubAuditEntry.objects.filter(club=world.club).values_list("action", flat=True))
@@ -94,7 +95,8 @@ def test_rejected_nominee_can_be_nominated_again(world: World) -> None:
     first = services.club_nominate(club=world.club, nominator=world.member, nominee=nominee)
     services.club_nomination_reject(nomination=first, actor=world.admin)
     second = services.club_nominate(club=world.club, nominator=world.member, nominee=nominee)
-    assert second.pk != first.pk and second.status == ClubNomination.Status.PENDING
+    assert second.pk != first.pk
+    assert second.status == ClubNomination.Status.PENDING
 
 
 def test_withdrawing_a_nomination_does_not_add_the_nominee(world: World) -> None:
@@ -205,7 +207,8 @@ def test_open_clubs_are_joined_directly_and_idempotently(world: World) -> None:
     world.club.refresh_from_db()
     first = services.club_join(club=world.club, user=world.stranger)
     again = services.club_join(club=world.club, user=world.stranger)
-    assert first.pk == again.pk and first.role == Role.MEMBER
+    assert first.pk == again.pk
+    assert first.role == Role.MEMBER
 
 
 def test_clubs_that_take_no_followers_refuse_follows(world: World) -> None:

@@ -97,7 +97,8 @@ def _api(response: Any) -> Outcome:
     if response.status_code < 300:
         return response.status_code, OK
     body = response.json()
-    assert set(body) == {"error"} and {"code", "message", "fields"} <= set(body["error"])
+    assert set(body) == {"error"}
+    assert {"code", "message", "fields"} <= set(body["error"])
     return response.status_code, body["error"]["code"]
 
 

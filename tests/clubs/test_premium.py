@@ -124,7 +124,8 @@ def test_sync_refuses_unknown_statuses() -> None:
 def test_staff_grant_and_revoke() -> None:
     club, user, staff = ClubFactory(is_exclusive=True), UserFactory(), UserFactory(is_staff=True)
     premium = services.premium_membership_grant(club=club, user=user, actor=staff)
-    assert premium.source == PremiumMembership.Source.STAFF_GRANT and premium.granted_by == staff
+    assert premium.source == PremiumMembership.Source.STAFF_GRANT
+    assert premium.granted_by == staff
     assert selectors.club_premium_access(user, club)
     services.premium_membership_revoke(premium=premium, actor=staff)
     premium.refresh_from_db()

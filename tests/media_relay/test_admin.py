@@ -76,20 +76,23 @@ def test_a_worker_that_stopped_beating_is_shown_dead(
     monkeypatch.setattr("media_relay.placement.time.time", lambda: later)
     client.force_login(UserFactory(is_staff=True))
     html = client.get(PAGE).content.decode()
-    assert 'class="dead"' in html and 'class="alive"' not in html
+    assert 'class="dead"' in html
+    assert 'class="alive"' not in html
     assert "all_workers_dead" in html
 
 
 def test_non_staff_members_are_refused(client: Client, registry: None) -> None:
     client.force_login(UserFactory())
     page = client.get(PAGE)
-    assert page.status_code == 302 and "/admin/login/" in page["Location"]
+    assert page.status_code == 302
+    assert "/admin/login/" in page["Location"]
     assert "4605311" not in page.content.decode()
 
 
 def test_anonymous_visitors_are_sent_to_the_login(client: Client, registry: None) -> None:
     page = client.get(PAGE)
-    assert page.status_code == 302 and "/admin/login/" in page["Location"]
+    assert page.status_code == 302
+    assert "/admin/login/" in page["Location"]
 
 
 def test_nothing_can_be_added_or_changed(client: Client, registry: None) -> None:

@@ -140,7 +140,8 @@ async def test_a_speaker_on_the_origin_is_heard_by_listeners_on_an_edge(cluster:
     listeners = [await cluster.listener(100 + i) for i in range(3)]
     origin = cluster.origin
     edges = {cluster.placed[100 + i] for i in range(3)} - {origin}
-    assert cluster.placed[SPEAKER] == origin and len(edges) == 1
+    assert cluster.placed[SPEAKER] == origin
+    assert len(edges) == 1
     (edge,) = edges
     assert [cluster.placed[100 + i] for i in range(3)] == [origin, edge, edge]
     assert cluster.registry.room_workers(ROOM) == [origin, edge]
@@ -188,7 +189,8 @@ async def test_move_to_audience_stops_the_edges_listeners_and_keeps_the_speaker_
     assert await wait_for(lambda: SPEAKER not in origin_room.forwarder.publishers, 5.0)
     assert await piped_after(cluster, 0.3) <= 2
     assert await silent_for([edge_listener], 1.0)
-    assert SPEAKER in origin_room.peers and speaker.pc.connectionState == "connected"
+    assert SPEAKER in origin_room.peers
+    assert speaker.pc.connectionState == "connected"
     # the edge applied the room-wide command too: the speaker is no publisher there either
     assert SPEAKER not in cluster.room_on(edge).forwarder.publishers
 
@@ -241,7 +243,8 @@ async def test_ending_the_room_tears_down_the_origin_and_its_edges(cluster: Clus
     assert await wait_for(lambda: all(c.pc.connectionState == "closed" for c in everyone), 8.0)
     assert cluster.registry.room_workers(ROOM) == []
     for worker in cluster.workers.values():
-        assert worker.metrics()["edge_rooms"] == 0 and worker.metrics()["origin_edges"] == 0
+        assert worker.metrics()["edge_rooms"] == 0
+        assert worker.metrics()["origin_edges"] == 0
 
 
 # The dying-worker tests: a live worker whose heartbeat (every 0.3 s) is late by more than the TTL
@@ -390,7 +393,8 @@ async def test_cascading_through_redis_registry_and_channel_layer(settings: Any)
     try:
         await cluster.start("a", "b")
         pipes = {w["worker_id"]: w["pipe"] for w in registry.workers()}
-        assert set(pipes) == {"a", "b"} and all(p.startswith("127.0.0.1:") for p in pipes.values())
+        assert set(pipes) == {"a", "b"}
+        assert all(p.startswith("127.0.0.1:") for p in pipes.values())
         await cluster.speaker()
         await cluster.listener(100)
         edge_listener = await cluster.listener(101)
@@ -429,7 +433,8 @@ def test_a_piped_packet_carries_what_the_edge_forwards() -> None:
     assert (back.payload, back.extensions.audio_level) == (b"\xfc\x01opus", (True, 42))
     packet.extensions.audio_level = None
     silent = pipe_decode(pipe_encode(b"t" * 8, 1, 7, packet))
-    assert silent is not None and silent[3].extensions.audio_level is None
+    assert silent is not None
+    assert silent[3].extensions.audio_level is None
     assert pipe_decode(b"RTP?" + bytes(60)) is None
 
 
@@ -497,5 +502,6 @@ async def test_speaking_events_come_once_from_the_origin_not_from_each_edge(
     # Once per change of state: one worker's detector alternates start and stop (a loaded
     # machine may break the tone into two bursts), where each edge's copy would repeat a start.
     flags = [e["speaking"] for e in received if e["user_id"] == SPEAKER]
-    assert flags and flags[0] is True, received
+    assert flags, received
+    assert flags[0] is True, received
     assert all(a != b for a, b in itertools.pairwise(flags)), received

@@ -159,12 +159,14 @@ def test_c_and_python_loops_put_the_same_bytes_on_the_wire(outlets: list[SocketO
     assert all(o.fast_target is None for o in python_side)
     assert all(o.fast_target is not None for o in c_side)
     for py, c in zip(python_side, c_side, strict=True):
-        assert py.packets == c.packets == 12 and py.octets == c.octets
+        assert py.packets == c.packets == 12
+        assert py.octets == c.octets
         sent_py, sent_c = py.received(12), c.received(12)
         assert sent_py == sent_c
         inbound = _session(pylibsrtp.Policy.SSRC_ANY_INBOUND)
         first = RtpPacket.parse(inbound.unprotect(sent_c[0]))
-        assert first.ssrc == c.ssrc and first.payload == bytes([0]) * 20
+        assert first.ssrc == c.ssrc
+        assert first.payload == bytes([0]) * 20
     assert forwarders[True].stats.packets_out == forwarders[False].stats.packets_out == 36
 
 
@@ -207,9 +209,12 @@ def test_a_failed_send_is_a_skip_not_an_error(outlets: list[SocketOutlet]) -> No
     _, packet = _packets()[0]
     forwarder.on_packet(1, packet)
 
-    assert forwarder.stats.send_skipped == 1 and forwarder.stats.packets_out == 1
-    assert outlets[0].fast_target.errors == 1 and outlets[0].packets == 0
-    assert outlets[1].packets == 1 and len(outlets[1].received(1)) == 1
+    assert forwarder.stats.send_skipped == 1
+    assert forwarder.stats.packets_out == 1
+    assert outlets[0].fast_target.errors == 1
+    assert outlets[0].packets == 0
+    assert outlets[1].packets == 1
+    assert len(outlets[1].received(1)) == 1
 
 
 @needs_c
@@ -230,7 +235,8 @@ async def test_the_relays_outlets_send_through_the_c_loop(stage: Stage) -> None:
     listeners = [await stage.listener(100 + i) for i in range(2)]
     assert await hears_tone(listeners)
     outlets = [o for uid in (100, 101) for o in stage.room.peers[uid].outlets]
-    assert outlets and all(o.fast_target is not None for o in outlets)
+    assert outlets
+    assert all(o.fast_target is not None for o in outlets)
     active = [o for o in outlets if o.packets]
     assert len(active) == 2  # one slot carries the speaker to each listener
     assert all(o.fast_target.fd >= 0 and o.fast_target.errors == 0 for o in active)

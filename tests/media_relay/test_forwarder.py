@@ -118,7 +118,8 @@ def test_sequence_and_timestamp_continue_across_a_speaker_change_in_a_slot() -> 
     seqs = [p.sequence_number for p in out.parsed()]
     stamps = [p.timestamp for p in out.parsed()]
     assert [(s - seqs[0]) & 0xFFFF for s in seqs] == [0, 1, 2, 3, 4]
-    assert stamps[1] - stamps[0] == 960 and stamps[2] - stamps[1] == 960
+    assert stamps[1] - stamps[0] == 960
+    assert stamps[2] - stamps[1] == 960
     gap = (stamps[3] - stamps[2]) & 0xFFFFFFFF
     assert 48_000 <= gap <= 48_000 + 960 * 2  # the 1.02 s of silence, in clock units
     assert stamps[4] - stamps[3] == 960
@@ -172,7 +173,8 @@ def test_a_speaker_does_not_hear_itself() -> None:
     fwd.listener_add(1, [(own, OPUS)])
     fwd.listener_add(2, [(other, OPUS)])
     fwd.on_packet(1, packet(ssrc=111, seq=1, ts=0))
-    assert own.sent == [] and len(other.sent) == 1
+    assert own.sent == []
+    assert len(other.sent) == 1
 
 
 def test_unconnected_listener_is_skipped_not_counted_as_sent() -> None:
@@ -276,7 +278,8 @@ def test_a_silent_speaker_without_dtx_is_thinned_to_what_opus_dtx_sends() -> Non
     stamps = [p.timestamp for p in got]
     assert all(b > a for a, b in itertools.pairwise(stamps))
     first_voice_after = got[-5]
-    assert first_voice_after.marker == 1 and got[-4].marker == 0
+    assert first_voice_after.marker == 1
+    assert got[-4].marker == 0
     assert audio_level(out.sent[-5], 1) == 10
 
 

@@ -80,7 +80,8 @@ def test_without_redis_placement_and_health_use_the_in_process_registry(
     reg.heartbeat("embedded", {"rooms": 1, "peers": 3, "packets_in": 10, "packets_out": 30})
     assert relay_place_room(9) == "embedded"
     health = relay_health()
-    assert health["ok"] is True and health["state"] == "running"
+    assert health["ok"] is True
+    assert health["state"] == "running"
     assert (health["peers"], health["packets_out"]) == (3, 30)
     assert health["workers"][0]["worker_id"] == "embedded"
 
@@ -185,7 +186,8 @@ def test_relay_place_room_is_the_origin_members_are_placed_around(registry, monk
     assert registry.place_member(5, 10, True, 10) == "b"
     assert relay_room_workers(5) == ["b"]
     registry.forget_room(5)
-    assert relay_room_workers(5) == [] and registry.room_members(5) == {}
+    assert relay_room_workers(5) == []
+    assert registry.room_members(5) == {}
 
 
 def test_relay_place_member_uses_the_capacity_setting(

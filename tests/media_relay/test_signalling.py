@@ -231,7 +231,8 @@ async def test_tone_reaches_listeners_and_moderation_stops_and_resumes_it(scene:
     assert await silent(audience)
     for person in (audience[0], watcher):
         push = await person.ws.wait_push("room.speaking", since=marks[id(person)], timeout=8)
-        assert push["room_id"] == room_id and "seq" not in push
+        assert push["room_id"] == room_id
+        assert "seq" not in push
         assert (push["data"]["user_id"], push["data"]["speaking"]) == (speaker.user.pk, False)
     marks = {id(p): len(p.ws.pushes) for p in (audience[0], watcher)}
 
@@ -245,7 +246,8 @@ async def test_tone_reaches_listeners_and_moderation_stops_and_resumes_it(scene:
             where=lambda p: p["data"]["speaking"],
             timeout=8,
         )
-        assert push["data"]["user_id"] == speaker.user.pk and push["data"]["level"] < 40
+        assert push["data"]["user_id"] == speaker.user.pk
+        assert push["data"]["level"] < 40
 
 
 async def test_move_to_audience_stops_the_tone_and_asks_to_renegotiate(scene: Scene) -> None:
@@ -403,7 +405,8 @@ async def test_offer_errors(memory_scene: Scene) -> None:
         assert caught.value.code == "invalid"
 
         answer = await member.ws.rtc_offer(sdp)
-        assert answer["sdp"].startswith("v=0") and answer["worker_id"] in scene.workers
+        assert answer["sdp"].startswith("v=0")
+        assert answer["worker_id"] in scene.workers
         assert await member.ws.rtc_ice({"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0}) == {}
     finally:
         await listener.close()
@@ -418,8 +421,10 @@ async def test_ordinary_sockets_get_no_channel_layer_channel(memory_scene: Scene
     (consumer,) = scene.hub.room_members(scene.room.pk)
     assert getattr(consumer, "rtc", None) is None
     await plain.listen()
-    assert consumer.rtc is not None and consumer.rtc.channel is not None  # type: ignore[attr-defined]
-    assert scene.hub.relay is not None and scene.room.pk in scene.hub.relay.rooms
+    assert consumer.rtc is not None
+    assert consumer.rtc.channel is not None
+    assert scene.hub.relay is not None
+    assert scene.room.pk in scene.hub.relay.rooms
 
 
 # --- relay-kill recovery --------------------------------------------------------------------

@@ -65,7 +65,8 @@ async def test_a_report_updates_round_trip_time_and_stats_as_aiortcs_handler_doe
                         sender._handle_rtcp_packet(packet).send(None)
                 else:
                     parts = compound_parts(bytes(packet))
-                    assert parts is not None and isinstance(parts[0], Reports)
+                    assert parts is not None
+                    assert isinstance(parts[0], Reports)
                     RemoteInbound.of(sender).report(99, parts[0].blocks[0], time.time())
             their_rtt = theirs._RTCRtpSender__rtt  # type: ignore[attr-defined]
             assert abs(ours._RTCRtpSender__rtt - their_rtt) < 0.005  # type: ignore[attr-defined]
@@ -109,10 +110,11 @@ async def test_listeners_receiver_reports_skip_aiortcs_handler(stage: Stage) -> 
         return rtt
 
     deadline = time.monotonic() + 12.0
-    while await round_trip() is None and time.monotonic() < deadline:
-        await asyncio.sleep(0.25)
+    while await round_trip() is None and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.25)  # the stats have no event to await: poll them
     rtt = await round_trip()
-    assert rtt is not None and 0 <= rtt < 1.0
+    assert rtt is not None
+    assert 0 <= rtt < 1.0
     assert _remote_inbound(await sender.getStats()).packetsReceived > 0
     assert aiortc_handled == []
     assert not [d for d in queued if 191 < d[1] < 209]  # and none went through aioice's queue
@@ -155,7 +157,8 @@ async def test_a_compound_takes_reports_lean_and_gives_the_rest_to_aiortc(stage:
     rr = RtcpRrPacket(ssrc=77, reports=[_block(sender._ssrc, jitter=4242), _block(12345)])
     reports = demux.reports
     send(bytes(rr) + bytes(sdes) + bytes(pli))
-    assert RemoteInbound.of(sender).jitter == 4242 and demux.reports == reports + 1
+    assert RemoteInbound.of(sender).jitter == 4242
+    assert demux.reports == reports + 1
     assert aiortc_handled == [pli]
     # aiortc's entry from the PLI's handler did not hide the lean report's
     assert _remote_inbound(await sender.getStats()).jitter == 4242
@@ -163,7 +166,8 @@ async def test_a_compound_takes_reports_lean_and_gives_the_rest_to_aiortc(stage:
     # A compound aiortc's parser refuses is dropped whole: its valid RR is not taken either.
     rr = RtcpRrPacket(ssrc=77, reports=[_block(sender._ssrc, jitter=777)])
     send(bytes(rr) + bytes([0x81, 202, 0, 1, 0, 0, 0, 77]) + bytes([0x81, 202, 0, 0]))
-    assert RemoteInbound.of(sender).jitter != 777 and aiortc_handled == [pli]
+    assert RemoteInbound.of(sender).jitter != 777
+    assert aiortc_handled == [pli]
 
 
 async def test_a_speakers_sender_reports_still_reach_aiortcs_receiver(stage: Stage) -> None:
@@ -280,8 +284,10 @@ async def test_use_candidate_on_the_nominated_pair_is_answered_and_keeps_it(stag
     answered = demux.consent_answers
     check = wire.check(**{"ICE-CONTROLLING": 1, "USE-CANDIDATE": None})
     wire.protocol.datagram_received(check, wire.pair.remote_addr)
-    assert demux.consent_answers == answered + 1 and wire.to_aioice == []
-    assert wire.connection._nominated[1] is wire.pair and wire.pair.nominated
+    assert demux.consent_answers == answered + 1
+    assert wire.to_aioice == []
+    assert wire.connection._nominated[1] is wire.pair
+    assert wire.pair.nominated
     (response,) = wire.responses(aioice_stun.Class.RESPONSE)
     assert response.transaction_id == check[8:20]
 
@@ -298,12 +304,14 @@ async def test_the_relays_consent_checks_keep_a_live_peer_connected(
     consent = consent_of(connection)
     assert consent is not None
     task = connection._query_consent_task
-    assert task is not None and task.get_coro().__qualname__ == "ConsentFreshness.run"
+    assert task is not None
+    assert task.get_coro().__qualname__ == "ConsentFreshness.run"
     requests, lean = consent.requests, consent.lean_responses
     await asyncio.sleep(aioice.ice.CONSENT_FAILURES * 0.2 * 1.2 + 1.0)
     assert consent.requests >= requests + aioice.ice.CONSENT_FAILURES
     assert consent.lean_responses >= lean + aioice.ice.CONSENT_FAILURES - 1
-    assert consent.failures == 0 and not connection._closing
+    assert consent.failures == 0
+    assert not connection._closing
     listener = stage.clients[1]
     before = listener.tone_frames
     assert await wait_for(lambda: listener.tone_frames > before + 5, 6.0)
@@ -339,7 +347,8 @@ async def test_consent_expiry_closes_a_connection_whose_peer_stops_answering(
     assert await wait_for(lambda: [c[1] for c in stage.closed] == [100], 30.0), stage.closed
     assert 100 not in stage.room.peers
     assert consent.failures >= aioice.ice.CONSENT_FAILURES
-    assert sockets_closed_with_c_target_on and not any(sockets_closed_with_c_target_on)
+    assert sockets_closed_with_c_target_on
+    assert not any(sockets_closed_with_c_target_on)
 
 
 class _Protocol:
@@ -405,9 +414,11 @@ async def test_consent_counts_failures_as_aioice_does(monkeypatch: pytest.Monkey
     tid = request[8:20]
     forged = stun.binding_success(tid, connection.pair.remote_addr, b"not the password")
     assert consent.response_bytes(forged, protocol)  # ignored, as aioice ignores it
-    assert consent.failures == 2 and tid in protocol.transactions
+    assert consent.failures == 2
+    assert tid in protocol.transactions
     assert consent.response_bytes(stun.binding_success(tid, ("192.0.2.1", 9), key), protocol)
-    assert consent.failures == 0 and protocol.transactions == {}
+    assert consent.failures == 0
+    assert protocol.transactions == {}
     # an authenticated error response (through aioice's parser) is a failure
     request = await next_request()
     error = aioice_stun.Message(
@@ -421,5 +432,7 @@ async def test_consent_counts_failures_as_aioice_does(monkeypatch: pytest.Monkey
     assert consent.failures == 1
     # then CONSENT_FAILURES in a row close the connection from the consent task
     await asyncio.wait_for(task, 5.0)
-    assert connection.closed == 1 and connection._query_consent_task is None
-    assert consent.failures == aioice.ice.CONSENT_FAILURES and protocol.transactions == {}
+    assert connection.closed == 1
+    assert connection._query_consent_task is None
+    assert consent.failures == aioice.ice.CONSENT_FAILURES
+    assert protocol.transactions == {}

@@ -48,8 +48,11 @@ def test_a_check_is_read_and_its_integrity_verified() -> None:
     data = _signed(_request(**{"ICE-CONTROLLING": 5, "USE-CANDIDATE": None}))
     request = stun.parse_binding_request(data)
     assert request is not None
-    assert request.transaction_id == TID and request.username == b"relay:client"
-    assert request.use_candidate and request.ice_controlling and not request.ice_controlled
+    assert request.transaction_id == TID
+    assert request.username == b"relay:client"
+    assert request.use_candidate
+    assert request.ice_controlling
+    assert not request.ice_controlled
     assert stun.integrity_valid(data, request, KEY)
     assert not stun.integrity_valid(data, request, b"another password")
 
@@ -75,7 +78,8 @@ def _with(attribute: bytes) -> bytes:
 def test_an_unknown_comprehension_optional_attribute_is_skipped() -> None:
     data = _with(struct.pack("!HHI", 0xC057, 4, 1))  # Chrome's GOOG-NETWORK-INFO
     parsed = stun.parse_binding_request(data)
-    assert parsed is not None and stun.integrity_valid(data, parsed, KEY)
+    assert parsed is not None
+    assert stun.integrity_valid(data, parsed, KEY)
     assert aioice_stun.parse_message(data).check_message_integrity(KEY)
 
 
@@ -128,7 +132,8 @@ def test_the_relays_consent_check_is_aioices_byte_for_byte(controlling: bool) ->
 def test_a_success_response_is_read_and_its_integrity_verified(addr: tuple[str, int]) -> None:
     data = stun.binding_success(TID, addr, KEY)
     response = stun.parse_binding_response(data)
-    assert response is not None and response.transaction_id == TID
+    assert response is not None
+    assert response.transaction_id == TID
     assert stun.integrity_valid(data, response, KEY)
     assert not stun.integrity_valid(data, response, b"another password")
 

@@ -262,7 +262,8 @@ async def test_a_removal_that_arrives_before_the_offer_refuses_the_offer(web: We
 async def test_an_offer_without_a_room_seq_is_refused_after_a_removal(web: Web) -> None:
     await web.send(protocol.Remove(room_id=ROOM, user_id=2, reason="removed", seq=3))
     _channel, reply = await _offer(web, 2, ListenerClient())
-    assert isinstance(reply, protocol.Error) and reply.code == "removed"
+    assert isinstance(reply, protocol.Error)
+    assert reply.code == "removed"
 
 
 async def test_a_member_re_admitted_after_the_removal_is_answered(web: Web) -> None:
@@ -272,7 +273,8 @@ async def test_a_member_re_admitted_after_the_removal_is_answered(web: Web) -> N
     await web.join(1, speaker, await speaker.offer())
     await web.send(protocol.Remove(room_id=ROOM, user_id=2, reason="removed", seq=8))
     _channel, refused = await _offer(web, 2, ListenerClient(), seq=7)
-    assert isinstance(refused, protocol.Error) and refused.code == "removed"
+    assert isinstance(refused, protocol.Error)
+    assert refused.code == "removed"
 
     listener = ListenerClient()
     _channel, reply = await _offer(web, 2, listener, seq=9)

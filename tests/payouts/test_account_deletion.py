@@ -40,10 +40,13 @@ def test_deleting_a_member_who_tipped_keeps_the_tip_and_the_ledger() -> None:
     account_services.account_delete(user=sender, actor=sender)
 
     tip.refresh_from_db()
-    assert tip.sender_id == sender.pk and tip.status == "succeeded" and tip.amount == 1000
+    assert tip.sender_id == sender.pk
+    assert tip.status == "succeeded"
+    assert tip.amount == 1000
     assert ledger.creator_balances(creator) == balances == {"USD": 1000}
     anonymised = User.objects.get(pk=sender.pk)
-    assert anonymised.username == f"deleted-{sender.pk}" and anonymised.email != email
+    assert anonymised.username == f"deleted-{sender.pk}"
+    assert anonymised.email != email
     card = PaymentCustomer.objects.get(user=sender)
     assert (card.card_brand, card.card_last4, card.default_payment_method_id) == ("", "", "")
     # the creator's wallet still lists the tip, from the anonymised sender
@@ -61,7 +64,9 @@ def test_a_creator_with_money_on_its_way_to_their_bank_cannot_delete_yet() -> No
     assert refused.value.code == "account_delete_balance_pending"
     assert refused.value.status == 409
     row = User.objects.get(pk=creator.pk)
-    assert row.is_active and row.deleted_at is None and row.username == creator.username
+    assert row.is_active
+    assert row.deleted_at is None
+    assert row.username == creator.username
     assert CreatorProgram.objects.get(user=creator).active
 
 
@@ -72,7 +77,8 @@ def test_a_creator_with_a_stipend_and_nothing_owed_can_delete_and_the_stipend_en
     account_services.account_delete(user=creator, actor=creator)
 
     program = CreatorProgram.objects.get(user=creator)
-    assert not program.active and not program.send_money_enabled
+    assert not program.active
+    assert not program.send_money_enabled
     assert list(selectors.creators_due_stipend(date(2026, 2, 1))) == []
 
 
@@ -101,12 +107,14 @@ def test_staff_delete_a_tipper_in_the_admin_and_the_row_is_anonymised_not_refuse
 
     confirm = client.get(f"/admin/accounts/user/{sender.pk}/delete/")
     assert confirm.status_code == 200
-    assert b"Cannot delete" not in confirm.content and b"anonymised" in confirm.content
+    assert b"Cannot delete" not in confirm.content
+    assert b"anonymised" in confirm.content
     done = client.post(f"/admin/accounts/user/{sender.pk}/delete/", {"post": "yes"})
 
     assert done.status_code == 302
     row = User.objects.get(pk=sender.pk)
-    assert row.username == f"deleted-{sender.pk}" and not row.is_active
+    assert row.username == f"deleted-{sender.pk}"
+    assert not row.is_active
     assert Tip.objects.get(pk=tip.pk).sender_id == sender.pk
 
 

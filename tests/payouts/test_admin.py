@@ -37,14 +37,16 @@ def test_staff_approve_from_the_list_with_the_review_note(staff_client) -> None:
         "action": "approve_with_stipend", "_selected_action": [app.pk]})  # fmt: skip
     assert response.status_code == 302
     app.refresh_from_db()
-    assert app.status == "approved" and user.creator_program.stipend_amount == 500_000
+    assert app.status == "approved"
+    assert user.creator_program.stipend_amount == 500_000
 
 
 def test_a_months_run_shows_progress_and_staff_rerun_a_failed_row(staff_client) -> None:
     creator = make_creator(stipend=True)
     run = services.stipend_run_month(month=date(2026, 2, 1))
     page = staff_client.get("/admin/payouts/stipendrun/")
-    assert b"0/1 paid" in page.content and b"1 failed" in page.content
+    assert b"0/1 paid" in page.content
+    assert b"1 failed" in page.content
     detail = staff_client.get(f"/admin/payouts/stipendrun/{run.pk}/change/")
     assert detail.status_code == 200
     fund(10**7)
@@ -72,7 +74,9 @@ def test_staff_nominate_through_the_add_form(staff_client) -> None:
                                  {"user": user.pk, "pitch": "hosts a great show"})  # fmt: skip
     assert response.status_code == 302
     app = CreatorApplication.objects.get(user=user)
-    assert app.source == "nominated" and app.nominated_by is not None and app.status == "pending"
+    assert app.source == "nominated"
+    assert app.nominated_by is not None
+    assert app.status == "pending"
 
 
 # --- paid clubs ----------------------------------------------------------------------------
@@ -84,9 +88,11 @@ def test_staff_see_subscriptions_with_status_and_period_end(staff_client) -> Non
     _, sub = subscribed(paid_club())
     page = staff_client.get("/admin/payouts/clubsubscription/")
     assert page.status_code == 200
-    assert str(sub.uuid).encode() in page.content and b"active" in page.content.lower()
+    assert str(sub.uuid).encode() in page.content
+    assert b"active" in page.content.lower()
     detail = staff_client.get(f"/admin/payouts/clubsubscription/{sub.pk}/change/")
-    assert detail.status_code == 200 and sub.stripe_subscription_id.encode() in detail.content
+    assert detail.status_code == 200
+    assert sub.stripe_subscription_id.encode() in detail.content
 
 
 def test_staff_cancel_a_subscription_at_period_end_from_the_list(staff_client) -> None:
@@ -130,4 +136,5 @@ def test_creator_payouts_are_listed_with_their_status(staff_client) -> None:
     services.connected_payout_apply(data=event["data"]["object"], account_id=account)
     page = staff_client.get("/admin/payouts/connectedpayout/")
     assert page.status_code == 200
-    assert event["data"]["object"]["id"].encode() in page.content and b"Failed" in page.content
+    assert event["data"]["object"]["id"].encode() in page.content
+    assert b"Failed" in page.content

@@ -182,7 +182,8 @@ def test_on_paid_of_a_ticket_stamps_it_and_refunds_it_if_its_event_was_cancelled
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     ticket = _ticket("pm_card_threeDSecure2Required")
-    assert ticket.status == Ticket.Status.REQUIRES_ACTION and ticket.paid_at is None
+    assert ticket.status == Ticket.Status.REQUIRES_ACTION
+    assert ticket.paid_at is None
     Ticket.objects.filter(pk=ticket.pk).update(refund_requested_at=ticket.created,
                                                refund_reason="event_cancelled")  # fmt: skip
     STANDIN.complete_3ds(ticket.stripe_payment_intent_id)
@@ -278,7 +279,8 @@ def _unanswered(kind: str, *, charged: bool) -> Any:
     with pytest.raises(ProviderUnavailable):
         {"tip": _tip, "ticket": _ticket}[kind](then=provider_goes_quiet)
     row: Any = CHARGE_KINDS[kind].model._default_manager.get()
-    assert row.status == row.PAYMENT.pending and not row.stripe_payment_intent_id
+    assert row.status == row.PAYMENT.pending
+    assert not row.stripe_payment_intent_id
     return row
 
 
@@ -316,7 +318,8 @@ def test_the_sweep_settles_a_row_with_no_answer_and_tells_the_payer(
     P = row.PAYMENT
     assert states == [P.paid if charged else P.failed] == [row.status]
     if not charged:
-        assert row.failure_code == "provider_no_record" and not STANDIN.all("payment_intents")
+        assert row.failure_code == "provider_no_record"
+        assert not STANDIN.all("payment_intents")
     assert Journal.objects.filter(kind=SALE_KINDS[kind]).count() == (1 if charged else 0)
     told = [n.data.get("event") for n in Notification.objects.filter(recipient=_payer_of(row))]
     assert told == [f"{kind}_{row.status}"]
@@ -339,6 +342,7 @@ def test_a_failed_refund_is_retried_by_the_kind_of_its_charge(
     assert failed.status == ChargeRefund.Status.FAILED
     STANDIN.refunds_pending = False
     new = charges.charge_refund_retry(refund=failed, actor=_staff())
-    assert new is not None and new.pk != failed.pk
+    assert new is not None
+    assert new.pk != failed.pk
     assert (new.status, new.charge_kind, new.amount) == ("succeeded", kind, failed.amount)
     assert charges.refunded_booked(row.stripe_charge_id) == row.charged_amount

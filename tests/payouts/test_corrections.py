@@ -92,7 +92,9 @@ def _errors(response: Any) -> str:
 
 def _nothing_written(d: Discrepancy) -> None:
     d.refresh_from_db()
-    assert not d.resolved and d.correction is None and d.resolution_note == ""
+    assert not d.resolved
+    assert d.correction is None
+    assert d.resolution_note == ""
     assert not Journal.objects.filter(kind=Journal.Kind.CORRECTION).exists()
     assert not LedgerAccount.objects.exists()  # not even an empty account
     assert not AuditEntry.objects.filter(action="correction_posted").exists()
@@ -100,7 +102,8 @@ def _nothing_written(d: Discrepancy) -> None:
 
 def test_the_discrepancy_page_offers_a_correcting_journal(client, staff, discrepancy) -> None:
     page = client.get(f"/admin/payouts/discrepancy/{discrepancy.pk}/change/")
-    assert b"data-post-correction" in page.content and _url(discrepancy).encode() in page.content
+    assert b"data-post-correction" in page.content
+    assert _url(discrepancy).encode() in page.content
     form = client.get(_url(discrepancy))
     assert form.context["form"]["currency"].value() == "USD"
     assert _form_key(client, discrepancy) != _form_key(client, discrepancy)
@@ -114,19 +117,25 @@ def test_a_correction_posted_from_the_discrepancy_balances_and_resolves_it(
     assert response.status_code == 200
     assert response.redirect_chain[-1][0] == f"/admin/payouts/discrepancy/{discrepancy.pk}/change/"
     journal = Journal.objects.get()
-    assert journal.kind == Journal.Kind.CORRECTION and journal.currency == "USD"
+    assert journal.kind == Journal.Kind.CORRECTION
+    assert journal.currency == "USD"
     assert REASON in journal.description
     assert f"Correcting journal #{journal.pk} posted" in response.content.decode()
     entries = {(e.account.kind, e.account.creator_id, e.amount) for e in journal.entries.all()}
     assert entries == {(Kind.CREATOR_PAYABLE, creator.pk, -500), (Kind.PLATFORM_BALANCE, None, 500)}
     assert ledger.creator_balances(creator) == {"USD": -500}
     discrepancy.refresh_from_db()
-    assert discrepancy.correction == journal and discrepancy.resolved
-    assert discrepancy.resolution_note == REASON and discrepancy.resolved_by == staff
+    assert discrepancy.correction == journal
+    assert discrepancy.resolved
+    assert discrepancy.resolution_note == REASON
+    assert discrepancy.resolved_by == staff
     assert discrepancy.resolved_at is not None
     audit = AuditEntry.objects.get(action="correction_posted")
-    assert audit.subject_type == "Discrepancy" and audit.subject_id == str(discrepancy.pk)
-    assert audit.actor == staff and f"journal #{journal.pk}" in audit.note and REASON in audit.note
+    assert audit.subject_type == "Discrepancy"
+    assert audit.subject_id == str(discrepancy.pk)
+    assert audit.actor == staff
+    assert f"journal #{journal.pk}" in audit.note
+    assert REASON in audit.note
     # The page now shows the correction and no longer offers another.
     page = client.get(f"/admin/payouts/discrepancy/{discrepancy.pk}/change/")
     assert b"data-post-correction" not in page.content
@@ -177,7 +186,8 @@ def test_invalid_lines_are_form_errors_and_write_nothing(
 
     response = _post(client, discrepancy, lines, key=_form_key(client, discrepancy))
 
-    assert response.status_code == 200 and message in _errors(response)
+    assert response.status_code == 200
+    assert message in _errors(response)
     _nothing_written(discrepancy)
 
 
@@ -210,7 +220,8 @@ def test_a_resolved_discrepancy_refuses_another_correction(
     late = _post(client, discrepancy, _recovery(creator, 100), key=first_key)
     assert "already resolved" in late.content.decode()
     page = client.get(_url(discrepancy), follow=True)
-    assert "already resolved" in page.content.decode() and "form" not in (page.context or {})
+    assert "already resolved" in page.content.decode()
+    assert "form" not in (page.context or {})
     assert Journal.objects.filter(kind=Journal.Kind.CORRECTION).count() == 1
     assert ledger.creator_balances(creator) == {"USD": -500}
 
@@ -220,7 +231,8 @@ def test_without_the_permission_staff_get_403_and_no_button(client, discrepancy,
     user.user_permissions.add(Permission.objects.get(codename="view_discrepancy"))
     client.force_login(user)
     page = client.get(f"/admin/payouts/discrepancy/{discrepancy.pk}/change/")
-    assert page.status_code == 200 and b"data-post-correction" not in page.content
+    assert page.status_code == 200
+    assert b"data-post-correction" not in page.content
     assert client.get(_url(discrepancy)).status_code == 403
     assert _post(client, discrepancy, _recovery(creator), key="k").status_code == 403
     _nothing_written(discrepancy)
@@ -229,5 +241,6 @@ def test_without_the_permission_staff_get_403_and_no_button(client, discrepancy,
     client.force_login(user)  # a fresh permission cache
     _post(client, discrepancy, _recovery(creator), key=_form_key(client, discrepancy))
     discrepancy.refresh_from_db()
-    assert discrepancy.resolved and discrepancy.correction is not None
+    assert discrepancy.resolved
+    assert discrepancy.correction is not None
     assert STANDIN.requests == []  # a correction is the ledger's own business: Stripe not asked

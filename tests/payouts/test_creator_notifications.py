@@ -28,11 +28,15 @@ def test_an_applicant_is_notified_of_approval_with_the_terms(
         )  # fmt: skip
         services.creator_application_approve(application=application, reviewer=staff)
     [notice] = Notification.objects.filter(recipient=applicant)
-    assert notice.kind == "money" and notice.data == {
-        "event": "creator_approved", "send_money": True, "stipend_amount": 500_000,
-        "stipend_currency": "USD", "stipend_start_month": "2026-02",
+    assert notice.kind == "money"
+    assert notice.data == {
+        "event": "creator_approved",
+        "send_money": True,
+        "stipend_amount": 500_000,
+        "stipend_currency": "USD",
+        "stipend_start_month": "2026-02",
         "stipend_end_month": "2026-04",
-    }  # fmt: skip
+    }
     assert "great rooms" not in str(notice.data)  # the review note is staff's
 
 
@@ -48,5 +52,6 @@ def test_an_applicant_is_notified_of_rejection(django_capture_on_commit_callback
     client = APIClient()
     client.force_login(applicant)
     [notice] = client.get("/api/v1/notifications/").json()["results"]
-    assert notice["kind"] == "money" and notice["data"] == {"event": "creator_rejected"}
+    assert notice["kind"] == "money"
+    assert notice["data"] == {"event": "creator_rejected"}
     assert notice["read"] is False

@@ -25,7 +25,8 @@ def test_a_member_applies_once_while_pending() -> None:
 def test_staff_nominate_and_non_staff_cannot() -> None:
     staff, user = make_user(is_staff=True), make_user()
     app = services.creator_nominate(staff=staff, user=user, note="great host")
-    assert app.source == CreatorApplication.Source.NOMINATED and app.nominated_by == staff
+    assert app.source == CreatorApplication.Source.NOMINATED
+    assert app.nominated_by == staff
     with pytest.raises(PermissionDenied):
         services.creator_nominate(staff=make_user(), user=make_user())
 
@@ -56,7 +57,8 @@ def test_rejection_keeps_the_note_and_creates_no_program() -> None:
     app = services.creator_apply(user=user)
     services.creator_application_reject(application=app, reviewer=staff, note="not yet")
     app.refresh_from_db()
-    assert app.status == "rejected" and app.review_note == "not yet"
+    assert app.status == "rejected"
+    assert app.review_note == "not yet"
     assert not CreatorProgram.objects.filter(user=user).exists()
     services.creator_apply(user=user)  # may apply again later
 
@@ -108,7 +110,8 @@ def test_the_demo_loads_twice_without_changing_anything_the_second_time() -> Non
     first = list(demo.load())
     after_first = counts()
     second = list(demo.load())
-    assert first == second and "stand-in" in first[0]
+    assert first == second
+    assert "stand-in" in first[0]
     assert after_first == counts()
     # One tip; journals for the tip, the top-up, the ticket and the club membership invoice;
     # two creators; one paid ticket; one active club subscription.

@@ -21,7 +21,8 @@ def _assert_invalid(response: Any) -> dict[str, Any]:
     assert set(body) == {"error"}
     error = body["error"]
     assert error["code"] == "invalid"
-    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
     assert isinstance(error["fields"], dict)
     return error
 

@@ -21,7 +21,7 @@ def test_fee_rounds_the_percentage_to_the_nearest_cent_half_up() -> None:
 
 
 def test_non_positive_tips_are_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a tip is a positive amount"):
         gross_up(Money(0, "USD"))
 
 
@@ -37,4 +37,5 @@ def test_gross_up_never_under_collects_and_is_the_smallest_charge(tip: int, curr
     assert quote.fee.amount == processing_fee(charge, currency)
     assert tip <= received <= tip + 1  # never under-collects, at most one minor unit over
     assert charge - 1 - processing_fee(charge - 1, currency) < tip  # one less would under-collect
-    assert isinstance(charge, int) and quote.charge.currency == currency
+    assert isinstance(charge, int)
+    assert quote.charge.currency == currency

@@ -58,7 +58,8 @@ def test_the_same_idempotency_key_posts_once() -> None:
     first = _tip_like("same")
     second = _tip_like("same")
     assert first.pk == second.pk
-    assert Journal.objects.count() == 1 and Entry.objects.count() == 3
+    assert Journal.objects.count() == 1
+    assert Entry.objects.count() == 3
 
 
 def test_the_orm_refuses_to_update_or_delete_ledger_rows() -> None:
@@ -108,7 +109,7 @@ def test_postgres_refuses_direct_updates_and_deletes() -> None:
 @pytest.mark.ledger_may_be_broken
 def test_postgres_refuses_to_commit_an_unbalanced_journal_written_directly() -> None:
     acc = ledger.account(Kind.PLATFORM_BALANCE, "USD")
-    with pytest.raises(DatabaseError, match="does not balance"), transaction.atomic():
+    with pytest.raises(DatabaseError, match="does not balance"), transaction.atomic():  # noqa: PT012
         journal = Journal.objects.create(kind="correction", currency="USD", idempotency_key="raw")
         Entry.objects.create(journal=journal, account=acc, amount=5, currency="USD")
         with connection.cursor() as cursor:  # what COMMIT does with the deferred trigger

@@ -31,7 +31,8 @@ def test_a_leader_sets_the_price_over_the_api(api_client) -> None:
     url = f"/api/v1/payouts/clubs/{club.slug}/plan/"
     response = api_client.put(url, {"amount": 700, "currency": "usd"}, format="json")
     assert response.status_code == 200
-    assert response.json()["amount"] == 700 and response.json()["currency"] == "USD"
+    assert response.json()["amount"] == 700
+    assert response.json()["currency"] == "USD"
     member = member_of(club)
     api_client.force_authenticate(member)
     assert api_client.get(url).json()["amount"] == 700
@@ -52,7 +53,9 @@ def test_bad_prices_have_the_stable_error_shape(api_client, body, code, field) -
     response = api_client.put(f"/api/v1/payouts/clubs/{club.slug}/plan/", body, format="json")
     assert response.status_code == 400
     error = response.json()["error"]
-    assert error["code"] == code and field in error["fields"] and error["message"]
+    assert error["code"] == code
+    assert field in error["fields"]
+    assert error["message"]
 
 
 def test_subscribe_cancel_resume_and_list_over_the_api(api_client) -> None:
@@ -64,16 +67,20 @@ def test_subscribe_cancel_resume_and_list_over_the_api(api_client) -> None:
     assert no_card.status_code == 402
     assert no_card.json()["error"]["code"] == "payment_method_required"
     first = api_client.post(url, {**SHOWN, "payment_method": "pm_card_visa"}, format="json")
-    assert first.status_code == 201 and first.json()["status"] == "active"
+    assert first.status_code == 201
+    assert first.json()["status"] == "active"
     again = api_client.post(url, SHOWN, format="json")
-    assert again.status_code == 200 and again.json()["uuid"] == first.json()["uuid"]
+    assert again.status_code == 200
+    assert again.json()["uuid"] == first.json()["uuid"]
     uuid = first.json()["uuid"]
     canceled = api_client.post(f"/api/v1/payouts/subscriptions/{uuid}/cancel/")
-    assert canceled.status_code == 200 and canceled.json()["cancel_at_period_end"] is True
+    assert canceled.status_code == 200
+    assert canceled.json()["cancel_at_period_end"] is True
     resumed = api_client.post(f"/api/v1/payouts/subscriptions/{uuid}/resume/")
     assert resumed.json()["cancel_at_period_end"] is False
     mine = api_client.get("/api/v1/payouts/subscriptions/").json()["results"]
-    assert [s["uuid"] for s in mine] == [uuid] and mine[0]["club"] == club.slug
+    assert [s["uuid"] for s in mine] == [uuid]
+    assert mine[0]["club"] == club.slug
 
 
 def test_3ds_over_the_api_returns_the_client_secret(api_client) -> None:
@@ -85,8 +92,10 @@ def test_3ds_over_the_api_returns_the_client_secret(api_client) -> None:
         format="json",
     )
     body = response.json()
-    assert response.status_code == 201 and body["status"] == "incomplete"
-    assert body["requires_action"] is True and "_secret_" in body["client_secret"]
+    assert response.status_code == 201
+    assert body["status"] == "incomplete"
+    assert body["requires_action"] is True
+    assert "_secret_" in body["client_secret"]
 
 
 def test_someone_elses_subscription_is_not_found(api_client) -> None:
@@ -107,7 +116,8 @@ def test_a_club_without_a_price_cannot_be_subscribed(api_client) -> None:
     response = api_client.post(
         f"/api/v1/payouts/clubs/{club.slug}/subscribe/", SHOWN, format="json"
     )
-    assert response.status_code == 404 and response.json()["error"]["code"] == "club_plan_missing"
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "club_plan_missing"
 
 
 # --- the wallet -------------------------------------------------------------------------------
@@ -146,12 +156,15 @@ def test_the_wallet_shows_every_figure_from_the_ledger(api_client, client, webho
     assert usd["memberships"] == 1800  # two invoices of 1000 less the 10% platform fee
     assert usd["refunds"] == -90  # 100 refunded: 90 of it was the creator's share
     assert usd["paid_out"] == -200
-    assert usd["tickets"] == 0 and usd["stipends"] == 0 and usd["disputes"] == 0
+    assert usd["tickets"] == 0
+    assert usd["stipends"] == 0
+    assert usd["disputes"] == 0
     assert usd["balance"] == 1000 + 1800 - 90 - 200
     assert usd["balance"] == ledger.balance_of(Kind.CREATOR_PAYABLE, "USD", owner)
     assert wallet["balances"] == {"USD": usd["balance"]}
     assert wallet["account"]["transfers_active"] is True
-    assert wallet["clubs"][0]["subscribers"] == 2 and wallet["clubs"][0]["monthly"] == 2000
+    assert wallet["clubs"][0]["subscribers"] == 2
+    assert wallet["clubs"][0]["monthly"] == 2000
     assert [p["status"] for p in wallet["payouts"]] == ["paid"]
     assert len(wallet["tips_received"]) == 2
 

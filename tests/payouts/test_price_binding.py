@@ -63,7 +63,8 @@ def test_a_ticket_price_raised_after_the_quote_is_a_409_with_the_new_price(api_c
     assert error["code"] == "price_changed"
     assert error["price"] == {"amount": 2500, "currency": "USD"}
     assert "25.00 USD" in error["message"]
-    assert not STANDIN.all("payment_intents") and not Ticket.objects.exists()
+    assert not STANDIN.all("payment_intents")
+    assert not Ticket.objects.exists()
     # The buyer confirms the new price.
     bought = api_client.post(
         url, {**error["price"], "payment_method": "pm_card_visa"}, format="json"
@@ -110,7 +111,8 @@ def test_a_club_price_raised_after_the_quote_is_a_409_with_the_new_price(api_cli
     assert refused.status_code == 409
     error = refused.json()["error"]
     assert (error["code"], error["price"]) == ("price_changed", {"amount": 1500, "currency": "USD"})
-    assert not ClubSubscription.objects.exists() and not STANDIN.all("subscriptions")
+    assert not ClubSubscription.objects.exists()
+    assert not STANDIN.all("subscriptions")
     subscribed = api_client.post(
         url, {**error["price"], "payment_method": "pm_card_visa"}, format="json"
     )
@@ -175,4 +177,5 @@ def test_a_buy_racing_a_price_change_never_sells_at_the_old_price() -> None:
     buyer_thread.join(60)
 
     assert results == ["price_changed"]
-    assert not Ticket.objects.exists() and not STANDIN.all("payment_intents")
+    assert not Ticket.objects.exists()
+    assert not STANDIN.all("payment_intents")

@@ -73,7 +73,8 @@ def test_bad_ids_are_a_clear_400(api_client, query: dict[str, str]) -> None:
     response = _prices(api_client, make_user(), **query)
     assert response.status_code == 400
     error = response.json()["error"]
-    assert error["code"] == "invalid" and list(error["fields"]) == list(query)
+    assert error["code"] == "invalid"
+    assert list(error["fields"]) == list(query)
 
 
 def test_nothing_asked_is_nothing_answered_and_visitors_are_refused(api_client) -> None:

@@ -271,4 +271,5 @@ def test_a_correcting_journal_resolves_the_discrepancy_and_the_rerun_stays_quiet
     assert STANDIN.available["usd"] == ledger.balance_of(Kind.PLATFORM_BALANCE, "USD")
     assert reconcile() == []
     flagged.refresh_from_db()
-    assert flagged.resolved and flagged.correction == correction
+    assert flagged.resolved
+    assert flagged.correction == correction

@@ -231,7 +231,8 @@ def test_a_membership_refund_canceled_after_success_is_reversed_once(
         client, webhook_endpoint, list(reversed(_events("charge.refunded", "refund.updated")))
     )
     row = ChargeRefund.objects.get()
-    assert row.status == R.SUCCEEDED and row.booked is not None
+    assert row.status == R.SUCCEEDED
+    assert row.booked is not None
     assert _refunds_booked() == 1000
     assert ledger.balance_of(Kind.CREATOR_PAYABLE, "USD", owner) == 0
 
@@ -241,7 +242,8 @@ def test_a_membership_refund_canceled_after_success_is_reversed_once(
     _post_all(client, webhook_endpoint, everything)
     _post_all(client, webhook_endpoint, list(reversed(everything)))
     row.refresh_from_db()
-    assert row.status == R.CANCELED and row.reversed_by is not None
+    assert row.status == R.CANCELED
+    assert row.reversed_by is not None
     assert _refunds_booked() == 0
     assert ledger.balance_of(Kind.CREATOR_PAYABLE, "USD", owner) == 900
     assert Journal.objects.filter(kind=Journal.Kind.REFUND).count() == 1

@@ -22,7 +22,8 @@ def test_stripe_form_encoding_round_trips() -> None:
 def test_the_same_idempotency_key_and_params_replays_the_first_object(provider) -> None:
     first = provider.customer_create(email="a@example.test", user_id=1, idempotency_key="c1")
     again = provider.customer_create(email="a@example.test", user_id=1, idempotency_key="c1")
-    assert first["id"] == again["id"] and len(STANDIN.all("customers")) == 1
+    assert first["id"] == again["id"]
+    assert len(STANDIN.all("customers")) == 1
 
 
 def test_the_same_key_with_other_params_is_an_idempotency_error(provider) -> None:

@@ -234,14 +234,11 @@ def _everything(world: tuple[StandInStripe, _Recorder]) -> list[tuple[str, dict[
     standin, recorder = world
     seen: list[tuple[str, dict[str, Any]]] = []
     for method, answer in recorder.answers:
-        for obj in _objects_in(answer):
-            seen.append((f"{method}()", obj))
+        seen.extend((f"{method}()", obj) for obj in _objects_in(answer))
     for collection, objects in standin.objects.items():
-        for obj in _objects_in(list(objects.values())):
-            seen.append((f"stored {collection}", obj))
+        seen.extend((f"stored {collection}", obj) for obj in _objects_in(list(objects.values())))
     for event in standin.events:
-        for obj in _objects_in(event):
-            seen.append((f"event {event['type']}", obj))
+        seen.extend((f"event {event['type']}", obj) for obj in _objects_in(event))
     return seen
 
 

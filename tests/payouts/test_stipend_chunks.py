@@ -52,7 +52,8 @@ def test_chunks_pay_everyone_but_the_refused_one_and_staff_hear_once(settings) -
     assert "transfers capability" in StipendPayment.objects.get(creator=second).error
     assert ledger.creator_balances(third) == {"USD": 500_000}
     assert ledger.creator_balances(second) == {}
-    assert len(mail.outbox) == 1 and "1 failed" in mail.outbox[0].subject
+    assert len(mail.outbox) == 1
+    assert "1 failed" in mail.outbox[0].subject
     paid_notices = Notification.objects.filter(data__event="stipend_paid")
     assert sorted(paid_notices.values_list("recipient_id", flat=True)) == sorted(
         c.pk for c in (first, third, fourth, fifth)
@@ -114,7 +115,8 @@ def test_with_a_broker_each_chunk_is_a_task_and_the_last_one_reports(
         if args is not sent[0]:
             assert mail.outbox == []  # not the last chunk: nobody is told yet
     assert [_status(c) for c in creators] == [S.PAID] * 4 + [S.FAILED]
-    assert len(mail.outbox) == 1 and "1 failed" in mail.outbox[0].subject
+    assert len(mail.outbox) == 1
+    assert "1 failed" in mail.outbox[0].subject
     assert StipendRun.objects.get(pk=run.pk).round_done == 3
 
 

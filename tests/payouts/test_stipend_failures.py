@@ -81,9 +81,11 @@ def test_a_refused_creator_fails_visibly_the_others_are_paid_and_staff_retry_it_
 
     run = services.stipend_run_month(month=FEB)  # raises nothing
 
-    assert _payment(first).status == S.PAID and _payment(third).status == S.PAID
+    assert _payment(first).status == S.PAID
+    assert _payment(third).status == S.PAID
     refused = _payment(second)
-    assert refused.status == S.FAILED and refused.error == REFUSAL
+    assert refused.status == S.FAILED
+    assert refused.error == REFUSAL
     assert not _transfers_to(second)
     assert len(_transfers_to(first)) == len(_transfers_to(third)) == 1
     assert ledger.creator_balances(first) == ledger.creator_balances(third) == {"USD": 500_000}
@@ -92,17 +94,20 @@ def test_a_refused_creator_fails_visibly_the_others_are_paid_and_staff_retry_it_
     assert len(mail.outbox) == 1
     email = mail.outbox[0]
     assert email.subject == "Stipends 2026-02: 1 failed, 0 with an unknown outcome"
-    assert REFUSAL in email.body and str(second) in email.body
+    assert REFUSAL in email.body
+    assert str(second) in email.body
     assert f"/admin/payouts/stipendpayment/{refused.pk}/change/" in email.body
     assert {u.email for u in User.objects.filter(is_staff=True)} <= set(email.to)
-    assert _staff_notices() and all(n.data["failed"] == 1 for n in _staff_notices())
+    assert _staff_notices()
+    assert all(n.data["failed"] == 1 for n in _staff_notices())
     assert AuditEntry.objects.filter(
         subject_type="StipendRun", subject_id=str(run.pk), action="failures_reported"
     ).exists()
 
     # The next daily run leaves the failed row to staff: nothing sent, nobody e-mailed again.
     services.stipend_run_month(month=FEB)
-    assert _payment(second).status == S.FAILED and len(mail.outbox) == 1
+    assert _payment(second).status == S.FAILED
+    assert len(mail.outbox) == 1
     assert len(STANDIN.all("transfers")) == 2
 
     # The creator fixes their account; staff retry the row with one click in admin.
@@ -115,7 +120,9 @@ def test_a_refused_creator_fails_visibly_the_others_are_paid_and_staff_retry_it_
     assert response.status_code == 302
 
     paid = _payment(second)
-    assert paid.status == S.PAID and paid.error == "" and paid.key_attempt == 2
+    assert paid.status == S.PAID
+    assert paid.error == ""
+    assert paid.key_attempt == 2
     [transfer] = _transfers_to(second)
     assert paid.stripe_transfer_id == transfer["id"]
     assert ledger.creator_balances(second) == {"USD": 500_000}
@@ -145,7 +152,8 @@ def test_an_unknown_outcome_stays_processing_and_the_sweep_pays_it_with_the_same
     services.stipend_run_month(month=FEB)  # raises nothing
 
     payment = _payment(creator)
-    assert payment.status == S.PROCESSING and payment.key_attempt == 1
+    assert payment.status == S.PROCESSING
+    assert payment.key_attempt == 1
     assert payment.claimed_at is None  # no worker holds it: the sweep may take it at once
     assert payment.error.startswith("outcome unknown, retried with the same key")
     assert not STANDIN.all("transfers")
@@ -156,14 +164,17 @@ def test_an_unknown_outcome_stays_processing_and_the_sweep_pays_it_with_the_same
     STANDIN.fail_next = [StandInError(503, "api_error", "Stripe is down") for _ in range(3)]
     services.stipends_sweep()
     payment.refresh_from_db()
-    assert payment.status == S.PROCESSING and payment.key_attempt == 1
+    assert payment.status == S.PROCESSING
+    assert payment.key_attempt == 1
     assert len(mail.outbox) == 1
 
     keys_before = set(STANDIN.idempotency)
     with django_capture_on_commit_callbacks(execute=True):
         services.stipends_sweep()
     payment.refresh_from_db()
-    assert payment.status == S.PAID and payment.key_attempt == 1 and payment.error == ""
+    assert payment.status == S.PAID
+    assert payment.key_attempt == 1
+    assert payment.error == ""
     assert len(STANDIN.all("transfers")) == 1
     assert set(STANDIN.idempotency) - keys_before == {payment.idempotency_key}
     assert not selectors.stipend_payments_needing_attention().exists()
@@ -177,7 +188,8 @@ def test_a_transfer_whose_answer_was_lost_is_found_by_the_sweep_not_paid_twice()
     services.stipend_run_month(month=FEB)
 
     payment = _payment(creator)
-    assert payment.status == S.PROCESSING and len(STANDIN.all("transfers")) == 1
+    assert payment.status == S.PROCESSING
+    assert len(STANDIN.all("transfers")) == 1
     STANDIN.idempotency.clear()  # even were the key forgotten, the lookup finds the transfer
     services.stipends_sweep()
     payment.refresh_from_db()
@@ -203,10 +215,12 @@ def test_a_500_stripe_stored_under_the_key_is_replayed_so_a_new_key_follows_a_qu
     services.stipend_run_month(month=FEB)
     monkeypatch.undo()
     first_key = _payment(creator).idempotency_key
-    assert calls == [first_key] and _payment(creator).status == S.PROCESSING
+    assert calls == [first_key]
+    assert _payment(creator).status == S.PROCESSING
 
     services.stipends_sweep()  # soon after: the same key, and Stripe replays its 500
-    assert _payment(creator).status == S.PROCESSING and _payment(creator).key_attempt == 1
+    assert _payment(creator).status == S.PROCESSING
+    assert _payment(creator).key_attempt == 1
     assert not STANDIN.all("transfers")
 
     StipendPayment.objects.filter(creator=creator).update(
@@ -214,7 +228,8 @@ def test_a_500_stripe_stored_under_the_key_is_replayed_so_a_new_key_follows_a_qu
     )
     services.stipends_sweep()  # the list shows no transfer and nothing can still be running
     payment = _payment(creator)
-    assert payment.status == S.PAID and payment.key_attempt == 2
+    assert payment.status == S.PAID
+    assert payment.key_attempt == 2
     assert len(STANDIN.all("transfers")) == 1
     new_keys = AuditEntry.objects.filter(
         subject_type="StipendPayment", subject_id=str(payment.pk), action="new_key"
@@ -232,12 +247,14 @@ def test_a_row_in_flight_is_left_alone_by_the_sweep_until_its_claim_is_stale() -
         claimed_at=timezone.now(),
     )  # fmt: skip  # a worker claimed it a moment ago and is calling Stripe
     services.stipends_sweep()
-    assert _payment(creator).status == S.PROCESSING and len(STANDIN.all("transfers")) == 1
+    assert _payment(creator).status == S.PROCESSING
+    assert len(STANDIN.all("transfers")) == 1
     StipendPayment.objects.filter(creator=creator, month=FEB).update(
         claimed_at=timezone.now() - timedelta(minutes=16)  # that worker died
     )
     services.stipends_sweep()
-    assert _payment(creator).status == S.PAID and len(STANDIN.all("transfers")) == 2
+    assert _payment(creator).status == S.PAID
+    assert len(STANDIN.all("transfers")) == 2
 
 
 def test_an_unexpected_error_for_one_creator_is_recorded_and_the_run_goes_on(monkeypatch) -> None:
@@ -267,7 +284,8 @@ def test_an_unexpected_error_for_one_creator_is_recorded_and_the_run_goes_on(mon
 
     monkeypatch.undo()  # the bug is fixed and deployed
     services.stipends_sweep()
-    assert _payment(first).status == S.PAID and len(_transfers_to(first)) == 1
+    assert _payment(first).status == S.PAID
+    assert len(_transfers_to(first)) == 1
     assert ledger.creator_balances(first) == {"USD": 500_000}
 
 
@@ -297,7 +315,8 @@ def test_the_sweep_runs_every_15_minutes_and_the_run_daily() -> None:
     assert run.name == STIPENDS_TASK_NAME
     assert (run.crontab.minute, run.crontab.hour, run.crontab.day_of_month) == ("5", "0", "*")
     sweep = PeriodicTask.objects.get(task="payouts.tasks.stipends_sweep_task")
-    assert sweep.name == STIPENDS_SWEEP_TASK_NAME and sweep.interval.every == 15
+    assert sweep.name == STIPENDS_SWEEP_TASK_NAME
+    assert sweep.interval.every == 15
     assert sweep.interval.period == "minutes"
 
 
@@ -329,8 +348,10 @@ def test_a_creator_who_onboards_after_the_1st_is_paid_by_the_next_daily_run() ->
     services.connected_account_sync(data=STANDIN.get("accounts", account.stripe_account_id))
 
     progress = services.stipends_pay_due(today=date(2026, 2, 15))
-    assert _payment(late).status == S.PAID and _payment(late).run == _payment(early).run
-    assert progress["paid"] == 2 and progress["total"] == 2
+    assert _payment(late).status == S.PAID
+    assert _payment(late).run == _payment(early).run
+    assert progress["paid"] == 2
+    assert progress["total"] == 2
     assert len(_transfers_to(early)) == len(_transfers_to(late)) == 1
 
 
@@ -371,12 +392,14 @@ def test_staff_see_failed_and_stuck_rows_flagged_and_retry_them_in_one_click(
     assert b"data-stipend-retry" in stuck_page.content
     assert staff_client.get(retry_url).status_code == 405
     staff_client.post(retry_url)
-    assert _payment(unknown).status == S.PAID and _payment(unknown).key_attempt == 1
+    assert _payment(unknown).status == S.PAID
+    assert _payment(unknown).key_attempt == 1
     # The failed row, still refused: it stays failed with Stripe's message, shown to staff.
     response = staff_client.post(
         f"/admin/payouts/stipendpayment/{_payment(refused).pk}/retry/", follow=True
     )
-    assert _payment(refused).status == S.FAILED and _payment(refused).key_attempt == 3
+    assert _payment(refused).status == S.FAILED
+    assert _payment(refused).key_attempt == 3
     assert REFUSAL.encode() in response.content
     # Fixed, then the list action (several rows at once) pays it.
     STANDIN.account_activate(_account_id(refused))
@@ -395,7 +418,8 @@ def test_staff_without_the_change_permission_cannot_retry(client) -> None:
     client.force_login(make_user(is_staff=True))  # staff, but no permission on stipends
     response = client.post(f"/admin/payouts/stipendpayment/{_payment(creator).pk}/retry/")
     assert response.status_code == 403
-    assert _payment(creator).status == S.FAILED_INSUFFICIENT_FUNDS and not STANDIN.all("transfers")
+    assert _payment(creator).status == S.FAILED_INSUFFICIENT_FUNDS
+    assert not STANDIN.all("transfers")
 
 
 def test_a_row_a_worker_is_paying_cannot_be_retried_and_a_paid_one_is_not_paid_again() -> None:
@@ -422,7 +446,8 @@ def test_a_run_without_failures_tells_staff_nothing() -> None:
     _fund()
     make_creator(stipend=True)
     services.stipend_run_month(month=FEB)
-    assert mail.outbox == [] and _staff_notices() == []
+    assert mail.outbox == []
+    assert _staff_notices() == []
 
 
 def test_staff_are_told_of_a_failure_the_sweep_meets(django_capture_on_commit_callbacks) -> None:
@@ -430,7 +455,8 @@ def test_staff_are_told_of_a_failure_the_sweep_meets(django_capture_on_commit_ca
     first, second = make_creator(stipend=True), make_creator(stipend=True)
     STANDIN.fail_next = [StandInError(500, "api_error", "Stripe is down") for _ in range(3)]
     services.stipend_run_month(month=FEB)  # first: unknown outcome; second: paid
-    assert _payment(second).status == S.PAID and _payment(first).status == S.PROCESSING
+    assert _payment(second).status == S.PAID
+    assert _payment(first).status == S.PROCESSING
     mail.outbox.clear()
     services.stipends_sweep()  # the balance went to the second creator
     assert _payment(first).status == S.FAILED_INSUFFICIENT_FUNDS

@@ -70,7 +70,8 @@ def test_insufficient_platform_balance_is_a_visible_retriable_state() -> None:
     _fund()
     services.stipend_retry(payment=payment)
     payment.refresh_from_db()
-    assert payment.status == S.PAID and payment.key_attempt == 2
+    assert payment.status == S.PAID
+    assert payment.key_attempt == 2
     assert len(_transfers()) == 1
 
 
@@ -88,7 +89,8 @@ def test_a_worker_dying_between_the_transfer_and_the_commit_does_not_pay_twice(m
         services.stipend_run_month(month=FEB)
     monkeypatch.undo()
     payment = StipendPayment.objects.get(creator=creator)
-    assert payment.status == S.PROCESSING and len(_transfers()) == 1
+    assert payment.status == S.PROCESSING
+    assert len(_transfers()) == 1
 
     # Beat again at once: the row is in flight, nothing is sent.
     services.stipend_run_month(month=FEB)
@@ -101,7 +103,8 @@ def test_a_worker_dying_between_the_transfer_and_the_commit_does_not_pay_twice(m
     services.stipend_run_month(month=FEB)
     payment.refresh_from_db()
     assert payment.status == S.PAID
-    assert len(_transfers()) == 1 and payment.stripe_transfer_id == _transfers()[0]["id"]
+    assert len(_transfers()) == 1
+    assert payment.stripe_transfer_id == _transfers()[0]["id"]
     assert ledger.creator_balances(creator) == {"USD": 500_000}
 
 
@@ -118,7 +121,8 @@ def test_a_retry_of_an_unknown_outcome_reuses_the_idempotency_key() -> None:
         metadata={"kind": "stipend", "creator": str(creator.pk), "month": "2026-02"},
         idempotency_key=payment.idempotency_key,
     )  # fmt: skip
-    assert again["id"] == payment.stripe_transfer_id and len(_transfers()) == 1
+    assert again["id"] == payment.stripe_transfer_id
+    assert len(_transfers()) == 1
 
 
 @pytest.mark.postgres
@@ -133,7 +137,7 @@ def test_two_concurrent_runs_pay_each_creator_exactly_once() -> None:
         try:
             barrier.wait()
             services.stipend_run_month(month=FEB)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread, which asserts on it
             errors.append(exc)
         finally:
             connection.close()
@@ -159,14 +163,17 @@ def test_an_unknown_outcome_keeps_the_row_processing_and_a_later_lookup_complete
     STANDIN.fail_next = [StandInError(500, "api_error", "boom") for _ in range(3)]  # > retries
     services.stipend_run_month(month=FEB)  # raises nothing: the row says what happened
     payment = StipendPayment.objects.get(creator=creator)
-    assert payment.status == S.PROCESSING and payment.key_attempt == 1 and not _transfers()
+    assert payment.status == S.PROCESSING
+    assert payment.key_attempt == 1
+    assert not _transfers()
     assert "payment_provider_unavailable" in payment.error
     StipendPayment.objects.filter(pk=payment.pk).update(
         claimed_at=timezone.now() - timedelta(days=2)
     )
     services.stipend_run_month(month=FEB)
     payment.refresh_from_db()
-    assert payment.status == S.PAID and len(_transfers()) == 1
+    assert payment.status == S.PAID
+    assert len(_transfers()) == 1
 
 
 def test_a_transient_provider_error_is_retried_with_the_same_key() -> None:
@@ -176,7 +183,8 @@ def test_a_transient_provider_error_is_retried_with_the_same_key() -> None:
     make_creator(stipend=True)
     STANDIN.fail_next = [StandInError(500, "api_error", "boom")]
     services.stipend_run_month(month=FEB)
-    assert StipendPayment.objects.get().status == S.PAID and len(_transfers()) == 1
+    assert StipendPayment.objects.get().status == S.PAID
+    assert len(_transfers()) == 1
 
 
 def test_a_row_marked_failed_while_its_transfer_exists_is_completed_not_paid_again() -> None:
@@ -190,5 +198,6 @@ def test_a_row_marked_failed_while_its_transfer_exists_is_completed_not_paid_aga
     )
     services.stipend_retry(payment=payment)
     payment.refresh_from_db()
-    assert payment.status == S.PAID and len(_transfers()) == 1
+    assert payment.status == S.PAID
+    assert len(_transfers()) == 1
     assert Journal.objects.filter(kind=Journal.Kind.STIPEND).count() == 1

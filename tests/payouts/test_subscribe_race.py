@@ -110,7 +110,8 @@ def test_a_double_tap_while_the_first_subscribe_awaits_stripe_leaves_one_paid_su
     first.join(WAIT)
     second.join(WAIT)
 
-    assert not first.is_alive() and not second.is_alive()
+    assert not first.is_alive()
+    assert not second.is_alive()
     for result in (*first_results, *second_results):
         assert isinstance(result, tuple), result  # neither tap answered an error
         assert result[0].status not in {S.INCOMPLETE_EXPIRED, S.CANCELED}

@@ -94,7 +94,8 @@ def test_an_event_ticket_admits_to_the_room_started_from_it(api_client) -> None:
 
     assert not selectors.ticket_holder(listener, event)
     tickets.ticket_buy(buyer=listener, event_id=event.pk, payment_method="pm_card_visa")
-    assert selectors.ticket_holder(listener, event) and selectors.ticket_holder(listener, room)
+    assert selectors.ticket_holder(listener, event)
+    assert selectors.ticket_holder(listener, room)
     assert _join(api_client, listener, room).status_code == 200
 
 

@@ -48,7 +48,8 @@ def test_a_tip_is_a_destination_charge_with_the_fees_as_application_fee(pair) ->
     tip = services.tip_send(sender=sender, creator=creator, amount=Money(1000, "USD"),
                             payment_method="pm_card_visa")  # fmt: skip
     pi = STANDIN.get("payment_intents", tip.stripe_payment_intent_id)
-    assert pi["application_fee_amount"] == 61 and pi["amount"] == 1061
+    assert pi["application_fee_amount"] == 61
+    assert pi["amount"] == 1061
     assert pi["transfer_data"]["destination"] == creator.connected_account.stripe_account_id
     assert pi["transfer_group"] == f"tip-{tip.uuid}"
     charge = STANDIN.get("charges", tip.stripe_charge_id)
@@ -188,7 +189,8 @@ def test_api_quote_send_and_read(api_client, pair) -> None:
             "payment_method": "pm_card_visa",
         },
     )
-    assert sent.status_code == 201 and sent.json()["status"] == "succeeded"
+    assert sent.status_code == 201
+    assert sent.json()["status"] == "succeeded"
     detail = api_client.get(f"/api/v1/payouts/tips/{sent.json()['uuid']}/")
     assert detail.json()["charge_amount"] == 1061
     card = api_client.get("/api/v1/payouts/payment-method/").json()
@@ -207,7 +209,8 @@ def test_api_3ds_gives_the_client_secret(api_client, pair) -> None:
         },
     )
     assert sent.status_code == 201
-    assert sent.json()["status"] == "requires_action" and sent.json()["client_secret"]
+    assert sent.json()["status"] == "requires_action"
+    assert sent.json()["client_secret"]
 
 
 def test_api_errors_use_the_project_shape(api_client) -> None:
@@ -230,16 +233,20 @@ def test_api_wallet_shows_balances_and_onboarding(api_client) -> None:
     creator = make_creator()
     api_client.force_authenticate(creator)
     wallet = api_client.get("/api/v1/payouts/wallet/").json()
-    assert wallet["creator"] and wallet["payouts_active"] and wallet["balances"] == {}
+    assert wallet["creator"]
+    assert wallet["payouts_active"]
+    assert wallet["balances"] == {}
     link = api_client.post("/api/v1/payouts/connect/onboarding-link/")
-    assert link.status_code == 201 and link.json()["url"].startswith("https://")
+    assert link.status_code == 201
+    assert link.json()["url"].startswith("https://")
 
 
 def test_api_creator_application(api_client) -> None:
     api_client.force_authenticate(make_user())
     first = api_client.post("/api/v1/payouts/creator-application/", {"pitch": "hi"})
     again = api_client.post("/api/v1/payouts/creator-application/", {"pitch": "hi"})
-    assert first.status_code == 201 and again.json()["error"]["code"] == "creator_already_applied"
+    assert first.status_code == 201
+    assert again.json()["error"]["code"] == "creator_already_applied"
 
 
 def test_a_double_tap_with_the_same_request_key_charges_once(api_client, pair) -> None:
@@ -252,7 +259,8 @@ def test_a_double_tap_with_the_same_request_key_charges_once(api_client, pair) -
     assert len(STANDIN.all("payment_intents")) == 1
     other = api_client.post("/api/v1/payouts/tips/", {**body, "amount": 2000},
                             HTTP_IDEMPOTENCY_KEY="tap-1")  # fmt: skip
-    assert other.status_code == 409 and other.json()["error"]["code"] == "tip_request_key_reused"
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "tip_request_key_reused"
 
 
 def test_a_double_tap_without_a_key_charges_once(api_client, pair) -> None:
@@ -268,7 +276,8 @@ def test_a_double_tap_without_a_key_charges_once(api_client, pair) -> None:
     assert len(STANDIN.all("payment_intents")) == 1
     # Another amount is another tip.
     other = api_client.post("/api/v1/payouts/tips/", {**body, "amount": 500})
-    assert other.status_code == 201 and other.json()["uuid"] != first.json()["uuid"]
+    assert other.status_code == 201
+    assert other.json()["uuid"] != first.json()["uuid"]
     assert len(STANDIN.all("payment_intents")) == 2
 
 
@@ -283,7 +292,8 @@ def test_the_same_tip_again_after_the_duplicate_window_is_a_new_tip(api_client, 
         created=Tip.objects.get(uuid=first["uuid"]).created - timedelta(seconds=61)
     )
     again = api_client.post("/api/v1/payouts/tips/", body)
-    assert again.status_code == 201 and again.json()["uuid"] != first["uuid"]
+    assert again.status_code == 201
+    assert again.json()["uuid"] != first["uuid"]
     assert len(STANDIN.all("payment_intents")) == 2
 
 
@@ -295,7 +305,8 @@ def test_a_tip_that_failed_can_be_sent_again_at_once_without_a_key(api_client, p
                                {**body, "payment_method": "pm_card_chargeDeclined"})  # fmt: skip
     assert declined.status_code == 402
     retried = api_client.post("/api/v1/payouts/tips/", {**body, "payment_method": "pm_card_visa"})
-    assert retried.status_code == 201 and retried.json()["status"] == "succeeded"
+    assert retried.status_code == 201
+    assert retried.json()["status"] == "succeeded"
 
 
 def test_an_operator_sets_the_tip_limits_from_the_environment() -> None:

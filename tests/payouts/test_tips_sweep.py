@@ -59,7 +59,8 @@ def test_a_tip_charged_whose_answer_was_lost_is_settled_as_succeeded(
     assert timed_out.status_code == 503
     assert timed_out.json()["error"]["code"] == "payment_provider_unavailable"
     tip = Tip.objects.get()
-    assert tip.status == Tip.Status.CREATED and not tip.stripe_payment_intent_id
+    assert tip.status == Tip.Status.CREATED
+    assert not tip.stripe_payment_intent_id
     (intent,) = STANDIN.all("payment_intents")
     assert intent["status"] == "succeeded"  # the card was charged
 
@@ -81,7 +82,8 @@ def test_a_tip_charged_whose_answer_was_lost_is_settled_as_succeeded(
                                      "amount": 1000, "currency": "USD"}]  # fmt: skip
     # The client's retry of the same tap shows the outcome and charges nothing more.
     retried = _send(api_client, sender, creator)
-    assert retried.status_code == 201 and retried.json()["status"] == "succeeded"
+    assert retried.status_code == 201
+    assert retried.json()["status"] == "succeeded"
     assert len(STANDIN.all("payment_intents")) == 1
 
 
@@ -92,12 +94,14 @@ def test_a_tip_the_provider_never_saw_is_failed_with_a_reason(
     STANDIN.fail_next = [StandInError(500, "api_error", "boom") for _ in range(3)]  # > retries
     assert _send(api_client, sender, creator).status_code == 503
     tip = Tip.objects.get()
-    assert tip.status == Tip.Status.CREATED and not STANDIN.all("payment_intents")
+    assert tip.status == Tip.Status.CREATED
+    assert not STANDIN.all("payment_intents")
     _age(tip)
     assert _sweep(django_capture_on_commit_callbacks) == ["failed"]
     tip.refresh_from_db()
     assert (tip.status, tip.failure_code) == ("failed", "provider_no_record")
-    assert not Journal.objects.exists() and not STANDIN.all("payment_intents")
+    assert not Journal.objects.exists()
+    assert not STANDIN.all("payment_intents")
     detail = api_client.get(f"/api/v1/payouts/tips/{tip.uuid}/").json()
     assert (detail["status"], detail["failure_code"]) == ("failed", "provider_no_record")
     assert _money_notes(sender) == [{"tip": str(tip.uuid), "event": "tip_failed",
@@ -105,7 +109,8 @@ def test_a_tip_the_provider_never_saw_is_failed_with_a_reason(
     assert _money_notes(creator) == []
     # Nothing was charged, so nothing counts against the day's limit: a new tap goes through.
     again = _send(api_client, sender, creator, key="tap-2")
-    assert again.status_code == 201 and again.json()["status"] == "succeeded"
+    assert again.status_code == 201
+    assert again.json()["status"] == "succeeded"
 
 
 def test_a_tip_stays_stuck_while_the_provider_cannot_be_asked(
@@ -135,7 +140,8 @@ def test_a_tip_whose_lost_answer_asked_for_3ds_waits_for_the_cardholder(
     _age(tip)
     assert _sweep(django_capture_on_commit_callbacks) == ["requires_action"]
     tip.refresh_from_db()
-    assert tip.status == Tip.Status.REQUIRES_ACTION and tip.stripe_payment_intent_id
+    assert tip.status == Tip.Status.REQUIRES_ACTION
+    assert tip.stripe_payment_intent_id
 
 
 def test_the_payments_sweep_is_scheduled() -> None:

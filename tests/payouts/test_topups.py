@@ -58,7 +58,8 @@ def test_a_topup_succeeded_event_books_one_funding_journal_and_raises_the_platfo
 
     journal = _funding().get()
     assert journal.idempotency_key == f"topup:{topup['id']}"
-    assert journal.stripe_topup_id == topup["id"] and journal.currency == "USD"
+    assert journal.stripe_topup_id == topup["id"]
+    assert journal.currency == "USD"
     assert _entries(journal) == {
         (Kind.PLATFORM_BALANCE, 250_000),
         (Kind.PLATFORM_FUNDING, -250_000),
@@ -117,7 +118,8 @@ def test_only_a_succeeded_topup_is_booked() -> None:
     with pytest.raises(TopupNotSucceeded) as refused:
         services.topup_book(topup=topup, reason="early")
 
-    assert refused.value.code == "topup_not_succeeded" and "pending" in refused.value.message
+    assert refused.value.code == "topup_not_succeeded"
+    assert "pending" in refused.value.message
     assert not Journal.objects.exists()
 
 
@@ -143,7 +145,8 @@ def _errors(response: Any) -> str:
 def test_the_journal_list_links_to_the_top_up_form(client, staff) -> None:
     listing = client.get("/admin/payouts/journal/")
     assert listing.status_code == 200
-    assert b"data-book-topup" in listing.content and BOOK_URL.encode() in listing.content
+    assert b"data-book-topup" in listing.content
+    assert BOOK_URL.encode() in listing.content
     assert b"/admin/payouts/journal/add/" not in listing.content  # still no "add"
     assert client.get("/admin/payouts/journal/add/").status_code == 403
     assert client.get(BOOK_URL).status_code == 200
@@ -157,14 +160,17 @@ def test_staff_book_a_topup_whose_event_was_lost_once(client, staff) -> None:
     assert response.status_code == 200
     assert f"Top-up {topup['id']} booked" in response.content.decode()
     journal = _funding().get()
-    assert journal.stripe_topup_id == topup["id"] and "outage of 3 Dec" in journal.description
+    assert journal.stripe_topup_id == topup["id"]
+    assert "outage of 3 Dec" in journal.description
     assert _platform_balance() == 400_000
     entry = AuditEntry.objects.get(action="topup_booked")
-    assert entry.actor == staff and "outage of 3 Dec" in entry.note
+    assert entry.actor == staff
+    assert "outage of 3 Dec" in entry.note
 
     again = _book(client, topup["id"])
     assert "is already booked" in again.content.decode()
-    assert _funding().count() == 1 and _platform_balance() == 400_000
+    assert _funding().count() == 1
+    assert _platform_balance() == 400_000
 
 
 def test_the_event_arriving_after_staff_booked_it_books_nothing(
@@ -175,7 +181,8 @@ def test_the_event_arriving_after_staff_booked_it_books_nothing(
 
     assert post_event(client, webhook_endpoint, _event_of(topup)).status_code == 200
 
-    assert _funding().count() == 1 and _platform_balance() == 400_000
+    assert _funding().count() == 1
+    assert _platform_balance() == 400_000
 
 
 def test_an_unknown_topup_id_is_a_form_error(client, staff) -> None:
@@ -214,7 +221,8 @@ def test_stripe_unreachable_is_a_form_error_saying_try_again(client, staff) -> N
 
     response = _book(client, topup["id"])
 
-    assert "Stripe could not be reached" in _errors(response) and "Try again" in _errors(response)
+    assert "Stripe could not be reached" in _errors(response)
+    assert "Try again" in _errors(response)
     assert not Journal.objects.exists()
     assert "booked" in _book(client, topup["id"]).content.decode()  # Stripe is back
     assert _funding().count() == 1

@@ -141,7 +141,8 @@ def test_a_payout_event_from_an_unknown_account_is_flagged_for_staff_and_never_b
         Discrepancy.Kind.UNKNOWN_ACCOUNT, "payout", "po_foreign1",
     )  # fmt: skip
     assert (flagged.provider_amount, flagged.provider_currency) == (90_000, "USD")
-    assert "evt_foreign1" in flagged.detail and "acct_not_ours" in flagged.detail
+    assert "evt_foreign1" in flagged.detail
+    assert "acct_not_ours" in flagged.detail
     assert not flagged.resolved
     # Kept unprocessed: once staff connect the account, a replay of the event is applied.
     assert not HandledEvent.objects.filter(event_id="evt_foreign1").exists()

@@ -51,7 +51,8 @@ def test_admin_action_ends_rooms_through_the_service(staff_client: Client) -> No
     )
     assert response.status_code == 302
     room.refresh_from_db()
-    assert room.status == "ended" and room.end_reason == "ended_by_staff"
+    assert room.status == "ended"
+    assert room.end_reason == "ended_by_staff"
     assert not RoomParticipant.objects.filter(room=room).exists()
 
 
@@ -66,8 +67,10 @@ def test_demo_data_loads_live_rooms_and_an_event_idempotently() -> None:
     roles = dict(
         RoomParticipant.objects.filter(room=ada_room).values_list("user__username", "role")
     )
-    assert roles["ada"] == "moderator" and roles["grace"] == "speaker"
+    assert roles["ada"] == "moderator"
+    assert roles["grace"] == "speaker"
     assert roles["hedy"] == "listener"
     list(demo.load())
-    assert Room.objects.count() == 2 and ScheduledEvent.objects.count() == 1
+    assert Room.objects.count() == 2
+    assert ScheduledEvent.objects.count() == 1
     assert RoomParticipant.objects.filter(room=ada_room).count() == len(roles)

@@ -37,24 +37,29 @@ def test_create_a_room_and_get_its_snapshot() -> None:
     )
     assert response.status_code == 201
     body = response.json()
-    assert body["room"]["title"] == "Morning" and body["room"]["type"] == "social"
-    assert body["you"]["role"] == "moderator" and body["seq"] == 0
+    assert body["room"]["title"] == "Morning"
+    assert body["room"]["type"] == "social"
+    assert body["you"]["role"] == "moderator"
+    assert body["seq"] == 0
     detail = as_user(creator).get(f"/api/v1/rooms/{body['room']['id']}/")
-    assert detail.status_code == 200 and detail.json()["stage"][0]["user"]["id"] == creator.pk
+    assert detail.status_code == 200
+    assert detail.json()["stage"][0]["user"]["id"] == creator.pk
 
 
 def test_create_validates_fields_in_the_error_shape() -> None:
     response = as_user(MemberFactory()).post("/api/v1/rooms/", {"type": "secret"}, format="json")
     assert response.status_code == 400
     error = response.json()["error"]
-    assert error["code"] == "invalid" and "type" in error["fields"]
+    assert error["code"] == "invalid"
+    assert "type" in error["fields"]
 
 
 def test_join_leave_and_stage_actions_over_rest(stage: Stage) -> None:
     newcomer = MemberFactory()
     base = f"/api/v1/rooms/{stage.room.pk}"
     joined = as_user(newcomer).post(f"{base}/join/")
-    assert joined.status_code == 200 and joined.json()["you"]["role"] == "listener"
+    assert joined.status_code == 200
+    assert joined.json()["you"]["role"] == "listener"
     assert as_user(newcomer).post(f"{base}/hand-raise/").json()["you"]["hand_raised"] is True
     invited = as_user(stage.moderator).post(
         f"{base}/speaker-invite/", {"user_id": newcomer.pk}, format="json"
@@ -78,11 +83,14 @@ def test_action_errors_have_stable_codes_and_statuses(stage: Stage) -> None:
     response = as_user(stage.moderator).post(
         f"{base}/speaker-invite/", {"user_id": stage.speaker.pk}, format="json"
     )
-    assert response.status_code == 409 and response.json()["error"]["code"] == "already_speaker"
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "already_speaker"
     response = as_user(stage.moderator).post(f"{base}/mute/", {"user_id": "x"}, format="json")
-    assert response.status_code == 400 and "user_id" in response.json()["error"]["fields"]
+    assert response.status_code == 400
+    assert "user_id" in response.json()["error"]["fields"]
     response = as_user(stage.moderator).post("/api/v1/rooms/999999/end/")
-    assert response.status_code == 404 and response.json()["error"]["code"] == "room_not_found"
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "room_not_found"
 
 
 @pytest.mark.parametrize(
@@ -131,9 +139,11 @@ def test_audience_pages_over_rest(stage: Stage) -> None:
         participant(stage.room, MemberFactory())
     url = f"/api/v1/rooms/{stage.room.pk}/audience/"
     first = as_user(stage.listener).get(url, {"limit": 2}).json()
-    assert len(first["items"]) == 2 and first["audience_count"] == 4
+    assert len(first["items"]) == 2
+    assert first["audience_count"] == 4
     second = as_user(stage.listener).get(url, {"limit": 2, "cursor": first["next_cursor"]}).json()
-    assert len(second["items"]) == 2 and second["next_cursor"] is None
+    assert len(second["items"]) == 2
+    assert second["next_cursor"] is None
     bad = as_user(stage.listener).get(url, {"limit": "many"})
     assert bad.status_code == 400
 
@@ -144,7 +154,8 @@ def test_ping_and_invite_and_share_link(stage: Stage) -> None:
     response = as_user(stage.listener).post(f"{base}/ping/", {"user_id": friend.pk}, format="json")
     assert response.json() == {"room_id": stage.room.pk, "user_id": friend.pk, "kind": "ping"}
     shared = as_user(friend).get(f"/api/v1/rooms/share/{stage.room.share_token}/")
-    assert shared.status_code == 200 and shared.json()["id"] == stage.room.pk
+    assert shared.status_code == 200
+    assert shared.json()["id"] == stage.room.pk
     missing = as_user(friend).get("/api/v1/rooms/share/nope/")
     assert missing.status_code == 404
 
@@ -172,7 +183,8 @@ def test_hallway_endpoint_has_constant_queries(count: int, django_assert_num_que
     with django_assert_num_queries(4):
         response = client.get("/api/v1/hallway/", {"limit": 50})
     body = response.json()
-    assert body["count"] == count and len(body["results"]) == count
+    assert body["count"] == count
+    assert len(body["results"]) == count
 
 
 def test_hallway_is_paginated() -> None:
@@ -180,7 +192,8 @@ def test_hallway_is_paginated() -> None:
     for _ in range(3):
         RoomFactory()
     body = as_user(viewer).get("/api/v1/rooms/", {"limit": 2}).json()
-    assert len(body["results"]) == 2 and body["next"]
+    assert len(body["results"]) == 2
+    assert body["next"]
 
 
 def test_search_endpoint() -> None:
@@ -200,17 +213,21 @@ def test_events_create_rsvp_ics_and_start() -> None:
     assert created.status_code == 201, created.content
     event_id = created.json()["id"]
     rsvp = as_user(fan).post(f"/api/v1/events/{event_id}/rsvp/")
-    assert rsvp.json()["going"] is True and rsvp.json()["rsvp_count"] == 1
+    assert rsvp.json()["going"] is True
+    assert rsvp.json()["rsvp_count"] == 1
     assert EventRSVP.objects.filter(event_id=event_id, user=fan).exists()
     ics = as_user(fan).get(f"/api/v1/events/{event_id}/ics/")
-    assert ics.status_code == 200 and ics["Content-Type"].startswith("text/calendar")
+    assert ics.status_code == 200
+    assert ics["Content-Type"].startswith("text/calendar")
     assert b"SUMMARY:Ask me anything" in ics.content
     upcoming = as_user(fan).get("/api/v1/events/upcoming/").json()
     assert [e["id"] for e in upcoming["results"]] == [event_id]
     refused = as_user(fan).post(f"/api/v1/events/{event_id}/start/")
-    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_host"
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "not_host"
     started = as_user(host).post(f"/api/v1/events/{event_id}/start/")
-    assert started.status_code == 200 and started.json()["you"]["role"] == "moderator"
+    assert started.status_code == 200
+    assert started.json()["you"]["role"] == "moderator"
     assert ScheduledEvent.objects.get(pk=event_id).room_id == started.json()["room"]["id"]
 
 

@@ -154,7 +154,8 @@ async def test_a_banned_listener_leaves_in_front_of_everyone(web: list[Hub], soc
 
     assert await listener_client.wait_closed(timeout=10) == 4403
     removed = await next_of_type(mod_client, "room.user_removed", timeout=10)
-    assert removed["data"]["user_id"] == listener.pk and removed["data"]["was_on_stage"] is False
+    assert removed["data"]["user_id"] == listener.pk
+    assert removed["data"]["was_on_stage"] is False
     count = await next_of_type(mod_client, "room.audience_count", timeout=10)
     assert count["data"] == {"count": 0}
     assert await role_of(room, listener) is None
@@ -214,5 +215,6 @@ async def test_a_banned_persons_cookie_and_session_token_open_no_socket(
     by_token, _ = await connect(web[1], sockets, headers=[(b"x-session-token", key.encode())])
     for client in (by_cookie, by_token):
         error = await client.next_event()
-        assert error["type"] == "error" and error["code"] == "not_authenticated"
+        assert error["type"] == "error"
+        assert error["code"] == "not_authenticated"
         assert await client.wait_closed() == 4401

@@ -57,13 +57,16 @@ def test_a_named_cohost_is_asked_and_is_not_a_host_until_they_accept() -> None:
 
     asked = Notification.objects.get(recipient=cohost, kind="event_cohost")
     assert asked.actor == host
-    assert asked.data["action"] == "invited" and asked.data["event_id"] == event_id
+    assert asked.data["action"] == "invited"
+    assert asked.data["event_id"] == event_id
     invite = _invite_of(cohost)
     assert invite["id"] == asked.data["invite_id"]
-    assert invite["event"]["id"] == event_id and invite["invited_by"]["id"] == host.pk
+    assert invite["event"]["id"] == event_id
+    assert invite["invited_by"]["id"] == host.pk
     # not a host yet: they cannot start the event's room
     refused = _as(cohost).post(f"/api/v1/events/{event_id}/start/", {}, format="json")
-    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_host"
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "not_host"
 
     accepted = _as(cohost).post(f"/api/v1/events/cohost-invites/{invite['id']}/accept/")
     assert accepted.status_code == 200, accepted.json()
@@ -83,7 +86,8 @@ def test_a_decline_leaves_them_out_tells_the_host_and_is_final() -> None:
 
     declined = _as(cohost).post(f"/api/v1/events/cohost-invites/{invite['id']}/decline/")
 
-    assert declined.status_code == 200 and declined.json()["status"] == "declined"
+    assert declined.status_code == 200
+    assert declined.json()["status"] == "declined"
     assert _host_ids(event_id) == {host.pk}
     told = Notification.objects.get(recipient=host, kind="event_cohost")
     assert (told.actor, told.data["action"]) == (cohost, "declined")
@@ -122,7 +126,8 @@ def test_adding_a_blocked_cohost_to_an_existing_event_is_refused() -> None:
         f"/api/v1/events/{event.pk}/", {"host_ids": [other_host.pk, blocked.pk]}, format="json"
     )
 
-    assert edited.status_code == 403 and edited.json()["error"]["code"] == "cohost_blocked"
+    assert edited.status_code == 403
+    assert edited.json()["error"]["code"] == "cohost_blocked"
     assert _host_ids(event.pk) == {host.pk, other_host.pk}
     assert not EventCohostInvite.objects.filter(user=blocked).exists()
 
@@ -135,7 +140,8 @@ def test_a_block_after_the_invitation_refuses_the_accept() -> None:
 
     refused = _as(cohost).post(f"/api/v1/events/cohost-invites/{invite['id']}/accept/")
 
-    assert refused.status_code == 403 and refused.json()["error"]["code"] == "cohost_blocked"
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "cohost_blocked"
     assert _host_ids(event_id) == {host.pk}
 
 

@@ -58,5 +58,6 @@ async def test_deleting_an_account_closes_its_sockets_and_it_leaves_the_room(
         web[0], sockets, headers=[(b"cookie", f"sessionid={key}".encode())]
     )
     error = await by_cookie.next_event()
-    assert error["type"] == "error" and error["code"] == "not_authenticated"
+    assert error["type"] == "error"
+    assert error["code"] == "not_authenticated"
     assert await by_cookie.wait_closed() == 4401

@@ -87,7 +87,8 @@ def test_the_quiet_talk_room_comes_second_with_its_microphones_muted(demo_output
     hallway = login("hedy").get("/api/v1/hallway/").json()["results"]
     assert [card["title"] for card in hallway] == [demo.MUSIC_ROOM.title, demo.TALK_ROOM.title]
     snapshot = login("hedy").get(f"/api/v1/rooms/{hallway[1]['id']}/").json()
-    assert snapshot["stage"] and all(item["muted"] for item in snapshot["stage"])
+    assert snapshot["stage"]
+    assert all(item["muted"] for item in snapshot["stage"])
 
 
 def test_demo_data_prints_the_logins_and_where_to_listen(demo_output: str) -> None:
@@ -140,12 +141,14 @@ def test_a_bot_whose_room_ended_opens_it_again_with_its_band_and_audience(
     room_id, token = demo_speaker.prepare(
         "miles", demo_speaker.DEFAULT_ROOM, demo_speaker.DEFAULT_USERS
     )
-    assert room_id != old.pk and token
+    assert room_id != old.pk
+    assert token
     snapshot = login("ada").post(f"/api/v1/rooms/{room_id}/join/").json()
     assert [item["user"]["username"] for item in snapshot["stage"]] == list(
         demo_speaker.DEFAULT_USERS
     )
-    assert snapshot["audience_count"] >= 4 and snapshot["hands_count"] >= 1
+    assert snapshot["audience_count"] >= 4
+    assert snapshot["hands_count"] >= 1
     assert login("hedy").get("/api/v1/hallway/").json()["results"][0]["id"] == room_id
 
 

@@ -38,9 +38,9 @@ def collect(groups: list[str], action: Callable[[], Any], expect: int) -> list[d
             await layer.group_add(group, channel)
         try:
             await sync_to_async(action)()
-            received = []
-            for _ in range(expect):
-                received.append(await asyncio.wait_for(layer.receive(channel), timeout=3))
+            received = [
+                await asyncio.wait_for(layer.receive(channel), timeout=3) for _ in range(expect)
+            ]
             try:  # and nothing more
                 extra = await asyncio.wait_for(layer.receive(channel), timeout=0.2)
                 received.append(extra)
@@ -117,7 +117,8 @@ def test_speaker_removed_when_moved_to_audience(stage: Stage, run) -> None:
         1,
     )
     [event] = room_events(got)
-    assert event["type"] == "room.speaker_removed" and event["seq"] == 1
+    assert event["type"] == "room.speaker_removed"
+    assert event["seq"] == 1
     assert event["data"] == {
         "user_id": stage.speaker.pk,
         "reason": "moved_by_moderator",
@@ -148,7 +149,8 @@ def test_moderator_added_and_removed(stage: Stage, run) -> None:
         1,
     )
     [added] = room_events(got)
-    assert added["type"] == "room.moderator_added" and added["seq"] == 1
+    assert added["type"] == "room.moderator_added"
+    assert added["seq"] == 1
     assert added["data"]["user"]["id"] == stage.speaker.pk
     got = collect(
         [room_group(stage.room.pk)],
@@ -161,7 +163,8 @@ def test_moderator_added_and_removed(stage: Stage, run) -> None:
         1,
     )
     [removed] = room_events(got)
-    assert removed["type"] == "room.moderator_removed" and removed["seq"] == 2
+    assert removed["type"] == "room.moderator_removed"
+    assert removed["seq"] == 2
     assert removed["data"] == {"user_id": stage.moderator.pk, "by": stage.speaker.pk}
 
 
@@ -172,8 +175,10 @@ def test_moderator_added_when_the_last_moderator_leaves(stage: Stage, run) -> No
         2,
     )
     left, promoted = room_events(got)
-    assert left["type"] == "room.speaker_removed" and left["seq"] == 1
-    assert promoted["type"] == "room.moderator_added" and promoted["seq"] == 2
+    assert left["type"] == "room.speaker_removed"
+    assert left["seq"] == 1
+    assert promoted["type"] == "room.moderator_added"
+    assert promoted["seq"] == 2
     assert promoted["data"]["reason"] == "last_moderator_left"
 
 
@@ -197,7 +202,8 @@ def test_speaker_muted_and_unmuted(stage: Stage, run) -> None:
         1,
     )
     [muted] = room_events(got)
-    assert muted["type"] == "room.speaker_muted" and muted["seq"] == unmuted["seq"] + 1
+    assert muted["type"] == "room.speaker_muted"
+    assert muted["seq"] == unmuted["seq"] + 1
     assert muted["data"]["by"] == stage.moderator.pk
 
 
@@ -240,7 +246,8 @@ def test_hand_lowered_by_a_moderator_tells_its_owner(stage: Stage, run) -> None:
         1,
     )
     event = got[0]["event"]
-    assert event["type"] == "room.hand_lowered" and event["data"]["by"] == stage.moderator.pk
+    assert event["type"] == "room.hand_lowered"
+    assert event["data"]["by"] == stage.moderator.pk
 
 
 def test_hand_raised_is_not_sent_to_the_audience(stage: Stage, run) -> None:
@@ -352,8 +359,10 @@ def test_pinged(stage: Stage, run) -> None:
         1,
     )
     event = got[0]["event"]
-    assert event["type"] == "room.pinged" and event["room_id"] == stage.room.pk
-    assert event["data"]["by"]["id"] == stage.listener.pk and event["data"]["kind"] == "ping"
+    assert event["type"] == "room.pinged"
+    assert event["room_id"] == stage.room.pk
+    assert event["data"]["by"]["id"] == stage.listener.pk
+    assert event["data"]["kind"] == "ping"
 
 
 def test_listener_joins_and_leaves_are_not_broadcast_but_poke_the_audience_hook(

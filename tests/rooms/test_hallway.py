@@ -112,7 +112,8 @@ def test_hallway_query_count_is_constant(count: int, django_assert_num_queries) 
         follow(viewer, room.created_by)
     with django_assert_num_queries(3):
         items = [hallway_item(room) for room in room_hallway_queryset(viewer=viewer)]
-    assert len(items) == count and all(len(i["speakers"]) == 2 for i in items)
+    assert len(items) == count
+    assert all(len(i["speakers"]) == 2 for i in items)
 
 
 def test_search_finds_people_rooms_and_clubs_by_name_and_topic() -> None:

@@ -68,7 +68,8 @@ def test_a_host_starts_the_room_once() -> None:
     event = EventFactory(title="Book club")
     room = schedule_services.event_start_room(user=event.created_by, event_id=event.pk)
     again = schedule_services.event_start_room(user=event.created_by, event_id=event.pk)
-    assert room.pk == again.pk and room.title == "Book club"
+    assert room.pk == again.pk
+    assert room.title == "Book club"
     assert RoomParticipant.objects.get(room=room).user == event.created_by
     with pytest.raises(ApplicationError) as excinfo:
         schedule_services.event_start_room(user=MemberFactory(), event_id=event.pk)
@@ -156,6 +157,8 @@ def test_starting_an_event_invites_cohosts_and_rsvps_and_cohosts_join_as_moderat
     assert services.room_join(user=fan, room_id=room.pk).role == "listener"
     with django_capture_on_commit_callbacks() as callbacks:
         joined = services.room_join(user=cohost, room_id=room.pk)
-    assert joined.role == "moderator" and joined.stage_since is not None
+    assert joined.role == "moderator"
+    assert joined.stage_since is not None
     room.refresh_from_db()
-    assert room.seq == 1 and len(callbacks) == 1  # one room.moderator_added event
+    assert room.seq == 1
+    assert len(callbacks) == 1

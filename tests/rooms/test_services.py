@@ -37,10 +37,13 @@ def test_room_create_makes_the_creator_an_unmuted_moderator_on_stage() -> None:
     creator = MemberFactory()
     topic = TopicFactory()
     room = services.room_create(user=creator, title="Hi", type="social", topic_ids=[topic.pk])
-    assert room.status == Room.Status.LIVE and room.capacity == 5000
+    assert room.status == Room.Status.LIVE
+    assert room.capacity == 5000
     assert list(room.topics.all()) == [topic]
     row = RoomParticipant.objects.get(room=room, user=creator)
-    assert row.role == "moderator" and row.stage_since is not None and row.muted is False
+    assert row.role == "moderator"
+    assert row.stage_since is not None
+    assert row.muted is False
 
 
 def test_room_create_takes_default_capacity_from_settings(settings) -> None:
@@ -66,7 +69,8 @@ def test_room_create_refuses_waitlisted_people() -> None:
 def test_joining_puts_a_member_in_the_audience(stage: Stage) -> None:
     newcomer = MemberFactory()
     row = services.room_join(user=newcomer, room_id=stage.room.pk)
-    assert row.role == "listener" and row.stage_since is None
+    assert row.role == "listener"
+    assert row.stage_since is None
 
 
 def test_joining_twice_keeps_the_role(stage: Stage) -> None:
@@ -151,14 +155,17 @@ def test_when_nobody_is_left_the_room_ends() -> None:
     room = RoomFactory()
     services.room_leave(user=room.created_by, room_id=room.pk)
     room.refresh_from_db()
-    assert room.status == "ended" and room.ended_at is not None and room.end_reason == "empty"
+    assert room.status == "ended"
+    assert room.ended_at is not None
+    assert room.end_reason == "empty"
 
 
 def test_when_nobody_is_left_on_stage_the_room_ends(stage: Stage) -> None:
     services.room_leave(user=stage.speaker, room_id=stage.room.pk)
     services.room_leave(user=stage.moderator, room_id=stage.room.pk)
     stage.room.refresh_from_db()
-    assert stage.room.status == "ended" and stage.room.end_reason == "no_stage"
+    assert stage.room.status == "ended"
+    assert stage.room.end_reason == "no_stage"
     assert not RoomParticipant.objects.filter(room=stage.room).exists()
 
 
@@ -171,7 +178,8 @@ def test_ending_is_moderator_only_and_idempotent(stage: Stage) -> None:
     seq = Room.objects.get(pk=stage.room.pk).seq
     services.room_end(user=stage.moderator, room_id=stage.room.pk)
     room = Room.objects.get(pk=stage.room.pk)
-    assert room.status == "ended" and room.seq == seq
+    assert room.status == "ended"
+    assert room.seq == seq
 
 
 def test_actions_in_an_ended_room_are_refused(stage: Stage) -> None:
@@ -234,8 +242,11 @@ def test_invite_accept_brings_a_listener_on_stage_muted(stage: Stage) -> None:
         user=stage.moderator, room_id=stage.room.pk, target_id=stage.listener.pk
     )
     row = services.room_speaker_invite_accept(user=stage.listener, room_id=stage.room.pk)
-    assert row.role == "speaker" and row.muted is True and row.stage_since is not None
-    assert row.hand_raised_at is None and row.speaker_invited_at is None
+    assert row.role == "speaker"
+    assert row.muted is True
+    assert row.stage_since is not None
+    assert row.hand_raised_at is None
+    assert row.speaker_invited_at is None
 
 
 def test_accepting_without_an_invite_is_refused(stage: Stage) -> None:
@@ -249,7 +260,8 @@ def test_declining_clears_the_invite(stage: Stage) -> None:
         user=stage.moderator, room_id=stage.room.pk, target_id=stage.listener.pk
     )
     row = services.room_speaker_invite_decline(user=stage.listener, room_id=stage.room.pk)
-    assert row.role == "listener" and row.speaker_invited_at is None
+    assert row.role == "listener"
+    assert row.speaker_invited_at is None
 
 
 def test_inviting_someone_already_on_stage_is_refused(stage: Stage) -> None:
@@ -403,7 +415,8 @@ def test_a_room_whose_only_person_on_stage_is_disabled_ends(stage: Stage) -> Non
     disable(stage.moderator)
     services.room_account_disabled(user_id=stage.moderator.pk)
     stage.room.refresh_from_db()
-    assert stage.room.status == "ended" and stage.room.end_reason == "no_stage"
+    assert stage.room.status == "ended"
+    assert stage.room.end_reason == "no_stage"
 
 
 # --- removal ------------------------------------------------------------------------------

@@ -20,8 +20,10 @@ def test_snapshot_is_json_and_shows_stage_audience_and_seq(stage: Stage) -> None
     snap = selectors.room_snapshot(room_id=stage.room.pk, viewer=stage.listener)
     json.dumps(snap)
     assert snap["seq"] == 1
-    assert snap["room"]["id"] == stage.room.pk and snap["room"]["status"] == "live"
-    assert snap["room"]["capacity"] == 5000 and snap["room"]["hand_raise_policy"] == "everyone"
+    assert snap["room"]["id"] == stage.room.pk
+    assert snap["room"]["status"] == "live"
+    assert snap["room"]["capacity"] == 5000
+    assert snap["room"]["hand_raise_policy"] == "everyone"
     assert [(s["user"]["id"], s["role"], s["muted"]) for s in snap["stage"]] == [
         (stage.moderator.pk, "moderator", False),
         (stage.speaker.pk, "speaker", False),
@@ -89,13 +91,15 @@ def test_snapshot_audience_page_size_comes_from_settings(stage: Stage, settings)
     settings.ROOM_AUDIENCE_PAGE_SIZE = 1
     participant(stage.room, MemberFactory())
     snap = selectors.room_snapshot(room_id=stage.room.pk, viewer=stage.moderator)
-    assert len(snap["audience"]["items"]) == 1 and snap["audience"]["next_cursor"]
+    assert len(snap["audience"]["items"]) == 1
+    assert snap["audience"]["next_cursor"]
 
 
 def test_a_bad_cursor_is_invalid_input(stage: Stage) -> None:
     with pytest.raises(ApplicationError) as excinfo:
         selectors.room_audience_page(room_id=stage.room.pk, viewer=stage.listener, cursor="x")
-    assert excinfo.value.code == "invalid" and "cursor" in excinfo.value.fields
+    assert excinfo.value.code == "invalid"
+    assert "cursor" in excinfo.value.fields
 
 
 def test_audience_count_selector_counts_listeners_only(stage: Stage) -> None:

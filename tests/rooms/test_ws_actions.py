@@ -67,7 +67,8 @@ def test_replies_carry_your_new_state(stage: Stage) -> None:
     reply = ACTIONS["room.speaker_invite"](
         stage.moderator, {"room_id": stage.room.pk, "user_id": stage.listener.pk}
     )
-    assert reply["user_id"] == stage.listener.pk and reply["state"]["speaker_invited"] is True
+    assert reply["user_id"] == stage.listener.pk
+    assert reply["state"]["speaker_invited"] is True
     ACTIONS["room.speaker_invite_accept"](stage.listener, {"room_id": stage.room.pk})
     assert RoomParticipant.objects.get(user=stage.listener).role == "speaker"
     reply = ACTIONS["room.end"](stage.moderator, {"room_id": stage.room.pk})

@@ -48,11 +48,12 @@ def _concrete(route: str) -> str:
 
 
 def _write_operations() -> list[tuple[str, str]]:
-    found = []
-    for route, _name, view_class in _walk(get_resolver().url_patterns):
-        for method in sorted(WRITE_METHODS):
-            if hasattr(view_class, method.lower()):
-                found.append((method, _concrete(route)))
+    found = [
+        (method, _concrete(route))
+        for route, _name, view_class in _walk(get_resolver().url_patterns)
+        for method in sorted(WRITE_METHODS)
+        if hasattr(view_class, method.lower())
+    ]
     return sorted(found)
 
 
