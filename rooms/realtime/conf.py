@@ -31,6 +31,12 @@ def redis_url() -> str:
     return str(_setting("REALTIME_REDIS_URL", None) or getattr(settings, "REDIS_URL", "") or "")
 
 
+def redis_ping_seconds() -> float:
+    """How often a process PINGs Redis on its pub/sub connection; with no answer for this long
+    again, it reconnects (rooms/realtime/pubsub.py)."""
+    return float(_setting("REALTIME_REDIS_PING_SECONDS", 5.0))
+
+
 def max_frame_bytes() -> int:
     return int(_setting("REALTIME_MAX_FRAME_BYTES", 16 * 1024))
 

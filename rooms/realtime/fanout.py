@@ -162,7 +162,10 @@ class Hub:
         self._started = self.loop.create_future()
         try:
             if self.uses_redis:
-                self._subscriber = RedisSubscriber(self.redis_url, self._on_message)
+                ping = conf.redis_ping_seconds()
+                self._subscriber = RedisSubscriber(
+                    self.redis_url, self._on_message, ping_seconds=ping, ping_timeout=ping
+                )
                 await self._subscriber.start()
             else:
                 self._queue = asyncio.Queue()

@@ -4,6 +4,13 @@ Why not redis-py's PubSub: the hub needs to know when Redis has *processed* a SU
 snapshot + seq guarantee depends on it), and it reads one message stream in one task. Speaking
 RESP directly makes both explicit: Redis answers commands in order, so the n-th `subscribe`
 confirmation for a channel belongs to the n-th SUBSCRIBE we sent for it.
+
+A subscriber only reads, so a connection that died without a word (a half-open TCP connection
+after a network partition or a host that vanished) would leave it deaf forever. It PINGs Redis
+every `ping_seconds`; when nothing at all came back for `ping_seconds + ping_timeout` it drops
+the connection, reconnects and subscribes again to every channel its sockets still need (events
+published meanwhile are lost to it: clients see a gap in `seq` and catch up from a snapshot).
+Connecting is bounded by `ping_timeout` too.
 """
 
 from __future__ import annotations
@@ -50,12 +57,27 @@ async def _read_reply(reader: asyncio.StreamReader) -> object:
     raise ConnectionError(f"Unexpected Redis reply {line!r}")
 
 
+PING_SECONDS = 5.0
+PING_TIMEOUT = 5.0
+
+
 class RedisSubscriber:
     """One connection, any number of channels; `on_message(channel, payload)` runs in order."""
 
-    def __init__(self, url: str, on_message: MessageHandler) -> None:
+    def __init__(
+        self,
+        url: str,
+        on_message: MessageHandler,
+        *,
+        ping_seconds: float = PING_SECONDS,
+        ping_timeout: float = PING_TIMEOUT,
+    ) -> None:
         self._url = url
         self._on_message = on_message
+        self._ping_seconds = ping_seconds
+        self._ping_timeout = ping_timeout
+        self._last_reply = 0.0  # loop time of the last thing Redis sent
+        self.connections_lost = 0
         self._channels: set[str] = set()
         self._pending: dict[str, collections.deque[asyncio.Future[None]]] = {}
         self._writer: asyncio.StreamWriter | None = None
@@ -92,6 +114,11 @@ class RedisSubscriber:
             self._writer.write(_command("UNSUBSCRIBE", channel))
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        # A host that swallows packets would hold a connect (or AUTH) for minutes: bounded.
+        async with asyncio.timeout(self._ping_timeout):
+            return await self._open_now()
+
+    async def _open_now(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         url = urlparse(self._url)
         context = ssl.create_default_context() if url.scheme == "rediss" else None
         reader, writer = await asyncio.open_connection(
@@ -106,18 +133,34 @@ class RedisSubscriber:
             await _read_reply(reader)
         return reader, writer
 
+    async def _keepalive(self, writer: asyncio.StreamWriter) -> None:
+        """PING on a quiet connection; drop it when Redis stopped answering (see the module)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._ping_seconds)
+            silent = loop.time() - self._last_reply
+            if silent > self._ping_seconds + self._ping_timeout:
+                logger.warning("realtime: Redis sent nothing for %.1f s (no answer to PING); "
+                               "reconnecting", silent)  # fmt: skip
+                writer.transport.abort()  # the read loop sees the end of the stream
+                return
+            writer.write(_command("PING"))
+
     async def _run(self) -> None:
         delay = 0.1
+        loop = asyncio.get_running_loop()
         while not self._closing:
             try:
                 reader, writer = await self._open()
-            except OSError as exc:
+            except OSError as exc:  # TimeoutError included
                 logger.warning("realtime: cannot reach Redis (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.1
             self._writer = writer
+            self._last_reply = loop.time()
+            keepalive = asyncio.create_task(self._keepalive(writer), name="realtime-redis-ping")
             # After a reconnect, subscribe again to everything local sockets still need.
             for channel in self._channels:
                 self._pending.setdefault(channel, collections.deque()).append(
@@ -128,8 +171,10 @@ class RedisSubscriber:
             try:
                 await self._read_loop(reader)
             except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
+                self.connections_lost += 1
                 logger.warning("realtime: lost Redis pub/sub connection (%s); reconnecting", exc)
             finally:
+                keepalive.cancel()
                 self._connected.clear()
                 self._writer = None
                 writer.close()
@@ -141,8 +186,10 @@ class RedisSubscriber:
                 self._pending.clear()
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             reply = await _read_reply(reader)
+            self._last_reply = loop.time()  # anything counts: a message, a confirmation, a pong
             if not isinstance(reply, list) or len(reply) < 3:
                 continue
             kind = reply[0]
