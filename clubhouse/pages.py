@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from clubhouse.errors import ApplicationError
+from media_relay.conf import listener_slots
 from rooms.conf import room_visit_retention_days
 from rooms.selectors import room_club_slug, room_get_by_share_token, room_get_visible
 
@@ -66,7 +67,9 @@ def room(request: HttpRequest, room_id: int) -> HttpResponse:
             # A member without premium: lead them to the club, where they can subscribe.
             return error_page(request, exc, club_slug=room_club_slug(room_id=room_id))
         return error_page(request, exc)
-    return render(request, "rooms/room.html", {"room_id": room_id, "room": found})
+    # The page offers as many receive slots as the relay forwards (RELAY_LISTENER_SLOTS).
+    return render(request, "rooms/room.html",
+                  {"room_id": room_id, "room": found, "relay_listener_slots": listener_slots()})  # fmt: skip
 
 
 @member_page

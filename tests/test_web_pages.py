@@ -49,6 +49,17 @@ def test_room_page_for_a_live_room_and_an_error_page_otherwise(client: Client) -
     assert client.get("/rooms/999999/").status_code == 404
 
 
+def test_the_room_page_offers_as_many_slots_as_the_relay_forwards(
+    client: Client, settings: object
+) -> None:
+    """RELAY_LISTENER_SLOTS reaches the page's offer: a raised count is heard, not dropped."""
+    room = room_create(user=UserFactory(), title="Loud room")
+    client.force_login(UserFactory())
+    assert b'data-listener-slots="3"' in client.get(f"/rooms/{room.pk}/").content
+    settings.RELAY_LISTENER_SLOTS = 5  # type: ignore[attr-defined]
+    assert b'data-listener-slots="5"' in client.get(f"/rooms/{room.pk}/").content
+
+
 def test_share_link_leads_to_the_room(client: Client) -> None:
     room = room_create(user=UserFactory(), title="Shared")
     client.force_login(UserFactory())
