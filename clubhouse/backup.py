@@ -61,6 +61,17 @@ def _run(command: list[str], env: dict[str, str]) -> None:
         raise BackupError(f"{Path(command[0]).name} failed: {done.stderr.strip()[-2000:]}")
 
 
+def _sqlite_copy(source: Path, target: Path) -> None:
+    """SQLite's online backup: a consistent copy even while the server writes."""
+    reading = sqlite3.connect(str(source))
+    writing = sqlite3.connect(str(target))
+    try:
+        reading.backup(writing)
+    finally:
+        writing.close()
+        reading.close()
+
+
 def backup_make(directory: Path) -> Backup:
     """Write the database and the media into `directory`; returns the files written."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -72,13 +83,7 @@ def backup_make(directory: Path) -> Backup:
              env)  # fmt: skip
     elif connection.vendor == "sqlite":
         database = directory / f"clubhouse-{stamp}.sqlite3"
-        source = sqlite3.connect(str(connection.settings_dict["NAME"]))
-        target = sqlite3.connect(str(database))
-        try:
-            source.backup(target)
-        finally:
-            target.close()
-            source.close()
+        _sqlite_copy(Path(str(connection.settings_dict["NAME"])), database)
     else:
         raise BackupError(f"no backup for the {connection.vendor} database backend")
     media_root = Path(settings.MEDIA_ROOT)
@@ -108,13 +113,7 @@ def backup_restore(database: Path, media: Path | None = None, *, force: bool = F
         if target.exists() and target.stat().st_size and not force:
             raise BackupError(f"{target} exists: pass --force to replace it")
         connection.close()
-        source = sqlite3.connect(str(database))
-        restored = sqlite3.connect(str(target))
-        try:
-            source.backup(restored)
-        finally:
-            restored.close()
-            source.close()
+        _sqlite_copy(database, target)
     else:
         raise BackupError(f"no restore for the {connection.vendor} database backend")
     connection.close()  # the next query sees the restored database
