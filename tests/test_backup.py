@@ -5,6 +5,7 @@ uploaded media come back too."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -17,7 +18,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from clubhouse.backup import BackupError, backup_restore
+from clubhouse.backup import BackupError, _sqlite_copy, backup_restore
 from clubhouse.money import Money
 from payouts import services
 from payouts.models import Entry, Journal, Tip
@@ -109,3 +110,15 @@ def test_a_restored_backup_holds_the_same_balanced_ledger_and_the_media(
 def test_restoring_into_a_database_in_use_is_refused() -> None:
     with pytest.raises(BackupError, match="is not empty"):
         backup_restore(Path("/nonexistent.dump"))
+
+
+def test_the_sqlite_copy_of_make_run_is_consistent(tmp_path: Path) -> None:
+    """`make run`'s SQLite file is copied with SQLite's online backup (a plain file copy can
+    catch a write half-done)."""
+    source = tmp_path / "db.sqlite3"
+    with sqlite3.connect(source) as db:
+        db.execute("CREATE TABLE ledger (amount INTEGER)")
+        db.executemany("INSERT INTO ledger VALUES (?)", [(500,), (-500,)])
+    _sqlite_copy(source, tmp_path / "copy.sqlite3")
+    with sqlite3.connect(tmp_path / "copy.sqlite3") as copy:
+        assert copy.execute("SELECT count(*), sum(amount) FROM ledger").fetchone() == (2, 0)
