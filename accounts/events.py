@@ -67,7 +67,7 @@ def hook_register(hooks: list[AccountHook], hook: AccountHook) -> None:
 
 def on_account_disabled(user_id: int) -> None:
     """Call every hook; one failure does not stop the others (the ban is committed)."""
-    for hook in ACCOUNT_DISABLED_HOOKS:
+    for hook in list(ACCOUNT_DISABLED_HOOKS):  # noqa: PERF101 - a snapshot: a hook may (un)register hooks
         try:
             hook(user_id=user_id)
         except Exception:
@@ -80,7 +80,7 @@ def account_disabled_on_commit(*, user_id: int) -> None:
 
 def on_user_blocked(blocker_id: int, blocked_id: int) -> None:
     """Call every hook; one failure does not stop the others (the block is committed)."""
-    for hook in USER_BLOCKED_HOOKS:
+    for hook in list(USER_BLOCKED_HOOKS):  # noqa: PERF101 - a snapshot: a hook may (un)register hooks
         try:
             hook(blocker_id=blocker_id, blocked_id=blocked_id)
         except Exception:

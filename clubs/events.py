@@ -36,7 +36,7 @@ def on_membership_lost(club_id: int, user_id: int, reason: str = "removed") -> N
         )
     except Exception:
         logger.exception("club.membership_lost: could not reach user %s", user_id)
-    for hook in MEMBERSHIP_LOST_HOOKS:
+    for hook in list(MEMBERSHIP_LOST_HOOKS):  # noqa: PERF101 - a snapshot: a hook may (un)register hooks
         try:
             hook(club_id, user_id)
         except Exception:
