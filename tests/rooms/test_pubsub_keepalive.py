@@ -86,7 +86,7 @@ async def test_a_subscriber_on_a_silently_dead_connection_reconnects_and_hears_a
         heard.append(payload)
 
     subscriber = RedisSubscriber(
-        f"redis://127.0.0.1:{port}/0", on_message, ping_seconds=0.3, ping_timeout=0.3
+        f"redis://127.0.0.1:{port}/0", on_message, ping_seconds=0.5, ping_timeout=1.0
     )
     publisher = aioredis.Redis.from_url(redis_url)
     channel = f"keepalive-test-{uuid.uuid4().hex}"
@@ -101,13 +101,13 @@ async def test_a_subscriber_on_a_silently_dead_connection_reconnects_and_hears_a
 
         # Within a couple of PING periods it gives up on the dead connection, opens a new one
         # (through the same network, which now passes) and subscribes again.
-        await _until(lambda: subscriber.connections_lost >= 1, 5)
-        await _until(lambda: len(network.connections) >= 2, 5)
+        await _until(lambda: subscriber.connections_lost >= 1, 10)
+        await _until(lambda: len(network.connections) >= 2, 10)
 
         async def publish_after() -> None:
             await publisher.publish(channel, b"after")
 
-        await _until(lambda: b"after" in heard, 5, poke=publish_after)
+        await _until(lambda: b"after" in heard, 10, poke=publish_after)
         assert b"lost" not in heard  # what was published into the silence is gone (seq gap)
     finally:
         await subscriber.close()
