@@ -188,6 +188,11 @@ def creator_balances(creator: Any) -> dict[str, int]:
     return {row["currency"]: int(row["total"]) for row in rows}
 
 
+def journal_count() -> int:
+    """How many journals the ledger holds (a restored backup says how many came back)."""
+    return Journal.objects.count()
+
+
 def ledger_imbalances() -> list[tuple[int, str, int]]:
     """(journal id, currency, sum) for every journal that does not sum to zero: always empty."""
     rows = (

@@ -11,7 +11,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clubhouse.backup import BackupError, backup_restore
 from payouts import ledger
-from payouts.models import Journal
 
 
 class Command(BaseCommand):
@@ -35,4 +34,4 @@ class Command(BaseCommand):
         totals = ledger.ledger_totals_by_currency()
         if unbalanced or any(totals.values()):
             raise CommandError(f"restored, but the ledger does not balance: {unbalanced} {totals}")
-        self.stdout.write(f"restored; ledger balanced: {Journal.objects.count()} journals")
+        self.stdout.write(f"restored; ledger balanced: {ledger.journal_count()} journals")
