@@ -1,8 +1,15 @@
-"""Reads about people and their graph. Other apps call these; keep the names stable."""
+"""Reads about people and their graph. Other apps call these; keep the names stable.
+
+This module is accounts' public seam for reads (with `accounts.services` for writes and
+`accounts.events` for hooks): other apps never import `accounts.models` (`.importlinter`). The
+graph's id sets come back as lazy single-column QuerySets, so a caller filtering by them
+(`user__in=user_followee_ids(follower=viewer)`) still runs one query with a subquery.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 from allauth.account.models import EmailAddress
@@ -16,6 +23,7 @@ from accounts.models import (
     Follow,
     Invitation,
     Notification,
+    Topic,
     User,
     WaitlistVouch,
 )
@@ -29,6 +37,61 @@ def user_follows(follower: User, followee: User) -> bool:
 def user_is_blocked_between(a: User, b: User) -> bool:
     """True when either has blocked the other."""
     return Block.objects.filter(Q(blocker=a, blocked=b) | Q(blocker=b, blocked=a)).exists()
+
+
+def user_followee_ids(*, follower: Any) -> QuerySet[Follow, int]:
+    """Ids of the people `follower` follows (a lazy subquery)."""
+    return Follow.objects.filter(follower=follower).values_list("followee_id", flat=True)
+
+
+def user_follower_ids(*, followee: Any) -> QuerySet[Follow, int]:
+    """Ids of the people who follow `followee` (a lazy subquery)."""
+    return Follow.objects.filter(followee=followee).values_list("follower_id", flat=True)
+
+
+def users_follower_ids(*, followee_ids: Iterable[int]) -> QuerySet[Follow, int]:
+    """Ids of the people who follow any of `followee_ids` (a lazy subquery; may repeat an id)."""
+    return Follow.objects.filter(followee_id__in=followee_ids).values_list("follower_id", flat=True)
+
+
+def user_followed_by_any(user: Any, *, follower_ids: Any) -> bool:
+    """Whether anyone of `follower_ids` (ids or a subquery of ids) follows `user`."""
+    return Follow.objects.filter(follower__in=follower_ids, followee=user).exists()
+
+
+def user_blocked_ids(*, blocker: Any) -> QuerySet[Block, int]:
+    """Ids of the people `blocker` blocked (a lazy subquery)."""
+    return Block.objects.filter(blocker=blocker).values_list("blocked_id", flat=True)
+
+
+def user_blocker_ids(*, blocked: Any) -> QuerySet[Block, int]:
+    """Ids of the people who blocked `blocked` (a lazy subquery)."""
+    return Block.objects.filter(blocked=blocked).values_list("blocker_id", flat=True)
+
+
+def user_blocked_by_any(user: Any, *, blocker_ids: Any) -> bool:
+    """Whether anyone of `blocker_ids` (ids or a subquery of ids) blocked `user`."""
+    return Block.objects.filter(blocker__in=blocker_ids, blocked=user).exists()
+
+
+def user_is_blocked_with_any(user: Any, *, other_ids: Any) -> bool:
+    """True when `user` blocked, or was blocked by, anyone of `other_ids` (ids or a subquery)."""
+    return Block.objects.filter(
+        Q(blocker=user, blocked_id__in=other_ids) | Q(blocked=user, blocker_id__in=other_ids)
+    ).exists()
+
+
+def topic_list(
+    *, ids: Iterable[int] | None = None, slugs: Iterable[str] | None = None
+) -> QuerySet[Topic]:
+    """Topics, all of them or those with the given ids or slugs (unknown ones are simply not
+    there: the caller compares counts to say which were unknown)."""
+    topics = Topic.objects.all()
+    if ids is not None:
+        topics = topics.filter(pk__in=ids)
+    if slugs is not None:
+        topics = topics.filter(slug__in=slugs)
+    return topics
 
 
 def user_email_verified(user: User) -> bool:

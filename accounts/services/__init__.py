@@ -11,6 +11,7 @@ from accounts.services.graph import (
     user_ban,
     user_block,
     user_follow,
+    user_follow_seed,
     user_unblock,
     user_unfollow,
 )
@@ -25,6 +26,7 @@ from accounts.services.invitations import (
     invitation_revoke,
 )
 from accounts.services.notifications import (
+    NotificationKind,
     notification_create,
     notification_mark_all_read,
     notification_mark_read,
@@ -62,6 +64,7 @@ __all__ = [
     "InvitationUsed",
     "NoInvitationsLeft",
     "NotFound",
+    "NotificationKind",
     "PermissionDenied",
     "account_delete",
     "account_delete_by_self",
@@ -81,6 +84,7 @@ __all__ = [
     "user_ban",
     "user_block",
     "user_follow",
+    "user_follow_seed",
     "user_profile_update",
     "user_unblock",
     "user_unfollow",

@@ -37,6 +37,13 @@ def user_follow(*, follower: User, followee: User) -> Follow:
         return follow
 
 
+def user_follow_seed(*, follower: User, followee: User) -> Follow:
+    """Seed data's follow (`manage.py demo_data`): the follow exists afterwards, and nobody is
+    notified or rewarded, because no person did it. Idempotent."""
+    with transaction.atomic():
+        return Follow.objects.get_or_create(follower=follower, followee=followee)[0]
+
+
 def user_unfollow(*, follower: User, followee: User) -> None:
     """Idempotent: unfollowing someone you do not follow does nothing."""
     with transaction.atomic():

@@ -13,6 +13,10 @@ from accounts.models import (
 )
 from clubhouse.errors import NotFound
 
+# The kinds `notification_create` takes: other apps name them through this seam, never through
+# accounts.models (`NotificationKind.MONEY`).
+NotificationKind = Notification.Kind
+
 
 def notification_create(
     *, recipient: User, kind: str, actor: User | None = None, data: dict[str, Any] | None = None

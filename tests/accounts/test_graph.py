@@ -6,10 +6,23 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts import services
+from accounts import conf, services
 from accounts.models import Block, Follow, InvitationQuotaAward, Notification, Report, User
-from accounts.selectors import user_follows, user_hidden_ids, user_is_blocked_between
-from tests.factories import BlockFactory, FollowFactory, UserFactory
+from accounts.selectors import (
+    topic_list,
+    user_blocked_by_any,
+    user_blocked_ids,
+    user_blocker_ids,
+    user_followed_by_any,
+    user_followee_ids,
+    user_follower_ids,
+    user_follows,
+    user_hidden_ids,
+    user_is_blocked_between,
+    user_is_blocked_with_any,
+    users_follower_ids,
+)
+from tests.factories import BlockFactory, FollowFactory, TopicFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -277,3 +290,66 @@ def test_hidden_ids_and_visible_q_filter_user_queries() -> None:
     others = User.objects.exclude(pk=viewer.pk)
     assert set(others.exclude(pk__in=user_hidden_ids(viewer))) == {friend}
     assert set(others.filter(user_visible_q(viewer))) == {friend}
+
+
+def test_the_graph_seam_gives_id_subqueries_another_app_filters_by_in_one_query() -> None:
+    me, followed, follower, i_blocked, blocked_me, stranger = (UserFactory() for _ in range(6))
+    FollowFactory(follower=me, followee=followed)
+    FollowFactory(follower=follower, followee=me)
+    BlockFactory(blocker=me, blocked=i_blocked)
+    BlockFactory(blocker=blocked_me, blocked=me)
+    seam = {
+        "followee_ids": (user_followee_ids(follower=me), {followed}),
+        "follower_ids": (user_follower_ids(followee=me), {follower}),
+        "blocked_ids": (user_blocked_ids(blocker=me), {i_blocked}),
+        "blocker_ids": (user_blocker_ids(blocked=me), {blocked_me}),
+        "followers_of_any": (users_follower_ids(followee_ids=[me.pk, stranger.pk]), {follower}),
+    }
+    for name, (ids, people) in seam.items():
+        with CaptureQueriesContext(connection) as queries:
+            found = set(User.objects.filter(pk__in=ids))
+        assert found == people, name
+        assert len(queries) == 1, name  # a subquery, not a second round trip
+
+
+def test_the_graph_seam_answers_whether_any_of_a_group_follows_or_blocks_someone() -> None:
+    me, speaker, moderator, admin, stranger = (UserFactory() for _ in range(5))
+    FollowFactory(follower=speaker, followee=me)
+    BlockFactory(blocker=moderator, blocked=me)
+    BlockFactory(blocker=me, blocked=admin)
+    assert user_followed_by_any(me, follower_ids=[stranger.pk, speaker.pk])
+    assert not user_followed_by_any(me, follower_ids=[stranger.pk, moderator.pk])
+    assert user_blocked_by_any(me, blocker_ids=User.objects.filter(pk=moderator.pk).values("pk"))
+    assert not user_blocked_by_any(me, blocker_ids=[admin.pk, stranger.pk])  # I blocked admin
+    assert user_is_blocked_with_any(me, other_ids=[stranger.pk, admin.pk])  # either way
+    assert user_is_blocked_with_any(me, other_ids=[moderator.pk])
+    assert not user_is_blocked_with_any(me, other_ids=[speaker.pk, stranger.pk])
+
+
+def test_demo_data_follows_without_notifying_or_rewarding_anyone() -> None:
+    inviter = UserFactory()
+    a = UserFactory(invited_by=inviter)
+    others = [UserFactory() for _ in range(conf.invitation_activity_follows())]
+    first = [services.user_follow_seed(follower=a, followee=other) for other in others]
+    again = services.user_follow_seed(follower=a, followee=others[0])
+    assert again.pk == first[0].pk
+    assert Follow.objects.filter(follower=a).count() == len(others)
+    assert not Notification.objects.exists()
+    assert (
+        not InvitationQuotaAward.objects.exists()
+    )  # enough follows to earn, had a person made them
+
+
+def test_topics_by_id_or_slug_leave_out_unknown_ones() -> None:
+    music, art = TopicFactory(slug="music"), TopicFactory(slug="art")
+    assert set(topic_list(ids=[music.pk, 10**9])) == {music}
+    assert set(topic_list(slugs=["art", "nope"])) == {art}
+    assert set(topic_list(slugs=[])) == set()
+    assert {music, art} <= set(topic_list())
+
+
+def test_other_apps_name_notification_kinds_through_the_services_seam() -> None:
+    recipient = UserFactory()
+    note = services.notification_create(recipient=recipient, kind=services.NotificationKind.MONEY)
+    assert note.kind == Notification.Kind.MONEY
+    assert set(services.NotificationKind.values) == set(Notification.Kind.values)
