@@ -1,6 +1,7 @@
 """The only place accounts tell other apps about a change to an account, always after commit.
 
-accounts is below every other app (they import its models and services, never the reverse), so
+accounts is below every other app (they import its selectors and services, never its models
+nor the reverse), so
 it reaches them through hooks they register at start-up (`AppConfig.ready`):
 
 - `ACCOUNT_DISABLED_HOOKS`: each is called as `hook(user_id=...)` once the transaction that

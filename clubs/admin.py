@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.models import User
 from clubhouse.errors import ApplicationError
 from clubs import services
 from clubs.models import (
@@ -26,6 +26,11 @@ from clubs.models import (
     PremiumMembership,
     club_photo_clean,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import User
+else:
+    User = get_user_model()
 
 
 def _staff(request: HttpRequest) -> User:

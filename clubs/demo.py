@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from accounts.models import Topic, User
+from django.contrib.auth import get_user_model
+
+from accounts.selectors import topic_list
 from clubs.models import (
     Club,
     ClubFollow,
@@ -14,6 +16,11 @@ from clubs.models import (
     ClubNomination,
     PremiumMembership,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import User
+else:
+    User = get_user_model()
 
 Role = ClubMembership.Role
 
@@ -65,7 +72,7 @@ def load() -> Iterator[str]:
             },
         )
         if created:
-            club.topics.set(Topic.objects.filter(slug=topic_slug))
+            club.topics.set(topic_list(slugs=[topic_slug]))
         for username, role in roles.items():
             if username in people:
                 ClubMembership.objects.get_or_create(

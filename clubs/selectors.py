@@ -15,12 +15,12 @@ names and signatures stable:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from accounts.models import Block, User
+from accounts.selectors import user_blocked_ids, user_blocker_ids, user_is_blocked_with_any
 from clubs.errors import ClubNotFound
 from clubs.models import (
     Club,
@@ -30,6 +30,9 @@ from clubs.models import (
     ClubNomination,
     PremiumMembership,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 Role = ClubMembership.Role
 MANAGERS = (Role.ADMIN, Role.LEADER)
@@ -97,9 +100,7 @@ def club_is_blocked_for(*, user: Any, club: Club) -> bool:
     if not _authenticated(user):
         return False
     admins = club_admin_ids(club)
-    return Block.objects.filter(
-        Q(blocker=user, blocked_id__in=admins) | Q(blocked=user, blocker_id__in=admins)
-    ).exists()
+    return user_is_blocked_with_any(user, other_ids=admins)
 
 
 def club_premium_access(user: Any, club: Club, *, now: datetime | None = None) -> bool:
@@ -191,8 +192,8 @@ def club_ids_blocked_for(user: Any) -> QuerySet[ClubMembership, Any]:
     """Clubs with an admin who blocked the user or whom the user blocked (lazy subquery)."""
     if not _authenticated(user):
         return ClubMembership.objects.none().values("club_id")
-    blocked_with = Block.objects.filter(blocker=user).values("blocked_id")
-    blocked_by = Block.objects.filter(blocked=user).values("blocker_id")
+    blocked_with = user_blocked_ids(blocker=user)
+    blocked_by = user_blocker_ids(blocked=user)
     admins = ClubMembership.objects.filter(role=Role.ADMIN).filter(
         Q(user__in=blocked_with) | Q(user__in=blocked_by)
     )

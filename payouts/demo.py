@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Follow, User
+from accounts.services import user_follow_seed
 from clubhouse.money import Money
 from clubs.errors import ClubNotFound
 from clubs.selectors import club_get
@@ -26,6 +28,11 @@ from payouts.services import tickets
 from payouts.setup import standin_webhook_endpoint
 from rooms.schedule_selectors import event_by_title
 from rooms.schedule_services import event_create
+
+if TYPE_CHECKING:
+    from accounts.models import User
+else:
+    User = get_user_model()
 
 CREATORS = ["nina", "miles"]
 FAN = "ada"
@@ -72,7 +79,7 @@ def load() -> Iterator[str]:
             services.connected_account_sync(
                 data=get_provider().account_retrieve(account.stripe_account_id)
             )
-        Follow.objects.get_or_create(follower=people[FAN], followee=creator)
+        user_follow_seed(follower=people[FAN], followee=creator)
     if not _topped_up():
         # Booked as Stripe's top-ups are (services.topup_book), from the stand-in's top-up.
         topup = STANDIN.top_up(TOP_UP, "usd", description=TOP_UP_REASON)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from accounts.models import Follow, User
-from accounts.selectors import person_ref
+from accounts.selectors import person_ref, user_follower_ids
 from clubs.selectors import club_premium_access
 from payouts import conf, ledger, ticket_selectors
 from payouts.models import (
@@ -29,6 +29,11 @@ from payouts.models import (
 )
 from rooms import selectors as room_selectors
 
+if TYPE_CHECKING:
+    from accounts.models import User
+else:
+    User = get_user_model()
+
 
 def month_start(day: date) -> date:
     return day.replace(day=1)
@@ -38,7 +43,7 @@ def month_start(day: date) -> date:
 
 
 def user_followers_count(user: User) -> int:
-    return Follow.objects.filter(followee=user).count()
+    return user_follower_ids(followee=user).count()
 
 
 def user_rooms_hosted_last_30_days(user: User) -> int:

@@ -17,14 +17,22 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.demo import DEMO_PEOPLE
-from accounts.models import Follow, Topic, User
+from accounts.selectors import topic_list
+from accounts.services import user_follow_seed
 from clubhouse.errors import ApplicationError, Conflict
 from rooms import schedule_services, services
 from rooms.models import EventCohostInvite, Room, RoomParticipant, ScheduledEvent
+
+if TYPE_CHECKING:
+    from accounts.models import User
+else:
+    User = get_user_model()
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,7 @@ def room_ensure(spec: DemoRoom) -> Room | None:
         return None
     room = room_find(spec)
     if room is None:
-        topics = Topic.objects.filter(slug__in=spec.topics).values_list("pk", flat=True)
+        topics = topic_list(slugs=spec.topics).values_list("pk", flat=True)
         room = services.room_create(
             user=stage[0], title=spec.title, type=spec.type, topic_ids=list(topics)
         )
@@ -142,7 +150,7 @@ def _everyone_follows_the_stage(spec: DemoRoom) -> None:
     for person in _people([username for username, _ in DEMO_PEOPLE]):
         for followee in stage:
             if followee != person:
-                Follow.objects.get_or_create(follower=person, followee=followee)
+                user_follow_seed(follower=person, followee=followee)
 
 
 def _stale_rooms_end(spec: DemoRoom) -> None:
@@ -175,7 +183,7 @@ def load() -> Iterator[str]:
         yield line
 
     title, host_names, slugs = DEMO_EVENT
-    topics = {t.slug: t.pk for t in Topic.objects.all()}
+    topics = {t.slug: t.pk for t in topic_list()}
     hosts = _people(host_names)
     event = ScheduledEvent.objects.filter(title=title).first()
     if event is None and hosts:

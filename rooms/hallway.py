@@ -3,8 +3,9 @@ both run a constant number of queries whatever the number of rooms (asserted in 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import (
     Case,
     Count,
@@ -20,13 +21,23 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from accounts.models import Block, Follow, User
 from accounts.permissions import user_require_member
-from accounts.selectors import user_hidden_ids
+from accounts.selectors import (
+    user_blocked_ids,
+    user_blocker_ids,
+    user_followee_ids,
+    user_follower_ids,
+    user_hidden_ids,
+)
 from clubs import selectors as club_selectors
 from rooms import clubs_bridge
 from rooms.models import Room, RoomInvite, RoomParticipant, RoomRemoval
 from rooms.selectors import user_card
+
+if TYPE_CHECKING:
+    from accounts.models import User
+else:
+    User = get_user_model()
 
 STAGE_ROLES = RoomParticipant.STAGE_ROLES
 STAGE_PREVIEW = 6
@@ -49,10 +60,10 @@ def room_hallway_queryset(*, viewer: Any) -> QuerySet[Room]:
     user_require_member(viewer)
     in_room = RoomParticipant.objects.filter(room=OuterRef("pk"))
     stage = in_room.filter(role__in=STAGE_ROLES)
-    following = Follow.objects.filter(follower=viewer).values("followee_id")
-    followers = Follow.objects.filter(followee=viewer).values("follower_id")
-    blockers = Block.objects.filter(blocked=viewer).values("blocker_id")
-    blocked = Block.objects.filter(blocker=viewer).values("blocked_id")
+    following = user_followee_ids(follower=viewer)
+    followers = user_follower_ids(followee=viewer)
+    blockers = user_blocker_ids(blocked=viewer)
+    blocked = user_blocked_ids(blocker=viewer)
     is_participant = Exists(in_room.filter(user=viewer))
     invited = Q(created_by=viewer) | Q(
         Exists(RoomInvite.objects.filter(room=OuterRef("pk"), user=viewer))

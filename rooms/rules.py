@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.models import Block, Follow
+from accounts.selectors import user_blocked_by_any, user_followed_by_any
 from clubhouse.errors import ApplicationError, Conflict, PermissionDenied
 from rooms import clubs_bridge
 from rooms.models import Room, RoomInvite, RoomParticipant, RoomRemoval
@@ -27,7 +27,7 @@ def room_entry_denial(room: Room, user: Any) -> ApplicationError | None:
         return removed_error()
     stage = RoomParticipant.objects.filter(room=room, role__in=RoomParticipant.STAGE_ROLES)
     moderator_ids = stage.filter(role=RoomParticipant.Role.MODERATOR).values("user_id")
-    if Block.objects.filter(blocker__in=moderator_ids, blocked=user).exists():
+    if user_blocked_by_any(user, blocker_ids=moderator_ids):
         return PermissionDenied(
             "A moderator of this room has blocked you.", code="blocked_by_moderator"
         )
@@ -38,13 +38,15 @@ def room_entry_denial(room: Room, user: Any) -> ApplicationError | None:
         return PermissionDenied(
             "This is a closed room: only invited people may join.", code="closed_room_invite_only"
         )
-    if room.type == Room.Type.SOCIAL and not invited:
-        followed = Follow.objects.filter(follower__in=stage.values("user_id"), followee=user)
-        if not followed.exists():
-            return PermissionDenied(
-                "This social room is open to people followed by a speaker.",
-                code="social_room_not_followed",
-            )
+    if (
+        room.type == Room.Type.SOCIAL
+        and not invited
+        and not user_followed_by_any(user, follower_ids=stage.values("user_id"))
+    ):
+        return PermissionDenied(
+            "This social room is open to people followed by a speaker.",
+            code="social_room_not_followed",
+        )
     if room.club_id is not None and room.club is not None:
         return clubs_bridge.club_entry_denial(user, room.club, members_only=room.members_only)
     return None

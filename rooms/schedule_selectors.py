@@ -9,9 +9,8 @@ from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import Follow
 from accounts.permissions import user_require_member
-from accounts.selectors import user_hidden_ids
+from accounts.selectors import user_followee_ids, user_hidden_ids
 from clubhouse.errors import NotFound
 from rooms import clubs_bridge
 from rooms.models import EventCohostInvite, EventRSVP, ScheduledEvent
@@ -85,7 +84,7 @@ def event_list_upcoming(*, viewer: Any, club_slug: str | None = None) -> QuerySe
 def event_list_for_you(*, viewer: Any) -> QuerySet[ScheduledEvent]:
     """Upcoming events you host, RSVP'd to, hosted by people you follow, or of your clubs;
     never one hosted by someone hidden from you (blocks either way)."""
-    following = Follow.objects.filter(follower=viewer).values("followee_id")
+    following = user_followee_ids(follower=viewer)
     mine = (
         Q(hosts=viewer)
         | Q(hosts__in=following)

@@ -5,20 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Block, Follow, Notification, Topic, User
 from accounts.permissions import user_require_member
-from accounts.services import notification_create
+from accounts.selectors import topic_list, user_is_blocked_with_any, users_follower_ids
+from accounts.services import NotificationKind, notification_create
 from clubhouse.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from clubs import selectors as club_selectors
 from rooms import clubs_bridge, services, tickets_bridge
 from rooms.conf import event_reminder_minutes
 from rooms.models import EventCohostInvite, EventRSVP, Room, ScheduledEvent
+
+if TYPE_CHECKING:
+    from accounts.models import User
+else:
+    User = get_user_model()
 
 MAX_HOSTS = 10
 
@@ -69,7 +75,7 @@ def _validated(
         clean["hosts"] = hosts
     if topic_ids is not None:
         wanted = set(topic_ids)
-        topics = list(Topic.objects.filter(pk__in=wanted))
+        topics = list(topic_list(ids=wanted))
         if len(topics) != len(wanted):
             errors["topic_ids"] = ["Unknown topic."]
         clean["topics"] = topics
@@ -175,9 +181,7 @@ class CohostBlocked(PermissionDenied):
 
 def _blocked_with_any(user: User, others: Iterable[User]) -> bool:
     ids = [other.pk for other in others]
-    return Block.objects.filter(
-        Q(blocker=user, blocked_id__in=ids) | Q(blocker_id__in=ids, blocked=user)
-    ).exists()
+    return user_is_blocked_with_any(user, other_ids=ids)
 
 
 def _cohosts_sync(event: ScheduledEvent, *, inviter: User, wanted: Iterable[User]) -> None:
@@ -229,7 +233,7 @@ def _cohosts_sync(event: ScheduledEvent, *, inviter: User, wanted: Iterable[User
             invite.save(update_fields=["status", "invited_by", "responded_at"])
         notification_create(
             recipient=user,
-            kind=Notification.Kind.EVENT_COHOST,
+            kind=NotificationKind.EVENT_COHOST,
             actor=inviter,
             data={
                 "action": "invited",
@@ -254,7 +258,7 @@ def _cohost_answer_notify(invite: EventCohostInvite, event: ScheduledEvent, acti
         return
     notification_create(
         recipient=invite.invited_by,
-        kind=Notification.Kind.EVENT_COHOST,
+        kind=NotificationKind.EVENT_COHOST,
         actor=invite.user,
         data={"action": action, "invite_id": invite.pk, "event_id": event.pk,
               "title": event.title},
@@ -382,7 +386,7 @@ def event_hidden_from(event: ScheduledEvent, user: User) -> bool:
 
 def event_reminder_recipients(event: ScheduledEvent) -> list[User]:
     host_ids = list(event.hosts.values_list("pk", flat=True))
-    follower_ids = Follow.objects.filter(followee_id__in=host_ids).values("follower_id")
+    follower_ids = users_follower_ids(followee_ids=host_ids)
     rsvp_ids = EventRSVP.objects.filter(event=event).values("user_id")
     recipients = (
         User.objects.filter(status=User.Status.MEMBER, is_active=True)
@@ -422,7 +426,7 @@ def event_reminders_send(*, now: datetime | None = None) -> int:
             for recipient in event_reminder_recipients(event):
                 notification_create(
                     recipient=recipient,
-                    kind=Notification.Kind.EVENT_REMINDER,
+                    kind=NotificationKind.EVENT_REMINDER,
                     data={
                         "event_id": event.pk,
                         "title": event.title,

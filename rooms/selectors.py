@@ -11,9 +11,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Block
 from accounts.permissions import user_require_member
-from accounts.selectors import person_ref
+from accounts.selectors import person_ref, user_blocked_ids
 from clubhouse.errors import InvalidInput, NotFound, PermissionDenied
 from rooms import rules
 from rooms.conf import room_audience_page_max, room_audience_page_size
@@ -75,7 +74,7 @@ def participant_state(participant: RoomParticipant | None) -> dict[str, Any]:
 
 
 def _viewer_blocked_ids(viewer: Any) -> set[int]:
-    return set(Block.objects.filter(blocker=viewer).values_list("blocked_id", flat=True))
+    return set(user_blocked_ids(blocker=viewer))
 
 
 def room_get_visible(*, room_id: int, viewer: Any) -> Room:

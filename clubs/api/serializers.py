@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import Topic, User
 from clubs import selectors
 from clubs.models import (
     Club,
@@ -17,6 +17,11 @@ from clubs.models import (
     ClubReport,
     PremiumMembership,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import Topic, User
+else:
+    User = get_user_model()
 
 
 def _inline_enum(values: list[str], *, nullable: bool = False) -> type[serializers.CharField]:

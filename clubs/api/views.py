@@ -3,8 +3,9 @@ renders. Errors use the project shape with the codes listed in docs/clubs.md."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -12,7 +13,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
 from accounts.permissions import IsMember
 from clubhouse.api import UPLOAD_PARSERS, Pagination
 from clubhouse.api_schema import PAGE_PARAMETERS, ErrorEnvelopeSerializer, paginated
@@ -21,6 +21,11 @@ from clubs import selectors, services
 from clubs.api import serializers as s
 from clubs.errors import ClubForbidden, member_required
 from clubs.models import Club, ClubMembershipRequest, ClubNomination
+
+if TYPE_CHECKING:
+    from accounts.models import User
+else:
+    User = get_user_model()
 
 ERRORS = dict.fromkeys((400, 401, 403, 404, 409), ErrorEnvelopeSerializer)
 

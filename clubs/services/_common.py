@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.utils.text import slugify
 
-from accounts.models import Notification, Topic, User
-from accounts.services import notification_create
+from accounts.selectors import topic_list
+from accounts.services import NotificationKind, notification_create
 from clubhouse.errors import InvalidInput
 from clubs import events
 from clubs.errors import ClubForbidden
@@ -21,6 +21,9 @@ from clubs.models import (
     club_photo_clean,
 )
 from clubs.selectors import club_role, club_room_access
+
+if TYPE_CHECKING:
+    from accounts.models import Topic, User
 
 Role = ClubMembership.Role
 MANAGERS = (Role.ADMIN, Role.LEADER)
@@ -70,7 +73,7 @@ def _members_room_access(club: Club, user: User) -> bool:
 def _notify(user: User, club: Club, actor: User | None, event: str, **data: Any) -> None:
     notification_create(
         recipient=user,
-        kind=Notification.Kind.CLUB,
+        kind=NotificationKind.CLUB,
         actor=actor,
         data={"club_id": club.pk, "club_slug": club.slug, "event": event, **data},
     )
@@ -88,7 +91,7 @@ def _clean_photo(photo: File | None) -> File | None:
 
 def _topics(slugs: Iterable[str]) -> list[Topic]:
     slugs = list(dict.fromkeys(slugs))
-    topics = list(Topic.objects.filter(slug__in=slugs))
+    topics = list(topic_list(slugs=slugs))
     unknown = sorted(set(slugs) - {topic.slug for topic in topics})
     if unknown:
         raise InvalidInput("Unknown topics.", code="club_unknown_topic", fields={"topics": unknown})

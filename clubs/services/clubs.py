@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
 from accounts.permissions import user_require_member
 from clubhouse.errors import InvalidInput
 from clubs import errors, events
@@ -33,6 +33,11 @@ from clubs.services._common import (
     _topics,
     _unique_slug,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import User
+else:
+    User = get_user_model()
 
 # --- clubs --------------------------------------------------------------------------------
 

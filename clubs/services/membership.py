@@ -6,10 +6,11 @@ there already a pending nomination?" are answered without races.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
 from accounts.permissions import user_require_member
 from accounts.selectors import user_is_blocked_between
 from clubhouse.errors import InvalidInput, NotFound
@@ -36,6 +37,9 @@ from clubs.services._common import (
     _premium_lapse_check,
     _require_role,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 # --- joining and leaving ------------------------------------------------------------------
 

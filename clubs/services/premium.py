@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
 from clubhouse.errors import InvalidInput
 from clubs import conf, events
 from clubs.errors import ClubConflict, ClubForbidden
@@ -23,6 +23,9 @@ from clubs.services._common import (
     _members_room_access,
     _premium_lapse_check,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 # --- premium (exclusive clubs) ------------------------------------------------------------
 

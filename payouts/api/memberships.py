@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -11,7 +12,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
 from accounts.permissions import IsMember
 from clubhouse.api import currency_field
 from clubhouse.api_schema import results
@@ -21,6 +21,11 @@ from clubs.selectors import club_get
 from payouts import selectors, services
 from payouts.api.quotes import ShownPriceInput, purchase_errors, shown_price
 from payouts.models import ClubPlan, ClubSubscription
+
+if TYPE_CHECKING:
+    from accounts.models import User
+else:
+    User = get_user_model()
 
 
 def _me(request: Request) -> User:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -13,7 +14,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
 from accounts.permissions import IsMember, IsVerifiedMember
 from clubhouse.api import currency_field
 from clubhouse.api_schema import results
@@ -21,6 +21,11 @@ from clubhouse.errors import InvalidInput
 from clubhouse.money import Money
 from payouts import fees, services
 from payouts.models import PaymentCustomer, Tip
+
+if TYPE_CHECKING:
+    from accounts.models import User
+else:
+    User = get_user_model()
 
 
 class TipInput(serializers.Serializer):

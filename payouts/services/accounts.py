@@ -18,15 +18,18 @@ live subscription the person pays is canceled at the provider after commit.
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from accounts.models import User
 from clubhouse.errors import Conflict
 from payouts import ledger
 from payouts.audit import audit
 from payouts.models import ClubSubscription, CreatorProgram, PaymentCustomer, StipendPayment
 from payouts.services.memberships import club_subscriptions_end_for_non_member
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 class BalancePending(Conflict):

@@ -3,14 +3,16 @@ the card saved for next time, and the SetupIntent that collects a new one."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 
-from accounts.models import User
 from clubhouse.errors import ApplicationError, InvalidInput
 from payouts.models import PaymentCustomer
 from payouts.provider import ProviderError, get_provider
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 class PaymentMethodRequired(ApplicationError):

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Notification, User
-from accounts.services import notification_create
+from accounts.services import NotificationKind, notification_create
 from clubhouse.errors import Conflict, PermissionDenied
 from payouts import conf
 from payouts.audit import audit, require_transition
 from payouts.models import ConnectedAccount, CreatorApplication, CreatorProgram
 from payouts.provider import get_provider, provider_is_standin
 from payouts.setup import standin_connected_account
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 class AlreadyApplied(Conflict):
@@ -126,7 +128,7 @@ def _notify_applicant(app: CreatorApplication, program: CreatorProgram | None) -
             stipend_start_month=f"{start:%Y-%m}" if start else None,
             stipend_end_month=f"{end:%Y-%m}" if end else None,
         )
-    notification_create(recipient=app.user, kind=Notification.Kind.MONEY, data=data)
+    notification_create(recipient=app.user, kind=NotificationKind.MONEY, data=data)
 
 
 def creator_application_reject(

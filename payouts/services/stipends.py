@@ -37,16 +37,16 @@ from __future__ import annotations
 import logging
 from datetime import date, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Notification, User
-from accounts.services import notification_create, notifications_create_many
+from accounts.services import NotificationKind, notification_create, notifications_create_many
 from clubhouse.errors import Conflict
 from clubhouse.money import Money
 from payouts import conf, ledger, selectors
@@ -61,6 +61,11 @@ from payouts.provider import (
     StripeDict,
     get_provider,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import User
+else:
+    User = get_user_model()
 
 logger = logging.getLogger(__name__)
 
@@ -400,7 +405,7 @@ def _mark_paid_claimed(
 def _paid_notice(payment: StipendPayment) -> tuple[int, str, dict[str, Any]]:
     return (
         payment.creator_id,
-        Notification.Kind.MONEY,
+        NotificationKind.MONEY,
         {"event": "stipend_paid", "amount": payment.amount, "currency": payment.currency,
          "month": f"{payment.month:%Y-%m}"},
     )  # fmt: skip
@@ -409,7 +414,7 @@ def _paid_notice(payment: StipendPayment) -> tuple[int, str, dict[str, Any]]:
 def _notify_creator_paid(payment: StipendPayment) -> None:
     notification_create(
         recipient=payment.creator,
-        kind=Notification.Kind.MONEY,
+        kind=NotificationKind.MONEY,
         data={"event": "stipend_paid", "amount": payment.amount, "currency": payment.currency,
               "month": f"{payment.month:%Y-%m}"},
     )  # fmt: skip
@@ -530,7 +535,7 @@ def _failures_report(run: StipendRun, payments: list[StipendPayment]) -> None:
     recipients = sorted({u.email for u in staff if u.email} | admins)
     audit(run, "failures_reported", note=subject)
     notifications_create_many([
-        (member.pk, Notification.Kind.MONEY,
+        (member.pk, NotificationKind.MONEY,
          {"event": "stipend_run_failures", "month": f"{run.month:%Y-%m}",
           "failed": len(failed), "unknown": len(unknown), "url": attention})
         for member in staff

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Notification, User
 from accounts.permissions import user_require_verified_member
 from accounts.selectors import user_follows, user_is_blocked_between
-from accounts.services import notification_create
+from accounts.services import NotificationKind, notification_create
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubhouse.money import Money
 from payouts import conf, fees, ledger, selectors
@@ -52,6 +51,9 @@ from payouts.services.charges import (
     refund_events_apply,
     refunded_booked,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +243,7 @@ def _notify_creator(tip: Tip) -> None:
     def send() -> None:
         notification_create(
             recipient=tip.creator,
-            kind=Notification.Kind.MONEY,
+            kind=NotificationKind.MONEY,
             actor=tip.sender,
             data={"tip": str(tip.uuid), "amount": tip.amount, "currency": tip.currency},
         )
@@ -256,7 +258,7 @@ def _notify_sender(tip: Tip) -> None:
     def send() -> None:
         notification_create(
             recipient=tip.sender,
-            kind=Notification.Kind.MONEY,
+            kind=NotificationKind.MONEY,
             actor=tip.creator,
             data={"tip": str(tip.uuid), "event": event, "amount": tip.amount,
                   "currency": tip.currency},

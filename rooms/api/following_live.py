@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Follow
+from accounts.selectors import user_followee_ids
 from rooms.api.views import MemberAPIView
 from rooms.hallway import room_hallway_queryset
 from rooms.models import RoomParticipant
@@ -26,7 +26,7 @@ def following_live(*, viewer: Any) -> list[dict[str, Any]]:
     rows = (
         RoomParticipant.objects.filter(
             room__in=rooms,
-            user__in=Follow.objects.filter(follower=viewer).values("followee_id"),
+            user__in=user_followee_ids(follower=viewer),
         )
         .select_related("user", "room")
         .order_by("-joined_at", "-pk")

@@ -7,8 +7,9 @@ page (count + rows), and the rooms of the people on it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Coalesce, Lower, NullIf
 from drf_spectacular.utils import (
@@ -20,8 +21,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Follow, User
-from accounts.selectors import user_visible_q
+from accounts.selectors import user_followee_ids, user_visible_q
 from clubhouse.api import Pagination
 from clubhouse.api_schema import PAGE_PARAMETERS
 from rooms.api.views import MemberAPIView
@@ -30,12 +30,17 @@ from rooms.models import RoomParticipant
 from rooms.realtime.online import online_user_ids
 from rooms.selectors import user_card
 
+if TYPE_CHECKING:
+    from accounts.models import User
+else:
+    User = get_user_model()
+
 
 def following_online_queryset(*, viewer: User) -> QuerySet[User]:
     """Active members the viewer follows who are online, not blocked either way, by name."""
     followed = list(
         User.objects.filter(
-            pk__in=Follow.objects.filter(follower=viewer).values("followee_id"),
+            pk__in=user_followee_ids(follower=viewer),
             is_active=True,
             status=User.Status.MEMBER,
         )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Topic, User
 from accounts.permissions import user_require_member
+from accounts.selectors import topic_list
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubs import selectors as club_selectors
 from rooms import clubs_bridge, events, rules, tickets_bridge
@@ -41,6 +43,11 @@ from rooms.services.common import (
     room_lock_live,
     stage_event_send,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import User
+else:
+    User = get_user_model()
 
 
 # --- create, join, leave, end -------------------------------------------------------------
@@ -74,7 +81,7 @@ def room_create(
     if capacity is not None and not 1 <= capacity <= default_capacity:
         errors["capacity"] = [f"Between 1 and {default_capacity}."]
     topic_ids = list(topic_ids)
-    topics = list(Topic.objects.filter(pk__in=topic_ids))
+    topics = list(topic_list(ids=topic_ids))
     if len(topics) != len(set(topic_ids)):
         errors["topic_ids"] = ["Unknown topic."]
     club = None

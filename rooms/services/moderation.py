@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from accounts.models import Notification, User
 from accounts.permissions import user_require_member
 from accounts.selectors import user_is_blocked_between
-from accounts.services import notification_create
+from accounts.services import NotificationKind, notification_create
 from clubhouse.errors import Conflict, NotFound, PermissionDenied
 from rooms import events
 from rooms.models import Room, RoomInvite, RoomRemoval
@@ -21,6 +23,11 @@ from rooms.services.common import (
     room_lock_live,
     stage_event_send,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import User
+else:
+    User = get_user_model()
 
 
 # --- removal, invites, pings --------------------------------------------------------------
@@ -100,9 +107,9 @@ def room_ping(*, user: User, room_id: int, target_id: int) -> RoomInvite:
         if created:
             notification_create(
                 recipient=target,
-                kind=Notification.Kind.ROOM_INVITE
+                kind=NotificationKind.ROOM_INVITE
                 if kind == RoomInvite.Kind.INVITE
-                else Notification.Kind.ROOM_PING,
+                else NotificationKind.ROOM_PING,
                 actor=user,
                 data={"room_id": room.pk, "title": room.title, "share_token": room.share_token},
             )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Notification, User
 from accounts.permissions import user_require_member
-from accounts.services import notification_create
+from accounts.services import NotificationKind, notification_create
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from rooms import events
 from rooms.models import Room, RoomParticipant
@@ -27,6 +26,9 @@ from rooms.services.common import (
     to_audience,
     to_stage,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 # --- hands --------------------------------------------------------------------------------
@@ -134,7 +136,7 @@ def room_speaker_invite(*, user: User, room_id: int, target_id: int) -> RoomPart
         )
         notification_create(
             recipient=target.user,
-            kind=Notification.Kind.SPEAKER_INVITE,
+            kind=NotificationKind.SPEAKER_INVITE,
             actor=user,
             data={"room_id": room.pk, "title": room.title},
         )

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Sum
 
-from accounts.models import User
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from payouts import fees
 from payouts.audit import audit
@@ -23,6 +22,9 @@ from payouts.services.charges import (
     refunded_booked,
 )
 from payouts.services.memberships._common import _ts
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 

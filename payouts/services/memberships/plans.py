@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from accounts.models import User
 from clubhouse.errors import InvalidInput, NotFound
 from clubhouse.money import Money
 from clubs.errors import leader_required
@@ -17,6 +16,9 @@ from payouts.audit import audit
 from payouts.models import ClubPlan, ConnectedAccount, CreatorProgram
 from payouts.provider import get_provider
 from payouts.services.memberships._common import ClubPlanError
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 

@@ -4,12 +4,11 @@ access."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import User
 from clubhouse.errors import Conflict, NotFound, PermissionDenied
 from clubhouse.money import Money
 from clubs.errors import blocked, member_required
@@ -39,6 +38,9 @@ from payouts.services.memberships.invoices import (
     membership_invoice_paid,
 )
 from payouts.services.quotes import price_require_shown
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 

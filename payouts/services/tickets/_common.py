@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
 from clubhouse.errors import InvalidInput, NotFound, PermissionDenied
 from payouts import conf, fees, ticket_selectors
 from payouts.audit import audit, require_transition
@@ -28,6 +27,7 @@ from rooms import services as room_services
 if TYPE_CHECKING:
     from typing_extensions import TypeIs
 
+    from accounts.models import User
     from rooms.models import Room, ScheduledEvent
 
 logger = logging.getLogger("payouts.services.tickets")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from accounts.models import User
 from accounts.permissions import user_require_member
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubhouse.money import Money
@@ -24,6 +23,9 @@ from payouts.services.tickets._common import (
     _target,
     platform_fee,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 # --- prices -----------------------------------------------------------------------------------
 

@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Notification, User
 from accounts.permissions import user_require_member
 from accounts.selectors import user_is_blocked_between
-from accounts.services import notification_create
+from accounts.services import NotificationKind, notification_create
 from clubhouse.errors import Conflict, NotFound
 from clubhouse.money import Money
 from payouts import fees, ticket_selectors
@@ -48,6 +47,7 @@ from rooms.rules import room_entry_denial
 from rooms.schedule_services import event_hidden_from
 
 if TYPE_CHECKING:
+    from accounts.models import User
     from rooms.models import Room, ScheduledEvent
 
 
@@ -245,7 +245,7 @@ def _notify_buyer(ticket: Ticket) -> None:
             "event_id": ticket.event_id, "room_id": ticket.room_id}  # fmt: skip
 
     def send() -> None:
-        notification_create(recipient=ticket.buyer, kind=Notification.Kind.MONEY,
+        notification_create(recipient=ticket.buyer, kind=NotificationKind.MONEY,
                             actor=ticket.creator, data=data)  # fmt: skip
 
     transaction.on_commit(send)

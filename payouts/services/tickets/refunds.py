@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
 from clubhouse.errors import Conflict, PermissionDenied
 from payouts import conf
 from payouts.audit import audit, require_transition
@@ -40,6 +39,9 @@ from payouts.services.tickets.purchases import (
     _ticket_sale,
     ticket_mark_paid,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 # --- refunds ----------------------------------------------------------------------------------
 
