@@ -10,3 +10,7 @@ class ClubhouseConfig(AppConfig):
         from clubhouse.api import json_types_strict
 
         json_types_strict()
+        from clubhouse.metrics import celery_metrics_register
+
+        # Task outcomes and the queue-age gauge (docs/operations.md "Metrics").
+        celery_metrics_register()
