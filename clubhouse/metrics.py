@@ -20,6 +20,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction
@@ -83,6 +84,32 @@ def scrape_collector_register(collector: Collector) -> None:
 
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def multiprocess_forget_dead() -> list[int]:
+    """Take the live-only gauges (sockets open) of processes that are gone out of the shared
+    directory: a web process that crashed never closed its sockets' count. Run at every process
+    start; returns the pids forgotten. The directory must be this host's (pids are)."""
+    directory = multiprocess_dir()
+    if not directory:
+        return []
+    forgotten = []
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        if pid != os.getpid() and not _alive(pid):
+            multiprocess.mark_process_dead(pid, directory)
+            forgotten.append(pid)
+    return sorted(set(forgotten))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process with that pid
+    return True
 
 
 class _Scrape:
