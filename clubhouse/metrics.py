@@ -23,7 +23,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import redis
 from asgiref.sync import iscoroutinefunction
+from celery import signals
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.decorators import sync_and_async_middleware
@@ -41,6 +43,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from clubhouse.celery import app
 
 # No `_created` series beside every counter and histogram: twice the series for a timestamp
 # Prometheus does not use.
@@ -222,8 +226,6 @@ def _stamp_published_at(headers: dict[str, Any] | None = None, **_: Any) -> None
 
 
 def celery_signals_connect() -> None:
-    from celery import signals
-
     signals.task_postrun.connect(_task_ended, weak=False, dispatch_uid="clubhouse_metrics_ended")
     signals.task_revoked.connect(_task_revoked, weak=False, dispatch_uid="clubhouse_metrics_rev")
     signals.before_task_publish.connect(
@@ -256,8 +258,6 @@ class CeleryQueueCollector:
         url = self.broker_url()
         if not url.startswith(("redis://", "rediss://", "unix://")):
             return
-        import redis
-
         waiting = GaugeMetricFamily(
             "clubhouse_celery_queue_length", "Messages waiting in a Celery queue.", labels=["queue"]
         )
@@ -287,8 +287,6 @@ class CeleryQueueCollector:
 
 
 def celery_queues() -> list[str]:
-    from clubhouse.celery import app
-
     names = {app.conf.task_default_queue or "celery"}
     names.update(queue.name for queue in app.conf.task_queues or ())
     return sorted(names)

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from clubhouse.metrics import bearer_token_matches
-from media_relay.forwarder import SEND_LOOP_BUCKETS
+from media_relay.signalling import relay_embedded_enabled
 
 if TYPE_CHECKING:
     from media_relay.worker import RelayWorker
@@ -65,10 +65,9 @@ class RelayCollector:
             for key, family in counters.items():
                 family.add_metric(name, figures[key])
             cpu.add_metric(name, figures["cpu_s"])
-            seconds, buckets = worker.send_loop()
+            bounds, seconds, buckets = worker.send_loop()
             cumulative, running = [], 0
-            bounds = [*(str(b) for b in SEND_LOOP_BUCKETS), "+Inf"]
-            for bound, count in zip(bounds, buckets or [0] * len(bounds), strict=True):
+            for bound, count in zip([*map(str, bounds), "+Inf"], buckets, strict=True):
                 running += count
                 cumulative.append((bound, running))
             send_loop.add_metric(name, cumulative, seconds)
@@ -78,9 +77,18 @@ class RelayCollector:
 
 
 def relay_embedded_collector() -> RelayCollector:
-    from media_relay.worker import relay_embedded_workers
+    """The embedded worker's figures, for the web's /metrics. The worker module (aiortc, the C
+    send loop) is imported only when a scrape finds the embedded mode on, as
+    `signalling.relay_embedded_ensure` does: a web process without it never loads them."""
 
-    return RelayCollector(relay_embedded_workers)
+    def embedded() -> list[RelayWorker]:
+        if not relay_embedded_enabled():
+            return []
+        from media_relay.worker import relay_embedded_workers
+
+        return relay_embedded_workers()
+
+    return RelayCollector(embedded)
 
 
 async def relay_metrics_serve(worker: RelayWorker, host: str, port: int) -> asyncio.Server:

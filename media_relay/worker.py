@@ -22,6 +22,7 @@ from typing import Any, assert_never
 
 from media_relay import conf, fastpath, protocol
 from media_relay.cascade import Cascade
+from media_relay.forwarder import SEND_LOOP_BUCKETS
 from media_relay.placement import Registry, relay_registry, room_events_group, worker_channel
 from media_relay.sessions import RelayError, RelayRoom
 
@@ -358,12 +359,14 @@ class RelayWorker:
             **self.cascade.metrics(),
         }
 
-    def send_loop(self) -> tuple[float, list[int]]:
-        """Seconds in the send loop and packets per timing bucket, ended rooms included."""
+    def send_loop(self) -> tuple[tuple[float, ...], float, list[int]]:
+        """The timing buckets' upper bounds, seconds in the send loop and packets per bucket
+        (one more than bounds: the last is above them all), ended rooms included."""
         total = self._ended_send_loop
         for room in list(self.rooms.values()):
             total = _send_loop_add(total, room.send_loop())
-        return total
+        seconds, buckets = total
+        return SEND_LOOP_BUCKETS, seconds, buckets or [0] * (len(SEND_LOOP_BUCKETS) + 1)
 
     def selected_candidate_types(self) -> list[tuple[str, str]]:
         """(local, remote) candidate types of every peer's selected ICE pair."""
