@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -25,7 +26,8 @@ from typing import Any
 
 import redis
 from asgiref.sync import iscoroutinefunction
-from celery import signals
+from celery import Task, signals
+from celery.exceptions import Retry
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.decorators import sync_and_async_middleware
@@ -45,6 +47,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from clubhouse.celery import app
+
+logger = logging.getLogger(__name__)
 
 # No `_created` series beside every counter and histogram: twice the series for a timestamp
 # Prometheus does not use.
@@ -118,14 +122,32 @@ def _alive(pid: int) -> bool:
 
 class _Scrape:
     """What one `/metrics` answer holds: the process metrics (all processes' in multiprocess
-    mode) and every scrape-time collector."""
+    mode) and every scrape-time collector. A collector that fails (its database restarting)
+    is logged and shows as `clubhouse_metrics_collector_up 0`; the rest is still answered."""
 
-    def __init__(self, sources: Iterable[Any]) -> None:
-        self.sources = list(sources)
+    def __init__(self, base: Any, collectors: Iterable[Any]) -> None:
+        self.base = base
+        self.collectors = list(collectors)
 
     def collect(self) -> Iterator[Any]:
-        for source in self.sources:
-            yield from source.collect()
+        yield from self.base.collect()
+        up = GaugeMetricFamily(
+            "clubhouse_metrics_collector_up",
+            "1 when a scrape-time collector (rooms, money, Celery queues, embedded relay) "
+            "answered this scrape, 0 when it failed (logged).",
+            labels=["collector"],
+        )
+        for collector in self.collectors:
+            name = type(collector).__name__
+            try:
+                families = list(collector.collect())
+            except Exception:
+                logger.exception("metrics: the %s collector failed", name)
+                up.add_metric([name], 0)
+                continue
+            up.add_metric([name], 1)
+            yield from families
+        yield up
 
 
 def metrics_text() -> bytes:
@@ -135,7 +157,7 @@ def metrics_text() -> bytes:
         base: Any = processes
     else:
         base = REGISTRY
-    return generate_latest(_Scrape([base, *_scrape_collectors]))
+    return generate_latest(_Scrape(base, _scrape_collectors))
 
 
 def bearer_token_matches(header: str, token: str) -> bool:
@@ -223,6 +245,22 @@ def _stamp_published_at(headers: dict[str, Any] | None = None, **_: Any) -> None
     # Celery's message carries no time of publication; the queue-age gauge reads this one.
     if headers is not None:
         headers.setdefault(PUBLISHED_AT_HEADER, time.time())
+
+
+class CountedTask(Task):
+    """The project's Celery task base (clubhouse/celery.py). A task run in place (no broker)
+    that raises raises to its caller (`CELERY_TASK_EAGER_PROPAGATES`) before Celery sends any
+    signal: counted here, so embedded mode's failures show as well as a worker's."""
+
+    def apply(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().apply(*args, **kwargs)
+        except Retry:
+            CELERY_TASKS.labels(task=self.name, state="RETRY").inc()
+            raise
+        except Exception:
+            CELERY_TASKS.labels(task=self.name, state="FAILURE").inc()
+            raise
 
 
 def celery_signals_connect() -> None:

@@ -38,6 +38,17 @@ def test_a_task_that_succeeds_is_counted_as_success(client: Any, metrics_token: 
     assert after == before + 1
 
 
+def test_a_task_run_in_place_that_raises_to_its_caller_is_counted_as_failure(
+    client: Any, metrics_token: str
+) -> None:
+    key = {"task": "tests.metrics.fails", "state": "FAILURE"}
+    before = sample_value(scrape(client, metrics_token), "clubhouse_celery_tasks_total", **key)
+    with pytest.raises(RuntimeError):
+        fails.delay()  # eager with propagation: embedded mode, no broker
+    after = sample_value(scrape(client, metrics_token), "clubhouse_celery_tasks_total", **key)
+    assert after == before + 1
+
+
 def test_a_task_that_raises_is_counted_as_failure(client: Any, metrics_token: str) -> None:
     key = {"task": "tests.metrics.fails", "state": "FAILURE"}
     before = sample_value(scrape(client, metrics_token), "clubhouse_celery_tasks_total", **key)

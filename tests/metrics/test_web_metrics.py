@@ -64,3 +64,25 @@ def test_a_path_no_view_has_is_counted_as_unresolved_with_its_404(
     assert client.get("/no-such-page-here/").status_code == 404
     after = sample_value(scrape(client, metrics_token), "clubhouse_http_requests_total", **key)
     assert after == before + 1
+
+
+class _Broken:
+    def collect(self) -> Any:
+        raise RuntimeError("the database went away")
+
+
+def test_a_failing_collector_shows_as_down_and_the_rest_is_still_answered(
+    client: Any, metrics_token: str
+) -> None:
+    from clubhouse import metrics
+
+    broken = _Broken()
+    metrics.scrape_collector_register(broken)
+    try:
+        families = scrape(client, metrics_token)
+    finally:
+        metrics._scrape_collectors.remove(broken)
+    assert sample_value(families, "clubhouse_metrics_collector_up", collector="_Broken") == 0
+    assert sample_value(families, "clubhouse_metrics_collector_up", collector="MoneyCollector") == 1
+    assert "clubhouse_rooms_live" in families
+    assert "clubhouse_http_requests" in families
