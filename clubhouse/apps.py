@@ -10,3 +10,8 @@ class ClubhouseConfig(AppConfig):
         from clubhouse.api import json_types_strict
 
         json_types_strict()
+        from clubhouse.metrics import celery_metrics_register, multiprocess_forget_dead
+
+        # Task outcomes and the queue-age gauge (docs/operations.md "Metrics").
+        celery_metrics_register()
+        multiprocess_forget_dead()  # sockets counted by a process that crashed

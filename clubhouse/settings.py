@@ -426,3 +426,15 @@ for _name, _cast in (
     if _name in env.ENVIRON:
         globals()[_name] = _cast(env.ENVIRON[_name])
 # --- end member limits ------------------------------------------------------------------------
+
+# --- metrics (issue #15: Prometheus; docs/operations.md "Metrics") ----------------------------
+# Kept in one block of its own. PROMETHEUS_MULTIPROC_DIR is read by prometheus_client from the
+# environment itself (clubhouse/metrics.py), never here.
+MIDDLEWARE.insert(0, "clubhouse.metrics.request_metrics_middleware")
+# The bearer token Prometheus sends to read /metrics (and a relay worker's metrics port);
+# empty: /metrics answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# A relay worker (manage.py relay) serves its metrics on this port; unset: no port is opened.
+RELAY_METRICS_PORT = env.int("RELAY_METRICS_PORT", default=None)
+RELAY_METRICS_HOST = env.str("RELAY_METRICS_HOST", default="127.0.0.1")
+# --- end metrics ------------------------------------------------------------------------------

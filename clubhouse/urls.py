@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from clubhouse import pages
 from clubhouse.api import api_not_found
 from clubhouse.health import healthz, healthz_details, livez, readyz
+from clubhouse.metrics import metrics_view
 from clubhouse.source import source
 
 # The admin has no login form of its own: it sends people to allauth's login, whose failed
@@ -31,6 +32,7 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("healthz", healthz, name="healthz"),
     path("healthz/details", healthz_details, name="healthz_details"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     # allauth's headless API for apps and the browser (its own documented response shape).

@@ -70,3 +70,13 @@ def allow_loopback_candidates() -> bool | None:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return bool(value)
+
+
+def metrics_port() -> int | None:
+    """A relay worker's metrics HTTP port (RELAY_METRICS_PORT); None: no port is opened."""
+    port = relay_setting("RELAY_METRICS_PORT", None)
+    return None if port in (None, "") else int(port)
+
+
+def metrics_host() -> str:
+    return str(relay_setting("RELAY_METRICS_HOST", "127.0.0.1"))

@@ -38,8 +38,10 @@ from __future__ import annotations
 import random
 import struct
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any, Protocol
 
 from media_relay import fastpath
@@ -139,6 +141,11 @@ class Slot:
     dtx: bool = False  # packets are being suppressed for silence: the next one forwarded is marked
 
 
+# Upper bounds (seconds) of the send-loop timing buckets: one incoming packet's fan-out to every
+# listener (header rewrite, SRTP protect, sendto). The last bucket is everything above them.
+SEND_LOOP_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01)
+
+
 @dataclass
 class ForwarderStats:
     packets_in: int = 0
@@ -149,6 +156,9 @@ class ForwarderStats:
     suppressed_silence: int = 0  # silence beyond what Opus DTX sends (not a loss: seq stays whole)
     speaking_events: int = 0
     by_listener: dict[int, int] = field(default_factory=dict)
+    # The send loop's time per forwarded packet: a histogram (per bucket, not cumulative).
+    send_loop_seconds: float = 0.0
+    send_loop_buckets: list[int] = field(default_factory=lambda: [0] * (len(SEND_LOOP_BUCKETS) + 1))
 
 
 class Forwarder:
@@ -304,6 +314,7 @@ class Forwarder:
         payload = packet.payload
         payload_octets = len(payload)
         sent = skipped = 0
+        started = perf_counter()
         for profile, targets, array in self._fan[slot.index]:
             head, tail = _build(profile, marker, seq, ts, level_ext, payload)
             if array is not None:
@@ -317,6 +328,9 @@ class Forwarder:
                     sent += 1
                 else:
                     skipped += 1
+        elapsed = perf_counter() - started
+        stats.send_loop_seconds += elapsed
+        stats.send_loop_buckets[bisect_left(SEND_LOOP_BUCKETS, elapsed)] += 1
         stats.packets_out += sent
         stats.send_skipped += skipped
 

@@ -35,6 +35,7 @@ from media_relay.aiortc_internals.negotiation import sender_profile, transceiver
 from media_relay.aiortc_internals.process import relay_process_setup
 from media_relay.aiortc_internals.receive import tap_receiver, untap_receiver
 from media_relay.aiortc_internals.send import IdleAudioTrack, RtpOutlet
+from media_relay.aiortc_internals.stats import selected_candidate_types
 from media_relay.candidates import candidate_refusal, loopback_allowed, offer_sanitize
 from media_relay.forwarder import Forwarder, Outlet, SpeakingCallback
 from media_relay.send_profile import SendProfile
@@ -249,6 +250,16 @@ class RelayRoom:
             "drops": stats.dropped_not_allowed + stats.dropped_no_slot,
             "send_skipped": stats.send_skipped,
         }
+
+    def send_loop(self) -> tuple[float, list[int]]:
+        """Time spent in the send loop, and packets per timing bucket (forwarder.SEND_LOOP_BUCKETS)."""
+        stats = self.forwarder.stats
+        return stats.send_loop_seconds, list(stats.send_loop_buckets)
+
+    def selected_candidate_types(self) -> list[tuple[str, str]]:
+        """(local, remote) candidate types of each peer's selected ICE pair, once ICE chose one."""
+        chosen = (selected_candidate_types(peer.pc) for peer in self.peers.values())
+        return [types for types in chosen if types is not None]
 
     # --- internals ----------------------------------------------------------------------------
     def _may_publish(self, user_id: int) -> bool:

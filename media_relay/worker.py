@@ -22,6 +22,7 @@ from typing import Any, assert_never
 
 from media_relay import conf, fastpath, protocol
 from media_relay.cascade import Cascade
+from media_relay.forwarder import SEND_LOOP_BUCKETS
 from media_relay.placement import Registry, relay_registry, room_events_group, worker_channel
 from media_relay.sessions import RelayError, RelayRoom
 
@@ -56,6 +57,7 @@ class RelayWorker:
         self._queues: dict[int, asyncio.Queue[protocol.WorkerMessage]] = {}
         self._room_tasks: dict[int, asyncio.Task[None]] = {}
         self._ended_totals = dict.fromkeys(_TOTALS, 0)
+        self._ended_send_loop: tuple[float, list[int]] = (0.0, [])
         self._cpu_mark = (time.monotonic(), time.process_time())
         self._cpu_percent = 0.0
         self.messages_rejected = 0  # received dicts that were not a message for a worker
@@ -284,6 +286,7 @@ class RelayWorker:
         for key, value in room.metrics().items():
             if key in self._ended_totals:
                 self._ended_totals[key] += value
+        self._ended_send_loop = _send_loop_add(self._ended_send_loop, room.send_loop())
         for peer_key in [k for k in self._reply_to if k[0] == room_id]:
             del self._reply_to[peer_key]
         if not edge:  # an edge leaving (or ending) a room never forgets the room's placement
@@ -356,6 +359,21 @@ class RelayWorker:
             **self.cascade.metrics(),
         }
 
+    def send_loop(self) -> tuple[tuple[float, ...], float, list[int]]:
+        """The timing buckets' upper bounds, seconds in the send loop and packets per bucket
+        (one more than bounds: the last is above them all), ended rooms included."""
+        total = self._ended_send_loop
+        for room in list(self.rooms.values()):
+            total = _send_loop_add(total, room.send_loop())
+        seconds, buckets = total
+        return SEND_LOOP_BUCKETS, seconds, buckets or [0] * (len(SEND_LOOP_BUCKETS) + 1)
+
+    def selected_candidate_types(self) -> list[tuple[str, str]]:
+        """(local, remote) candidate types of every peer's selected ICE pair."""
+        return [
+            types for room in list(self.rooms.values()) for types in room.selected_candidate_types()
+        ]
+
     async def _heartbeat(self) -> None:
         now, cpu = time.monotonic(), time.process_time()
         wall = now - self._cpu_mark[0]
@@ -375,6 +393,17 @@ class RelayWorker:
                 await self.cascade.refresh()
             except Exception:
                 logger.exception("relay cascade refresh failed")
+
+
+def _send_loop_add(
+    a: tuple[float, list[int]], b: tuple[float, list[int]]
+) -> tuple[float, list[int]]:
+    size = max(len(a[1]), len(b[1]))
+    buckets = [0] * size
+    for part in (a[1], b[1]):
+        for i, count in enumerate(part):
+            buckets[i] += count
+    return a[0] + b[0], buckets
 
 
 def _rss_bytes() -> int:
@@ -418,6 +447,14 @@ def embedded_worker_id(pid: int | None = None) -> str:
     if not conf.redis_url():
         return "embedded"
     return f"embedded-{socket.gethostname()}-{os.getpid() if pid is None else pid}"
+
+
+def relay_embedded_workers() -> list[RelayWorker]:
+    """The embedded worker of this process, if one runs (its metrics join the web's /metrics)."""
+    running, task = _embedded, _embedded_task
+    if running is None or task is None or task.done():
+        return []
+    return [running]
 
 
 def relay_embedded_start() -> RelayWorker:

@@ -56,3 +56,7 @@ class PayoutsConfig(AppConfig):
         # The profile page offers "Send money" (the tip API still checks everything).
         account_events.PROFILE_SECTIONS["can_receive_money"] = creator_can_receive_money
         post_migrate.connect(payouts_post_migrate, sender=self, dispatch_uid="payouts_setup")
+        from clubhouse.metrics import scrape_collector_register
+        from payouts.metrics import MONEY_COLLECTOR
+
+        scrape_collector_register(MONEY_COLLECTOR)  # money gauges, read at scrape time

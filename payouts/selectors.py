@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import json
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
+from djstripe.models import Event, WebhookEventTrigger
 
 from accounts.selectors import person_ref, user_follower_ids
 from clubs.selectors import club_premium_access
@@ -18,6 +20,7 @@ from payouts.models import (
     ConnectedPayout,
     CreatorApplication,
     CreatorProgram,
+    Discrepancy,
     Entry,
     Journal,
     LedgerAccount,
@@ -128,6 +131,57 @@ def stipend_run_progress(run: StipendRun) -> dict[str, int]:
         **{s.value: Count("id", filter=Q(status=s.value)) for s in StipendPayment.Status},
     )
     return {k: int(v or 0) for k, v in counts.items()}
+
+
+# --- what /metrics shows about money (payouts/metrics.py) -------------------------------------
+
+
+def stipend_run_latest_progress() -> tuple[date, dict[str, int]] | None:
+    """The latest month's run and its rows by status (`stipend_run_progress`), or None."""
+    run = StipendRun.objects.order_by("-month").first()
+    if run is None:
+        return None
+    return run.month, stipend_run_progress(run)
+
+
+def stipend_payments_failed_count() -> int:
+    """Stipend rows of any month that failed and wait for staff (admin retries them)."""
+    S = StipendPayment.Status
+    return StipendPayment.objects.filter(status__in=[S.FAILED, S.FAILED_INSUFFICIENT_FUNDS]).count()
+
+
+def discrepancies_open_by_kind() -> dict[str, int]:
+    """Reconciliation discrepancies not yet resolved by staff, by kind (every kind, 0 or more)."""
+    counts = dict.fromkeys(Discrepancy.Kind.values, 0)
+    open_ = Discrepancy.objects.filter(resolved=False).values("kind").annotate(n=Count("id"))
+    for row in open_:
+        counts[row["kind"]] = int(row["n"])
+    return counts
+
+
+def webhook_events_unprocessed() -> list[datetime]:
+    """When each stored webhook delivery that is still unprocessed arrived, oldest first: its
+    signature verified, its handling failed (dj-stripe kept the delivery with the exception),
+    and no later delivery of the same event succeeded (that one stored the event itself)."""
+    failed = list(
+        WebhookEventTrigger.objects.filter(valid=True, processed=False)
+        .order_by("created")
+        .values_list("created", "body")
+    )
+    if not failed:
+        return []
+    rows = [(created, _event_id(body)) for created, body in failed]
+    named = [event_id for _, event_id in rows if event_id]
+    stored = set(Event.objects.filter(id__in=named).values_list("id", flat=True))
+    return [created for created, event_id in rows if event_id not in stored]
+
+
+def _event_id(body: str) -> str | None:
+    try:
+        event_id = json.loads(body).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return str(event_id) if event_id else None
 
 
 def _stipend_not_in_flight(now: Any = None) -> Q:

@@ -44,3 +44,7 @@ class RoomsConfig(AppConfig):
             account_events.USER_BLOCKED_HOOKS.append(room_user_blocked)
         account_events.hook_register(account_events.ACCOUNT_DELETING_HOOKS, room_account_deleting)
         account_events.ACCOUNT_EXPORT_SECTIONS["rooms"] = room_account_export
+        from clubhouse.metrics import scrape_collector_register
+        from rooms.metrics import ROOMS_COLLECTOR
+
+        scrape_collector_register(ROOMS_COLLECTOR)  # clubhouse_rooms_live, read at scrape time

@@ -32,6 +32,7 @@ from channels.exceptions import StopConsumer
 
 from accounts.permissions import user_require_member, user_require_member_now
 from clubhouse.errors import ApplicationError
+from clubhouse.metrics import WEBSOCKETS_OPEN
 from rooms import relay_bridge
 from rooms.realtime import conf, domain, framing
 from rooms.realtime.fanout import Hub, get_hub
@@ -98,6 +99,7 @@ class RoomConsumer(AsyncConsumer):
         self.max_bytes = conf.max_frame_bytes()
         self.rtc: RtcLink | None = None
         self.listening = False  # on the hub's user channel, counted online
+        self.counted_open = False  # in the sockets-open gauge (clubhouse/metrics.py)
         # Held while a frame is handled, so a refusal pushed meanwhile lets go of the room and
         # the audio only once that frame is done with them.
         self.busy = asyncio.Lock()
@@ -118,6 +120,8 @@ class RoomConsumer(AsyncConsumer):
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         await self.base_send({"type": "websocket.accept", "subprotocol": self._subprotocol()})
+        WEBSOCKETS_OPEN.inc()
+        self.counted_open = True
         self.user = self.scope.get("user")
         if self.scope.get("auth_method") == TOKEN_IN_URL:
             await self._send_text(
@@ -171,6 +175,9 @@ class RoomConsumer(AsyncConsumer):
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         self.closed = True
+        if self.counted_open:
+            self.counted_open = False
+            WEBSOCKETS_OPEN.dec()
         async with self.busy:
             await self._release()
         raise StopConsumer()

@@ -108,6 +108,11 @@ def room_find(room_id: int) -> Room | None:
     return Room.objects.filter(pk=room_id).first()
 
 
+def rooms_live_count() -> int:
+    """Rooms open now (the `clubhouse_rooms_live` gauge, rooms/metrics.py)."""
+    return Room.objects.filter(status=Room.Status.LIVE).count()
+
+
 def _rooms_hosted_since(user: Any, days: int) -> Any:
     return Room.objects.filter(created_by=user, created__gte=timezone.now() - timedelta(days=days))
 

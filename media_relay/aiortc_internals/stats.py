@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 
-from aiortc import RTCRtpSender
+from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.rtcrtpsender import RTT_ALPHA
 from aiortc.stats import RTCRemoteInboundRtpStreamStats, RTCStatsReport
 
@@ -112,3 +112,17 @@ class RemoteInbound:
                 fractionLost=self.fraction_lost,
             )
         )
+
+
+def selected_candidate_types(pc: RTCPeerConnection) -> tuple[str, str] | None:
+    """The types (`host`, `srflx`, `prflx`, `relay`) of the local and the remote candidate of the
+    peer connection's selected ICE pair (component 1, the one the relay sends on), or None before
+    ICE has nominated one. aioice names it only in `Connection._nominated` (checked by
+    `checks.check_demux_internals`)."""
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.sender.transport
+        connection = getattr(getattr(dtls, "transport", None), "_connection", None)
+        pair = (getattr(connection, "_nominated", None) or {}).get(1)
+        if pair is not None:
+            return str(pair.local_candidate.type), str(pair.remote_candidate.type)
+    return None

@@ -20,12 +20,14 @@ import json
 import logging
 import struct
 import threading
+import time
 import weakref
 from collections.abc import Coroutine, Iterable
 from typing import Any, Protocol
 
 import redis
 
+from clubhouse.metrics import ROOM_EVENT_FANOUT
 from rooms.realtime import conf, domain
 from rooms.realtime.coalesce import Coalescer, make_coalescer
 from rooms.realtime.online import Online, make_online
@@ -91,9 +93,27 @@ def encode(event: dict[str, Any]) -> str:
     return json.dumps(event, separators=(",", ":"), default=str)
 
 
+def stamped(text: str) -> str:
+    """What goes on the pub/sub channel: the time of publication, a newline, the event's JSON.
+    The hub takes the stamp off (the fan-out latency metric) and sends clients the JSON alone."""
+    return f"{time.time():.6f}\n{text}"
+
+
+def unstamped(payload: str) -> tuple[float | None, str]:
+    """(time of publication, event JSON) of a pub/sub message; an unstamped one (a JSON object
+    published by an older process during a rolling deploy) has no time."""
+    if payload.startswith("{"):
+        return None, payload
+    stamp, _, text = payload.partition("\n")
+    try:
+        return float(stamp), text
+    except ValueError:
+        return None, payload
+
+
 def publish(channel: str, event: dict[str, Any]) -> None:
     """Send an event to every process's sockets on `channel`. Safe from any thread."""
-    text = encode(event)
+    text = stamped(encode(event))
     if conf.redis_url():
         _redis_sync().publish(channel, text)
         return
@@ -364,7 +384,7 @@ class Hub:
 
     async def feed(self, channel: str, event: dict[str, Any]) -> None:
         """Publish from inside this process's event loop (the audience-count flusher)."""
-        text = encode(event)
+        text = stamped(encode(event))
         if self.uses_redis:
             await asyncio.to_thread(_redis_sync().publish, channel, text)
         else:
@@ -384,7 +404,7 @@ class Hub:
         members = self._members.get(channel)
         if not members:
             return
-        text = payload.decode() if isinstance(payload, bytes) else payload
+        published, text = unstamped(payload.decode() if isinstance(payload, bytes) else payload)
         try:
             event = json.loads(text)
         except ValueError:
@@ -403,6 +423,8 @@ class Hub:
             except Exception:
                 logger.exception("realtime: pushing to one socket failed")
         self.delivered += 1
+        if published is not None:
+            ROOM_EVENT_FANOUT.observe(max(0.0, time.time() - published))
 
 
 # --- one hub per event loop ------------------------------------------------------------------

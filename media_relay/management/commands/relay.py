@@ -8,8 +8,10 @@ import signal
 from typing import Any
 
 import uvloop
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from media_relay import conf
+from media_relay.metrics import relay_metrics_serve
 from media_relay.worker import RelayWorker
 
 
@@ -23,17 +25,28 @@ class Command(BaseCommand):
             action="store_true",
             help="run on asyncio's own event loop instead of uvloop",
         )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=None,
+            help="serve Prometheus metrics on this port (default: RELAY_METRICS_PORT; 0: any free one)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         _raise_open_files_limit()
+        port = options["metrics_port"]
+        if port is None:
+            port = conf.metrics_port()
+        if port is not None and not 0 <= port <= 65535:
+            raise CommandError(f"The metrics port must be between 0 and 65535, not {port}.")
         if options["asyncio_loop"]:
-            asyncio.run(self._run(options["worker_id"]))
+            asyncio.run(self._run(options["worker_id"], port))
         else:
             # uvloop: every datagram reaches the relay's socket callback through less Python
             # (no selector object, no Handle per event); docs/benchmarks.md has the difference.
-            uvloop.run(self._run(options["worker_id"]))
+            uvloop.run(self._run(options["worker_id"], port))
 
-    async def _run(self, worker_id: str | None) -> None:
+    async def _run(self, worker_id: str | None, metrics_port: int | None) -> None:
         from channels.layers import get_channel_layer
 
         worker = RelayWorker(get_channel_layer(), worker_id=worker_id)
@@ -44,7 +57,18 @@ class Command(BaseCommand):
         self.stdout.write(
             f"relay worker {worker.worker_id} listening on {worker.channel} ({loop_name} loop)"
         )
-        await worker.run()
+        if metrics_port is None:
+            await worker.run()
+            return
+        server = await relay_metrics_serve(worker, conf.metrics_host(), metrics_port)
+        host, port = server.sockets[0].getsockname()[:2]
+        self.stdout.write(
+            f"relay worker {worker.worker_id} metrics on http://{host}:{port}/metrics"
+        )
+        try:
+            await worker.run()
+        finally:
+            server.close()
 
 
 def _raise_open_files_limit() -> None:
