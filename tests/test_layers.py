@@ -23,11 +23,15 @@ ALLOWED_INSIDE_FUNCTIONS = {
     ("clubhouse/apps.py", "ready"): "AppConfig.ready",
     ("clubs/apps.py", "ready"): "AppConfig.ready",
     ("rooms/apps.py", "ready"): "AppConfig.ready",
+    ("media_relay/apps.py", "ready"): "AppConfig.ready",
     # The embedded relay worker brings aiortc and the C send loop: only a web process that runs
     # the relay in-process loads them, not every process that imports the relay client.
     ("media_relay/signalling.py", "relay_embedded_ensure"): "the embedded worker is optional",
     ("media_relay/signalling.py", "relay_embedded_ready"): "the embedded worker is optional",
     ("media_relay/signalling.py", "relay_embedded_stop"): "the embedded worker is optional",
+    # The embedded worker's figures on the web's /metrics: read only when the mode is on.
+    ("media_relay/metrics.py", "relay_embedded_collector"): "the embedded worker is optional",
+    ("media_relay/metrics.py", "embedded"): "the embedded worker is optional",
 }
 
 
