@@ -107,6 +107,39 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
 
+# --- database connection pool (issue #15, scale) ----------------------------------------------
+# DATABASE_POOL_MAX > 0 opens psycopg's pool through Django (PostgreSQL only): each process keeps
+# up to that many connections and lends one to a request or a database_sync_to_async call for
+# its duration, instead of connecting per request. Off by default: the pool is per process, so
+# an operator sizes it against PostgreSQL's max_connections (docs/operations.md, "Database
+# connections"). Django refuses a pool with persistent connections (CONN_MAX_AGE).
+DATABASE_POOL_MAX = env.int("DATABASE_POOL_MAX", default=0)
+DATABASE_POOL_MIN = env.int("DATABASE_POOL_MIN", default=min(2, DATABASE_POOL_MAX))
+DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=10.0)
+if DATABASE_POOL_MAX:
+    for _bad, _problem in (
+        (not IS_POSTGRES, "DATABASE_POOL_MAX needs PostgreSQL (DATABASE_URL=postgres://...)"),
+        (DATABASE_POOL_MAX < 0, "DATABASE_POOL_MAX must be at least 1 (0 turns the pool off)"),
+        (
+            not 0 <= DATABASE_POOL_MIN <= DATABASE_POOL_MAX,
+            f"DATABASE_POOL_MIN must be between 0 and DATABASE_POOL_MAX ({DATABASE_POOL_MAX})",
+        ),
+        (DATABASE_POOL_TIMEOUT <= 0, "DATABASE_POOL_TIMEOUT must be more than 0 seconds"),
+        (
+            bool(DATABASES["default"].get("CONN_MAX_AGE")),
+            "DATABASE_CONN_MAX_AGE must be 0 with DATABASE_POOL_MAX: the pool keeps connections",
+        ),
+    ):
+        if _bad:
+            raise ImproperlyConfigured(_problem)
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": DATABASE_POOL_MIN,
+        "max_size": DATABASE_POOL_MAX,
+        # how long a request waits for a free connection before failing (PoolTimeout)
+        "timeout": DATABASE_POOL_TIMEOUT,
+    }
+# --- end database connection pool -------------------------------------------------------------
+
 REDIS_URL = env.str("REDIS_URL", default="")
 
 if REDIS_URL:
