@@ -9,6 +9,7 @@ real secret key is required and HTTPS-only cookies, HSTS and the SSL redirect ar
 
 import re
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -255,14 +256,22 @@ SPECTACULAR_SETTINGS = {
 
 # --- files --------------------------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `manage.py collectstatic` writes (docs/operations.md, "Static files").
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Without DEBUG, static files are served under content-hashed names from `collectstatic`'s
+    # manifest (clubhouse/staticfiles.py: the ES modules' imports are rewritten too), so browsers
+    # may cache them for ever; with DEBUG, as they are in static/.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "clubhouse.staticfiles.HashedStaticFilesStorage"
+    },
 }
 WHITENOISE_USE_FINDERS = True
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
@@ -459,3 +468,40 @@ for _name, _cast in (
     if _name in env.ENVIRON:
         globals()[_name] = _cast(env.ENVIRON[_name])
 # --- end member limits ------------------------------------------------------------------------
+
+MEDIA_ORIGIN = ""  # where media URLs point when not this site (the CSP's img-src allows it)
+
+# --- security headers: CSP and Permissions-Policy (issue #15, scale) --------------------------
+# Every response carries a Content-Security-Policy (django-csp): scripts and styles only from
+# this site's static files (no inline script, style or on* attribute anywhere in the templates
+# or the client), sockets only to this site, pictures from here, data: (the TOTP QR code) and the
+# media bucket. Stripe.js and its frames are allowed for the card form (payouts/provider).
+# ClubhousePermissionsPolicy adds `Permissions-Policy: microphone=(self)` (clubhouse/headers.py).
+from csp.constants import NONE, SELF  # noqa: E402
+
+_ws_origins: list[str] = []
+if _site := re.fullmatch(r"(https?)://([^/]+)/?", SITE_URL):
+    # CSP level 3 browsers let 'self' cover ws(s):// to this host; older ones need it said
+    _ws_origins = [("wss" if _site[1] == "https" else "ws") + "://" + _site[2]]
+_STRIPE_JS = "https://js.stripe.com"
+CONTENT_SECURITY_POLICY = {
+    # drf-spectacular's Swagger page is an inline script and a CDN's bundle: it keeps no policy
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, _STRIPE_JS],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", *MEDIA_ORIGIN.split()],
+        "media-src": [SELF, "blob:"],
+        "connect-src": [SELF, *_ws_origins, "https://api.stripe.com"],
+        "frame-src": [_STRIPE_JS, "https://hooks.stripe.com"],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+MIDDLEWARE += ["csp.middleware.CSPMiddleware", "clubhouse.headers.PermissionsPolicyMiddleware"]
+PERMISSIONS_POLICY = "microphone=(self), camera=(), geolocation=()"
+# --- end security headers ---------------------------------------------------------------------
