@@ -469,7 +469,51 @@ for _name, _cast in (
         globals()[_name] = _cast(env.ENVIRON[_name])
 # --- end member limits ------------------------------------------------------------------------
 
+# --- media on S3-compatible storage (issue #15, scale) ----------------------------------------
+# AWS_STORAGE_BUCKET_NAME switches uploaded media (avatars, club photos) from MEDIA_ROOT to a
+# bucket through django-storages; the other AWS_* variables say where and how
+# (docs/operations.md, "Media on S3-compatible storage"). Without it, the file system.
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 MEDIA_ORIGIN = ""  # where media URLs point when not this site (the CSP's img-src allows it)
+if AWS_STORAGE_BUCKET_NAME:
+    _s3_endpoint = env.str("AWS_S3_ENDPOINT_URL", default="")
+    _s3_domain = env.str("AWS_S3_CUSTOM_DOMAIN", default="")
+    _s3_region = env.str("AWS_S3_REGION_NAME", default="")
+    if _s3_endpoint and not re.fullmatch(r"https?://[^/\s]+/?", _s3_endpoint):
+        raise ImproperlyConfigured(
+            f"AWS_S3_ENDPOINT_URL={_s3_endpoint!r} is not a URL like https://s3.example.com"
+        )
+    if _s3_domain and not re.fullmatch(r"[A-Za-z0-9.-]+(:\d+)?(/[^\s]*)?", _s3_domain):
+        raise ImproperlyConfigured(
+            f"AWS_S3_CUSTOM_DOMAIN={_s3_domain!r} is a host name like media.example.com (no scheme)"
+        )
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": _s3_endpoint or None,
+            "region_name": _s3_region or None,
+            # empty: boto3 finds credentials itself (instance role, ~/.aws)
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default="") or None,
+            "custom_domain": _s3_domain or None,
+            # private bucket by default: media URLs are signed and expire
+            "querystring_auth": env.bool("AWS_QUERYSTRING_AUTH", default=True),
+            "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=3600),
+            "default_acl": None,
+            # like the file system: a second file of the same name never replaces the first
+            "file_overwrite": False,
+        },
+    }
+    if _s3_domain:
+        MEDIA_ORIGIN = "https://" + _s3_domain.split("/", 1)[0]
+    elif _s3_endpoint:
+        MEDIA_ORIGIN = _s3_endpoint.rstrip("/")
+    else:
+        MEDIA_ORIGIN = f"https://{AWS_STORAGE_BUCKET_NAME}.s3.amazonaws.com"
+        if _s3_region:
+            MEDIA_ORIGIN += f" https://{AWS_STORAGE_BUCKET_NAME}.s3.{_s3_region}.amazonaws.com"
+# --- end media on S3-compatible storage -------------------------------------------------------
 
 # --- security headers: CSP and Permissions-Policy (issue #15, scale) --------------------------
 # Every response carries a Content-Security-Policy (django-csp): scripts and styles only from
