@@ -8,18 +8,21 @@ MANAGE := $(PYTHON) manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format typecheck migrations-check deploy-check pytest bench venv env \
+.PHONY: run test lint format typecheck migrations-check deploy-check pytest bench venv env lock \
         migrate demo serve clean test-embedded bench-relay bench-rooms bench-stipends browser janus
 
 # --- setup -------------------------------------------------------------------------------
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 
+# Installs come only from the lock files: every package pinned with PyPI's sha256 hashes
+# (--require-hashes refuses anything else), pip and setuptools included, so a venv made with
+# Python's bundled pip and setuptools 65.5.0 gets the locked, current ones. requirements*.txt
+# say what we depend on; after editing them run `make lock`.
 # The checkout on the venv's path (what an editable install does), so `.venv/bin/pytest` finds
 # the suite's service plugin (tests/testenv.py) from any directory.
-.stamp-requirements: requirements.txt requirements-dev.txt $(BIN)/activate
-	$(BIN)/pip install -q -r requirements-dev.txt
+.stamp-requirements: requirements.lock requirements-dev.lock $(BIN)/activate
+	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
 	@$(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
 	  | xargs -I{} sh -c 'echo "$(CURDIR)" > "{}/clubhouse-checkout.pth"'
 	@touch $@
@@ -31,6 +34,15 @@ $(BIN)/activate:
 	  echo "warning: the relay's C send loop did not build (no C compiler?); it uses Python"; fi
 
 venv: .stamp-requirements .stamp-fastpath
+
+# The lock files from requirements*.txt (pip-tools). PIP_CONFIG_FILE=/dev/null: resolved against
+# PyPI alone, so the hashes are PyPI's and not those of a machine's local wheel directory or
+# index; the dev lock is constrained by the runtime lock, so both pin the same versions.
+PIP_COMPILE := PIP_CONFIG_FILE=/dev/null $(BIN)/pip-compile --quiet --generate-hashes \
+	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+lock: .stamp-requirements
+	$(PIP_COMPILE) --upgrade-package setuptools --upgrade-package pip -o requirements.lock requirements.txt
+	$(PIP_COMPILE) -c requirements.lock -o requirements-dev.lock requirements-dev.txt
 
 # A local .env with a generated secret key; real deployments set variables instead.
 .env:
@@ -97,8 +109,11 @@ deploy-check: venv
 
 # Needs no environment: tests/testenv.py uses this machine's PostgreSQL and Redis or starts
 # private ones; tests/embedded/ runs `make run` itself (SQLite, in-memory layer, in-process relay).
+# Coverage of the apps' lines (pyproject.toml, [tool.coverage]: the floor, the subprocesses);
+# `make pytest COV= PYTEST_ARGS=tests/...` runs a part without it.
+COV ?= --cov --cov-report=term-missing:skip-covered
 pytest: venv env browser
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(PYTHON) -m pytest $(COV) $(PYTEST_ARGS)
 
 # Only the embedded leg: the product as `make run` serves it, smoke-tested over HTTP, /ws/ and
 # a browser listener.

@@ -9,6 +9,7 @@ real secret key is required and HTTPS-only cookies, HSTS and the SSL redirect ar
 
 import re
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -106,6 +107,39 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+
+# --- database connection pool (issue #15, scale) ----------------------------------------------
+# DATABASE_POOL_MAX > 0 opens psycopg's pool through Django (PostgreSQL only): each process keeps
+# up to that many connections and lends one to a request or a database_sync_to_async call for
+# its duration, instead of connecting per request. Off by default: the pool is per process, so
+# an operator sizes it against PostgreSQL's max_connections (docs/operations.md, "Database
+# connections"). Django refuses a pool with persistent connections (CONN_MAX_AGE).
+DATABASE_POOL_MAX = env.int("DATABASE_POOL_MAX", default=0)
+DATABASE_POOL_MIN = env.int("DATABASE_POOL_MIN", default=min(2, DATABASE_POOL_MAX))
+DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=10.0)
+if DATABASE_POOL_MAX:
+    for _bad, _problem in (
+        (not IS_POSTGRES, "DATABASE_POOL_MAX needs PostgreSQL (DATABASE_URL=postgres://...)"),
+        (DATABASE_POOL_MAX < 0, "DATABASE_POOL_MAX must be at least 1 (0 turns the pool off)"),
+        (
+            not 0 <= DATABASE_POOL_MIN <= DATABASE_POOL_MAX,
+            f"DATABASE_POOL_MIN must be between 0 and DATABASE_POOL_MAX ({DATABASE_POOL_MAX})",
+        ),
+        (DATABASE_POOL_TIMEOUT <= 0, "DATABASE_POOL_TIMEOUT must be more than 0 seconds"),
+        (
+            bool(DATABASES["default"].get("CONN_MAX_AGE")),
+            "DATABASE_CONN_MAX_AGE must be 0 with DATABASE_POOL_MAX: the pool keeps connections",
+        ),
+    ):
+        if _bad:
+            raise ImproperlyConfigured(_problem)
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": DATABASE_POOL_MIN,
+        "max_size": DATABASE_POOL_MAX,
+        # how long a request waits for a free connection before failing (PoolTimeout)
+        "timeout": DATABASE_POOL_TIMEOUT,
+    }
+# --- end database connection pool -------------------------------------------------------------
 
 REDIS_URL = env.str("REDIS_URL", default="")
 
@@ -222,14 +256,22 @@ SPECTACULAR_SETTINGS = {
 
 # --- files --------------------------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `manage.py collectstatic` writes (docs/operations.md, "Static files").
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Without DEBUG, static files are served under content-hashed names from `collectstatic`'s
+    # manifest (clubhouse/staticfiles.py: the ES modules' imports are rewritten too), so browsers
+    # may cache them for ever; with DEBUG, as they are in static/.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "clubhouse.staticfiles.HashedStaticFilesStorage"
+    },
 }
 WHITENOISE_USE_FINDERS = True
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
@@ -438,3 +480,83 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 RELAY_METRICS_PORT = env.int("RELAY_METRICS_PORT", default=None)
 RELAY_METRICS_HOST = env.str("RELAY_METRICS_HOST", default="127.0.0.1")
 # --- end metrics ------------------------------------------------------------------------------
+# --- media on S3-compatible storage (issue #15, scale) ----------------------------------------
+# AWS_STORAGE_BUCKET_NAME switches uploaded media (avatars, club photos) from MEDIA_ROOT to a
+# bucket through django-storages; the other AWS_* variables say where and how
+# (docs/operations.md, "Media on S3-compatible storage"). Without it, the file system.
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+MEDIA_ORIGIN = ""  # where media URLs point when not this site (the CSP's img-src allows it)
+if AWS_STORAGE_BUCKET_NAME:
+    _s3_endpoint = env.str("AWS_S3_ENDPOINT_URL", default="")
+    _s3_domain = env.str("AWS_S3_CUSTOM_DOMAIN", default="")
+    _s3_region = env.str("AWS_S3_REGION_NAME", default="")
+    if _s3_endpoint and not re.fullmatch(r"https?://[^/\s]+/?", _s3_endpoint):
+        raise ImproperlyConfigured(
+            f"AWS_S3_ENDPOINT_URL={_s3_endpoint!r} is not a URL like https://s3.example.com"
+        )
+    if _s3_domain and not re.fullmatch(r"[A-Za-z0-9.-]+(:\d+)?(/[^\s]*)?", _s3_domain):
+        raise ImproperlyConfigured(
+            f"AWS_S3_CUSTOM_DOMAIN={_s3_domain!r} is a host name like media.example.com (no scheme)"
+        )
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": _s3_endpoint or None,
+            "region_name": _s3_region or None,
+            # empty: boto3 finds credentials itself (instance role, ~/.aws)
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default="") or None,
+            "custom_domain": _s3_domain or None,
+            # private bucket by default: media URLs are signed and expire
+            "querystring_auth": env.bool("AWS_QUERYSTRING_AUTH", default=True),
+            "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=3600),
+            "default_acl": None,
+            # like the file system: a second file of the same name never replaces the first
+            "file_overwrite": False,
+        },
+    }
+    if _s3_domain:
+        MEDIA_ORIGIN = "https://" + _s3_domain.split("/", 1)[0]
+    elif _s3_endpoint:
+        MEDIA_ORIGIN = _s3_endpoint.rstrip("/")
+    else:
+        MEDIA_ORIGIN = f"https://{AWS_STORAGE_BUCKET_NAME}.s3.amazonaws.com"
+        if _s3_region:
+            MEDIA_ORIGIN += f" https://{AWS_STORAGE_BUCKET_NAME}.s3.{_s3_region}.amazonaws.com"
+# --- end media on S3-compatible storage -------------------------------------------------------
+
+# --- security headers: CSP and Permissions-Policy (issue #15, scale) --------------------------
+# Every response carries a Content-Security-Policy (django-csp): scripts and styles only from
+# this site's static files (no inline script, style or on* attribute anywhere in the templates
+# or the client), sockets only to this site, pictures from here, data: (the TOTP QR code) and the
+# media bucket. Stripe.js and its frames are allowed for the card form (payouts/provider).
+# ClubhousePermissionsPolicy adds `Permissions-Policy: microphone=(self)` (clubhouse/headers.py).
+from csp.constants import NONE, SELF  # noqa: E402
+
+_ws_origins: list[str] = []
+if _site := re.fullmatch(r"(https?)://([^/]+)/?", SITE_URL):
+    # CSP level 3 browsers let 'self' cover ws(s):// to this host; older ones need it said
+    _ws_origins = [("wss" if _site[1] == "https" else "ws") + "://" + _site[2]]
+_STRIPE_JS = "https://js.stripe.com"
+CONTENT_SECURITY_POLICY = {
+    # drf-spectacular's Swagger page is an inline script and a CDN's bundle: it keeps no policy
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, _STRIPE_JS],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", *MEDIA_ORIGIN.split()],
+        "media-src": [SELF, "blob:"],
+        "connect-src": [SELF, *_ws_origins, "https://api.stripe.com"],
+        "frame-src": [_STRIPE_JS, "https://hooks.stripe.com"],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+MIDDLEWARE += ["csp.middleware.CSPMiddleware", "clubhouse.headers.PermissionsPolicyMiddleware"]
+PERMISSIONS_POLICY = "microphone=(self), camera=(), geolocation=()"
+# --- end security headers ---------------------------------------------------------------------

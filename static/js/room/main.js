@@ -320,7 +320,7 @@ function offerTicket(err) {
   const kind = first("event_id") ? "events" : "rooms";
   const id = first("event_id") || roomId;
   document.querySelector("[data-ticket-offer]")?.remove();
-  const box = h("div", { class: "actions", "data-ticket-offer": true, style: "justify-content: center" });
+  const box = h("div", { class: "actions centered", "data-ticket-offer": true });
   if (first("amount")) box.append(h("p", { class: "price" }, "Ticket ", h("strong", { class: "money" }, money(Number(first("amount")), first("currency")))));
   const buy = h("button", { type: "button", class: "primary" }, "Buy ticket");
   buy.addEventListener("click", () => openBuyTicket({
