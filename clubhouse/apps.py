@@ -1,4 +1,7 @@
 from django.apps import AppConfig
+from django.core.signals import request_finished
+
+from clubhouse.logs import request_id_clear
 
 
 class ClubhouseConfig(AppConfig):
@@ -10,3 +13,4 @@ class ClubhouseConfig(AppConfig):
         from clubhouse.api import json_types_strict
 
         json_types_strict()
+        request_finished.connect(request_id_clear, dispatch_uid="clubhouse.request_id_clear")

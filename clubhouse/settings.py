@@ -9,6 +9,7 @@ real secret key is required and HTTPS-only cookies, HSTS and the SSL redirect ar
 
 import re
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -292,7 +293,7 @@ DJSTRIPE_USE_NATIVE_JSONFIELD = True
 
 CSRF_FAILURE_VIEW = "clubhouse.api.csrf_failure"
 
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
@@ -426,3 +427,18 @@ for _name, _cast in (
     if _name in env.ENVIRON:
         globals()[_name] = _cast(env.ENVIRON[_name])
 # --- end member limits ------------------------------------------------------------------------
+
+# --- logs and errors (clubhouse/logs.py; docs/operations.md, "Logs and errors") ---------------
+# Every request gets an id (the client's valid X-Request-ID, else a new one), returned in the
+# response and carried by each log line, the Celery tasks it queues and the relay commands it
+# sends. First in MIDDLEWARE, so every response names it.
+MIDDLEWARE.insert(0, "clubhouse.logs.RequestIdMiddleware")
+# `json`: one JSON object per line (time, level, logger, message, request_id, exception), for a
+# log collector; `plain`: text for a person at a terminal (`make run`).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use `json` or `plain`.")
+LOGGING["filters"] = {"request_id": {"()": "clubhouse.logs.RequestIdFilter"}}
+LOGGING["formatters"]["json"] = {"()": "clubhouse.logs.JsonFormatter"}
+LOGGING["handlers"]["console"].update({"formatter": LOG_FORMAT, "filters": ["request_id"]})
+# --- end logs and errors ----------------------------------------------------------------------

@@ -1,0 +1,147 @@
+"""Logs and errors (clubhouse/logs.py, docs/operations.md "Logs and errors"): every request has an
+id, returned in `X-Request-ID` and carried by every JSON log line written for it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from django.test import AsyncClient, Client
+
+from clubhouse.logs import HEADER, MAX_LENGTH, request_id_bound
+from tests.conftest import JsonLogs
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATED = re.compile(r"[0-9a-f]{32}")
+
+
+def test_a_response_names_the_request_id_it_was_given(client: Client) -> None:
+    response = client.get("/livez", HTTP_X_REQUEST_ID="lb-7f3a:9")
+    assert response[HEADER] == "lb-7f3a:9"
+
+
+def test_a_request_without_an_id_gets_a_new_one(client: Client) -> None:
+    first, second = client.get("/livez"), client.get("/livez")
+    assert GENERATED.fullmatch(first[HEADER])
+    assert GENERATED.fullmatch(second[HEADER])
+    assert first[HEADER] != second[HEADER]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param("x" * (MAX_LENGTH + 1), id="too-long"),
+        pytest.param("two words", id="a-space"),
+        pytest.param("tab\there", id="a-control-character"),
+        pytest.param("caf\u00e9", id="not-ascii"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_an_invalid_incoming_request_id_is_replaced(client: Client, bad: str) -> None:
+    response = client.get("/livez", HTTP_X_REQUEST_ID=bad)
+    assert GENERATED.fullmatch(response[HEADER])
+
+
+def test_the_longest_valid_request_id_is_kept(client: Client) -> None:
+    longest = "a" * MAX_LENGTH
+    assert client.get("/livez", HTTP_X_REQUEST_ID=longest)[HEADER] == longest
+
+
+async def test_an_async_request_names_its_id_too(async_client: AsyncClient) -> None:
+    response = await async_client.get("/livez", headers={"X-Request-ID": "async-1"})
+    assert response[HEADER] == "async-1"
+
+
+def test_a_requests_log_lines_are_json_and_carry_its_id(
+    client: Client, json_logs: JsonLogs
+) -> None:
+    response = client.get("/no-such-page/", HTTP_X_REQUEST_ID="probe-404")
+    assert response.status_code == 404
+
+    (line,) = [line for line in json_logs.lines() if line["logger"] == "django.request"]
+    assert line["request_id"] == "probe-404"
+    assert line["level"] == "WARNING"
+    assert "/no-such-page/" in str(line["message"])
+    assert datetime.fromisoformat(str(line["time"])).utcoffset() is not None
+
+
+def test_a_log_line_outside_any_request_has_a_null_request_id(json_logs: JsonLogs) -> None:
+    logging.getLogger("clubhouse.test").info("no request here")
+    (line,) = json_logs.lines()
+    assert line["request_id"] is None
+    assert line["message"] == "no request here"
+
+
+def test_an_exception_is_logged_with_its_traceback_on_the_same_line(json_logs: JsonLogs) -> None:
+    with request_id_bound("probe-exc"):
+        try:
+            raise ValueError("the ledger does not balance")
+        except ValueError:
+            logging.getLogger("clubhouse.test").exception("reconciling failed")
+    (line,) = json_logs.lines()
+    assert line["request_id"] == "probe-exc"
+    assert line["level"] == "ERROR"
+    assert "Traceback" in str(line["exception"])
+    assert "ValueError: the ledger does not balance" in str(line["exception"])
+
+
+# --- which format a process writes (settings: LOG_FORMAT) --------------------------------------
+
+PROBE = (
+    "import django, logging; django.setup(); "
+    "logging.getLogger('clubhouse.probe').warning('probe line')"
+)
+
+
+def _process_log(**env: str) -> subprocess.CompletedProcess[str]:
+    """A fresh Django process's stderr after one warning, under `env` (nothing else of ours)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "DJANGO_DEBUG"))}
+    base.update(
+        {"DJANGO_SECRET_KEY": "probe-" + "k" * 50, "DJANGO_SETTINGS_MODULE": "clubhouse.settings"}
+    )
+    return subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_deployed_process_logs_json_by_default() -> None:
+    done = _process_log(DJANGO_DEBUG="0")
+    assert done.returncode == 0, done.stderr
+    (line,) = [json.loads(text) for text in done.stderr.splitlines() if "probe line" in text]
+    assert (line["level"], line["logger"], line["message"]) == (
+        "WARNING",
+        "clubhouse.probe",
+        "probe line",
+    )
+    assert line["request_id"] is None
+
+
+def test_debug_logs_plain_text_unless_asked_for_json() -> None:
+    plain = _process_log(DJANGO_DEBUG="1")
+    (text,) = [t for t in plain.stderr.splitlines() if "probe line" in t]
+    assert text.endswith("WARNING clubhouse.probe probe line")
+
+    asked = _process_log(DJANGO_DEBUG="1", LOG_FORMAT="json")
+    (text,) = [t for t in asked.stderr.splitlines() if "probe line" in t]
+    assert json.loads(text)["message"] == "probe line"
+
+
+def test_an_unknown_log_format_stops_the_process_with_a_clear_error() -> None:
+    done = _process_log(DJANGO_DEBUG="1", LOG_FORMAT="xml")
+    assert done.returncode != 0
+    assert "LOG_FORMAT='xml': use `json` or `plain`." in done.stderr
