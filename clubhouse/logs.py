@@ -3,8 +3,9 @@ of work through every process, and the JSON log format.
 
 A request id names what a log line was written for: an HTTP request (the client's valid
 `X-Request-ID`, else a new one; returned in the response's `X-Request-ID`), a WebSocket
-connection and each frame it receives (`<connection id>.<frame number>`) and a relay command
-(the id of what sent it, carried in the relay protocol's envelope). It lives in a context variable, so each
+connection and each frame it receives (`<connection id>.<frame number>`), a Celery task (the id
+of the request that queued it, carried in the task's headers; clubhouse/celery.py) and a relay
+command (the id of what sent it, carried in the relay protocol's envelope). It lives in a context variable, so each
 asyncio task and each thread of asgiref's sync_to_async sees its own; `RequestIdFilter` puts it
 on every log record as `request_id`.
 

@@ -9,6 +9,8 @@ import os
 import re
 import subprocess
 import sys
+import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -145,3 +147,83 @@ def test_an_unknown_log_format_stops_the_process_with_a_clear_error() -> None:
     done = _process_log(DJANGO_DEBUG="1", LOG_FORMAT="xml")
     assert done.returncode != 0
     assert "LOG_FORMAT='xml': use `json` or `plain`." in done.stderr
+
+
+# --- Celery: a task logs under the id of the request that queued it ---------------------------
+
+
+def _worker_env(queue_db: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "DJANGO_DEBUG"))}
+    return {
+        **base,
+        "DJANGO_DEBUG": "0",  # a deployed worker: JSON lines by default
+        "DJANGO_SECRET_KEY": "probe-" + "k" * 50,
+        "DATABASE_URL": queue_db,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_celery_workers_lines_are_json_and_a_task_carries_its_requests_id(
+    redis_url: str, tmp_path: Path
+) -> None:
+    from django.db import connection
+
+    from accounts.tasks import invitation_email_send
+    from clubhouse.celery import app
+
+    # The worker reads this test's database, and a queue of this test's own (other runs share
+    # the broker).
+    base_url = os.environ["DATABASE_URL"]
+    test_db_url = base_url.rsplit("/", 1)[0] + "/" + str(connection.settings_dict["NAME"])
+    queue = f"logs-{uuid.uuid4().hex[:10]}"
+    stderr_path = tmp_path / "worker.err"
+    command = [sys.executable, "-m", "celery", "-A", "clubhouse", "-q", "worker", "-P", "solo"]
+    command += ["-Q", queue, "--without-heartbeat", "--without-gossip", "--without-mingle"]
+    with stderr_path.open("w") as stderr:
+        worker = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
+            command,
+            cwd=ROOT,
+            env=_worker_env(test_db_url),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        with request_id_bound("probe-task-1"):
+            invitation_email_send.apply_async(args=(0, "no-such-token"), queue=queue)
+        finished = _wait_for_line(stderr_path, "succeeded", worker)
+    finally:
+        app.conf.task_always_eager = eager
+        worker.terminate()
+        worker.wait(timeout=30)
+
+    assert finished["request_id"] == "probe-task-1"
+    assert finished["logger"] == "celery.app.trace"
+    assert "accounts.tasks.invitation_email_send" in str(finished["message"])
+    lines = [text for text in stderr_path.read_text().splitlines() if text.strip()]
+    assert lines
+    assert [text for text in lines if not _is_json_log_line(text)] == []
+
+
+def _is_json_log_line(text: str) -> bool:
+    try:
+        line = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(line, dict) and {"time", "level", "logger", "message"} <= line.keys()
+
+
+def _wait_for_line(path: Path, needle: str, process: subprocess.Popen[bytes]) -> dict[str, object]:
+    """The first JSON line of `path` whose message has `needle` (60 s at most: a bound on a
+    loaded machine, not a timing target)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for text in path.read_text().splitlines():
+            if needle in text and _is_json_log_line(text):
+                return dict(json.loads(text))
+        if process.poll() is not None:
+            break
+        time.sleep(0.2)
+    raise AssertionError(f"no {needle!r} line from the worker; it wrote:\n{path.read_text()}")
