@@ -1,5 +1,5 @@
 """Logs and errors (docs/operations.md, "Logs and errors"): the request id that follows one piece
-of work through every process, and the JSON log format.
+of work through every process, the JSON log format, and Sentry.
 
 A request id names what a log line was written for: an HTTP request (the client's valid
 `X-Request-ID`, else a new one; returned in the response's `X-Request-ID`), a WebSocket
@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, cast
@@ -125,3 +126,47 @@ class JsonFormatter(_JsonFormatter):
             {"levelname": "level", "name": "logger", "exc_info": "exception"},
         )
         super().__init__(*args, **kwargs)
+
+
+# --- Sentry ---------------------------------------------------------------------------------
+
+
+def sentry_before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+    """Tags an event with the request id of the work it happened in."""
+    rid = request_id.get()
+    if rid is not None:
+        event.setdefault("tags", {})["request_id"] = rid
+    return event
+
+
+def sentry_init(dsn: str, *, environment: str, release: str, traces_sample_rate: float) -> None:
+    """Sentry with the Django and Celery integrations (asyncio: `sentry_asyncio_enable`), no
+    personal data (no user, cookies or request bodies), each event tagged with its request id.
+    sentry_sdk is imported only here, so a deployment without a DSN pays neither the import nor
+    any network."""
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=dsn,
+        environment=environment,
+        release=release,
+        traces_sample_rate=traces_sample_rate,
+        send_default_pii=False,
+        before_send=sentry_before_send,  # type: ignore[arg-type]
+        integrations=[DjangoIntegration(), CeleryIntegration()],
+    )
+
+
+def sentry_asyncio_enable() -> None:
+    """From a running event loop (the relay worker's): errors in its asyncio tasks reach Sentry
+    too. Sentry's asyncio integration patches the running loop, which settings, imported before
+    any loop runs, cannot. Nothing without a DSN."""
+    if "sentry_sdk" not in sys.modules:
+        return
+    import sentry_sdk
+    from sentry_sdk.integrations.asyncio import enable_asyncio_integration
+
+    if sentry_sdk.get_client().is_active():
+        enable_asyncio_integration()

@@ -441,4 +441,28 @@ if LOG_FORMAT not in ("json", "plain"):
 LOGGING["filters"] = {"request_id": {"()": "clubhouse.logs.RequestIdFilter"}}
 LOGGING["formatters"]["json"] = {"()": "clubhouse.logs.JsonFormatter"}
 LOGGING["handlers"]["console"].update({"formatter": LOG_FORMAT, "filters": ["request_id"]})
+# Sentry, only when a DSN is set (without one, sentry_sdk is not even imported).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import tomllib
+
+    from clubhouse.logs import sentry_init
+
+    try:
+        _traces = float(env.str("SENTRY_TRACES_SAMPLE_RATE", default="0"))
+    except ValueError:
+        _traces = -1.0
+    if not 0.0 <= _traces <= 1.0:
+        raise ImproperlyConfigured(
+            "SENTRY_TRACES_SAMPLE_RATE must be a fraction from 0 to 1 (e.g. 0.05), "
+            f"not {env.str('SENTRY_TRACES_SAMPLE_RATE')!r}."
+        )
+    # The release is the project's version (pyproject.toml) unless SENTRY_RELEASE names one.
+    _version = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]["version"]
+    sentry_init(
+        SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production"),
+        release=env.str("SENTRY_RELEASE", default=f"clubhouse@{_version}"),
+        traces_sample_rate=_traces,
+    )
 # --- end logs and errors ----------------------------------------------------------------------

@@ -3,16 +3,21 @@ id, returned in `X-Request-ID` and carried by every JSON log line written for it
 
 from __future__ import annotations
 
+import gzip
+import http.server
 import json
 import logging
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from django.test import AsyncClient, Client
@@ -227,3 +232,155 @@ def _wait_for_line(path: Path, needle: str, process: subprocess.Popen[bytes]) ->
             break
         time.sleep(0.2)
     raise AssertionError(f"no {needle!r} line from the worker; it wrote:\n{path.read_text()}")
+
+
+# --- Sentry (SENTRY_DSN) ------------------------------------------------------------------------
+
+
+class _SentryStandIn(http.server.BaseHTTPRequestHandler):
+    """Takes what a Sentry SDK posts, as a Sentry server would (200), and keeps the bodies."""
+
+    received: ClassVar[list[bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        elif self.headers.get("Content-Encoding") == "br":
+            import brotli  # only if sentry_sdk found it installed
+
+            body = brotli.decompress(body)
+        type(self).received.append(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def sentry_server() -> Iterator[tuple[str, list[bytes]]]:
+    received: list[bytes] = []
+    handler = type("Handler", (_SentryStandIn,), {"received": received})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://probe-public-key@127.0.0.1:{server.server_address[1]}/42", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+SENTRY_PROBE = """
+import os, sys, types
+import django
+django.setup()
+import sentry_sdk
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.test.utils import override_settings
+from django.urls import path
+import clubhouse.urls
+
+def boom(request):
+    raise RuntimeError("boom probe " + request.user.username)
+
+urls = types.ModuleType("probe_urls")
+urls.urlpatterns = [path("probe/boom/", boom), *clubhouse.urls.urlpatterns]
+sys.modules["probe_urls"] = urls
+client = Client(raise_request_exception=False)
+client.force_login(get_user_model().objects.get(email=os.environ["PROBE_EMAIL"]))
+client.cookies["probe_cookie"] = "cookie-secret-value"
+with override_settings(ROOT_URLCONF="probe_urls"):
+    response = client.get("/probe/boom/", HTTP_X_REQUEST_ID="probe-sentry-1")
+print(response.status_code, response["X-Request-ID"])
+sentry_sdk.flush(timeout=20)
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_request_reaches_sentry_tagged_with_its_request_id_and_no_personal_data(
+    sentry_server: tuple[str, list[bytes]],
+) -> None:
+    from django.db import connection
+
+    from tests.factories import UserFactory
+
+    dsn, received = sentry_server
+    UserFactory(username="probeuser", email="secret-person@example.com")
+    base_url = os.environ["DATABASE_URL"]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")},
+        "DJANGO_DEBUG": "1",
+        "SENTRY_DSN": dsn,
+        "PROBE_EMAIL": "secret-person@example.com",
+        "DATABASE_URL": base_url.rsplit("/", 1)[0] + "/" + str(connection.settings_dict["NAME"]),
+    }
+    done = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-c", SENTRY_PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["500", "probe-sentry-1"]
+
+    events = [item for body in received for item in _envelope_items(body, "event")]
+    (event,) = [e for e in events if "boom probe" in json.dumps(e.get("exception"))]
+    assert event["tags"]["request_id"] == "probe-sentry-1"
+    assert event["environment"] == "development"
+    assert event["release"].startswith("clubhouse@")
+    everything = b"".join(received).decode()
+    assert "secret-person@example.com" not in everything
+    assert "cookie-secret-value" not in everything
+    assert "sessionid" not in everything
+
+
+def _envelope_items(body: bytes, kind: str) -> list[dict[str, Any]]:
+    """The payloads of an envelope's items of type `kind` (header line, then item header and
+    payload lines)."""
+    lines = body.split(b"\n")
+    items = []
+    for header, payload in zip(lines[1::2], lines[2::2], strict=False):
+        if header.strip() and json.loads(header).get("type") == kind:
+            items.append(json.loads(payload))
+    return items
+
+
+def test_without_a_dsn_sentry_is_not_even_imported() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, sys; django.setup(); print('sentry_sdk' in sys.modules)",
+        ],
+        cwd=ROOT,
+        env={**env, "DJANGO_DEBUG": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("rate", ["lots", "1.5", "-0.1"])
+def test_a_traces_sample_rate_that_is_not_a_fraction_stops_the_process(rate: str) -> None:
+    done = _process_log(
+        DJANGO_DEBUG="1",
+        SENTRY_DSN="http://probe-public-key@127.0.0.1:9/42",
+        SENTRY_TRACES_SAMPLE_RATE=rate,
+    )
+    assert done.returncode != 0
+    assert (
+        f"SENTRY_TRACES_SAMPLE_RATE must be a fraction from 0 to 1 (e.g. 0.05), not {rate!r}."
+        in (done.stderr)
+    )

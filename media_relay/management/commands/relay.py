@@ -10,6 +10,7 @@ from typing import Any
 import uvloop
 from django.core.management.base import BaseCommand
 
+from clubhouse.logs import sentry_asyncio_enable
 from media_relay.worker import RelayWorker
 
 
@@ -36,6 +37,7 @@ class Command(BaseCommand):
     async def _run(self, worker_id: str | None) -> None:
         from channels.layers import get_channel_layer
 
+        sentry_asyncio_enable()  # with SENTRY_DSN: errors in the worker's tasks reach Sentry
         worker = RelayWorker(get_channel_layer(), worker_id=worker_id)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
