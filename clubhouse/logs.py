@@ -18,11 +18,13 @@ import contextlib
 import contextvars
 import logging
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
@@ -31,6 +33,8 @@ META_KEY = "HTTP_X_REQUEST_ID"
 # An incoming id longer than this, or with anything but printable ASCII (no spaces), is replaced
 # by a new one: it ends up in every log line and in Sentry's tags.
 MAX_LENGTH = 128
+
+access_logger = logging.getLogger("clubhouse.access")
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -68,6 +72,9 @@ class RequestIdMiddleware:
     """First in MIDDLEWARE: every line logged while Django answers carries the request's id,
     and the response (whatever answered it, an SSL redirect included) names it.
 
+    With LOG_ACCESS it also writes the access line, one per request (`clubhouse.access`: method,
+    path without the query string, status, duration_ms), in place of daphne's plain-text one.
+
     The id stays set after the middleware returns, because Django logs a 4xx/5xx response
     ("Not Found: /x") after the whole chain has; `request_id_clear`, on `request_finished`, unsets
     it (each ASGI request runs in a task of its own; a WSGI thread serves the next request)."""
@@ -79,6 +86,7 @@ class RequestIdMiddleware:
         self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]
     ) -> None:
         self.get_response = get_response
+        self.access = bool(getattr(settings, "LOG_ACCESS", False))
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
@@ -88,16 +96,37 @@ class RequestIdMiddleware:
             return self.__acall__(request)
         rid = request_id_from(request.META.get(META_KEY))
         request_id.set(rid)
+        started = time.monotonic()
         response = cast(HttpResponse, self.get_response(request))  # a sync chain's response
         response[HEADER] = rid
+        self._log_access(request, response, started)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         rid = request_id_from(request.META.get(META_KEY))
         request_id.set(rid)
+        started = time.monotonic()
         response = await cast(Awaitable[HttpResponse], self.get_response(request))
         response[HEADER] = rid
+        self._log_access(request, response, started)
         return response
+
+    def _log_access(self, request: HttpRequest, response: HttpResponse, started: float) -> None:
+        if not self.access:
+            return
+        duration_ms = round((time.monotonic() - started) * 1000, 1)
+        access_logger.info(
+            "%s %s %s",
+            request.method,
+            request.path,  # never the query string: it can hold tokens
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+            },
+        )
 
 
 def request_id_clear(**kwargs: Any) -> None:

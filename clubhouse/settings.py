@@ -7,6 +7,7 @@ changes. Production-safe by default: `DJANGO_DEBUG` is off unless set, and with 
 real secret key is required and HTTPS-only cookies, HSTS and the SSL redirect are on.
 """
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -441,6 +442,11 @@ if LOG_FORMAT not in ("json", "plain"):
 LOGGING["filters"] = {"request_id": {"()": "clubhouse.logs.RequestIdFilter"}}
 LOGGING["formatters"]["json"] = {"()": "clubhouse.logs.JsonFormatter"}
 LOGGING["handlers"]["console"].update({"formatter": LOG_FORMAT, "filters": ["request_id"]})
+# Python's warnings (a library's deprecation, a missing static directory) become log lines too.
+logging.captureWarnings(True)
+# One access line per HTTP request from Django (with its request id), for daphne run with `-v 0`
+# (no plain-text access log of its own); on by default with JSON logs.
+LOG_ACCESS = env.bool("LOG_ACCESS", default=LOG_FORMAT == "json")
 # Sentry, only when a DSN is set (without one, sentry_sdk is not even imported).
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:

@@ -384,3 +384,61 @@ def test_a_traces_sample_rate_that_is_not_a_fraction_stops_the_process(rate: str
         f"SENTRY_TRACES_SAMPLE_RATE must be a fraction from 0 to 1 (e.g. 0.05), not {rate!r}."
         in (done.stderr)
     )
+
+
+# --- the web process: daphne -v 0, every line JSON ---------------------------------------------
+
+
+APP = "clubhouse.asgi:application"
+
+
+def test_a_deployed_web_process_writes_only_json_lines_with_an_access_line_per_request(
+    tmp_path: Path,
+) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "DJANGO_", "SENTRY_"))}
+    env.update(
+        {
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "probe-" + "k" * 50,
+            "DJANGO_SECURE_SSL_REDIRECT": "0",
+        }
+    )
+    output = tmp_path / "daphne.out"
+    with output.open("w") as out:
+        web = subprocess.Popen(  # noqa: S603 - this interpreter's daphne, fixed arguments
+            [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), APP],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        answer = None
+        deadline = time.monotonic() + 60  # start-up on a loaded machine: a bound, not a target
+        while answer is None and time.monotonic() < deadline and web.poll() is None:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/livez", headers={"X-Request-ID": "probe-web-1"}
+            )
+            try:
+                answer = urllib.request.urlopen(request, timeout=5)  # noqa: S310 - our server
+            except OSError:
+                time.sleep(0.2)
+        assert answer is not None, output.read_text()
+        assert answer.headers["X-Request-ID"] == "probe-web-1"
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+
+    lines = [text for text in output.read_text().splitlines() if text.strip()]
+    assert [text for text in lines if not _is_json_log_line(text)] == []
+    (access,) = [
+        json.loads(text) for text in lines if json.loads(text)["logger"] == "clubhouse.access"
+    ]
+    assert access["request_id"] == "probe-web-1"
+    assert (access["method"], access["path"], access["status"]) == ("GET", "/livez", 200)
