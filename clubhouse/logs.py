@@ -183,6 +183,9 @@ def sentry_init(dsn: str, *, environment: str, release: str, traces_sample_rate:
         release=release,
         traces_sample_rate=traces_sample_rate,
         send_default_pii=False,
+        # Request bodies are sent whatever send_default_pii says; a sign-up or a profile edit
+        # carries an e-mail address or a name.
+        max_request_body_size="never",
         before_send=sentry_before_send,  # type: ignore[arg-type]
         integrations=[DjangoIntegration(), CeleryIntegration()],
     )

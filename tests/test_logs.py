@@ -295,7 +295,9 @@ client = Client(raise_request_exception=False)
 client.force_login(get_user_model().objects.get(email=os.environ["PROBE_EMAIL"]))
 client.cookies["probe_cookie"] = "cookie-secret-value"
 with override_settings(ROOT_URLCONF="probe_urls"):
-    response = client.get("/probe/boom/", HTTP_X_REQUEST_ID="probe-sentry-1")
+    response = client.post(
+        "/probe/boom/", {"note": "body-secret-value"}, HTTP_X_REQUEST_ID="probe-sentry-1"
+    )
 print(response.status_code, response["X-Request-ID"])
 sentry_sdk.flush(timeout=20)
 """
@@ -339,6 +341,7 @@ def test_a_failing_request_reaches_sentry_tagged_with_its_request_id_and_no_pers
     everything = b"".join(received).decode()
     assert "secret-person@example.com" not in everything
     assert "cookie-secret-value" not in everything
+    assert "body-secret-value" not in everything
     assert "sessionid" not in everything
 
 
