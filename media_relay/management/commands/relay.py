@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import resource
 import signal
 from typing import Any
@@ -12,6 +13,8 @@ from django.core.management.base import BaseCommand
 
 from clubhouse.logs import sentry_asyncio_enable
 from media_relay.worker import RelayWorker
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -43,8 +46,9 @@ class Command(BaseCommand):
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.stop)
         loop_name = type(loop).__module__.split(".")[0]
-        self.stdout.write(
-            f"relay worker {worker.worker_id} listening on {worker.channel} ({loop_name} loop)"
+        # A log line (JSON with LOG_FORMAT=json), like everything else the process says.
+        logger.info(
+            "relay worker %s listening on %s (%s loop)", worker.worker_id, worker.channel, loop_name
         )
         await worker.run()
 
