@@ -445,3 +445,30 @@ def test_a_deployed_web_process_writes_only_json_lines_with_an_access_line_per_r
     ]
     assert access["request_id"] == "probe-web-1"
     assert (access["method"], access["path"], access["status"]) == ("GET", "/livez", 200)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_celery_beats_lines_are_json(tmp_path: Path) -> None:
+    from django.db import connection
+
+    base_url = os.environ["DATABASE_URL"]
+    test_db_url = base_url.rsplit("/", 1)[0] + "/" + str(connection.settings_dict["NAME"])
+    # An in-memory broker: what beat sends goes nowhere (no shared queue gets this test's tasks).
+    env = {**_worker_env(test_db_url), "CELERY_BROKER_URL": "memory://"}
+    stderr_path = tmp_path / "beat.err"
+    with stderr_path.open("w") as stderr:
+        beat = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "clubhouse", "-q", "beat"],
+            cwd=ROOT,
+            env=env,
+            stdout=stderr,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        started = _wait_for_line(stderr_path, "beat: Starting", beat)
+    finally:
+        beat.terminate()
+        beat.wait(timeout=30)
+    assert started["logger"] == "celery.beat"
+    lines = [text for text in stderr_path.read_text().splitlines() if text.strip()]
+    assert [text for text in lines if not _is_json_log_line(text)] == []
