@@ -1,4 +1,7 @@
 from django.apps import AppConfig
+from django.core.signals import request_finished
+
+from clubhouse.logs import request_id_clear
 
 
 class ClubhouseConfig(AppConfig):
@@ -15,3 +18,4 @@ class ClubhouseConfig(AppConfig):
         # Task outcomes and the queue-age gauge (docs/operations.md "Metrics").
         celery_metrics_register()
         multiprocess_forget_dead()  # sockets counted by a process that crashed
+        request_finished.connect(request_id_clear, dispatch_uid="clubhouse.request_id_clear")

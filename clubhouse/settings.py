@@ -7,6 +7,7 @@ changes. Production-safe by default: `DJANGO_DEBUG` is off unless set, and with 
 real secret key is required and HTTPS-only cookies, HSTS and the SSL redirect are on.
 """
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -334,7 +335,7 @@ DJSTRIPE_USE_NATIVE_JSONFIELD = True
 
 CSRF_FAILURE_VIEW = "clubhouse.api.csrf_failure"
 
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
@@ -560,3 +561,46 @@ CONTENT_SECURITY_POLICY = {
 MIDDLEWARE += ["csp.middleware.CSPMiddleware", "clubhouse.headers.PermissionsPolicyMiddleware"]
 PERMISSIONS_POLICY = "microphone=(self), camera=(), geolocation=()"
 # --- end security headers ---------------------------------------------------------------------
+# --- logs and errors (clubhouse/logs.py; docs/operations.md, "Logs and errors") ---------------
+# Every request gets an id (the client's valid X-Request-ID, else a new one), returned in the
+# response and carried by each log line, the Celery tasks it queues and the relay commands it
+# sends. First in MIDDLEWARE, so every response names it.
+MIDDLEWARE.insert(0, "clubhouse.logs.RequestIdMiddleware")
+# `json`: one JSON object per line (time, level, logger, message, request_id, exception), for a
+# log collector; `plain`: text for a person at a terminal (`make run`).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use `json` or `plain`.")
+LOGGING["filters"] = {"request_id": {"()": "clubhouse.logs.RequestIdFilter"}}
+LOGGING["formatters"]["json"] = {"()": "clubhouse.logs.JsonFormatter"}
+LOGGING["handlers"]["console"].update({"formatter": LOG_FORMAT, "filters": ["request_id"]})
+# Python's warnings (a library's deprecation, a missing static directory) become log lines too.
+logging.captureWarnings(True)
+# One access line per HTTP request from Django (with its request id), for daphne run with `-v 0`
+# (no plain-text access log of its own); on by default with JSON logs.
+LOG_ACCESS = env.bool("LOG_ACCESS", default=LOG_FORMAT == "json")
+# Sentry, only when a DSN is set (without one, sentry_sdk is not even imported).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import tomllib
+
+    from clubhouse.logs import sentry_init
+
+    try:
+        _traces = float(env.str("SENTRY_TRACES_SAMPLE_RATE", default="0"))
+    except ValueError:
+        _traces = -1.0
+    if not 0.0 <= _traces <= 1.0:
+        raise ImproperlyConfigured(
+            "SENTRY_TRACES_SAMPLE_RATE must be a fraction from 0 to 1 (e.g. 0.05), "
+            f"not {env.str('SENTRY_TRACES_SAMPLE_RATE')!r}."
+        )
+    # The release is the project's version (pyproject.toml) unless SENTRY_RELEASE names one.
+    _version = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]["version"]
+    sentry_init(
+        SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production"),
+        release=env.str("SENTRY_RELEASE", default=f"clubhouse@{_version}"),
+        traces_sample_rate=_traces,
+    )
+# --- end logs and errors ----------------------------------------------------------------------

@@ -21,6 +21,13 @@ Which messages go where:
 
 Optional fields left out (None) are not written; a field absent or None on the wire takes its
 default.
+
+The envelope (beside `type` and `v`) may carry `rid`: the request id (clubhouse/logs.py) of the
+HTTP request, socket frame or command that caused the message, so a worker's log lines for a
+command name the request that sent it. `encode` writes the current one, if any; `decode` refuses a
+malformed one and ignores its absence (messages from before it decode as they did);
+`request_id_of` reads it. It is not a field of any message: the `request_id` of `Offer`, `Ice`
+and the replies is a client's own id for its frame, which the reply echoes.
 """
 
 from __future__ import annotations
@@ -34,10 +41,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, overload
 
+from clubhouse.logs import MAX_LENGTH as REQUEST_ID_MAX_LENGTH
+from clubhouse.logs import request_id, request_id_valid
+
 logger = logging.getLogger(__name__)
 
 VERSION = 1
 VERSION_KEY = "v"
+REQUEST_ID_KEY = "rid"  # optional, in the envelope (see above)
 
 # MessageError codes (also the `code` of the `relay.error` a worker answers a bad command with).
 UNKNOWN_TYPE = "unknown_type"  # not a type of this protocol, or not one this receiver takes
@@ -248,8 +259,12 @@ M = TypeVar("M", bound=Message)
 
 
 def encode(message: Message) -> dict[str, Any]:
-    """The dict the channel layer carries (msgpack or in memory: lists, not tuples)."""
+    """The dict the channel layer carries (msgpack or in memory: lists, not tuples), with the
+    current request id, if any."""
     wire: dict[str, Any] = {"type": message.TYPE, VERSION_KEY: VERSION}
+    rid = request_id.get()
+    if rid is not None:
+        wire[REQUEST_ID_KEY] = rid
     for f in dataclasses.fields(message):
         value = getattr(message, f.name)
         if value is None:
@@ -279,6 +294,13 @@ def decode(raw: Any, accept: tuple[type[Any], ...] = MESSAGES) -> Any:
         raise MessageError(
             BAD_VERSION, f"{kind} is of protocol version {version!r}; this is version {VERSION}."
         )
+    rid = raw.get(REQUEST_ID_KEY)
+    if rid is not None and not request_id_valid(rid):
+        raise MessageError(
+            BAD_MESSAGE,
+            f"{kind}: `{REQUEST_ID_KEY}` must be a request id (1 to {REQUEST_ID_MAX_LENGTH} "
+            "printable characters, no spaces).",
+        )
     hints = _HINTS[cls.TYPE]
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
@@ -297,6 +319,12 @@ def decode(raw: Any, accept: tuple[type[Any], ...] = MESSAGES) -> Any:
         return cls(**values)
     except (TypeError, ValueError) as exc:  # a message's own check (`__post_init__`)
         raise MessageError(BAD_MESSAGE, f"{kind}: {exc}") from None
+
+
+def request_id_of(raw: Mapping[str, Any]) -> str | None:
+    """The request id a decoded message's envelope carries (None: none)."""
+    rid = raw.get(REQUEST_ID_KEY)
+    return rid if request_id_valid(rid) else None
 
 
 # How many received dicts were dropped, by MessageError code, in this process.

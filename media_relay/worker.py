@@ -20,6 +20,7 @@ import time
 import uuid
 from typing import Any, assert_never
 
+from clubhouse.logs import request_id_bound
 from media_relay import conf, fastpath, protocol
 from media_relay.cascade import Cascade
 from media_relay.forwarder import SEND_LOOP_BUCKETS
@@ -54,7 +55,8 @@ class RelayWorker:
         # offer of the person removed (prepared before the removal committed, sent after it):
         # an offer whose room state is older than the removal is refused.
         self._removed: dict[int, dict[int, int]] = {}
-        self._queues: dict[int, asyncio.Queue[protocol.WorkerMessage]] = {}
+        # Each room's messages, with the request id of what sent each (logged while handled).
+        self._queues: dict[int, asyncio.Queue[tuple[protocol.WorkerMessage, str | None]]] = {}
         self._room_tasks: dict[int, asyncio.Task[None]] = {}
         self._ended_totals = dict.fromkeys(_TOTALS, 0)
         self._ended_send_loop: tuple[float, list[int]] = (0.0, [])
@@ -108,16 +110,16 @@ class RelayWorker:
         except protocol.MessageError as error:
             self._reject(raw, error)
             return
-        self.enqueue(message)
+        self.enqueue(message, protocol.request_id_of(raw))
 
-    def enqueue(self, message: protocol.WorkerMessage) -> None:
-        """Queue a message behind its room's earlier ones."""
+    def enqueue(self, message: protocol.WorkerMessage, request_id: str | None = None) -> None:
+        """Queue a message behind its room's earlier ones; `request_id`: what sent it."""
         room_id = message.room_id
         queue = self._queues.get(room_id)
         if queue is None:
             queue = self._queues[room_id] = asyncio.Queue()
             self._room_tasks[room_id] = asyncio.create_task(self._room_loop(room_id, queue))
-        queue.put_nowait(message)
+        queue.put_nowait((message, request_id))
 
     def _reject(self, raw: Any, error: protocol.MessageError) -> None:
         """Log and count what is not a message for a worker; answer its sender, if it said
@@ -141,20 +143,30 @@ class RelayWorker:
         )
         self._spawn(self.layer.send(reply_to, protocol.encode(reply)))
 
-    async def _room_loop(self, room_id: int, queue: asyncio.Queue[protocol.WorkerMessage]) -> None:
+    async def _room_loop(
+        self, room_id: int, queue: asyncio.Queue[tuple[protocol.WorkerMessage, str | None]]
+    ) -> None:
         while True:
-            message = await queue.get()
-            try:
-                await self.handle(message)
-            except RelayError as exc:
-                await self._reply_error(message, exc.code, exc.message)
-            except Exception:
-                logger.exception("relay message %r failed", message.TYPE)
-                await self._reply_error(message, "relay_error", "The relay could not do that.")
+            message, request_id = await queue.get()
+            # Every line logged while handling it, and every message it sends, names its request.
+            with request_id_bound(request_id):
+                await self._handle_logged(message)
             if room_id not in self.rooms and queue.empty():  # ended, idle, or never started
                 self._queues.pop(room_id, None)
                 self._room_tasks.pop(room_id, None)
                 return
+
+    async def _handle_logged(self, message: protocol.WorkerMessage) -> None:
+        # Commands are few per member (an offer, some candidates, state changes): each is logged.
+        level = logging.DEBUG if isinstance(message, protocol.PIPE_MESSAGES) else logging.INFO
+        logger.log(level, "relay command %s for room %s", message.TYPE, message.room_id)
+        try:
+            await self.handle(message)
+        except RelayError as exc:
+            await self._reply_error(message, exc.code, exc.message)
+        except Exception:
+            logger.exception("relay message %r failed", message.TYPE)
+            await self._reply_error(message, "relay_error", "The relay could not do that.")
 
     async def handle(self, message: protocol.WorkerMessage) -> None:
         room_id = message.room_id

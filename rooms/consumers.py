@@ -32,6 +32,7 @@ from channels.exceptions import StopConsumer
 
 from accounts.permissions import user_require_member, user_require_member_now
 from clubhouse.errors import ApplicationError
+from clubhouse.logs import request_id_bound, request_id_from
 from clubhouse.metrics import WEBSOCKETS_OPEN
 from rooms import relay_bridge
 from rooms.realtime import conf, domain, framing
@@ -103,6 +104,11 @@ class RoomConsumer(AsyncConsumer):
         # Held while a frame is handled, so a refusal pushed meanwhile lets go of the room and
         # the audio only once that frame is done with them.
         self.busy = asyncio.Lock()
+        # Log lines name the connection (the upgrade request's valid X-Request-ID, else a new id)
+        # and, while a frame is answered, the frame: `<connection>.<frame number>`. Relay
+        # commands and tasks a frame causes carry the frame's.
+        self.request_id = ""
+        self.frames = 0
 
     # Channels ≥ 4.2 runs close_old_connections() in a thread before *every* handler; that was
     # ~28% of daphne's CPU at 2,000 members. Here every database call goes through
@@ -110,11 +116,17 @@ class RoomConsumer(AsyncConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "websocket.receive":
-            await self.websocket_receive(message)
+            self.frames += 1
+            with request_id_bound(f"{self.request_id}.{self.frames}"):
+                await self.websocket_receive(message)
         elif kind == "websocket.connect":
-            await self.websocket_connect(message)
+            upgrade = dict(self.scope.get("headers") or ()).get(b"x-request-id", b"")
+            self.request_id = request_id_from(upgrade.decode("latin-1"))
+            with request_id_bound(self.request_id):
+                await self.websocket_connect(message)
         elif kind == "websocket.disconnect":
-            await self.websocket_disconnect(message)
+            with request_id_bound(self.request_id):
+                await self.websocket_disconnect(message)
 
     # connection ------------------------------------------------------------------------------
 

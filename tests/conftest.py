@@ -94,3 +94,40 @@ def _own_throttle_counters(settings, _throttle_counters_of_this_run: str) -> Non
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
+
+
+class JsonLogs:
+    """What the deployed console handler writes (settings' `json` formatter and request-id
+    filter), captured from the root logger: `lines()` parses each line as JSON."""
+
+    def __init__(self) -> None:
+        import io
+        import logging
+
+        from clubhouse.logs import JsonFormatter, RequestIdFilter
+
+        self.stream = io.StringIO()
+        self.handler = logging.StreamHandler(self.stream)
+        self.handler.setFormatter(JsonFormatter())
+        self.handler.addFilter(RequestIdFilter())
+
+    def lines(self) -> list[dict[str, object]]:
+        import json
+
+        return [json.loads(line) for line in self.stream.getvalue().splitlines()]
+
+
+@pytest.fixture
+def json_logs() -> Iterator[JsonLogs]:
+    import logging
+
+    logs = JsonLogs()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(logs.handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield logs
+    finally:
+        root.removeHandler(logs.handler)
+        root.setLevel(level)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -75,3 +76,37 @@ def test_the_relay_command_serves_on_uvloop_and_stops_on_sigterm() -> None:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def test_the_relay_process_writes_json_lines_with_log_format_json() -> None:
+    """What a deployed relay says, from start to SIGTERM, is JSON log lines (docs/operations.md,
+    "Logs and errors")."""
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "PYTEST_CURRENT_TEST"}}
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "relay", "--worker-id", "json-test"],
+        cwd=settings.BASE_DIR,
+        env={**env, "LOG_FORMAT": "json"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = json.loads(process.stdout.readline())
+        assert first["logger"] == "media_relay.management.commands.relay"
+        assert "relay worker json-test listening on relay.json-test" in first["message"]
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=20)
+        assert process.returncode == 0, rest
+        assert [line for line in rest.splitlines() if line.strip() and not _json(line)] == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _json(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False

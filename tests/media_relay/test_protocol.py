@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from channels.layers import InMemoryChannelLayer
 
+from clubhouse.logs import request_id_bound
 from media_relay import protocol
 from media_relay.placement import MemoryRegistry
 from media_relay.worker import RelayWorker
@@ -224,3 +225,53 @@ async def test_a_socket_drops_a_relay_reply_it_cannot_read() -> None:
     await link._on_relay(protocol.encode(closed))
     assert len(pushed) == 1
     assert link.worker_id is None
+
+
+# --- the request id in the envelope (clubhouse/logs.py) ---------------------------------------
+
+
+def test_a_message_sent_for_a_request_carries_its_id_through_the_wire() -> None:
+    message = protocol.Mute(room_id=ROOM, user_id=1, muted=True, seq=4)
+    with request_id_bound("req-7f3a"):
+        wire = protocol.encode(message)
+    assert wire[protocol.REQUEST_ID_KEY] == "req-7f3a"
+    assert protocol.decode(wire) == message
+    assert protocol.request_id_of(wire) == "req-7f3a"
+
+
+def test_a_message_sent_outside_a_request_has_no_request_id() -> None:
+    wire = protocol.encode(protocol.End(room_id=ROOM))
+    assert protocol.REQUEST_ID_KEY not in wire
+    assert protocol.request_id_of(wire) is None
+
+
+def test_a_message_from_before_request_ids_still_decodes() -> None:
+    wire = {"type": "relay.mute", "v": protocol.VERSION, "room_id": ROOM, "user_id": 1}
+    assert protocol.decode(wire) == protocol.Mute(room_id=ROOM, user_id=1)
+    assert protocol.request_id_of(wire) is None
+
+
+@pytest.mark.parametrize("bad", [7, "", "two words", "x" * 129, "caf\u00e9"])
+def test_a_message_with_a_bad_request_id_is_refused(bad: Any) -> None:
+    wire = {**protocol.encode(protocol.End(room_id=ROOM)), protocol.REQUEST_ID_KEY: bad}
+    with pytest.raises(protocol.MessageError) as refused:
+        protocol.decode(wire)
+    assert refused.value.code == protocol.BAD_MESSAGE
+    assert protocol.REQUEST_ID_KEY in refused.value.detail
+
+
+async def test_the_worker_logs_a_command_with_its_senders_request_id(
+    worker: RelayWorker, json_logs: Any
+) -> None:
+    state = protocol.RoomState(room_id=ROOM, speakers=(1,), muted=())
+    with request_id_bound("req-relay-1"):
+        await worker.layer.send(worker.channel, protocol.encode(state))
+    for _ in range(100):
+        if ROOM in worker.rooms:
+            break
+        await asyncio.sleep(0.02)
+    lines = [line for line in json_logs.lines() if line["logger"] == "media_relay.worker"]
+    assert any(
+        line["request_id"] == "req-relay-1" and "relay.room_state" in str(line["message"])
+        for line in lines
+    ), lines

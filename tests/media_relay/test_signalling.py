@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -597,3 +598,26 @@ def test_workers_alive_reads_each_workers_heartbeat(
     now[0] += 0.5  # "old" last beat 1.3 s ago: past the TTL
     assert signalling.workers_alive({"old", "new"}) == {"old": False, "new": True}
     assert signalling.workers_alive(set()) == {}
+
+
+async def test_a_sockets_offer_reaches_the_worker_log_under_the_frames_request_id(
+    memory_scene: Scene, json_logs: Any
+) -> None:
+    """The request id follows a socket frame into the relay (docs/operations.md, "Logs and
+    errors"): the worker logs the offer under `<connection id>.<frame number>`."""
+    await memory_scene.worker()
+    await memory_scene.stage(listeners=0)
+    assert memory_scene.room is not None
+    person = await memory_scene.person()
+    await person.listen()
+
+    offers = [
+        line
+        for line in json_logs.lines()
+        if line["logger"] == "media_relay.worker"
+        and str(line["message"]) == f"relay command relay.offer for room {memory_scene.room.pk}"
+    ]
+    assert len(offers) == 2  # the speaker's (from stage) and this listener's
+    ids = [str(line["request_id"]) for line in offers]
+    assert all(re.fullmatch(r"[0-9a-f]{32}\.\d+", rid) for rid in ids), ids
+    assert ids[0].split(".")[0] != ids[1].split(".")[0]  # two sockets, two connections

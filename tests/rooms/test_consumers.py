@@ -747,3 +747,42 @@ async def test_embedded_mode_without_redis_delivers_in_process(
             await communicator.disconnect()
         sockets.clear()
         await hub.close()
+
+
+# --- request ids in the logs (clubhouse/logs.py) ------------------------------------------------
+
+
+async def test_a_sockets_log_lines_name_its_connection_and_frame(
+    hub: Hub, sockets: list, rooms: FakeRooms, json_logs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumers, "_failures", consumers._FailureLog(window=0.0))
+    client, _ = await connect(hub, sockets, await make_user("alice"))
+    other, _ = await connect(hub, sockets, await make_user("bob"))
+    for socket in (client, client, other):
+        with pytest.raises(ProtocolError):
+            await socket.request("room.boom", room_id=ROOM)
+
+    failures = [
+        line
+        for line in json_logs.lines()
+        if line["logger"] == "rooms.consumers" and "failed" in str(line["message"])
+    ]
+    assert len(failures) == 3
+    ids = [str(line["request_id"]) for line in failures]
+    connections = [rid.rsplit(".", 1)[0] for rid in ids]
+    assert connections[0] == connections[1] != connections[2]  # one id per connection
+    assert len(set(ids)) == 3  # and one per frame
+    assert all("Traceback" in str(line["exception"]) for line in failures)
+
+
+async def test_a_socket_keeps_a_valid_request_id_from_its_upgrade_request(
+    hub: Hub, sockets: list, rooms: FakeRooms, json_logs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumers, "_failures", consumers._FailureLog(window=0.0))
+    client, _ = await connect(
+        hub, sockets, await make_user("alice"), headers=[(b"x-request-id", b"edge-42")]
+    )
+    with pytest.raises(ProtocolError):
+        await client.request("room.boom", room_id=ROOM)
+    (failure,) = [line for line in json_logs.lines() if line["logger"] == "rooms.consumers"]
+    assert str(failure["request_id"]).startswith("edge-42.")

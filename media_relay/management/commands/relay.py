@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import resource
 import signal
 from typing import Any
@@ -10,9 +11,12 @@ from typing import Any
 import uvloop
 from django.core.management.base import BaseCommand, CommandError
 
+from clubhouse.logs import sentry_asyncio_enable
 from media_relay import conf
 from media_relay.metrics import relay_metrics_serve
 from media_relay.worker import RelayWorker
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -49,13 +53,15 @@ class Command(BaseCommand):
     async def _run(self, worker_id: str | None, metrics_port: int | None) -> None:
         from channels.layers import get_channel_layer
 
+        sentry_asyncio_enable()  # with SENTRY_DSN: errors in the worker's tasks reach Sentry
         worker = RelayWorker(get_channel_layer(), worker_id=worker_id)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.stop)
         loop_name = type(loop).__module__.split(".")[0]
-        self.stdout.write(
-            f"relay worker {worker.worker_id} listening on {worker.channel} ({loop_name} loop)"
+        # A log line (JSON with LOG_FORMAT=json), like everything else the process says.
+        logger.info(
+            "relay worker %s listening on %s (%s loop)", worker.worker_id, worker.channel, loop_name
         )
         if metrics_port is None:
             await worker.run()
