@@ -30,7 +30,14 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 
-from tests.testenv import free_port, redis_answers, redis_server_binary
+from tests.testenv import (
+    _as_postgres_user,
+    free_port,
+    postgres_answers,
+    postgres_bindir,
+    redis_answers,
+    redis_server_binary,
+)
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 120.0  # a daphne or a worker importing Django on a loaded two-core machine
@@ -225,3 +232,80 @@ def start_daphne(directory: Path, **env: str) -> Daphne:
         child.stop()
         raise
     return Daphne(child, port)
+
+
+@dataclass
+class RestartablePostgres:
+    """A private PostgreSQL cluster (initdb in a temporary directory) on a fixed port that a
+    test can stop (`immediate`: connections are cut as when the server dies) and start again."""
+
+    port: int = field(default_factory=free_port)
+    directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="recovery-pg-")))
+
+    @property
+    def data(self) -> Path:
+        return self.directory / "data"
+
+    def _run(self, command: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 (installed PostgreSQL binaries, our own arguments)
+            _as_postgres_user(command), capture_output=True, text=True, check=False, timeout=120
+        )
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        result = self._run(
+            [str(postgres_bindir() / "initdb"), "-D", str(self.data), "-U", "postgres",
+             "--auth=trust", "-E", "UTF8"]
+        )  # fmt: skip
+        assert result.returncode == 0, f"initdb failed:\n{result.stdout}\n{result.stderr}"
+        self.start()
+
+    def start(self) -> None:
+        options = f"-h {HOST} -p {self.port} -k {self.directory} -c fsync=off"
+        result = self._run(
+            [str(postgres_bindir() / "pg_ctl"), "-D", str(self.data), "-l",
+             str(self.directory / "log"), "-o", options, "-w", "start"]
+        )  # fmt: skip
+        assert result.returncode == 0, f"PostgreSQL did not start:\n{result.stderr}"
+        wait_for(lambda: postgres_answers(HOST, self.port, timeout=2), "the private PostgreSQL")
+
+    def stop(self, mode: str = "immediate") -> None:
+        self._run([str(postgres_bindir() / "pg_ctl"), "-D", str(self.data), "-m", mode, "stop"])
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def copy_database(self, name: str) -> str:
+        """A copy of the test database `name` (schema and committed rows) in this cluster;
+        returns its URL."""
+        source = connection.settings_dict
+        bindir = postgres_bindir()
+        dump = self.directory / "dump"
+        subprocess.run(  # noqa: S603
+            [str(bindir / "pg_dump"), "-h", source.get("HOST") or HOST,
+             "-p", str(source.get("PORT") or 5432), "-U", "postgres", "-Fc", "-f", str(dump),
+             source["NAME"]],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        subprocess.run(  # noqa: S603
+            [str(bindir / "createdb"), "-h", HOST, "-p", str(self.port), "-U", "postgres", name],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        subprocess.run(  # noqa: S603
+            [str(bindir / "pg_restore"), "-h", HOST, "-p", str(self.port), "-U", "postgres",
+             "--no-owner", "-d", name, str(dump)],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        return f"postgres://postgres@{HOST}:{self.port}/{name}"
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[RestartablePostgres]:
+    postgres = RestartablePostgres()
+    try:
+        postgres.init()
+        yield postgres
+    finally:
+        postgres.remove()
