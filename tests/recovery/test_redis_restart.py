@@ -19,7 +19,13 @@ from asgiref.sync import sync_to_async
 
 from rooms.client import RoomClient
 from rooms.models import Room
-from tests.recovery.conftest import Daphne, RestartableRedis, session_token, start_daphne
+from tests.recovery.conftest import (
+    Daphne,
+    RestartableRedis,
+    http_status,
+    session_token,
+    start_daphne,
+)
 from tests.rooms.factories import MemberFactory, RoomFactory, participant
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
@@ -113,6 +119,7 @@ async def _scenario(
 
         # Redis goes away. The speaker unmutes meanwhile: committed, but nobody can be told.
         redis.stop()
+        assert await asyncio.to_thread(http_status, f"{server.url}/readyz") == 503
         await speaker.request("room.self_unmute", room_id=room_id, timeout=30)
         missed_seq = await room_seq(room_id)
         assert missed_seq == seq + 1
@@ -125,6 +132,7 @@ async def _scenario(
             RESUME_BOUND_S,
         )
         assert all(view.resyncs >= 1 for view in views), "each caught up through a snapshot"
+        assert await asyncio.to_thread(http_status, f"{server.url}/readyz") == 200
 
         # And events flow again: one published now reaches every socket as an event.
         before = [len(view.events) for view in views]
