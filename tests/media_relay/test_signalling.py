@@ -597,3 +597,10 @@ def test_workers_alive_reads_each_workers_heartbeat(
     now[0] += 0.5  # "old" last beat 1.3 s ago: past the TTL
     assert signalling.workers_alive({"old", "new"}) == {"old": False, "new": True}
     assert signalling.workers_alive(set()) == {}
+    # Liveness tells a stale heartbeat from no record at all (a Redis that restarted empty).
+    assert signalling.workers_liveness({"old", "new", "never"}) == {
+        "old": False,
+        "new": True,
+        "never": None,
+    }
+    assert signalling.workers_liveness(set()) == {}

@@ -183,6 +183,10 @@ def test_listeners_keep_hearing_the_speaker_across_a_redis_restart(
         CHANNEL_PREFIX="recovery-audio",
         RELAY_EMBEDDED="1",
         RELAY_ALLOW_LOOPBACK_CANDIDATES="1",
+        # The relay heartbeats every 2 s and the web process checks its workers every 1 s: after
+        # Redis comes back empty, a check always comes before the relay's next heartbeat.
+        RELAY_HEARTBEAT_S="2",
+        RELAY_WORKER_TTL_S="6",
     )
     try:
         asyncio.run(_audio_scenario(server, private_redis, room.pk, tokens))
