@@ -30,6 +30,7 @@ from tests.payouts.conftest import follow, make_creator, make_user
 from tests.recovery.conftest import (
     Daphne,
     RestartablePostgres,
+    RestartableRedis,
     child_env,
     http_status,
     session_token,
@@ -82,12 +83,14 @@ def envelope(body: bytes) -> dict[str, Any]:
 
 
 def test_while_postgres_is_down_the_api_answers_503_and_afterwards_everything_recovers(
-    private_postgres: RestartablePostgres, tmp_path: Path
+    private_postgres: RestartablePostgres, private_redis: RestartableRedis, tmp_path: Path
 ) -> None:
     member = UserFactory()
     token = session_token(member)
     url = private_postgres.copy_database("recovery")
-    server = start_daphne(tmp_path, DATABASE_URL=url, CHANNEL_PREFIX="recovery-pg", **DEPLOYED)
+    server = start_daphne(
+        tmp_path, DATABASE_URL=url, REDIS_URL=private_redis.url, CHANNEL_PREFIX="pg", **DEPLOYED
+    )
     probe = Probe(server, token)
     try:
         assert probe.api()[0] == 200
@@ -172,7 +175,7 @@ def insert_waits(url: str) -> bool:
 
 
 def test_a_tip_in_flight_when_postgres_dies_is_charged_once_after_the_retry(
-    private_postgres: RestartablePostgres, tmp_path: Path
+    private_postgres: RestartablePostgres, private_redis: RestartableRedis, tmp_path: Path
 ) -> None:
     state = tmp_path / "standin.json"
     before = STANDIN.state_file
@@ -191,6 +194,9 @@ def test_a_tip_in_flight_when_postgres_dies_is_charged_once_after_the_retry(
     server = start_daphne(
         tmp_path,
         DATABASE_URL=url,
+        # Its own Redis: the rate limits count per user id, and this copy's ids are those of
+        # the test database, which other runs on a shared Redis have too.
+        REDIS_URL=private_redis.url,
         CHANNEL_PREFIX="recovery-tip",
         PAYOUTS_STANDIN_STATE_FILE=str(state),
     )
