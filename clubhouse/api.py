@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse, QueryDict
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.template.loader import render_to_string
 from rest_framework import exceptions as drf
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
@@ -42,6 +45,18 @@ def error_body(
     return {"error": {"code": code, "message": message, "fields": fields or {}, **extra}}
 
 
+# The database cannot be reached or dropped the connection (it restarted, failed over, or is
+# down): the request may succeed a moment later, so the client is told to retry, not that the
+# server has a bug. Django reconnects by itself on the next request (CONN_HEALTH_CHECKS).
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+RETRY_AFTER_S = 5
+UNAVAILABLE_MESSAGE = "The service is briefly unavailable; try again in a moment."
+
+
+def _unavailable_body() -> dict[str, Any]:
+    return error_body("service_unavailable", UNAVAILABLE_MESSAGE, retry_after=RETRY_AFTER_S)
+
+
 def _flatten(detail: Any) -> Any:
     """DRF's ErrorDetail trees become plain strings, lists and dicts."""
     if isinstance(detail, dict):
@@ -69,6 +84,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         retry = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return Response({"error": exc.as_dict()}, status=exc.status, headers=retry)
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        logger.warning("database unavailable: %s", exc)
+        return Response(
+            _unavailable_body(), status=503, headers={"Retry-After": str(RETRY_AFTER_S)}
+        )
     if isinstance(exc, DjangoValidationError):
         set_rollback()
         detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
@@ -163,7 +183,23 @@ def api_not_found(request: HttpRequest) -> JsonResponse:
     return JsonResponse(error_body("not_found", "Not found."), status=404)
 
 
+def service_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with Retry-After: the error envelope for the API, a static page otherwise (rendered
+    without the request: its context processors would reach for the database again)."""
+    response: HttpResponse
+    if _is_api(request):
+        response = JsonResponse(_unavailable_body(), status=503)
+    else:
+        response = HttpResponse(render_to_string("503.html"), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
 def json_or_html_500(request: HttpRequest) -> Any:
+    # Django calls this while handling the exception (outside DRF views, e.g. a page, or a
+    # middleware loading the session): a database outage is a 503, not a bug.
+    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+        return service_unavailable(request)
     if _is_api(request):
         return JsonResponse(
             error_body("server_error", "Something went wrong on our side."), status=500

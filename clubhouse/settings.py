@@ -106,6 +106,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+    # A kept connection is checked before each request reuses it: after a database restart the
+    # first request reconnects instead of failing on a dead socket (docs/operations.md, "Recovery").
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
 
@@ -168,6 +171,13 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# With Redis as the broker, a task taken by a worker that died (killed, its host gone) is handed
+# to another worker once it has been unacknowledged this long (docs/operations.md, "Recovery").
+# Longer than any task runs (a task still running past it would start a second time: the
+# payouts tasks are idempotent, but it is wasted work).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Without a broker nothing else would run beat's schedule, so the web process does
@@ -390,9 +400,14 @@ for _name in (
     "PAYOUTS_TIP_DAILY_LIMIT",
     "PAYOUTS_TIP_DUPLICATE_WINDOW",
     "PAYOUTS_TIP_STUCK_AFTER",
+    "PAYOUTS_STIPEND_STALE_AFTER",
+    "PAYOUTS_STIPEND_CHUNK",
 ):
     if _name in env.ENVIRON:
         globals()[_name] = int(env.ENVIRON[_name])
+# The stand-in's state shared between processes (development and tests only; payouts/conf.py).
+if "PAYOUTS_STANDIN_STATE_FILE" in env.ENVIRON:
+    PAYOUTS_STANDIN_STATE_FILE = env.ENVIRON["PAYOUTS_STANDIN_STATE_FILE"]
 
 # --- rate limits on the REST API ----------------------------------------------------------------
 # Every write (POST/PUT/PATCH/DELETE) is counted per member (per client address when anonymous)

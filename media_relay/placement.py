@@ -55,6 +55,7 @@ class Registry(Protocol):
     def unregister(self, worker_id: str) -> None: ...
     def workers(self) -> list[dict[str, Any]]: ...
     def workers_alive(self, worker_ids: set[str]) -> dict[str, bool]: ...
+    def workers_liveness(self, worker_ids: set[str]) -> dict[str, bool | None]: ...
     def place(self, room_id: int) -> str: ...
     def room_worker(self, room_id: int) -> str | None: ...
     def forget_room(self, room_id: int) -> None: ...
@@ -92,8 +93,12 @@ class MemoryRegistry:
 
     def workers_alive(self, worker_ids: set[str]) -> dict[str, bool]:
         """For each of `worker_ids`: whether its heartbeat is fresh."""
-        alive = {w["worker_id"] for w in self.workers() if w["alive"]}
-        return {worker_id: worker_id in alive for worker_id in worker_ids}
+        return {w: bool(alive) for w, alive in self.workers_liveness(worker_ids).items()}
+
+    def workers_liveness(self, worker_ids: set[str]) -> dict[str, bool | None]:
+        """For each of `worker_ids`: True (fresh heartbeat), False (stale), None (no record)."""
+        known = {w["worker_id"]: bool(w["alive"]) for w in self.workers()}
+        return {worker_id: known.get(worker_id) for worker_id in worker_ids}
 
     def room_worker(self, room_id: int) -> str | None:
         return self._rooms.get(room_id)
@@ -293,12 +298,17 @@ class RedisRegistry:
         """For each of `worker_ids`: whether its heartbeat is fresh. One MGET of just these
         workers' keys (every web process with WebRTC sockets asks this every few seconds), not
         the SCAN of `workers`."""
+        return {w: bool(alive) for w, alive in self.workers_liveness(worker_ids).items()}
+
+    def workers_liveness(self, worker_ids: set[str]) -> dict[str, bool | None]:
+        """`workers_alive`, telling a stale heartbeat (False) from no record at all (None: the
+        worker unregistered, its key expired, or Redis restarted empty)."""
         if not worker_ids:
             return {}
         ordered = sorted(worker_ids)
         raw = self._redis.mget([self._worker_key(w) for w in ordered])
         return {
-            worker_id: body is not None and bool(_with_alive(json.loads(body))["alive"])
+            worker_id: None if body is None else bool(_with_alive(json.loads(body))["alive"])
             for worker_id, body in zip(ordered, raw, strict=True)
         }
 

@@ -7,7 +7,8 @@ the messages are media_relay/protocol.py.
 - `relay_send` (async) / `relay_send_many` (sync, on commit): messages to workers' channels;
 - `place_member`, `forget_member`, `room_workers`, `room_origins` (sync, Redis): where a room
   and its members live;
-- `workers_alive` (sync): which workers still heartbeat (the web tier's relay-kill check);
+- `workers_alive`, `workers_liveness` (sync): which workers still heartbeat (the web tier's
+  relay-kill check);
 - `relay_embedded_ensure` / `relay_embedded_ready` / `relay_embedded_stop`: the in-process
   worker of `make run`.
 """
@@ -41,6 +42,7 @@ __all__ = [
     "room_origins",
     "room_workers",
     "workers_alive",
+    "workers_liveness",
 ]
 
 
@@ -82,6 +84,12 @@ def workers_alive(worker_ids: set[str]) -> dict[str, bool]:
     Every web process with WebRTC sockets calls this each REALTIME_RELAY_CHECK_SECONDS, so in
     Redis it reads just those workers' keys (one MGET) rather than scanning for all workers."""
     return _registry().workers_alive(worker_ids)
+
+
+def workers_liveness(worker_ids: set[str]) -> dict[str, bool | None]:
+    """`workers_alive`, with None for a worker the registry has no record of (unregistered,
+    expired, or a Redis that restarted empty and has not had its next heartbeat yet)."""
+    return _registry().workers_liveness(worker_ids)
 
 
 def room_origins(room_ids: set[int]) -> dict[int, str | None]:

@@ -15,7 +15,8 @@ Sequence numbers: the client keeps the room's `seq`. An event with `seq` at or b
 news and dropped; one with `seq` above `seq + 1` means something was missed, so the client asks
 for `room.snapshot` and yields `{"type": "client.resync", "snapshot": ...}` before the events
 that follow it. Events that arrive while that request is in flight are held back and replayed
-if the new snapshot does not cover them.
+if the new snapshot does not cover them. A `room.resync` push from the server (its Redis
+subscription came back; events may have been missed) starts the same repair at once.
 """
 
 from __future__ import annotations
@@ -393,6 +394,13 @@ class RoomClient:
             return
         if "room_id" in frame and "seq" in frame:
             self._on_room_event(frame)
+        elif kind == "room.resync":  # rooms.realtime.framing.ROOM_RESYNC; this module stands alone
+            self.pushes.append(frame)
+            self._pushed.set()
+            if frame.get("room_id") == self.room_id and not self._resyncing:
+                self._resyncing = True
+                self._held = []
+                asyncio.get_running_loop().create_task(self._repair())
         else:
             self._events.put_nowait(frame)  # un-sequenced pushes, personal events, errors
             if kind != "room.audience_count":  # frequent and only ever the latest matters

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import redis
 
 from clubhouse.metrics import ROOM_EVENT_FANOUT
-from rooms.realtime import conf, domain
+from rooms.realtime import conf, domain, framing
 from rooms.realtime.coalesce import Coalescer, make_coalescer
 from rooms.realtime.online import Online, make_online
 from rooms.realtime.presence import (
@@ -184,7 +184,11 @@ class Hub:
             if self.uses_redis:
                 ping = conf.redis_ping_seconds()
                 self._subscriber = RedisSubscriber(
-                    self.redis_url, self._on_message, ping_seconds=ping, ping_timeout=ping
+                    self.redis_url,
+                    self._on_message,
+                    ping_seconds=ping,
+                    ping_timeout=ping,
+                    on_resubscribed=self._resubscribed,
                 )
                 await self._subscriber.start()
             else:
@@ -390,6 +394,21 @@ class Hub:
         else:
             for hub in list(_local_hubs):
                 hub.feed_threadsafe(channel, text)
+
+    async def _resubscribed(self, channels: list[str]) -> None:
+        """The Redis subscription was lost and is back: room events published meanwhile never
+        reached this process. Every local socket of each room is told to fetch a snapshot now
+        (its client would otherwise notice the gap only at the room's next event)."""
+        rooms = [
+            int(channel.removeprefix(self._prefix_room))
+            for channel in channels
+            if channel.startswith(self._prefix_room)
+        ]
+        logger.warning("realtime: Redis subscription back; %d room(s) told to re-sync", len(rooms))
+        for room_id in rooms:
+            await self.deliver_local(
+                room_id, {"type": framing.ROOM_RESYNC, "room_id": room_id, "data": {}}
+            )
 
     async def _local_reader(self) -> None:
         assert self._queue is not None

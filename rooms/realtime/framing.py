@@ -16,6 +16,11 @@ from typing import Any
 # `account_disabled` error and closes with 4403.
 ACCOUNT_DISABLED = "account.disabled"
 
+# An un-sequenced push to every socket of a room: room events may have been missed (this web
+# process's Redis subscription was lost and is back), so fetch `room.snapshot` now rather than
+# at the next event's `seq` gap (docs/protocol.md, "Pushes, `seq` and the snapshot").
+ROOM_RESYNC = "room.resync"
+
 # A request id is chosen by the client; it only needs to be short and printable.
 _ID_MAX_LENGTH = 64
 # No request needs more than a few levels (`{"candidate": {...}}`); a frame nesting deeper is

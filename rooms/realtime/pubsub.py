@@ -8,9 +8,13 @@ confirmation for a channel belongs to the n-th SUBSCRIBE we sent for it.
 A subscriber only reads, so a connection that died without a word (a half-open TCP connection
 after a network partition or a host that vanished) would leave it deaf forever. It PINGs Redis
 every `ping_seconds`; when nothing at all came back for `ping_seconds + ping_timeout` it drops
-the connection, reconnects and subscribes again to every channel its sockets still need (events
-published meanwhile are lost to it: clients see a gap in `seq` and catch up from a snapshot).
-Connecting is bounded by `ping_timeout` too.
+the connection, reconnects and subscribes again to every channel its sockets still need. A
+connection Redis closed (a restart) is retried at once, then with a back-off of at most
+`RECONNECT_MAX_DELAY_S`. Connecting is bounded by `ping_timeout` too.
+
+Events published while it was not subscribed are lost to it. Once every channel is subscribed
+again it calls `on_resubscribed(channels)`: the hub then tells each socket to fetch a snapshot
+(`room.resync`, docs/protocol.md), so clients catch up without waiting for the next event.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from urllib.parse import unquote, urlparse
 logger = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, bytes], Awaitable[None]]
+ResubscribedHandler = Callable[[list[str]], Awaitable[None]]
 
 
 def _command(*parts: str | bytes) -> bytes:
@@ -59,6 +64,9 @@ async def _read_reply(reader: asyncio.StreamReader) -> object:
 
 PING_SECONDS = 5.0
 PING_TIMEOUT = 5.0
+# Reconnection attempts back off from 0.1 s to this: a refused connect costs nothing, and a
+# restarted Redis is noticed within this long (docs/operations.md, "Recovery").
+RECONNECT_MAX_DELAY_S = 1.0
 
 
 class RedisSubscriber:
@@ -71,9 +79,12 @@ class RedisSubscriber:
         *,
         ping_seconds: float = PING_SECONDS,
         ping_timeout: float = PING_TIMEOUT,
+        on_resubscribed: ResubscribedHandler | None = None,
     ) -> None:
         self._url = url
         self._on_message = on_message
+        self._on_resubscribed = on_resubscribed
+        self._resubscribing: asyncio.Task[None] | None = None
         self._ping_seconds = ping_seconds
         self._ping_timeout = ping_timeout
         self._last_reply = 0.0  # loop time of the last thing Redis sent
@@ -91,6 +102,8 @@ class RedisSubscriber:
 
     async def close(self) -> None:
         self._closing = True
+        if self._resubscribing is not None:
+            self._resubscribing.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -155,18 +168,25 @@ class RedisSubscriber:
             except OSError as exc:  # TimeoutError included
                 logger.warning("realtime: cannot reach Redis (%s); retrying", exc)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RECONNECT_MAX_DELAY_S)
                 continue
             delay = 0.1
             self._writer = writer
             self._last_reply = loop.time()
             keepalive = asyncio.create_task(self._keepalive(writer), name="realtime-redis-ping")
             # After a reconnect, subscribe again to everything local sockets still need.
-            for channel in self._channels:
-                self._pending.setdefault(channel, collections.deque()).append(
-                    asyncio.get_running_loop().create_future()
-                )
+            confirmations: list[asyncio.Future[None]] = []
+            channels = sorted(self._channels)
+            for channel in channels:
+                future: asyncio.Future[None] = loop.create_future()
+                self._pending.setdefault(channel, collections.deque()).append(future)
+                confirmations.append(future)
                 writer.write(_command("SUBSCRIBE", channel))
+            if self.connections_lost and channels and self._on_resubscribed is not None:
+                self._resubscribing = asyncio.create_task(
+                    self._after_resubscribing(channels, confirmations),
+                    name="realtime-redis-resubscribed",
+                )
             self._connected.set()
             try:
                 await self._read_loop(reader)
@@ -184,6 +204,18 @@ class RedisSubscriber:
                         if not future.done():
                             future.set_exception(ConnectionError("Redis connection lost"))
                 self._pending.clear()
+
+    async def _after_resubscribing(
+        self, channels: list[str], confirmations: list[asyncio.Future[None]]
+    ) -> None:
+        outcomes = await asyncio.gather(*confirmations, return_exceptions=True)
+        if any(isinstance(outcome, BaseException) for outcome in outcomes):
+            return  # lost again before Redis confirmed: the next reconnect calls back
+        assert self._on_resubscribed is not None
+        try:
+            await self._on_resubscribed(channels)
+        except Exception:
+            logger.exception("realtime: handling a re-subscription failed")
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         loop = asyncio.get_running_loop()

@@ -31,6 +31,7 @@ from channels.layers import get_channel_layer
 from redis.exceptions import RedisError
 
 from clubhouse.errors import ApplicationError
+from media_relay import conf as relay_conf
 from media_relay import protocol, signalling
 from media_relay.placement import room_events_group
 from rooms.realtime import conf, framing
@@ -297,6 +298,8 @@ class RelayFollower:
         self.rooms: set[int] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
+        # Workers the registry had no record of, since when (loop time): see `check`.
+        self._unrecorded_since: dict[str, float] = {}
 
     async def follow(self, room_id: int) -> None:
         if room_id in self.rooms or self.layer is None:
@@ -378,7 +381,7 @@ class RelayFollower:
         )
         workers = {link.worker_id for link in links if link.worker_id is not None}
         workers |= {origin for origin in origins.values() if origin is not None}
-        alive = await asyncio.to_thread(signalling.workers_alive, workers)
+        alive = self._judge(await asyncio.to_thread(signalling.workers_liveness, workers))
         told = 0
         for link in links:
             if link.worker_id is None or link.room_id is None:
@@ -390,6 +393,25 @@ class RelayFollower:
                 await link.renegotiate("relay_moved")
                 told += 1
         return told
+
+    def _judge(self, liveness: dict[str, bool | None]) -> dict[str, bool]:
+        """A stale heartbeat is a dead worker at once. No record at all is one only once it has
+        lasted a heartbeat TTL: a Redis that restarted empty holds no worker until each one's
+        next heartbeat, and sending every socket into a re-offer then would cut audio that still
+        flows (tests/recovery/test_redis_restart.py). A worker that unregistered is let go of
+        after the same delay as one killed outright."""
+        now = asyncio.get_running_loop().time()
+        judged: dict[str, bool] = {}
+        for worker_id, alive in liveness.items():
+            if alive is None:
+                since = self._unrecorded_since.setdefault(worker_id, now)
+                judged[worker_id] = now - since < relay_conf.worker_ttl_s()
+            else:
+                self._unrecorded_since.pop(worker_id, None)
+                judged[worker_id] = alive
+        for worker_id in set(self._unrecorded_since) - set(liveness):
+            del self._unrecorded_since[worker_id]
+        return judged
 
 
 def _relay_refusal(answer: protocol.Error | None, default: str) -> ApplicationError:

@@ -113,3 +113,47 @@ async def test_a_subscriber_on_a_silently_dead_connection_reconnects_and_hears_a
         await subscriber.close()
         await publisher.aclose()
         await network.close()
+
+
+async def test_after_reconnecting_the_subscriber_says_so_once_every_channel_is_confirmed(
+    redis_url: str,
+) -> None:
+    """The hub's cue to tell sockets to re-sync (rooms/realtime/fanout.py): called after a lost
+    connection only, with every channel, once Redis confirmed them all (a PUBLISH sent when the
+    callback runs reaches the subscriber)."""
+    target = urlparse(redis_url)
+    network = SilentNetwork(target.hostname or "127.0.0.1", target.port or 6379)
+    port = await network.start()
+    heard: list[bytes] = []
+    resubscribed: list[list[str]] = []
+    publisher = aioredis.Redis.from_url(redis_url)
+    channels = sorted(f"resync-test-{uuid.uuid4().hex}-{n}" for n in range(3))
+
+    async def on_message(channel: str, payload: bytes) -> None:
+        heard.append(payload)
+
+    async def on_resubscribed(names: list[str]) -> None:
+        resubscribed.append(names)
+        await publisher.publish(channels[0], b"right after")
+
+    subscriber = RedisSubscriber(
+        f"redis://127.0.0.1:{port}/0",
+        on_message,
+        ping_seconds=0.5,
+        ping_timeout=1.0,
+        on_resubscribed=on_resubscribed,
+    )
+    try:
+        await subscriber.start()
+        for channel in channels:
+            await subscriber.subscribe(channel)
+        assert resubscribed == []  # the first connection is no reconnection
+
+        network.go_silent()
+        await _until(lambda: resubscribed != [], 10)
+        assert resubscribed == [channels]
+        await _until(lambda: b"right after" in heard, 10)
+    finally:
+        await subscriber.close()
+        await publisher.aclose()
+        await network.close()

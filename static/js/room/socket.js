@@ -199,6 +199,11 @@ export class RoomSocket {
       return;
     }
     if (frame.room_id !== undefined && frame.room_id !== this.roomId) return;
+    // The server's Redis subscription came back: events may have been missed (docs/protocol.md).
+    if (frame.type === "room.resync") {
+      if (this.seq !== null && !this.syncing) this._resync();
+      return;
+    }
     if (typeof frame.seq === "number") this._onRoomEvent(frame);
     else this.onPush(frame);
   }
