@@ -7,6 +7,9 @@ PYTHON := $(BIN)/python
 MANAGE := $(PYTHON) manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# daphne's listen backlog (docs/operations.md, "Join storms"): -b/-p would leave Twisted's 50.
+BACKLOG ?= 4096
+DAPHNE_LISTEN := -e tcp:port=$(PORT):interface=$(HOST):backlog=$(BACKLOG)
 
 .PHONY: run test lint format typecheck migrations-check deploy-check pytest bench venv env \
         migrate demo serve clean test-embedded bench-relay bench-rooms bench-stipends browser janus
@@ -57,13 +60,13 @@ demo: migrate
 	$(MANAGE) demo_data
 
 serve: venv env
-	$(BIN)/daphne -b $(HOST) -p $(PORT) clubhouse.asgi:application
+	$(BIN)/daphne $(DAPHNE_LISTEN) clubhouse.asgi:application
 
 # The demo bot speakers (ordinary clients over /ws/ + WebRTC) play generated music in the demo's
 # live room while the server runs, and stop with it. The URL is printed once daphne answers, so
 # it can be opened at once.
 run: demo
-	@$(BIN)/daphne -b $(HOST) -p $(PORT) clubhouse.asgi:application & web=$$!; \
+	@$(BIN)/daphne $(DAPHNE_LISTEN) clubhouse.asgi:application & web=$$!; \
 	$(MANAGE) demo_speaker --url ws://$(HOST):$(PORT)/ws/ & bot=$$!; \
 	trap 'kill $$bot $$web 2>/dev/null; wait $$bot $$web 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	until (exec 3<>/dev/tcp/$(HOST)/$(PORT)) 2>/dev/null; do \

@@ -33,7 +33,7 @@ from channels.exceptions import StopConsumer
 from accounts.permissions import user_require_member, user_require_member_now
 from clubhouse.errors import ApplicationError
 from rooms import relay_bridge
-from rooms.realtime import conf, domain, framing
+from rooms.realtime import admission, conf, domain, framing
 from rooms.realtime.fanout import Hub, get_hub
 from rooms.realtime.framing import FrameError, Request
 from rooms.realtime.rtc import RtcLink
@@ -254,6 +254,7 @@ class RoomConsumer(AsyncConsumer):
                     exc.message,
                     request_id=exc.request_id or request_id,
                     fields=exc.fields,
+                    retry_after=exc.retry_after,
                 )
             )
         except ApplicationError as exc:
@@ -274,7 +275,15 @@ class RoomConsumer(AsyncConsumer):
         if request.type == "ping":
             return {"time": time.time()}
         if request.type == "room.join":
-            await self._join(request, framing.require_int(request, "room_id"))
+            room_id = framing.require_int(request, "room_id")
+            # Admission control (rooms/realtime/admission.py): past the process's joins in
+            # flight, an immediate `room_busy` rather than a place at the back of the queue.
+            if not admission.joins.try_enter():
+                raise framing.room_busy(request.id, admission.retry_after_ms())
+            try:
+                await self._join(request, room_id)
+            finally:
+                admission.joins.leave()
             return None
         if request.type == "room.snapshot":
             await self._snapshot(request)

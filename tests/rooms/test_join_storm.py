@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import connection, transaction
 
 from accounts.models import User
 from clubhouse.errors import ApplicationError
@@ -27,11 +27,13 @@ from payouts.services import tickets
 from rooms import services
 from rooms.client import ProtocolError
 from rooms.models import Room, RoomInvite, RoomParticipant, RoomRemoval
+from rooms.realtime import admission
 from tests.clubs.factories import ClubFactory, MembershipFactory
 from tests.payouts.conftest import make_creator
 from tests.rooms import test_consumers
 from tests.rooms.factories import MemberFactory, RoomFactory, block, participant
 from tests.rooms.test_consumers import connect
+from tests.rooms.test_realtime_support import eventually
 
 hubs = test_consumers.hubs
 sockets = test_consumers.sockets
@@ -195,12 +197,17 @@ def in_room(room: Room) -> int:
 
 
 async def join_answer(client: Any, room_id: int) -> str:
-    try:
-        snapshot = await client.join(room_id)
-    except ProtocolError as error:
-        return error.code
-    assert snapshot["you"]["role"] == "listener"
-    return "admitted"
+    """Join as the web client does: after `room_busy`, again once its `retry_after` passed."""
+    while True:
+        try:
+            snapshot = await client.join(room_id)
+        except ProtocolError as error:
+            if error.code == "room_busy":
+                await asyncio.sleep(error.retry_after / 1000)
+                continue
+            return error.code
+        assert snapshot["you"]["role"] == "listener"
+        return "admitted"
 
 
 async def test_fifty_sockets_joining_ten_free_seats_at_once_get_ten_snapshots_and_forty_room_full(
@@ -237,3 +244,104 @@ async def test_accounts_banned_after_connecting_are_refused_when_they_storm_a_ro
     assert answers[:5] == ["account_disabled"] * 5
     assert answers[5:] == ["admitted"] * 15
     assert await in_room(room) == 16
+
+
+# --- admission control: a saturated process answers at once ---------------------------------
+
+
+class RoomLockHeld:
+    """Holds a room's row lock from a thread of its own (its own database connection), so a
+    join that reaches the database stays in flight until `release()`."""
+
+    def __init__(self, room: Room) -> None:
+        self.room = room
+        self.taken = threading.Event()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._hold)
+
+    def _hold(self) -> None:
+        try:
+            with transaction.atomic():
+                Room.objects.select_for_update().get(pk=self.room.pk)
+                self.taken.set()
+                self.done.wait(timeout=30)
+        finally:
+            connection.close()
+
+    async def __aenter__(self) -> RoomLockHeld:
+        self.thread.start()
+        assert await asyncio.to_thread(self.taken.wait, 10)
+        return self
+
+    def release(self) -> None:
+        self.done.set()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+        await asyncio.to_thread(self.thread.join, 10)
+
+
+async def until_in_flight(count: int) -> None:
+    await eventually(lambda: admission.joins.in_flight == count)
+
+
+async def test_a_saturated_process_answers_room_busy_at_once_and_the_retry_gets_in(
+    hubs: Callable[..., Any], sockets: list, settings: Any
+) -> None:
+    settings.ROOM_JOIN_MAX_IN_FLIGHT = 1
+    settings.ROOM_JOIN_RETRY_AFTER_MS = 400
+    hub = await hubs()
+    room = await room_with_free_seats(10)
+    first_person, second_person = await members(2)
+    first, _ = await connect(hub, sockets, first_person)
+    second, _ = await connect(hub, sockets, second_person)
+    async with RoomLockHeld(room) as lock:
+        first_join = asyncio.ensure_future(first.join(room.pk))
+        await until_in_flight(1)  # the first join waits for the room, inside the database
+        with pytest.raises(ProtocolError) as busy:
+            await second.join(room.pk)
+        assert busy.value.code == "room_busy"
+        assert busy.value.retry_after is not None
+        assert 200 <= busy.value.retry_after <= 600
+        assert not first_join.done()
+        lock.release()
+        assert (await first_join)["you"]["role"] == "listener"
+    await until_in_flight(0)
+    assert (await second.join(room.pk))["you"]["role"] == "listener"
+    assert await in_room(room) == 3
+
+
+async def test_room_busy_answers_are_jittered_so_refused_joiners_do_not_return_together(
+    hubs: Callable[..., Any], sockets: list, settings: Any
+) -> None:
+    settings.ROOM_JOIN_MAX_IN_FLIGHT = 1
+    settings.ROOM_JOIN_RETRY_AFTER_MS = 1000
+    hub = await hubs()
+    room = await room_with_free_seats(20)
+    people = await members(11)
+    clients = [(await connect(hub, sockets, person))[0] for person in people]
+    async with RoomLockHeld(room):
+        held = asyncio.ensure_future(clients[0].join(room.pk))
+        await until_in_flight(1)
+        refusals = await asyncio.gather(
+            *(client.join(room.pk) for client in clients[1:]), return_exceptions=True
+        )
+    await held
+    assert {r.code for r in refusals} == {"room_busy"}
+    waits = [r.retry_after for r in refusals]
+    assert all(500 <= wait <= 1500 for wait in waits)
+    assert len(set(waits)) > 1
+
+
+async def test_a_full_room_answers_room_full_not_room_busy(
+    hubs: Callable[..., Any], sockets: list, settings: Any
+) -> None:
+    settings.ROOM_JOIN_MAX_IN_FLIGHT = 1
+    hub = await hubs()
+    room = await room_with_free_seats(0)
+    (late,) = await members(1)
+    client, _ = await connect(hub, sockets, late)
+    with pytest.raises(ProtocolError) as full:
+        await client.join(room.pk)
+    assert full.value.code == "room_full"
+    assert full.value.retry_after is None
