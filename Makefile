@@ -12,7 +12,7 @@ BACKLOG ?= 4096
 DAPHNE_LISTEN := -e tcp:port=$(PORT):interface=$(HOST):backlog=$(BACKLOG)
 
 .PHONY: run test lint format typecheck migrations-check deploy-check pytest bench venv env \
-        migrate demo serve clean test-embedded bench-relay bench-rooms bench-stipends browser janus
+        migrate demo serve clean test-embedded bench-relay bench-rooms bench-joins bench-stipends browser janus
 
 # --- setup -------------------------------------------------------------------------------
 $(BIN)/activate:
@@ -119,6 +119,10 @@ bench-relay: venv env janus
 
 bench-rooms: venv env
 	$(PYTHON) -m bench.room_events
+
+# Needs DATABASE_URL (a PostgreSQL server it may create a database on) and REDIS_URL.
+bench-joins: venv env
+	$(PYTHON) -m bench.join_storm $(BENCH_ARGS)
 
 bench-stipends: venv env
 	$(PYTHON) -m bench.stipends
