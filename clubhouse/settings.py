@@ -425,6 +425,7 @@ for _name, _cast in (
     # Admission control for join storms (issue #18, docs/operations.md "Join storms").
     ("ROOM_JOIN_MAX_IN_FLIGHT", int),
     ("ROOM_JOIN_RETRY_AFTER_MS", int),
+    ("ROOM_DB_THREADS", int),
 ):
     if _name in env.ENVIRON:
         globals()[_name] = _cast(env.ENVIRON[_name])

@@ -111,3 +111,9 @@ def join_retry_after_ms() -> int:
     """The middle of the `retry_after` a `room_busy` answer carries; each answer is jittered
     between half and one and a half times it, so refused joiners do not come back together."""
     return max(1, int(_setting("ROOM_JOIN_RETRY_AFTER_MS", 1000)))
+
+
+def db_threads() -> int:
+    """Threads the room sockets' database work runs on, per web process (rooms/realtime/
+    dbpool.py); each holds its own database connection. Read once, when the pool starts."""
+    return max(1, int(_setting("ROOM_DB_THREADS", 4)))
