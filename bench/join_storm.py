@@ -471,6 +471,18 @@ async def _storm(
     }
 
 
+def _forget_prefix(redis_url: str, prefix: str) -> int:
+    """Delete a run's Redis keys: presence marks of sockets whose daphne was stopped have no TTL."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start : start + 500])
+    client.close()
+    return len(keys)
+
+
 def _baseline_checkout(commit: str) -> Path:
     where = Path(tempfile.mkdtemp(prefix="joinstorm-baseline-"))
     subprocess.run(
@@ -542,6 +554,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
                         )  # fmt: skip
                     finally:
                         servers.stop()
+                        _forget_prefix(env["REDIS_URL"], run_env["CHANNEL_PREFIX"])
                     result = {"checkout": label, "daphne_processes": count,
                               "backlog": backlog, **result}  # fmt: skip
                     print(json.dumps(result), flush=True)
