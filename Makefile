@@ -7,9 +7,12 @@ PYTHON := $(BIN)/python
 MANAGE := $(PYTHON) manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# daphne's listen backlog (docs/operations.md, "Join storms"): -b/-p would leave Twisted's 50.
+BACKLOG ?= 4096
+DAPHNE_LISTEN := -e tcp:port=$(PORT):interface=$(HOST):backlog=$(BACKLOG)
 
 .PHONY: run test lint format typecheck migrations-check deploy-check pytest bench venv env lock \
-        migrate demo serve clean test-embedded bench-relay bench-rooms bench-stipends browser janus
+        migrate demo serve clean test-embedded bench-relay bench-rooms bench-joins bench-stipends browser janus
 
 # --- setup -------------------------------------------------------------------------------
 $(BIN)/activate:
@@ -69,13 +72,13 @@ demo: migrate
 	$(MANAGE) demo_data
 
 serve: venv env
-	$(BIN)/daphne -b $(HOST) -p $(PORT) clubhouse.asgi:application
+	$(BIN)/daphne $(DAPHNE_LISTEN) clubhouse.asgi:application
 
 # The demo bot speakers (ordinary clients over /ws/ + WebRTC) play generated music in the demo's
 # live room while the server runs, and stop with it. The URL is printed once daphne answers, so
 # it can be opened at once.
 run: demo
-	@$(BIN)/daphne -b $(HOST) -p $(PORT) clubhouse.asgi:application & web=$$!; \
+	@$(BIN)/daphne $(DAPHNE_LISTEN) clubhouse.asgi:application & web=$$!; \
 	$(MANAGE) demo_speaker --url ws://$(HOST):$(PORT)/ws/ & bot=$$!; \
 	trap 'kill $$bot $$web 2>/dev/null; wait $$bot $$web 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	until (exec 3<>/dev/tcp/$(HOST)/$(PORT)) 2>/dev/null; do \
@@ -131,6 +134,10 @@ bench-relay: venv env janus
 
 bench-rooms: venv env
 	$(PYTHON) -m bench.room_events
+
+# Needs DATABASE_URL (a PostgreSQL server it may create a database on) and REDIS_URL.
+bench-joins: venv env
+	$(PYTHON) -m bench.join_storm $(BENCH_ARGS)
 
 bench-stipends: venv env
 	$(PYTHON) -m bench.stipends

@@ -18,6 +18,7 @@ RESULTS = Path(__file__).parent / "results"
 # name -> the JSON file it writes
 BENCHMARKS: dict[str, str] = {
     "room_events": "room_events.json",  # N WebSocket members in one room, one daphne (rooms)
+    "join_storm": "join_storm.json",  # N real members arriving in one room, main vs this (rooms)
     "relay": "relay.json",  # project relay vs Janus VideoRoom (media relay)
     "stipends": "stipends.json",  # monthly stipend run against the Stripe stand-in (payouts)
 }

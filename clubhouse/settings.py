@@ -480,6 +480,10 @@ for _name, _cast in (
     ("REALTIME_RTC_OFFERS_PER_MINUTE", int),
     ("RELAY_MAX_REMOTE_CANDIDATES", int),
     ("RELAY_ALLOW_LOOPBACK_CANDIDATES", str),
+    # Admission control for join storms (issue #18, docs/operations.md "Join storms").
+    ("ROOM_JOIN_MAX_IN_FLIGHT", int),
+    ("ROOM_JOIN_RETRY_AFTER_MS", int),
+    ("ROOM_DB_THREADS", int),
 ):
     if _name in env.ENVIRON:
         globals()[_name] = _cast(env.ENVIRON[_name])

@@ -28,6 +28,7 @@ class RoomsConfig(AppConfig):
                 snapshot=selectors.room_snapshot,
                 audience_count=selectors.room_audience_count,
                 actions=ws_actions.ACTIONS,
+                enter=services.room_enter,
             )
         )
 

@@ -47,6 +47,8 @@ class ProtocolError(Exception):
         self.code: str = frame.get("code", "")
         self.message: str = frame.get("message", "")
         self.fields: dict[str, list[str]] = frame.get("fields") or {}
+        # `room_busy`: milliseconds to wait before joining again.
+        self.retry_after: int | None = frame.get("retry_after")
 
 
 class ConnectionClosed(Exception):

@@ -27,7 +27,6 @@ import uuid
 from typing import Any
 
 from channels.consumer import AsyncConsumer
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 
 from accounts.permissions import user_require_member, user_require_member_now
@@ -35,7 +34,8 @@ from clubhouse.errors import ApplicationError
 from clubhouse.logs import request_id_bound, request_id_from
 from clubhouse.metrics import WEBSOCKETS_OPEN
 from rooms import relay_bridge
-from rooms.realtime import conf, domain, framing
+from rooms.realtime import admission, conf, domain, framing
+from rooms.realtime.dbpool import db_call
 from rooms.realtime.fanout import Hub, get_hub
 from rooms.realtime.framing import FrameError, Request
 from rooms.realtime.rtc import RtcLink
@@ -112,7 +112,7 @@ class RoomConsumer(AsyncConsumer):
 
     # Channels ≥ 4.2 runs close_old_connections() in a thread before *every* handler; that was
     # ~28% of daphne's CPU at 2,000 members. Here every database call goes through
-    # database_sync_to_async, which closes stale connections itself, so the hop is skipped.
+    # the database pool (rooms/realtime/dbpool.py), which closes stale connections itself, so the hop is skipped.
     async def dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "websocket.receive":
@@ -273,6 +273,7 @@ class RoomConsumer(AsyncConsumer):
                     exc.message,
                     request_id=exc.request_id or request_id,
                     fields=exc.fields,
+                    retry_after=exc.retry_after,
                 )
             )
         except ApplicationError as exc:
@@ -293,7 +294,15 @@ class RoomConsumer(AsyncConsumer):
         if request.type == "ping":
             return {"time": time.time()}
         if request.type == "room.join":
-            await self._join(request, framing.require_int(request, "room_id"))
+            room_id = framing.require_int(request, "room_id")
+            # Admission control (rooms/realtime/admission.py): past the process's joins in
+            # flight, an immediate `room_busy` rather than a place at the back of the queue.
+            if not admission.joins.try_enter():
+                raise framing.room_busy(request.id, admission.retry_after_ms())
+            try:
+                await self._join(request, room_id)
+            finally:
+                admission.joins.leave()
             return None
         if request.type == "room.snapshot":
             await self._snapshot(request)
@@ -307,7 +316,7 @@ class RoomConsumer(AsyncConsumer):
         action = domain.action(request.type)
         if action is None:
             raise FrameError("unknown_type", f"Unknown frame type `{request.type}`.")
-        return await database_sync_to_async(domain.as_member)(self.user, action, request.payload)
+        return await db_call(domain.as_member)(self.user, action, request.payload)
 
     # rooms -----------------------------------------------------------------------------------
 
@@ -315,7 +324,7 @@ class RoomConsumer(AsyncConsumer):
         assert self.hub is not None
         if self.room_id is not None and self.room_id != room_id:
             # Not even the first room is left for a disabled account's frame.
-            await database_sync_to_async(user_require_member_now)(self.user)
+            await db_call(user_require_member_now)(self.user)
             await self._leave()
         self.room_id = room_id
         self.syncing = True
@@ -324,9 +333,7 @@ class RoomConsumer(AsyncConsumer):
             # Subscribe first: from here on no event of this room can be missed, and the
             # snapshot read below covers everything published before.
             await self.hub.join_room(room_id, self)
-            snapshot = await database_sync_to_async(domain.as_member)(
-                self.user, domain.join, room_id
-            )
+            snapshot = await db_call(domain.as_member)(self.user, domain.join, room_id)
         except BaseException:
             self.hub.leave_room(room_id, self)
             self.room_id = None
@@ -343,9 +350,7 @@ class RoomConsumer(AsyncConsumer):
         self.syncing = True
         self.buffer = []
         try:
-            snapshot = await database_sync_to_async(domain.as_member)(
-                self.user, domain.snapshot, room_id
-            )
+            snapshot = await db_call(domain.as_member)(self.user, domain.snapshot, room_id)
         except BaseException:
             self.syncing = False
             self.buffer = []
@@ -371,7 +376,7 @@ class RoomConsumer(AsyncConsumer):
             await self.rtc.close_peer("left")
         self._forget_room()
         await self.hub.detach(room_id, self.user_id, self.sid, grace=False)
-        await database_sync_to_async(domain.leave)(self.user, room_id)
+        await db_call(domain.leave)(self.user, room_id)
         return {"room_id": room_id}
 
     def _forget_room(self) -> None:
@@ -400,7 +405,7 @@ class RoomConsumer(AsyncConsumer):
         room_id = self._rtc_room(request)
         assert self.hub is not None
         # The relay only checks that the person is in the room: check the account here.
-        await database_sync_to_async(user_require_member_now)(self.user)
+        await db_call(user_require_member_now)(self.user)
         if self.rtc is None:
             self.rtc = RtcLink(self.user_id, self._send_text, relay_bridge.member_offer_prepare)
         # Follow the room's relay events before the offer: the relay tells a newcomer's room

@@ -99,3 +99,21 @@ def rtc_offers_per_minute() -> int:
 def max_sockets_per_user() -> int:
     """Sockets one member may hold open at once, across every web process."""
     return int(_setting("REALTIME_MAX_SOCKETS_PER_USER", 12))
+
+
+def join_max_in_flight() -> int:
+    """`room.join`s one web process works on at once (docs/operations.md, "Join storms"); one
+    more is answered `room_busy` at once instead of queueing behind them."""
+    return max(1, int(_setting("ROOM_JOIN_MAX_IN_FLIGHT", 32)))
+
+
+def join_retry_after_ms() -> int:
+    """The middle of the `retry_after` a `room_busy` answer carries; each answer is jittered
+    between half and one and a half times it, so refused joiners do not come back together."""
+    return max(1, int(_setting("ROOM_JOIN_RETRY_AFTER_MS", 1000)))
+
+
+def db_threads() -> int:
+    """Threads the room sockets' database work runs on, per web process (rooms/realtime/
+    dbpool.py); each holds its own database connection. Read once, when the pool starts."""
+    return max(1, int(_setting("ROOM_DB_THREADS", 4)))

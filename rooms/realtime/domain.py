@@ -43,6 +43,12 @@ class RoomSnapshot(Protocol):
     def __call__(self, *, room_id: int, viewer: Any) -> Mapping[str, Any]: ...
 
 
+class RoomEnter(Protocol):
+    """Join, then the snapshot, in one transaction (one wait for the room's lock, not two)."""
+
+    def __call__(self, *, user: Any, room_id: int) -> Mapping[str, Any]: ...
+
+
 class RoomAudienceCount(Protocol):
     def __call__(self, *, room_id: int) -> int: ...
 
@@ -54,6 +60,8 @@ class RoomDomain:
     snapshot: RoomSnapshot
     audience_count: RoomAudienceCount
     actions: Mapping[str, Action]  # by frame type, e.g. "room.hand_raise"
+    # Optional: without it, `join` then `snapshot`, each in its own transaction.
+    enter: RoomEnter | None = None
 
 
 class DomainNotRegistered(RuntimeError):
@@ -89,7 +97,10 @@ def as_member(user: Any, call: Callable[..., Any], *args: Any) -> Any:
 
 def join(user: Any, room_id: int) -> dict[str, Any]:
     """Join (idempotent: a member back within the grace period keeps their role), then snapshot."""
-    registered().join(user=user, room_id=room_id)
+    room_domain = registered()
+    if room_domain.enter is not None:
+        return dict(room_domain.enter(user=user, room_id=room_id))
+    room_domain.join(user=user, room_id=room_id)
     return snapshot(user, room_id)
 
 

@@ -20,6 +20,9 @@ ACCOUNT_DISABLED = "account.disabled"
 # process's Redis subscription was lost and is back), so fetch `room.snapshot` now rather than
 # at the next event's `seq` gap (docs/protocol.md, "Pushes, `seq` and the snapshot").
 ROOM_RESYNC = "room.resync"
+# The error code of a `room.join` the process is too busy to take now (rooms/realtime/admission.py):
+# the frame carries `retry_after`, in milliseconds, jittered.
+ROOM_BUSY = "room_busy"
 
 # A request id is chosen by the client; it only needs to be short and printable.
 _ID_MAX_LENGTH = 64
@@ -40,12 +43,14 @@ class FrameError(Exception):
         *,
         request_id: str | None = None,
         fields: dict[str, list[str]] | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.request_id = request_id
         self.fields = fields or {}
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,15 +154,28 @@ def error(
     *,
     request_id: str | None = None,
     fields: dict[str, list[str]] | None = None,
+    retry_after: int | None = None,
 ) -> str:
-    return dumps(
-        {
-            "type": "error",
-            "id": request_id,
-            "code": code,
-            "message": message,
-            "fields": fields or {},
-        }
+    frame: dict[str, Any] = {
+        "type": "error",
+        "id": request_id,
+        "code": code,
+        "message": message,
+        "fields": fields or {},
+    }
+    if retry_after is not None:
+        frame["retry_after"] = retry_after  # milliseconds
+    return dumps(frame)
+
+
+def room_busy(request_id: str, retry_after: int) -> FrameError:
+    """The answer to a `room.join` this process cannot take now; the client retries after
+    `retry_after` milliseconds."""
+    return FrameError(
+        ROOM_BUSY,
+        "The room is busy; joining again in a moment.",
+        request_id=request_id,
+        retry_after=retry_after,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -29,7 +29,7 @@ from rooms.models import (
     RoomVisit,
     ScheduledEvent,
 )
-from rooms.selectors import user_card
+from rooms.selectors import room_snapshot, user_card
 from rooms.services.common import (
     Role,
     actor_get,
@@ -138,7 +138,9 @@ def room_join(*, user: User, room_id: int) -> RoomParticipant:
                 f"You are in {most} rooms already; leave one to join another.",
                 code="too_many_rooms",
             )
-        RoomVisit.objects.get_or_create(room=room, user=user)
+        # One statement (INSERT ... ON CONFLICT DO NOTHING), not get_or_create's four, under the
+        # room's lock: a returning visitor keeps the first visit.
+        RoomVisit.objects.bulk_create([RoomVisit(room=room, user=user)], ignore_conflicts=True)
         if ScheduledEvent.objects.filter(room=room, hosts=user).exists():
             participant = RoomParticipant.objects.create(
                 room=room, user=user, role=Role.MODERATOR, stage_since=timezone.now()
@@ -152,6 +154,16 @@ def room_join(*, user: User, room_id: int) -> RoomParticipant:
         participant = RoomParticipant.objects.create(room=room, user=user, role=Role.LISTENER)
         events.room_audience_changed(room_id=room.pk)
     return participant
+
+
+def room_enter(*, user: User, room_id: int) -> dict[str, Any]:
+    """`room_join`, then the room's snapshot read in the same transaction (what a socket's
+    `room.join` answers). The join took the room's row lock and the snapshot needs it too (its
+    `seq` must match the state it shows): one wait for the lock and one commit instead of two,
+    which is what a burst of joins to one room queues on (issue #18, docs/benchmarks.md)."""
+    with transaction.atomic():
+        room_join(user=user, room_id=room_id)
+        return room_snapshot(room_id=room_id, viewer=user)
 
 
 def room_leave(*, user: User, room_id: int) -> None:

@@ -1,7 +1,7 @@
 """A daphne process serving only /ws/ for the room-events benchmark (bench/room_events.py).
 
 What is real: daphne, the RoomConsumer (framing, request/reply, join with subscribe-first and
-snapshot + seq, the `ACTIONS` dispatch through database_sync_to_async), the Redis fan-out hub,
+snapshot + seq, the `ACTIONS` dispatch on the database pool of rooms/realtime/dbpool.py), the Redis fan-out hub,
 presence in Redis, gc.freeze. What stands in: authentication (`?bench_user=<id>` instead of a
 session, so 2,000 members need no 2,000 logins) and the room domain (join/snapshot/leave keep
 the room's `seq` in a Redis counter; the moderator action `bench.action` bumps it and calls

@@ -26,6 +26,7 @@ const GONE_TEXT = {
   club_access_lost: ["Members only", "You no longer have access to this club's rooms."],
   room_not_found: ["Room not found", "This room does not exist, or you cannot see it."],
   room_full: ["This room is full", "Everyone's seats are taken. Try again in a while."],
+  room_busy: ["This room is very busy", "Too many people are arriving at once. Try again in a minute."],
   ticket_required: ["A ticket is required", "This room is ticketed. Buy a ticket to listen."],
   closed_room_invite_only: ["Invitation only", "This is a closed room: a moderator has to invite you."],
   social_room_not_followed: ["Social room", "Only people followed by someone on stage can join."],
@@ -143,6 +144,7 @@ function onStatus(status, detail) {
   root.dataset.state = status;
   const conn = $("room-conn");
   if (status === "connecting") conn.textContent = "Connecting…";
+  else if (status === "joining") conn.textContent = "Joining… the room is busy, trying again.";
   else if (status === "live") conn.textContent = "Live";
   else if (status === "reconnecting") conn.textContent = "Connection lost. Reconnecting…";
   else if (status === "refused" || status === "gone") leaveWith(detail && detail.code, detail);

@@ -5,12 +5,18 @@
 // `onSnapshot`; the server's 15 s grace period keeps our place meanwhile, so nobody sees a blip.
 
 export class RoomError extends Error {
-  constructor(code, message, fields = {}) {
+  constructor(code, message, fields = {}, retryAfter = null) {
     super(message || code);
     this.code = code;
     this.fields = fields || {};
+    this.retryAfter = retryAfter; // ms, on `room_busy`
   }
 }
+
+// `room_busy` (docs/protocol.md): the web process is saturated. Join again after the server's
+// `retry_after` (jittered again here), at most this many times, then give up with a message.
+export const JOIN_BUSY_ATTEMPTS = 8;
+const JOIN_BUSY_FALLBACK_MS = 1000;
 
 const REQUEST_TIMEOUT_MS = 15000;
 const CLOSE_REFUSED = new Set([4401, 4403]);
@@ -24,7 +30,8 @@ export class RoomSocket {
    * @param {(event: object) => void} opts.onEvent  room events in seq order (gaps repaired)
    * @param {(push: object) => void} opts.onPush    personal and ephemeral pushes (no seq)
    * @param {(status: string, detail?: object) => void} opts.onStatus
-   *        "connecting" | "live" | "reconnecting" | "refused" | "gone"
+   *        "connecting" | "joining" | "live" | "reconnecting" | "refused" | "gone"
+   *        ("joining": the server answered room_busy; detail {attempt, retryAfter})
    */
   constructor(opts) {
     this.roomId = opts.roomId;
@@ -43,6 +50,8 @@ export class RoomSocket {
     this.stopped = false;
     this.joined = false;
     this.reconnectTimer = null;
+    this.busyAttempts = 0;
+    this.joinTimer = null;
   }
 
   start() {
@@ -61,6 +70,7 @@ export class RoomSocket {
     }
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.joinTimer);
     if (this.ws) this.ws.close(1000);
     this._failPending(new RoomError("closed", "The connection was closed."));
   }
@@ -112,17 +122,38 @@ export class RoomSocket {
     try {
       const snapshot = await this.request("room.join", { room_id: this.roomId });
       this.attempt = 0;
+      this.busyAttempts = 0;
       this.joined = true;
       this.seq = snapshot.seq;
       this.onStatus("live");
       this.onSnapshot(snapshot, rejoin ? "rejoin" : "join");
     } catch (err) {
       if (err.code === "offline" || err.code === "closed" || err.code === "timeout") return;
+      if (err.code === "room_busy" && this.busyAttempts < JOIN_BUSY_ATTEMPTS) {
+        this._joinAgainLater(err.retryAfter);
+        return;
+      }
+      if (err.code === "room_busy") {
+        err.message = "This room is very busy right now. Try again in a minute.";
+      }
       // A domain refusal (room ended, removed, ticket required...): final, do not retry.
       this.stopped = true;
       this.onStatus("gone", err);
       if (this.ws) this.ws.close(1000);
     }
+  }
+
+  _joinAgainLater(retryAfter) {
+    this.busyAttempts += 1;
+    const base = Number(retryAfter) > 0 ? Number(retryAfter) : JOIN_BUSY_FALLBACK_MS;
+    // The server jitters already; a little more of our own keeps retries of one burst apart.
+    const delay = base * (0.8 + Math.random() * 0.4);
+    this.onStatus("joining", { attempt: this.busyAttempts, retryAfter: delay });
+    const ws = this.ws;
+    this.joinTimer = setTimeout(() => {
+      this.joinTimer = null;
+      if (!this.stopped && ws === this.ws && ws.readyState === WebSocket.OPEN) this._join();
+    }, delay);
   }
 
   _onClose(ev, ws) {
@@ -184,7 +215,7 @@ export class RoomSocket {
       this.pending.delete(frame.id);
       clearTimeout(waiter.timer);
       if (frame.type === "reply") waiter.resolve(frame.data || {});
-      else waiter.reject(new RoomError(frame.code, frame.message, frame.fields));
+      else waiter.reject(new RoomError(frame.code, frame.message, frame.fields, frame.retry_after));
       return;
     }
     if (frame.type === "error") {
