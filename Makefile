@@ -12,7 +12,8 @@ BACKLOG ?= 4096
 DAPHNE_LISTEN := -e tcp:port=$(PORT):interface=$(HOST):backlog=$(BACKLOG)
 
 .PHONY: run test lint format typecheck migrations-check deploy-check pytest bench venv env lock \
-        migrate demo serve clean test-embedded bench-relay bench-rooms bench-joins bench-stipends browser janus
+        migrate demo serve clean test-embedded bench-relay bench-rooms bench-joins bench-stipends browser janus \
+        compose-test
 
 # --- setup -------------------------------------------------------------------------------
 $(BIN)/activate:
@@ -123,7 +124,18 @@ pytest: venv env browser
 test-embedded: venv env browser
 	$(PYTHON) -m pytest tests/embedded $(PYTEST_ARGS)
 
-test: lint typecheck migrations-check deploy-check pytest
+# The self-hoster's stack (deploy/compose.yaml) on this machine: a Docker engine (Debian's docker.io,
+# dockerd started without a bridge or iptables rules if none runs), the base image (debootstrap of
+# bookworm from this machine's apt mirror when no registry answers), the images, then
+# tests/compose brings the stack up on 127.0.0.1 ports of its own, signs people up through Caddy,
+# hears a tone through the relay workers, and takes the stack down (volumes too).
+compose-test: venv env
+	tests/compose/engine.sh
+	tests/compose/base-image.sh
+	tests/compose/build.sh
+	CLUBHOUSE_COMPOSE_TEST=1 $(PYTHON) -m pytest tests/compose -p no:cacheprovider $(PYTEST_ARGS)
+
+test: lint typecheck migrations-check deploy-check pytest compose-test
 
 # Benchmarks write JSON to bench/results/ (see docs/benchmarks.md); `make bench` runs them all.
 bench: venv env janus

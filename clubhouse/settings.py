@@ -306,6 +306,8 @@ HEALTH_TOKEN = env.str("HEALTH_TOKEN", default="")
 # page's footer links to it. Empty: /source/, a tar.gz of the running code (clubhouse/source.py).
 SOURCE_CODE_URL = env.str("SOURCE_CODE_URL", default="")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+# Health probes (a container's HEALTHCHECK, a load balancer) reach the web port over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$"]
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)

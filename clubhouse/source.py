@@ -24,12 +24,13 @@ from django.http import FileResponse, HttpRequest
 ROOT = Path(__file__).resolve().parent.parent
 
 DIRECTORIES = (
-    "accounts", "bench", "clubhouse", "clubs", "docs", "media_relay", "payouts", "rooms",
-    "static", "templates", "tests", ".ci",
+    "accounts", "bench", "clubhouse", "clubs", "deploy", "docs", "media_relay", "payouts",
+    "rooms", "static", "templates", "tests", ".ci",
 )  # fmt: skip
 FILES = (
     "LICENSE", "README.md", "CONTRIBUTING.md", "CHANGELOG.md", "Makefile", "manage.py",
     "pyproject.toml", "requirements.txt", "requirements-dev.txt", ".importlinter", ".gitignore",
+    "Dockerfile", ".dockerignore",
 )  # fmt: skip
 # Never source, wherever they appear: caches, compiled objects, local state, secrets.
 EXCLUDED_PARTS = frozenset({"__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache",

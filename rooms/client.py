@@ -29,6 +29,7 @@ import itertools
 import json
 import logging
 import os
+import ssl as ssl_module
 import struct
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -95,13 +96,18 @@ class WebSocket:
         headers: dict[str, str] | None = None,
         subprotocols: list[str] | None = None,
         timeout: float = 10.0,
+        ssl_context: ssl_module.SSLContext | None = None,
     ) -> WebSocket:
+        """`ssl_context` for wss:// (e.g. one trusting a private CA); default: the system's."""
         parsed = urlparse(url)
         host = parsed.hostname or "127.0.0.1"
         port = parsed.port or (443 if parsed.scheme == "wss" else 80)
         ssl = parsed.scheme == "wss"
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=ssl or None, limit=2**20), timeout
+            asyncio.open_connection(
+                host, port, ssl=(ssl_context or True) if ssl else None, limit=2**20
+            ),
+            timeout,
         )
         key = base64.b64encode(os.urandom(16)).decode()
         target = parsed.path or "/"
@@ -238,6 +244,7 @@ class RoomClient:
         token: str | None = None,
         session_cookie: str | None = None,
         cookie_name: str = "sessionid",
+        ssl_context: ssl_module.SSLContext | None = None,
     ) -> RoomClient:
         headers = {}
         if token:
@@ -245,7 +252,9 @@ class RoomClient:
             headers["X-Session-Token"] = token
         if session_cookie:
             headers["Cookie"] = f"{cookie_name}={session_cookie}"
-        ws = await WebSocket.connect(url, headers=headers, subprotocols=["clubhouse.v1"])
+        ws = await WebSocket.connect(
+            url, headers=headers, subprotocols=["clubhouse.v1"], ssl_context=ssl_context
+        )
         return cls(ws)
 
     # requests ----------------------------------------------------------------------------------

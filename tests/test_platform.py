@@ -31,6 +31,17 @@ def test_livez_answers_without_checking_anything(
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
 
 
+@pytest.mark.parametrize("path", ["/livez", "/readyz"])
+def test_health_probes_over_plain_http_are_answered_not_redirected_to_https(
+    path: str, settings: Any
+) -> None:
+    # A container's HEALTHCHECK and a load balancer probe the web port directly, over HTTP.
+    settings.SECURE_SSL_REDIRECT = True
+    http = Client()  # the security middleware reads its settings when the handler is built
+    assert http.get("/").status_code == 301
+    assert http.get(path).status_code == 200
+
+
 def test_healthz_is_503_without_internals_when_the_database_is_down(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:

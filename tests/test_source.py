@@ -56,7 +56,8 @@ def test_the_source_archive_is_the_code_the_server_runs(client: Client) -> None:
         modes = {m.mode for m in archive.getmembers()}
     for needed in ("clubhouse/manage.py", "clubhouse/Makefile", "clubhouse/requirements.txt",
                    "clubhouse/clubhouse/settings.py", "clubhouse/payouts/services/charges.py",
-                   "clubhouse/templates/base.html", "clubhouse/media_relay/fastpath.c"):  # fmt: skip
+                   "clubhouse/templates/base.html", "clubhouse/media_relay/fastpath.c",
+                   "clubhouse/Dockerfile", "clubhouse/deploy/compose.yaml"):  # fmt: skip
         assert needed in names
     assert not [n for n in names if n.startswith("clubhouse/.venv") or "__pycache__" in n]
     assert not [n for n in names if n.endswith((".env", ".sqlite3", ".so", ".pyc"))]
@@ -68,11 +69,13 @@ def test_secrets_state_and_build_products_never_go_in(tmp_path: Path) -> None:
                  "accounts/.env", "accounts/__pycache__/models.cpython-311.pyc",
                  "media_relay/fastpath.c", "media_relay/_fastpath.cpython-311.so",
                  "bench/results/relay.json", "media/avatars/a.png", ".venv/bin/python",
-                 "static/app.css", "tests/test_x.py"):  # fmt: skip
+                 "static/app.css", "tests/test_x.py", "Dockerfile", "deploy/compose.yaml",
+                 "deploy/.env", "deploy/.env.example"):  # fmt: skip
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("x")
     assert {str(p) for p in source.source_files(tmp_path)} == {
         "manage.py", "LICENSE", "accounts/models.py", "media_relay/fastpath.c",
-        "static/app.css", "tests/test_x.py",
+        "static/app.css", "tests/test_x.py", "Dockerfile", "deploy/compose.yaml",
+        "deploy/.env.example",
     }  # fmt: skip
