@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test lint format typecheck migrations-check deploy-check pytest bench venv env \
-        migrate demo serve clean test-embedded bench-relay bench-rooms bench-stipends browser janus
+        migrate demo serve clean test-embedded bench-relay bench-rooms bench-stipends browser turn janus
 
 # --- setup -------------------------------------------------------------------------------
 $(BIN)/activate:
@@ -45,6 +45,10 @@ env: .env
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 browser:
 	@command -v chromium >/dev/null || { apt-get update -q && $(APT_INSTALL) chromium fonts-dejavu-core; }
+
+# coturn for the TURN tests (tests/media_relay/test_turn.py start `turnserver` on 127.0.0.1).
+turn:
+	@command -v turnserver >/dev/null || { apt-get update -q && $(APT_INSTALL) coturn; }
 
 janus:
 	@command -v janus >/dev/null || { apt-get update -q && $(APT_INSTALL) janus; }
@@ -97,7 +101,7 @@ deploy-check: venv
 
 # Needs no environment: tests/testenv.py uses this machine's PostgreSQL and Redis or starts
 # private ones; tests/embedded/ runs `make run` itself (SQLite, in-memory layer, in-process relay).
-pytest: venv env browser
+pytest: venv env browser turn
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 # Only the embedded leg: the product as `make run` serves it, smoke-tested over HTTP, /ws/ and

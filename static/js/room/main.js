@@ -50,6 +50,7 @@ const audio = new AudioLink({
   socket,
   slots,
   sink: $("audio-sink"),
+  fetchIceServers: () => api("rtc/ice-servers/"),
   onState: onAudioState,
 });
 let listening = false;

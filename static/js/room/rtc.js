@@ -8,6 +8,9 @@
 
 const GATHER_TIMEOUT_MS = 4000;
 const DISCONNECTED_GRACE_MS = 4000;
+// ICE servers (STUN, and TURN with a credential minted for this member: docs/operations.md,
+// "TURN, NAT and firewalls") are fetched again when they have less than this left.
+const ICE_REFRESH_MARGIN_S = 300;
 
 export class AudioLink {
   /**
@@ -15,7 +18,10 @@ export class AudioLink {
    * @param {import("./socket.js").RoomSocket} opts.socket
    * @param {number} opts.slots               RELAY_LISTENER_SLOTS
    * @param {HTMLElement} opts.sink           where <audio> elements live
-   * @param {RTCIceServer[]} [opts.iceServers]
+   * @param {RTCIceServer[]} [opts.iceServers]     used when `fetchIceServers` is absent or fails
+   * @param {() => Promise<{ice_servers: RTCIceServer[], expires_at: number|null}>} [opts.fetchIceServers]
+   *        GET /api/v1/rtc/ice-servers/: asked before each new connection whose servers are
+   *        about to expire, and again before they do
    * @param {(state: string, detail?: object) => void} opts.onState
    *        "idle" | "connecting" | "connected" | "retrying" | "closed" | "error"
    */
@@ -24,6 +30,10 @@ export class AudioLink {
     this.slots = opts.slots;
     this.sink = opts.sink;
     this.iceServers = opts.iceServers || [];
+    this.fetchIceServers = opts.fetchIceServers || null;
+    this.iceExpiresAt = 0; // unix seconds; 0: never fetched (or no TURN: nothing expires)
+    this.iceFetched = false;
+    this.iceTimer = null;
     this.onState = opts.onState || (() => {});
     this.pc = null;
     this.micTrack = null;
@@ -101,6 +111,7 @@ export class AudioLink {
     this.wanted = false;
     clearTimeout(this.retryTimer);
     clearTimeout(this.disconnectTimer);
+    clearTimeout(this.iceTimer);
     if (this.pc) this.pc.close();
     this.pc = null;
     this.sink.replaceChildren();
@@ -116,7 +127,8 @@ export class AudioLink {
 
   async _offer() {
     this.onState("connecting");
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: "max-bundle" });
+    const iceServers = await this._freshIceServers();
+    const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     const elements = [];
     try {
       if (this.publishing && this.micTrack) {
@@ -164,6 +176,62 @@ export class AudioLink {
     for (const audio of elements) audio.play().catch(() => {});
     pc.addEventListener("connectionstatechange", () => this._watch(pc));
     this._watch(pc);
+  }
+
+  /**
+   * The ICE servers for a new connection: fetched when never fetched or about to expire (so a
+   * retry, which is a new connection, uses fresh TURN credentials); on a failed fetch, the last
+   * ones (or none: host candidates still work on open networks).
+   */
+  async _freshIceServers() {
+    if (!this.fetchIceServers) return this.iceServers;
+    const now = Date.now() / 1000;
+    if (this.iceFetched && (!this.iceExpiresAt || this.iceExpiresAt - now > ICE_REFRESH_MARGIN_S)) {
+      return this.iceServers;
+    }
+    try {
+      const got = await this.fetchIceServers();
+      this.iceServers = got.ice_servers || [];
+      this.iceExpiresAt = got.expires_at || 0;
+      this.iceFetched = true;
+      this._scheduleIceRefresh();
+    } catch (err) {
+      console.warn("Could not fetch ICE servers; using the last ones.", err);
+    }
+    return this.iceServers;
+  }
+
+  /**
+   * Before the TURN credential expires: fetch new servers, and if the current connection runs
+   * through TURN (coturn refuses to refresh an allocation with an expired credential), move it
+   * to a new connection built with them.
+   */
+  _scheduleIceRefresh() {
+    clearTimeout(this.iceTimer);
+    if (!this.iceExpiresAt) return;
+    const inMs = (this.iceExpiresAt - ICE_REFRESH_MARGIN_S) * 1000 - Date.now();
+    this.iceTimer = setTimeout(async () => {
+      this.iceFetched = false;
+      if (!this.wanted) return;
+      const type = await this.candidateType();
+      if (type === "relay") this.renegotiate();
+      else await this._freshIceServers();
+    }, Math.max(1000, inMs));
+  }
+
+  /** The local candidate type of the current connection's selected pair (host, srflx, prflx,
+   * relay), or null before one is selected. */
+  async candidateType() {
+    const pc = this.pc;
+    if (!pc) return null;
+    const report = await pc.getStats();
+    let pairId = null;
+    report.forEach((s) => {
+      if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
+    });
+    const pair = pairId ? report.get(pairId) : null;
+    const local = pair ? report.get(pair.localCandidateId) : null;
+    return local ? local.candidateType : null;
   }
 
   _watch(pc) {
