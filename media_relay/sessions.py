@@ -35,7 +35,12 @@ from media_relay.aiortc_internals.negotiation import sender_profile, transceiver
 from media_relay.aiortc_internals.process import relay_process_setup
 from media_relay.aiortc_internals.receive import tap_receiver, untap_receiver
 from media_relay.aiortc_internals.send import IdleAudioTrack, RtpOutlet
-from media_relay.candidates import candidate_refusal, loopback_allowed, offer_sanitize
+from media_relay.candidates import (
+    answer_announce_public_ip,
+    candidate_refusal,
+    loopback_allowed,
+    offer_sanitize,
+)
 from media_relay.forwarder import Forwarder, Outlet, SpeakingCallback
 from media_relay.send_profile import SendProfile
 
@@ -168,7 +173,8 @@ class RelayRoom:
         self._ticker_start()
         local = pc.localDescription
         assert local is not None
-        return local.sdp
+        public_ip = conf.public_ip()
+        return local.sdp if public_ip is None else answer_announce_public_ip(local.sdp, public_ip)
 
     async def peer_ice(self, user_id: int, candidate: dict[str, Any]) -> None:
         """A trickled remote candidate: {candidate: "candidate:...", sdpMid, sdpMLineIndex}."""
