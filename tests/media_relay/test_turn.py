@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -298,3 +301,46 @@ async def test_with_a_wrong_credential_a_relay_only_listener_gathers_nothing(
         assert not [line for line in offer.splitlines() if line.startswith("a=candidate:")]
     finally:
         await listener.close()
+
+
+def test_settings_are_read_from_the_environment(tmp_path: Path) -> None:
+    """A fresh process with only environment variables (as a deployment sets them)."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "clubhouse.settings",
+        "DJANGO_DEBUG": "1",
+        "STUN_URLS": "stun:stun.example.org:3478",
+        "TURN_URLS": "turn:turn.example.org:3478?transport=tcp,turns:turn.example.org:5349",
+        "TURN_SECRET": SECRET,
+        "TURN_TTL_SECONDS": "120",
+        "RELAY_PUBLIC_IP": "203.0.113.7",
+        "RELAY_UDP_PORT_MIN": "40000",
+        "RELAY_UDP_PORT_MAX": "40099",
+        "RELAY_ICE_SERVERS": "stun:relay-stun.example.org",
+    }
+    script = (
+        "import django, json; django.setup()\n"
+        "from media_relay import conf; from media_relay.ice import member_ice_servers\n"
+        "print(json.dumps([member_ice_servers(7, now=1000), conf.public_ip(),"
+        " conf.udp_port_range(), conf.ice_servers()]))\n"
+    )
+    done = subprocess.run(  # noqa: S603 (this interpreter, a fixed script)
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    servers, public_ip, ports, relay_stun = json.loads(done.stdout.strip().splitlines()[-1])
+    assert servers["ice_servers"][0] == {"urls": ["stun:stun.example.org:3478"]}
+    turn = servers["ice_servers"][1]
+    assert turn["urls"] == [
+        "turn:turn.example.org:3478?transport=tcp",
+        "turns:turn.example.org:5349",
+    ]
+    assert turn["username"] == "1120:7"
+    assert turn["credential"] == openssl_credential(SECRET, "1120:7")
+    assert public_ip == "203.0.113.7"
+    assert ports == [40000, 40099]
+    assert relay_stun == ["stun:relay-stun.example.org", "stun:stun.example.org:3478"]
