@@ -16,6 +16,19 @@ import ipaddress
 
 from media_relay import conf
 
+ICE_CANDIDATE_TYPES = ("host", "srflx", "prflx", "relay", "none")
+
+
+def offer_candidate_types(sdp: str) -> frozenset[str]:
+    """The candidate types (host, srflx, prflx, relay) an offer names."""
+    kinds = set()
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            fields = line.split()
+            if len(fields) >= 8 and fields[6] == "typ" and fields[7] in ICE_CANDIDATE_TYPES:
+                kinds.add(fields[7])
+    return frozenset(kinds)
+
 
 def loopback_allowed() -> bool:
     """`RELAY_ALLOW_LOOPBACK_CANDIDATES` when set; otherwise whether the relay has no address but

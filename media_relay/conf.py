@@ -69,6 +69,13 @@ def ice_servers() -> list[str]:
     return list(dict.fromkeys(urls))
 
 
+def ice_failure_after_s() -> float:
+    """A connection closed or replaced this long after its offer without ever connecting counts
+    as an ICE failure (as one whose ICE fails does at once); a quicker replacement is a normal
+    renegotiation."""
+    return float(relay_setting("RELAY_ICE_FAILURE_AFTER_S", 10.0))
+
+
 def stun_urls() -> list[str]:
     """STUN servers handed to members' browsers and apps (and used by the relay)."""
     return _url_list("STUN_URLS", ("stun", "stuns"))

@@ -21,13 +21,21 @@ import uuid
 from typing import Any, assert_never
 
 from media_relay import conf, fastpath, protocol
+from media_relay.candidates import ICE_CANDIDATE_TYPES
 from media_relay.cascade import Cascade
 from media_relay.placement import Registry, relay_registry, room_events_group, worker_channel
 from media_relay.sessions import RelayError, RelayRoom
 
 logger = logging.getLogger(__name__)
 
-_TOTALS = ("packets_in", "packets_out", "drops", "send_skipped")
+_TOTALS = (
+    "packets_in",
+    "packets_out",
+    "drops",
+    "send_skipped",
+    # Peer connections that never carried audio, per candidate type the client offered.
+    *(f"ice_failed_{kind}" for kind in ICE_CANDIDATE_TYPES),
+)
 
 
 class RelayWorker:

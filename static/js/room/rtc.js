@@ -11,6 +11,10 @@ const DISCONNECTED_GRACE_MS = 4000;
 // ICE servers (STUN, and TURN with a credential minted for this member: docs/operations.md,
 // "TURN, NAT and firewalls") are fetched again when they have less than this left.
 const ICE_REFRESH_MARGIN_S = 300;
+// A connection not carrying audio this long after the answer is stuck (a network that drops
+// the relay's UDP, an unreachable relay): the page says so and tries a new connection with
+// fresh ICE servers, again and again, until one connects.
+const NO_AUDIO_AFTER_MS = 10000; // as the relay's RELAY_ICE_FAILURE_AFTER_S: a stall is counted there
 
 export class AudioLink {
   /**
@@ -23,7 +27,8 @@ export class AudioLink {
    *        GET /api/v1/rtc/ice-servers/: asked before each new connection whose servers are
    *        about to expire, and again before they do
    * @param {(state: string, detail?: object) => void} opts.onState
-   *        "idle" | "connecting" | "connected" | "retrying" | "closed" | "error"
+   *        "idle" | "connecting" | "connected" | "retrying" | "stalled" | "closed" | "error"
+   *        ("stalled": no audio within NO_AUDIO_AFTER_MS; it keeps trying until "connected")
    */
   constructor(opts) {
     this.socket = opts.socket;
@@ -34,6 +39,9 @@ export class AudioLink {
     this.iceExpiresAt = 0; // unix seconds; 0: never fetched (or no TURN: nothing expires)
     this.iceFetched = false;
     this.iceTimer = null;
+    this.stallTimer = null;
+    this.stalled = false; // no connection has carried audio since the last stall
+    this.noAudioAfterMs = opts.noAudioAfterMs || NO_AUDIO_AFTER_MS;
     this.onState = opts.onState || (() => {});
     this.pc = null;
     this.micTrack = null;
@@ -112,6 +120,8 @@ export class AudioLink {
     clearTimeout(this.retryTimer);
     clearTimeout(this.disconnectTimer);
     clearTimeout(this.iceTimer);
+    clearTimeout(this.stallTimer);
+    this.stalled = false;
     if (this.pc) this.pc.close();
     this.pc = null;
     this.sink.replaceChildren();
@@ -126,7 +136,7 @@ export class AudioLink {
   }
 
   async _offer() {
-    this.onState("connecting");
+    this.onState(this.stalled ? "stalled" : "connecting");
     const iceServers = await this._freshIceServers();
     const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     const elements = [];
@@ -176,6 +186,17 @@ export class AudioLink {
     for (const audio of elements) audio.play().catch(() => {});
     pc.addEventListener("connectionstatechange", () => this._watch(pc));
     this._watch(pc);
+    clearTimeout(this.stallTimer);
+    this.stallTimer = setTimeout(() => this._stallCheck(pc), this.noAudioAfterMs);
+  }
+
+  /** No audio yet on this connection: say so, and try a new one with fresh ICE servers. */
+  _stallCheck(pc) {
+    if (pc !== this.pc || !this.wanted || pc.connectionState === "connected") return;
+    this.stalled = true;
+    this.iceFetched = false; // the next connection asks for the servers again
+    this.onState("stalled", { connectionState: pc.connectionState });
+    this.renegotiate();
   }
 
   /**
@@ -239,6 +260,8 @@ export class AudioLink {
     const state = pc.connectionState;
     clearTimeout(this.disconnectTimer);
     if (state === "connected") {
+      clearTimeout(this.stallTimer);
+      this.stalled = false;
       this.onState("connected", { workerId: this.workerId, publishing: this.micAccepted });
     } else if (state === "failed") {
       this._retryLater(new Error("The audio connection failed."));
@@ -259,7 +282,7 @@ export class AudioLink {
     }
     this.retries += 1;
     const delay = Math.min(15000, 1000 * 2 ** Math.min(this.retries - 1, 4));
-    this.onState("retrying", { error: err, delay });
+    this.onState(this.stalled ? "stalled" : "retrying", { error: err, delay });
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.renegotiate(), delay);
   }
