@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -162,8 +163,9 @@ def _free_port() -> int:
                 return port
 
 
-@pytest.fixture
-def coturn(tmp_path: Path) -> Iterator[Coturn]:
+@contextlib.contextmanager
+def coturn_running(tmp_path: Path, relay_ip: str = "127.0.0.1") -> Iterator[Coturn]:
+    """coturn on 127.0.0.1 with `use-auth-secret` and SECRET; relayed addresses on `relay_ip`."""
     binary = shutil.which("turnserver")
     if binary is None:
         pytest.fail("coturn's turnserver is not installed (`make turn` installs it)")
@@ -175,7 +177,7 @@ def coturn(tmp_path: Path) -> Iterator[Coturn]:
             "-n",  # no configuration file: only what is given here
             f"--listening-port={port}",
             "--listening-ip=127.0.0.1",
-            "--relay-ip=127.0.0.1",
+            f"--relay-ip={relay_ip}",
             "--use-auth-secret",
             f"--static-auth-secret={SECRET}",
             "--realm=clubhouse.test",
@@ -204,6 +206,12 @@ def coturn(tmp_path: Path) -> Iterator[Coturn]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def coturn(tmp_path: Path) -> Iterator[Coturn]:
+    with coturn_running(tmp_path) as server:
+        yield server
 
 
 async def allocate(server: Coturn, username: str, password: str) -> tuple[str, int]:
