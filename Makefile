@@ -12,7 +12,7 @@ BACKLOG ?= 4096
 DAPHNE_LISTEN := -e tcp:port=$(PORT):interface=$(HOST):backlog=$(BACKLOG)
 
 .PHONY: run test lint format typecheck migrations-check deploy-check pytest bench venv env lock \
-        migrate demo serve clean test-embedded bench-relay bench-rooms bench-joins bench-stipends browser janus \
+        migrate demo serve clean test-embedded bench-relay bench-rooms bench-joins bench-stipends browser turn janus \
         compose-test
 
 # --- setup -------------------------------------------------------------------------------
@@ -61,6 +61,10 @@ env: .env
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 browser:
 	@command -v chromium >/dev/null || { apt-get update -q && $(APT_INSTALL) chromium fonts-dejavu-core; }
+
+# coturn for the TURN tests (tests/media_relay/test_turn.py start `turnserver` on 127.0.0.1).
+turn:
+	@command -v turnserver >/dev/null || { apt-get update -q && $(APT_INSTALL) coturn; }
 
 janus:
 	@command -v janus >/dev/null || { apt-get update -q && $(APT_INSTALL) janus; }
@@ -116,7 +120,7 @@ deploy-check: venv
 # Coverage of the apps' lines (pyproject.toml, [tool.coverage]: the floor, the subprocesses);
 # `make pytest COV= PYTEST_ARGS=tests/...` runs a part without it.
 COV ?= --cov --cov-report=term-missing:skip-covered
-pytest: venv env browser
+pytest: venv env browser turn
 	$(PYTHON) -m pytest $(COV) $(PYTEST_ARGS)
 
 # Only the embedded leg: the product as `make run` serves it, smoke-tested over HTTP, /ws/ and

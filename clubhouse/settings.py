@@ -389,6 +389,17 @@ for _name, _cast in (
     ("RELAY_PIPE_HOST", str),
     ("RELAY_HEARTBEAT_S", float),
     ("RELAY_WORKER_TTL_S", float),
+    # Issue #22: reaching members on real networks (docs/operations.md, "TURN, NAT and
+    # firewalls"). Lists are comma-separated; media_relay/conf.py checks every value.
+    ("RELAY_ICE_SERVERS", str),
+    ("STUN_URLS", str),
+    ("TURN_URLS", str),
+    ("TURN_SECRET", str),
+    ("TURN_TTL_SECONDS", str),
+    ("RELAY_PUBLIC_IP", str),
+    ("RELAY_UDP_PORT_MIN", str),
+    ("RELAY_UDP_PORT_MAX", str),
+    ("RELAY_ICE_FAILURE_AFTER_S", float),
 ):
     if _name in env.ENVIRON:
         globals()[_name] = _cast(env.ENVIRON[_name])

@@ -16,6 +16,19 @@ import ipaddress
 
 from media_relay import conf
 
+ICE_CANDIDATE_TYPES = ("host", "srflx", "prflx", "relay", "none")
+
+
+def offer_candidate_types(sdp: str) -> frozenset[str]:
+    """The candidate types (host, srflx, prflx, relay) an offer names."""
+    kinds = set()
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            fields = line.split()
+            if len(fields) >= 8 and fields[6] == "typ" and fields[7] in ICE_CANDIDATE_TYPES:
+                kinds.add(fields[7])
+    return frozenset(kinds)
+
 
 def loopback_allowed() -> bool:
     """`RELAY_ALLOW_LOOPBACK_CANDIDATES` when set; otherwise whether the relay has no address but
@@ -80,3 +93,37 @@ def offer_sanitize(sdp: str, *, allow_loopback: bool, limit: int) -> tuple[str, 
                 raise ValueError("too_many_candidates")
         out.append(line)
     return "".join(out), most
+
+
+def answer_announce_public_ip(sdp: str, public_ip: str) -> str:
+    """The relay's answer as seen through a 1:1 NAT (RELAY_PUBLIC_IP, like Janus's
+    nat_1_1_mapping): every host candidate of the public address's family names the public
+    address instead of the interface's (the NAT keeps the port), host candidates of the other
+    family are left out (nothing maps them), and so is a candidate that becomes a duplicate.
+    The connection-data lines (`c=`) name the public address too."""
+    version = ipaddress.ip_address(public_ip).version
+    family = "IP4" if version == 4 else "IP6"
+    out: list[str] = []
+    seen: set[str] = set()
+    for line in sdp.splitlines(True):
+        if line.startswith("m="):
+            seen = set()
+        elif line.startswith("c=IN "):
+            line = f"c=IN {family} {public_ip}\r\n"
+        elif line.startswith("a=candidate:"):
+            fields = line[len("a=candidate:") :].split()
+            if len(fields) >= 8 and fields[6] == "typ" and fields[7] == "host":
+                try:
+                    same_family = ipaddress.ip_address(fields[4]).version == version
+                except ValueError:
+                    same_family = False
+                if not same_family:
+                    continue
+                fields[4] = public_ip
+                key = " ".join(fields[2:])  # transport, priority, address, port, type...
+                if key in seen:
+                    continue
+                seen.add(key)
+                line = "a=candidate:" + " ".join(fields) + "\r\n"
+        out.append(line)
+    return "".join(out)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 def relay_setting(name: str, default: Any) -> Any:
@@ -30,9 +32,105 @@ def voice_level_max() -> int:
     return int(relay_setting("RELAY_VOICE_LEVEL_MAX", 50))
 
 
+def _url_list(name: str, schemes: tuple[str, ...]) -> list[str]:
+    """A list setting of ICE server URLs: a list, or a comma-separated string (from the
+    environment); each must start with one of `schemes` and name a host."""
+    value = relay_setting(name, [])
+    items = value.split(",") if isinstance(value, str) else list(value)
+    urls = [str(item).strip() for item in items if str(item).strip()]
+    for url in urls:
+        scheme, _, rest = url.partition(":")
+        if scheme not in schemes or not rest.split("?", 1)[0].strip("/"):
+            raise ImproperlyConfigured(
+                f"{name}: {url!r} is not a {' or '.join(s + ':' for s in schemes)} URL "
+                f"(e.g. {schemes[0]}:turn.example.org:3478)."
+            )
+    return urls
+
+
+def _int_setting(name: str, default: int | None, low: int, high: int) -> int | None:
+    value = relay_setting(name, default)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
+    if not low <= number <= high:
+        raise ImproperlyConfigured(f"{name} must be between {low} and {high}, not {number}.")
+    return number
+
+
 def ice_servers() -> list[str]:
-    """STUN/TURN URLs for the relay's own ICE agent; none by default (a public relay host)."""
-    return list(relay_setting("RELAY_ICE_SERVERS", []))
+    """STUN URLs for the relay's own ICE agent (RELAY_ICE_SERVERS, then STUN_URLS); none by
+    default (a public relay host). The relay itself uses no TURN: behind a 1:1 NAT it announces
+    RELAY_PUBLIC_IP instead; members' browsers and apps use TURN (media_relay/ice.py)."""
+    urls = _url_list("RELAY_ICE_SERVERS", ("stun", "stuns")) + stun_urls()
+    return list(dict.fromkeys(urls))
+
+
+def ice_failure_after_s() -> float:
+    """A connection closed or replaced this long after its offer without ever connecting counts
+    as an ICE failure (as one whose ICE fails does at once); a quicker replacement is a normal
+    renegotiation."""
+    return float(relay_setting("RELAY_ICE_FAILURE_AFTER_S", 10.0))
+
+
+def stun_urls() -> list[str]:
+    """STUN servers handed to members' browsers and apps (and used by the relay)."""
+    return _url_list("STUN_URLS", ("stun", "stuns"))
+
+
+def turn_urls() -> list[str]:
+    """TURN servers (coturn) handed to members with credentials minted per member; e.g.
+    turn:turn.example.org:3478?transport=udp, ...?transport=tcp, turns:turn.example.org:5349."""
+    return _url_list("TURN_URLS", ("turn", "turns"))
+
+
+def turn_secret() -> str:
+    """coturn's static-auth-secret (use-auth-secret); required when TURN_URLS is set."""
+    secret = str(relay_setting("TURN_SECRET", "") or "")
+    if turn_urls() and not secret:
+        raise ImproperlyConfigured("TURN_URLS is set but TURN_SECRET is empty.")
+    return secret
+
+
+def turn_ttl_s() -> int:
+    """How long a minted TURN credential is valid (coturn refuses it afterwards)."""
+    ttl = _int_setting("TURN_TTL_SECONDS", 6 * 3600, 60, 7 * 24 * 3600)
+    assert ttl is not None
+    return ttl
+
+
+def public_ip() -> str | None:
+    """The address a relay behind a 1:1 NAT announces in place of its host candidates' own
+    (like Janus's nat_1_1_mapping); None: announce the interfaces' addresses."""
+    value = str(relay_setting("RELAY_PUBLIC_IP", "") or "").strip()
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"RELAY_PUBLIC_IP must be an IP address, not {value!r}."
+        ) from None
+
+
+def udp_port_range() -> tuple[int, int] | None:
+    """The UDP ports (inclusive) the relay's ICE sockets bind, for a firewall; None: any."""
+    low = _int_setting("RELAY_UDP_PORT_MIN", None, 1024, 65535)
+    high = _int_setting("RELAY_UDP_PORT_MAX", None, 1024, 65535)
+    if low is None and high is None:
+        return None
+    if low is None or high is None:
+        raise ImproperlyConfigured(
+            "Set both RELAY_UDP_PORT_MIN and RELAY_UDP_PORT_MAX, or neither."
+        )
+    if low > high:
+        raise ImproperlyConfigured(
+            f"RELAY_UDP_PORT_MIN ({low}) must not be above RELAY_UDP_PORT_MAX ({high})."
+        )
+    return low, high
 
 
 def redis_url() -> str:

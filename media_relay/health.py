@@ -2,7 +2,19 @@
 
 from typing import Any
 
+from media_relay.candidates import ICE_CANDIDATE_TYPES
 from media_relay.placement import relay_registry
+
+# Summed over live workers: load, and the audio connections that never connected per candidate
+# type the member's client offered (issue #22: which network paths fail).
+_TOTALS = (
+    "rooms",
+    "peers",
+    "packets_in",
+    "packets_out",
+    "drops",
+    *(f"ice_failed_{kind}" for kind in ICE_CANDIDATE_TYPES),
+)
 
 
 def relay_health() -> dict[str, Any]:
@@ -11,10 +23,7 @@ def relay_health() -> dict[str, Any]:
     if not workers:
         # Nothing registered: no relay deployed yet, or the embedded one not started.
         return {"ok": True, "state": "no_workers", "workers": []}
-    totals = {
-        key: sum(int(w.get(key, 0)) for w in alive)
-        for key in ("rooms", "peers", "packets_in", "packets_out", "drops")
-    }
+    totals = {key: sum(int(w.get(key, 0)) for w in alive) for key in _TOTALS}
     return {
         "ok": bool(alive),
         "state": "running" if alive else "all_workers_dead",

@@ -36,7 +36,14 @@ from media_relay.aiortc_internals.process import relay_process_setup
 from media_relay.aiortc_internals.receive import tap_receiver, untap_receiver
 from media_relay.aiortc_internals.send import IdleAudioTrack, RtpOutlet
 from media_relay.aiortc_internals.stats import selected_candidate_types
-from media_relay.candidates import candidate_refusal, loopback_allowed, offer_sanitize
+from media_relay.candidates import (
+    ICE_CANDIDATE_TYPES,
+    answer_announce_public_ip,
+    candidate_refusal,
+    loopback_allowed,
+    offer_candidate_types,
+    offer_sanitize,
+)
 from media_relay.forwarder import Forwarder, Outlet, SpeakingCallback
 from media_relay.send_profile import SendProfile
 
@@ -61,6 +68,11 @@ class RelayPeer:
     tracks: list[IdleAudioTrack] = field(default_factory=list)
     closed: bool = False
     remote_candidates: int = 0  # named by the client, in its offer and trickled
+    # Issue #22, point 5: the candidate types the client offered, when the offer was answered,
+    # and whether ICE ever connected (a connection that never does is counted per type).
+    candidate_types: frozenset[str] = frozenset()
+    offered_at: float = field(default_factory=time.monotonic)
+    connected: bool = False
 
 
 class RelayRoom:
@@ -98,6 +110,8 @@ class RelayRoom:
         self.pipe: Callable[[int, RtpPacket], None] | None = None
         # False on a cascade edge: speakers publish on the room's origin only.
         self.accepts_publishers = True
+        # Connections that never carried audio, per candidate type the client offered.
+        self.ice_failures: dict[str, int] = dict.fromkeys(ICE_CANDIDATE_TYPES, 0)
 
     # --- signalling ---------------------------------------------------------------------------
     async def peer_offer(self, user_id: int, sdp: str) -> str:
@@ -117,7 +131,9 @@ class RelayRoom:
         if old is not None:
             await self._peer_close(old, "renegotiated", notify=False)
         pc = RTCPeerConnection(self._config)
-        peer = RelayPeer(user_id, pc, remote_candidates=candidates)
+        peer = RelayPeer(
+            user_id, pc, remote_candidates=candidates, candidate_types=offer_candidate_types(sdp)
+        )
         self.peers[user_id] = peer
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -161,6 +177,10 @@ class RelayRoom:
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
+            if pc.connectionState == "connected":
+                peer.connected = True
+            elif pc.connectionState == "failed":
+                self._ice_failure_count(peer)
             if pc.connectionState in ("failed", "closed") and not peer.closed:
                 if self.peers.get(user_id) is peer:
                     del self.peers[user_id]
@@ -169,7 +189,8 @@ class RelayRoom:
         self._ticker_start()
         local = pc.localDescription
         assert local is not None
-        return local.sdp
+        public_ip = conf.public_ip()
+        return local.sdp if public_ip is None else answer_announce_public_ip(local.sdp, public_ip)
 
     async def peer_ice(self, user_id: int, candidate: dict[str, Any]) -> None:
         """A trickled remote candidate: {candidate: "candidate:...", sdpMid, sdpMLineIndex}."""
@@ -249,6 +270,7 @@ class RelayRoom:
             "packets_out": stats.packets_out,
             "drops": stats.dropped_not_allowed + stats.dropped_no_slot,
             "send_skipped": stats.send_skipped,
+            **{f"ice_failed_{kind}": count for kind, count in self.ice_failures.items()},
         }
 
     def send_loop(self) -> tuple[float, list[int]]:
@@ -262,6 +284,21 @@ class RelayRoom:
         return [types for types in chosen if types is not None]
 
     # --- internals ----------------------------------------------------------------------------
+    def _ice_failure_count(self, peer: RelayPeer) -> None:
+        """Once per connection that never connected: one count per candidate type its client
+        offered (`none`: it offered none), so operators see which paths fail."""
+        if peer.connected:
+            return
+        peer.connected = True  # counted: never again for this connection
+        for kind in peer.candidate_types or {"none"}:
+            self.ice_failures[kind] = self.ice_failures.get(kind, 0) + 1
+        logger.info(
+            "relay: room %s user %s: audio never connected (offered candidates: %s)",
+            self.room_id,
+            peer.user_id,
+            ", ".join(sorted(peer.candidate_types)) or "none",
+        )
+
     def _may_publish(self, user_id: int) -> bool:
         return self.accepts_publishers and user_id in self.speakers
 
@@ -290,6 +327,8 @@ class RelayRoom:
         if peer.closed:
             return
         peer.closed = True
+        if time.monotonic() - peer.offered_at >= conf.ice_failure_after_s():
+            self._ice_failure_count(peer)  # replaced or closed after never connecting
         if self.forwarder.listeners.get(peer.user_id) is not None and (
             self.peers.get(peer.user_id) is None
         ):

@@ -107,8 +107,8 @@ def client_config() -> RTCConfiguration:
 class _Client:
     """A peer connection that decodes and meters every track it receives."""
 
-    def __init__(self, listen_frequency: float) -> None:
-        self.pc = RTCPeerConnection(client_config())
+    def __init__(self, listen_frequency: float, config: RTCConfiguration | None = None) -> None:
+        self.pc = RTCPeerConnection(config or client_config())
         self.meters: list[ToneMeter] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.listen_frequency = listen_frequency
@@ -160,8 +160,10 @@ class SpeakerClient(_Client):
 class ListenerClient(_Client):
     """Offers `slots` receive-only m-lines."""
 
-    def __init__(self, frequency: float = 440.0, slots: int = 3) -> None:
-        super().__init__(frequency)
+    def __init__(
+        self, frequency: float = 440.0, slots: int = 3, config: RTCConfiguration | None = None
+    ) -> None:
+        super().__init__(frequency, config)
         self.slots = slots
 
     async def offer(self) -> str:

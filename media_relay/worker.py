@@ -22,6 +22,7 @@ from typing import Any, assert_never
 
 from clubhouse.logs import request_id_bound
 from media_relay import conf, fastpath, protocol
+from media_relay.candidates import ICE_CANDIDATE_TYPES
 from media_relay.cascade import Cascade
 from media_relay.forwarder import SEND_LOOP_BUCKETS
 from media_relay.placement import Registry, relay_registry, room_events_group, worker_channel
@@ -29,7 +30,14 @@ from media_relay.sessions import RelayError, RelayRoom
 
 logger = logging.getLogger(__name__)
 
-_TOTALS = ("packets_in", "packets_out", "drops", "send_skipped")
+_TOTALS = (
+    "packets_in",
+    "packets_out",
+    "drops",
+    "send_skipped",
+    # Peer connections that never carried audio, per candidate type the client offered.
+    *(f"ice_failed_{kind}" for kind in ICE_CANDIDATE_TYPES),
+)
 
 
 class RelayWorker:

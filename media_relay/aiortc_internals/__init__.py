@@ -18,7 +18,8 @@ The relay forwards encoded RTP without decoding, which aiortc has no public API 
 * `negotiation`: what a transceiver negotiated (the offered direction, the listener's
   `SendProfile`).
 * `process`: `relay_process_setup`, once per process: a shared DTLS certificate and SSL context,
-  cached host addresses, a cheaper clock, Opus FEC/DTX (`opus_enable_fec_dtx`).
+  cached host addresses, ICE sockets bound in RELAY_UDP_PORT_MIN..MAX, a cheaper clock, Opus
+  FEC/DTX (`opus_enable_fec_dtx`).
 * `checks`: the pinned versions, every private name the package uses, and the checks that name
   the attribute an upgrade moved (tests/media_relay/test_aiortc_internals.py calls them).
 

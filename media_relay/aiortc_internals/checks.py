@@ -140,6 +140,8 @@ def check_process_internals() -> None:
         raise AiortcInternalsError("aiortc RTCCertificate._create_ssl_context is gone")
     if not callable(getattr(aioice.ice, "get_host_addresses", None)):
         raise AiortcInternalsError("aioice.ice.get_host_addresses is gone")
+    if getattr(aioice.ice, "asyncio", None) is None:
+        raise AiortcInternalsError("aioice.ice no longer uses the asyncio module (port range)")
     if not callable(getattr(clock, "current_ms", None)):
         raise AiortcInternalsError("aiortc.clock.current_ms is gone")
 

@@ -5,6 +5,8 @@ process, idempotent) makes joins and the receive path cheaper:
   makes both per connection; Janus and mediasoup also use one certificate per process);
 * the host's interface addresses cached for a few seconds (aioice enumerates every interface for
   every connection);
+* the ICE sockets bound in `RELAY_UDP_PORT_MIN`..`RELAY_UDP_PORT_MAX` when set (aioice binds
+  port 0 and has no range option): a firewall in front of the relay opens only that range;
 * aiortc's per-packet `clock.current_ms()` computed from `time.time()` (the same value);
 * `opus_enable_fec_dtx`: aiortc answers Opus with `useinbandfec=1;usedtx=1` (it copies its own
   codec parameters into answers, and has none by default).
@@ -12,8 +14,13 @@ process, idempotent) makes joins and the receive path cheaper:
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import errno
+import logging
+import random
 import time
+import types
 from typing import Any
 
 import aioice.ice
@@ -21,7 +28,10 @@ from aiortc import clock
 from aiortc.codecs import CODECS
 from aiortc.rtcdtlstransport import RTCCertificate
 
+from media_relay import conf
 from media_relay.aiortc_internals.checks import AiortcInternalsError, check_process_internals
+
+logger = logging.getLogger(__name__)
 
 OPUS_PARAMETERS = {"useinbandfec": 1, "usedtx": 1}
 
@@ -44,6 +54,7 @@ def relay_process_setup() -> None:
     check_process_internals()
     _share_dtls_certificate()
     _cache_host_addresses()
+    _bind_in_port_range()
     _fast_clock()
     _setup_done = True
 
@@ -99,6 +110,62 @@ def _cache_host_addresses() -> None:
         return list(hit[1])
 
     aioice.ice.get_host_addresses = get_host_addresses
+
+
+class _PortRangeLoop:
+    """The running loop as aioice.ice sees it: `create_datagram_endpoint` for a socket on port 0
+    (a host candidate's) binds a free port of the configured range instead, starting at a
+    random one; everything else is the loop's own."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
+
+    async def create_datagram_endpoint(
+        self, factory: Any, local_addr: tuple[str, int] | None = None, **kwargs: Any
+    ) -> Any:
+        ports = conf.udp_port_range()
+        if ports is None or local_addr is None or local_addr[1] != 0:
+            return await self._loop.create_datagram_endpoint(
+                factory, local_addr=local_addr, **kwargs
+            )
+        low, high = ports
+        count = high - low + 1
+        start = random.randrange(count)
+        for step in range(count):
+            port = low + (start + step) % count
+            try:
+                return await self._loop.create_datagram_endpoint(
+                    factory, local_addr=(local_addr[0], port), **kwargs
+                )
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+        logger.warning(
+            "relay: every UDP port of RELAY_UDP_PORT_MIN..MAX (%d-%d) on %s is in use; "
+            "widen the range (a peer connection uses one port per interface address)",
+            low,
+            high,
+            local_addr[0],
+        )
+        raise OSError(errno.EADDRINUSE, f"no free UDP port in {low}-{high} on {local_addr[0]}")
+
+
+def _bind_in_port_range() -> None:
+    """aioice.ice calls `asyncio.get_running_loop().create_datagram_endpoint(..., local_addr=
+    (address, 0))` for each host candidate: its module's `asyncio` becomes one whose running
+    loop binds in the range (read per call, so a changed setting applies to new connections)."""
+    real = aioice.ice.asyncio
+
+    class _Asyncio(types.ModuleType):
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    shim = _Asyncio("asyncio")
+    shim.get_running_loop = lambda: _PortRangeLoop(real.get_running_loop())  # type: ignore[attr-defined]
+    aioice.ice.asyncio = shim
 
 
 def opus_enable_fec_dtx() -> None:

@@ -1,9 +1,10 @@
 from django.urls import URLPattern, URLResolver, path
 
-from rooms.api import following_live, following_online, views
+from rooms.api import following_live, following_online, rtc, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("hallway/", views.HallwayView.as_view(), name="hallway"),
+    path("rtc/ice-servers/", rtc.IceServersView.as_view(), name="rtc-ice-servers"),
     path(
         "me/following/live/",
         following_live.FollowingLiveView.as_view(),

@@ -51,6 +51,7 @@ const audio = new AudioLink({
   socket,
   slots,
   sink: $("audio-sink"),
+  fetchIceServers: () => api("rtc/ice-servers/"),
   onState: onAudioState,
 });
 let listening = false;
@@ -155,7 +156,11 @@ function onAudioState(status, detail) {
   const text = $("audio-state");
   if (status === "connecting") text.textContent = "Connecting audio…";
   else if (status === "connected") text.textContent = "You're listening.";
-  else if (status === "retrying") {
+  else if (status === "stalled") {
+    text.textContent =
+      "We can't connect your audio. Your network may be blocking it: try another Wi-Fi or " +
+      "mobile data, turn off a VPN, or ask your network admin to allow WebRTC calls. Still trying…";
+  } else if (status === "retrying") {
     const why = detail && detail.error && detail.error.message;
     text.textContent = why ? `No audio yet: ${why} Retrying…` : "Audio connection lost. Retrying…";
   }

@@ -8,6 +8,13 @@
 
 const GATHER_TIMEOUT_MS = 4000;
 const DISCONNECTED_GRACE_MS = 4000;
+// ICE servers (STUN, and TURN with a credential minted for this member: docs/operations.md,
+// "TURN, NAT and firewalls") are fetched again when they have less than this left.
+const ICE_REFRESH_MARGIN_S = 300;
+// A connection not carrying audio this long after the answer is stuck (a network that drops
+// the relay's UDP, an unreachable relay): the page says so and tries a new connection with
+// fresh ICE servers, again and again, until one connects.
+const NO_AUDIO_AFTER_MS = 10000; // as the relay's RELAY_ICE_FAILURE_AFTER_S: a stall is counted there
 
 export class AudioLink {
   /**
@@ -15,15 +22,26 @@ export class AudioLink {
    * @param {import("./socket.js").RoomSocket} opts.socket
    * @param {number} opts.slots               RELAY_LISTENER_SLOTS
    * @param {HTMLElement} opts.sink           where <audio> elements live
-   * @param {RTCIceServer[]} [opts.iceServers]
+   * @param {RTCIceServer[]} [opts.iceServers]     used when `fetchIceServers` is absent or fails
+   * @param {() => Promise<{ice_servers: RTCIceServer[], expires_at: number|null}>} [opts.fetchIceServers]
+   *        GET /api/v1/rtc/ice-servers/: asked before each new connection whose servers are
+   *        about to expire, and again before they do
    * @param {(state: string, detail?: object) => void} opts.onState
-   *        "idle" | "connecting" | "connected" | "retrying" | "closed" | "error"
+   *        "idle" | "connecting" | "connected" | "retrying" | "stalled" | "closed" | "error"
+   *        ("stalled": no audio within NO_AUDIO_AFTER_MS; it keeps trying until "connected")
    */
   constructor(opts) {
     this.socket = opts.socket;
     this.slots = opts.slots;
     this.sink = opts.sink;
     this.iceServers = opts.iceServers || [];
+    this.fetchIceServers = opts.fetchIceServers || null;
+    this.iceExpiresAt = 0; // unix seconds; 0: never fetched (or no TURN: nothing expires)
+    this.iceFetched = false;
+    this.iceTimer = null;
+    this.stallTimer = null;
+    this.stalled = false; // no connection has carried audio since the last stall
+    this.noAudioAfterMs = opts.noAudioAfterMs || NO_AUDIO_AFTER_MS;
     this.onState = opts.onState || (() => {});
     this.pc = null;
     this.micTrack = null;
@@ -101,6 +119,9 @@ export class AudioLink {
     this.wanted = false;
     clearTimeout(this.retryTimer);
     clearTimeout(this.disconnectTimer);
+    clearTimeout(this.iceTimer);
+    clearTimeout(this.stallTimer);
+    this.stalled = false;
     if (this.pc) this.pc.close();
     this.pc = null;
     this.sink.replaceChildren();
@@ -115,8 +136,9 @@ export class AudioLink {
   }
 
   async _offer() {
-    this.onState("connecting");
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: "max-bundle" });
+    this.onState(this.stalled ? "stalled" : "connecting");
+    const iceServers = await this._freshIceServers();
+    const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     const elements = [];
     try {
       if (this.publishing && this.micTrack) {
@@ -164,6 +186,73 @@ export class AudioLink {
     for (const audio of elements) audio.play().catch(() => {});
     pc.addEventListener("connectionstatechange", () => this._watch(pc));
     this._watch(pc);
+    clearTimeout(this.stallTimer);
+    this.stallTimer = setTimeout(() => this._stallCheck(pc), this.noAudioAfterMs);
+  }
+
+  /** No audio yet on this connection: say so, and try a new one with fresh ICE servers. */
+  _stallCheck(pc) {
+    if (pc !== this.pc || !this.wanted || pc.connectionState === "connected") return;
+    this.stalled = true;
+    this.iceFetched = false; // the next connection asks for the servers again
+    this.onState("stalled", { connectionState: pc.connectionState });
+    this.renegotiate();
+  }
+
+  /**
+   * The ICE servers for a new connection: fetched when never fetched or about to expire (so a
+   * retry, which is a new connection, uses fresh TURN credentials); on a failed fetch, the last
+   * ones (or none: host candidates still work on open networks).
+   */
+  async _freshIceServers() {
+    if (!this.fetchIceServers) return this.iceServers;
+    const now = Date.now() / 1000;
+    if (this.iceFetched && (!this.iceExpiresAt || this.iceExpiresAt - now > ICE_REFRESH_MARGIN_S)) {
+      return this.iceServers;
+    }
+    try {
+      const got = await this.fetchIceServers();
+      this.iceServers = got.ice_servers || [];
+      this.iceExpiresAt = got.expires_at || 0;
+      this.iceFetched = true;
+      this._scheduleIceRefresh();
+    } catch (err) {
+      console.warn("Could not fetch ICE servers; using the last ones.", err);
+    }
+    return this.iceServers;
+  }
+
+  /**
+   * Before the TURN credential expires: fetch new servers, and if the current connection runs
+   * through TURN (coturn refuses to refresh an allocation with an expired credential), move it
+   * to a new connection built with them.
+   */
+  _scheduleIceRefresh() {
+    clearTimeout(this.iceTimer);
+    if (!this.iceExpiresAt) return;
+    const inMs = (this.iceExpiresAt - ICE_REFRESH_MARGIN_S) * 1000 - Date.now();
+    this.iceTimer = setTimeout(async () => {
+      this.iceFetched = false;
+      if (!this.wanted) return;
+      const type = await this.candidateType();
+      if (type === "relay") this.renegotiate();
+      else await this._freshIceServers();
+    }, Math.max(1000, inMs));
+  }
+
+  /** The local candidate type of the current connection's selected pair (host, srflx, prflx,
+   * relay), or null before one is selected. */
+  async candidateType() {
+    const pc = this.pc;
+    if (!pc) return null;
+    const report = await pc.getStats();
+    let pairId = null;
+    report.forEach((s) => {
+      if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
+    });
+    const pair = pairId ? report.get(pairId) : null;
+    const local = pair ? report.get(pair.localCandidateId) : null;
+    return local ? local.candidateType : null;
   }
 
   _watch(pc) {
@@ -171,6 +260,8 @@ export class AudioLink {
     const state = pc.connectionState;
     clearTimeout(this.disconnectTimer);
     if (state === "connected") {
+      clearTimeout(this.stallTimer);
+      this.stalled = false;
       this.onState("connected", { workerId: this.workerId, publishing: this.micAccepted });
     } else if (state === "failed") {
       this._retryLater(new Error("The audio connection failed."));
@@ -191,7 +282,7 @@ export class AudioLink {
     }
     this.retries += 1;
     const delay = Math.min(15000, 1000 * 2 ** Math.min(this.retries - 1, 4));
-    this.onState("retrying", { error: err, delay });
+    this.onState(this.stalled ? "stalled" : "retrying", { error: err, delay });
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.renegotiate(), delay);
   }
