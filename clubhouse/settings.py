@@ -219,6 +219,15 @@ HEADLESS_FRONTEND_URLS = {
 }
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# EMAIL_URL sends mail through an SMTP server: smtp://user:password@host:25 (or port 587 with
+# smtp+tls://, 465 with smtp+ssl://); it sets the SMTP backend and EMAIL_HOST, EMAIL_PORT,
+# EMAIL_HOST_USER, EMAIL_HOST_PASSWORD and EMAIL_USE_TLS / EMAIL_USE_SSL (docs/operations.md).
+if env.str("EMAIL_URL", default=""):
+    _email = env.email_url("EMAIL_URL")
+    if not _email.get("EMAIL_HOST"):
+        raise ImproperlyConfigured("EMAIL_URL names no host, e.g. smtp+tls://user:pass@host:587")
+    globals().update(_email)
+    EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clubhouse <noreply@localhost>")
 
 # --- API ----------------------------------------------------------------------------------

@@ -114,6 +114,10 @@ def _env_file(path: Path) -> Path:
         "REDIS_PASSWORD": secrets.token_hex(16),
         "TURN_SECRET": secrets.token_hex(16),
         "TURN_EXTRA_ARGS": "--listening-ip=127.0.0.1",
+        "TURN_URLS": f"turn:127.0.0.1:{PORTS['TURN_PORT']}?transport=udp",
+        # the relays bind their peers' ports here, as a firewalled host would have them do
+        "RELAY_UDP_PORT_MIN": "54100",
+        "RELAY_UDP_PORT_MAX": "54299",
         # production refuses to run without a Stripe key; nothing here contacts Stripe
         "STRIPE_LIVE_MODE": "false",
         "STRIPE_TEST_SECRET_KEY": "sk_test_compose-test-not-a-real-key",
