@@ -13,11 +13,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from asgiref.sync import SyncToAsync
 from django.conf import settings
 
 HOST = "127.0.0.1"
@@ -92,6 +94,11 @@ def _child_setup() -> None:
     from twisted.internet import reactor
 
     connections.close_all()
+    # A thread pool does not survive a fork: if the test process had used asgiref's one shared
+    # sync thread before forking (any async test calling sync code outside a request, e.g. an
+    # AsyncClient request in tests/metrics), the child's pool believes an idle thread is there,
+    # queues work for it and waits forever, and every socket's first database call hangs.
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
 
     def start_relay() -> None:
         try:
