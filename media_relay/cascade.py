@@ -267,11 +267,15 @@ class Cascade:
         self.stats.packets_in += 1
         forwarder = room.forwarder
         if user_id not in forwarder.publishers:
-            # The edge enforces the same stage as the origin (room-wide commands reach both);
-            # a speaker it was never told about stays silent until its room state arrives.
-            forwarder.publisher_add(
-                user_id, forwarding=user_id in room.speakers and user_id not in room.muted
-            )
+            # The edge enforces the same stage as the origin (room-wide commands reach both).
+            # Someone not on this edge's stage sends nothing here: a packet the origin piped just
+            # before it applied a move to the audience, or a speaker whose room state has not
+            # arrived yet (the next packet after it adds them). Adding them would leave a
+            # publisher the stage no longer has.
+            if user_id not in room.speakers:
+                forwarder.stats.dropped_not_allowed += 1
+                return
+            forwarder.publisher_add(user_id, forwarding=user_id not in room.muted)
         forwarder.on_packet(user_id, packet)
 
     # --- channel-layer messages ---------------------------------------------------------------

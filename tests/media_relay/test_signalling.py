@@ -598,6 +598,13 @@ def test_workers_alive_reads_each_workers_heartbeat(
     now[0] += 0.5  # "old" last beat 1.3 s ago: past the TTL
     assert signalling.workers_alive({"old", "new"}) == {"old": False, "new": True}
     assert signalling.workers_alive(set()) == {}
+    # Liveness tells a stale heartbeat from no record at all (a Redis that restarted empty).
+    assert signalling.workers_liveness({"old", "new", "never"}) == {
+        "old": False,
+        "new": True,
+        "never": None,
+    }
+    assert signalling.workers_liveness(set()) == {}
 
 
 async def test_a_sockets_offer_reaches_the_worker_log_under_the_frames_request_id(
@@ -621,10 +628,3 @@ async def test_a_sockets_offer_reaches_the_worker_log_under_the_frames_request_i
     ids = [str(line["request_id"]) for line in offers]
     assert all(re.fullmatch(r"[0-9a-f]{32}\.\d+", rid) for rid in ids), ids
     assert ids[0].split(".")[0] != ids[1].split(".")[0]  # two sockets, two connections
-    # Liveness tells a stale heartbeat from no record at all (a Redis that restarted empty).
-    assert signalling.workers_liveness({"old", "new", "never"}) == {
-        "old": False,
-        "new": True,
-        "never": None,
-    }
-    assert signalling.workers_liveness(set()) == {}

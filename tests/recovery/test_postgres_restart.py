@@ -82,14 +82,36 @@ def envelope(body: bytes) -> dict[str, Any]:
     return data
 
 
+def collect_static(directory: Path) -> str:
+    """Static files as a deployment has them (DEBUG off serves the hashed names of
+    `collectstatic`'s manifest, clubhouse/staticfiles.py): the pages render their links."""
+    collected = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=child_env(**DEPLOYED, DJANGO_STATIC_ROOT=str(directory)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert collected.returncode == 0, collected.stderr
+    return str(directory)
+
+
 def test_while_postgres_is_down_the_api_answers_503_and_afterwards_everything_recovers(
     private_postgres: RestartablePostgres, private_redis: RestartableRedis, tmp_path: Path
 ) -> None:
     member = UserFactory()
     token = session_token(member)
     url = private_postgres.copy_database("recovery")
+    static_root = collect_static(tmp_path / "static")
     server = start_daphne(
-        tmp_path, DATABASE_URL=url, REDIS_URL=private_redis.url, CHANNEL_PREFIX="pg", **DEPLOYED
+        tmp_path,
+        DATABASE_URL=url,
+        REDIS_URL=private_redis.url,
+        CHANNEL_PREFIX="pg",
+        DJANGO_STATIC_ROOT=static_root,
+        **DEPLOYED,
     )
     probe = Probe(server, token)
     try:

@@ -107,7 +107,9 @@ def test_a_worker_killed_mid_stipend_run_leaves_every_creator_paid_exactly_once(
     fund()
     creators = [make_stipend_creator(month) for _ in range(CREATORS)]
     STANDIN._save()
-    broker = Celery("recovery-test", broker=private_redis.url)
+    # set_as_current=False: a new Celery app becomes the current one by default, and every
+    # shared task of later tests would publish to this test's (stopped) broker.
+    broker = Celery("recovery-test", broker=private_redis.url, set_as_current=False)
     workers: list[ChildProcess] = []
     try:
         first = start_worker(tmp_path, "first", private_redis.url, shared_standin)
