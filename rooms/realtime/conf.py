@@ -115,5 +115,9 @@ def join_retry_after_ms() -> int:
 
 def db_threads() -> int:
     """Threads the room sockets' database work runs on, per web process (rooms/realtime/
-    dbpool.py); each holds its own database connection. Read once, when the pool starts."""
+    dbpool.py); each holds its own database connection. Read once, when the pool starts.
+    SQLite (`make run`'s embedded database) takes one writer at a time, so there it is one
+    thread, as Channels' own default: several would only wait on its lock or time out."""
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        return 1
     return max(1, int(_setting("ROOM_DB_THREADS", 4)))
