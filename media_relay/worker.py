@@ -58,6 +58,8 @@ class RelayWorker:
         self.slots = slots or conf.listener_slots()
         self.rooms: dict[int, RelayRoom] = {}
         self._reply_to: dict[tuple[int, int], str] = {}
+        # (room, user) -> the room seq the member's current connection's offer was prepared at
+        self._offer_seq: dict[tuple[int, int], int] = {}
         self._room_seq: dict[int, int] = {}
         # room -> {user: seq of the room event that removed them}. A removal can overtake the
         # offer of the person removed (prepared before the removal committed, sent after it):
@@ -200,6 +202,10 @@ class RelayWorker:
         if isinstance(message, protocol.Offer):
             user_id = message.user_id
             self._reply_to[(room_id, user_id)] = message.reply_to
+            if message.seq is None:
+                self._offer_seq.pop((room_id, user_id), None)
+            else:
+                self._offer_seq[(room_id, user_id)] = message.seq
             await self.cascade.member_joining(room_id)  # an edge subscribes to its origin first
             answer = await room.peer_offer(user_id, message.sdp)
             reply = protocol.Answer(
@@ -229,6 +235,10 @@ class RelayWorker:
         room_id, user_id = message.room_id, message.user_id
         reason, seq = message.reason or "removed", message.seq
         if reason == "removed" and seq is not None:
+            if seq <= self._offer_seq.get((room_id, user_id), -1):
+                # older than the connection it would close: the member was let back in and
+                # their new offer overtook this removal on the way here
+                return
             removed = self._removed.setdefault(room_id, {})
             removed[user_id] = max(seq, removed.get(user_id, 0))
         only_for = message.if_channel
@@ -309,6 +319,8 @@ class RelayWorker:
         self._ended_send_loop = _send_loop_add(self._ended_send_loop, room.send_loop())
         for peer_key in [k for k in self._reply_to if k[0] == room_id]:
             del self._reply_to[peer_key]
+        for peer_key in [k for k in self._offer_seq if k[0] == room_id]:
+            del self._offer_seq[peer_key]
         if not edge:  # an edge leaving (or ending) a room never forgets the room's placement
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.registry.forget_room, room_id)
@@ -323,6 +335,7 @@ class RelayWorker:
     def _on_peer_closed(self, room_id: int, user_id: int, reason: str) -> None:
         self._member_gone(room_id, user_id, reason)
         reply_to = self._reply_to.pop((room_id, user_id), None)
+        self._offer_seq.pop((room_id, user_id), None)
         if reply_to is None:
             return
         event = protocol.PeerClosed(room_id=room_id, user_id=user_id, reason=reason)

@@ -284,6 +284,31 @@ async def test_a_member_re_admitted_after_the_removal_is_answered(web: Web) -> N
     assert await wait_for(lambda: listener.tone_frames >= 15, 6.0)
 
 
+async def test_a_removal_that_arrives_after_the_members_re_admission_is_ignored(
+    web: Web,
+) -> None:
+    """The room removed member 2 at seq 8 and let them back in; their new offer (seq 9) reached
+    the worker before the removal did. The late removal is older than the connection it would
+    close: the member keeps hearing, and nothing is remembered against them."""
+    await web.send(protocol.RoomState(room_id=ROOM, speakers=(1,), seq=5))
+    speaker = SpeakerClient()
+    await web.join(1, speaker, await speaker.offer())
+    listener = ListenerClient()
+    _channel, reply = await _offer(web, 2, listener, seq=9)
+    assert isinstance(reply, protocol.Answer), reply
+    await listener.answer(reply.sdp)
+    assert await wait_for(lambda: listener.tone_frames >= 5, 6.0)
+
+    await web.send(protocol.Remove(room_id=ROOM, user_id=2, reason="removed", seq=8))
+    await web.send(protocol.RoomState(room_id=ROOM, speakers=(1,), seq=10))  # a later command
+
+    assert await wait_for(lambda: web.worker._room_seq.get(ROOM) == 10, 3.0)
+    assert 2 in web.worker.rooms[ROOM].peers
+    assert not web.worker.removed_members(ROOM)
+    heard = listener.tone_frames
+    assert await wait_for(lambda: listener.tone_frames >= heard + 15, 6.0)
+
+
 async def test_a_socket_leaving_does_not_count_as_a_removal(web: Web) -> None:
     """`relay.remove` from a socket that left or closed (no room seq) forgets nothing about
     the member's right to come back."""
