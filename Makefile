@@ -12,7 +12,7 @@ BACKLOG ?= 4096
 DAPHNE_LISTEN := -e tcp:port=$(PORT):interface=$(HOST):backlog=$(BACKLOG)
 
 .PHONY: run test lint format typecheck migrations-check deploy-check pytest bench venv env lock \
-        migrate demo serve clean test-embedded bench-relay bench-rooms bench-joins bench-stipends browser turn janus \
+        migrate demo serve clean test-embedded bench-relay bench-rooms bench-joins bench-stipends browser turn netns janus \
         compose-test
 
 # --- setup -------------------------------------------------------------------------------
@@ -65,6 +65,10 @@ browser:
 # coturn for the TURN tests (tests/media_relay/test_turn.py start `turnserver` on 127.0.0.1).
 turn:
 	@command -v turnserver >/dev/null || { apt-get update -q && $(APT_INSTALL) coturn; }
+
+# The network-namespace tests (NAT, firewalls) build their hosts with ip and iptables.
+netns:
+	@command -v iptables >/dev/null || { apt-get update -q && $(APT_INSTALL) iptables iproute2; }
 
 janus:
 	@command -v janus >/dev/null || { apt-get update -q && $(APT_INSTALL) janus; }
@@ -120,7 +124,7 @@ deploy-check: venv
 # Coverage of the apps' lines (pyproject.toml, [tool.coverage]: the floor, the subprocesses);
 # `make pytest COV= PYTEST_ARGS=tests/...` runs a part without it.
 COV ?= --cov --cov-report=term-missing:skip-covered
-pytest: venv env browser turn
+pytest: venv env browser turn netns
 	$(PYTHON) -m pytest $(COV) $(PYTEST_ARGS)
 
 # Only the embedded leg: the product as `make run` serves it, smoke-tested over HTTP, /ws/ and
