@@ -125,7 +125,7 @@ deploy-check: venv
 # `make pytest COV= PYTEST_ARGS=tests/...` runs a part without it.
 COV ?= --cov --cov-report=term-missing:skip-covered
 pytest: venv env browser turn netns
-	$(PYTHON) -m pytest $(COV) $(PYTEST_ARGS)
+	$(PYTHON) -m pytest $(COV) --durations=30 $(PYTEST_ARGS)
 
 # Only the embedded leg: the product as `make run` serves it, smoke-tested over HTTP, /ws/ and
 # a browser listener.
