@@ -1,7 +1,8 @@
 """Staff back office for the relay: a read-only page of every worker's live figures.
 
 The same figures as `/healthz` (`media_relay.health.relay_health`, read from the placement
-registry that each worker's heartbeat writes): rooms, peers, packets in/out, drops, CPU and RSS.
+registry that each worker's heartbeat writes): rooms, peers, packets in/out, drops, CPU and RSS,
+and how members' audio connects (per candidate type: connected by it, and failed offering it).
 Nothing here is stored or editable; the model behind the entry has no table."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
+from media_relay.candidates import ICE_CANDIDATE_TYPES, ICE_PATH_TYPES
 from media_relay.health import relay_health
 from media_relay.models import RelayWorker
 
@@ -70,6 +72,11 @@ class RelayWorkerAdmin(admin.ModelAdmin):
         workers = [_worker_row(w) for w in health.get("workers", [])]
         alive = [w for w in workers if w["alive"]]
         totals = {key: sum(w[key] for w in alive) for key in _COUNTERS}
+        paths = [
+            {"kind": kind, "connected": int(health.get(f"ice_connected_{kind}", 0) or 0),
+             "failed": int(health.get(f"ice_failed_{kind}", 0) or 0)}
+            for kind in dict.fromkeys([*ICE_PATH_TYPES, *ICE_CANDIDATE_TYPES])
+        ]  # fmt: skip
         context = {
             **self.admin_site.each_context(request),
             "title": "Relay workers",
@@ -79,6 +86,7 @@ class RelayWorkerAdmin(admin.ModelAdmin):
             "workers": workers,
             "alive_count": len(alive),
             "totals": totals,
+            "paths": paths,
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/media_relay/relay_workers.html", context)

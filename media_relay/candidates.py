@@ -17,6 +17,9 @@ import ipaddress
 from media_relay import conf
 
 ICE_CANDIDATE_TYPES = ("host", "srflx", "prflx", "relay", "none")
+# The kinds a connected peer's selected remote candidate can be, as the relay sees the member:
+# their own address, a NAT's mapping (learnt by STUN or from their checks), or TURN.
+ICE_PATH_TYPES = ("host", "srflx", "prflx", "relay")
 
 
 def offer_candidate_types(sdp: str) -> frozenset[str]:

@@ -2,11 +2,12 @@
 
 from typing import Any
 
-from media_relay.candidates import ICE_CANDIDATE_TYPES
+from media_relay.candidates import ICE_CANDIDATE_TYPES, ICE_PATH_TYPES
 from media_relay.placement import relay_registry
 
 # Summed over live workers: load, and the audio connections that never connected per candidate
-# type the member's client offered (issue #22: which network paths fail).
+# type the member's client offered, and those that connected per path (issue #22: which network
+# paths fail, and how members' audio reaches the relay).
 _TOTALS = (
     "rooms",
     "peers",
@@ -14,6 +15,7 @@ _TOTALS = (
     "packets_out",
     "drops",
     *(f"ice_failed_{kind}" for kind in ICE_CANDIDATE_TYPES),
+    *(f"ice_connected_{kind}" for kind in ICE_PATH_TYPES),
 )
 
 

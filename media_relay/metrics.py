@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from clubhouse.metrics import bearer_token_matches
+from media_relay.candidates import ICE_CANDIDATE_TYPES, ICE_PATH_TYPES
 from media_relay.signalling import relay_embedded_enabled
 
 if TYPE_CHECKING:
@@ -57,8 +58,24 @@ class RelayCollector:
             "Peers by the candidate types of their selected ICE pair (relay: through TURN).",
             labels=[*labels, "local_type", "remote_type"],
         )
+        connected = CounterMetricFamily(
+            "clubhouse_relay_ice_connected",
+            "Audio connections that connected, by the type of the member's candidate ICE chose "
+            "(host, srflx, prflx; relay: through TURN).",
+            labels=[*labels, "remote_type"],
+        )
+        failed = CounterMetricFamily(
+            "clubhouse_relay_ice_failed",
+            "Audio connections that never connected, once per candidate type the member offered "
+            "(none: they offered none).",
+            labels=[*labels, "offered_type"],
+        )
         for worker in self.workers():
             figures = worker.metrics()
+            for kind in ICE_PATH_TYPES:
+                connected.add_metric([worker.worker_id, kind], figures[f"ice_connected_{kind}"])
+            for kind in ICE_CANDIDATE_TYPES:
+                failed.add_metric([worker.worker_id, kind], figures[f"ice_failed_{kind}"])
             name = [worker.worker_id]
             peers.add_metric(name, figures["peers"])
             rooms.add_metric(name, figures["rooms"])
@@ -73,7 +90,7 @@ class RelayCollector:
             send_loop.add_metric(name, cumulative, seconds)
             for (local, remote), count in Counter(worker.selected_candidate_types()).items():
                 pairs.add_metric([*name, local, remote], count)
-        yield from (peers, rooms, *counters.values(), cpu, send_loop, pairs)
+        yield from (peers, rooms, *counters.values(), cpu, send_loop, pairs, connected, failed)
 
 
 def relay_embedded_collector() -> RelayCollector:

@@ -38,6 +38,7 @@ from media_relay.aiortc_internals.send import IdleAudioTrack, RtpOutlet
 from media_relay.aiortc_internals.stats import selected_candidate_types
 from media_relay.candidates import (
     ICE_CANDIDATE_TYPES,
+    ICE_PATH_TYPES,
     answer_announce_public_ip,
     candidate_refusal,
     loopback_allowed,
@@ -112,6 +113,8 @@ class RelayRoom:
         self.accepts_publishers = True
         # Connections that never carried audio, per candidate type the client offered.
         self.ice_failures: dict[str, int] = dict.fromkeys(ICE_CANDIDATE_TYPES, 0)
+        # Connections that connected, by the type of the member's candidate ICE chose.
+        self.ice_connected: dict[str, int] = dict.fromkeys(ICE_PATH_TYPES, 0)
 
     # --- signalling ---------------------------------------------------------------------------
     async def peer_offer(self, user_id: int, sdp: str) -> str:
@@ -178,6 +181,8 @@ class RelayRoom:
         @pc.on("connectionstatechange")
         async def on_state() -> None:
             if pc.connectionState == "connected":
+                if not peer.connected:
+                    self._ice_connected_count(peer)
                 peer.connected = True
             elif pc.connectionState == "failed":
                 self._ice_failure_count(peer)
@@ -271,6 +276,7 @@ class RelayRoom:
             "drops": stats.dropped_not_allowed + stats.dropped_no_slot,
             "send_skipped": stats.send_skipped,
             **{f"ice_failed_{kind}": count for kind, count in self.ice_failures.items()},
+            **{f"ice_connected_{kind}": count for kind, count in self.ice_connected.items()},
         }
 
     def send_loop(self) -> tuple[float, list[int]]:
@@ -284,6 +290,16 @@ class RelayRoom:
         return [types for types in chosen if types is not None]
 
     # --- internals ----------------------------------------------------------------------------
+    def _ice_connected_count(self, peer: RelayPeer) -> None:
+        """Once per connection, when it connects: the path the member's audio takes, by the type
+        of their candidate in the selected pair (`relay`: through TURN)."""
+        types = selected_candidate_types(peer.pc)
+        if types is None or types[1] not in self.ice_connected:
+            logger.info("relay: room %s user %s connected by an unnamed path %s",
+                        self.room_id, peer.user_id, types)  # fmt: skip
+            return
+        self.ice_connected[types[1]] += 1
+
     def _ice_failure_count(self, peer: RelayPeer) -> None:
         """Once per connection that never connected: one count per candidate type its client
         offered (`none`: it offered none), so operators see which paths fail."""

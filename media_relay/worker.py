@@ -22,7 +22,7 @@ from typing import Any, assert_never
 
 from clubhouse.logs import request_id_bound
 from media_relay import conf, fastpath, protocol
-from media_relay.candidates import ICE_CANDIDATE_TYPES
+from media_relay.candidates import ICE_CANDIDATE_TYPES, ICE_PATH_TYPES
 from media_relay.cascade import Cascade
 from media_relay.forwarder import SEND_LOOP_BUCKETS
 from media_relay.placement import Registry, relay_registry, room_events_group, worker_channel
@@ -37,6 +37,8 @@ _TOTALS = (
     "send_skipped",
     # Peer connections that never carried audio, per candidate type the client offered.
     *(f"ice_failed_{kind}" for kind in ICE_CANDIDATE_TYPES),
+    # Peer connections that connected, per the path the member's audio takes.
+    *(f"ice_connected_{kind}" for kind in ICE_PATH_TYPES),
 )
 
 

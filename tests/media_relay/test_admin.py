@@ -37,9 +37,14 @@ def registry(settings: SettingsWrapper) -> Iterator[None]:
             "cpu_s": 812.5,
             "cpu_percent": 37.5,
             "rss_bytes": 123_400_000,
+            "ice_connected_relay": 31,
+            "ice_connected_prflx": 402,
+            "ice_failed_host": 6,
         },
     )
-    registry.heartbeat("relay-b", {"rooms": 1, "peers": 9, "packets_out": 1000})
+    registry.heartbeat(
+        "relay-b", {"rooms": 1, "peers": 9, "packets_out": 1000, "ice_connected_relay": 2}
+    )
     yield
     import redis
 
@@ -60,6 +65,17 @@ def test_staff_see_each_workers_rooms_peers_packets_drops_cpu_and_rss(
     assert "relay-b" in html
     assert "526" in html  # peers over the live workers
     assert "running" in html
+
+
+def test_staff_see_how_members_audio_connects_per_candidate_type(
+    client: Client, registry: None
+) -> None:
+    client.force_login(UserFactory(is_staff=True))
+    html = client.get(PAGE).content.decode()
+    assert "How members' audio connects" in html
+    assert '<tr data-kind="relay"><td>relay</td><td>33</td><td>0</td></tr>' in html
+    assert '<tr data-kind="prflx"><td>prflx</td><td>402</td><td>0</td></tr>' in html
+    assert '<tr data-kind="host"><td>host</td><td>0</td><td>6</td></tr>' in html
 
 
 def test_the_page_is_linked_from_the_admin_index_for_staff(client: Client, registry: None) -> None:

@@ -51,7 +51,7 @@ async def main():
         else:  # which pair won, as the relay sees it
             peer = room.peers.get(request["user_id"])
             types = selected_candidate_types(peer.pc) if peer else None
-            print(json.dumps({"types": types}), flush=True)
+            print(json.dumps({"types": types, "metrics": room.metrics()}), flush=True)
     await room.close()
     await speaker.close()
 
@@ -123,9 +123,14 @@ def _hear_the_room(internet: Internet, tmp_path: Path, turn_log_path: Path) -> N
             assert result["tone_frames"] >= 25, (network, result, logs)
             assert result["types"] is not None, (network, logs)
             relay.send({"user_id": user_id})
-            at_relay = relay.read()["types"]
+            reply = relay.read()
+            at_relay, metrics = reply["types"], reply["metrics"]
             assert at_relay is not None, (network, logs)
             assert at_relay[1] in allowed, (network, at_relay)
+        # operators see the three joins by path: one direct, one through a NAT, one by TURN
+        assert metrics["ice_connected_host"] == 2  # the plain listener, and the speaker
+        assert metrics["ice_connected_srflx"] + metrics["ice_connected_prflx"] == 1
+        assert metrics["ice_connected_relay"] == 1
         # (c) really came through coturn: TCP from the client, an allocation for it
         assert heard["udp_blocked"]["types"][0] == "relay"
         turn_log = turn_log_path.read_text()

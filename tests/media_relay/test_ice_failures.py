@@ -58,7 +58,11 @@ async def test_a_connection_that_carried_audio_is_not_counted(settings, room: Re
         await listener.close()
         await speaker.close()
     await room.close()
-    assert sum(v for k, v in room.metrics().items() if k.startswith("ice_failed_")) == 0
+    metrics = room.metrics()
+    assert sum(v for k, v in metrics.items() if k.startswith("ice_failed_")) == 0
+    # each connection counted once, by the member's side of its selected pair (loopback: host)
+    assert metrics["ice_connected_host"] == 2
+    assert metrics["ice_connected_relay"] == metrics["ice_connected_srflx"] == 0
 
 
 async def test_a_quick_renegotiation_is_not_a_failure(room: RelayRoom) -> None:
@@ -78,9 +82,13 @@ def test_health_sums_the_failures_of_live_workers(settings, monkeypatch) -> None
     settings.REDIS_URL = ""
     registry = MemoryRegistry()
     monkeypatch.setattr("media_relay.placement._memory", registry)
-    registry.heartbeat("a", {"rooms": 1, "peers": 2, "ice_failed_host": 3, "ice_failed_relay": 1})
-    registry.heartbeat("b", {"rooms": 1, "peers": 2, "ice_failed_host": 2})
+    registry.heartbeat("a", {"rooms": 1, "peers": 2, "ice_failed_host": 3, "ice_failed_relay": 1,
+                             "ice_connected_relay": 4})  # fmt: skip
+    registry.heartbeat("b", {"rooms": 1, "peers": 2, "ice_failed_host": 2,
+                             "ice_connected_relay": 1, "ice_connected_prflx": 7})  # fmt: skip
     health = relay_health()
+    assert (health["ice_connected_relay"], health["ice_connected_prflx"]) == (5, 7)
+    assert health["ice_connected_host"] == 0
     assert health["ice_failed_host"] == 5
     assert health["ice_failed_relay"] == 1
     assert health["ice_failed_srflx"] == 0

@@ -292,6 +292,9 @@ async def test_a_listener_allowed_only_relayed_candidates_hears_the_room_through
         assert all(" typ relay " in line for line in candidates)
         await listener.answer(await room.peer_offer(LISTENER, offer))
         assert await wait_for(lambda: listener.tone_frames >= 25, timeout=15)
+        # counted for operators as a join through TURN (the speaker: by their host address)
+        metrics = room.metrics()
+        assert (metrics["ice_connected_relay"], metrics["ice_connected_host"]) == (1, 1)
     finally:
         await listener.close()
         await speaker.close()

@@ -94,6 +94,13 @@ async def test_a_worker_with_peers_shows_them_and_their_packets_on_its_port(
     pairs = [s for s in families["clubhouse_relay_selected_pairs"] if s.labels["worker"] == "m1"]
     assert sum(s.value for s in pairs) == 2  # both peers, by their pair's candidate types
     assert all(s.labels["local_type"] in {"host", "srflx", "prflx", "relay"} for s in pairs)
+    # every join counted once by the path its audio took: both loopback clients by their host
+    assert sample_value(families, "clubhouse_relay_ice_connected_total", worker="m1",
+                        remote_type="host") == 2  # fmt: skip
+    assert sample_value(families, "clubhouse_relay_ice_connected_total", worker="m1",
+                        remote_type="relay") == 0  # fmt: skip
+    assert sample_value(families, "clubhouse_relay_ice_failed_total", worker="m1",
+                        offered_type="host") == 0  # fmt: skip
 
 
 async def test_the_relay_port_wants_the_metrics_token_and_serves_only_metrics(
