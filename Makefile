@@ -59,8 +59,14 @@ env: .env
 # Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; it never
 # downloads a browser) and Debian's Janus for the relay benchmark's side-by-side reference.
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
-browser:
+# Firefox ESR too, driven over WebDriver BiDi by puppeteer-core (npm; it downloads no browser).
+FIREFOX_DRIVER := tests/browser/firefox
+browser: $(FIREFOX_DRIVER)/node_modules/.package-lock.json
 	@command -v chromium >/dev/null || { apt-get update -q && $(APT_INSTALL) chromium fonts-dejavu-core; }
+	@command -v firefox-esr >/dev/null || { apt-get update -q && $(APT_INSTALL) firefox-esr; }
+
+$(FIREFOX_DRIVER)/node_modules/.package-lock.json: $(FIREFOX_DRIVER)/package-lock.json
+	cd $(FIREFOX_DRIVER) && npm ci --no-audit --no-fund --loglevel=error
 
 # coturn for the TURN tests (tests/media_relay/test_turn.py start `turnserver` on 127.0.0.1).
 turn:
