@@ -19,6 +19,7 @@ from django.contrib.admin.exceptions import NotRegistered
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from accounts import selectors as accounts_selectors
 from clubhouse.attention import Attention
@@ -164,8 +165,7 @@ def _webhooks(links: _Links, now: datetime) -> Card | None:
     oldest = waiting["oldest"]
     note = ""
     if oldest is not None:
-        minutes = int((now - oldest).total_seconds() // 60)
-        note = f"Oldest received {minutes} min ago ({oldest:%Y-%m-%d %H:%M} UTC)."
+        note = f"The oldest arrived {timesince(oldest, now)} ago ({oldest:%Y-%m-%d %H:%M} UTC)."
     return Card("webhooks", "Stripe webhooks",
                 [links.figure(model, "not handled", waiting["deliveries"])], note=note)  # fmt: skip
 

@@ -47,10 +47,12 @@ def _home(client: Client, user: Any) -> str:
 
 def test_a_superuser_sees_every_card_with_the_databases_counts(client: Client) -> None:
     world = everything_waiting()
-    shown = figures(_home(client, UserFactory(staff=True)))
+    html = _home(client, UserFactory(staff=True))
+    shown = figures(html)
     for card, expected in world.expected.items():
         assert {label: shown[card][label] for label in expected} == expected, card
     assert "relay" in shown
+    assert "The oldest arrived" in html  # how long the unhandled webhook has waited
 
 
 def test_each_figure_links_to_a_list_of_exactly_the_rows_it_counts(client: Client) -> None:
