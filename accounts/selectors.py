@@ -23,10 +23,12 @@ from accounts.models import (
     Follow,
     Invitation,
     Notification,
+    Report,
     Topic,
     User,
     WaitlistVouch,
 )
+from clubhouse.attention import Attention
 from clubhouse.errors import NotFound
 
 
@@ -386,3 +388,15 @@ def _two_factor(user: User) -> list[dict[str, Any]]:
 def user_two_factor_enabled(user: User) -> bool:
     """TOTP is on (recovery codes alone do not count: they back TOTP up)."""
     return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+
+
+# --- the staff home (clubhouse/admin/) ---------------------------------------------------------
+
+
+def reports_waiting() -> Attention:
+    """Reports of members no one has handled yet: open until resolved, or until the reported
+    person is banned (which resolves every open report of theirs)."""
+    status = Report.Status.OPEN
+    return Attention(
+        count=Report.objects.filter(status=status).count(), filters={"status__exact": status}
+    )

@@ -33,7 +33,7 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "clubhouse.admin.apps.StaffAdminConfig",  # django.contrib.admin, the staff home its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

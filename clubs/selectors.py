@@ -21,6 +21,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.selectors import user_blocked_ids, user_blocker_ids, user_is_blocked_with_any
+from clubhouse.attention import Attention
 from clubs.errors import ClubNotFound
 from clubs.models import (
     Club,
@@ -28,6 +29,7 @@ from clubs.models import (
     ClubMembership,
     ClubMembershipRequest,
     ClubNomination,
+    ClubReport,
     PremiumMembership,
 )
 
@@ -332,3 +334,14 @@ def club_account_export(*, user: User) -> dict[str, Any]:
             for p in PremiumMembership.objects.filter(user=user).select_related("club")
         ],
     }
+
+
+# --- the staff home (clubhouse/admin/) ---------------------------------------------------------
+
+
+def club_reports_waiting() -> Attention:
+    """Reports of clubs staff have not reviewed yet (neither actioned nor dismissed)."""
+    status = ClubReport.Status.OPEN
+    return Attention(
+        count=ClubReport.objects.filter(status=status).count(), filters={"status__exact": status}
+    )

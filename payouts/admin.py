@@ -303,16 +303,37 @@ class StipendRunAdmin(ReadOnlyAdmin):
 
 
 class NeedsAttentionFilter(admin.SimpleListFilter):
+    """`?attention=yes`: the rows a selector says wait for staff (the staff home links here
+    with the same count)."""
+
     title = "needs attention"
     parameter_name = "attention"
+    label = "Failed or stuck (retry)"
+
+    def rows(self) -> QuerySet:
+        return selectors.stipend_payments_needing_attention()
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Failed or stuck (retry)")]
+        return [("yes", self.label)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
         if self.value() == "yes":
-            return queryset.filter(pk__in=selectors.stipend_payments_needing_attention())
+            return queryset.filter(pk__in=self.rows().values("pk"))
         return queryset
+
+
+class RefundNeedsAttentionFilter(NeedsAttentionFilter):
+    label = "Failed and not retried, or pending too long"
+
+    def rows(self) -> QuerySet:
+        return selectors.charge_refunds_needing_attention()
+
+
+class TicketRefundNeedsAttentionFilter(NeedsAttentionFilter):
+    label = "Refund failed, or requested and stuck"
+
+    def rows(self) -> QuerySet:
+        return selectors.tickets_refund_needing_attention()
 
 
 def _warn_attention(model_admin: admin.ModelAdmin, request: HttpRequest) -> None:
@@ -418,7 +439,7 @@ class ChargeRefundAdmin(ReadOnlyAdmin):
 
     list_display = ["stripe_refund_id", "charge_kind", "stripe_charge_id", "amount", "currency",
                     "status", "failure_reason", "booked", "reversed_by", "created", "updated"]  # fmt: skip
-    list_filter = ["status", "charge_kind", "currency"]
+    list_filter = [RefundNeedsAttentionFilter, "status", "charge_kind", "currency"]
     search_fields = ["stripe_refund_id", "stripe_charge_id"]
     actions = ["retry", "refresh"]
 
@@ -581,7 +602,7 @@ class TicketAdmin(ReadOnlyAdmin):
     list_display = ["uuid", "target_key", "title", "buyer", "creator", "amount",
                     "application_fee", "currency", "status", "refund_reason", "refund_error",
                     "updated"]  # fmt: skip
-    list_filter = ["status", "currency", "refund_reason"]
+    list_filter = [TicketRefundNeedsAttentionFilter, "status", "currency", "refund_reason"]
     search_fields = ["uuid", "target_key", "buyer__username", "creator__username",
                      "stripe_payment_intent_id", "stripe_charge_id", "stripe_refund_id"]  # fmt: skip
     list_select_related = ["buyer", "creator"]

@@ -81,6 +81,13 @@ def stipend_stale_after_seconds() -> int:
     return int(getattr(settings, "PAYOUTS_STIPEND_STALE_AFTER", 15 * 60))
 
 
+def refund_stuck_after() -> int:
+    """A refund still pending at the provider after this many seconds needs a person (the staff
+    home counts it; "Ask Stripe where it stands" in admin). Card refunds usually settle within
+    minutes; some take days, so the default is generous."""
+    return int(getattr(settings, "PAYOUTS_REFUND_STUCK_AFTER", 24 * 60 * 60))
+
+
 def ticket_platform_fee_bps() -> int:
     return int(getattr(settings, "PAYOUTS_TICKET_PLATFORM_FEE_BPS", 1000))
 

@@ -7,14 +7,16 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 from djstripe.models import Event, WebhookEventTrigger
 
 from accounts.selectors import person_ref, user_follower_ids
+from clubhouse.attention import Attention
 from clubs.selectors import club_premium_access
 from payouts import conf, ledger, ticket_selectors
 from payouts.models import (
+    ChargeRefund,
     ClubSubscription,
     ConnectedAccount,
     ConnectedPayout,
@@ -160,20 +162,27 @@ def discrepancies_open_by_kind() -> dict[str, int]:
 
 
 def webhook_events_unprocessed() -> list[datetime]:
-    """When each stored webhook delivery that is still unprocessed arrived, oldest first: its
-    signature verified, its handling failed (dj-stripe kept the delivery with the exception),
-    and no later delivery of the same event succeeded (that one stored the event itself)."""
+    """When each stored webhook delivery that is still unprocessed arrived, oldest first (see
+    `webhook_deliveries_unprocessed`)."""
+    return [created for _, created in webhook_deliveries_unprocessed()]
+
+
+def webhook_deliveries_unprocessed() -> list[tuple[int, datetime]]:
+    """Each stored webhook delivery that is still unprocessed, as (dj-stripe's
+    WebhookEventTrigger id, when it arrived), oldest first: its signature verified, its handling
+    failed (dj-stripe kept the delivery with the exception), and no later delivery of the same
+    event succeeded (that one stored the event itself)."""
     failed = list(
         WebhookEventTrigger.objects.filter(valid=True, processed=False)
         .order_by("created")
-        .values_list("created", "body")
+        .values_list("pk", "created", "body")
     )
     if not failed:
         return []
-    rows = [(created, _event_id(body)) for created, body in failed]
-    named = [event_id for _, event_id in rows if event_id]
+    rows = [(pk, created, _event_id(body)) for pk, created, body in failed]
+    named = [event_id for _, _, event_id in rows if event_id]
     stored = set(Event.objects.filter(id__in=named).values_list("id", flat=True))
-    return [created for created, event_id in rows if event_id not in stored]
+    return [(pk, created) for pk, created, event_id in rows if event_id not in stored]
 
 
 def _event_id(body: str) -> str | None:
@@ -412,4 +421,132 @@ def payouts_account_export(*, user: User) -> dict[str, Any]:
             }
             for p in ConnectedPayout.objects.filter(creator=user)
         ],
+    }
+
+
+# --- the staff home (clubhouse/admin/) ---------------------------------------------------------
+# Each figure comes with the admin list filter that shows exactly the rows counted.
+
+
+def creator_applications_waiting() -> Attention:
+    """Applications (and staff nominations) no curator has approved or rejected yet."""
+    status = CreatorApplication.Status.PENDING
+    count = CreatorApplication.objects.filter(status=status).count()
+    return Attention(count=count, filters={"status__exact": status})
+
+
+def discrepancies_waiting() -> Attention:
+    """Reconciliation discrepancies staff have not resolved (with a correcting journal)."""
+    return Attention(
+        count=Discrepancy.objects.filter(resolved=False).count(),
+        filters={"resolved__exact": "0"},
+    )
+
+
+def stipend_payments_waiting() -> Attention:
+    """Stipend rows of any month that failed or are stuck (`stipend_payments_needing_attention`;
+    the list's "needs attention" filter)."""
+    return Attention(
+        count=stipend_payments_needing_attention().count(), filters={"attention": "yes"}
+    )
+
+
+_STIPEND_FAILED = (
+    StipendPayment.Status.FAILED,
+    StipendPayment.Status.FAILED_INSUFFICIENT_FUNDS,
+)
+
+
+def stipend_run_summary(month: date, *, failures_shown: int = 10) -> dict[str, Any]:
+    """A month's stipend run as the staff home shows it: whether it has started, its rows by
+    state (paid, failed, processing, pending; each with the list filter of its rows) and the
+    failed rows, oldest first, with the creator and the provider's reason."""
+    month = month_start(month)
+    run = StipendRun.objects.filter(month=month).first()
+    by_month = {"month": month.isoformat()}
+    S = StipendPayment.Status
+    states: dict[str, tuple[str, ...]] = {
+        "paid": (S.PAID,),
+        "failed": _STIPEND_FAILED,
+        "processing": (S.PROCESSING,),
+        "pending": (S.PENDING,),
+    }
+    counts = stipend_run_progress(run) if run is not None else {}
+    figures = {
+        name: Attention(
+            count=sum(counts.get(status, 0) for status in statuses),
+            filters={**by_month, "status__in": ",".join(statuses)},
+        )
+        for name, statuses in states.items()
+    }
+    failed = (
+        StipendPayment.objects.filter(month=month, status__in=_STIPEND_FAILED)
+        .select_related("creator")
+        .order_by("updated", "pk")
+    )
+    return {
+        "month": month,
+        "started": run is not None,
+        "total": Attention(count=counts.get("total", 0), filters=by_month),
+        **figures,
+        "failures": [
+            {
+                "id": payment.pk,
+                "name": payment.creator.display_name or payment.creator.username,
+                "username": payment.creator.username,
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "status": payment.get_status_display(),
+                "reason": payment.error or payment.get_status_display(),
+            }
+            for payment in failed[:failures_shown]
+        ],
+        "failures_more": max(0, figures["failed"].count - failures_shown),
+    }
+
+
+def charge_refunds_needing_attention(now: datetime | None = None) -> QuerySet[ChargeRefund]:
+    """Refunds that need a person: failed or canceled at the provider and not retried since (no
+    later refund of the same charge), or still pending after PAYOUTS_REFUND_STUCK_AFTER."""
+    before = (now or timezone.now()) - timedelta(seconds=conf.refund_stuck_after())
+    retried = ChargeRefund.objects.filter(
+        stripe_charge_id=OuterRef("stripe_charge_id"), pk__gt=OuterRef("pk")
+    )
+    return ChargeRefund.objects.alias(retried=Exists(retried)).filter(
+        Q(status__in=ChargeRefund.FINAL, retried=False)
+        | Q(status=ChargeRefund.Status.PENDING, created__lt=before)
+    )
+
+
+def tickets_refund_needing_attention(now: datetime | None = None) -> QuerySet[Ticket]:
+    """Tickets whose refund failed (waiting for staff to retry), or is still requested after
+    the sweep should have retried it (PAYOUTS_TICKET_REFUND_RETRY_AFTER, twice over)."""
+    before = (now or timezone.now()) - timedelta(seconds=2 * conf.ticket_refund_retry_after())
+    S = Ticket.Status
+    return Ticket.objects.filter(
+        Q(status=S.REFUND_FAILED) | Q(status=S.REFUND_PENDING, updated__lt=before)
+    )
+
+
+def refunds_waiting() -> dict[str, Attention]:
+    """The staff home's refund figures: every kind of charge's refunds (Charge refunds), and
+    tickets, whose refund can also fail before the provider made one (no refund row then)."""
+    return {
+        "charge_refunds": Attention(
+            count=charge_refunds_needing_attention().count(), filters={"attention": "yes"}
+        ),
+        "tickets": Attention(
+            count=tickets_refund_needing_attention().count(), filters={"attention": "yes"}
+        ),
+    }
+
+
+def webhooks_waiting() -> dict[str, Any]:
+    """Stored Stripe deliveries whose handling failed and was not redone (dj-stripe's webhook
+    event triggers, by id: the list shows exactly those), and when the oldest arrived."""
+    rows = webhook_deliveries_unprocessed()
+    ids = ",".join(str(pk) for pk, _ in rows)
+    return {
+        "deliveries": Attention(count=len(rows), filters={"id__in": ids} if rows else {}),
+        "oldest": rows[0][1] if rows else None,
     }
