@@ -4,7 +4,7 @@ A room's **origin** worker terminates its speakers. Listeners beyond one worker'
 placed on **edge** workers (`media_relay.placement.relay_place_member`). The origin sends each
 speaker packet it forwards itself (after its own enforcement: only publishers whose `forwarding`
 flag is up, i.e. speakers on stage and unmuted) to every edge of the room as one UDP datagram on
-loopback (or a private network, `RELAY_PIPE_HOST`); each edge feeds it into its own `Forwarder`
+loopback, or between hosts on the address `RELAY_PIPE_HOST` names; each edge feeds it into its own `Forwarder`
 for its own listeners, exactly as if the speaker were connected there. Nothing is decoded and
 nothing is written: the pipe is a UDP socket, not a file (a Unix socket would leave one).
 
@@ -21,12 +21,18 @@ The link is set up over the channel layer (the messages are media_relay/protocol
   (uncascading); the origin drops edges whose heartbeat stopped;
 - ending the room on the origin sends `relay.end` to its edges too.
 
-Every datagram carries the 8 random bytes of the edge's subscription token; an edge drops
-datagrams without its token (another local process cannot inject audio into a room).
+Every subscription brings 8 random bytes of token and a fresh 16-byte AES-128-GCM key, both
+made by the edge and handed to the origin over the channel layer (Redis), never over the pipe.
+The origin seals each datagram's body with that edge's key: the header (with a per-target
+counter, which is the nonce) is authenticated, the RTP fields and the Opus payload are encrypted,
+so the pipe may cross a network between hosts. The edge drops a datagram without its token, one
+that does not authenticate (forged or altered: counted `pipe_forged`) and one whose counter it
+has seen or that falls behind its 64-packet window (replayed: counted `pipe_replayed`).
 
-Datagram (network byte order): magic "RP", version 1, flags (marker, audio level present, vad),
-token (8), room_id (int64), user_id (int64), sequence number (16), timestamp (32), SSRC (32),
-payload type (8), audio level (8), then the Opus payload.
+Datagram (network byte order): magic "RP", version 2, flags (marker, audio level present, vad),
+token (8), room_id (int64), user_id (int64), counter (uint64); then sealed: sequence number (16),
+timestamp (32), SSRC (32), payload type (8), audio level (8), the Opus payload; then the 16-byte
+GCM tag. Nonce: 4 zero bytes and the counter.
 
 The cascade runs inside a worker and reaches it only through `RoomHost`: the worker's id,
 channel layer, registry and rooms, and its public `room_ensure` / `room_end`.
@@ -45,6 +51,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiortc.rtp import RtpPacket
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from media_relay import conf, protocol
 from media_relay.placement import Registry, worker_channel
@@ -55,19 +63,29 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAGIC = b"RP"
-VERSION = 1
-_PREFIX = struct.Struct("!2sBB8sqq")
+VERSION = 2
+_PREFIX = struct.Struct("!2sBB8sqqQ")
 _BODY = struct.Struct("!HIIBB")
-HEADER_SIZE = _PREFIX.size + _BODY.size
+HEADER_SIZE = _PREFIX.size
+TAG_SIZE = 16
 _MARKER, _HAS_LEVEL, _VAD = 1, 2, 4
+KEY_SIZE = 16  # AES-128-GCM
+REPLAY_WINDOW = 64
 
 
-def pipe_encode(token: bytes, room_id: int, user_id: int, packet: RtpPacket) -> bytes:
-    prefix, body = _pipe_parts(room_id, user_id, packet)
-    return prefix(token) + body
+def _nonce(counter: int) -> bytes:
+    return b"\0\0\0\0" + counter.to_bytes(8, "big")
 
 
-def _pipe_parts(room_id: int, user_id: int, packet: RtpPacket) -> tuple[Any, bytes]:
+def pipe_encode(
+    token: bytes, aead: AESGCM, counter: int, room_id: int, user_id: int, packet: RtpPacket
+) -> bytes:
+    """One sealed datagram (what the origin sends an edge), with the edge's token and key."""
+    flags, body = _pipe_body(packet)
+    return _seal(aead, token, counter, flags, room_id, user_id, body)
+
+
+def _pipe_body(packet: RtpPacket) -> tuple[int, bytes]:
     level_ext = packet.extensions.audio_level
     flags = _MARKER if packet.marker else 0
     level = 127
@@ -80,32 +98,82 @@ def _pipe_parts(room_id: int, user_id: int, packet: RtpPacket) -> tuple[Any, byt
         )
         + packet.payload
     )
-
-    def prefix(token: bytes) -> bytes:
-        return _PREFIX.pack(MAGIC, VERSION, flags, token, room_id, user_id)
-
-    return prefix, body
+    return flags, body
 
 
-def pipe_decode(data: bytes) -> tuple[bytes, int, int, RtpPacket] | None:
-    """(token, room_id, user_id, packet), or None if this is not a pipe datagram."""
-    if len(data) < HEADER_SIZE:
+def _seal(
+    aead: AESGCM, token: bytes, counter: int, flags: int, room_id: int, user_id: int, body: bytes
+) -> bytes:
+    header = _PREFIX.pack(MAGIC, VERSION, flags, token, room_id, user_id, counter)
+    return header + aead.encrypt(_nonce(counter), body, header)
+
+
+@dataclass(frozen=True, slots=True)
+class PipeDatagram:
+    """A datagram's clear header, before its body is opened with the edge's key."""
+
+    flags: int
+    token: bytes
+    room_id: int
+    user_id: int
+    counter: int
+    header: bytes
+    sealed: bytes
+
+    def open(self, aead: AESGCM) -> RtpPacket | None:
+        """The packet, or None if the datagram does not authenticate under `aead`'s key."""
+        try:
+            body = aead.decrypt(_nonce(self.counter), self.sealed, self.header)
+        except InvalidTag:
+            return None
+        if len(body) < _BODY.size:
+            return None
+        seq, ts, ssrc, payload_type, level = _BODY.unpack_from(body)
+        packet = RtpPacket(
+            payload_type=payload_type & 0x7F,
+            marker=1 if self.flags & _MARKER else 0,
+            sequence_number=seq,
+            timestamp=ts,
+            ssrc=ssrc,
+            payload=body[_BODY.size :],
+        )
+        if self.flags & _HAS_LEVEL:
+            packet.extensions.audio_level = (bool(self.flags & _VAD), level & 0x7F)
+        return packet
+
+
+def pipe_decode(data: bytes) -> PipeDatagram | None:
+    """The datagram's clear header and sealed body, or None if this is not a pipe datagram."""
+    if len(data) < HEADER_SIZE + TAG_SIZE + _BODY.size:
         return None
-    magic, version, flags, token, room_id, user_id = _PREFIX.unpack_from(data)
+    magic, version, flags, token, room_id, user_id, counter = _PREFIX.unpack_from(data)
     if magic != MAGIC or version != VERSION:
         return None
-    seq, ts, ssrc, payload_type, level = _BODY.unpack_from(data, _PREFIX.size)
-    packet = RtpPacket(
-        payload_type=payload_type & 0x7F,
-        marker=1 if flags & _MARKER else 0,
-        sequence_number=seq,
-        timestamp=ts,
-        ssrc=ssrc,
-        payload=data[HEADER_SIZE:],
+    return PipeDatagram(
+        flags, token, room_id, user_id, counter, data[:HEADER_SIZE], data[HEADER_SIZE:]
     )
-    if flags & _HAS_LEVEL:
-        packet.extensions.audio_level = (bool(flags & _VAD), level & 0x7F)
-    return token, room_id, user_id, packet
+
+
+class ReplayWindow:
+    """The counters an edge has accepted from its origin: the highest, and which of the 64 below
+    it (as SRTP and IPsec keep them). A counter seen before, or older than the window, is a
+    replay."""
+
+    def __init__(self) -> None:
+        self.highest = 0
+        self.seen = 0  # bit i: highest - i accepted
+
+    def accept(self, counter: int) -> bool:
+        if counter > self.highest:
+            shift = counter - self.highest
+            self.seen = ((self.seen << shift) | 1) & ((1 << REPLAY_WINDOW) - 1)
+            self.highest = counter
+            return True
+        offset = self.highest - counter
+        if offset >= REPLAY_WINDOW or self.seen >> offset & 1:
+            return False
+        self.seen |= 1 << offset
+        return True
 
 
 class RoomHost(Protocol):
@@ -138,6 +206,8 @@ class PipeStats:
     send_dropped: int = 0  # socket buffer full or edge gone
     packets_in: int = 0  # datagrams accepted from an origin
     rejected: int = 0  # not a pipe datagram, unknown room or wrong token
+    forged: int = 0  # carried the token but did not authenticate under the key
+    replayed: int = 0  # authenticated, but a counter already seen or behind the window
 
 
 @dataclass(eq=False)
@@ -145,6 +215,12 @@ class EdgeTarget:
     worker_id: str
     address: tuple[str, int]
     token: bytes
+    key: bytes
+    aead: AESGCM = field(init=False)
+    counter: int = 0  # the last datagram's; each datagram to this edge takes the next
+
+    def __post_init__(self) -> None:
+        self.aead = AESGCM(self.key)
 
 
 @dataclass(eq=False)
@@ -171,11 +247,15 @@ class OriginLink:
         publisher = self.room.forwarder.publishers.get(user_id)
         if publisher is None or not publisher.forwarding:
             return
-        prefix, body = _pipe_parts(self.room_id, user_id, packet)
+        flags, body = _pipe_body(packet)
         stats = self.stats
         for target in self._fanout:
+            target.counter += 1
+            datagram = _seal(
+                target.aead, target.token, target.counter, flags, self.room_id, user_id, body
+            )
             try:
-                self.sock.sendto(prefix(target.token) + body, target.address)
+                self.sock.sendto(datagram, target.address)
                 stats.packets_out += 1
             except OSError:  # buffer full (BlockingIOError), or the edge's port is gone
                 stats.send_dropped += 1
@@ -183,10 +263,17 @@ class OriginLink:
 
 @dataclass(eq=False)
 class EdgeLink:
-    """On an edge: which origin feeds this room, and the token its datagrams carry."""
+    """On an edge: which origin feeds this room, the token its datagrams carry and the key they
+    are sealed with (both fresh for this subscription), and the counters accepted so far."""
 
     origin: str
-    token: bytes
+    token: bytes = field(default_factory=lambda: os.urandom(8))
+    key: bytes = field(default_factory=lambda: AESGCM.generate_key(bit_length=8 * KEY_SIZE))
+    aead: AESGCM = field(init=False)
+    window: ReplayWindow = field(default_factory=ReplayWindow)
+
+    def __post_init__(self) -> None:
+        self.aead = AESGCM(self.key)
 
 
 class _PipeProtocol(asyncio.DatagramProtocol):
@@ -248,21 +335,30 @@ class Cascade:
             "pipe_packets_out": self.stats.packets_out,
             "pipe_packets_in": self.stats.packets_in,
             "pipe_dropped": self.stats.send_dropped + self.stats.rejected,
+            "pipe_forged": self.stats.forged,
+            "pipe_replayed": self.stats.replayed,
             "edge_rooms": len(self.edges),
             "origin_edges": sum(len(link.targets) for link in self.origins.values()),
         }
 
     # --- the edge's receive path --------------------------------------------------------------
     def pipe_received(self, data: bytes) -> None:
-        decoded = pipe_decode(data)
-        if decoded is None:
+        datagram = pipe_decode(data)
+        if datagram is None:
             self.stats.rejected += 1
             return
-        token, room_id, user_id, packet = decoded
+        room_id, user_id = datagram.room_id, datagram.user_id
         link = self.edges.get(room_id)
         room = self.worker.rooms.get(room_id)
-        if link is None or link.token != token or room is None or room.closed:
+        if link is None or link.token != datagram.token or room is None or room.closed:
             self.stats.rejected += 1
+            return
+        packet = datagram.open(link.aead)
+        if packet is None:
+            self.stats.forged += 1
+            return
+        if not link.window.accept(datagram.counter):
+            self.stats.replayed += 1
             return
         self.stats.packets_in += 1
         forwarder = room.forwarder
@@ -298,9 +394,10 @@ class Cascade:
         if self._sock is None:
             return
         room_id, edge_id, token = message.room_id, message.worker_id, message.token_bytes
+        key = message.key_bytes
         link = self.origins.get(room_id)
         known = link.targets.get(edge_id) if link is not None else None
-        if known is not None and known.token == token:
+        if known is not None and known.token == token and known.key == key:
             return  # the edge's periodic re-announcement
         address = await self._pipe_address(edge_id)
         if address is None:
@@ -311,7 +408,7 @@ class Cascade:
         if link is None:
             link = self.origins[room_id] = OriginLink(room_id, room, self._sock, self.stats)
             room.pipe = link.send
-        link.set_target(EdgeTarget(edge_id, address, token))
+        link.set_target(EdgeTarget(edge_id, address, token, key))
         state = protocol.RoomState(
             room_id=room_id, speakers=tuple(sorted(room.speakers)), muted=tuple(sorted(room.muted))
         )
@@ -361,10 +458,13 @@ class Cascade:
             await self._unsubscribe(room_id, link)
             link = None
         if link is None:
-            link = self.edges[room_id] = EdgeLink(origin, os.urandom(8))
+            link = self.edges[room_id] = EdgeLink(origin)
         try:
             subscribe = protocol.PipeSubscribe(
-                room_id=room_id, worker_id=self.worker.worker_id, token=link.token.hex()
+                room_id=room_id,
+                worker_id=self.worker.worker_id,
+                token=link.token.hex(),
+                key=link.key.hex(),
             )
             await self.worker.layer.send(worker_channel(origin), protocol.encode(subscribe))
         except Exception as exc:  # noqa: BLE001 - e.g. ChannelFull: a dead origin; retried next beat

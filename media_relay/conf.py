@@ -148,8 +148,8 @@ def worker_max_peers() -> int:
 
 
 def pipe_host() -> str:
-    """Address a worker's cascade pipe (UDP, unencrypted: loopback or a private network only)
-    listens on; edges on other hosts need a private address here."""
+    """Address a worker's cascade pipe (UDP; every datagram sealed with AES-GCM, cascade.py)
+    binds and announces; for edges on other hosts, an address they reach (a private network)."""
     return str(relay_setting("RELAY_PIPE_HOST", "127.0.0.1"))
 
 

@@ -147,20 +147,28 @@ class End:
 
 @dataclass(frozen=True, slots=True)
 class PipeSubscribe:
-    """Edge → origin: pipe the room's speakers to me; my datagrams carry `token` (16 hex digits)."""
+    """Edge → origin: pipe the room's speakers to me; my datagrams carry `token` (16 hex digits)
+    and are sealed with `key` (AES-128-GCM, 32 hex digits), both fresh for each subscription."""
 
     TYPE: ClassVar[str] = "relay.pipe_subscribe"
     room_id: int
     worker_id: str
     token: str
+    key: str
 
     def __post_init__(self) -> None:
         if len(bytes.fromhex(self.token)) != 8:  # ValueError for what is not hex
             raise ValueError("`token` must be 8 bytes in hex")
+        if len(bytes.fromhex(self.key)) != 16:
+            raise ValueError("`key` must be 16 bytes in hex")
 
     @property
     def token_bytes(self) -> bytes:
         return bytes.fromhex(self.token)
+
+    @property
+    def key_bytes(self) -> bytes:
+        return bytes.fromhex(self.key)
 
 
 @dataclass(frozen=True, slots=True)

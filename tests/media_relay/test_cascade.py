@@ -409,20 +409,27 @@ async def test_cascading_through_redis_registry_and_channel_layer(settings: Any)
             registry._redis.delete(key)
 
 
-def test_a_piped_packet_carries_what_the_edge_forwards() -> None:
+def test_a_piped_packet_carries_what_the_edge_forwards_and_only_its_key_opens_it() -> None:
     from aiortc.rtp import RtpPacket
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     from media_relay.cascade import pipe_decode, pipe_encode
 
+    key = AESGCM(AESGCM.generate_key(bit_length=128))
     packet = RtpPacket(
         payload_type=111, marker=1, sequence_number=65535, timestamp=2**32 - 1, ssrc=1234
     )
     packet.payload = b"\xfc\x01opus"
     packet.extensions.audio_level = (True, 42)
-    decoded = pipe_decode(pipe_encode(b"t" * 8, 2**40, 7, packet))
-    assert decoded is not None
-    token, room_id, user_id, back = decoded
-    assert (token, room_id, user_id) == (b"t" * 8, 2**40, 7)
+    wire = pipe_encode(b"t" * 8, key, 7, 2**40, 9, packet)
+    assert b"opus" not in wire  # the payload crosses the network sealed
+    datagram = pipe_decode(wire)
+    assert datagram is not None
+    assert (datagram.token, datagram.room_id, datagram.user_id, datagram.counter) == (
+        b"t" * 8, 2**40, 9, 7,
+    )  # fmt: skip
+    back = datagram.open(key)
+    assert back is not None
     assert (back.payload_type, back.marker, back.sequence_number, back.timestamp, back.ssrc) == (
         111,
         1,
@@ -431,15 +438,42 @@ def test_a_piped_packet_carries_what_the_edge_forwards() -> None:
         1234,
     )
     assert (back.payload, back.extensions.audio_level) == (b"\xfc\x01opus", (True, 42))
+    # another key, a changed header (another room, user or counter) or body: nothing opens
+    assert datagram.open(AESGCM(AESGCM.generate_key(bit_length=128))) is None
+    for at in (20, 28, 36, len(wire) - 20):
+        tampered = bytearray(wire)
+        tampered[at] ^= 1
+        altered = pipe_decode(bytes(tampered))
+        assert altered is not None
+        assert altered.open(key) is None, at
     packet.extensions.audio_level = None
-    silent = pipe_decode(pipe_encode(b"t" * 8, 1, 7, packet))
+    silent = pipe_decode(pipe_encode(b"t" * 8, key, 8, 1, 9, packet))
     assert silent is not None
-    assert silent[3].extensions.audio_level is None
+    opened = silent.open(key)
+    assert opened is not None
+    assert opened.extensions.audio_level is None
     assert pipe_decode(b"RTP?" + bytes(60)) is None
 
 
-async def test_an_edge_drops_datagrams_without_its_token(cluster: Cluster) -> None:
+def test_the_replay_window_accepts_each_counter_once_and_late_ones_within_64() -> None:
+    from media_relay.cascade import ReplayWindow
+
+    window = ReplayWindow()
+    assert [window.accept(n) for n in (1, 2, 5, 3)] == [True, True, True, True]
+    assert not window.accept(2)  # seen
+    assert not window.accept(5)
+    assert window.accept(4)  # late, not seen
+    assert window.accept(200)
+    assert not window.accept(136)  # 64 behind the highest: too old to tell, refused
+    assert window.accept(137)
+    assert not window.accept(137)
+
+
+async def test_an_edge_drops_forged_altered_and_replayed_datagrams(cluster: Cluster) -> None:
+    """A process that can reach the pipe: without the token, with the token but not the key,
+    or replaying a counter the edge already took, it adds nothing to the room."""
     from aiortc.rtp import RtpPacket
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     from media_relay.cascade import pipe_encode
 
@@ -448,19 +482,37 @@ async def test_an_edge_drops_datagrams_without_its_token(cluster: Cluster) -> No
     edge_listener = await cluster.listener(101)
     edge = cluster.workers[cluster.placed[101]]
     assert await hears_tone([edge_listener])
+    link = edge.cascade.edges[ROOM]
 
     forged = RtpPacket(payload_type=111, sequence_number=1, timestamp=1, ssrc=99)
     forged.payload = b"\xfc" + bytes(40)
     host, port = str(edge.cascade.address).split(":")
     stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stats = edge.cascade.stats
     try:
-        rejected = edge.cascade.stats.rejected
-        for _ in range(5):  # a local process guessing at the room, without the token
-            stranger.sendto(pipe_encode(b"\x00" * 8, ROOM, 666, forged), (host, int(port)))
-        assert await wait_for(lambda: edge.cascade.stats.rejected >= rejected + 5, 3.0)
+        rejected, forged_count, replayed = stats.rejected, stats.forged, stats.replayed
+        guess = AESGCM(AESGCM.generate_key(bit_length=128))
+        for n in range(5):  # guessing at the room, without the token
+            stranger.sendto(pipe_encode(b"\x00" * 8, guess, n + 1, ROOM, 666, forged),
+                            (host, int(port)))  # fmt: skip
+        for n in range(5):  # the token (seen on the wire), but not the key
+            stranger.sendto(pipe_encode(link.token, guess, 10**9 + n, ROOM, 666, forged),
+                            (host, int(port)))  # fmt: skip
+        # a datagram the origin really sent (same key, a counter the edge already took): a replay
+        sealed = AESGCM(link.key)
+        stranger.sendto(pipe_encode(link.token, sealed, 1, ROOM, 666, forged), (host, int(port)))
+        assert await wait_for(
+            lambda: (
+                (stats.rejected, stats.forged, stats.replayed)
+                == (rejected + 5, forged_count + 5, replayed + 1)
+            ),
+            3.0,
+        ), (stats.rejected - rejected, stats.forged - forged_count, stats.replayed - replayed)
     finally:
         stranger.close()
     assert 666 not in edge.rooms[ROOM].forwarder.publishers
+    assert edge.metrics()["pipe_forged"] >= 5
+    assert await hears_tone([edge_listener])  # the real pipe goes on
 
 
 async def test_a_speaker_placed_on_an_edge_by_mistake_is_answered_as_a_listener(

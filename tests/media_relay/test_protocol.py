@@ -50,7 +50,9 @@ SAMPLES: list[tuple[protocol.Message, dict[str, Any]]] = [
     ),
     (protocol.End(room_id=ROOM), {"room_id": None}),
     (
-        protocol.PipeSubscribe(room_id=ROOM, worker_id="edge", token="00112233aabbccdd"),
+        protocol.PipeSubscribe(
+            room_id=ROOM, worker_id="edge", token="00112233aabbccdd", key="ab" * 16
+        ),
         {"token": "not hex"},
     ),
     (protocol.PipeUnsubscribe(room_id=ROOM, worker_id="edge"), {"worker_id": 7}),
