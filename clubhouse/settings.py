@@ -409,6 +409,7 @@ for _name, _cast in (
     ("RELAY_UDP_PORT_MIN", str),
     ("RELAY_UDP_PORT_MAX", str),
     ("RELAY_ICE_FAILURE_AFTER_S", float),
+    ("RELAY_LOSS_REPORT_PERCENTILE", int),
 ):
     if _name in env.ENVIRON:
         globals()[_name] = _cast(env.ENVIRON[_name])

@@ -35,7 +35,7 @@ from media_relay.aiortc_internals.negotiation import sender_profile, transceiver
 from media_relay.aiortc_internals.process import relay_process_setup
 from media_relay.aiortc_internals.receive import tap_receiver, untap_receiver
 from media_relay.aiortc_internals.send import IdleAudioTrack, RtpOutlet
-from media_relay.aiortc_internals.stats import selected_candidate_types
+from media_relay.aiortc_internals.stats import reported_fraction_lost, selected_candidate_types
 from media_relay.candidates import (
     ICE_CANDIDATE_TYPES,
     ICE_PATH_TYPES,
@@ -46,6 +46,7 @@ from media_relay.candidates import (
     offer_sanitize,
 )
 from media_relay.forwarder import Forwarder, Outlet, SpeakingCallback
+from media_relay.loss import REPORT_MAX_AGE_S, percentile_loss, report_percentile
 from media_relay.send_profile import SendProfile
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,9 @@ class RelayRoom:
         self.ice_failures: dict[str, int] = dict.fromkeys(ICE_CANDIDATE_TYPES, 0)
         # Connections that connected, by the type of the member's candidate ICE chose.
         self.ice_connected: dict[str, int] = dict.fromkeys(ICE_PATH_TYPES, 0)
+        # What the speakers' receiver reports say at least (0-255): the listeners' loss.
+        self.loss_percentile = report_percentile()
+        self.listeners_loss = 0
 
     # --- signalling ---------------------------------------------------------------------------
     async def peer_offer(self, user_id: int, sdp: str) -> str:
@@ -160,7 +164,11 @@ class RelayRoom:
                     slot_transceivers.append(transceiver)
                 if publish:
                     peer.publish_receiver = transceiver.receiver
-                    tap_receiver(transceiver.receiver, self._packet_handler(user_id))
+                    tap_receiver(
+                        transceiver.receiver,
+                        self._packet_handler(user_id),
+                        reported_loss=self._listeners_loss,
+                    )
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
         except Exception as exc:
@@ -277,6 +285,7 @@ class RelayRoom:
             "send_skipped": stats.send_skipped,
             **{f"ice_failed_{kind}": count for kind, count in self.ice_failures.items()},
             **{f"ice_connected_{kind}": count for kind, count in self.ice_connected.items()},
+            "listeners_loss": self.listeners_loss,
         }
 
     def send_loop(self) -> tuple[float, list[int]]:
@@ -366,7 +375,30 @@ class RelayRoom:
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(0.5)
-            self.forwarder.tick(time.time())
+            now = time.time()
+            self.forwarder.tick(now)
+            self.listeners_loss = self._listeners_loss_now(now)
+
+    def _listeners_loss(self) -> int:
+        return self.listeners_loss
+
+    def _listeners_loss_now(self, now: float) -> int:
+        """The loss to tell speakers (media_relay/loss.py): the configured percentile over the
+        listeners of each one's worst recently reported fraction lost across its slots."""
+        percentile = self.loss_percentile
+        if percentile <= 0:
+            return 0
+        losses = []
+        for peer in self.peers.values():
+            reported = [
+                lost
+                for outlet in peer.outlets
+                if (lost := reported_fraction_lost(outlet.sender, now, REPORT_MAX_AGE_S))
+                is not None
+            ]
+            if reported:
+                losses.append(max(reported))
+        return percentile_loss(losses, percentile)
 
 
 _DIRECTIONS = {

@@ -85,6 +85,9 @@ def check_internals(
     ):
         if not callable(getattr(owner, name, None)):
             raise AiortcInternalsError(f"aiortc {owner.__name__}.{name} is gone")
+    if not isinstance(getattr(StreamStatistics, "fraction_lost", None), property):
+        # receive.LossReportingStatistics overrides it: aiortc's receiver reports read it
+        raise AiortcInternalsError("aiortc StreamStatistics.fraction_lost is not a property")
     if not callable(getattr(aioice.ice.StunProtocol, "datagram_received", None)):
         raise AiortcInternalsError("aioice StunProtocol.datagram_received is gone")
     if not callable(getattr(RtpPacket, "parse", None)):

@@ -51,10 +51,30 @@ logger = logging.getLogger(__name__)
 PacketHandler = Callable[[RtpPacket, int], None]
 
 
-def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> None:
+class LossReportingStatistics(StreamStatistics):
+    """aiortc's per-SSRC receive statistics, whose receiver reports to the speaker say the higher
+    of the relay's own loss and `reported_loss()` (the room's listeners' loss: media_relay/loss.py),
+    so the speaker's encoder adapts to the listeners' links."""
+
+    def __init__(self, clockrate: int, reported_loss: Callable[[], int]) -> None:
+        super().__init__(clockrate)
+        self.reported_loss = reported_loss
+
+    @property
+    def fraction_lost(self) -> int:
+        own = super().fraction_lost  # keeps aiortc's interval accounting
+        return max(own, min(255, self.reported_loss()))
+
+
+def tap_receiver(
+    receiver: RTCRtpReceiver,
+    on_packet: PacketHandler,
+    reported_loss: Callable[[], int] | None = None,
+) -> None:
     """Route this receiver's decrypted RTP packets to on_packet(packet, arrival_ms), undecoded.
 
-    RTCP receiver reports keep working: the per-SSRC statistics aiortc reports from are fed here.
+    RTCP receiver reports keep working: the per-SSRC statistics aiortc reports from are fed here
+    (with `reported_loss`, they report at least that loss: `LossReportingStatistics`).
     Call before the DTLS handshake completes (right after setRemoteDescription).
 
     The first packets take aiortc's path (ICE → queue → DTLS task → unprotect → router → the
@@ -72,7 +92,11 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> None:
             return
         stats = streams.get(packet.ssrc)
         if stats is None:
-            stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+            stats = streams[packet.ssrc] = (
+                StreamStatistics(codec.clockRate)
+                if reported_loss is None
+                else LossReportingStatistics(codec.clockRate, reported_loss)
+            )
         stats.add(packet)
         on_packet(packet, arrival_time_ms)
 

@@ -114,6 +114,15 @@ class RemoteInbound:
         )
 
 
+def reported_fraction_lost(sender: RTCRtpSender, now: float, max_age_s: float) -> int | None:
+    """The fraction lost (0-255) in the latest receiver report about this sender, if one came
+    within `max_age_s` of `now` (time.time())."""
+    inbound: RemoteInbound | None = getattr(sender, TX_REMOTE_INBOUND, None)
+    if inbound is None or not inbound.time or now - inbound.time > max_age_s:
+        return None
+    return int(inbound.fraction_lost)
+
+
 def selected_candidate_types(pc: RTCPeerConnection) -> tuple[str, str] | None:
     """The types (`host`, `srflx`, `prflx`, `relay`) of the local and the remote candidate of the
     peer connection's selected ICE pair (component 1, the one the relay sends on), or None before
