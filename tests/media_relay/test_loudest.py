@@ -69,7 +69,7 @@ async def test_a_quiet_speaker_who_becomes_the_loudest_is_heard_within_a_second(
     assert await wait_for(lambda: holders(stage) == set(LOUD), 8.0), holders(stage)
     await asyncio.sleep(1.0)
     quiet = TONES[1]
-    assert listener.tone_counts()[quiet] == 0
+    assert quiet not in await heard_over(listener, 1.0)
     start = listener.tone_counts()[quiet]
     raised = time.monotonic()
     speakers[1].track.amplitude = 1.0  # -3 dBov: now the loudest of all
