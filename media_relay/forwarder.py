@@ -417,16 +417,16 @@ class Forwarder:
         if not self._contended:
             return
         self._contended = False
-        talking_since = now - self._rank_interval_s - self._slot_hold_s
+        # Talking: voice within the hold time (a holder without voice for longer is quiet).
+        quiet_before = now - self._slot_hold_s
         contenders = [
             p
             for p in self.publishers.values()
-            if p.slot is None and p.forwarding and p.last_voice >= talking_since
+            if p.slot is None and p.forwarding and p.last_voice >= quiet_before
         ]
         if not contenders:
             return
         contenders.sort(key=lambda p: p.loudness, reverse=True)
-        quiet_before = now - self._slot_hold_s
         held_before = now - self._slot_min_hold_s
         for contender in contenders:
             weakest: Slot | None = None
@@ -446,7 +446,8 @@ class Forwarder:
             if weakest_loudness >= 0 and contender.loudness < weakest_loudness + self._slot_margin:
                 break  # not clearly louder than the weakest holder; quieter contenders are not either
             self._slot_give(weakest, contender, now, preempt=weakest_loudness >= 0)
-        self._contended = True  # whoever is still without a slot is ranked again next time
+        # Whoever is still without a slot is ranked again next time (louder by then, maybe).
+        self._contended = any(p.slot is None for p in contenders)
 
     def _slot_give(self, slot: Slot, publisher: Publisher, now: float, *, preempt: bool) -> None:
         previous = slot.owner
