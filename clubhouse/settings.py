@@ -410,6 +410,8 @@ for _name, _cast in (
     ("RELAY_UDP_PORT_MAX", str),
     ("RELAY_ICE_FAILURE_AFTER_S", float),
     ("RELAY_LOSS_REPORT_PERCENTILE", int),
+    # Point 4: how many of the loudest speakers each listener hears (media_relay/conf.py checks it).
+    ("RELAY_LISTENER_SLOTS", str),
 ):
     if _name in env.ENVIRON:
         globals()[_name] = _cast(env.ENVIRON[_name])

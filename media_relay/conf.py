@@ -13,9 +13,17 @@ def relay_setting(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
 
 
+# Each slot is one audio m-line in every client's offer and one SRTP stream per listener.
+MAX_LISTENER_SLOTS = 16
+
+
 def listener_slots() -> int:
-    """Receive m-lines each client offers: how many speakers one listener hears at once."""
-    return int(relay_setting("RELAY_LISTENER_SLOTS", 3))
+    """Receive m-lines each client offers: how many speakers one listener hears at once (the
+    loudest talkers). The room page and GET /api/v1/rtc/ice-servers/ hand it to clients, and the
+    relay workers forward that many streams: every process must read the same value."""
+    slots = _int_setting("RELAY_LISTENER_SLOTS", 3, 1, MAX_LISTENER_SLOTS)
+    assert slots is not None
+    return slots
 
 
 def heartbeat_s() -> float:

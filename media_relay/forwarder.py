@@ -2,10 +2,16 @@
 
 Each listener receives a fixed pool of `slots` audio streams (its client offers that many
 receive m-lines once; nobody renegotiates when the stage changes). The room maps speakers to slots
-room-wide: a speaker takes a free slot when it starts talking, and a slot whose speaker has been
-quiet longest is handed over when all are taken. Each slot is one continuous RTP stream: when its
-speaker changes, sequence-number and timestamp offsets are re-based so the stream continues where
-it stopped, so every listener sees gap-free sequence numbers and a monotonic clock per slot.
+room-wide, loudest first: a speaker takes a free slot when it starts talking; when all are taken,
+a slot whose speaker has been quiet longest is handed over, and a talker without a slot who is
+clearly louder than the quietest slot holder takes that slot ("loudest-N", as conference SFUs
+pick dominant speakers). Loudness is each speaker's RFC 6464 audio level, smoothed per packet
+(fast attack, slow release), and a newcomer must beat a holder by a margin (hysteresis) so two
+speakers of about the same level never flap. The ranking runs at most every `rank_interval_s`,
+not per packet: per packet a speaker only updates its smoothed loudness (a few float operations).
+Each slot is one continuous RTP stream: when its speaker changes, sequence-number and timestamp
+offsets are re-based so the stream continues where it stopped, so every listener sees gap-free
+sequence numbers and a monotonic clock per slot.
 
 Because the slot mapping and the offsets are room-wide, the only per-listener parts of a packet
 are its SSRC and what that listener negotiated (payload type, audio-level extension id). A packet
@@ -54,6 +60,12 @@ _EXT_ONE_BYTE_ONE_WORD = b"\xbe\xde\x00\x01"
 # Opus DTX sends a comfort-noise update every 400 ms; a little less, so a DTX sender's own updates
 # (arriving with jitter) always pass.
 DTX_INTERVAL_S = 0.36
+
+# Loudest-N. Loudness is 127 - level (dB above the RFC 6464 floor: 127 = 0 dBov, 0 = silence),
+# smoothed per packet with these weights: a rise shows in ~4 packets (80 ms), a fall takes ~20
+# (400 ms), so a talker's loudness holds through the gaps between words.
+LOUDNESS_ATTACK = 0.25
+LOUDNESS_RELEASE = 0.05
 
 SpeakingCallback = Callable[
     [int, bool, int], None
@@ -125,6 +137,7 @@ class Publisher:
     speaking: bool = False
     last_event: float = 0.0
     level: int = 127
+    loudness: float = 0.0  # smoothed 127 - level: higher is louder (see LOUDNESS_ATTACK)
 
 
 @dataclass(eq=False)
@@ -139,6 +152,7 @@ class Slot:
     last_time: float = 0.0
     rebased: bool = False
     dtx: bool = False  # packets are being suppressed for silence: the next one forwarded is marked
+    since: float = 0.0  # when its current owner took it (a louder talker waits slot_min_hold_s)
 
 
 # Upper bounds (seconds) of the send-loop timing buckets: one incoming packet's fan-out to every
@@ -152,6 +166,8 @@ class ForwarderStats:
     packets_out: int = 0
     dropped_not_allowed: int = 0  # muted, not a speaker, or moved to the audience
     dropped_no_slot: int = 0  # silent without a slot, or every slot busy with a louder speaker
+    slot_handovers: int = 0  # a slot went from one speaker to another (quiet, or out-talked)
+    slot_preemptions: int = 0  # of which a louder talker took it from one still talking
     send_skipped: int = 0  # listener transport not connected (yet, or any more)
     suppressed_silence: int = 0  # silence beyond what Opus DTX sends (not a loss: seq stays whole)
     speaking_events: int = 0
@@ -169,6 +185,9 @@ class Forwarder:
         *,
         voice_level_max: int = 50,
         slot_hold_s: float = 0.5,
+        slot_margin_db: float = 6.0,
+        slot_min_hold_s: float = 0.5,
+        rank_interval_s: float = 0.1,
         speaking_hang_s: float = 0.6,
         speaking_min_interval_s: float = 0.25,
         silence_level_min: int = 70,
@@ -182,6 +201,15 @@ class Forwarder:
         self._on_speaking = on_speaking
         self._voice_level_max = voice_level_max
         self._slot_hold_s = slot_hold_s
+        self._slot_margin = slot_margin_db
+        self._slot_min_hold_s = slot_min_hold_s
+        self._rank_interval_s = rank_interval_s
+        self._rank_due = 0.0
+        # Set when a voice packet found no slot: the next ranking has someone to place.
+        self._contended = False
+        # A packet without the audio-level extension counts as voice at the quietest voice level
+        # for the ranking, so speakers whose clients report levels out-talk it.
+        self._unknown_loudness = float(127 - voice_level_max)
         self._hang_s = speaking_hang_s
         self._min_interval_s = speaking_min_interval_s
         self._silence_level_min = silence_level_min
@@ -267,13 +295,22 @@ class Forwarder:
             stats.dropped_not_allowed += 1
             return
         now = self._clock()
+        if now >= self._rank_due:
+            self._slots_rank(now)
         level_ext = packet.extensions.audio_level
         if level_ext is None:
             voice, level = True, 0
+            loud = self._unknown_loudness
         else:
             level = level_ext[1]
             voice = level <= self._voice_level_max
+            loud = 127 - level
         publisher.level = level
+        smoothed = publisher.loudness
+        if loud > smoothed:
+            publisher.loudness = smoothed + (loud - smoothed) * LOUDNESS_ATTACK
+        else:
+            publisher.loudness = smoothed + (loud - smoothed) * LOUDNESS_RELEASE
         if voice:
             publisher.last_voice = now
         self._speaking_update(publisher, voice, now)
@@ -285,6 +322,7 @@ class Forwarder:
                 return
             slot = self._slot_acquire(publisher, now)
             if slot is None:
+                self._contended = True
                 stats.dropped_no_slot += 1
                 return
         if (
@@ -352,22 +390,76 @@ class Forwarder:
 
     # --- slots --------------------------------------------------------------------------------
     def _slot_acquire(self, publisher: Publisher, now: float) -> Slot | None:
-        free = next((s for s in self.slots if s.owner is None), None)
+        """A free slot, or the one whose speaker has been quiet longest (past the hold time),
+        for a talker without one: at once, on its voice packet. O(slots), and only for packets
+        of a talker without a slot; out-talking a holder waits for `_slots_rank`."""
+        free = None
+        quiet_since = now - self._slot_hold_s
+        for slot in self.slots:
+            owner = slot.owner
+            if owner is None:
+                free = slot
+                break
+            if owner.last_voice < quiet_since:
+                quiet_since = owner.last_voice
+                free = slot
         if free is None:
-            quiet = [
-                s
-                for s in self.slots
-                if s.owner is not None and now - s.owner.last_voice > self._slot_hold_s
-            ]
-            if not quiet:
-                return None
-            free = min(quiet, key=lambda s: s.owner.last_voice if s.owner else 0.0)
-            assert free.owner is not None
-            free.owner.slot = None
-        free.owner = publisher
-        free.src_ssrc = None
-        publisher.slot = free
+            return None
+        self._slot_give(free, publisher, now, preempt=False)
         return free
+
+    def _slots_rank(self, now: float) -> None:
+        """Loudest-N, every `rank_interval_s` at most (from the packet path: one comparison per
+        packet): talkers without a slot, loudest first, each take the weakest slot (free, quiet,
+        or held by someone at least `slot_margin_db` quieter for at least `slot_min_hold_s`).
+        O(publishers x slots), and nothing at all while every talker has a slot."""
+        self._rank_due = now + self._rank_interval_s
+        if not self._contended:
+            return
+        self._contended = False
+        # Talking: voice within the hold time (a holder without voice for longer is quiet).
+        quiet_before = now - self._slot_hold_s
+        contenders = [
+            p
+            for p in self.publishers.values()
+            if p.slot is None and p.forwarding and p.last_voice >= quiet_before
+        ]
+        if not contenders:
+            return
+        contenders.sort(key=lambda p: p.loudness, reverse=True)
+        held_before = now - self._slot_min_hold_s
+        for contender in contenders:
+            weakest: Slot | None = None
+            weakest_loudness = 0.0
+            for slot in self.slots:
+                owner = slot.owner
+                if owner is None or owner.last_voice < quiet_before:
+                    strength = -1.0  # free or quiet: anyone talking may have it
+                elif slot.since > held_before:
+                    continue  # just handed over: keep it a moment (no flapping)
+                else:
+                    strength = owner.loudness
+                if weakest is None or strength < weakest_loudness:
+                    weakest, weakest_loudness = slot, strength
+            if weakest is None:
+                break
+            if weakest_loudness >= 0 and contender.loudness < weakest_loudness + self._slot_margin:
+                break  # not clearly louder than the weakest holder; quieter contenders are not either
+            self._slot_give(weakest, contender, now, preempt=weakest_loudness >= 0)
+        # Whoever is still without a slot is ranked again next time (louder by then, maybe).
+        self._contended = any(p.slot is None for p in contenders)
+
+    def _slot_give(self, slot: Slot, publisher: Publisher, now: float, *, preempt: bool) -> None:
+        previous = slot.owner
+        if previous is not None:
+            previous.slot = None
+            self.stats.slot_handovers += 1
+            if preempt:
+                self.stats.slot_preemptions += 1
+        slot.owner = publisher
+        slot.src_ssrc = None
+        slot.since = now
+        publisher.slot = slot
 
     def _slot_release(self, publisher: Publisher) -> None:
         slot = publisher.slot
@@ -375,6 +467,7 @@ class Forwarder:
             slot.owner = None
             slot.src_ssrc = None
             publisher.slot = None
+            self._contended = True  # a talker without a slot may have it at the next ranking
 
     @staticmethod
     def _slot_rebase(slot: Slot, packet: InboundPacket, now: float) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import fractions
 import math
+import sys
 import time
 from array import array
+from collections.abc import Sequence
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -19,7 +21,9 @@ FRAME_SAMPLES = 960  # 20 ms
 
 
 class ToneTrack(MediaStreamTrack):
-    """A sine tone, paced in real time, 20 ms frames of mono s16."""
+    """A sine tone, paced in real time, 20 ms frames of mono s16. `amplitude` (of full scale)
+    may be changed while it plays: the next frame has the new level (aiortc's sender puts the
+    frame's level, -20 log10(rms) dBov, in the RFC 6464 extension: 0.5 is -9 dBov)."""
 
     kind = "audio"
 
@@ -29,6 +33,10 @@ class ToneTrack(MediaStreamTrack):
         self.amplitude = amplitude
         self._sample = 0
         self._start: float | None = None
+        # A tone with whole periods per frame (multiples of 50 Hz) repeats the same frame: many
+        # speakers at once then cost no per-sample Python.
+        self._periodic = (frequency * FRAME_SAMPLES) % SAMPLE_RATE == 0
+        self._cached: tuple[float, bytes] | None = None
 
     async def recv(self) -> AudioFrame:
         if self.readyState != "live":
@@ -39,18 +47,27 @@ class ToneTrack(MediaStreamTrack):
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        step = 2 * math.pi * self.frequency / SAMPLE_RATE
-        peak = 32767 * self.amplitude
-        samples = array(
-            "h", (int(peak * math.sin(step * (self._sample + i))) for i in range(FRAME_SAMPLES))
-        )
         frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(samples.tobytes())
+        frame.planes[0].update(self._samples())
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._sample
         frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
         self._sample += FRAME_SAMPLES
         return frame
+
+    def _samples(self) -> bytes:
+        amplitude = self.amplitude
+        if self._periodic and self._cached is not None and self._cached[0] == amplitude:
+            return self._cached[1]
+        step = 2 * math.pi * self.frequency / SAMPLE_RATE
+        peak = 32767 * amplitude
+        start = 0 if self._periodic else self._sample
+        samples = array(
+            "h", (int(peak * math.sin(step * (start + i))) for i in range(FRAME_SAMPLES))
+        ).tobytes()
+        if self._periodic:
+            self._cached = (amplitude, samples)
+        return samples
 
 
 def goertzel_power(samples: array, frequency: float, rate: int = SAMPLE_RATE) -> float:
@@ -100,6 +117,39 @@ class ToneMeter:
             self.last_tone_at = self.last_frame_at
 
 
+# Sign of each sample with a dead band of +-256 (its high byte alone): 1..127 above, 128..254
+# below, 0 and 255 (within the band) deleted; so noise around zero is not counted as crossings.
+_SIGN = bytes(0 if b == 0 or b == 255 else (1 if b < 128 else 2) for b in range(256))
+
+
+class ToneIdMeter:
+    """Tells which of several tones a received track carries, frame by frame, by counting zero
+    crossings (in C: bytes.translate and count), so a listener can meter many tracks of a
+    room with many speakers cheaply. The tones should be at least 100 Hz apart."""
+
+    def __init__(self, frequencies: Sequence[float], min_peak: int = 300) -> None:
+        self.frequencies = list(frequencies)
+        self.min_peak = min_peak
+        self.frames: dict[float, int] = dict.fromkeys(self.frequencies, 0)
+        self.last_heard: dict[float, float] = {}
+        self.current: float | None = None
+
+    def feed(self, frame: AudioFrame) -> None:
+        samples = mono_samples(frame)
+        self.current = None
+        if not samples or max(max(samples), -min(samples)) < self.min_peak:
+            return
+        high = samples.tobytes()[1::2] if sys.byteorder == "little" else samples.tobytes()[::2]
+        signs = high.translate(_SIGN).replace(b"\x00", b"")
+        crossings = signs.count(b"\x01\x02") + signs.count(b"\x02\x01")
+        estimate = crossings * SAMPLE_RATE / (2 * len(samples))
+        nearest = min(self.frequencies, key=lambda f: abs(f - estimate))
+        if abs(nearest - estimate) <= 40:
+            self.current = nearest
+            self.frames[nearest] += 1
+            self.last_heard[nearest] = time.monotonic()
+
+
 def client_config() -> RTCConfiguration:
     return RTCConfiguration(iceServers=[])
 
@@ -110,17 +160,32 @@ class _Client:
     def __init__(self, listen_frequency: float, config: RTCConfiguration | None = None) -> None:
         self.pc = RTCPeerConnection(config or client_config())
         self.meters: list[ToneMeter] = []
+        self.id_meters: list[ToneIdMeter] = []
+        self.tones: Sequence[float] = ()  # set: meter which of these tones each track carries
         self._tasks: list[asyncio.Task[None]] = []
         self.listen_frequency = listen_frequency
         self.pc.on("track", self._on_track)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
-        meter = ToneMeter(self.listen_frequency)
-        self.meters.append(meter)
+        meter: ToneMeter | ToneIdMeter
+        if self.tones:
+            meter = ToneIdMeter(self.tones)
+            self.id_meters.append(meter)
+        else:
+            meter = ToneMeter(self.listen_frequency)
+            self.meters.append(meter)
         self._tasks.append(asyncio.ensure_future(self._consume(track, meter)))
 
+    def tone_counts(self) -> dict[float, int]:
+        """Frames heard per tone over all tracks (with `tones` set)."""
+        counts = dict.fromkeys(self.tones, 0)
+        for meter in self.id_meters:
+            for frequency, frames in meter.frames.items():
+                counts[frequency] += frames
+        return counts
+
     @staticmethod
-    async def _consume(track: MediaStreamTrack, meter: ToneMeter) -> None:
+    async def _consume(track: MediaStreamTrack, meter: ToneMeter | ToneIdMeter) -> None:
         try:
             while True:
                 frame = await track.recv()
@@ -145,9 +210,11 @@ class _Client:
 class SpeakerClient(_Client):
     """Publishes a tone on a send-only m-line; optionally offers receive slots too."""
 
-    def __init__(self, frequency: float = 440.0, listen_frequency: float = 440.0) -> None:
+    def __init__(
+        self, frequency: float = 440.0, listen_frequency: float = 440.0, amplitude: float = 0.5
+    ) -> None:
         super().__init__(listen_frequency)
-        self.track = ToneTrack(frequency)
+        self.track = ToneTrack(frequency, amplitude)
 
     async def offer(self, slots: int = 0) -> str:
         self.pc.addTransceiver(self.track, direction="sendonly")
@@ -158,13 +225,19 @@ class SpeakerClient(_Client):
 
 
 class ListenerClient(_Client):
-    """Offers `slots` receive-only m-lines."""
+    """Offers `slots` receive-only m-lines. With `tones`, each track is metered for which of
+    those tones it carries (`tone_counts`) instead of for `frequency` alone."""
 
     def __init__(
-        self, frequency: float = 440.0, slots: int = 3, config: RTCConfiguration | None = None
+        self,
+        frequency: float = 440.0,
+        slots: int = 3,
+        config: RTCConfiguration | None = None,
+        tones: Sequence[float] = (),
     ) -> None:
         super().__init__(frequency, config)
         self.slots = slots
+        self.tones = tuple(tones)
 
     async def offer(self) -> str:
         for _ in range(self.slots):

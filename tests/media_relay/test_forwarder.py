@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import struct
 
 from aiortc.rtp import RtpPacket
@@ -307,3 +308,126 @@ def test_quiet_speech_and_packets_without_audio_level_are_never_thinned() -> Non
     unknown = _talk_then_silence(fwd, clock, silent_s=2.0, level=None)
     assert len(out.sent) == quiet + unknown
     assert fwd.stats.suppressed_silence == 0
+
+
+# --- loudest-N (issue #22, point 4) ---------------------------------------------------------
+
+
+class Room:
+    """Speakers sending 20 ms packets at given levels through one forwarder, on a fake clock."""
+
+    def __init__(self, slots: int = 3, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self.fwd, self.clock, _ = make(slots=slots, **kwargs)
+        self.seq: dict[int, int] = {}
+
+    def speak(self, levels: dict[int, int | None], seconds: float) -> None:
+        for user_id in levels:
+            if user_id not in self.fwd.publishers:
+                self.fwd.publisher_add(user_id, forwarding=True)
+        for _ in range(round(seconds / 0.02)):
+            for user_id, level in levels.items():
+                seq = self.seq.get(user_id, 0)
+                self.seq[user_id] = seq + 1
+                self.fwd.on_packet(user_id, packet(1000 + user_id, seq, 960 * seq, level=level))
+            self.clock.now += 0.02
+
+    def holders(self) -> set[int]:
+        return {s.owner.user_id for s in self.fwd.slots if s.owner is not None}
+
+
+def test_with_eight_talking_at_once_the_three_loudest_hold_the_slots() -> None:
+    room = Room(slots=3)
+    # the quiet ones speak first and take the free slots; the loud ones out-talk them
+    levels = {1: 40, 2: 36, 3: 33, 4: 30, 5: 27, 6: 12, 7: 8, 8: 4}
+    room.speak(levels, 1.0)
+    assert room.holders() == {6, 7, 8}
+    before = room.fwd.stats.slot_handovers
+    room.speak(levels, 5.0)
+    assert room.holders() == {6, 7, 8}
+    assert room.fwd.stats.slot_handovers == before  # settled: nothing moves while levels hold
+
+
+def test_a_listener_receives_only_the_loudest_speakers_packets() -> None:
+    room = Room(slots=3)
+    outlets = [FakeOutlet(90 + i) for i in range(3)]
+    room.fwd.listener_add(100, [(o, OPUS) for o in outlets])
+    levels = {1: 40, 2: 36, 3: 33, 4: 30, 5: 27, 6: 12, 7: 8, 8: 4}
+    room.speak(levels, 1.0)
+    for o in outlets:
+        o.sent.clear()
+    room.speak(levels, 1.0)
+    heard = {audio_level(raw, 1) for o in outlets for raw in o.sent}
+    assert heard == {12, 8, 4}
+    assert all(len(o.sent) == 50 for o in outlets)  # each slot a whole second of one speaker
+
+
+def test_a_quiet_speaker_who_becomes_the_loudest_takes_a_slot_within_a_second() -> None:
+    room = Room(slots=3)
+    levels = {1: 40, 2: 36, 3: 33, 4: 30, 5: 27, 6: 12, 7: 8, 8: 4}
+    room.speak(levels, 2.0)
+    assert 1 not in room.holders()
+    levels[1] = 2  # the quietest now shouts
+    took = None
+    for step in range(50):
+        room.speak(levels, 0.02)
+        if 1 in room.holders():
+            took = (step + 1) * 0.02
+            break
+    assert took is not None
+    assert took <= 1.0, took
+    assert room.holders() == {1, 7, 8}  # the quietest of the three gave way
+    assert room.fwd.stats.slot_preemptions >= 1
+
+
+def test_a_slightly_louder_speaker_does_not_take_a_slot_from_a_talking_one() -> None:
+    room = Room(slots=1, slot_margin_db=6.0)
+    room.speak({1: 20}, 0.5)
+    room.speak({1: 20, 2: 16}, 3.0)  # 4 dB louder: within the margin
+    assert room.holders() == {1}
+    room.speak({1: 20, 2: 10}, 1.0)  # 10 dB louder: clearly the dominant speaker
+    assert room.holders() == {2}
+
+
+def test_two_speakers_close_in_level_do_not_flap() -> None:
+    """Two talkers around the same level, each louder in turn by a few dB every 200 ms, and
+    speech-like jitter on every packet: the slot stays where it is."""
+    rng = random.Random(22)
+    room = Room(slots=3)
+    room.speak({1: 6, 2: 8}, 0.5)  # two clearly loud ones
+    room.speak({1: 6, 2: 8, 3: 25}, 0.5)  # the third slot's holder
+    before = room.fwd.stats.slot_handovers
+    for turn in range(50):  # 10 s
+        a, b = (24, 27) if turn % 2 else (27, 24)
+        for _ in range(10):
+            room.speak({1: 6, 2: 8, 3: a + rng.randint(-4, 4), 4: b + rng.randint(-4, 4)}, 0.02)
+    assert room.holders() == {1, 2, 3}
+    assert room.fwd.stats.slot_handovers == before
+
+
+def test_a_loud_holder_who_stops_talking_gives_way_to_a_quiet_talker() -> None:
+    room = Room(slots=1)
+    room.speak({1: 5}, 1.0)
+    room.speak({1: 127, 2: 48}, 0.6)  # a loud talker gone silent; a quiet one talking
+    assert room.holders() == {2}
+
+
+def test_packets_without_audio_level_rank_as_the_quietest_voice() -> None:
+    room = Room(slots=1, voice_level_max=50)
+    room.speak({1: None}, 1.0)
+    assert room.holders() == {1}
+    room.speak({1: None, 2: 20}, 1.0)  # a talker who reports a real level out-talks it
+    assert room.holders() == {2}
+
+
+def test_ranking_runs_on_an_interval_not_per_packet(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    room = Room(slots=3, rank_interval_s=0.1)
+    calls: list[float] = []
+    rank = room.fwd._slots_rank
+
+    def counting(now: float) -> None:
+        calls.append(now)
+        rank(now)
+
+    monkeypatch.setattr(room.fwd, "_slots_rank", counting)
+    room.speak({i: 10 + i for i in range(1, 9)}, 2.0)  # 800 packets
+    assert 15 <= len(calls) <= 21

@@ -1,7 +1,7 @@
 // Audio through the room's relay (docs/relay.md): one RTCPeerConnection at a time.
 //
-// The offer carries `slots` recvonly audio m-lines (the relay maps the room's most recent talkers
-// onto them) plus, on stage, one sendonly m-line for the microphone. The relay answers each offer
+// The offer carries `slots` recvonly audio m-lines (the relay maps the room's loudest talkers
+// onto them; RELAY_LISTENER_SLOTS, from the page and again from GET rtc/ice-servers/) plus, on stage, one sendonly m-line for the microphone. The relay answers each offer
 // with a brand-new connection (new DTLS fingerprint), which a browser cannot renegotiate into an
 // existing one, so every offer here is made by a fresh RTCPeerConnection and the previous one is
 // closed once the new answer is in. The microphone track outlives them all.
@@ -20,10 +20,11 @@ export class AudioLink {
   /**
    * @param {object} opts
    * @param {import("./socket.js").RoomSocket} opts.socket
-   * @param {number} opts.slots               RELAY_LISTENER_SLOTS
+   * @param {number} opts.slots               RELAY_LISTENER_SLOTS (the page's; the API's
+   *        `listener_slots` replaces it when fetched)
    * @param {HTMLElement} opts.sink           where <audio> elements live
    * @param {RTCIceServer[]} [opts.iceServers]     used when `fetchIceServers` is absent or fails
-   * @param {() => Promise<{ice_servers: RTCIceServer[], expires_at: number|null}>} [opts.fetchIceServers]
+   * @param {() => Promise<{ice_servers: RTCIceServer[], expires_at: number|null, listener_slots: number}>} [opts.fetchIceServers]
    *        GET /api/v1/rtc/ice-servers/: asked before each new connection whose servers are
    *        about to expire, and again before they do
    * @param {(state: string, detail?: object) => void} opts.onState
@@ -214,6 +215,9 @@ export class AudioLink {
       const got = await this.fetchIceServers();
       this.iceServers = got.ice_servers || [];
       this.iceExpiresAt = got.expires_at || 0;
+      if (Number.isInteger(got.listener_slots) && got.listener_slots > 0) {
+        this.slots = got.listener_slots; // as many receive streams as the relay forwards
+      }
       this.iceFetched = true;
       this._scheduleIceRefresh();
     } catch (err) {
