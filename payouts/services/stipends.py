@@ -112,7 +112,7 @@ def _rows_create(run: StipendRun) -> None:
     make a row is logged and left out, never the others."""
     have = set(run.payments.values_list("creator_id", flat=True))
     due = selectors.creators_due_stipend(run.month).values_list(
-        "user_id", "stipend_amount", "stipend_currency",
+        "user_id", "due_amount", "due_currency",
         "user__connected_account__stripe_account_id",
     )  # fmt: skip
     rows = []
