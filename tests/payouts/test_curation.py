@@ -135,7 +135,8 @@ def test_new_terms_apply_from_next_month_and_this_months_run_pays_the_old_amount
     entry = AuditEntry.objects.get(subject_type="CreatorProgram", action="terms_changed")
     assert entry.actor == staff
     assert "bigger audience" in entry.note
-    assert "1000.00 USD" in entry.note and "1500.00 USD" in entry.note
+    assert "1000.00 USD" in entry.note
+    assert "1500.00 USD" in entry.note
 
 
 def test_a_change_refuses_to_move_a_running_stipends_first_month_or_end_it_in_the_past() -> None:
@@ -175,7 +176,8 @@ def test_a_pause_stops_the_stipend_from_next_month_until_resumed() -> None:
     actions = list(AuditEntry.objects.filter(subject_type="CreatorProgram")
                    .order_by("pk").values_list("action", "actor", "note"))  # fmt: skip
     assert [(a, actor) for a, actor, _ in actions] == [
-        ("stipend_paused", staff.pk), ("stipend_resumed", staff.pk)
+        ("stipend_paused", staff.pk),
+        ("stipend_resumed", staff.pk),
     ]
     assert actions[0][2].startswith("on leave")
 
@@ -210,7 +212,8 @@ def test_ending_a_stipend_that_has_not_begun_calls_it_off() -> None:
                                          today=TODAY)  # fmt: skip
     assert _paid(user, MAY) is None
     program.refresh_from_db()
-    assert program.stipend_start_month is None and program.send_money_enabled
+    assert program.stipend_start_month is None
+    assert program.send_money_enabled
 
 
 # --- who the applicant is -----------------------------------------------------------------------
