@@ -109,7 +109,7 @@ class CreatorApplicationAdmin(_NoDelete, _CurationPages):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> Any:
         application = self.get_object(request, object_id)
-        context = dict(extra_context or {})
+        context = {**(extra_context or {}), "show_save_and_add_another": False}
         if application is not None:
             program = CreatorProgram.objects.filter(user_id=application.user_id).first()
             context.update(
