@@ -189,7 +189,8 @@ class CreatorApplicationInput(serializers.Serializer):
 class CreatorApplicationOut(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=CreatorApplication.Status.choices)
-    source = serializers.ChoiceField(choices=CreatorApplication.Source.choices)
+    # A field named like DRF's own `Field.source` attribute: fine at run time, not to the stubs.
+    source = serializers.ChoiceField(choices=CreatorApplication.Source.choices)  # type: ignore[assignment]
     created = serializers.DateTimeField()
     reviewed_at = serializers.DateTimeField(allow_null=True)
     reason = serializers.CharField(

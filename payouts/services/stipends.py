@@ -111,7 +111,8 @@ def _rows_create(run: StipendRun) -> None:
     racing run inserted first is skipped (the unique constraint); a creator whose data cannot
     make a row is logged and left out, never the others."""
     have = set(run.payments.values_list("creator_id", flat=True))
-    due = selectors.creators_due_stipend(run.month).values_list(
+    programs: Any = selectors.creators_due_stipend(run.month)  # annotated: the stubs cannot see it
+    due = programs.values_list(
         "user_id", "due_amount", "due_currency",
         "user__connected_account__stripe_account_id",
     )  # fmt: skip
