@@ -17,6 +17,7 @@ from accounts.selectors import (
     user_follower_ids,
     user_reports_received_counts,
 )
+from clubhouse.money import Money
 from clubs.selectors import club_premium_access, clubs_led_by
 from payouts import conf, ledger, ticket_selectors
 from payouts.models import (
@@ -90,7 +91,12 @@ def creator_applicant_profile(user: User) -> dict[str, Any]:
             d: room_selectors.listeners_reached_count(user=user, days=d) for d in (30, 90)
         },
         "tips_received": [
-            {"currency": t["currency"], "count": int(t["count"]), "total": int(t["total"])}
+            {
+                "currency": t["currency"],
+                "count": int(t["count"]),
+                "total": int(t["total"]),
+                "money": Money(int(t["total"]), t["currency"]),
+            }
             for t in tips
         ],
         "reports": user_reports_received_counts(user),

@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.test import RequestFactory
 
 from accounts.models import Block, Follow, Report
+from clubhouse.money import Money
 from clubs.services import club_create
 from payouts import services
 from payouts.models import (
@@ -83,6 +84,16 @@ def test_the_application_page_shows_who_the_applicant_is(staff_client: Any) -> N
     assert f"{APPLICATIONS}/{application.pk}/approve/" in html
     assert f"{APPLICATIONS}/{application.pk}/reject/" in html
     assert "Delete" not in html
+
+
+def test_the_program_page_shows_the_tips_a_creator_received(staff_client: Any) -> None:
+    creator, sender = make_creator(), make_user()
+    Follow.objects.create(follower=sender, followee=creator)
+    services.tip_send(sender=sender, creator=creator, amount=Money(1000, "USD"),
+                      payment_method="pm_card_visa")  # fmt: skip
+    page = staff_client.get(f"{PROGRAMS}/{creator.creator_program.pk}/change/").content.decode()
+    cell = page.split('data-figure="tips"')[1].split("</td>")[0]
+    assert "1 tip, 10.00 USD" in cell
 
 
 def test_approving_from_the_page_creates_the_program_with_the_terms(
