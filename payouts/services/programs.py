@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.services import NotificationKind, notification_create
 from clubhouse.errors import Conflict, InvalidInput
 from clubhouse.money import Money, normalize_currency
 from payouts import selectors
@@ -116,6 +117,12 @@ def _save(program: CreatorProgram, action: str, actor: User, reason: str, before
     program.save()
     audit(program, action, actor=actor,
           note=f"{reason}\nbefore: {before}\nafter: {program_terms_describe(program)}")  # fmt: skip
+    # The creator learns that their terms changed (the page with the terms is theirs to read);
+    # staff's reason stays in the history.
+    data = {"event": "creator_terms_changed", "change": action}
+    recipient = program.user
+    transaction.on_commit(lambda: notification_create(
+        recipient=recipient, kind=NotificationKind.MONEY, data=data))  # fmt: skip
 
 
 def _paused_in(program: CreatorProgram, month: date) -> bool:

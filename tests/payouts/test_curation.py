@@ -139,6 +139,20 @@ def test_new_terms_apply_from_next_month_and_this_months_run_pays_the_old_amount
     assert "1500.00 USD" in entry.note
 
 
+def test_the_creator_is_told_their_terms_changed_but_not_staffs_reason(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from accounts.models import Notification
+
+    user, program, staff = _creator()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.creator_program_stipend_pause(program=program, actor=staff,
+                                               reason="internal: budget", today=TODAY)  # fmt: skip
+    notice = Notification.objects.filter(recipient=user).order_by("-pk").first()
+    assert notice is not None
+    assert notice.data == {"event": "creator_terms_changed", "change": "stipend_paused"}
+
+
 def test_a_change_refuses_to_move_a_running_stipends_first_month_or_end_it_in_the_past() -> None:
     _user, program, staff = _creator()
     common = {"program": program, "actor": staff, "reason": "x", "send_money_enabled": True,

@@ -34,6 +34,7 @@ function describe(n) {
       if (d.event === "ticket_failed") return [`Your ticket payment for “${d.title || "the event"}” did not go through. Nothing was charged.`, ticketLink(d)];
       if (d.event === "creator_approved") return [creatorApprovedText(d), "/wallet/"];
       if (d.event === "creator_rejected") return [`Your creator program application was not approved this time.${d.reason ? ` Why: ${d.reason}` : ""} You can apply again later.`, "/creator/apply/"];
+      if (d.event === "creator_terms_changed") return [CREATOR_CHANGES[d.change] || "Your creator program terms changed.", "/creator/apply/"];
       if (d.event === "stipend_paid") return [`Your ${d.month} creator stipend of ${money(d.amount, d.currency)} is in your balance.`, "/wallet/"];
       // Staff only: a stipend run ended with rows that need them.
       if (d.event === "stipend_run_failures") return [`Stipends ${d.month}: ${d.failed} failed, ${d.unknown} with an unknown outcome. Review and retry in the back office.`, d.url];
@@ -53,6 +54,14 @@ function creatorApprovedText(d) {
     : "";
   return `You're in the creator program!${d.send_money ? " Send Money is on for you once your payout account is connected." : ""}${stipend}`;
 }
+
+// Staff's changes to a creator's program (payouts/services/programs.py); each from next month.
+const CREATOR_CHANGES = {
+  terms_changed: "Your creator program terms changed. See your creator page for the new terms.",
+  stipend_paused: "Your creator stipend is paused from next month.",
+  stipend_resumed: "Your creator stipend resumes next month.",
+  stipend_ended: "Your creator stipend ends after this month.",
+};
 
 const COHOST_DONE = { accepted: "accepted to co-host", declined: "declined to co-host" };
 
