@@ -262,3 +262,34 @@ def test_the_admin_never_deletes(model: Any, staff_client: Any, staff: Any) -> N
     listing = staff_client.get(f"{base}/")
     assert listing.status_code == 200
     assert b'value="delete_selected"' not in listing.content
+
+
+# --- the member's side: the status endpoint ---------------------------------------------------
+
+
+def test_the_status_endpoint_gives_nothing_then_pending_then_the_program(client: Any) -> None:
+    user = make_user()
+    client.force_login(user)
+    url = "/api/v1/payouts/creator-application/"
+    assert client.get(url).json() == {"application": None, "program": None}
+    application = services.creator_apply(user=user, pitch="weekly")
+    pending = client.get(url).json()
+    assert pending["application"]["status"] == "pending"
+    assert pending["application"]["reason"] == ""
+    assert pending["program"] is None
+    services.creator_application_approve(
+        application=application, reviewer=make_user(is_staff=True), stipend_amount=30_000,
+        stipend_currency="EUR", stipend_start_month=date(2099, 1, 1),
+    )  # fmt: skip
+    program = client.get(url).json()["program"]
+    assert program == {
+        "send_money_enabled": True, "stipend_amount": 30_000, "stipend_currency": "EUR",
+        "stipend_start_month": "2099-01", "stipend_end_month": None, "stipend_next": None,
+        "stipend_paused_from": None, "stipend_resumes_month": None,
+    }  # fmt: skip
+
+
+def test_the_status_endpoint_is_for_members_only(client: Any) -> None:
+    response = client.get("/api/v1/payouts/creator-application/")
+    assert response.status_code in {401, 403}
+    assert "code" in response.json()["error"]
