@@ -148,6 +148,20 @@ def user_profile_counts(user: User) -> dict[str, int]:
     return {"followers": counts["followers"], "following": counts["following"]}
 
 
+def user_reports_received_counts(user: Any) -> dict[str, int]:
+    """Reports members filed about `user`: all of them and those still open (staff's review of
+    a creator applicant)."""
+    counts = Report.objects.filter(reported=user).aggregate(
+        total=Count("id"), open=Count("id", filter=Q(status=Report.Status.OPEN))
+    )
+    return {"total": int(counts["total"]), "open": int(counts["open"])}
+
+
+def user_blocked_by_count(user: Any) -> int:
+    """How many members blocked `user`."""
+    return Block.objects.filter(blocked=user).count()
+
+
 def user_relationship(*, viewer: User, other: User) -> dict[str, bool]:
     if viewer.pk == other.pk:
         return {"follows": False, "followed_by": False, "mutual": False}

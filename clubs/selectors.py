@@ -238,6 +238,16 @@ def club_list_for_profile(*, user: Any) -> list[Club]:
     )
 
 
+def clubs_led_by(*, user: Any) -> list[Club]:
+    """Clubs where `user` is an admin or a leader (staff's review of a creator applicant)."""
+    roles = [ClubMembership.Role.ADMIN, ClubMembership.Role.LEADER]
+    return list(
+        Club.objects.filter(memberships__user=user, memberships__role__in=roles)
+        .distinct()
+        .order_by("name")
+    )
+
+
 def club_with_viewer(*, slug: str, viewer: User) -> Club:
     club = _annotate_for_viewer(Club.objects.filter(slug=slug), viewer).first()
     if club is None:

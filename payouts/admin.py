@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from typing import Any
 
 from django.contrib import admin, messages
@@ -12,10 +11,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from clubhouse.errors import ApplicationError
+from payouts import admin_creators as admin_creators  # registers the creator program's pages
 from payouts import ledger, selectors, services
 from payouts.forms import CorrectionForm, CorrectionLineFormSet, TopupBookForm
 from payouts.models import (
@@ -25,8 +24,6 @@ from payouts.models import (
     ClubSubscription,
     ConnectedAccount,
     ConnectedPayout,
-    CreatorApplication,
-    CreatorProgram,
     Discrepancy,
     Entry,
     HandledEvent,
@@ -151,102 +148,6 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
     @admin.display(description="balance (sum of entries)")
     def balance(self, obj: LedgerAccount) -> int:
         return ledger.account_balance(obj)
-
-
-@admin.register(CreatorApplication)
-class CreatorApplicationAdmin(admin.ModelAdmin):
-    list_display = ["user", "status", "source", "followers", "rooms_hosted_30d",
-                    "listeners_reached_30d", "created"]  # fmt: skip
-    list_filter = ["status", "source"]
-    fields = ["user", "status", "source", "pitch", "review_note", "reviewed_by", "reviewed_at"]
-    readonly_fields = ["user", "status", "source", "pitch", "reviewed_by", "reviewed_at"]
-    actions = ["approve_send_money", "approve_with_stipend", "reject"]
-
-    # "Add" is how staff nominate someone: pick the member, write why; the service does the rest.
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return ["user", "pitch"] if obj is None else self.fields
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [] if obj is None else list(self.readonly_fields)
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        if change:
-            # Only the review note is editable; the status moves through the actions.
-            CreatorApplication.objects.filter(pk=obj.pk).update(review_note=obj.review_note)
-            return
-        staff: Any = request.user
-        created = services.creator_nominate(staff=staff, user=obj.user, note=obj.pitch)
-        obj.pk = created.pk
-
-    def followers(self, obj: CreatorApplication) -> int:
-        return selectors.user_followers_count(obj.user)
-
-    def rooms_hosted_30d(self, obj: CreatorApplication) -> int:
-        return selectors.user_rooms_hosted_last_30_days(obj.user)
-
-    def listeners_reached_30d(self, obj: CreatorApplication) -> int:
-        return selectors.user_listeners_reached_last_30_days(obj.user)
-
-    def _each(self, request: HttpRequest, queryset: QuerySet, fn: Any) -> None:
-        for application in queryset:
-            try:
-                fn(application)
-            except ApplicationError as exc:
-                self.message_user(request, f"{application}: {exc.message}", messages.ERROR)
-
-    @admin.action(description="Approve: Send Money only (note from the review note)")
-    def approve_send_money(self, request: HttpRequest, queryset: QuerySet) -> None:
-        reviewer: Any = request.user
-        self._each(
-            request,
-            queryset,
-            lambda a: services.creator_application_approve(
-                application=a, reviewer=reviewer, note=a.review_note
-            ),
-        )
-
-    @admin.action(description="Approve: Send Money + default stipend for 3 months from next month")
-    def approve_with_stipend(self, request: HttpRequest, queryset: QuerySet) -> None:
-        reviewer: Any = request.user
-        start = _next_month(timezone.now().date())
-        end = _next_month(_next_month(start))
-        self._each(
-            request,
-            queryset,
-            lambda a: services.creator_application_approve(
-                application=a,
-                reviewer=reviewer,
-                note=a.review_note,
-                stipend_start_month=start,
-                stipend_end_month=end,
-            ),
-        )
-
-    @admin.action(description="Reject (note from the review note)")
-    def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
-        reviewer: Any = request.user
-        self._each(
-            request,
-            queryset,
-            lambda a: services.creator_application_reject(
-                application=a, reviewer=reviewer, note=a.review_note
-            ),
-        )
-
-
-def _next_month(day: date) -> date:
-    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
-
-
-@admin.register(CreatorProgram)
-class CreatorProgramAdmin(admin.ModelAdmin):
-    list_display = ["user", "send_money_enabled", "stipend_amount", "stipend_currency",
-                    "stipend_start_month", "stipend_end_month", "active"]  # fmt: skip
-    list_filter = ["send_money_enabled", "active"]
-    readonly_fields = ["user", "application"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # programs come from approved applications
 
 
 @admin.register(ConnectedAccount)

@@ -7,15 +7,22 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Sum, When
 from django.utils import timezone
 from djstripe.models import Event, WebhookEventTrigger
 
-from accounts.selectors import person_ref, user_follower_ids
+from accounts.selectors import (
+    person_ref,
+    user_blocked_by_count,
+    user_follower_ids,
+    user_reports_received_counts,
+)
 from clubhouse.attention import Attention
-from clubs.selectors import club_premium_access
+from clubhouse.money import Money
+from clubs.selectors import club_premium_access, clubs_led_by
 from payouts import conf, ledger, ticket_selectors
 from payouts.models import (
+    AuditEntry,
     ChargeRefund,
     ClubSubscription,
     ConnectedAccount,
@@ -66,6 +73,66 @@ def creator_audience(user: User) -> dict[str, int]:
         "rooms_hosted_30d": user_rooms_hosted_last_30_days(user),
         "listeners_reached_30d": user_listeners_reached_last_30_days(user),
     }
+
+
+def creator_applicant_profile(user: User) -> dict[str, Any]:
+    """Who an applicant (or a creator) is, as staff review them: the profile, the audience
+    over 30 and 90 days, tips received, reports and blocks against them, clubs they lead.
+    Each figure comes from the app that owns it, through its selectors."""
+    tips = (
+        Tip.objects.filter(creator=user, status=Tip.Status.SUCCEEDED)
+        .values("currency")
+        .annotate(count=Count("id"), total=Sum("amount"))
+        .order_by("currency")
+    )
+    return {
+        "user": user,
+        "followers": user_followers_count(user),
+        "rooms_hosted": {d: room_selectors.rooms_hosted_count(user=user, days=d) for d in (30, 90)},
+        "listeners_reached": {
+            d: room_selectors.listeners_reached_count(user=user, days=d) for d in (30, 90)
+        },
+        "tips_received": [
+            {
+                "currency": t["currency"],
+                "count": int(t["count"]),
+                "total": int(t["total"]),
+                "money": Money(int(t["total"]), t["currency"]),
+            }
+            for t in tips
+        ],
+        "reports": user_reports_received_counts(user),
+        "blocked_by": user_blocked_by_count(user),
+        "clubs_led": clubs_led_by(user=user),
+        "applications": list(CreatorApplication.objects.filter(user=user).order_by("-created")),
+    }
+
+
+def creator_application_latest(user: User) -> CreatorApplication | None:
+    """The member's newest application to the creator program (their status page)."""
+    return CreatorApplication.objects.filter(user=user).order_by("-created", "-pk").first()
+
+
+def creator_program_audit(program: CreatorProgram) -> QuerySet[AuditEntry]:
+    """What staff did to a program and to the applications behind it, newest first."""
+    applications = CreatorApplication.objects.filter(user_id=program.user_id)
+    ids = [str(pk) for pk in applications.values_list("pk", flat=True)]
+    return (
+        AuditEntry.objects.filter(
+            Q(subject_type="CreatorProgram", subject_id=str(program.pk))
+            | Q(subject_type="CreatorApplication", subject_id__in=ids)
+        )
+        .select_related("actor")
+        .order_by("-created", "-pk")
+    )
+
+
+def creator_application_audit(application: CreatorApplication) -> QuerySet[AuditEntry]:
+    return (
+        AuditEntry.objects.filter(subject_type="CreatorApplication", subject_id=str(application.pk))
+        .select_related("actor")
+        .order_by("-created", "-pk")
+    )
 
 
 def users_shared_room_recently(a: User, b: User, *, days: int = 10) -> bool:
@@ -220,18 +287,57 @@ def stipend_payments_needing_attention(now: Any = None) -> QuerySet[StipendPayme
     )
 
 
+def _stipend_due_q(month: date) -> Q:
+    """The program's terms cover `month` (CreatorProgram's docstring): within its months and
+    not paused. The amount is checked separately (it may change from a month on)."""
+    paused = Q(stipend_paused_from__lte=month) & (
+        Q(stipend_resumes_month__isnull=True) | Q(stipend_resumes_month__gt=month)
+    )
+    return (
+        Q(stipend_start_month__lte=month)
+        & (Q(stipend_end_month__isnull=True) | Q(stipend_end_month__gte=month))
+        & ~paused
+    )
+
+
 def creators_due_stipend(month: date) -> QuerySet[CreatorProgram]:
+    """Programs owed `month`'s stipend, annotated with the amount and currency in force that
+    month (`due_amount`, `due_currency`)."""
+    takes_next = Q(stipend_next_from__isnull=False, stipend_next_from__lte=month)
     return (
         CreatorProgram.objects.filter(
+            _stipend_due_q(month),
             active=True,
-            stipend_amount__gt=0,
-            stipend_start_month__lte=month,
-            stipend_end_month__gte=month,
             user__connected_account__transfers_active=True,
         )
+        .annotate(
+            due_amount=Case(
+                When(takes_next, then=F("stipend_next_amount")), default=F("stipend_amount")
+            ),
+            due_currency=Case(
+                When(takes_next, then=F("stipend_next_currency")), default=F("stipend_currency")
+            ),
+        )
+        .filter(due_amount__gt=0)
         .select_related("user__connected_account")
         .order_by("user_id")
     )
+
+
+def program_stipend_for_month(program: CreatorProgram, month: date) -> tuple[int, str] | None:
+    """The stipend `program`'s terms give for `month` (amount, currency), or None: the same
+    rule as `creators_due_stipend`, for one program already in memory (staff's pages)."""
+    start, end = program.stipend_start_month, program.stipend_end_month
+    if not program.active or start is None or start > month or (end and end < month):
+        return None
+    paused_from, resumes = program.stipend_paused_from, program.stipend_resumes_month
+    if paused_from and paused_from <= month and (resumes is None or resumes > month):
+        return None
+    if program.stipend_next_from and program.stipend_next_from <= month:
+        amount, currency = program.stipend_next_amount or 0, program.stipend_next_currency
+    else:
+        amount, currency = program.stipend_amount, program.stipend_currency
+    return (amount, currency) if amount > 0 else None
 
 
 def platform_balance(currency: str) -> int:

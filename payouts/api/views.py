@@ -19,8 +19,8 @@ from clubhouse.api import currency_field
 from clubhouse.api_schema import results
 from clubhouse.errors import InvalidInput
 from clubhouse.money import Money
-from payouts import fees, services
-from payouts.models import PaymentCustomer, Tip
+from payouts import fees, selectors, services
+from payouts.models import CreatorApplication, PaymentCustomer, Tip
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -186,8 +186,89 @@ class CreatorApplicationInput(serializers.Serializer):
     pitch = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
+class CreatorApplicationOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=CreatorApplication.Status.choices)
+    # A field named like DRF's own `Field.source` attribute: fine at run time, not to the stubs.
+    source = serializers.ChoiceField(choices=CreatorApplication.Source.choices)  # type: ignore[assignment]
+    created = serializers.DateTimeField()
+    reviewed_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField(
+        allow_blank=True, help_text="Why it was rejected (empty unless rejected)."
+    )
+
+
+class CreatorProgramOut(serializers.Serializer):
+    send_money_enabled = serializers.BooleanField()
+    stipend_amount = serializers.IntegerField(help_text="minor units a month; 0: no stipend")
+    stipend_currency = serializers.CharField()
+    stipend_start_month = serializers.CharField(allow_null=True, help_text="YYYY-MM")
+    stipend_end_month = serializers.CharField(
+        allow_null=True, help_text="YYYY-MM; null with a start month: until ended"
+    )
+    stipend_next = serializers.DictField(
+        allow_null=True, help_text="A change staff made: {amount, currency, from (YYYY-MM)}"
+    )
+    stipend_paused_from = serializers.CharField(allow_null=True, help_text="YYYY-MM")
+    stipend_resumes_month = serializers.CharField(allow_null=True, help_text="YYYY-MM")
+
+
+class CreatorApplicationStatusOut(serializers.Serializer):
+    application = CreatorApplicationOut(allow_null=True, help_text="the newest application")
+    program = CreatorProgramOut(allow_null=True)
+
+
+def _month(day: Any) -> str | None:
+    return f"{day:%Y-%m}" if day else None
+
+
+def _application_status(user: Any) -> dict[str, Any]:
+    app = selectors.creator_application_latest(user)
+    program = selectors.creator_program_get(user)
+    return {
+        "application": None
+        if app is None
+        else {
+            "id": app.pk,
+            "status": app.status,
+            "source": app.source,
+            "created": app.created,
+            "reviewed_at": app.reviewed_at,
+            "reason": app.decision_reason if app.status == "rejected" else "",
+        },
+        "program": None
+        if program is None
+        else {
+            "send_money_enabled": program.send_money_enabled,
+            "stipend_amount": program.stipend_amount,
+            "stipend_currency": program.stipend_currency,
+            "stipend_start_month": _month(program.stipend_start_month),
+            "stipend_end_month": _month(program.stipend_end_month),
+            "stipend_next": None
+            if program.stipend_next_from is None
+            else {
+                "amount": program.stipend_next_amount,
+                "currency": program.stipend_next_currency,
+                "from": _month(program.stipend_next_from),
+            },
+            "stipend_paused_from": _month(program.stipend_paused_from),
+            "stipend_resumes_month": _month(program.stipend_resumes_month),
+        },
+    }
+
+
 class CreatorApplicationView(APIView):
     permission_classes = [IsMember]
+
+    @extend_schema(
+        operation_id="payouts_creator_application_status",
+        request=None,
+        responses=CreatorApplicationStatusOut,
+    )
+    def get(self, request: Request) -> Response:
+        """The member's newest application (with the reason when rejected) and their program's
+        terms when they are a creator."""
+        return Response(CreatorApplicationStatusOut(_application_status(request.user)).data)
 
     @extend_schema(
         operation_id="payouts_creator_apply",

@@ -38,7 +38,12 @@ class CreatorApplication(models.Model):
     nominated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    review_note = models.TextField(blank=True)
+    review_note = models.TextField(
+        blank=True, help_text="Staff's own note; the applicant never sees it."
+    )
+    decision_reason = models.TextField(
+        blank=True, help_text="Why it was rejected, as the applicant reads it (notice and status)."
+    )
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -60,7 +65,15 @@ class CreatorApplication(models.Model):
 
 
 class CreatorProgram(models.Model):
-    """What an approved creator gets. Exists only for approved creators."""
+    """What an approved creator gets. Exists only for approved creators.
+
+    The stipend is due for a month when the month is within [start, end] (no end: until
+    ended), not paused, and the amount in force that month is positive. Staff's changes take
+    effect next month (payouts/services/programs.py): a new amount or currency waits in the
+    `stipend_next_*` fields until `stipend_next_from`; a pause runs from `stipend_paused_from`
+    until `stipend_resumes_month` (exclusive; none: until resumed). So a month whose run has
+    begun is paid on the terms it began with, whatever staff change meanwhile.
+    """
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="creator_program"
@@ -72,7 +85,16 @@ class CreatorProgram(models.Model):
     stipend_amount = models.BigIntegerField(default=0, help_text="Minor units; 0 = no stipend.")
     stipend_currency = models.CharField(max_length=3, default="USD")
     stipend_start_month = models.DateField(null=True, blank=True, help_text="First day of a month.")
-    stipend_end_month = models.DateField(null=True, blank=True, help_text="First day of a month.")
+    stipend_end_month = models.DateField(
+        null=True, blank=True, help_text="First day of a month; none: until ended."
+    )
+    stipend_next_amount = models.BigIntegerField(null=True, blank=True)
+    stipend_next_currency = models.CharField(max_length=3, blank=True)
+    stipend_next_from = models.DateField(
+        null=True, blank=True, help_text="From this month the next amount and currency apply."
+    )
+    stipend_paused_from = models.DateField(null=True, blank=True)
+    stipend_resumes_month = models.DateField(null=True, blank=True)
     active = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
 
@@ -86,6 +108,10 @@ class CreatorProgram(models.Model):
                 | Q(stipend_end_month__isnull=True)
                 | Q(stipend_end_month__gte=models.F("stipend_start_month")),
                 name="creator_program_stipend_months_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(stipend_next_amount__isnull=True) | Q(stipend_next_amount__gte=0),
+                name="creator_program_next_stipend_non_negative",
             ),
         ]
 

@@ -17,6 +17,7 @@ from payouts.services.creators import (
     creator_application_approve,
     creator_application_reject,
     creator_apply,
+    creator_appoint,
     creator_nominate,
 )
 from payouts.services.funding import topup_book, topup_book_from_provider, topup_reverse
@@ -30,6 +31,14 @@ from payouts.services.memberships import (
     club_subscription_sync,
     membership_invoice_failed,
     membership_invoice_paid,
+)
+from payouts.services.programs import (
+    StipendTerms,
+    creator_program_stipend_end,
+    creator_program_stipend_pause,
+    creator_program_stipend_resume,
+    creator_program_terms_change,
+    stipend_terms_clean,
 )
 from payouts.services.stipends import (
     stipend_failures_report,
@@ -54,6 +63,7 @@ from payouts.services.tips import (
 __all__ = [
     "CorrectionLine",
     "PaymentMethodRequired",
+    "StipendTerms",
     "charges",
     "club_plan_disable",
     "club_plan_set",
@@ -70,7 +80,12 @@ __all__ = [
     "creator_application_approve",
     "creator_application_reject",
     "creator_apply",
+    "creator_appoint",
     "creator_nominate",
+    "creator_program_stipend_end",
+    "creator_program_stipend_pause",
+    "creator_program_stipend_resume",
+    "creator_program_terms_change",
     "membership_invoice_failed",
     "membership_invoice_paid",
     "payment_customer_ensure",
@@ -82,6 +97,7 @@ __all__ = [
     "stipend_pay",
     "stipend_retry",
     "stipend_run_month",
+    "stipend_terms_clean",
     "stipends_pay_due",
     "stipends_sweep",
     "tickets",

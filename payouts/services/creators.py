@@ -9,11 +9,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.services import NotificationKind, notification_create
-from clubhouse.errors import Conflict, PermissionDenied
+from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from payouts import conf
 from payouts.audit import audit, require_transition
 from payouts.models import ConnectedAccount, CreatorApplication, CreatorProgram
 from payouts.provider import get_provider, provider_is_standin
+from payouts.services.programs import program_terms_describe, stipend_terms_clean
 from payouts.setup import standin_connected_account
 
 if TYPE_CHECKING:
@@ -76,6 +77,16 @@ def creator_application_approve(
     stipend_start_month: date | None = None,
     stipend_end_month: date | None = None,
 ) -> CreatorProgram:
+    """Approve with the program's terms: Send Money on or off and, with a first month, a
+    monthly stipend (the default amount unless given) until the last month, or until staff
+    end it when there is none. Terms that are not valid are refused before anything changes;
+    approving an approved application again returns its program."""
+    terms = stipend_terms_clean(
+        amount=stipend_amount if stipend_amount is not None else conf.stipend_default_amount(),
+        currency=stipend_currency or conf.stipend_default_currency(),
+        start_month=stipend_start_month,
+        end_month=stipend_end_month,
+    )
     with transaction.atomic():
         app = CreatorApplication.objects.select_for_update().get(pk=application.pk)
         if app.status == CreatorApplication.Status.APPROVED:
@@ -85,39 +96,61 @@ def creator_application_approve(
         app.status = CreatorApplication.Status.APPROVED
         app.review_note, app.reviewed_by, app.reviewed_at = note, reviewer, timezone.now()
         app.save(update_fields=["status", "review_note", "reviewed_by", "reviewed_at"])
-        start = stipend_start_month.replace(day=1) if stipend_start_month else None
-        end = (stipend_end_month or stipend_start_month or None) if start else None
         program, _ = CreatorProgram.objects.update_or_create(
             user_id=app.user_id,
             defaults={
                 "application": app,
                 "active": True,
                 "send_money_enabled": send_money_enabled,
-                "stipend_amount": (
-                    (
-                        stipend_amount
-                        if stipend_amount is not None
-                        else conf.stipend_default_amount()
-                    )
-                    if start
-                    else 0
-                ),
-                "stipend_currency": (stipend_currency or conf.stipend_default_currency()).upper(),
-                "stipend_start_month": start,
-                "stipend_end_month": end.replace(day=1) if end else None,
+                "stipend_amount": terms.amount,
+                "stipend_currency": terms.currency,
+                "stipend_start_month": terms.start_month,
+                "stipend_end_month": terms.end_month,
+                "stipend_next_amount": None,
+                "stipend_next_currency": "",
+                "stipend_next_from": None,
+                "stipend_paused_from": None,
+                "stipend_resumes_month": None,
             },
         )
-        audit(
-            app, "approved", from_status=previous, to_status=app.status, actor=reviewer, note=note
-        )
-        terms = program
-        transaction.on_commit(lambda: _notify_applicant(app, terms))
+        audit(app, "approved", from_status=previous, to_status=app.status, actor=reviewer,
+              note=f"{note}\nterms: {program_terms_describe(program)}".strip())  # fmt: skip
+        terms_now = program
+        transaction.on_commit(lambda: _notify_applicant(app, terms_now))
     return program
 
 
+def creator_appoint(
+    *,
+    staff: User,
+    user: User,
+    note: str = "",
+    send_money_enabled: bool = True,
+    stipend_amount: int | None = None,
+    stipend_currency: str | None = None,
+    stipend_start_month: date | None = None,
+    stipend_end_month: date | None = None,
+) -> CreatorProgram:
+    """Staff make a member a creator who never applied: a nomination, approved at once with
+    its terms, in one transaction (bad terms leave no nomination behind)."""
+    with transaction.atomic():
+        application = creator_nominate(staff=staff, user=user, note=note)
+        return creator_application_approve(
+            application=application,
+            reviewer=staff,
+            note=note,
+            send_money_enabled=send_money_enabled,
+            stipend_amount=stipend_amount,
+            stipend_currency=stipend_currency,
+            stipend_start_month=stipend_start_month,
+            stipend_end_month=stipend_end_month,
+        )
+
+
 def _notify_applicant(app: CreatorApplication, program: CreatorProgram | None) -> None:
-    """The applicant learns the outcome of the review (the application page promises it). The
-    review note is staff's and stays in admin."""
+    """The applicant learns the outcome of the review (the application page promises it), with
+    the terms when approved and the reason when rejected. The review note is staff's and stays
+    in admin."""
     data: dict[str, Any] = {"event": f"creator_{app.status}"}
     if program is not None:
         start, end = program.stipend_start_month, program.stipend_end_month
@@ -128,12 +161,21 @@ def _notify_applicant(app: CreatorApplication, program: CreatorProgram | None) -
             stipend_start_month=f"{start:%Y-%m}" if start else None,
             stipend_end_month=f"{end:%Y-%m}" if end else None,
         )
+    elif app.decision_reason:
+        data["reason"] = app.decision_reason
     notification_create(recipient=app.user, kind=NotificationKind.MONEY, data=data)
 
 
 def creator_application_reject(
-    *, application: CreatorApplication, reviewer: User, note: str = ""
+    *, application: CreatorApplication, reviewer: User, reason: str, note: str = ""
 ) -> CreatorApplication:
+    """Reject with a reason the applicant reads (their notice and their application's status);
+    `note` is staff's own. Rejecting a rejected application again changes nothing."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Give the applicant a reason: they read it.",
+                           code="rejection_reason_required",
+                           fields={"reason": ["Give the applicant a reason."]})  # fmt: skip
     with transaction.atomic():
         app = CreatorApplication.objects.select_for_update().get(pk=application.pk)
         if app.status == CreatorApplication.Status.REJECTED:
@@ -142,10 +184,11 @@ def creator_application_reject(
         previous = app.status
         app.status = CreatorApplication.Status.REJECTED
         app.review_note, app.reviewed_by, app.reviewed_at = note, reviewer, timezone.now()
-        app.save(update_fields=["status", "review_note", "reviewed_by", "reviewed_at"])
-        audit(
-            app, "rejected", from_status=previous, to_status=app.status, actor=reviewer, note=note
-        )
+        app.decision_reason = reason
+        app.save(update_fields=["status", "review_note", "decision_reason", "reviewed_by",
+                                "reviewed_at"])  # fmt: skip
+        audit(app, "rejected", from_status=previous, to_status=app.status, actor=reviewer,
+              note=f"reason: {reason}" + (f"\nnote: {note}" if note else ""))  # fmt: skip
         transaction.on_commit(lambda: _notify_applicant(app, None))
     return app
 

@@ -111,8 +111,9 @@ def _rows_create(run: StipendRun) -> None:
     racing run inserted first is skipped (the unique constraint); a creator whose data cannot
     make a row is logged and left out, never the others."""
     have = set(run.payments.values_list("creator_id", flat=True))
-    due = selectors.creators_due_stipend(run.month).values_list(
-        "user_id", "stipend_amount", "stipend_currency",
+    programs: Any = selectors.creators_due_stipend(run.month)  # annotated: the stubs cannot see it
+    due = programs.values_list(
+        "user_id", "due_amount", "due_currency",
         "user__connected_account__stripe_account_id",
     )  # fmt: skip
     rows = []

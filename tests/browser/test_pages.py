@@ -328,7 +328,7 @@ def test_wallet_and_creator_application(
     page.get_by_role("link", name="Apply to the creator program").click()
     page.get_by_label("Your pitch").fill("I host a weekly show about old machines.")
     page.get_by_role("button", name="Apply").click()
-    expect(page.get_by_text("Application received.")).to_be_visible()
+    expect(page.get_by_text("Your application is waiting for review.")).to_be_visible()
     page.console.assert_clean()
 
 

@@ -68,17 +68,6 @@ def test_every_money_admin_page_renders(staff_client, path: str) -> None:
     assert staff_client.get(f"/admin/payouts/{path}/").status_code == 200
 
 
-def test_staff_nominate_through_the_add_form(staff_client) -> None:
-    user = make_user()
-    response = staff_client.post("/admin/payouts/creatorapplication/add/",
-                                 {"user": user.pk, "pitch": "hosts a great show"})  # fmt: skip
-    assert response.status_code == 302
-    app = CreatorApplication.objects.get(user=user)
-    assert app.source == "nominated"
-    assert app.nominated_by is not None
-    assert app.status == "pending"
-
-
 # --- paid clubs ----------------------------------------------------------------------------
 
 

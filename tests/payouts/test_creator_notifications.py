@@ -40,18 +40,22 @@ def test_an_applicant_is_notified_of_approval_with_the_terms(
     assert "great rooms" not in str(notice.data)  # the review note is staff's
 
 
-def test_an_applicant_is_notified_of_rejection(django_capture_on_commit_callbacks) -> None:
+def test_an_applicant_is_notified_of_rejection_with_the_reason(
+    django_capture_on_commit_callbacks,
+) -> None:
     applicant, staff = make_user(), make_user(is_staff=True)
     application = services.creator_apply(user=applicant)
+    reason = "Host a few more rooms first."
     with django_capture_on_commit_callbacks(execute=True):
         services.creator_application_reject(
-            application=application, reviewer=staff, note="too few rooms yet"
+            application=application, reviewer=staff, reason=reason, note="too few rooms yet"
         )
-        services.creator_application_reject(application=application, reviewer=staff)
+        services.creator_application_reject(application=application, reviewer=staff, reason="x")
     # What the applicant's notifications page reads.
     client = APIClient()
     client.force_login(applicant)
     [notice] = client.get("/api/v1/notifications/").json()["results"]
     assert notice["kind"] == "money"
-    assert notice["data"] == {"event": "creator_rejected"}
+    assert notice["data"] == {"event": "creator_rejected", "reason": reason}
+    assert "too few rooms" not in str(notice["data"])  # the note is staff's
     assert notice["read"] is False

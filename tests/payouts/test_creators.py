@@ -47,7 +47,7 @@ def test_approval_creates_the_program_with_default_stipend_terms_and_an_audit() 
     # approving again is a no-op; rejecting an approved application is refused
     assert services.creator_application_approve(application=app, reviewer=staff).pk == program.pk
     with pytest.raises(Conflict):
-        services.creator_application_reject(application=app, reviewer=staff)
+        services.creator_application_reject(application=app, reviewer=staff, reason="no")
     with pytest.raises(AlreadyCreator):
         services.creator_apply(user=user)
 
@@ -55,10 +55,13 @@ def test_approval_creates_the_program_with_default_stipend_terms_and_an_audit() 
 def test_rejection_keeps_the_note_and_creates_no_program() -> None:
     staff, user = make_user(is_staff=True), make_user()
     app = services.creator_apply(user=user)
-    services.creator_application_reject(application=app, reviewer=staff, note="not yet")
+    services.creator_application_reject(
+        application=app, reviewer=staff, reason="Host a few more rooms.", note="not yet"
+    )
     app.refresh_from_db()
     assert app.status == "rejected"
     assert app.review_note == "not yet"
+    assert app.decision_reason == "Host a few more rooms."
     assert not CreatorProgram.objects.filter(user=user).exists()
     services.creator_apply(user=user)  # may apply again later
 

@@ -54,7 +54,7 @@ def test_applications_wait_until_a_curator_decides() -> None:
     waiting = services.creator_apply(user=UserFactory())
     services.creator_nominate(staff=staff, user=UserFactory())  # staff nominations wait too
     decided = services.creator_apply(user=UserFactory())
-    services.creator_application_reject(application=decided, reviewer=staff)
+    services.creator_application_reject(application=decided, reviewer=staff, reason="Not yet.")
     assert selectors.creator_applications_waiting().count == 2
     services.creator_application_approve(application=waiting, reviewer=staff)
     assert selectors.creator_applications_waiting().count == 1

@@ -79,7 +79,7 @@ def everything_waiting() -> World:
         application = services.creator_apply(user=UserFactory(username=name))
         if name == "applicant_rejected":
             services.creator_application_reject(
-                application=application, reviewer=UserFactory(is_staff=True), note="not yet"
+                application=application, reviewer=UserFactory(is_staff=True), reason="Not yet."
             )
     # This month's stipends: one paid, one refused by Stripe.
     fund()

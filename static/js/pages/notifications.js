@@ -33,7 +33,8 @@ function describe(n) {
       if (d.event === "ticket_paid") return [`Your ticket for “${d.title || "the event"}” is confirmed (${money(d.amount, d.currency)}).`, ticketLink(d)];
       if (d.event === "ticket_failed") return [`Your ticket payment for “${d.title || "the event"}” did not go through. Nothing was charged.`, ticketLink(d)];
       if (d.event === "creator_approved") return [creatorApprovedText(d), "/wallet/"];
-      if (d.event === "creator_rejected") return ["Your creator program application was not approved this time. You can apply again later.", "/creator/apply/"];
+      if (d.event === "creator_rejected") return [`Your creator program application was not approved this time.${d.reason ? ` Why: ${d.reason}` : ""} You can apply again later.`, "/creator/apply/"];
+      if (d.event === "creator_terms_changed") return [CREATOR_CHANGES[d.change] || "Your creator program terms changed.", "/creator/apply/"];
       if (d.event === "stipend_paid") return [`Your ${d.month} creator stipend of ${money(d.amount, d.currency)} is in your balance.`, "/wallet/"];
       // Staff only: a stipend run ended with rows that need them.
       if (d.event === "stipend_run_failures") return [`Stipends ${d.month}: ${d.failed} failed, ${d.unknown} with an unknown outcome. Review and retry in the back office.`, d.url];
@@ -49,10 +50,18 @@ function ticketLink(d) {
 
 function creatorApprovedText(d) {
   const stipend = d.stipend_amount > 0 && d.stipend_start_month
-    ? ` Your stipend of ${money(d.stipend_amount, d.stipend_currency)} a month runs ${d.stipend_start_month} to ${d.stipend_end_month}; connect your payout account in your wallet to receive it.`
+    ? ` Your stipend of ${money(d.stipend_amount, d.stipend_currency)} a month runs from ${d.stipend_start_month} ${d.stipend_end_month ? `to ${d.stipend_end_month}` : "until further notice"}; connect your payout account in your wallet to receive it.`
     : "";
   return `You're in the creator program!${d.send_money ? " Send Money is on for you once your payout account is connected." : ""}${stipend}`;
 }
+
+// Staff's changes to a creator's program (payouts/services/programs.py); each from next month.
+const CREATOR_CHANGES = {
+  terms_changed: "Your creator program terms changed. See your creator page for the new terms.",
+  stipend_paused: "Your creator stipend is paused from next month.",
+  stipend_resumed: "Your creator stipend resumes next month.",
+  stipend_ended: "Your creator stipend ends after this month.",
+};
 
 const COHOST_DONE = { accepted: "accepted to co-host", declined: "declined to co-host" };
 
