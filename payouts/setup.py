@@ -15,6 +15,7 @@ from djstripe.models import Account, APIKey, WebhookEndpoint
 from payouts import conf
 from payouts.ledger import install_database_guards
 from payouts.provider import STANDIN_API_KEY
+from payouts.services.send_money import send_money_flag_ensure
 
 STIPENDS_TASK_NAME = "payouts: stipends (daily: the month's, late onboarders included)"
 # The entry's name and schedule before stipends ran daily (renamed, if staff left it as it was).
@@ -117,6 +118,7 @@ def standin_webhook_endpoint() -> Any:
 def payouts_post_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
     install_database_guards(using)
     ensure_periodic_tasks()
+    send_money_flag_ensure()
 
 
 def standin_connected_account(account_id: str) -> Any:

@@ -31,6 +31,12 @@ from payouts.services.memberships import (
     membership_invoice_failed,
     membership_invoice_paid,
 )
+from payouts.services.send_money import (
+    FEEDBACK_STEPS,
+    creator_send_money_set,
+    send_money_feedback_send,
+    send_money_flag_ensure,
+)
 from payouts.services.stipends import (
     stipend_failures_report,
     stipend_mark_paid,
@@ -52,6 +58,10 @@ from payouts.services.tips import (
 )
 
 __all__ = [
+    "FEEDBACK_STEPS",
+    "creator_send_money_set",
+    "send_money_feedback_send",
+    "send_money_flag_ensure",
     "CorrectionLine",
     "PaymentMethodRequired",
     "charges",
