@@ -240,10 +240,11 @@ def _next_month(day: date) -> date:
 
 @admin.register(CreatorProgram)
 class CreatorProgramAdmin(admin.ModelAdmin):
-    list_display = ["user", "send_money_enabled", "stipend_amount", "stipend_currency",
-                    "stipend_start_month", "stipend_end_month", "active"]  # fmt: skip
-    list_filter = ["send_money_enabled", "active"]
-    readonly_fields = ["user", "application"]
+    list_display = ["user", "send_money_enabled", "creator_send_money_on", "stipend_amount",
+                    "stipend_currency", "stipend_start_month", "stipend_end_month", "active"]  # fmt: skip
+    list_filter = ["send_money_enabled", "creator_send_money_on", "active"]
+    # The creator's own switch is theirs (their settings page); staff's is send_money_enabled.
+    readonly_fields = ["user", "application", "creator_send_money_on"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # programs come from approved applications
