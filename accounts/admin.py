@@ -374,7 +374,8 @@ class FeatureFlagAdmin(admin.ModelAdmin):
         flag = get_object_or_404(FeatureFlag, pk=pk)
         if not self.has_change_permission(request, flag):
             raise PermissionDenied
-        form = CohortAddForm(request.POST or None, request.FILES or None)
+        posted = request.method == "POST"
+        form = CohortAddForm(request.POST if posted else None, request.FILES if posted else None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             actor = request.user  # type: ignore[assignment]
