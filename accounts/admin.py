@@ -339,7 +339,7 @@ class FeatureCohortMemberInline(admin.TabularInline):
     model = FeatureCohortMember
     extra = 0
     fields = ["user", "source", "note", "added_by", "created"]
-    readonly_fields = fields
+    readonly_fields = ["user", "source", "note", "added_by", "created"]
     can_delete = True
     show_change_link = False
 
@@ -378,7 +378,7 @@ class FeatureFlagAdmin(admin.ModelAdmin):
         form = CohortAddForm(request.POST if posted else None, request.FILES if posted else None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            actor = request.user  # type: ignore[assignment]
+            actor: Any = request.user
             try:
                 if data["usernames"].strip():
                     result = services.feature_cohort_add_csv(

@@ -15,8 +15,8 @@ from djstripe.models import Account, APIKey, WebhookEndpoint
 from accounts.services import feature_flag_ensure
 from payouts import conf
 from payouts.ledger import install_database_guards
-from payouts.selectors import SEND_MONEY_FEATURE
 from payouts.provider import STANDIN_API_KEY
+from payouts.selectors import SEND_MONEY_FEATURE
 
 STIPENDS_TASK_NAME = "payouts: stipends (daily: the month's, late onboarders included)"
 # The entry's name and schedule before stipends ran daily (renamed, if staff left it as it was).

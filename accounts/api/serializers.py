@@ -53,7 +53,7 @@ class ProfileSerializer(serializers.ModelSerializer):
         "not_in_beta (Send Money is a beta and you are not in its group), feature_off."
     )
     send_money_beta = serializers.SerializerMethodField(
-        help_text="Send Money is a beta for you: label it \"Beta\" and offer feedback."
+        help_text='Send Money is a beta for you: label it "Beta" and offer feedback.'
     )
 
     class Meta:

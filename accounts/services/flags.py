@@ -70,7 +70,7 @@ def feature_cohort_add(
         flag = FeatureFlag.objects.select_for_update().get(pk=flag.pk)
         present = set(flag.members.values_list("user_id", flat=True))
         room = None if flag.cohort_cap is None else max(flag.cohort_cap - len(present), 0)
-        rows = []
+        rows: list[FeatureCohortMember] = []
         for user in users:
             if user.pk in present:
                 result.already.append(user.username)
@@ -114,11 +114,11 @@ def feature_cohort_add_csv(
     users: list[User] = []
     unknown: list[str] = []
     for name in names:
-        user = found.get(name.lower())
-        if user is None:
+        match = found.get(name.lower())
+        if match is None:
             unknown.append(name)
-        elif user not in users:
-            users.append(user)
+        elif match not in users:
+            users.append(match)
     result = feature_cohort_add(flag=flag, users=users, source=FeatureCohortMember.Source.CSV,
                                 note=filename, actor=actor)  # fmt: skip
     result.unknown = unknown

@@ -37,7 +37,9 @@ class SendMoneyFeedbackOut(serializers.Serializer):
     rating = serializers.IntegerField()
     text = serializers.CharField()
     status = serializers.CharField(help_text="new, read or answered")
-    context = serializers.DictField(help_text="attached automatically: tip, step, error code")
+    context = serializers.DictField(  # type: ignore[assignment]
+        help_text="attached automatically: tip, step, error code"
+    )
     created = serializers.DateTimeField()
 
 

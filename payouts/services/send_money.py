@@ -40,9 +40,7 @@ def creator_send_money_set(*, user: User, on: bool) -> CreatorProgram:
     """The creator turns Send Money on or off for themselves. Staff's `send_money_enabled`
     still forces it off; this switch cannot turn it back on. Idempotent."""
     with transaction.atomic():
-        program = (
-            CreatorProgram.objects.select_for_update().filter(user=user, active=True).first()
-        )
+        program = CreatorProgram.objects.select_for_update().filter(user=user, active=True).first()
         if program is None:
             raise SendMoneyNotInProgram("Only creators in the program can receive money.")
         if program.creator_send_money_on == on:

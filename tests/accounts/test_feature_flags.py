@@ -3,8 +3,7 @@ staff fill the cohort one by one, from a CSV file or by a rule, and answer feedb
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core import mail
@@ -81,8 +80,8 @@ def test_a_csv_that_is_not_text_or_names_nobody_is_refused(flag) -> None:
 
 
 def test_the_joined_before_rule_adds_the_older_members_only(flag) -> None:
-    old = UserFactory(joined_at=datetime(2025, 1, 5, tzinfo=dt_timezone.utc))
-    new = UserFactory(joined_at=datetime(2026, 6, 1, tzinfo=dt_timezone.utc))
+    old = UserFactory(joined_at=datetime(2025, 1, 5, tzinfo=UTC))
+    new = UserFactory(joined_at=datetime(2026, 6, 1, tzinfo=UTC))
     result = services.feature_cohort_add_by_rule(flag=flag, rule="joined_before",
                                                  on=date(2026, 1, 1))  # fmt: skip
     assert result.added == [old.username]
@@ -130,7 +129,9 @@ def test_triage_new_read_answered_by_notification(flag) -> None:
     assert feedback.status == "answered"
 
 
-def test_an_answer_by_email_is_mailed_after_commit(flag, django_capture_on_commit_callbacks) -> None:
+def test_an_answer_by_email_is_mailed_after_commit(
+    flag, django_capture_on_commit_callbacks
+) -> None:
     feedback = _feedback(flag, UserFactory(email="ann@example.test"))
     with django_capture_on_commit_callbacks(execute=True):
         services.feature_feedback_reply(feedback=feedback, actor=UserFactory(is_staff=True),

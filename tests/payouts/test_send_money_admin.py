@@ -3,8 +3,7 @@ cap), and the feedback (triage, answers, counts per week)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 import pytest
 from django.core import mail
@@ -82,7 +81,7 @@ def test_staff_upload_a_csv_and_learn_who_was_unknown_or_over_the_cap(staff_clie
 def test_staff_add_by_rule_members_who_joined_before_a_date(staff_client, flag) -> None:
     early, late = make_user(), make_user()
     type(early).objects.filter(pk=early.pk).update(joined_at=datetime(2024, 3, 1,
-                                                                      tzinfo=dt_timezone.utc))  # fmt: skip
+                                                                      tzinfo=UTC))  # fmt: skip
     response = staff_client.post(_add_url(flag), {"rule": "joined_before", "on": "2025-01-01"})
     assert response.status_code == 302
     assert list(flag.members.values_list("user_id", flat=True)) == [early.pk]

@@ -85,7 +85,11 @@ def test_the_api_refuses_with_the_error_envelope(beta, pair, api_client) -> None
 
 def _profile(api_client, viewer, user) -> dict:
     api_client.force_authenticate(viewer)
-    url = reverse("api:me") if viewer.pk == user.pk else reverse("api:user-detail", args=[user.username])
+    url = (
+        reverse("api:me")
+        if viewer.pk == user.pk
+        else reverse("api:user-detail", args=[user.username])
+    )
     response = api_client.get(url)
     assert response.status_code == 200
     return response.json()
@@ -164,7 +168,9 @@ def test_someone_outside_the_program_has_no_switch(api_client) -> None:
     user = make_user()
     api_client.force_authenticate(user)
     assert api_client.get(reverse("api:payouts-creator-send-money")).json() == {"in_program": False}
-    response = api_client.put(reverse("api:payouts-creator-send-money"), {"on": True}, format="json")
+    response = api_client.put(
+        reverse("api:payouts-creator-send-money"), {"on": True}, format="json"
+    )
     assert (response.status_code, response.json()["error"]["code"]) == (403, "not_a_creator")
 
 
