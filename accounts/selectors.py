@@ -424,6 +424,14 @@ def feature_access(key: str, user: Any) -> FeatureAccess:
     return FeatureAccess(allowed=False, reason="not_in_beta")
 
 
+def members_joined_before(on: date | None) -> QuerySet[User, int]:
+    """The members who joined before `on` (a beta cohort rule, registered at ready())."""
+    assert on is not None  # the rule says it needs a date; the service checks
+    return User.objects.filter(status=User.Status.MEMBER, joined_at__date__lt=on).values_list(
+        "pk", flat=True
+    )
+
+
 def feature_cohort_size(flag: FeatureFlag) -> int:
     return flag.members.count()
 

@@ -146,15 +146,6 @@ def feature_cohort_add_by_rule(
                               note=note, actor=actor)  # fmt: skip
 
 
-def members_joined_before(on: date | None) -> list[int]:
-    assert on is not None
-    return list(
-        User.objects.filter(status=User.Status.MEMBER, joined_at__date__lt=on).values_list(
-            "pk", flat=True
-        )
-    )
-
-
 # --- feedback ---------------------------------------------------------------------------------
 
 
