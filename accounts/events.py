@@ -24,7 +24,7 @@ it reaches them through hooks they register at start-up (`AppConfig.ready`):
   moderates (the rule in rooms/rules.py that bars their entry).
 - `PROFILE_SECTIONS`: name → `section(user=...)`; the profile page (`accounts.views.profile`)
   adds each value to its template context under its name (clubs: `clubs`, the clubs the person
-  belongs to; payouts: `can_receive_money`, whether the page offers "Send money").
+  belongs to).
 - `PROFILE_VIEWER_SECTIONS`: name → `section(user=..., viewer=...)` returning a dict of values
   that depend on who looks (`viewer` may be anonymous); the profile page adds them to its
   context and the REST profile (`accounts.api`) to its body (payouts: `money`, with

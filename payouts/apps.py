@@ -41,7 +41,6 @@ class PayoutsConfig(AppConfig):
             account_events.ACCOUNT_DELETING_HOOKS, payouts_account_deleting
         )
         from payouts.selectors import (
-            creator_can_receive_money,
             creator_send_money_settings,
             payouts_account_export,
             program_creator_follower_ids,
@@ -59,9 +58,9 @@ class PayoutsConfig(AppConfig):
         )
 
         account_events.ACCOUNT_EXPORT_SECTIONS["money"] = payouts_account_export
-        # The profile page offers "Send money" (the tip API still checks everything).
-        account_events.PROFILE_SECTIONS["can_receive_money"] = creator_can_receive_money
-        # ...and, for whoever looks, whether they may send (the Send Money beta) and why not.
+        # The profile (page and API) says, for whoever looks, whether the person can receive
+        # money and whether the viewer may send it (the Send Money beta), and why not; the tip
+        # service still checks everything.
         account_events.PROFILE_VIEWER_SECTIONS["money"] = send_money_for_profile
         account_events.SETTINGS_SECTIONS["send_money"] = creator_send_money_settings
         account_events.FEATURE_COHORT_RULES["followers_of_program_creators"] = (
