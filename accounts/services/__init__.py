@@ -7,7 +7,6 @@ A package by topic; everything is re-exported here, so `from accounts import ser
 from accounts.services.deletion import account_delete, account_delete_by_self
 from accounts.services.flags import (
     CohortAddResult,
-    FeatureUnavailable,
     feature_cohort_add,
     feature_cohort_add_by_rule,
     feature_cohort_add_csv,
@@ -69,7 +68,6 @@ __all__ = [
     "ApplicationError",
     "CohortAddResult",
     "Conflict",
-    "FeatureUnavailable",
     "InvalidInput",
     "InvitationExpired",
     "InvitationInvalid",

@@ -23,11 +23,7 @@ from django.utils import timezone
 from accounts import events
 from accounts.models import FeatureCohortMember, FeatureFeedback, FeatureFlag, Notification, User
 from accounts.services.notifications import notification_create
-from clubhouse.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-
-
-class FeatureUnavailable(PermissionDenied):
-    code = "feature_unavailable"
+from clubhouse.errors import Conflict, InvalidInput, NotFound
 
 
 @dataclass
@@ -138,7 +134,7 @@ def feature_cohort_add_by_rule(
                            fields={"on": ["required"]})  # fmt: skip
     users = list(
         User.objects.filter(
-            pk__in=list(cohort_rule.user_ids(on)), is_active=True, status=User.Status.MEMBER
+            pk__in=cohort_rule.user_ids(on), is_active=True, status=User.Status.MEMBER
         ).order_by("joined_at", "pk")
     )
     note = f"{cohort_rule.label}{f' {on.isoformat()}' if on else ''}"
