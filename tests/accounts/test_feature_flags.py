@@ -3,10 +3,12 @@ staff fill the cohort one by one, from a CSV file or by a rule, and answer feedb
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.utils import timezone
 
 from accounts import selectors, services
@@ -159,3 +161,31 @@ def test_weekly_counts_group_feedback_by_week(flag) -> None:
                                                                    ("rockets", 1, 1)]  # fmt: skip
     assert rows[0]["average_rating"] == 4.0
     assert rows[0]["week"] > rows[1]["week"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_staff_adding_at_once_never_pass_the_cap() -> None:
+    """Each addition locks the flag row: with one place left and six people added from six
+    connections at once, exactly one gets in."""
+    flag = FeatureFlag.objects.create(key="rockets", name="Rockets", cohort_cap=1)
+    people = [UserFactory() for _ in range(6)]
+    barrier = threading.Barrier(len(people))
+    errors: list[BaseException] = []
+
+    def add(user: User) -> None:
+        try:
+            barrier.wait(timeout=60)
+            services.feature_cohort_add(flag=flag, users=[user])
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=add, args=(user,)) for user in people]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert FeatureCohortMember.objects.filter(flag=flag).count() == 1
