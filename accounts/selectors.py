@@ -354,6 +354,21 @@ def account_export(user: User) -> dict[str, Any]:
             }
             for r in user.reports_made.select_related("reported")
         ],
+        "beta_features": list(
+            FeatureCohortMember.objects.filter(user=user).values_list("flag__key", flat=True)
+        ),
+        "feature_feedback": [
+            {
+                "feature": f.flag.key,
+                "rating": f.rating,
+                "text": f.text,
+                "context": f.context,
+                "status": f.status,
+                "reply": f.reply,
+                "created": _when(f.created),
+            }
+            for f in FeatureFeedback.objects.filter(user=user).select_related("flag")
+        ],
     }
     for name, section in sorted(events.ACCOUNT_EXPORT_SECTIONS.items()):
         data[name] = section(user=user)

@@ -329,6 +329,10 @@ class AccountExportSerializer(serializers.Serializer):
     waitlist_vouches = serializers.ListField(child=serializers.DictField())
     notifications = serializers.ListField(child=serializers.DictField())
     reports_made = serializers.ListField(child=serializers.DictField())
+    beta_features = serializers.ListField(
+        child=serializers.CharField(), help_text="the features whose beta cohort you are in"
+    )
+    feature_feedback = serializers.ListField(child=serializers.DictField())
     rooms = serializers.DictField()
     clubs = serializers.DictField()
     money = serializers.DictField()

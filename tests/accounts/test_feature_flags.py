@@ -189,3 +189,17 @@ def test_two_staff_adding_at_once_never_pass_the_cap() -> None:
         t.join(timeout=120)
     assert errors == []
     assert FeatureCohortMember.objects.filter(flag=flag).count() == 1
+
+
+def test_the_export_lists_cohorts_and_feedback_and_deletion_removes_them(flag) -> None:
+    person = UserFactory()
+    services.feature_cohort_add(flag=flag, users=[person])
+    _feedback(flag, person, rating=5)
+    data = selectors.account_export(person)
+    assert data["beta_features"] == ["rockets"]
+    assert [(f["feature"], f["rating"], f["text"]) for f in data["feature_feedback"]] == [
+        ("rockets", 5, "works")
+    ]
+    services.account_delete(user=person, actor=person, reason="self")
+    assert not FeatureCohortMember.objects.filter(user=person).exists()
+    assert not FeatureFeedback.objects.filter(user=person).exists()
