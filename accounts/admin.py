@@ -9,16 +9,22 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm
+from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import path
 
-from accounts import services
+from accounts import events, selectors, services
 from accounts.models import (
     AccountEvent,
     Block,
+    FeatureCohortMember,
+    FeatureFeedback,
+    FeatureFlag,
     Follow,
     Invitation,
     InvitationQuotaAward,
@@ -287,3 +293,200 @@ class AccountEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- feature flags, beta cohorts, feedback -----------------------------------------------------
+
+
+class CohortAddForm(forms.Form):
+    """One of three ways to fill a cohort; each goes through its service (the cap holds)."""
+
+    usernames = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One username or e-mail address per line.",
+    )
+    csv_file = forms.FileField(
+        required=False,
+        label="CSV file",
+        help_text="Usernames or e-mail addresses in the first column (a header line is skipped).",
+    )
+    rule = forms.ChoiceField(required=False, choices=())
+    on = forms.DateField(
+        required=False,
+        label="Date",
+        help_text="For a rule that needs one (members who joined before this date).",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        rules = [(name, rule.label) for name, rule in events.FEATURE_COHORT_RULES.items()]
+        self.fields["rule"].choices = [("", "—"), *rules]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        given = [bool(data.get("usernames", "").strip()), bool(data.get("csv_file")),
+                 bool(data.get("rule"))]  # fmt: skip
+        if sum(given) != 1:
+            raise forms.ValidationError("Give usernames, a CSV file, or a rule (one of them).")
+        return data
+
+
+class FeatureCohortMemberInline(admin.TabularInline):
+    """Who is in: added through "Add people" (services, under the cap); removable here."""
+
+    model = FeatureCohortMember
+    extra = 0
+    fields = ["user", "source", "note", "added_by", "created"]
+    readonly_fields = ["user", "source", "note", "added_by", "created"]
+    can_delete = True
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(FeatureFlag)
+class FeatureFlagAdmin(admin.ModelAdmin):
+    list_display = ["key", "name", "enabled", "everyone", "cohort_size", "cohort_cap", "updated"]
+    list_editable = ["enabled", "everyone"]
+    fields = ["key", "name", "enabled", "everyone", "cohort_cap"]
+    inlines = [FeatureCohortMemberInline]
+    change_form_template = "accounts/admin/featureflag_change_form.html"
+
+    @admin.display(description="cohort")
+    def cohort_size(self, obj: FeatureFlag) -> int:
+        return selectors.feature_cohort_size(obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["key"] if obj is not None else []  # the code asks for the key
+
+    def get_urls(self) -> list[Any]:
+        add_people = path(
+            "<int:pk>/cohort/add/",
+            self.admin_site.admin_view(self.cohort_add_view),
+            name="accounts_featureflag_cohort_add",
+        )
+        return [add_people, *super().get_urls()]
+
+    def cohort_add_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        flag = get_object_or_404(FeatureFlag, pk=pk)
+        if not self.has_change_permission(request, flag):
+            raise PermissionDenied
+        posted = request.method == "POST"
+        form = CohortAddForm(request.POST if posted else None, request.FILES if posted else None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            actor: Any = request.user
+            try:
+                if data["usernames"].strip():
+                    result = services.feature_cohort_add_csv(
+                        flag=flag, content=data["usernames"].encode(), filename="typed",
+                        actor=actor,
+                    )  # fmt: skip
+                elif data["csv_file"]:
+                    upload = data["csv_file"]
+                    result = services.feature_cohort_add_csv(
+                        flag=flag, content=upload.read(), filename=upload.name, actor=actor
+                    )
+                else:
+                    result = services.feature_cohort_add_by_rule(
+                        flag=flag, rule=data["rule"], on=data.get("on"), actor=actor
+                    )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                level = messages.WARNING if result.over_cap or result.unknown else messages.SUCCESS
+                self.message_user(request, f"{flag}: {result.summary()}.", level)
+                return redirect("admin:accounts_featureflag_change", flag.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": flag,
+            "title": f"Add people to the {flag} cohort",
+            "form": form,
+            "cohort_size": selectors.feature_cohort_size(flag),
+        }
+        return TemplateResponse(request, "accounts/admin/featureflag_cohort_add.html", context)
+
+
+class FeedbackReplyForm(forms.Form):
+    channel = forms.ChoiceField(choices=FeatureFeedback.Channel.choices, widget=forms.RadioSelect)
+    message = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}))
+
+
+@admin.register(FeatureFeedback)
+class FeatureFeedbackAdmin(admin.ModelAdmin):
+    """Triage: new → read → answered. Answers go by e-mail or notification (services)."""
+
+    list_display = ["created", "flag", "user", "rating", "short_text", "step", "status"]
+    list_filter = ["status", "flag", "rating", "created"]
+    search_fields = ["user__username", "text"]
+    readonly_fields = ["flag", "user", "rating", "text", "context", "status", "reply",
+                       "reply_channel", "replied_by", "replied_at", "read_by", "created"]  # fmt: skip
+    actions = ["mark_read"]
+    change_list_template = "accounts/admin/featurefeedback_change_list.html"
+    change_form_template = "accounts/admin/featurefeedback_change_form.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # feedback comes from the feature
+
+    @admin.display(description="text")
+    def short_text(self, obj: FeatureFeedback) -> str:
+        return obj.text[:80]
+
+    @admin.display(description="step")
+    def step(self, obj: FeatureFeedback) -> str:
+        return str((obj.context or {}).get("step") or "")
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        weekly = selectors.feature_feedback_weekly_counts()
+        return super().changelist_view(request, {**(extra_context or {}), "weekly": weekly})
+
+    @admin.action(description="Mark as read")
+    def mark_read(self, request: HttpRequest, queryset: QuerySet[FeatureFeedback]) -> None:
+        for feedback in queryset:
+            services.feature_feedback_mark_read(feedback=feedback, actor=request.user)  # type: ignore[arg-type]
+        self.message_user(request, f"{queryset.count()} marked as read.", messages.SUCCESS)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        """Opening feedback marks it read; the page has the reply form."""
+        feedback = get_object_or_404(FeatureFeedback, pk=object_id)
+        services.feature_feedback_mark_read(feedback=feedback, actor=request.user)  # type: ignore[arg-type]
+        context = {**(extra_context or {}), "reply_form": FeedbackReplyForm()}
+        return super().change_view(request, object_id, form_url, context)
+
+    def get_urls(self) -> list[Any]:
+        reply = path(
+            "<int:pk>/reply/",
+            self.admin_site.admin_view(self.reply_view),
+            name="accounts_featurefeedback_reply",
+        )
+        return [reply, *super().get_urls()]
+
+    def reply_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        feedback = get_object_or_404(FeatureFeedback, pk=pk)
+        if request.method != "POST" or not self.has_view_permission(request, feedback):
+            raise PermissionDenied
+        form = FeedbackReplyForm(request.POST)
+        if form.is_valid():
+            try:
+                services.feature_feedback_reply(
+                    feedback=feedback,
+                    actor=request.user,  # type: ignore[arg-type]
+                    message=form.cleaned_data["message"],
+                    channel=form.cleaned_data["channel"],
+                )
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                how = dict(FeatureFeedback.Channel.choices)[form.cleaned_data["channel"]]
+                self.message_user(request, f"Answer sent to {feedback.user} by {how.lower()}.",
+                                  messages.SUCCESS)  # fmt: skip
+        else:
+            self.message_user(request, "Choose how to answer and write the answer.",
+                              messages.ERROR)  # fmt: skip
+        return redirect("admin:accounts_featurefeedback_change", feedback.pk)

@@ -24,12 +24,24 @@ it reaches them through hooks they register at start-up (`AppConfig.ready`):
   moderates (the rule in rooms/rules.py that bars their entry).
 - `PROFILE_SECTIONS`: name → `section(user=...)`; the profile page (`accounts.views.profile`)
   adds each value to its template context under its name (clubs: `clubs`, the clubs the person
-  belongs to; payouts: `can_receive_money`, whether the page offers "Send money").
+  belongs to).
+- `PROFILE_VIEWER_SECTIONS`: name → `section(user=..., viewer=...)` returning a dict of values
+  that depend on who looks (`viewer` may be anonymous); the profile page adds them to its
+  context and the REST profile (`accounts.api`) to its body (payouts: `money`, with
+  `can_receive_money`, `receive_money_reason` for the person themselves, `can_send_money`,
+  `send_money_reason`, `send_money_beta`). `SETTINGS_SECTIONS` does the same for the settings
+  page (`section(user=...)`; payouts: the creator's own Send Money switch).
+- `FEATURE_COHORT_RULES`: name → `CohortRule`, the rules staff use to fill a feature's beta
+  cohort in admin (accounts: members who joined before a date; payouts: followers of program
+  creators).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
 from functools import partial
 from typing import Any, Protocol
 
@@ -58,6 +70,27 @@ ACCOUNT_DELETE_GUARDS: list[AccountHook] = []
 ACCOUNT_DELETING_HOOKS: list[AccountHook] = []
 ACCOUNT_EXPORT_SECTIONS: dict[str, AccountHook] = {}
 PROFILE_SECTIONS: dict[str, AccountHook] = {}
+
+
+class ViewerSection(Protocol):
+    def __call__(self, *, user: Any, viewer: Any) -> dict[str, Any]: ...
+
+
+PROFILE_VIEWER_SECTIONS: dict[str, ViewerSection] = {}
+SETTINGS_SECTIONS: dict[str, AccountHook] = {}
+
+
+@dataclass(frozen=True)
+class CohortRule:
+    """A way to fill a cohort: `user_ids(on)` gives the people it picks (`on` is the date the
+    staff member gave, when `needs_date`)."""
+
+    label: str
+    user_ids: Callable[[date | None], Iterable[int]]
+    needs_date: bool = False
+
+
+FEATURE_COHORT_RULES: dict[str, CohortRule] = {}
 
 
 def hook_register(hooks: list[AccountHook], hook: AccountHook) -> None:

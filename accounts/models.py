@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models import F, Q
@@ -118,6 +120,7 @@ class Notification(models.Model):
         EVENT_COHOST = "event_cohost", "Co-hosting an event"
         CLUB = "club", "Club activity"
         MONEY = "money", "Money"
+        FEEDBACK_REPLY = "feedback_reply", "Staff answered your feedback"
 
     recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -296,3 +299,107 @@ class AccountEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.kind}"
+
+
+# --------------------------------------------------------------------------------------------
+# Feature flags and beta cohorts (accounts/services/flags.py writes them; any app reads them
+# through accounts.selectors.feature_access)
+# --------------------------------------------------------------------------------------------
+
+
+class FeatureFlag(models.Model):
+    """A feature that can be switched off, limited to a beta cohort, or open to everyone."""
+
+    key = models.SlugField(max_length=64, unique=True, help_text="The name the code asks for.")
+    name = models.CharField(max_length=100)
+    enabled = models.BooleanField(
+        default=True, help_text="The on/off switch: off, nobody has the feature."
+    )
+    everyone = models.BooleanField(
+        default=False,
+        help_text="On: every member has the feature (the beta is over). Off: only the cohort.",
+    )
+    cohort_cap = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The most people the cohort may hold; empty = no cap."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name or self.key
+
+
+class FeatureCohortMember(models.Model):
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Added by staff"
+        CSV = "csv", "CSV upload"
+        RULE = "rule", "Rule"
+
+    flag = models.ForeignKey(FeatureFlag, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="feature_cohorts")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    note = models.CharField(max_length=200, blank=True, help_text="Which rule or file.")
+    added_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["flag", "user"], name="feature_cohort_member_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.flag}"
+
+
+class FeatureFeedback(models.Model):
+    """What a cohort member says about a beta feature, with the context the client attached."""
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        READ = "read", "Read"
+        ANSWERED = "answered", "Answered"
+
+    TRANSITIONS: ClassVar[dict[str, set[str]]] = {
+        Status.NEW: {Status.READ, Status.ANSWERED},
+        Status.READ: {Status.ANSWERED},
+        Status.ANSWERED: {Status.ANSWERED},  # a second answer is another reply
+    }
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "E-mail"
+        NOTIFICATION = "notification", "Notification"
+
+    flag = models.ForeignKey(FeatureFlag, on_delete=models.PROTECT, related_name="feedback")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="feature_feedback")
+    rating = models.PositiveSmallIntegerField()
+    text = models.TextField(blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    reply = models.TextField(blank=True)
+    reply_channel = models.CharField(max_length=16, choices=Channel.choices, blank=True)
+    replied_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    replied_at = models.DateTimeField(null=True, blank=True)
+    read_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name_plural = "feature feedback"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rating__gte=1, rating__lte=5), name="feature_feedback_rating_1_5"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flag.key} feedback from {self.user} ({self.rating}/5)"

@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from accounts import events
 from accounts.models import (
     Block,
+    FeatureCohortMember,
+    FeatureFeedback,
+    FeatureFlag,
     Follow,
     Invitation,
     Notification,
@@ -364,6 +370,21 @@ def account_export(user: User) -> dict[str, Any]:
             }
             for r in user.reports_made.select_related("reported")
         ],
+        "beta_features": list(
+            FeatureCohortMember.objects.filter(user=user).values_list("flag__key", flat=True)
+        ),
+        "feature_feedback": [
+            {
+                "feature": f.flag.key,
+                "rating": f.rating,
+                "text": f.text,
+                "context": f.context,
+                "status": f.status,
+                "reply": f.reply,
+                "created": _when(f.created),
+            }
+            for f in FeatureFeedback.objects.filter(user=user).select_related("flag")
+        ],
     }
     for name, section in sorted(events.ACCOUNT_EXPORT_SECTIONS.items()):
         data[name] = section(user=user)
@@ -414,3 +435,84 @@ def reports_waiting() -> Attention:
     return Attention(
         count=Report.objects.filter(status=status).count(), filters={"status__exact": status}
     )
+
+
+# --- feature flags ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeatureAccess:
+    """Whether someone has a feature; when not, a stable `reason` (`feature_off`,
+    `not_in_beta`, `login_required`). `beta` is true for a cohort member of a feature still in
+    beta (the page shows a "Beta" label, the feature asks for feedback)."""
+
+    allowed: bool
+    reason: str | None = None
+    beta: bool = False
+
+
+def feature_access(key: str, user: Any) -> FeatureAccess:
+    """A flag nobody created is open to everyone (the feature is not gated yet)."""
+    flag = FeatureFlag.objects.filter(key=key).first()
+    if flag is None:
+        return FeatureAccess(allowed=True)
+    if not flag.enabled:
+        return FeatureAccess(allowed=False, reason="feature_off")
+    if flag.everyone:
+        return FeatureAccess(allowed=True)
+    if user is None or not user.is_authenticated:
+        return FeatureAccess(allowed=False, reason="login_required")
+    if FeatureCohortMember.objects.filter(flag=flag, user_id=user.pk).exists():
+        return FeatureAccess(allowed=True, beta=True)
+    return FeatureAccess(allowed=False, reason="not_in_beta")
+
+
+def members_joined_before(on: date | None) -> QuerySet[User, int]:
+    """The members who joined before `on` (a beta cohort rule, registered at ready())."""
+    assert on is not None  # the rule says it needs a date; the service checks
+    return User.objects.filter(status=User.Status.MEMBER, joined_at__date__lt=on).values_list(
+        "pk", flat=True
+    )
+
+
+def feature_cohort_size(flag: FeatureFlag) -> int:
+    return flag.members.count()
+
+
+def feature_feedback_weekly_counts(*, weeks: int = 8) -> list[dict[str, Any]]:
+    """Feedback per ISO week (newest first) and feature: how many, how many still new, and the
+    average rating; for staff (the feedback changelist's summary)."""
+    since = timezone.now() - timedelta(weeks=weeks)
+    rows = (
+        FeatureFeedback.objects.filter(created__gte=since)
+        .annotate(week=TruncWeek("created"))
+        .values("week", "flag__key")
+        .annotate(
+            total=Count("id"),
+            new=Count("id", filter=Q(status=FeatureFeedback.Status.NEW)),
+            answered=Count("id", filter=Q(status=FeatureFeedback.Status.ANSWERED)),
+            rating_sum=Sum("rating"),
+        )
+        .order_by("-week", "flag__key")
+    )
+    out = []
+    for row in rows:
+        week: date = row["week"].date() if hasattr(row["week"], "date") else row["week"]
+        out.append({
+            "week": week,
+            "feature": row["flag__key"],
+            "total": row["total"],
+            "new": row["new"],
+            "answered": row["answered"],
+            "average_rating": round(row["rating_sum"] / row["total"], 1) if row["total"] else None,
+        })  # fmt: skip
+    return out
+
+
+def profile_viewer_sections(*, user: User, viewer: Any) -> dict[str, Any]:
+    """Other apps' parts of a profile that depend on who looks (`PROFILE_VIEWER_SECTIONS`),
+    each under its name; the page and the REST profile both show them."""
+    return {
+        name: section(user=user, viewer=viewer)
+        for name, section in events.PROFILE_VIEWER_SECTIONS.items()
+    }

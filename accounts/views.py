@@ -48,6 +48,7 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
     }
     # Other apps' parts of the page (clubs, "Send money"), registered at their start-up.
     context.update({name: section(user=user) for name, section in events.PROFILE_SECTIONS.items()})
+    context.update(selectors.profile_viewer_sections(user=user, viewer=viewer))
     return render(request, "accounts/profile.html", context)
 
 
@@ -191,6 +192,8 @@ def _settings_page(
         "has_password": user.has_usable_password(),
         "two_factor": selectors.user_two_factor_enabled(user),
     }
+    # Other apps' settings (payouts: a creator's own Send Money switch).
+    context.update({name: section(user=user) for name, section in events.SETTINGS_SECTIONS.items()})
     return render(request, "accounts/settings.html", context, status=status)
 
 

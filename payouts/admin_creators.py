@@ -264,10 +264,12 @@ class CreatorApplicationAdmin(_NoDelete, _CurationPages):
 
 @admin.register(CreatorProgram)
 class CreatorProgramAdmin(_NoDelete, _CurationPages):
-    list_display = ["user", "send_money_enabled", "stipend_amount", "stipend_currency",
-                    "stipend_start_month", "stipend_end_month", "stipend_paused_from",
-                    "stipend_next_from", "active"]  # fmt: skip
-    list_filter = ["send_money_enabled", "active"]
+    list_display = ["user", "send_money_enabled", "creator_send_money_on", "stipend_amount",
+                    "stipend_currency", "stipend_start_month", "stipend_end_month",
+                    "stipend_paused_from", "stipend_next_from", "active"]  # fmt: skip
+    # creator_send_money_on is the creator's own switch (their settings page); staff's is
+    # send_money_enabled, which forces it off.
+    list_filter = ["send_money_enabled", "creator_send_money_on", "active"]
     list_select_related = ["user"]
     change_form_template = "admin/payouts/creatorprogram/change_form.html"
 

@@ -40,7 +40,12 @@ class PayoutsConfig(AppConfig):
         account_events.hook_register(
             account_events.ACCOUNT_DELETING_HOOKS, payouts_account_deleting
         )
-        from payouts.selectors import creator_can_receive_money, payouts_account_export
+        from payouts.selectors import (
+            creator_send_money_settings,
+            payouts_account_export,
+            program_creator_follower_ids,
+            send_money_for_profile,
+        )
         from payouts.services.tickets import tickets_cancel_for_event
         from payouts.ticket_selectors import ticket_entry_denial
         from rooms import tickets_bridge
@@ -53,8 +58,16 @@ class PayoutsConfig(AppConfig):
         )
 
         account_events.ACCOUNT_EXPORT_SECTIONS["money"] = payouts_account_export
-        # The profile page offers "Send money" (the tip API still checks everything).
-        account_events.PROFILE_SECTIONS["can_receive_money"] = creator_can_receive_money
+        # The profile (page and API) says, for whoever looks, whether the person can receive
+        # money and whether the viewer may send it (the Send Money beta), and why not; the tip
+        # service still checks everything.
+        account_events.PROFILE_VIEWER_SECTIONS["money"] = send_money_for_profile
+        account_events.SETTINGS_SECTIONS["send_money"] = creator_send_money_settings
+        account_events.FEATURE_COHORT_RULES["followers_of_program_creators"] = (
+            account_events.CohortRule(
+                label="Followers of program creators", user_ids=program_creator_follower_ids
+            )
+        )
         post_migrate.connect(payouts_post_migrate, sender=self, dispatch_uid="payouts_setup")
         from clubhouse.metrics import scrape_collector_register
         from payouts.metrics import MONEY_COLLECTOR

@@ -12,10 +12,12 @@ from django.utils import timezone
 from djstripe.models import Event, WebhookEventTrigger
 
 from accounts.selectors import (
+    feature_access,
     person_ref,
     user_blocked_by_count,
     user_follower_ids,
     user_reports_received_counts,
+    users_follower_ids,
 )
 from clubhouse.attention import Attention
 from clubhouse.money import Money
@@ -177,10 +179,75 @@ def connected_account_get(user: User) -> ConnectedAccount | None:
     return ConnectedAccount.objects.filter(user=user).first()
 
 
-def creator_can_receive_money(user: User) -> bool:
+# The feature flag that gates sending money (accounts.selectors.feature_access): off, a beta
+# cohort, or everyone; staff set it in admin (Feature flags).
+SEND_MONEY_FEATURE = "send_money"
+
+
+def creator_receive_money_reason(user: User) -> str | None:
+    """Why `user` cannot receive money (None when they can): `not_in_program`,
+    `turned_off_by_staff`, `turned_off_by_creator`, `payouts_not_set_up`."""
     program = creator_program_get(user)
+    if program is None:
+        return "not_in_program"
+    if not program.send_money_enabled:
+        return "turned_off_by_staff"
+    if not program.creator_send_money_on:
+        return "turned_off_by_creator"
     account = connected_account_get(user)
-    return bool(program and program.send_money_enabled and account and account.transfers_active)
+    if account is None or not account.transfers_active:
+        return "payouts_not_set_up"
+    return None
+
+
+def creator_can_receive_money(user: User) -> bool:
+    return creator_receive_money_reason(user) is None
+
+
+def send_money_for_profile(*, user: User, viewer: Any) -> dict[str, Any]:
+    """What a profile says about money, as `viewer` sees `user`'s (accounts'
+    PROFILE_VIEWER_SECTIONS): whether `user` can receive (and, to themselves only, why not),
+    whether `viewer` may send to them (and why not), and whether Send Money is a beta for
+    `viewer`. The tip service checks all of it again (and more: a follow, the limits)."""
+    receive_reason = creator_receive_money_reason(user)
+    is_self = bool(viewer is not None and viewer.is_authenticated and viewer.pk == user.pk)
+    send_reason: str | None
+    access = feature_access(SEND_MONEY_FEATURE, viewer)
+    if is_self:
+        send_reason = "self"
+    elif receive_reason is not None:
+        send_reason = "creator_cannot_receive"
+    elif not access.allowed:
+        send_reason = access.reason
+    else:
+        send_reason = None
+    return {
+        "can_receive_money": receive_reason is None,
+        "receive_money_reason": receive_reason if is_self else None,
+        "can_send_money": send_reason is None,
+        "send_money_reason": send_reason,
+        "send_money_beta": access.beta,
+    }
+
+
+def creator_send_money_settings(*, user: User) -> dict[str, Any]:
+    """The creator's own switch for their settings page (accounts' SETTINGS_SECTIONS)."""
+    program = creator_program_get(user)
+    if program is None:
+        return {"in_program": False}
+    return {
+        "in_program": True,
+        "on": program.creator_send_money_on,
+        "staff_enabled": program.send_money_enabled,
+        "can_receive_money": creator_can_receive_money(user),
+        "receive_money_reason": creator_receive_money_reason(user),
+    }
+
+
+def program_creator_follower_ids(on: date | None = None) -> QuerySet[Any, int]:
+    """The people who follow a creator of the program (a beta cohort rule)."""
+    creators = CreatorProgram.objects.filter(active=True).values_list("user_id", flat=True)
+    return users_follower_ids(followee_ids=creators)
 
 
 def tips_sent_in_last_day(sender: User, currency: str) -> int:

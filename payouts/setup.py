@@ -12,9 +12,11 @@ from django.conf import settings
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from djstripe.models import Account, APIKey, WebhookEndpoint
 
+from accounts.services import feature_flag_ensure
 from payouts import conf
 from payouts.ledger import install_database_guards
 from payouts.provider import STANDIN_API_KEY
+from payouts.selectors import SEND_MONEY_FEATURE
 
 STIPENDS_TASK_NAME = "payouts: stipends (daily: the month's, late onboarders included)"
 # The entry's name and schedule before stipends ran daily (renamed, if staff left it as it was).
@@ -117,6 +119,9 @@ def standin_webhook_endpoint() -> Any:
 def payouts_post_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
     install_database_guards(using)
     ensure_periodic_tasks()
+    # The Send Money flag, for staff to find in admin: open to everyone, so a deploy changes
+    # nothing; staff turn "everyone" off to start the beta (payouts/services/send_money.py).
+    feature_flag_ensure(key=SEND_MONEY_FEATURE, name="Send Money", everyone=True)
 
 
 def standin_connected_account(account_id: str) -> Any:

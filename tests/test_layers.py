@@ -20,6 +20,7 @@ PACKAGES = ("accounts", "clubs", "rooms", "payouts", "media_relay", "clubhouse")
 ALLOWED_INSIDE_FUNCTIONS = {
     # AppConfig.ready(): Django imports the app configs before any model may be imported; the
     # hooks and registrations that need other modules are made once the registry is ready.
+    ("accounts/apps.py", "ready"): "AppConfig.ready",
     ("clubhouse/apps.py", "ready"): "AppConfig.ready",
     ("clubs/apps.py", "ready"): "AppConfig.ready",
     ("rooms/apps.py", "ready"): "AppConfig.ready",

@@ -37,6 +37,24 @@ class ProfileSerializer(serializers.ModelSerializer):
     followers_count = serializers.SerializerMethodField()
     following_count = serializers.SerializerMethodField()
     relationship = serializers.SerializerMethodField()
+    # Money (filled by payouts through accounts.events.PROFILE_VIEWER_SECTIONS["money"]).
+    can_receive_money = serializers.SerializerMethodField(
+        help_text="This person can receive money (a creator with Send Money on)."
+    )
+    receive_money_reason = serializers.SerializerMethodField(
+        help_text="On your own profile only: why you cannot receive money (not_in_program, "
+        "turned_off_by_staff, turned_off_by_creator, payouts_not_set_up); null otherwise."
+    )
+    can_send_money = serializers.SerializerMethodField(
+        help_text="You may send this person money: show the Send Money button."
+    )
+    send_money_reason = serializers.SerializerMethodField(
+        help_text="Why not, when can_send_money is false: self, creator_cannot_receive, "
+        "not_in_beta (Send Money is a beta and you are not in its group), feature_off."
+    )
+    send_money_beta = serializers.SerializerMethodField(
+        help_text='Send Money is a beta for you: label it "Beta" and offer feedback.'
+    )
 
     class Meta:
         model = User
@@ -53,7 +71,30 @@ class ProfileSerializer(serializers.ModelSerializer):
             "followers_count",
             "following_count",
             "relationship",
+            "can_receive_money",
+            "receive_money_reason",
+            "can_send_money",
+            "send_money_reason",
+            "send_money_beta",
         ]
+
+    def _money(self) -> dict[str, Any]:
+        return dict(self.context.get("sections", {}).get("money") or {})
+
+    def get_can_receive_money(self, obj: User) -> bool:
+        return bool(self._money().get("can_receive_money", False))
+
+    def get_receive_money_reason(self, obj: User) -> str | None:
+        return self._money().get("receive_money_reason")
+
+    def get_can_send_money(self, obj: User) -> bool:
+        return bool(self._money().get("can_send_money", False))
+
+    def get_send_money_reason(self, obj: User) -> str | None:
+        return self._money().get("send_money_reason")
+
+    def get_send_money_beta(self, obj: User) -> bool:
+        return bool(self._money().get("send_money_beta", False))
 
     def get_topics(self, obj: User) -> list[str]:
         return [topic.slug for topic in obj.topics.all()]
@@ -288,6 +329,10 @@ class AccountExportSerializer(serializers.Serializer):
     waitlist_vouches = serializers.ListField(child=serializers.DictField())
     notifications = serializers.ListField(child=serializers.DictField())
     reports_made = serializers.ListField(child=serializers.DictField())
+    beta_features = serializers.ListField(
+        child=serializers.CharField(), help_text="the features whose beta cohort you are in"
+    )
+    feature_feedback = serializers.ListField(child=serializers.DictField())
     rooms = serializers.DictField()
     clubs = serializers.DictField()
     money = serializers.DictField()

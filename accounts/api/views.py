@@ -31,6 +31,7 @@ def _profile_response(request: Request, viewer: User, user: User) -> dict[str, A
         "request": request,
         "counts": selectors.user_profile_counts(user),
         "relationship": selectors.user_relationship(viewer=viewer, other=user),
+        "sections": selectors.profile_viewer_sections(user=user, viewer=viewer),
     }
     serializer_class = s.MeSerializer if viewer.pk == user.pk else s.ProfileSerializer
     return serializer_class(user, context=context).data

@@ -5,6 +5,16 @@ A package by topic; everything is re-exported here, so `from accounts import ser
 """
 
 from accounts.services.deletion import account_delete, account_delete_by_self
+from accounts.services.flags import (
+    CohortAddResult,
+    feature_cohort_add,
+    feature_cohort_add_by_rule,
+    feature_cohort_add_csv,
+    feature_feedback_create,
+    feature_feedback_mark_read,
+    feature_feedback_reply,
+    feature_flag_ensure,
+)
 from accounts.services.graph import (
     report_create,
     report_resolve,
@@ -56,6 +66,7 @@ from clubhouse.errors import (
 __all__ = [
     "PROFILE_FIELDS",
     "ApplicationError",
+    "CohortAddResult",
     "Conflict",
     "InvalidInput",
     "InvitationExpired",
@@ -68,6 +79,13 @@ __all__ = [
     "PermissionDenied",
     "account_delete",
     "account_delete_by_self",
+    "feature_cohort_add",
+    "feature_cohort_add_by_rule",
+    "feature_cohort_add_csv",
+    "feature_feedback_create",
+    "feature_feedback_mark_read",
+    "feature_feedback_reply",
+    "feature_flag_ensure",
     "invitation_accept",
     "invitation_check",
     "invitation_create",

@@ -25,6 +25,8 @@ from accounts import events
 from accounts.models import (
     AccountEvent,
     Block,
+    FeatureCohortMember,
+    FeatureFeedback,
     Follow,
     Invitation,
     Notification,
@@ -103,6 +105,9 @@ def _social_data_remove(user: User) -> None:
     # the deleted person's name: it goes. Accepted ones stay (the invitee's `invited_by`).
     Invitation.objects.filter(inviter=user, status=Invitation.Status.PENDING).delete()
     Notification.objects.filter(Q(recipient=user) | Q(actor=user)).delete()
+    # Beta cohorts and what they wrote about a beta feature are theirs too.
+    FeatureCohortMember.objects.filter(user=user).delete()
+    FeatureFeedback.objects.filter(user=user).delete()
     user.topics.clear()
     user.groups.clear()
     user.user_permissions.clear()

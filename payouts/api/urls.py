@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path, re_path
 
-from payouts.api import client_config, memberships, prices, tickets, views
+from payouts.api import client_config, memberships, prices, send_money, tickets, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("payouts/config/", client_config.PaymentsConfigView.as_view(), name="payouts-config"),
@@ -12,6 +12,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("payouts/tips/", views.TipListCreateView.as_view(), name="payouts-tips"),
     path("payouts/tips/quote/", views.TipQuoteView.as_view(), name="payouts-tip-quote"),
     path("payouts/tips/<uuid:uuid>/", views.TipDetailView.as_view(), name="payouts-tip"),
+    path(
+        "payouts/send-money/feedback/",
+        send_money.SendMoneyFeedbackView.as_view(),
+        name="payouts-send-money-feedback",
+    ),
+    path(
+        "payouts/creator/send-money/",
+        send_money.CreatorSendMoneyView.as_view(),
+        name="payouts-creator-send-money",
+    ),
     path(
         "payouts/payment-method/", views.PaymentMethodView.as_view(), name="payouts-payment-method"
     ),

@@ -81,7 +81,13 @@ class CreatorProgram(models.Model):
     application = models.ForeignKey(
         CreatorApplication, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    send_money_enabled = models.BooleanField(default=True)
+    send_money_enabled = models.BooleanField(
+        default=True, help_text="Staff's switch: off forces Send Money off for this creator."
+    )
+    creator_send_money_on = models.BooleanField(
+        default=True,
+        help_text="The creator's own switch (their settings page); staff's switch still wins.",
+    )
     stipend_amount = models.BigIntegerField(default=0, help_text="Minor units; 0 = no stipend.")
     stipend_currency = models.CharField(max_length=3, default="USD")
     stipend_start_month = models.DateField(null=True, blank=True, help_text="First day of a month.")

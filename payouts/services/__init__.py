@@ -40,6 +40,12 @@ from payouts.services.programs import (
     creator_program_terms_change,
     stipend_terms_clean,
 )
+from payouts.services.send_money import (
+    FEEDBACK_STEPS,
+    creator_send_money_set,
+    send_money_feedback_send,
+    send_money_flag_ensure,
+)
 from payouts.services.stipends import (
     stipend_failures_report,
     stipend_mark_paid,
@@ -61,6 +67,7 @@ from payouts.services.tips import (
 )
 
 __all__ = [
+    "FEEDBACK_STEPS",
     "CorrectionLine",
     "PaymentMethodRequired",
     "StipendTerms",
@@ -86,11 +93,14 @@ __all__ = [
     "creator_program_stipend_pause",
     "creator_program_stipend_resume",
     "creator_program_terms_change",
+    "creator_send_money_set",
     "membership_invoice_failed",
     "membership_invoice_paid",
     "payment_customer_ensure",
     "payment_method_save",
     "platform_payout_failed",
+    "send_money_feedback_send",
+    "send_money_flag_ensure",
     "setup_intent_create",
     "stipend_failures_report",
     "stipend_mark_paid",

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.permissions import user_require_verified_member
-from accounts.selectors import user_follows, user_is_blocked_between
+from accounts.selectors import feature_access, user_follows, user_is_blocked_between
 from accounts.services import NotificationKind, notification_create
 from clubhouse.errors import Conflict, InvalidInput, PermissionDenied
 from clubhouse.money import Money
@@ -28,7 +28,6 @@ from payouts.ledger import Kind, Line
 from payouts.models import (
     ChargeRefund,
     ConnectedAccount,
-    CreatorProgram,
     Journal,
     PaymentCustomer,
     Tip,
@@ -67,11 +66,25 @@ def _eligibility(sender: User, creator: User, amount: Money) -> ConnectedAccount
         raise TipNotAllowed("You cannot send money to yourself.", code="tip_self")
     if user_is_blocked_between(sender, creator):
         raise TipNotAllowed("You cannot send money to this person.", code="tip_blocked")
-    program = CreatorProgram.objects.filter(user=creator, active=True).first()
-    if program is None or not program.send_money_enabled:
+    # The gate is here, not only on the page: a sender outside the Send Money beta (or with
+    # the feature switched off) is refused whatever client they use.
+    access = feature_access(selectors.SEND_MONEY_FEATURE, sender)
+    if not access.allowed:
+        if access.reason == "feature_off":
+            raise TipNotAllowed("Send Money is switched off for now.", code="send_money_off")
+        raise TipNotAllowed(
+            "Send Money is in beta and open only to the people in its beta group for now.",
+            code="send_money_not_in_beta",
+        )
+    reason = selectors.creator_receive_money_reason(creator)
+    if reason in {"not_in_program", "turned_off_by_staff"}:
         raise TipNotAllowed("This person cannot receive money.", code="tip_creator_not_eligible")
+    if reason == "turned_off_by_creator":
+        raise TipNotAllowed(
+            "This creator has turned Send Money off.", code="tip_creator_send_money_off"
+        )
     account = ConnectedAccount.objects.filter(user=creator).first()
-    if account is None or not account.transfers_active:
+    if reason == "payouts_not_set_up" or account is None:
         raise TipNotAllowed(
             "This creator has not finished setting up payouts yet.",
             code="tip_creator_not_onboarded",

@@ -32,6 +32,12 @@ def _ledger_balances_after_each_test(request: pytest.FixtureRequest) -> Iterator
         "ledger_may_be_broken"
     ):
         return
+    assert_ledger_balanced()
+
+
+def assert_ledger_balanced() -> None:
+    """Every journal balances and the ledger sums to zero per currency (also called by tests
+    outside this folder, e.g. the browser's money tests)."""
     assert ledger.ledger_imbalances() == []
     assert all(total == 0 for total in ledger.ledger_totals_by_currency().values())
 

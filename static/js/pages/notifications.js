@@ -39,6 +39,7 @@ function describe(n) {
       // Staff only: a stipend run ended with rows that need them.
       if (d.event === "stipend_run_failures") return [`Stipends ${d.month}: ${d.failed} failed, ${d.unknown} with an unknown outcome. Review and retry in the back office.`, d.url];
       return [`${who} sent you ${money(d.amount, d.currency)}.`, "/wallet/"];
+    case "feedback_reply": return [`About your feedback on ${d.feature_name || "a beta feature"}: ${d.message || ""}`, null];
     default: return [n.kind.replaceAll("_", " "), null];
   }
 }

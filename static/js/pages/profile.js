@@ -28,8 +28,9 @@ followForm?.addEventListener("submit", async (event) => {
   });
 });
 
-root.querySelector("[data-send-money]")?.addEventListener("click", () => {
-  openSendMoney({ username, name }).catch(reportError);
+const sendMoney = root.querySelector("[data-send-money]");
+sendMoney?.addEventListener("click", () => {
+  openSendMoney({ username, name, beta: sendMoney.hasAttribute("data-beta") }).catch(reportError);
 });
 
 root.querySelector("[data-block]")?.addEventListener("click", async () => {
