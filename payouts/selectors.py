@@ -12,9 +12,11 @@ from django.utils import timezone
 from djstripe.models import Event, WebhookEventTrigger
 
 from accounts.selectors import person_ref, user_follower_ids
+from clubhouse.audit import StaffAction, StaffActionFilter, staff_window
 from clubs.selectors import club_premium_access
 from payouts import conf, ledger, ticket_selectors
 from payouts.models import (
+    AuditEntry,
     ClubSubscription,
     ConnectedAccount,
     ConnectedPayout,
@@ -413,3 +415,44 @@ def payouts_account_export(*, user: User) -> dict[str, Any]:
             for p in ConnectedPayout.objects.filter(creator=user)
         ],
     }
+
+
+# --- staff actions (the staff audit list, an object's history) -----------------------------
+
+
+def _audit_action(entry: AuditEntry) -> StaffAction:
+    moved = f"{entry.from_status} → {entry.to_status}" if entry.from_status else entry.to_status
+    return StaffAction(
+        when=entry.created,
+        actor=entry.actor,
+        action=entry.action,
+        source="payouts",
+        app_label="payouts",
+        model=entry.subject_type.lower(),
+        object_id=entry.subject_id,
+        subject=f"{entry.subject_type} #{entry.subject_id}",
+        reason=entry.reason,
+        detail="; ".join(part for part in (moved, entry.note) if part),
+    )
+
+
+def staff_actions(wanted: StaffActionFilter) -> list[StaffAction]:
+    """Money moved or decided by a staff member: retries, refunds, corrections, top-ups booked,
+    creators approved or rejected (the entries whose actor is staff)."""
+    entries = AuditEntry.objects.filter(actor__is_staff=True).select_related("actor")
+    return [
+        _audit_action(e)
+        for e in staff_window(entries, wanted, actor="actor", when="created", action="action")
+    ]
+
+
+def staff_action_names() -> list[str]:
+    entries = AuditEntry.objects.filter(actor__is_staff=True)
+    return sorted(set(entries.values_list("action", flat=True).distinct()))
+
+
+def audit_history_for(obj: Any) -> list[StaffAction]:
+    """Every audit entry about `obj` (a stipend row, a tip, a discrepancy...), staff's and the
+    system's, newest first."""
+    entries = AuditEntry.objects.filter(subject_type=type(obj).__name__, subject_id=str(obj.pk))
+    return [_audit_action(e) for e in entries.select_related("actor").order_by("-pk")[:100]]

@@ -40,7 +40,7 @@ class RoomAdmin(admin.ModelAdmin):
     inlines = [RoomParticipantInline]
     actions = ["end_rooms"]
 
-    @admin.action(description="End the selected live rooms for everyone")
+    @admin.action(description="End the selected live rooms for everyone", permissions=["change"])
     def end_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
         ended = 0
         for room in queryset.filter(status=Room.Status.LIVE):
