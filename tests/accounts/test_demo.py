@@ -70,7 +70,8 @@ def test_the_demo_has_one_staff_member_per_role_with_two_factor_and_a_report_to_
     list(demo.load())  # idempotent: nobody in a group twice, no second report
     for username, _name, role in demo.DEMO_STAFF:
         member = User.objects.get(username=username)
-        assert member.is_staff and not member.is_superuser
+        assert member.is_staff
+        assert not member.is_superuser
         assert [g.name for g in member.groups.all()] == [role]
         assert user_two_factor_enabled(member)
         assert f"{username}@example.com ({role})" in output
