@@ -520,3 +520,8 @@ def report_staff_history(report: Any) -> list[StaffAction]:
 def staff_members() -> QuerySet[User]:
     """Everyone who is or was staff, for the staff audit list's "who" filter."""
     return User.objects.filter(is_staff=True).order_by("username")
+
+
+def users_by_id(ids: Iterable[int]) -> dict[int, User]:
+    """People by id, in one query (for rows that name someone by id, not by a foreign key)."""
+    return User.objects.in_bulk(list(ids))

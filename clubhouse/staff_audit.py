@@ -18,6 +18,7 @@ from accounts import selectors as account_selectors
 from clubhouse.audit import StaffAction, StaffActionFilter
 from clubs import selectors as club_selectors
 from payouts import selectors as payout_selectors
+from rooms import selectors as room_selectors
 
 LIMIT = 200
 
@@ -27,6 +28,7 @@ def _action_choices() -> list[tuple[str, str]]:
         *account_selectors.STAFF_ACTION_NAMES,
         *club_selectors.staff_action_names(),
         *payout_selectors.staff_action_names(),
+        "room_ended_by_staff",
     }
     return [("", "Any action"), *((name, name) for name in sorted(names))]
 
@@ -70,6 +72,7 @@ def staff_actions_merged(wanted: StaffActionFilter) -> list[StaffAction]:
         *account_selectors.staff_actions(wanted),
         *club_selectors.staff_actions(wanted),
         *payout_selectors.staff_actions(wanted),
+        *room_selectors.staff_actions(wanted),
     ]
     return sorted(found, key=lambda a: a.when, reverse=True)[: wanted.limit]
 

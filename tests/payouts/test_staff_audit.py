@@ -151,3 +151,15 @@ def test_the_list_filters_by_staff_member_action_and_date() -> None:
     assert _rows(reader, f"?since={tomorrow}") == []
     wrong = reader.get(f"{AUDIT}?since={tomorrow}&until={today}")
     assert b"The start date is after the end date." in wrong.content
+
+
+def test_a_room_ended_by_trust_and_safety_is_in_the_list_and_on_the_rooms_page() -> None:
+    from tests.rooms.factories import RoomFactory
+
+    room = RoomFactory()
+    client, tns = _login(TRUST_AND_SAFETY)
+    client.post("/admin/rooms/room/", {"action": "end_rooms", "_selected_action": [room.pk]})
+    assert (tns.username, "room_ended_by_staff", "") in _rows(client, f"?actor={tns.pk}")
+    assert _rows(client, "?action=room_ended_by_staff")[0][0] == tns.username
+    page = client.get(f"/admin/rooms/room/{room.pk}/change/")
+    assert b"room_ended_by_staff" in page.content
