@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from accounts.models import AccountEvent
 from accounts.roles import FINANCE, SUPPORT, TRUST_AND_SAFETY, role_grant, roles_sync
+from accounts.services import user_ban
 from payouts import services
 from payouts.models import AuditEntry, StipendPayment
 from tests.factories import ReportFactory, UserFactory
@@ -86,9 +87,11 @@ def test_trust_and_safety_bans_a_reported_member(new_page: Any, screenshots: Any
     page.console.assert_clean()
 
 
-def test_support_sees_no_ban_button_and_no_payment_method(new_page: Any) -> None:
+def test_support_sees_no_ban_button_and_no_payment_method(new_page: Any, screenshots: Any) -> None:
     member = UserFactory(username="lookup", display_name="Looked Up")
     ReportFactory(reported=member)
+    banned = UserFactory(username="gone")
+    user_ban(user=banned, staff=staff_in(TRUST_AND_SAFETY, "sam"), reason="Threats in DMs")
     support = staff_in(SUPPORT, "sue")
     page = new_page(support)
     page.goto("/admin/")
@@ -109,3 +112,14 @@ def test_support_sees_no_ban_button_and_no_payment_method(new_page: Any) -> None
     assert response.status == 403
     member.refresh_from_db()
     assert member.is_active
+    # "Why was I banned?": the staff audit answers, filtered to bans.
+    page.goto("/admin/")
+    page.get_by_role("link", name="Staff audit").click()
+    page.get_by_label("Action").select_option("banned")
+    page.get_by_role("button", name="Filter").click()
+    row = page.locator("[data-audit-row]")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("sam")
+    expect(row).to_contain_text("Threats in DMs")
+    expect(row.get_by_role("link", name="@gone")).to_be_visible()
+    screenshots(page, "staff-audit-support")
