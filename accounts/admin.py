@@ -35,7 +35,13 @@ from accounts.models import (
     WaitlistVouch,
 )
 from accounts.validators import avatar_clean
+from clubhouse.audit import StaffAction
 from clubhouse.errors import ApplicationError
+from clubhouse.staff_admin import ReasonForm, StaffHistoryAdmin, action_reason
+
+
+def _can_ban(request: HttpRequest) -> bool:
+    return request.user.has_perm("accounts.ban_user")
 
 
 class GrantQuotaForm(forms.Form):
@@ -57,8 +63,9 @@ class AvatarCleaningUserChangeForm(UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(StaffHistoryAdmin, BaseUserAdmin):
     form = AvatarCleaningUserChangeForm
+    change_form_template = "admin/accounts/user/change_form.html"
     list_display = [
         "username",
         "email",
@@ -81,6 +88,55 @@ class UserAdmin(BaseUserAdmin):
     )
     actions = ["let_in_from_waitlist", "grant_invitations", "ban_users"]
 
+    def has_ban_permission(self, request: HttpRequest) -> bool:
+        return _can_ban(request)
+
+    def staff_history(self, obj: User) -> list[StaffAction]:
+        return [*selectors.user_staff_history(obj), *selectors.admin_log_for(obj)]
+
+    def get_urls(self) -> list[Any]:
+        ban = path(
+            "<int:pk>/ban/", self.admin_site.admin_view(self.ban_view), name="accounts_user_ban"
+        )
+        return [ban, *super().get_urls()]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        person = self.get_object(request, object_id)
+        can_ban = (
+            person is not None
+            and person.is_active
+            and not person.is_staff
+            and self.has_ban_permission(request)
+        )
+        context = {**(extra_context or {}), "can_ban": can_ban}
+        return super().change_view(request, object_id, form_url, context)
+
+    def ban_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Ban one person from their page, with the reason (recorded on their history)."""
+        if not self.has_ban_permission(request):
+            raise PermissionDenied
+        person = get_object_or_404(User, pk=pk)
+        form = ReasonForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            staff: Any = request.user
+            try:
+                services.user_ban(user=person, staff=staff, reason=form.cleaned_data["reason"])
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, f"Banned {person}.", messages.SUCCESS)
+                return redirect("admin:accounts_user_change", person.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": person,
+            "title": f"Ban {person}",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/accounts/user/ban.html", context)
+
     # Deleting a person never deletes the row: money records point at it (PROTECT). The admin's
     # delete (the object page and the bulk action) runs `account_delete` instead: anonymise,
     # remove the social data, keep the money. A refusal (money still owed to them) is shown.
@@ -101,12 +157,14 @@ class UserAdmin(BaseUserAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         _delete(self, request, list(queryset))
 
-    @admin.action(description="Let in from the waitlist (no invitation spent)")
+    @admin.action(
+        description="Let in from the waitlist (no invitation spent)", permissions=["change"]
+    )
     def let_in_from_waitlist(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         joined = services.waitlist_let_in_by_staff(staff=request.user, users=queryset)  # type: ignore[arg-type]
         self.message_user(request, f"Let in {joined} people.", messages.SUCCESS)
 
-    @admin.action(description="Grant invitations…")
+    @admin.action(description="Grant invitations…", permissions=["change"])
     def grant_invitations(
         self, request: HttpRequest, queryset: QuerySet[User]
     ) -> HttpResponse | None:
@@ -139,9 +197,16 @@ class UserAdmin(BaseUserAdmin):
         }
         return TemplateResponse(request, "accounts/admin/grant_quota.html", context)
 
-    @admin.action(description="Ban (disable the account, resolve open reports)")
-    def ban_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        _ban(self, request, list(queryset))
+    @admin.action(
+        description="Ban (disable the account, resolve open reports)…", permissions=["ban"]
+    )
+    def ban_users(self, request: HttpRequest, queryset: QuerySet[User]) -> HttpResponse | None:
+        reason = action_reason(self, request, queryset, action="ban_users",
+                               title="Ban these people", button="Ban")  # fmt: skip
+        if isinstance(reason, TemplateResponse):
+            return reason
+        _ban(self, request, list(queryset), reason)
+        return None
 
 
 def _delete(model_admin: admin.ModelAdmin[Any], request: HttpRequest, users: list[User]) -> None:
@@ -154,11 +219,13 @@ def _delete(model_admin: admin.ModelAdmin[Any], request: HttpRequest, users: lis
             )
 
 
-def _ban(model_admin: admin.ModelAdmin[Any], request: HttpRequest, users: list[User]) -> None:
+def _ban(
+    model_admin: admin.ModelAdmin[Any], request: HttpRequest, users: list[User], reason: str
+) -> None:
     banned = 0
     for user in users:
         try:
-            services.user_ban(user=user, staff=request.user)  # type: ignore[arg-type]
+            services.user_ban(user=user, staff=request.user, reason=reason)  # type: ignore[arg-type]
             banned += 1
         except ApplicationError as exc:
             model_admin.message_user(request, f"{user}: {exc.message}", messages.WARNING)
@@ -166,7 +233,7 @@ def _ban(model_admin: admin.ModelAdmin[Any], request: HttpRequest, users: list[U
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(StaffHistoryAdmin):
     list_display = ["id", "reported", "reporter", "reason", "status", "created", "resolved_by"]
     list_filter = ["status", "reason", "created"]
     search_fields = ["reported__username", "reporter__username", "text"]
@@ -174,16 +241,29 @@ class ReportAdmin(admin.ModelAdmin):
     readonly_fields = ["status", "resolved_by", "resolved_at", "created"]
     actions = ["resolve", "ban_reported"]
 
-    @admin.action(description="Resolve (no action against the user)")
+    def has_ban_permission(self, request: HttpRequest) -> bool:
+        return _can_ban(request)
+
+    def staff_history(self, obj: Report) -> list[StaffAction]:
+        return [*selectors.report_staff_history(obj), *selectors.admin_log_for(obj)]
+
+    @admin.action(description="Resolve (no action against the user)", permissions=["change"])
     def resolve(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
         for report in queryset:
             services.report_resolve(report=report, staff=request.user, resolution="dismissed")  # type: ignore[arg-type]
         self.message_user(request, f"Resolved {queryset.count()} reports.", messages.SUCCESS)
 
-    @admin.action(description="Ban the reported people (resolves their open reports)")
-    def ban_reported(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+    @admin.action(
+        description="Ban the reported people (resolves their open reports)…", permissions=["ban"]
+    )
+    def ban_reported(self, request: HttpRequest, queryset: QuerySet[Report]) -> HttpResponse | None:
+        reason = action_reason(self, request, queryset, action="ban_reported",
+                               title="Ban the people these reports are about", button="Ban")  # fmt: skip
+        if isinstance(reason, TemplateResponse):
+            return reason
         users = list({report.reported for report in queryset.select_related("reported")})
-        _ban(self, request, users)
+        _ban(self, request, users, reason)
+        return None
 
 
 @admin.register(Invitation)
@@ -198,7 +278,7 @@ class InvitationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # invitations are made by members (a token is shown only once)
 
-    @admin.action(description="Revoke (refunds the inviter's quota)")
+    @admin.action(description="Revoke (refunds the inviter's quota)", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
         for invitation in queryset:
             try:

@@ -1,4 +1,5 @@
-"""Demo people for `make run`: a staff superuser, a dozen members who follow each other, a few
+"""Demo people for `make run`: a staff superuser, one staff member per role (accounts.roles),
+a dozen members who follow each other, a few
 pending invitations, and one person on the waitlist who named a member they know.
 
 Idempotent: a second run creates nothing new (invitations and the waitlist request are
@@ -18,8 +19,8 @@ from allauth.mfa.utils import decrypt
 from django.conf import settings
 from django.utils import timezone
 
-from accounts import services
-from accounts.models import Follow, Invitation, Topic, User
+from accounts import roles, services
+from accounts.models import Follow, Invitation, Report, Topic, User
 
 DEMO_PASSWORD = "clubhouse-demo"  # noqa: S105 - printed on purpose, demo accounts only
 
@@ -39,6 +40,14 @@ DEMO_INVITATIONS = [
 ]
 DEMO_WAITLISTED = ("wanda", "Wanda Sykes", "ada")  # username, name, the member they know
 
+# One staff member per role, so each role's back office can be tried (docs/staff.md).
+DEMO_STAFF = [
+    ("curator", "Cora Curator", roles.CREATOR_CURATORS),
+    ("finance", "Finn Finance", roles.FINANCE),
+    ("safety", "Sam Safety", roles.TRUST_AND_SAFETY),
+    ("support", "Sue Support", roles.SUPPORT),
+]
+
 TOPICS = [
     ("tech", "Tech"),
     ("music", "Music"),
@@ -48,15 +57,16 @@ TOPICS = [
 ]
 
 
-def _staff_two_factor(admin: User) -> tuple[str, list[str]]:
+def _staff_two_factor(admin: User, secret: str | None = None) -> tuple[str, list[str]]:
     """Staff need TOTP for the back office (accounts.middleware), so the demo staff account has
-    it from the start: made once, then the same secret every run (printed, demo only)."""
+    it from the start: made once, then the same secret every run (printed, demo only). The
+    role accounts share the superuser's secret: one authenticator entry opens all of them."""
     EmailAddress.objects.update_or_create(
         user=admin, email=admin.email, defaults={"primary": True, "verified": True}
     )
     totp = Authenticator.objects.filter(user=admin, type=Authenticator.Type.TOTP).first()
     if totp is None:
-        totp = TOTP.activate(admin, generate_totp_secret()).instance
+        totp = TOTP.activate(admin, secret or generate_totp_secret()).instance
     codes = RecoveryCodes.activate(admin)
     return decrypt(totp.data["secret"]), codes.get_unused_codes()
 
@@ -80,6 +90,17 @@ def load() -> Iterator[str]:
     admin.save()
     totp_secret, recovery_codes = _staff_two_factor(admin)
     _email_confirmed(admin)
+    roles.roles_sync()  # the migration made the groups; this keeps the demo whole without it
+    for username, name, role in DEMO_STAFF:
+        member, _ = User.objects.get_or_create(
+            username=username,
+            defaults={"email": f"{username}@example.com", "display_name": name,
+                      "status": User.Status.MEMBER, "joined_at": timezone.now()},
+        )  # fmt: skip
+        member.set_password(admin_password)
+        member.save()
+        roles.role_grant(user=member, role=role)
+        _staff_two_factor(member, secret=totp_secret)
     people: list[User] = []
     for index, (username, name) in enumerate(DEMO_PEOPLE):
         person, created = User.objects.get_or_create(
@@ -108,6 +129,12 @@ def load() -> Iterator[str]:
             continue
         _, token = services.invitation_create(inviter=inviter, email=email)
         yield f"Invitation from {inviter_name} to {email}: {settings.SITE_URL}/invite/{token}/"
+    # An open report for Trust & safety to look at (made once, whatever its fate since).
+    if not Report.objects.filter(
+        reporter=by_username["grace"], reported=by_username["miles"]
+    ).exists():
+        services.report_create(reporter=by_username["grace"], reported=by_username["miles"],
+                               reason=Report.Reason.SPAM, text="Demo: links in every room.")  # fmt: skip
     username, name, knows = DEMO_WAITLISTED
     waiting, created = User.objects.get_or_create(
         username=username,
@@ -128,6 +155,10 @@ def load() -> Iterator[str]:
         f"Staff two-factor (required for /admin/): TOTP secret {totp_secret} "
         f"(add it to an authenticator app: {_otpauth_uri(admin, totp_secret)}); "
         f"unused recovery codes: {' '.join(recovery_codes)}"
+    )
+    yield (
+        "Staff by role (same password and TOTP as the superuser; docs/staff.md): "
+        + ", ".join(f"{username}@example.com ({role})" for username, _, role in DEMO_STAFF)
     )
     yield (
         f"Demo members: ada@example.com … hedy@example.com, password {DEMO_PASSWORD}; "

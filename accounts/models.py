@@ -53,6 +53,8 @@ class User(AbstractUser):
     objects = MemberManager()  # type: ignore[misc]
 
     class Meta:
+        # What a plain model permission cannot say (accounts.roles gives it to a role).
+        permissions = [("ban_user", "Can ban a member (disable the account)")]
         constraints = [
             # The database-level guard: no race can spend an invitation that is not there.
             models.CheckConstraint(
@@ -296,6 +298,8 @@ class AccountEvent(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
+        # The staff audit list (clubhouse.staff_audit) merges every app's staff actions.
+        permissions = [("view_staff_audit", "Can see the staff audit list")]
 
     def __str__(self) -> str:
         return f"{self.user} {self.kind}"

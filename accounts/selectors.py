@@ -16,18 +16,22 @@ from typing import Any
 
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from accounts import events
 from accounts.models import (
+    AccountEvent,
     Block,
     FeatureCohortMember,
     FeatureFeedback,
     FeatureFlag,
     Follow,
     Invitation,
+    InvitationQuotaAward,
     Notification,
     Report,
     Topic,
@@ -35,6 +39,7 @@ from accounts.models import (
     WaitlistVouch,
 )
 from clubhouse.attention import Attention
+from clubhouse.audit import StaffAction, StaffActionFilter, staff_window
 from clubhouse.errors import NotFound
 
 
@@ -516,3 +521,136 @@ def profile_viewer_sections(*, user: User, viewer: Any) -> dict[str, Any]:
         name: section(user=user, viewer=viewer)
         for name, section in events.PROFILE_VIEWER_SECTIONS.items()
     }
+
+
+# --- staff actions (the staff audit list, an object's history) -----------------------------
+
+_ADMIN_LOG_ACTIONS = {ADDITION: "admin_add", CHANGE: "admin_change", DELETION: "admin_delete"}
+STAFF_ACTION_NAMES = sorted(
+    {
+        *AccountEvent.Kind.values,
+        "report_resolved",
+        "invitations_granted",
+        *_ADMIN_LOG_ACTIONS.values(),
+    }
+)
+
+
+def _event_action(event: AccountEvent) -> StaffAction:
+    data = event.data or {}
+    return StaffAction(
+        when=event.created,
+        actor=event.actor,
+        action=event.kind,
+        source="accounts",
+        app_label="accounts",
+        model="user",
+        object_id=str(event.user_id),
+        subject=f"@{event.user}",
+        reason=str(data.get("reason", "")),
+        detail=event.get_kind_display(),
+    )
+
+
+def _report_action(report: Report) -> StaffAction:
+    return StaffAction(
+        when=report.resolved_at or report.created,
+        actor=report.resolved_by,
+        action="report_resolved",
+        source="accounts",
+        app_label="accounts",
+        model="report",
+        object_id=str(report.pk),
+        subject=f"Report #{report.pk} about @{report.reported}",
+        reason=report.resolution,
+        detail=f"{report.get_reason_display()}: {report.text[:120]}".strip(": "),
+    )
+
+
+def _award_action(award: InvitationQuotaAward) -> StaffAction:
+    return StaffAction(
+        when=award.created,
+        actor=award.granted_by,
+        action="invitations_granted",
+        source="accounts",
+        app_label="accounts",
+        model="user",
+        object_id=str(award.user_id),
+        subject=f"@{award.user}",
+        detail=f"+{award.amount} invitations ({award.reason_key})",
+    )
+
+
+def _log_action(entry: LogEntry) -> StaffAction:
+    content_type = entry.content_type
+    return StaffAction(
+        when=entry.action_time,
+        actor=entry.user,
+        action=_ADMIN_LOG_ACTIONS.get(entry.action_flag, "admin_change"),
+        source="admin",
+        app_label=content_type.app_label if content_type else "",
+        model=content_type.model if content_type else "",
+        object_id=entry.object_id or "",
+        subject=f"{content_type.name if content_type else 'object'} {entry.object_repr}",
+        detail=entry.get_change_message(),
+    )
+
+
+def staff_actions(wanted: StaffActionFilter) -> list[StaffAction]:
+    """What staff did to people (bans, let-ins, deletions, invitations granted, reports
+    resolved) and every add, change and delete made through the admin's own forms."""
+    found: list[StaffAction] = []
+    if not wanted.action or wanted.action in AccountEvent.Kind.values:
+        events = AccountEvent.objects.filter(actor__is_staff=True).select_related("actor", "user")
+        found += map(_event_action, staff_window(events, wanted, actor="actor", when="created",
+                                                 action="kind"))  # fmt: skip
+    if wanted.action in {"", "report_resolved"}:
+        reports = Report.objects.filter(resolved_by__isnull=False).select_related(
+            "resolved_by", "reported"
+        )
+        found += map(_report_action, staff_window(reports, wanted, actor="resolved_by",
+                                                  when="resolved_at"))  # fmt: skip
+    if wanted.action in {"", "invitations_granted"}:
+        awards = InvitationQuotaAward.objects.filter(granted_by__isnull=False).select_related(
+            "granted_by", "user"
+        )
+        found += map(_award_action, staff_window(awards, wanted, actor="granted_by",
+                                                 when="created"))  # fmt: skip
+    flags = {flag for flag, name in _ADMIN_LOG_ACTIONS.items() if name == wanted.action}
+    if not wanted.action or flags:
+        log = LogEntry.objects.select_related("user", "content_type")
+        if flags:
+            log = log.filter(action_flag__in=flags)
+        found += map(_log_action, staff_window(log, wanted, actor="user", when="action_time"))
+    return found
+
+
+def admin_log_for(obj: Any) -> list[StaffAction]:
+    """Changes made to `obj` through the admin's own forms (Django's LogEntry)."""
+    content_type = ContentType.objects.get_for_model(type(obj))
+    entries = LogEntry.objects.filter(content_type=content_type, object_id=str(obj.pk))
+    return [_log_action(e) for e in entries.select_related("user", "content_type")[:100]]
+
+
+def user_staff_history(user: Any) -> list[StaffAction]:
+    """A person's membership history (joined, let in, banned, deleted) and staff grants."""
+    events = AccountEvent.objects.filter(user=user).select_related("actor", "user")[:100]
+    awards = InvitationQuotaAward.objects.filter(user=user, granted_by__isnull=False)
+    return [
+        *map(_event_action, events),
+        *map(_award_action, awards.select_related("granted_by", "user")[:100]),
+    ]
+
+
+def report_staff_history(report: Any) -> list[StaffAction]:
+    return [_report_action(report)] if report.resolved_by_id else []
+
+
+def staff_members() -> QuerySet[User]:
+    """Everyone who is or was staff, for the staff audit list's "who" filter."""
+    return User.objects.filter(is_staff=True).order_by("username")
+
+
+def users_by_id(ids: Iterable[int]) -> dict[int, User]:
+    """People by id, in one query (for rows that name someone by id, not by a foreign key)."""
+    return User.objects.in_bulk(list(ids))

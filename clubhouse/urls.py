@@ -10,6 +10,7 @@ from clubhouse.api import api_not_found
 from clubhouse.health import healthz, healthz_details, livez, readyz
 from clubhouse.metrics import metrics_view
 from clubhouse.source import source
+from clubhouse.staff_audit import staff_audit_view
 
 # The admin has no login form of its own: it sends people to allauth's login, whose failed
 # attempts are limited per client address and per account (ACCOUNT_RATE_LIMITS), so the admin is
@@ -33,6 +34,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("healthz/details", healthz_details, name="healthz_details"),
     path("metrics", metrics_view, name="metrics"),
+    # The staff audit list (every app's staff actions, merged): an admin page, behind its login.
+    path("admin/staff-audit/", admin.site.admin_view(staff_audit_view), name="staff_audit"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     # allauth's headless API for apps and the browser (its own documented response shape).

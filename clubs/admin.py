@@ -13,8 +13,11 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.selectors import admin_log_for
+from clubhouse.audit import StaffAction
 from clubhouse.errors import ApplicationError
-from clubs import services
+from clubhouse.staff_admin import StaffHistoryAdmin
+from clubs import selectors, services
 from clubs.models import (
     Club,
     ClubAuditEntry,
@@ -55,7 +58,16 @@ def _each(
         modeladmin.message_user(request, line, messages.ERROR)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ModeratedAdmin(admin.ModelAdmin):
+    """Actions here are moderation: they need the model's "change" permission (Trust & safety),
+    even where the row itself is never edited in a form."""
+
+    def has_moderate_permission(self, request: HttpRequest) -> bool:
+        opts = self.model._meta
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+
+class ReadOnlyAdmin(ModeratedAdmin):
     """Rows that change only through services: listed, filtered, acted on, never edited."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -93,7 +105,7 @@ class ClubAdminForm(forms.ModelForm):
 
 
 @admin.register(Club)
-class ClubAdmin(admin.ModelAdmin):
+class ClubAdmin(StaffHistoryAdmin):
     form = ClubAdminForm
     list_display = ["name", "slug", "join_policy", "is_exclusive", "is_verified", "created"]
     list_filter = [
@@ -110,13 +122,16 @@ class ClubAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     actions = ["verify", "unverify"]
 
-    @admin.action(description="Give the verification badge")
+    def staff_history(self, obj: Club) -> list[StaffAction]:
+        return [*selectors.club_staff_history(obj), *admin_log_for(obj)]
+
+    @admin.action(description="Give the verification badge", permissions=["change"])
     def verify(self, request: HttpRequest, queryset: QuerySet[Club]) -> None:
         _each(
             self, request, queryset, lambda c: services.club_verify(club=c, actor=_staff(request))
         )
 
-    @admin.action(description="Remove the verification badge")
+    @admin.action(description="Remove the verification badge", permissions=["change"])
     def unverify(self, request: HttpRequest, queryset: QuerySet[Club]) -> None:
         _each(
             self,
@@ -144,19 +159,19 @@ class ClubMembershipAdmin(ReadOnlyAdmin):
             ),
         )
 
-    @admin.action(description="Make admin")
+    @admin.action(description="Make admin", permissions=["moderate"])
     def make_admin(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_role(request, queryset, ClubMembership.Role.ADMIN)
 
-    @admin.action(description="Make leader")
+    @admin.action(description="Make leader", permissions=["moderate"])
     def make_leader(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_role(request, queryset, ClubMembership.Role.LEADER)
 
-    @admin.action(description="Make plain member")
+    @admin.action(description="Make plain member", permissions=["moderate"])
     def make_member(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_role(request, queryset, ClubMembership.Role.MEMBER)
 
-    @admin.action(description="Remove from the club")
+    @admin.action(description="Remove from the club", permissions=["moderate"])
     def remove(self, request: HttpRequest, queryset: QuerySet) -> None:
         _each(
             self,
@@ -174,7 +189,7 @@ class ClubNominationAdmin(ReadOnlyAdmin):
     list_select_related = ["club", "nominee", "nominated_by", "decided_by"]
     actions = ["approve", "reject"]
 
-    @admin.action(description="Approve (make them members)")
+    @admin.action(description="Approve (make them members)", permissions=["moderate"])
     def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
         _each(
             self,
@@ -183,7 +198,7 @@ class ClubNominationAdmin(ReadOnlyAdmin):
             lambda n: services.club_nomination_approve(nomination=n, actor=_staff(request)),
         )
 
-    @admin.action(description="Reject")
+    @admin.action(description="Reject", permissions=["moderate"])
     def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
         _each(
             self,
@@ -201,7 +216,7 @@ class ClubMembershipRequestAdmin(ReadOnlyAdmin):
     list_select_related = ["club", "user", "decided_by"]
     actions = ["approve", "reject"]
 
-    @admin.action(description="Approve (make them members)")
+    @admin.action(description="Approve (make them members)", permissions=["moderate"])
     def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
         _each(
             self,
@@ -210,7 +225,7 @@ class ClubMembershipRequestAdmin(ReadOnlyAdmin):
             lambda r: services.club_request_approve(request=r, actor=_staff(request)),
         )
 
-    @admin.action(description="Reject")
+    @admin.action(description="Reject", permissions=["moderate"])
     def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
         _each(
             self,
@@ -244,7 +259,7 @@ class PremiumGrantForm(forms.ModelForm):
 
 
 @admin.register(PremiumMembership)
-class PremiumMembershipAdmin(admin.ModelAdmin):
+class PremiumMembershipAdmin(ModeratedAdmin):
     """Adding one here is a staff grant (through the service); changing one is not possible:
     use the actions, or the subscription (payouts) for paid memberships."""
 
@@ -269,7 +284,7 @@ class PremiumMembershipAdmin(admin.ModelAdmin):
         )
         obj.pk = granted.pk
 
-    @admin.action(description="Grant (or renew) open-ended premium")
+    @admin.action(description="Grant (or renew) open-ended premium", permissions=["moderate"])
     def grant(self, request: HttpRequest, queryset: QuerySet) -> None:
         _each(
             self,
@@ -280,7 +295,7 @@ class PremiumMembershipAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.action(description="Revoke (staff grants only)")
+    @admin.action(description="Revoke (staff grants only)", permissions=["moderate"])
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
         _each(
             self,
@@ -298,7 +313,7 @@ class ClubReportAdmin(ReadOnlyAdmin):
     list_select_related = ["club", "reporter", "reviewed_by"]
     actions = ["mark_actioned", "dismiss"]
 
-    @admin.action(description="Mark actioned")
+    @admin.action(description="Mark actioned", permissions=["moderate"])
     def mark_actioned(self, request: HttpRequest, queryset: QuerySet) -> None:
         _each(
             self,
@@ -309,7 +324,7 @@ class ClubReportAdmin(ReadOnlyAdmin):
             ),
         )
 
-    @admin.action(description="Dismiss")
+    @admin.action(description="Dismiss", permissions=["moderate"])
     def dismiss(self, request: HttpRequest, queryset: QuerySet) -> None:
         _each(
             self,

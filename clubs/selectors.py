@@ -10,6 +10,8 @@ names and signatures stable:
   reads other apps need instead of querying clubs' models
 - `club_ids_with_members_only_access(user)` / `club_ids_blocked_for(user)` -> the set forms of
   `club_room_access`, for lists (the hallway)
+- `staff_actions(filter)`, `staff_action_names()`, `club_staff_history(club)` -> staff actions
+  in clubs, for the staff audit list and a club's admin page (clubhouse.audit's shape)
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from django.utils import timezone
 
 from accounts.selectors import user_blocked_ids, user_blocker_ids, user_is_blocked_with_any
 from clubhouse.attention import Attention
+from clubhouse.audit import StaffAction, StaffActionFilter, staff_window
 from clubs.errors import ClubNotFound
 from clubs.models import (
     Club,
+    ClubAuditEntry,
     ClubFollow,
     ClubMembership,
     ClubMembershipRequest,
@@ -355,3 +359,46 @@ def club_reports_waiting() -> Attention:
     return Attention(
         count=ClubReport.objects.filter(status=status).count(), filters={"status__exact": status}
     )
+
+
+# --- staff actions (the staff audit list, a club's history) --------------------------------
+
+
+def _club_action(entry: ClubAuditEntry) -> StaffAction:
+    data = entry.data or {}
+    target = f"@{entry.target}" if entry.target_id else ""
+    extra = ", ".join(f"{k}: {v}" for k, v in data.items() if k != "reason")
+    return StaffAction(
+        when=entry.created,
+        actor=entry.actor,
+        action=entry.action,
+        source="clubs",
+        app_label="clubs",
+        model="club",
+        object_id=str(entry.club_id),
+        subject=f"Club {entry.club}",
+        reason=str(data.get("reason", "")),
+        detail="; ".join(part for part in (target, extra) if part),
+    )
+
+
+def staff_actions(wanted: StaffActionFilter) -> list[StaffAction]:
+    """What staff did in clubs (badges, roles, removals, decisions, premium grants)."""
+    entries = ClubAuditEntry.objects.filter(actor__is_staff=True).select_related(
+        "actor", "club", "target"
+    )
+    return [
+        _club_action(e)
+        for e in staff_window(entries, wanted, actor="actor", when="created", action="action")
+    ]
+
+
+def staff_action_names() -> list[str]:
+    entries = ClubAuditEntry.objects.filter(actor__is_staff=True)
+    return sorted(set(entries.values_list("action", flat=True).distinct()))
+
+
+def club_staff_history(club: Any) -> list[StaffAction]:
+    """Every audit entry of a club (its admins' and staff's), newest first."""
+    entries = ClubAuditEntry.objects.filter(club=club).select_related("actor", "club", "target")
+    return [_club_action(e) for e in entries[:100]]

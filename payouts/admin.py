@@ -13,7 +13,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from accounts.selectors import admin_log_for
+from clubhouse.audit import StaffAction
 from clubhouse.errors import ApplicationError
+from clubhouse.staff_admin import ReasonForm, StaffHistoryAdmin, action_reason
 from payouts import admin_creators as admin_creators  # registers the creator program's pages
 from payouts import ledger, selectors, services
 from payouts.forms import CorrectionForm, CorrectionLineFormSet, TopupBookForm
@@ -43,7 +46,18 @@ from payouts.services.memberships import membership_invoice_refund
 from payouts.services.tickets import ticket_refund
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class PayoutsHistoryAdmin(StaffHistoryAdmin):
+    """The object's audit entries (payouts.audit) and admin changes, under its form."""
+
+    def staff_history(self, obj: Any) -> list[StaffAction]:
+        return [*selectors.audit_history_for(obj), *admin_log_for(obj)]
+
+
+def _can_refund(request: HttpRequest) -> bool:
+    return request.user.has_perm("payouts.refund_charge")
+
+
+class ReadOnlyAdmin(PayoutsHistoryAdmin):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -290,13 +304,13 @@ class StipendPaymentAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, context)
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
-        # Rows are read-only here, but retrying moves money: staff allowed to change them.
-        return request.user.has_perm("payouts.change_stipendpayment")
+        # Rows are read-only here, but retrying moves money: its own permission (Finance).
+        return request.user.has_perm("payouts.retry_stipend")
 
-    def _retry(self, request: HttpRequest, payment: StipendPayment) -> None:
+    def _retry(self, request: HttpRequest, payment: StipendPayment, reason: str) -> None:
         staff: Any = request.user
         try:
-            ended = services.stipend_retry(payment=payment, actor=staff)
+            ended = services.stipend_retry(payment=payment, actor=staff, reason=reason)
         except ApplicationError as exc:
             self.message_user(request, f"{payment}: {exc.message}", messages.ERROR)
             return
@@ -306,21 +320,31 @@ class StipendPaymentAdmin(ReadOnlyAdmin):
             self.message_user(request, f"{ended}: {ended.error}", messages.WARNING)
 
     def retry_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """One click from the row's page (a POST: it moves money)."""
+        """From the row's page: the reason and one click (a POST: it moves money)."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not self.has_retry_permission(request):
             raise PermissionDenied
         payment = get_object_or_404(StipendPayment, pk=pk)
-        self._retry(request, payment)
+        form = ReasonForm(request.POST)
+        if form.is_valid():
+            self._retry(request, payment, form.cleaned_data["reason"])
+        else:
+            self.message_user(request, "Nothing was retried: say why you retry it (the reason "
+                              "is recorded in the staff audit).", messages.ERROR)  # fmt: skip
         return redirect("admin:payouts_stipendpayment_change", payment.pk)
 
     @admin.action(
-        description="Retry the selected stipends (failed or stuck)", permissions=["retry"]
+        description="Retry the selected stipends (failed or stuck)…", permissions=["retry"]
     )
-    def retry_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def retry_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        reason = action_reason(self, request, queryset, action="retry_selected",
+                               title="Retry these stipends", button="Retry")  # fmt: skip
+        if isinstance(reason, TemplateResponse):
+            return reason
         for payment in queryset:
-            self._retry(request, payment)
+            self._retry(request, payment, reason)
+        return None
 
 
 def _refund_state(charge_id: str) -> str:
@@ -344,17 +368,25 @@ class ChargeRefundAdmin(ReadOnlyAdmin):
     search_fields = ["stripe_refund_id", "stripe_charge_id"]
     actions = ["retry", "refresh"]
 
-    @admin.action(description="Retry (a new refund of the same amount)")
-    def retry(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        return _can_refund(request)
+
+    @admin.action(description="Retry (a new refund of the same amount)…", permissions=["refund"])
+    def retry(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        reason = action_reason(self, request, queryset, action="retry",
+                               title="Retry these refunds", button="Retry")  # fmt: skip
+        if isinstance(reason, TemplateResponse):
+            return reason
         for row in queryset:
             try:
-                new = charge_refund_retry(refund=row, actor=request.user)
+                new = charge_refund_retry(refund=row, actor=request.user, reason=reason)
             except ApplicationError as exc:
                 self.message_user(request, f"{row}: {exc.message}", messages.ERROR)
                 continue
             self.message_user(request, f"{row}: retried as {new}", messages.SUCCESS)
+        return None
 
-    @admin.action(description="Ask Stripe where it stands")
+    @admin.action(description="Ask Stripe where it stands", permissions=["refund"])
     def refresh(self, request: HttpRequest, queryset: QuerySet) -> None:
         for row in queryset:
             try:
@@ -375,19 +407,29 @@ class TipAdmin(ReadOnlyAdmin):
     def refund_state(self, obj: Tip) -> str:
         return _refund_state(obj.stripe_charge_id)
 
-    @admin.action(description="Refund to the sender (or retry a failed refund)")
-    def refund(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        return _can_refund(request)
+
+    @admin.action(
+        description="Refund to the sender (or retry a failed refund)…", permissions=["refund"]
+    )
+    def refund(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        reason = action_reason(self, request, queryset, action="refund",
+                               title="Refund these tips", button="Refund")  # fmt: skip
+        if isinstance(reason, TemplateResponse):
+            return reason
         for tip in queryset:
             try:
-                tip = services.tip_refund(tip=tip, actor=request.user)  # type: ignore[arg-type]
+                tip = services.tip_refund(tip=tip, actor=request.user, reason=reason)  # type: ignore[arg-type]
             except ApplicationError as exc:
                 self.message_user(request, f"{tip}: {exc.message}", messages.ERROR)
                 continue
             self.message_user(request, f"{tip}: {_refund_state(tip.stripe_charge_id)}")
+        return None
 
 
 @admin.register(Discrepancy)
-class DiscrepancyAdmin(admin.ModelAdmin):
+class DiscrepancyAdmin(PayoutsHistoryAdmin):
     list_display = ["kind", "object_type", "external_id", "ledger_amount", "provider_amount",
                     "ledger_currency", "provider_currency", "detected_at", "resolved",
                     "correction"]  # fmt: skip
@@ -482,7 +524,7 @@ class HandledEventAdmin(ReadOnlyAdmin):
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ["subject_type", "subject_id", "action", "from_status", "to_status", "actor",
-                    "created"]  # fmt: skip
+                    "reason", "created"]  # fmt: skip
     list_filter = ["subject_type", "action"]
 
 
@@ -509,17 +551,28 @@ class TicketAdmin(ReadOnlyAdmin):
     list_select_related = ["buyer", "creator"]
     actions = ["refund"]
 
-    @admin.action(description="Refund to the buyer (or retry a failed or stuck refund)")
-    def refund(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        return _can_refund(request)
+
+    @admin.action(
+        description="Refund to the buyer (or retry a failed or stuck refund)…",
+        permissions=["refund"],
+    )
+    def refund(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        reason = action_reason(self, request, queryset, action="refund",
+                               title="Refund these tickets", button="Refund")  # fmt: skip
+        if isinstance(reason, TemplateResponse):
+            return reason
         for ticket in queryset:
             try:
-                result = ticket_refund(ticket=ticket, actor=request.user)  # type: ignore[arg-type]
+                result = ticket_refund(ticket=ticket, actor=request.user, staff_reason=reason)  # type: ignore[arg-type]
             except ApplicationError as exc:
                 self.message_user(request, f"{ticket}: {exc.message}", messages.ERROR)
                 continue
             level = messages.ERROR if result.status == TicketModel.Status.REFUND_FAILED else None
             self.message_user(request, f"{result}: {result.status} {result.refund_error}".strip(),
                               level or messages.SUCCESS)  # fmt: skip
+        return None
 
 
 # --- paid clubs and creators' payouts ---------------------------------------------------------
@@ -557,7 +610,10 @@ class ClubSubscriptionAdmin(ReadOnlyAdmin):
     inlines = [MembershipInvoiceInline]
     actions = ["cancel_at_period_end_action", "refresh_from_provider"]
 
-    @admin.action(description="Cancel at period end")
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payouts.change_clubsubscription")
+
+    @admin.action(description="Cancel at period end", permissions=["cancel"])
     def cancel_at_period_end_action(self, request: HttpRequest, queryset: QuerySet) -> None:
         for sub in queryset:
             try:
@@ -565,7 +621,9 @@ class ClubSubscriptionAdmin(ReadOnlyAdmin):
             except ApplicationError as exc:
                 self.message_user(request, f"{sub}: {exc.message}", messages.ERROR)
 
-    @admin.action(description="Refresh from Stripe (status, period, access)")
+    @admin.action(
+        description="Refresh from Stripe (status, period, access)", permissions=["cancel"]
+    )
     def refresh_from_provider(self, request: HttpRequest, queryset: QuerySet) -> None:
         for sub in queryset.exclude(stripe_subscription_id=""):
             try:
@@ -589,15 +647,25 @@ class MembershipInvoiceAdmin(ReadOnlyAdmin):
     def refund_state(self, obj: MembershipInvoice) -> str:
         return _refund_state(obj.stripe_charge_id)
 
-    @admin.action(description="Refund in full (what is left) to the member")
-    def refund(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        return _can_refund(request)
+
+    @admin.action(
+        description="Refund in full (what is left) to the member…", permissions=["refund"]
+    )
+    def refund(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        reason = action_reason(self, request, queryset, action="refund",
+                               title="Refund these invoices", button="Refund")  # fmt: skip
+        if isinstance(reason, TemplateResponse):
+            return reason
         for invoice in queryset:
             try:
-                membership_invoice_refund(invoice=invoice, actor=request.user)  # type: ignore[arg-type]
+                membership_invoice_refund(invoice=invoice, actor=request.user, reason=reason)  # type: ignore[arg-type]
             except ApplicationError as exc:
                 self.message_user(request, f"{invoice}: {exc.message}", messages.ERROR)
                 continue
             self.message_user(request, f"{invoice}: {_refund_state(invoice.stripe_charge_id)}")
+        return None
 
 
 @admin.register(ConnectedPayout)

@@ -14,6 +14,7 @@ def audit(
     to_status: str = "",
     actor: Any = None,
     note: str = "",
+    reason: str = "",
 ) -> AuditEntry:
     return AuditEntry.objects.create(
         subject_type=type(subject).__name__,
@@ -23,6 +24,7 @@ def audit(
         to_status=to_status,
         actor=actor if getattr(actor, "pk", None) else None,
         note=note,
+        reason=reason,
     )
 
 

@@ -54,7 +54,7 @@ def load() -> Iterator[str]:
         return
     from payouts.provider.standin import STANDIN  # loaded in stand-in mode only
 
-    staff = User.objects.filter(is_staff=True).order_by("pk").first()
+    staff = User.objects.filter(is_staff=True, is_superuser=True).order_by("pk").first()
     people = {u.username: u for u in User.objects.filter(username__in=[*CREATORS, FAN])}
     if staff is None or len(people) < len(CREATORS) + 1:
         yield "Payouts demo skipped: run the accounts demo first."

@@ -20,6 +20,7 @@ from accounts.selectors import (
     users_follower_ids,
 )
 from clubhouse.attention import Attention
+from clubhouse.audit import StaffAction, StaffActionFilter, staff_window
 from clubhouse.money import Money
 from clubs.selectors import club_premium_access, clubs_led_by
 from payouts import conf, ledger, ticket_selectors
@@ -723,3 +724,44 @@ def webhooks_waiting() -> dict[str, Any]:
         "deliveries": Attention(count=len(rows), filters={"id__in": ids} if rows else {}),
         "oldest": rows[0][1] if rows else None,
     }
+
+
+# --- staff actions (the staff audit list, an object's history) -----------------------------
+
+
+def _audit_action(entry: AuditEntry) -> StaffAction:
+    moved = f"{entry.from_status} → {entry.to_status}" if entry.from_status else entry.to_status
+    return StaffAction(
+        when=entry.created,
+        actor=entry.actor,
+        action=entry.action,
+        source="payouts",
+        app_label="payouts",
+        model=entry.subject_type.lower(),
+        object_id=entry.subject_id,
+        subject=f"{entry.subject_type} #{entry.subject_id}",
+        reason=entry.reason,
+        detail="; ".join(part for part in (moved, entry.note) if part),
+    )
+
+
+def staff_actions(wanted: StaffActionFilter) -> list[StaffAction]:
+    """Money moved or decided by a staff member: retries, refunds, corrections, top-ups booked,
+    creators approved or rejected (the entries whose actor is staff)."""
+    entries = AuditEntry.objects.filter(actor__is_staff=True).select_related("actor")
+    return [
+        _audit_action(e)
+        for e in staff_window(entries, wanted, actor="actor", when="created", action="action")
+    ]
+
+
+def staff_action_names() -> list[str]:
+    entries = AuditEntry.objects.filter(actor__is_staff=True)
+    return sorted(set(entries.values_list("action", flat=True).distinct()))
+
+
+def audit_history_for(obj: Any) -> list[StaffAction]:
+    """Every audit entry about `obj` (a stipend row, a tip, a discrepancy...), staff's and the
+    system's, newest first."""
+    entries = AuditEntry.objects.filter(subject_type=type(obj).__name__, subject_id=str(obj.pk))
+    return [_audit_action(e) for e in entries.select_related("actor").order_by("-pk")[:100]]

@@ -8,7 +8,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from rooms import services
+from accounts.selectors import admin_log_for
+from clubhouse.audit import StaffAction
+from clubhouse.staff_admin import StaffHistoryAdmin
+from rooms import selectors, services
 from rooms.models import (
     EventRSVP,
     Room,
@@ -30,7 +33,7 @@ class RoomParticipantInline(admin.TabularInline):
 
 
 @admin.register(Room)
-class RoomAdmin(admin.ModelAdmin):
+class RoomAdmin(StaffHistoryAdmin):
     list_display = ["id", "title", "type", "status", "club", "created_by", "created", "ended_at"]
     list_filter = ["status", "type", "hand_raise_policy", "created"]
     search_fields = ["title", "created_by__username", "share_token"]
@@ -40,7 +43,10 @@ class RoomAdmin(admin.ModelAdmin):
     inlines = [RoomParticipantInline]
     actions = ["end_rooms"]
 
-    @admin.action(description="End the selected live rooms for everyone")
+    def staff_history(self, obj: Room) -> list[StaffAction]:
+        return [*selectors.room_staff_history(obj), *admin_log_for(obj)]
+
+    @admin.action(description="End the selected live rooms for everyone", permissions=["change"])
     def end_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
         ended = 0
         for room in queryset.filter(status=Room.Status.LIVE):

@@ -12,13 +12,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.permissions import user_require_member
-from accounts.selectors import person_ref, user_blocked_ids
+from accounts.selectors import person_ref, user_blocked_ids, users_by_id
+from clubhouse.audit import StaffAction, StaffActionFilter, staff_window
 from clubhouse.errors import InvalidInput, NotFound, PermissionDenied
 from rooms import rules
 from rooms.conf import room_audience_page_max, room_audience_page_size
 from rooms.models import (
     EventRSVP,
     Room,
+    RoomEventLog,
     RoomInvite,
     RoomParticipant,
     RoomVisit,
@@ -300,3 +302,42 @@ def room_account_export(*, user: Any) -> dict[str, Any]:
             for i in RoomInvite.objects.filter(user=user).select_related("invited_by")
         ],
     }
+
+
+# --- staff actions (the staff audit list, a room's history) --------------------------------
+
+_ENDED_BY_STAFF = {"type": "room.ended", "data__reason": "ended_by_staff"}
+
+
+def _ended_actions(rows: list[RoomEventLog]) -> list[StaffAction]:
+    people = users_by_id({row.data["by"] for row in rows if row.data.get("by")})
+    return [
+        StaffAction(
+            when=row.created,
+            actor=people.get(row.data.get("by")),
+            action="room_ended_by_staff",
+            source="rooms",
+            app_label="rooms",
+            model="room",
+            object_id=str(row.room_id),
+            subject=f"Room {row.room}",
+            detail="ended for everyone in it",
+        )
+        for row in rows
+    ]
+
+
+def staff_actions(wanted: StaffActionFilter) -> list[StaffAction]:
+    """Rooms staff ended from the back office (moderation)."""
+    if wanted.action not in {"", "room_ended_by_staff"}:
+        return []
+    rows = RoomEventLog.objects.filter(**_ENDED_BY_STAFF).select_related("room")
+    if wanted.actor_id is not None:
+        rows = rows.filter(data__by=wanted.actor_id)
+    rows = staff_window(rows, StaffActionFilter(since=wanted.since, until=wanted.until,
+                                                limit=wanted.limit), actor="", when="created")  # fmt: skip
+    return _ended_actions(list(rows))
+
+
+def room_staff_history(room: Room) -> list[StaffAction]:
+    return _ended_actions(list(RoomEventLog.objects.filter(room=room, **_ENDED_BY_STAFF)))

@@ -130,6 +130,8 @@ class ChargeRefund(models.Model):
 
     class Meta:
         ordering = ["-created"]
+        # Refunding any kind of charge (tip, ticket, membership) or retrying a failed refund.
+        permissions = [("refund_charge", "Can refund a charge or retry a failed refund")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="charge_refund_amount_positive")
         ]

@@ -173,6 +173,8 @@ class AuditEntry(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     note = models.TextField(blank=True)
+    # Why staff did it, in their words (asked for by the admin on retries, refunds, corrections).
+    reason = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -75,6 +75,8 @@ class StipendPayment(models.Model):
 
     class Meta:
         ordering = ["month", "creator_id"]
+        # Retrying moves money: its own permission, not "change" (rows are read-only in admin).
+        permissions = [("retry_stipend", "Can retry a failed or stuck stipend payment")]
         constraints = [
             models.UniqueConstraint(fields=["creator", "month"], name="stipend_once_per_month"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="stipend_amount_positive"),

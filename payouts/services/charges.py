@@ -114,7 +114,8 @@ class ChargeKind:
     refund_changed: Callable[[Any, dict[str, Any], RefundChange], None] | None = None
     disputed: Callable[[Any, dict[str, Any]], None] | None = None  # (row, dispute)
     settled_late: Callable[[Any], None] | None = None  # the sweep settled it: tell the payer
-    refund_retry: Callable[[Any, ChargeRefund, Any], None] | None = None  # (row, refund, staff)
+    # (row, refund, staff, staff's reason)
+    refund_retry: Callable[[Any, ChargeRefund, Any, str], None] | None = None
     # Replaces the generic "the charge is paid, so its row is": a kind whose rows the provider
     # creates (membership invoices) books the payment from the provider's own object.
     ensure_paid: Callable[[dict[str, Any]], None] | None = None
@@ -841,7 +842,9 @@ def charge_refunds_refresh_stale(*, older_than_seconds: int) -> list[str]:
     return states
 
 
-def charge_refund_retry(*, refund: ChargeRefund, actor: Any) -> ChargeRefund | None:
+def charge_refund_retry(
+    *, refund: ChargeRefund, actor: Any, reason: str = ""
+) -> ChargeRefund | None:
     """Staff retry a failed or canceled refund: a new refund of the same amount of the same
     charge (a new request under a new key), through the service of the charge's kind. Returns
     the new refund's row, or None if the provider's answer named no refund."""
@@ -859,5 +862,5 @@ def charge_refund_retry(*, refund: ChargeRefund, actor: Any) -> ChargeRefund | N
     before = set(
         ChargeRefund.objects.filter(stripe_charge_id=charge_id).values_list("pk", flat=True)
     )
-    kind.refund_retry(row, refund, actor)
+    kind.refund_retry(row, refund, actor, reason)
     return ChargeRefund.objects.filter(stripe_charge_id=charge_id).exclude(pk__in=before).first()

@@ -125,6 +125,6 @@ def correction_post(
         locked.save(update_fields=["correction", "resolved", "resolution_note", "resolved_by",
                                    "resolved_at"])  # fmt: skip
         audit(locked, "correction_posted", from_status="open", to_status="resolved",
-              actor=actor, note=f"journal #{journal.pk} ({idempotency_key}): {reason}")  # fmt: skip
+              actor=actor, note=f"journal #{journal.pk} ({idempotency_key})", reason=reason)  # fmt: skip
     discrepancy.refresh_from_db()
     return journal

@@ -90,7 +90,7 @@ def _topup_book(*, topup: dict[str, Any], reason: str, actor: Any) -> tuple[Jour
             ],
         )
         audit(journal, "topup_booked", actor=actor,
-              note=f"{topup_id} {amount} {currency}: {reason}")  # fmt: skip
+              note=f"{topup_id} {amount} {currency}", reason=reason)  # fmt: skip
     return journal, True
 
 
@@ -150,5 +150,5 @@ def topup_reverse(*, topup: dict[str, Any], reason: str, actor: Any = None) -> J
             lines=[Line(entry.account, -entry.amount) for entry in booked.entries.all()],
         )
         audit(journal, "topup_reversed", actor=actor,
-              note=f"{topup_id}: negates journal #{booked.pk}: {reason}")  # fmt: skip
+              note=f"{topup_id}: negates journal #{booked.pk}", reason=reason)  # fmt: skip
     return journal

@@ -454,7 +454,9 @@ def _mark_unknown(payment: StipendPayment, error: str) -> StipendPayment:
     return payment
 
 
-def stipend_retry(*, payment: StipendPayment, actor: User | None = None) -> StipendPayment:
+def stipend_retry(
+    *, payment: StipendPayment, actor: User | None = None, reason: str = ""
+) -> StipendPayment:
     """Staff's one-click retry of a row that needs attention: a failed row goes back to
     pending and is paid (a new key, after a lookup); a stuck row (pending, or processing with
     an unknown outcome and no worker on it) is looked up and retried with its own key. Refuses
@@ -469,10 +471,12 @@ def stipend_retry(*, payment: StipendPayment, actor: User | None = None) -> Stip
             require_transition(locked, S.PENDING)
             locked.status = S.PENDING
             locked.save(update_fields=["status", "updated"])
-            audit(locked, "retry", from_status=previous, to_status=S.PENDING, actor=actor)
+            audit(locked, "retry", from_status=previous, to_status=S.PENDING, actor=actor,
+                  reason=reason)  # fmt: skip
         elif stuck or locked.status == S.PENDING:
             audit(locked, "retry", from_status=locked.status, to_status=locked.status,
-                  actor=actor, note="not in flight: looked up first if it may have been sent")  # fmt: skip
+                  actor=actor, note="not in flight: looked up first if it may have been sent",
+                  reason=reason)  # fmt: skip
         else:
             raise Conflict(
                 "A worker is paying this stipend right now; try again in a few minutes.",

@@ -350,7 +350,7 @@ def tip_mark_disputed(*, tip: Tip, dispute_id: str = "", charge_id: str = "") ->
     return tip
 
 
-def tip_refund(*, tip: Tip, actor: User) -> Tip:
+def tip_refund(*, tip: Tip, actor: User, reason: str = "") -> Tip:
     """Staff refund a tip in full, or retry a refund that failed or was canceled. The refund is
     booked when it succeeds (now if the provider says so, else from its webhook); until then
     admin shows it pending. Each attempt has its own key: a failed refund is final at Stripe,
@@ -366,7 +366,8 @@ def tip_refund(*, tip: Tip, actor: User) -> Tip:
                                           idempotency_key=key)  # fmt: skip
     with transaction.atomic():
         refund_events_apply(refund=refund, charge_kind="tip")
-        audit(tip, "refund_requested", actor=actor, note=f"{refund['id']} {refund.get('status')}")
+        audit(tip, "refund_requested", actor=actor, note=f"{refund['id']} {refund.get('status')}",
+              reason=reason)  # fmt: skip
     tip.refresh_from_db()
     return tip
 
@@ -387,8 +388,8 @@ def _tip_disputed(tip: Tip, dispute: dict[str, Any]) -> None:
     tip_mark_disputed(tip=tip, dispute_id=str(dispute["id"]), charge_id=str(dispute["charge"]))
 
 
-def _tip_refund_retry(tip: Tip, refund: ChargeRefund, actor: Any) -> None:
-    tip_refund(tip=tip, actor=actor)
+def _tip_refund_retry(tip: Tip, refund: ChargeRefund, actor: Any, reason: str = "") -> None:
+    tip_refund(tip=tip, actor=actor, reason=reason)
 
 
 TIP_CHARGES = ChargeKind(

@@ -93,11 +93,19 @@ def test_grant_invitations_action_asks_for_an_amount_then_grants(staff_client: C
     assert InvitationQuotaAward.objects.get(user=user).amount == 3
 
 
-def test_ban_action_disables_the_account(staff_client: Client) -> None:
+def test_ban_action_asks_why_then_disables_the_account(staff_client: Client) -> None:
     user = UserFactory()
-    _action(staff_client, "user", "ban_users", [user.pk])
+    asked = _action(staff_client, "user", "ban_users", [user.pk])
+    assert asked.status_code == 200
+    assert b"data-staff-reason" in asked.content
+    user.refresh_from_db()
+    assert user.is_active is True  # not before the reason is given
+    without = _action(staff_client, "user", "ban_users", [user.pk], apply="1", reason="  ")
+    assert b"This field is required" in without.content or b"reason is required" in without.content
+    _action(staff_client, "user", "ban_users", [user.pk], apply="1", reason="spam bot")
     user.refresh_from_db()
     assert user.is_active is False
+    assert user.account_events.get(kind="banned").data["reason"] == "spam bot"
 
 
 def test_report_actions_resolve_and_ban(staff_client: Client) -> None:
@@ -107,7 +115,7 @@ def test_report_actions_resolve_and_ban(staff_client: Client) -> None:
     assert dismissed.status == Report.Status.RESOLVED
     assert dismissed.resolution == "dismissed"
     serious = ReportFactory(reason=Report.Reason.HARASSMENT)
-    _action(staff_client, "report", "ban_reported", [serious.pk])
+    _action(staff_client, "report", "ban_reported", [serious.pk], apply="1", reason="threats")
     serious.refresh_from_db()
     serious.reported.refresh_from_db()
     assert serious.status == Report.Status.RESOLVED

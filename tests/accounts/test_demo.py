@@ -57,3 +57,26 @@ def test_the_demo_staff_account_has_totp_and_the_printed_secret_gets_into_the_ad
         "/admin/"
     )
     assert client.get("/admin/").status_code == 200
+
+
+def test_the_demo_has_one_staff_member_per_role_with_two_factor_and_a_report_to_look_at(
+    client,  # type: ignore[no-untyped-def]
+) -> None:
+    from accounts.models import Report
+    from accounts.roles import ROLES
+    from accounts.selectors import user_two_factor_enabled
+
+    output = "\n".join(demo.load())
+    list(demo.load())  # idempotent: nobody in a group twice, no second report
+    for username, _name, role in demo.DEMO_STAFF:
+        member = User.objects.get(username=username)
+        assert member.is_staff
+        assert not member.is_superuser
+        assert [g.name for g in member.groups.all()] == [role]
+        assert user_two_factor_enabled(member)
+        assert f"{username}@example.com ({role})" in output
+    assert {role for _, _, role in demo.DEMO_STAFF} == set(ROLES)
+    assert Report.objects.filter(status=Report.Status.OPEN).count() == 1
+    client.force_login(User.objects.get(username="support"))
+    assert client.get("/admin/accounts/user/").status_code == 200
+    assert client.get("/admin/accounts/report/").status_code == 403

@@ -52,7 +52,8 @@ def test_a_months_run_shows_progress_and_staff_rerun_a_failed_row(staff_client) 
     fund(10**7)
     payment = StipendPayment.objects.get(creator=creator)
     staff_client.post("/admin/payouts/stipendpayment/", {
-        "action": "retry_selected", "_selected_action": [payment.pk]})  # fmt: skip
+        "action": "retry_selected", "_selected_action": [payment.pk], "apply": "1",
+        "reason": "platform balance topped up"})  # fmt: skip
     payment.refresh_from_db()
     assert payment.status == "paid"
     assert b"1/1 paid" in staff_client.get("/admin/payouts/stipendrun/").content
@@ -108,7 +109,8 @@ def test_staff_refund_a_membership_invoice(staff_client) -> None:
     subscribed(club)
     invoice = MembershipInvoice.objects.get()
     response = staff_client.post("/admin/payouts/membershipinvoice/", {
-        "action": "refund", "_selected_action": [invoice.pk]})  # fmt: skip
+        "action": "refund", "_selected_action": [invoice.pk], "apply": "1",
+        "reason": "member asked"})  # fmt: skip
     assert response.status_code == 302
     assert ledger.balance_of(Kind.REFUNDS, "USD") == invoice.amount
     assert ledger.balance_of(Kind.CREATOR_PAYABLE, "USD", club.created_by) == 0

@@ -135,7 +135,7 @@ def test_a_correction_posted_from_the_discrepancy_balances_and_resolves_it(
     assert audit.subject_id == str(discrepancy.pk)
     assert audit.actor == staff
     assert f"journal #{journal.pk}" in audit.note
-    assert REASON in audit.note
+    assert audit.reason == REASON
     # The page now shows the correction and no longer offers another.
     page = client.get(f"/admin/payouts/discrepancy/{discrepancy.pk}/change/")
     assert b"data-post-correction" not in page.content

@@ -429,7 +429,8 @@ def test_admin_shows_a_tips_pending_then_failed_refund_and_staff_retry_it(client
     client.force_login(staff)
     STANDIN.refunds_pending = True
     response = client.post(
-        "/admin/payouts/tip/", {"action": "refund", "_selected_action": [tip.pk]}
+        "/admin/payouts/tip/",
+        {"action": "refund", "_selected_action": [tip.pk], "apply": "1", "reason": "asked"},
     )
     assert response.status_code == 302
     page = client.get("/admin/payouts/tip/")
@@ -443,7 +444,8 @@ def test_admin_shows_a_tips_pending_then_failed_refund_and_staff_retry_it(client
 
     STANDIN.refunds_pending = False
     response = client.post(
-        "/admin/payouts/chargerefund/", {"action": "retry", "_selected_action": [row.pk]}
+        "/admin/payouts/chargerefund/",
+        {"action": "retry", "_selected_action": [row.pk], "apply": "1", "reason": "new card"},
     )
     assert response.status_code == 302
     tip.refresh_from_db()

@@ -116,7 +116,9 @@ def test_a_refused_creator_fails_visibly_the_others_are_paid_and_staff_retry_it_
     client.force_login(staff)
     page = client.get(f"/admin/payouts/stipendpayment/{refused.pk}/change/")
     assert b"data-stipend-retry" in page.content
-    response = client.post(f"/admin/payouts/stipendpayment/{refused.pk}/retry/")
+    response = client.post(
+        f"/admin/payouts/stipendpayment/{refused.pk}/retry/", {"reason": "account fixed"}
+    )
     assert response.status_code == 302
 
     paid = _payment(second)
@@ -132,7 +134,7 @@ def test_a_refused_creator_fails_visibly_the_others_are_paid_and_staff_retry_it_
     # Paid once: another run, another sweep and another click change nothing.
     services.stipend_run_month(month=FEB)
     services.stipends_sweep()
-    client.post(f"/admin/payouts/stipendpayment/{refused.pk}/retry/")
+    client.post(f"/admin/payouts/stipendpayment/{refused.pk}/retry/", {"reason": "again"})
     assert len(STANDIN.all("transfers")) == 3
     assert Journal.objects.filter(kind=Journal.Kind.STIPEND).count() == 3
     assert len(_events_of(second, "stipend_paid")) == 1
@@ -391,12 +393,16 @@ def test_staff_see_failed_and_stuck_rows_flagged_and_retry_them_in_one_click(
     stuck_page = staff_client.get(f"/admin/payouts/stipendpayment/{_payment(unknown).pk}/change/")
     assert b"data-stipend-retry" in stuck_page.content
     assert staff_client.get(retry_url).status_code == 405
-    staff_client.post(retry_url)
+    staff_client.post(retry_url)  # no reason: nothing happens
+    assert _payment(unknown).status != S.PAID
+    staff_client.post(retry_url, {"reason": "stuck since Monday"})
     assert _payment(unknown).status == S.PAID
     assert _payment(unknown).key_attempt == 1
     # The failed row, still refused: it stays failed with Stripe's message, shown to staff.
     response = staff_client.post(
-        f"/admin/payouts/stipendpayment/{_payment(refused).pk}/retry/", follow=True
+        f"/admin/payouts/stipendpayment/{_payment(refused).pk}/retry/",
+        {"reason": "creator says it is fixed"},
+        follow=True,
     )
     assert _payment(refused).status == S.FAILED
     assert _payment(refused).key_attempt == 3
@@ -404,19 +410,22 @@ def test_staff_see_failed_and_stuck_rows_flagged_and_retry_them_in_one_click(
     # Fixed, then the list action (several rows at once) pays it.
     STANDIN.account_activate(_account_id(refused))
     staff_client.post("/admin/payouts/stipendpayment/", {
-        "action": "retry_selected", "_selected_action": [_payment(refused).pk]})  # fmt: skip
+        "action": "retry_selected", "_selected_action": [_payment(refused).pk], "apply": "1",
+        "reason": "account activated"})  # fmt: skip
     assert _payment(refused).status == S.PAID
     assert len(STANDIN.all("transfers")) == 3
     listing = staff_client.get("/admin/payouts/stipendpayment/")
     assert b"stipend payment(s) failed or stuck" not in listing.content
 
 
-def test_staff_without_the_change_permission_cannot_retry(client) -> None:
+def test_staff_without_the_retry_permission_cannot_retry(client) -> None:
     creator = make_creator(stipend=True)
     services.stipend_run_month(month=FEB)  # no balance: failed_insufficient_funds
     _fund()
     client.force_login(make_user(is_staff=True))  # staff, but no permission on stipends
-    response = client.post(f"/admin/payouts/stipendpayment/{_payment(creator).pk}/retry/")
+    response = client.post(
+        f"/admin/payouts/stipendpayment/{_payment(creator).pk}/retry/", {"reason": "try"}
+    )
     assert response.status_code == 403
     assert _payment(creator).status == S.FAILED_INSUFFICIENT_FUNDS
     assert not STANDIN.all("transfers")

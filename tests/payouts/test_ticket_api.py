@@ -159,7 +159,7 @@ def test_admin_lists_tickets_with_their_state_and_retries_a_failed_refund(staff_
     ticket = tickets.ticket_buy(buyer=make_user(), event_id=event.pk,
                                 payment_method="pm_card_visa")  # fmt: skip
     STANDIN.fail_next.append(StandInError(400, "invalid_request_error", "Try again later."))
-    staff_client.post("/admin/payouts/ticket/", {"action": "refund",
+    staff_client.post("/admin/payouts/ticket/", {"action": "refund", "apply": "1", "reason": "x",
                                                   "_selected_action": [ticket.pk]})  # fmt: skip
     ticket.refresh_from_db()
     assert ticket.status == "refund_failed"
@@ -167,7 +167,7 @@ def test_admin_lists_tickets_with_their_state_and_retries_a_failed_refund(staff_
     assert page.status_code == 200
     assert str(ticket.uuid).encode() in page.content
     assert b"Try again later." in page.content
-    staff_client.post("/admin/payouts/ticket/", {"action": "refund",
+    staff_client.post("/admin/payouts/ticket/", {"action": "refund", "apply": "1", "reason": "x",
                                                   "_selected_action": [ticket.pk]})  # fmt: skip
     ticket.refresh_from_db()
     assert ticket.status == "refunded"

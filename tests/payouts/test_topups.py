@@ -165,7 +165,7 @@ def test_staff_book_a_topup_whose_event_was_lost_once(client, staff) -> None:
     assert _platform_balance() == 400_000
     entry = AuditEntry.objects.get(action="topup_booked")
     assert entry.actor == staff
-    assert "outage of 3 Dec" in entry.note
+    assert "outage of 3 Dec" in entry.reason
 
     again = _book(client, topup["id"])
     assert "is already booked" in again.content.decode()

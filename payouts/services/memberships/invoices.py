@@ -175,7 +175,7 @@ def _membership_ensure_paid(charge: dict[str, Any]) -> None:
 
 
 def membership_invoice_refund(
-    *, invoice: MembershipInvoice, actor: User, amount: int | None = None
+    *, invoice: MembershipInvoice, actor: User, amount: int | None = None, reason: str = ""
 ) -> MembershipInvoice:
     """Staff refund a paid membership invoice, in full or in part. The transfer to the club
     owner and the application fee are reversed in proportion. The ledger books the refund when
@@ -211,7 +211,7 @@ def membership_invoice_refund(
         refund_events_apply(refund=refund, charge_kind="membership")
         audit(invoice, "refund_requested", actor=actor,
               note=f"{refund['id']} {refund.get('status')}: {target - refunded_before} "
-              f"{invoice.currency}")  # fmt: skip
+              f"{invoice.currency}", reason=reason)  # fmt: skip
     return invoice
 
 
@@ -225,8 +225,10 @@ def _refunded_total(invoice: MembershipInvoice) -> int:
     return refunded_booked(invoice.stripe_charge_id) + int(pending or 0)
 
 
-def _membership_refund_retry(row: MembershipInvoice, refund: ChargeRefund, actor: Any) -> None:
-    membership_invoice_refund(invoice=row, actor=actor, amount=refund.amount)
+def _membership_refund_retry(
+    row: MembershipInvoice, refund: ChargeRefund, actor: Any, reason: str = ""
+) -> None:
+    membership_invoice_refund(invoice=row, actor=actor, amount=refund.amount, reason=reason)
 
 
 MEMBERSHIP_CHARGES = ChargeKind(

@@ -88,7 +88,9 @@ def platform_fee(amount: int) -> int:
     return fees.percent_of(amount, conf.ticket_platform_fee_bps())
 
 
-def _to_refund_pending(ticket: Ticket, *, reason: str, actor: Any = None) -> None:
+def _to_refund_pending(
+    ticket: Ticket, *, reason: str, actor: Any = None, staff_reason: str = ""
+) -> None:
     """Caller holds the ticket lock."""
     previous = ticket.status
     require_transition(ticket, S.REFUND_PENDING)
@@ -99,7 +101,7 @@ def _to_refund_pending(ticket: Ticket, *, reason: str, actor: Any = None) -> Non
     if previous in Ticket.ADMITTING:
         admission_lost_on_commit(ticket)
     audit(ticket, "refund_requested", from_status=previous, to_status=ticket.status, actor=actor,
-          note=reason)  # fmt: skip
+          note=reason, reason=staff_reason)  # fmt: skip
 
 
 def _refund_on_commit(ticket_ids: list[int]) -> None:

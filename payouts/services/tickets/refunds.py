@@ -66,7 +66,9 @@ def tickets_cancel_for_event(*, event_id: int, actor: Any = None) -> list[int]:
     return refunding
 
 
-def ticket_refund(*, ticket: Ticket, actor: User, reason: str = "staff") -> Ticket:
+def ticket_refund(
+    *, ticket: Ticket, actor: User, reason: str = "staff", staff_reason: str = ""
+) -> Ticket:
     """Staff refund a paid ticket, or retry a refund that failed or is stuck. Idempotent per
     ticket: the provider call carries the ticket's refund key."""
     if not actor.is_staff:
@@ -76,7 +78,7 @@ def ticket_refund(*, ticket: Ticket, actor: User, reason: str = "staff") -> Tick
         if locked.status == S.REFUNDED:
             return locked
         if locked.status in {S.PAID, S.REFUND_FAILED}:
-            _to_refund_pending(locked, reason=reason, actor=actor)
+            _to_refund_pending(locked, reason=reason, actor=actor, staff_reason=staff_reason)
         elif locked.status != S.REFUND_PENDING:
             raise Conflict("Only a paid ticket can be refunded.", code="illegal_transition")
     return ticket_refund_execute(ticket_id=ticket.pk)
@@ -292,8 +294,10 @@ def _ticket_disputed(ticket: Ticket, dispute: dict[str, Any]) -> None:
     )
 
 
-def _ticket_refund_retry(ticket: Ticket, refund: ChargeRefund, actor: Any) -> None:
-    ticket_refund(ticket=ticket, actor=actor)
+def _ticket_refund_retry(
+    ticket: Ticket, refund: ChargeRefund, actor: Any, reason: str = ""
+) -> None:
+    ticket_refund(ticket=ticket, actor=actor, staff_reason=reason)
 
 
 TICKET_CHARGES = ChargeKind(
