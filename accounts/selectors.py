@@ -23,6 +23,7 @@ from accounts.models import (
     Follow,
     Invitation,
     Notification,
+    PushSubscription,
     Topic,
     User,
     WaitlistVouch,
@@ -197,6 +198,10 @@ def notification_list(*, user: User, unread: bool | None = None) -> QuerySet[Not
 
 def notification_unread_count(*, user: User) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def push_subscription_list(*, user: User) -> QuerySet[PushSubscription]:
+    return PushSubscription.objects.filter(user=user).order_by("-created", "-id")
 
 
 def invitation_token_hash(token: str) -> str:

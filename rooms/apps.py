@@ -45,6 +45,8 @@ class RoomsConfig(AppConfig):
             account_events.USER_BLOCKED_HOOKS.append(room_user_blocked)
         account_events.hook_register(account_events.ACCOUNT_DELETING_HOOKS, room_account_deleting)
         account_events.ACCOUNT_EXPORT_SECTIONS["rooms"] = room_account_export
+        # accounts' personal events (a new notification, notifications read) reach the sockets.
+        account_events.personal_event_sender_register(broadcast.user_send)
         from clubhouse.metrics import scrape_collector_register
         from rooms.metrics import ROOMS_COLLECTOR
 

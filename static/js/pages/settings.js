@@ -1,0 +1,102 @@
+// Settings: e-mail switches (PATCH /api/v1/me/notification-settings/) and Web Push on this
+// device. Push permission is asked only when the person presses the button (browsers ignore or
+// punish a prompt nobody asked for), after the explainer next to it.
+import { api } from "../api.js";
+import { reportError } from "../ui.js";
+
+const emailStatus = document.querySelector("[data-email-status]");
+for (const box of document.querySelectorAll("[data-email-setting]")) {
+  box.addEventListener("change", async () => {
+    box.disabled = true;
+    try {
+      const saved = await api("me/notification-settings/", { method: "PATCH", body: { [box.name]: box.checked } });
+      box.checked = saved[box.name];
+      emailStatus.textContent = "Saved.";
+    } catch (error) {
+      box.checked = !box.checked;
+      reportError(error);
+    } finally {
+      box.disabled = false;
+    }
+  });
+}
+
+const push = document.querySelector("[data-push]");
+const on = push?.querySelector("[data-push-on]");
+const off = push?.querySelector("[data-push-off]");
+const pushStatus = push?.querySelector("[data-push-status]");
+
+function say(text) { pushStatus.textContent = text; }
+
+function showSubscribed(subscribed) {
+  on.hidden = subscribed;
+  off.hidden = !subscribed;
+}
+
+function base64urlToBytes(text) {
+  const padded = text.replaceAll("-", "+").replaceAll("_", "/") + "=".repeat((4 - (text.length % 4)) % 4);
+  return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+}
+
+async function registration() {
+  await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+  return navigator.serviceWorker.ready;
+}
+
+async function setUp() {
+  if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
+    on.disabled = true;
+    say("This browser cannot receive push notifications.");
+    return;
+  }
+  const key = await api("push/key/");
+  if (!key.enabled) {
+    on.disabled = true;
+    say("Push notifications are not set up on this server.");
+    return;
+  }
+  const current = await (await registration()).pushManager.getSubscription();
+  showSubscribed(Boolean(current) && Notification.permission === "granted");
+  if (Notification.permission === "denied") say("Notifications are blocked for this site in your browser's settings.");
+
+  on.addEventListener("click", async () => {
+    on.disabled = true;
+    try {
+      const permission = await Notification.requestPermission();
+      if (permission !== "granted") {
+        say(permission === "denied" ? "Notifications are blocked for this site in your browser's settings." : "Not turned on.");
+        return;
+      }
+      const reg = await registration();
+      const subscription = (await reg.pushManager.getSubscription())
+        || (await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64urlToBytes(key.public_key) }));
+      const json = subscription.toJSON();
+      await api("me/push-subscriptions/", { method: "POST", body: { endpoint: json.endpoint, keys: json.keys } });
+      showSubscribed(true);
+      say("Push notifications are on for this device.");
+    } catch (error) {
+      reportError(error);
+    } finally {
+      on.disabled = false;
+    }
+  });
+
+  off.addEventListener("click", async () => {
+    off.disabled = true;
+    try {
+      const subscription = await (await registration()).pushManager.getSubscription();
+      if (subscription) {
+        await api("me/push-subscriptions/unsubscribe/", { method: "POST", body: { endpoint: subscription.endpoint } });
+        await subscription.unsubscribe();
+      }
+      showSubscribed(false);
+      say("Push notifications are off for this device.");
+    } catch (error) {
+      reportError(error);
+    } finally {
+      off.disabled = false;
+    }
+  });
+}
+
+if (push) setUp().catch(reportError);
