@@ -43,60 +43,69 @@ async function registration() {
   return navigator.serviceWorker.ready;
 }
 
+let serverKey = null; // {enabled, public_key} once fetched
+
+async function subscribe() {
+  // Asked first, straight from the click: the browser ties its prompt to the person's gesture.
+  const permission = await Notification.requestPermission();
+  if (permission !== "granted") {
+    say(permission === "denied" ? "Notifications are blocked for this site in your browser's settings." : "Not turned on.");
+    return;
+  }
+  serverKey = serverKey || (await api("push/key/"));
+  if (!serverKey.enabled) {
+    say("Push notifications are not set up on this server.");
+    return;
+  }
+  const reg = await registration();
+  const subscription = (await reg.pushManager.getSubscription())
+    || (await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64urlToBytes(serverKey.public_key) }));
+  const json = subscription.toJSON();
+  await api("me/push-subscriptions/", { method: "POST", body: { endpoint: json.endpoint, keys: json.keys } });
+  showSubscribed(true);
+  say("Push notifications are on for this device.");
+}
+
+async function unsubscribe() {
+  const subscription = await (await registration()).pushManager.getSubscription();
+  if (subscription) {
+    await api("me/push-subscriptions/unsubscribe/", { method: "POST", body: { endpoint: subscription.endpoint } });
+    await subscription.unsubscribe();
+  }
+  showSubscribed(false);
+  say("Push notifications are off for this device.");
+}
+
+function onClick(button, action) {
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await action();
+    } catch (error) {
+      reportError(error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 async function setUp() {
   if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
     on.disabled = true;
     say("This browser cannot receive push notifications.");
     return;
   }
-  const key = await api("push/key/");
-  if (!key.enabled) {
+  onClick(on, subscribe);
+  onClick(off, unsubscribe);
+  serverKey = await api("push/key/");
+  if (!serverKey.enabled) {
     on.disabled = true;
     say("Push notifications are not set up on this server.");
     return;
   }
+  if (Notification.permission === "denied") say("Notifications are blocked for this site in your browser's settings.");
   const current = await (await registration()).pushManager.getSubscription();
   showSubscribed(Boolean(current) && Notification.permission === "granted");
-  if (Notification.permission === "denied") say("Notifications are blocked for this site in your browser's settings.");
-
-  on.addEventListener("click", async () => {
-    on.disabled = true;
-    try {
-      const permission = await Notification.requestPermission();
-      if (permission !== "granted") {
-        say(permission === "denied" ? "Notifications are blocked for this site in your browser's settings." : "Not turned on.");
-        return;
-      }
-      const reg = await registration();
-      const subscription = (await reg.pushManager.getSubscription())
-        || (await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64urlToBytes(key.public_key) }));
-      const json = subscription.toJSON();
-      await api("me/push-subscriptions/", { method: "POST", body: { endpoint: json.endpoint, keys: json.keys } });
-      showSubscribed(true);
-      say("Push notifications are on for this device.");
-    } catch (error) {
-      reportError(error);
-    } finally {
-      on.disabled = false;
-    }
-  });
-
-  off.addEventListener("click", async () => {
-    off.disabled = true;
-    try {
-      const subscription = await (await registration()).pushManager.getSubscription();
-      if (subscription) {
-        await api("me/push-subscriptions/unsubscribe/", { method: "POST", body: { endpoint: subscription.endpoint } });
-        await subscription.unsubscribe();
-      }
-      showSubscribed(false);
-      say("Push notifications are off for this device.");
-    } catch (error) {
-      reportError(error);
-    } finally {
-      off.disabled = false;
-    }
-  });
 }
 
 if (push) setUp().catch(reportError);
