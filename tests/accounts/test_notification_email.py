@@ -152,7 +152,8 @@ def test_the_weekly_digest_sums_up_unread_notifications_once_a_week() -> None:
     [message] = outbox.outbox
     assert message.to == [reader.email]
     assert message.subject == "Your week on Clubhouse: 2 unread notifications"
-    assert "Followed you" in message.body and "Invited you to a room" in message.body
+    assert "Followed you" in message.body
+    assert "Invited you to a room" in message.body
     assert "https://club.example/notifications/" in message.body
     unsubscribe_path(message)
 
