@@ -1,4 +1,4 @@
-"""The mails people may switch off (docs/notifications.md): event reminders and the weekly
+"""The mails people may switch off (docs/accounts.md, "Notifications"): event reminders and the weekly
 digest. Each carries a one-click unsubscribe link (a signed token naming the person and the
 kind of mail; it works without logging in) in its text and in the `List-Unsubscribe` header
 (RFC 2369), with `List-Unsubscribe-Post` so mail clients can unsubscribe in one click

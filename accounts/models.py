@@ -47,7 +47,7 @@ class User(AbstractUser):
     joined_at = models.DateTimeField(null=True, blank=True, help_text="When they became a member.")
     # Set by `account_delete`: the row stays (money records point at it), anonymised.
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # Notification settings (docs/notifications.md): each kind of e-mail has its own switch,
+    # Notification settings (docs/accounts.md, "Notifications"): each kind of e-mail has its own switch,
     # turned off by the settings page, the API or the mail's one-click unsubscribe link.
     email_event_reminders = models.BooleanField(
         default=True, help_text="E-mail me when an event I RSVP'd or follow is about to start."

@@ -1,6 +1,6 @@
 """Notifications: other apps create them through `notification_create`.
 
-Once a notification commits it reaches the person wherever they are (docs/notifications.md):
+Once a notification commits it reaches the person wherever they are (docs/accounts.md, "Notifications"):
 their open sockets at once (`notification.created`, with the new unread count), their devices
 by Web Push for the kinds accounts/push.py names, and their inbox for event reminders if they
 want them. The last two run in Celery tasks, off the request.
