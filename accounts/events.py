@@ -32,7 +32,8 @@ it reaches them through hooks they register at start-up (`AppConfig.ready`):
   {...}, "unread": n}`) and `notification.read` (`{"unread": n}`, another tab or device read
   some).
 - `DIGEST_SECTIONS`: name → `section(user=...)` returning a list of lines (str) for the weekly
-  digest mail, or an empty list; rooms adds the upcoming events of people the person follows.
+  digest mail, or an empty list; rooms adds the person's events of the coming week (hosted,
+  RSVP'd, by people they follow, of their clubs).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from accounts import mail
 from accounts.models import User
 from accounts.tasks import weekly_digest_send_task
 from rooms import schedule_services
-from tests.factories import NotificationFactory, UserFactory
+from tests.factories import FollowFactory, NotificationFactory, UserFactory
 from tests.rooms.factories import EventFactory
 
 pytestmark = [pytest.mark.django_db]
@@ -226,3 +226,17 @@ def test_the_settings_page_shows_the_switches_and_the_push_explainer(client: Cli
     assert 'name="email_event_reminders" data-email-setting checked' in html
     assert 'name="email_weekly_digest" data-email-setting>' in html
     assert "Turn on push notifications" in html
+
+
+def test_the_digest_lists_the_coming_week_of_your_events() -> None:
+    reader, host = UserFactory(), UserFactory()
+    FollowFactory(follower=reader, followee=host)
+    soon = timezone.now().replace(microsecond=0) + timedelta(days=2)
+    EventFactory(title="Poetry slam", created_by=host, starts_at=soon)
+    EventFactory(title="Too far off", created_by=host, starts_at=soon + timedelta(days=30))
+
+    assert mail.weekly_digest_send() == 2  # nothing unread, but something coming up (the host too)
+    [body] = [m.body for m in outbox.outbox if m.to == [reader.email]]
+    assert "Coming up this week:" in body
+    assert f"- Poetry slam: {soon:%a %d %b, %H:%M} UTC" in body
+    assert "Too far off" not in body
