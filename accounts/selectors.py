@@ -314,6 +314,16 @@ def account_export(user: User) -> dict[str, Any]:
         },
         "email_addresses": _email_addresses(user),
         "two_factor": _two_factor(user),
+        "notification_settings": {
+            "email_event_reminders": user.email_event_reminders,
+            "email_weekly_digest": user.email_weekly_digest,
+        },
+        # The push service address and user agent of each device; the keys stay out (they are
+        # the device's, and a file of them could be used to write to it).
+        "push_subscriptions": [
+            {"endpoint": p.endpoint, "user_agent": p.user_agent, "created": _when(p.created)}
+            for p in PushSubscription.objects.filter(user=user).order_by("pk")
+        ],
         "following": [
             {"user": person_ref(f.followee), "since": _when(f.created)}
             for f in Follow.objects.filter(follower=user).select_related("followee")

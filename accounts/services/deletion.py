@@ -28,6 +28,7 @@ from accounts.models import (
     Follow,
     Invitation,
     Notification,
+    PushSubscription,
     User,
     WaitlistVouch,
 )
@@ -103,6 +104,7 @@ def _social_data_remove(user: User) -> None:
     # the deleted person's name: it goes. Accepted ones stay (the invitee's `invited_by`).
     Invitation.objects.filter(inviter=user, status=Invitation.Status.PENDING).delete()
     Notification.objects.filter(Q(recipient=user) | Q(actor=user)).delete()
+    PushSubscription.objects.filter(user=user).delete()  # no push to a deleted account's devices
     user.topics.clear()
     user.groups.clear()
     user.user_permissions.clear()

@@ -380,3 +380,30 @@ def test_a_plain_http_endpoint_is_refused_in_production(vapid: str, settings: An
 def test_subscribing_needs_a_login() -> None:
     response = APIClient().post("/api/v1/me/push-subscriptions/", {}, format="json")
     assert response.status_code in (401, 403)
+
+
+def test_deleting_the_account_removes_its_devices_and_the_export_lists_them(
+    vapid: str,
+) -> None:
+    user = UserFactory()
+    browser = Browser(
+        ec.generate_private_key(ec.SECP256R1()), os.urandom(16), "https://push.example/d9"
+    )
+    client_for(user).post(
+        "/api/v1/me/push-subscriptions/",
+        browser.subscription_json(),
+        format="json",
+        HTTP_USER_AGENT="Firefox/140",
+    )
+    exported = client_for(user).get("/api/v1/me/export/").json()
+    [device] = exported["push_subscriptions"]
+    assert device["endpoint"] == "https://push.example/d9"
+    assert device["user_agent"] == "Firefox/140"
+    assert "p256dh" not in json.dumps(exported["push_subscriptions"])
+    assert exported["notification_settings"] == {
+        "email_event_reminders": True,
+        "email_weekly_digest": True,
+    }
+
+    account_services.account_delete(user=user, actor=user, reason="self")
+    assert not PushSubscription.objects.exists()
