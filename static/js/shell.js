@@ -12,11 +12,15 @@ function showUnread(unread) {
   badge.closest("[data-notifications]")?.setAttribute("aria-label", unread ? `Notifications, ${unread} unread` : "Notifications");
 }
 
+// Bumped by every count the socket brings: a fetch answered after one is older than it.
+let pushedCounts = 0;
+
 async function refreshBadge() {
   if (!document.querySelector("[data-unread]")) return;
+  const before = pushedCounts;
   try {
     const { unread } = await api("notifications/unread-count/");
-    showUnread(unread);
+    if (before === pushedCounts) showUnread(unread);
   } catch {
     /* the badge is a nicety; never bother the person with it */
   }
@@ -29,7 +33,10 @@ async function refreshBadge() {
 function onNotificationEvent(event) {
   if (!event || (event.type !== "notification.created" && event.type !== "notification.read")) return false;
   const data = event.data || {};
-  if (typeof data.unread === "number") showUnread(data.unread);
+  if (typeof data.unread === "number") {
+    pushedCounts += 1;
+    showUnread(data.unread);
+  }
   document.dispatchEvent(new CustomEvent("notifications:pushed", { detail: data }));
   return true;
 }
