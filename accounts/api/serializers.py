@@ -334,7 +334,8 @@ class PushSubscriptionCreateSerializer(serializers.Serializer):
 
 
 class PushUnsubscribeSerializer(serializers.Serializer):
-    endpoint = serializers.URLField(max_length=2048)
+    # Any string: an endpoint that was never stored is simply not there (`removed: 0`).
+    endpoint = serializers.CharField(max_length=2048)
 
 
 class PushSubscriptionSerializer(serializers.Serializer):
