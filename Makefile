@@ -54,7 +54,10 @@ lock: .stamp-requirements
 	@echo "DJANGO_SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" >> .env
 	@echo "wrote .env (local development defaults; see docs/operations.md)"
 
-env: .env
+# A Web Push (VAPID) key pair too, added to an existing .env that has none (docs/operations.md,
+# "Web Push"); the venv's python, which has the cryptography package.
+env: .env venv
+	@grep -q '^VAPID_PRIVATE_KEY=' .env || { $(MANAGE) vapid_keys >> .env && echo "added a VAPID key pair to .env"; }
 
 # Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; it never
 # downloads a browser) and Debian's Janus for the relay benchmark's side-by-side reference.

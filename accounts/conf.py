@@ -66,6 +66,11 @@ def waitlist_allowed_path_prefixes() -> tuple[str, ...]:
                 "/readyz",
                 # The licence's promise: everyone who uses the service may get its source.
                 "/source/",
+                # a mail's unsubscribe link, and the installable app's files
+                "/email/unsubscribe/",
+                "/manifest.webmanifest",
+                "/sw.js",
+                "/offline/",
             ),
         )
     )

@@ -34,6 +34,15 @@ it reaches them through hooks they register at start-up (`AppConfig.ready`):
 - `FEATURE_COHORT_RULES`: name → `CohortRule`, the rules staff use to fill a feature's beta
   cohort in admin (accounts: members who joined before a date; payouts: followers of program
   creators).
+- `PERSONAL_EVENT_SENDERS`: each is called as `sender(user_id, event)` to put a personal event
+  on every open socket of the person. rooms registers the realtime platform's door
+  (`rooms.realtime.broadcast.user_send`). accounts sends two (docs/protocol.md), after the
+  transaction that changed the notifications commits: `notification.created` (`{"notification":
+  {...}, "unread": n}`) and `notification.read` (`{"unread": n}`, another tab or device read
+  some).
+- `DIGEST_SECTIONS`: name → `section(user=...)` returning a list of lines (str) for the weekly
+  digest mail, or an empty list; rooms adds the person's events of the coming week (hosted,
+  RSVP'd, by people they follow, of their clubs).
 """
 
 from __future__ import annotations
@@ -70,6 +79,44 @@ ACCOUNT_DELETE_GUARDS: list[AccountHook] = []
 ACCOUNT_DELETING_HOOKS: list[AccountHook] = []
 ACCOUNT_EXPORT_SECTIONS: dict[str, AccountHook] = {}
 PROFILE_SECTIONS: dict[str, AccountHook] = {}
+DIGEST_SECTIONS: dict[str, AccountHook] = {}
+
+
+class PersonalEventSender(Protocol):
+    def __call__(self, user_id: int, event: dict[str, Any]) -> object: ...
+
+
+PERSONAL_EVENT_SENDERS: list[PersonalEventSender] = []
+
+NOTIFICATION_CREATED = "notification.created"
+NOTIFICATION_READ = "notification.read"
+
+
+def personal_event_sender_register(sender: PersonalEventSender) -> None:
+    """Idempotent: `ready()` may run more than once (tests, reloads)."""
+    if sender not in PERSONAL_EVENT_SENDERS:
+        PERSONAL_EVENT_SENDERS.append(sender)
+
+
+def _personal_send(user_id: int, event: dict[str, Any]) -> None:
+    for sender in list(PERSONAL_EVENT_SENDERS):  # noqa: PERF101 - a snapshot
+        try:
+            sender(user_id, event)
+        except Exception:
+            logger.exception("could not send %s to user %s", event.get("type"), user_id)
+
+
+def notification_created(*, user_id: int, notification: dict[str, Any], unread: int) -> None:
+    """Called after commit (accounts.services.notifications)."""
+    _personal_send(
+        user_id,
+        {"type": NOTIFICATION_CREATED, "data": {"notification": notification, "unread": unread}},
+    )
+
+
+def notifications_read(*, user_id: int, unread: int) -> None:
+    """Called after commit (accounts.services.notifications)."""
+    _personal_send(user_id, {"type": NOTIFICATION_READ, "data": {"unread": unread}})
 
 
 class ViewerSection(Protocol):

@@ -49,6 +49,17 @@ class User(AbstractUser):
     joined_at = models.DateTimeField(null=True, blank=True, help_text="When they became a member.")
     # Set by `account_delete`: the row stays (money records point at it), anonymised.
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Notification settings (docs/accounts.md, "Notifications"): each kind of e-mail has its own switch,
+    # turned off by the settings page, the API or the mail's one-click unsubscribe link.
+    email_event_reminders = models.BooleanField(
+        default=True, help_text="E-mail me when an event I RSVP'd or follow is about to start."
+    )
+    email_weekly_digest = models.BooleanField(
+        default=True, help_text="E-mail me a weekly digest of what I missed."
+    )
+    # The last weekly digest sent: the next run skips anyone mailed within the week, so a
+    # re-run (or two beats) never sends twice.
+    digest_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = MemberManager()  # type: ignore[misc]
 
@@ -120,6 +131,7 @@ class Notification(models.Model):
         SPEAKER_INVITE = "speaker_invite", "Invited you to speak"
         EVENT_REMINDER = "event_reminder", "An event is starting"
         EVENT_COHOST = "event_cohost", "Co-hosting an event"
+        ROOM_STARTED = "room_started", "Someone you follow started a room"
         CLUB = "club", "Club activity"
         MONEY = "money", "Money"
         FEEDBACK_REPLY = "feedback_reply", "Staff answered your feedback"
@@ -139,6 +151,24 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.recipient}"
+
+
+class PushSubscription(models.Model):
+    """One browser (device) of a member that accepted Web Push: where to POST, and the keys to
+    encrypt for it (RFC 8291). The endpoint is the push service's address for that browser, so
+    it is unique; a browser that subscribes again replaces its row. Removed when the push
+    service answers 404 or 410 (the subscription expired or was revoked)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="push_subscriptions")
+    endpoint = models.URLField(max_length=2048, unique=True)
+    p256dh = models.CharField(max_length=128)
+    auth = models.CharField(max_length=64)
+    user_agent = models.CharField(max_length=256, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"push → {self.user}"
 
 
 class Invitation(models.Model):

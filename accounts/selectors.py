@@ -33,6 +33,7 @@ from accounts.models import (
     Invitation,
     InvitationQuotaAward,
     Notification,
+    PushSubscription,
     Report,
     Topic,
     User,
@@ -226,6 +227,10 @@ def notification_unread_count(*, user: User) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
 
 
+def push_subscription_list(*, user: User) -> QuerySet[PushSubscription]:
+    return PushSubscription.objects.filter(user=user).order_by("-created", "-id")
+
+
 def invitation_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -336,6 +341,16 @@ def account_export(user: User) -> dict[str, Any]:
         },
         "email_addresses": _email_addresses(user),
         "two_factor": _two_factor(user),
+        "notification_settings": {
+            "email_event_reminders": user.email_event_reminders,
+            "email_weekly_digest": user.email_weekly_digest,
+        },
+        # The push service address and user agent of each device; the keys stay out (they are
+        # the device's, and a file of them could be used to write to it).
+        "push_subscriptions": [
+            {"endpoint": p.endpoint, "user_agent": p.user_agent, "created": _when(p.created)}
+            for p in PushSubscription.objects.filter(user=user).order_by("pk")
+        ],
         "following": [
             {"user": person_ref(f.followee), "since": _when(f.created)}
             for f in Follow.objects.filter(follower=user).select_related("followee")

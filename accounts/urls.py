@@ -11,5 +11,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("settings/delete/", views.account_delete, name="account_delete"),
     path("waitlist/", views.waitlist, name="waitlist"),
     path("waitlist/let-in/", views.waitlist_let_in, name="waitlist_let_in"),
+    path("email/unsubscribe/<str:token>/", views.email_unsubscribe, name="email_unsubscribe"),
     path("invite/<str:token>/", views.invitation_landing, name="invitation_landing"),
 ]

@@ -11,9 +11,10 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from accounts import events, selectors, services
+from accounts import events, mail, selectors, services
 from accounts.adapters import INVITATION_SESSION_KEY
 from accounts.forms import AccountDeleteForm, LetInForm, ProfileForm, VouchForm
 from accounts.models import Report, User
@@ -229,3 +230,30 @@ def account_delete(request: HttpRequest) -> HttpResponse:
     logout(request)
     messages.success(request, "Your account is deleted. Thank you for being here.")
     return redirect("home")
+
+
+# The link in a mail's text opens a page with one button (a GET must not unsubscribe: mail
+# scanners and link previews open links); mail clients POST to the same address from the
+# List-Unsubscribe header (RFC 8058), without a CSRF token, so the signed token is the only
+# authority here, and the only thing it can do is switch one kind of mail off.
+UNSUBSCRIBE_WHAT = {
+    "email_event_reminders": "event reminder e-mails",
+    "email_weekly_digest": "the weekly digest e-mail",
+}
+
+
+@csrf_exempt
+def email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    found = mail.unsubscribe_token_read(token)
+    if found is None:
+        return render(request, "accounts/unsubscribe.html", {"invalid": True}, status=400)
+    what = UNSUBSCRIBE_WHAT[found[1]]
+    if request.method == "POST":
+        try:
+            services.email_unsubscribe(token=token)
+        except ApplicationError:
+            return render(request, "accounts/unsubscribe.html", {"invalid": True}, status=400)
+        return render(request, "accounts/unsubscribe.html", {"done": True, "what": what})
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponse(status=405, headers={"Allow": "GET, HEAD, POST"})
+    return render(request, "accounts/unsubscribe.html", {"what": what, "token": token})

@@ -230,6 +230,20 @@ if env.str("EMAIL_URL", default=""):
     EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clubhouse <noreply@localhost>")
 
+# --- Web Push (accounts/push.py; docs/operations.md, "Web Push") -----------------------------
+# A VAPID key pair identifies this server to the browsers' push services: the private key as
+# base64url (the raw 32-byte P-256 scalar, or DER), the public key as base64url of the
+# uncompressed point (what the page passes to pushManager.subscribe). `make env` writes a pair
+# into .env; without both, push is off (the settings page says so and the API answers 409
+# `push_not_configured`). Changing the pair invalidates every browser's subscription.
+VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
+VAPID_PUBLIC_KEY = env.str("VAPID_PUBLIC_KEY", default="")
+# The contact push services may write to about this server's pushes (RFC 8292 `sub`).
+VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="mailto:admin@localhost")
+# Push endpoints must be https:// (every browser's push service is); plain http:// only for
+# local development and tests, so a member cannot point the server at internal http services.
+WEB_PUSH_ALLOW_HTTP = env.bool("WEB_PUSH_ALLOW_HTTP", default=DEBUG)
+
 # --- API ----------------------------------------------------------------------------------
 _renderers: list[str] = ["rest_framework.renderers.JSONRenderer"]
 if DEBUG:
@@ -600,6 +614,9 @@ CONTENT_SECURITY_POLICY = {
         "base-uri": [SELF],
         "form-action": [SELF],
         "frame-ancestors": [NONE],
+        # The service worker (/sw.js) and the web app manifest, both served by this site
+        "worker-src": [SELF],
+        "manifest-src": [SELF],
     },
 }
 MIDDLEWARE += ["csp.middleware.CSPMiddleware", "clubhouse.headers.PermissionsPolicyMiddleware"]

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from clubhouse import pages
+from clubhouse import pages, pwa
 from clubhouse.api import api_not_found
 from clubhouse.health import healthz, healthz_details, livez, readyz
 from clubhouse.metrics import metrics_view
@@ -52,6 +52,10 @@ urlpatterns = [
     path("rooms/<int:room_id>/", pages.room, name="web_room"),
     path("r/<str:token>/", pages.room_share, name="web_room_share"),
     path("privacy/", pages.privacy, name="privacy"),
+    # the installable web app: at the root, so the service worker's scope is the whole site
+    path("manifest.webmanifest", pwa.manifest, name="manifest"),
+    path("sw.js", pwa.service_worker, name="service_worker"),
+    path("offline/", pwa.offline, name="offline"),
     path("source/", source, name="source"),
     path("welcome/", pages.onboarding, name="web_onboarding"),
     path("notifications/", pages.notifications, name="web_notifications"),

@@ -9,7 +9,7 @@ class RoomsConfig(AppConfig):
         # before models may be imported; ready() runs once they all are.
         from accounts import events as account_events
         from clubs import events as club_events
-        from rooms import selectors, services, ws_actions
+        from rooms import schedule_selectors, selectors, services, ws_actions
         from rooms.realtime import broadcast, domain
         from rooms.relay_bridge import relay_room_event
         from rooms.selectors import room_account_export
@@ -45,6 +45,10 @@ class RoomsConfig(AppConfig):
             account_events.USER_BLOCKED_HOOKS.append(room_user_blocked)
         account_events.hook_register(account_events.ACCOUNT_DELETING_HOOKS, room_account_deleting)
         account_events.ACCOUNT_EXPORT_SECTIONS["rooms"] = room_account_export
+        # accounts' personal events (a new notification, notifications read) reach the sockets.
+        account_events.personal_event_sender_register(broadcast.user_send)
+        # The weekly digest mail lists the person's events of the coming week.
+        account_events.DIGEST_SECTIONS["events"] = schedule_selectors.event_digest_lines
         from clubhouse.metrics import scrape_collector_register
         from rooms.metrics import ROOMS_COLLECTOR
 

@@ -95,6 +95,19 @@ def event_list_for_you(*, viewer: Any) -> QuerySet[ScheduledEvent]:
     return event_list_upcoming(viewer=viewer).filter(pk__in=wanted.values("pk"))
 
 
+DIGEST_EVENTS = 5
+
+
+def event_digest_lines(*, user: Any) -> list[str]:
+    """The weekly digest's "coming up" lines (accounts.events.DIGEST_SECTIONS): the person's
+    events of the next 7 days (`event_list_for_you`), soonest first."""
+    if not user.is_member:
+        return []
+    soon = timezone.now() + timedelta(days=7)
+    events = event_list_for_you(viewer=user).filter(starts_at__lte=soon)[:DIGEST_EVENTS]
+    return [f"{e.title}: {e.starts_at:%a %d %b, %H:%M} UTC" for e in events]
+
+
 def event_item(event: Any) -> dict[str, Any]:
     """The API shape of an event (expects one from event_queryset)."""
     return {

@@ -358,7 +358,9 @@ def event_start_room(*, user: User, event_id: int, type: str = Room.Type.OPEN) -
         # person who cannot be invited (e.g. blocks) is skipped, not a reason to fail the start.
         for invitee in event_start_invitees(event, exclude=user):
             try:
-                services.room_ping(user=user, room_id=room.pk, target_id=invitee.pk)
+                services.room_ping(
+                    user=user, room_id=room.pk, target_id=invitee.pk, event_id=event.pk
+                )
             except ApplicationError:
                 continue
     return room

@@ -343,3 +343,65 @@ class ProfileUpdateJSONSerializer(ProfileUpdateSerializer):
     may still send `"avatar": null` to remove it)."""
 
     avatar = None  # type: ignore[assignment]
+
+
+# --- notification settings and Web Push -------------------------------------------------------
+class NotificationSettingsSerializer(serializers.Serializer):
+    """Which mails you get; each also has a one-click unsubscribe link in the mail itself."""
+
+    email_event_reminders = serializers.BooleanField(
+        required=False, help_text="A mail when an event you RSVP'd or follow is about to start."
+    )
+    email_weekly_digest = serializers.BooleanField(
+        required=False, help_text="A weekly mail of what you missed."
+    )
+
+
+class PushKeysSerializer(serializers.Serializer):
+    p256dh = serializers.RegexField(
+        r"^[A-Za-z0-9_-]{80,100}={0,2}$",
+        help_text="The browser's P-256 public key, base64url (PushSubscription.getKey('p256dh')).",
+        error_messages={"invalid": "A base64url P-256 public key (87 characters)."},
+    )
+    auth = serializers.RegexField(
+        r"^[A-Za-z0-9_-]{16,24}={0,2}$",
+        help_text="The 16-byte auth secret, base64url (PushSubscription.getKey('auth')).",
+        error_messages={"invalid": "A base64url 16-byte secret (22 characters)."},
+    )
+
+
+class PushSubscriptionCreateSerializer(serializers.Serializer):
+    """What the browser's PushSubscription.toJSON() gives (its `expirationTime` is ignored)."""
+
+    endpoint = serializers.URLField(max_length=2048)
+    keys = PushKeysSerializer()
+    expirationTime = serializers.IntegerField(required=False, allow_null=True)
+
+
+class PushUnsubscribeSerializer(serializers.Serializer):
+    # Any string: an endpoint that was never stored is simply not there (`removed: 0`).
+    endpoint = serializers.CharField(max_length=2048)
+
+
+class PushSubscriptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    endpoint = serializers.URLField()
+    user_agent = serializers.CharField()
+    created = serializers.DateTimeField()
+    last_success_at = serializers.DateTimeField(allow_null=True)
+
+
+class PushSubscriptionListSerializer(serializers.Serializer):
+    results = PushSubscriptionSerializer(many=True)
+
+
+class PushKeySerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(help_text="false: this server has no VAPID keys set.")
+    public_key = serializers.CharField(
+        help_text="The VAPID public key (base64url) for pushManager.subscribe's "
+        "applicationServerKey; empty when push is off."
+    )
+
+
+class RemovedSerializer(serializers.Serializer):
+    removed = serializers.IntegerField()

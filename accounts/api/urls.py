@@ -39,6 +39,22 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.NotificationReadView.as_view(),
         name="notification-read",
     ),
+    path(
+        "me/notification-settings/",
+        views.NotificationSettingsView.as_view(),
+        name="me-notification-settings",
+    ),
+    path("push/key/", views.PushKeyView.as_view(), name="push-key"),
+    path(
+        "me/push-subscriptions/",
+        views.PushSubscriptionListView.as_view(),
+        name="me-push-subscriptions",
+    ),
+    path(
+        "me/push-subscriptions/unsubscribe/",
+        views.PushUnsubscribeView.as_view(),
+        name="me-push-unsubscribe",
+    ),
     path("invitations/", views.InvitationListCreateView.as_view(), name="invitations"),
     path("invitations/preview/", views.InvitationPreviewView.as_view(), name="invitation-preview"),
     path("invitations/redeem/", views.InvitationRedeemView.as_view(), name="invitation-redeem"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -18,6 +19,7 @@ from accounts import selectors, services
 from accounts.api import serializers as s
 from accounts.models import Invitation, Notification, User
 from accounts.permissions import IsMember
+from accounts.push import push_configured
 from clubhouse.api import UPLOAD_PARSERS
 from clubhouse.errors import InvalidInput, NotFound
 
@@ -203,6 +205,92 @@ class NotificationReadAllView(APIView):
     @extend_schema(request=None, responses=s.MarkedSerializer)
     def post(self, request: Request) -> Response:
         return Response({"marked": services.notification_mark_all_read(user=_user(request))})
+
+
+class NotificationSettingsView(APIView):
+    """Your notification settings: which mails you get (event reminders, the weekly digest)."""
+
+    permission_classes = [IsAuthenticated]
+
+    def _body(self, user: User) -> dict[str, bool]:
+        return {name: getattr(user, name) for name in services.EMAIL_SETTINGS}
+
+    @extend_schema(responses=s.NotificationSettingsSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(self._body(_user(request)))
+
+    @extend_schema(
+        request=s.NotificationSettingsSerializer, responses=s.NotificationSettingsSerializer
+    )
+    def patch(self, request: Request) -> Response:
+        if not isinstance(request.data, dict):
+            raise InvalidInput("Send a JSON object.", code="invalid")
+        serializer = s.NotificationSettingsSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        user = services.notification_settings_update(
+            user=_user(request), changes=dict(serializer.validated_data)
+        )
+        return Response(self._body(user))
+
+
+class PushKeyView(APIView):
+    """The server's VAPID public key, for subscribing a browser to Web Push."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=s.PushKeySerializer)
+    def get(self, request: Request) -> Response:
+        configured = push_configured()
+        return Response(
+            {"enabled": configured, "public_key": settings.VAPID_PUBLIC_KEY if configured else ""}
+        )
+
+
+class PushSubscriptionListView(APIView):
+    """Your devices subscribed to Web Push (GET), and this browser's subscription (POST: the
+    JSON of PushSubscription.toJSON(); 201 when new, 200 when it refreshed a stored one)."""
+
+    permission_classes = [IsMember]
+
+    @extend_schema(responses=s.PushSubscriptionListSerializer)
+    def get(self, request: Request) -> Response:
+        rows = selectors.push_subscription_list(user=_user(request))
+        return Response({"results": s.PushSubscriptionSerializer(rows, many=True).data})
+
+    @extend_schema(
+        request=s.PushSubscriptionCreateSerializer,
+        responses={200: s.PushSubscriptionSerializer, 201: s.PushSubscriptionSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = s.PushSubscriptionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        subscription, created = services.push_subscription_save(
+            user=_user(request),
+            endpoint=data["endpoint"],
+            p256dh=data["keys"]["p256dh"],
+            auth=data["keys"]["auth"],
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+        return Response(
+            s.PushSubscriptionSerializer(subscription).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class PushUnsubscribeView(APIView):
+    """Stop pushes to one browser (by its endpoint). Idempotent: `removed` is 0 or 1."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=s.PushUnsubscribeSerializer, responses=s.RemovedSerializer)
+    def post(self, request: Request) -> Response:
+        serializer = s.PushUnsubscribeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        removed = services.push_subscription_delete(
+            user=_user(request), endpoint=serializer.validated_data["endpoint"]
+        )
+        return Response({"removed": removed})
 
 
 # --- invitations -----------------------------------------------------------------------------

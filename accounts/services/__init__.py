@@ -36,11 +36,17 @@ from accounts.services.invitations import (
     invitation_revoke,
 )
 from accounts.services.notifications import (
+    EMAIL_SETTINGS,
     NotificationKind,
+    email_unsubscribe,
     notification_create,
     notification_mark_all_read,
     notification_mark_read,
+    notification_settings_update,
     notifications_create_many,
+    notifications_to_followers_create,
+    push_subscription_delete,
+    push_subscription_save,
 )
 from accounts.services.profiles import PROFILE_FIELDS, user_profile_update
 from accounts.services.quota import (
@@ -64,6 +70,7 @@ from clubhouse.errors import (
 )
 
 __all__ = [
+    "EMAIL_SETTINGS",
     "PROFILE_FIELDS",
     "ApplicationError",
     "CohortAddResult",
@@ -79,6 +86,7 @@ __all__ = [
     "PermissionDenied",
     "account_delete",
     "account_delete_by_self",
+    "email_unsubscribe",
     "feature_cohort_add",
     "feature_cohort_add_by_rule",
     "feature_cohort_add_csv",
@@ -96,7 +104,11 @@ __all__ = [
     "notification_create",
     "notification_mark_all_read",
     "notification_mark_read",
+    "notification_settings_update",
     "notifications_create_many",
+    "notifications_to_followers_create",
+    "push_subscription_delete",
+    "push_subscription_save",
     "report_create",
     "report_resolve",
     "user_ban",

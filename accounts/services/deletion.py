@@ -30,6 +30,7 @@ from accounts.models import (
     Follow,
     Invitation,
     Notification,
+    PushSubscription,
     User,
     WaitlistVouch,
 )
@@ -108,6 +109,7 @@ def _social_data_remove(user: User) -> None:
     # Beta cohorts and what they wrote about a beta feature are theirs too.
     FeatureCohortMember.objects.filter(user=user).delete()
     FeatureFeedback.objects.filter(user=user).delete()
+    PushSubscription.objects.filter(user=user).delete()  # no push to a deleted account's devices
     user.topics.clear()
     user.groups.clear()
     user.user_permissions.clear()

@@ -29,6 +29,7 @@ from rooms.models import (
     RoomVisit,
     ScheduledEvent,
 )
+from rooms.notify import room_started_notify
 from rooms.selectors import room_snapshot, user_card
 from rooms.services.common import (
     Role,
@@ -110,7 +111,16 @@ def room_create(
             room=room, user=user, role=Role.MODERATOR, stage_since=timezone.now(), muted=False
         )
         RoomVisit.objects.create(room=room, user=user)
+        if _followers_told(room, club_event_host=club_event_host):
+            transaction.on_commit(lambda: room_started_notify.delay(room.pk))
     return room
+
+
+def _followers_told(room: Room, *, club_event_host: bool) -> bool:
+    """An open room anyone may enter is news for the creator's followers. An event's room is
+    not (its RSVPs are invited in, and followers were reminded), nor is a room not everyone
+    may enter (social, closed, members-only)."""
+    return room.type == Room.Type.OPEN and not room.members_only and not club_event_host
 
 
 def room_join(*, user: User, room_id: int) -> RoomParticipant:

@@ -75,8 +75,13 @@ def room_user_remove(*, user: User, room_id: int, target_id: int) -> RoomRemoval
     return removal
 
 
-def room_ping(*, user: User, room_id: int, target_id: int) -> RoomInvite:
+def room_ping(
+    *, user: User, room_id: int, target_id: int, event_id: int | None = None
+) -> RoomInvite:
     """Invite a person into the room (a notification and a personal push).
+
+    `event_id`: the ping is the scheduled event's start reaching its RSVPs and co-hosts; the
+    notification carries it, which makes it a Web Push ("an event you RSVP'd is starting").
 
     The invitation admits the person past the room type's rule, so who may send it follows the
     type: anyone in an open room, people on stage in a social room (the room is for people
@@ -111,7 +116,12 @@ def room_ping(*, user: User, room_id: int, target_id: int) -> RoomInvite:
                 if kind == RoomInvite.Kind.INVITE
                 else NotificationKind.ROOM_PING,
                 actor=user,
-                data={"room_id": room.pk, "title": room.title, "share_token": room.share_token},
+                data={
+                    "room_id": room.pk,
+                    "title": room.title,
+                    "share_token": room.share_token,
+                    **({"event_id": event_id} if event_id is not None else {}),
+                },
             )
             events.user_event_send(
                 user_id=target.pk,

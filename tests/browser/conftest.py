@@ -131,6 +131,10 @@ def live_server_asgi(
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, HOST]
     # "Online now" (tests/browser/test_online.py): a closed page is offline after 2 s, not 30.
     settings.REALTIME_ONLINE_GRACE_SECONDS = 2.0
+    # Web Push on, with a key pair of its own (the settings page's push button needs it).
+    from accounts.push import vapid_key_pair
+
+    settings.VAPID_PRIVATE_KEY, settings.VAPID_PUBLIC_KEY = vapid_key_pair()
     # The server runs no schedule: a beat ticking against the shared test database would write
     # between tests (tests/test_embedded_beat.py and tests/embedded/ cover the embedded beat).
     settings.BEAT_EMBEDDED = False

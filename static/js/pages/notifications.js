@@ -21,6 +21,7 @@ function describe(n) {
     case "let_in": return ["You're in! Welcome to Clubhouse.", "/welcome/"];
     case "room_invite": return [`${who} invited you to “${d.title || "a room"}”.`, room];
     case "room_ping": return [`${who} pinged you into “${d.title || "a room"}”.`, room];
+    case "room_started": return [`${who} started a room: “${d.title || "join them"}”.`, room];
     case "speaker_invite": return [`${who} invited you to speak in “${d.title || "a room"}”.`, room];
     case "event_cohost": return [cohostText(who, d), d.event_id && `/events/${d.event_id}/`];
     case "event_reminder": return [`“${d.title || "An event"}” is starting.`, d.event_id && `/events/${d.event_id}/`];
@@ -139,4 +140,8 @@ document.querySelectorAll("[data-filter]").forEach((tab) => tab.addEventListener
   load(true);
 }));
 more.querySelector("button").addEventListener("click", () => load());
+// A notification pushed over the socket (shell.js) appears at the top of the first page.
+document.addEventListener("notifications:pushed", (event) => {
+  if (event.detail && event.detail.notification && offset <= PAGE) load(true);
+});
 load(true);

@@ -71,6 +71,7 @@ function onSnapshot(snapshot, why) {
   if (state.ended) return leaveWith("room_ended");
   if (why === "rejoin") {
     announcer.say(["Reconnected."]);
+    document.dispatchEvent(new Event("notifications:changed")); // the badge missed the gap
     // The relay may have lost us meanwhile (or we it): a fresh offer is cheap and certain.
     if (listening) audio.renegotiate();
   }
@@ -129,6 +130,11 @@ function onPush(push) {
       return;
     case "client.error":
       showError(push.error);
+      return;
+    case "notification.created":
+    case "notification.read":
+      // The page shell owns the badge (static/js/shell.js).
+      document.dispatchEvent(new CustomEvent("notifications:event", { detail: push }));
       return;
     default:
       break;
