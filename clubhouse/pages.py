@@ -16,7 +16,12 @@ from django.shortcuts import redirect, render
 from clubhouse.errors import ApplicationError
 from media_relay.conf import listener_slots
 from rooms.conf import room_visit_retention_days
-from rooms.selectors import room_club_slug, room_get_by_share_token, room_get_visible
+from rooms.selectors import (
+    room_club_slug,
+    room_get_by_share_token,
+    room_get_visible,
+    room_report_reasons,
+)
 
 View = Callable[..., HttpResponse]
 
@@ -69,7 +74,8 @@ def room(request: HttpRequest, room_id: int) -> HttpResponse:
         return error_page(request, exc)
     # The page offers as many receive slots as the relay forwards (RELAY_LISTENER_SLOTS).
     return render(request, "rooms/room.html",
-                  {"room_id": room_id, "room": found, "relay_listener_slots": listener_slots()})  # fmt: skip
+                  {"room_id": room_id, "room": found, "relay_listener_slots": listener_slots(),
+                   "report_reasons": room_report_reasons()})  # fmt: skip
 
 
 @member_page

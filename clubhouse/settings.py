@@ -282,6 +282,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "UserReportReasonEnum": "accounts.models.Report.Reason",
         "ClubReportReasonEnum": "clubs.models.ClubReport.Reason",
+        "RoomReportReasonEnum": "rooms.models.RoomReport.Reason",
         "ClubDecisionStatusEnum": "clubs.models.DecisionStatus",
         "CreatorApplicationStatusEnum": "payouts.models.CreatorApplication.Status",
         "HandRaisePolicyEnum": "rooms.models.Room.HandRaisePolicy",
@@ -488,7 +489,7 @@ THROTTLE_VIEW_SCOPES = {
         ],
         "payment",
     ),
-    **dict.fromkeys(["api:user-report", "api:club-reports"], "report"),
+    **dict.fromkeys(["api:user-report", "api:club-reports", "api:room-report"], "report"),
     **dict.fromkeys(["api:room-ping", "api:room-invite"], "ping"),
     **dict.fromkeys(["api:waitlist-vouches", "api:waitlist-let-in", "api:invitations"], "vouch"),
     **dict.fromkeys(["api:invitation-preview", "api:invitation-redeem"], "invitation_token"),

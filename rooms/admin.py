@@ -10,6 +10,7 @@ from django.http import HttpRequest
 
 from accounts.selectors import admin_log_for
 from clubhouse.audit import StaffAction
+from clubhouse.errors import ApplicationError
 from clubhouse.staff_admin import StaffHistoryAdmin
 from rooms import selectors, services
 from rooms.models import (
@@ -19,6 +20,7 @@ from rooms.models import (
     RoomInvite,
     RoomParticipant,
     RoomRemoval,
+    RoomReport,
     RoomVisit,
     ScheduledEvent,
 )
@@ -38,7 +40,19 @@ class RoomAdmin(StaffHistoryAdmin):
     list_filter = ["status", "type", "hand_raise_policy", "created"]
     search_fields = ["title", "created_by__username", "share_token"]
     raw_id_fields = ["created_by", "club"]
-    readonly_fields = ["status", "seq", "created", "ended_at", "end_reason", "share_token"]
+    readonly_fields = [
+        "status",
+        "seq",
+        "created",
+        "ended_at",
+        "end_reason",
+        "share_token",
+        # moderators pin links through the room (with its event); staff only read them here
+        "pinned_url",
+        "pinned_title",
+        "pinned_by",
+        "pinned_at",
+    ]
     filter_horizontal = ["topics"]
     inlines = [RoomParticipantInline]
     actions = ["end_rooms"]
@@ -133,3 +147,62 @@ class ScheduledEventAdmin(admin.ModelAdmin):
     filter_horizontal = ["hosts", "topics"]
     readonly_fields = ["reminder_sent_at", "room"]
     inlines = [EventRSVPInline]
+
+
+@admin.register(RoomReport)
+class RoomReportAdmin(admin.ModelAdmin):
+    """Rooms members reported, beside the user reports (accounts) and club reports (clubs):
+    the same fields, reviewed with actions that call the services."""
+
+    list_display = ["room", "reason", "status", "reporter", "created", "reviewed_by"]
+    list_filter = ["status", "reason", "created"]
+    search_fields = ["room__title", "reporter__username", "text"]
+    list_select_related = ["room", "reporter", "reviewed_by"]
+    readonly_fields = [
+        "room",
+        "reporter",
+        "reason",
+        "text",
+        "status",
+        "created",
+        "reviewed_at",
+        "reviewed_by",
+    ]
+    actions = ["mark_actioned", "dismiss", "end_reported_rooms"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # members report from the room; staff never file one here
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def _review(self, request: HttpRequest, queryset: QuerySet[RoomReport], status: str) -> None:
+        done, refused = 0, []
+        for report in queryset:
+            try:
+                services.room_report_review(report=report, reviewer=request.user, status=status)  # type: ignore[arg-type]
+                done += 1
+            except ApplicationError as exc:
+                refused.append(f"{report}: {exc.message} ({exc.code})")
+        if done:
+            self.message_user(request, f"{done} report(s) {status}.", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.ERROR)
+
+    @admin.action(description="Mark actioned")
+    def mark_actioned(self, request: HttpRequest, queryset: QuerySet[RoomReport]) -> None:
+        self._review(request, queryset, RoomReport.Status.ACTIONED)
+
+    @admin.action(description="Dismiss")
+    def dismiss(self, request: HttpRequest, queryset: QuerySet[RoomReport]) -> None:
+        self._review(request, queryset, RoomReport.Status.DISMISSED)
+
+    @admin.action(description="End the reported rooms for everyone (marks the reports actioned)")
+    def end_reported_rooms(self, request: HttpRequest, queryset: QuerySet[RoomReport]) -> None:
+        room_ids = set(queryset.values_list("room_id", flat=True))
+        for room_id in room_ids:
+            services.room_end_by_staff(staff=request.user, room_id=room_id)  # type: ignore[arg-type]
+        self._review(
+            request, queryset.filter(status=RoomReport.Status.OPEN), RoomReport.Status.ACTIONED
+        )
+        self.message_user(request, f"Ended {len(room_ids)} room(s).", messages.SUCCESS)

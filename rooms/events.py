@@ -32,6 +32,7 @@ ROOM_EVENT_TYPES = (
     "room.speaker_unmuted",
     "room.hands_changed",
     "room.hand_policy_changed",
+    "room.pinned_link_changed",
     "room.user_removed",
     "room.ended",
 )

@@ -97,6 +97,7 @@ def room_hallway_queryset(*, viewer: Any) -> QuerySet[Room]:
                 )
             ),
             size=_count(in_room),
+            joined=is_participant,
             blocked_on_stage=Exists(stage.filter(user__in=blocked)),
         )
         .select_related("club")
@@ -130,6 +131,10 @@ def hallway_item(room: Any) -> dict[str, Any]:
         "share_token": room.share_token,
         "created": room.created.isoformat(),
         "participant_count": room.size,
+        "capacity": room.capacity,
+        # A full room refuses newcomers (`room_full`); someone already in it may go back.
+        "full": room.size >= room.capacity,
+        "joined": room.joined,
         "speaker_count": len(stage_rows),
         "speakers": [
             {**user_card(row.user), "role": row.role} for row in stage_rows[:STAGE_PREVIEW]

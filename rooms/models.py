@@ -17,6 +17,9 @@ from django.db.models import Q
 
 from rooms.conf import room_default_capacity
 
+PINNED_URL_MAX_LENGTH = 500
+PINNED_TITLE_MAX_LENGTH = 80
+
 
 def share_token_new() -> str:
     return secrets.token_urlsafe(12)
@@ -63,6 +66,14 @@ class Room(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=32, blank=True)
+    # The link a moderator pinned for everyone in the room (empty: none); set and cleared only
+    # by `room_pinned_link_set` / `room_pinned_link_clear`, which validate it (http/https).
+    pinned_url = models.CharField(max_length=PINNED_URL_MAX_LENGTH, blank=True)
+    pinned_title = models.CharField(max_length=PINNED_TITLE_MAX_LENGTH, blank=True)
+    pinned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    pinned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -75,6 +86,10 @@ class Room(models.Model):
             ),
             models.CheckConstraint(condition=Q(capacity__gte=1), name="room_capacity_positive"),
             models.CheckConstraint(condition=Q(seq__gte=0), name="room_seq_non_negative"),
+            models.CheckConstraint(
+                condition=~Q(pinned_url="") | Q(pinned_title="", pinned_at__isnull=True),
+                name="room_pinned_title_only_with_url",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -83,6 +98,50 @@ class Room(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status == self.Status.LIVE
+
+
+class RoomReport(models.Model):
+    """A member reports a room; staff review it in admin, next to user and club reports.
+
+    OPEN → ACTIONED | DISMISSED (`room_report_review`); a closed report stays closed. One report
+    per member and room: reporting again is refused (`room_already_reported`).
+    """
+
+    class Reason(models.TextChoices):
+        SPAM = "spam", "Spam or scam"
+        HARASSMENT = "harassment", "Harassment or bullying"
+        HATE = "hate", "Hate speech"
+        MISINFORMATION = "misinformation", "Harmful misinformation"
+        INAPPROPRIATE = "inappropriate", "Inappropriate content"
+        OTHER = "other", "Something else"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACTIONED = "actioned", "Actioned"
+        DISMISSED = "dismissed", "Dismissed"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    text = models.TextField(max_length=2000, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created = models.DateTimeField(auto_now_add=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["status", "-created"])]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "reporter"], name="room_report_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"report on {self.room} ({self.status})"
 
 
 class RoomParticipant(models.Model):

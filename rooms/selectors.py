@@ -23,6 +23,7 @@ from rooms.models import (
     RoomEventLog,
     RoomInvite,
     RoomParticipant,
+    RoomReport,
     RoomVisit,
     ScheduledEvent,
 )
@@ -38,6 +39,23 @@ def user_card(user: Any) -> dict[str, Any]:
         "name": user.display_name or user.username,
         "avatar_url": user.avatar.url if user.avatar else None,
     }
+
+
+def pinned_link(room: Room) -> dict[str, Any] | None:
+    """The link a moderator pinned in the room, or None."""
+    if not room.pinned_url:
+        return None
+    return {
+        "url": room.pinned_url,
+        "title": room.pinned_title,
+        "by": room.pinned_by_id,
+        "pinned_at": room.pinned_at.isoformat() if room.pinned_at else None,
+    }
+
+
+def room_report_reasons() -> list[tuple[str, str]]:
+    """The reasons a member may give when reporting a room (value, label), in order."""
+    return [(str(value), str(label)) for value, label in RoomReport.Reason.choices]
 
 
 def room_card(room: Room) -> dict[str, Any]:
@@ -60,6 +78,7 @@ def room_card(room: Room) -> dict[str, Any]:
         "created_by": room.created_by_id,
         "created": room.created.isoformat(),
         "ended_at": room.ended_at.isoformat() if room.ended_at else None,
+        "pinned_link": pinned_link(room),
     }
 
 
@@ -249,11 +268,16 @@ def room_snapshot(*, room_id: int, viewer: Any) -> dict[str, Any]:
             if row.hand_raised_at is not None
         ]
         audience_count = RoomParticipant.objects.filter(room=room, role=Role.LISTENER).count()
+        participant_count = audience_count + len(stage_rows)
         return {
             "room": room_card(room),
             "seq": room.seq,
             "stage": stage,
             "audience_count": audience_count,
+            # Everyone in the room, stage and audience: `room.join` answers `room_full` once
+            # this reaches the room's capacity (unless you are in already).
+            "participant_count": participant_count,
+            "full": participant_count >= room.capacity,
             "audience": _audience_page(room, you, None, room_audience_page_size()),
             "hands": hands,
             "hands_count": RoomParticipant.objects.filter(

@@ -76,6 +76,20 @@ def hand_policy_set(user: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return {"room_id": room.pk, "policy": room.hand_raise_policy}
 
 
+def pinned_link_set(user: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    room_id = _room_id(payload)
+    # The service validates the link and the title (types included) and names the field.
+    room = services.room_pinned_link_set(
+        user=user, room_id=room_id, url=payload.get("url"), title=payload.get("title", "")
+    )
+    return {"room_id": room.pk, "pinned_link": selectors.pinned_link(room)}
+
+
+def pinned_link_clear(user: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    room = services.room_pinned_link_clear(user=user, room_id=_room_id(payload))
+    return {"room_id": room.pk, "pinned_link": None}
+
+
 def speaker_invite(user: Any, payload: dict[str, Any]) -> dict[str, Any]:
     room_id, target_id = _room_id(payload), _user_id(payload)
     return _target(services.room_speaker_invite(user=user, room_id=room_id, target_id=target_id))
@@ -155,6 +169,8 @@ ACTIONS: dict[str, Handler] = {
     "room.hand_raise": hand_raise,
     "room.hand_lower": hand_lower,
     "room.hand_policy_set": hand_policy_set,
+    "room.pinned_link_set": pinned_link_set,
+    "room.pinned_link_clear": pinned_link_clear,
     "room.speaker_invite": speaker_invite,
     "room.speaker_invite_accept": speaker_invite_accept,
     "room.speaker_invite_decline": speaker_invite_decline,

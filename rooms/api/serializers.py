@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from rooms.models import Room
+from rooms.models import PINNED_TITLE_MAX_LENGTH, PINNED_URL_MAX_LENGTH, Room, RoomReport
 
 
 class RoomCreateInput(serializers.Serializer):
@@ -32,6 +32,29 @@ class OptionalTargetInput(serializers.Serializer):
 class HandPolicyInput(serializers.Serializer):
     # The same choices as RoomCreateInput's, so the OpenAPI enum keeps one name.
     policy = serializers.ChoiceField(choices=Room.HandRaisePolicy.choices)
+
+
+class PinnedLinkInput(serializers.Serializer):
+    url = serializers.CharField(
+        max_length=PINNED_URL_MAX_LENGTH, help_text="An http:// or https:// address."
+    )
+    title = serializers.CharField(
+        max_length=PINNED_TITLE_MAX_LENGTH, required=False, allow_blank=True, default=""
+    )
+
+
+class RoomReportInput(serializers.Serializer):
+    reason = serializers.ChoiceField(choices=RoomReport.Reason.choices)
+    text = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default="", help_text="Optional note"
+    )
+
+
+class RoomReportOutput(serializers.ModelSerializer):
+    class Meta:
+        model = RoomReport
+        fields = ["id", "room", "reason", "text", "status", "created"]
+        read_only_fields = fields
 
 
 class EmptyInput(serializers.Serializer):

@@ -22,6 +22,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("rooms/<int:room_id>/join/", views.RoomJoinView.as_view(), name="room-join"),
     path("rooms/<int:room_id>/leave/", views.RoomLeaveView.as_view(), name="room-leave"),
     path("rooms/<int:room_id>/audience/", views.RoomAudienceView.as_view(), name="room-audience"),
+    path("rooms/<int:room_id>/report/", views.RoomReportView.as_view(), name="room-report"),
     *[
         path(
             f"rooms/<int:room_id>/{slug}/",

@@ -145,6 +145,20 @@ class RoomAudienceView(MemberAPIView):
         return Response(ACTIONS["room.audience_page"](request.user, payload))
 
 
+class RoomReportView(MemberAPIView):
+    @extend_schema(
+        operation_id="rooms_report",
+        summary="Report a room to the staff (once per room; rate limited)",
+        request=inputs.RoomReportInput,
+        responses={201: inputs.RoomReportOutput},
+    )
+    def post(self, request: Request, room_id: int) -> Response:
+        _payload(request)
+        data = _valid(inputs.RoomReportInput, request.data)
+        report = services.room_report_create(user=request.user, room_id=room_id, **data)  # type: ignore[arg-type]
+        return Response(inputs.RoomReportOutput(report).data, status=status.HTTP_201_CREATED)
+
+
 class RoomShareView(MemberAPIView):
     @extend_schema(summary="Resolve a room share link", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, token: str) -> Response:
@@ -158,6 +172,8 @@ ROOM_ACTIONS: list[tuple[str, str, type[serializers.Serializer]]] = [
     ("hand-raise", "room.hand_raise", inputs.EmptyInput),
     ("hand-lower", "room.hand_lower", inputs.OptionalTargetInput),
     ("hand-policy", "room.hand_policy_set", inputs.HandPolicyInput),
+    ("pinned-link", "room.pinned_link_set", inputs.PinnedLinkInput),
+    ("pinned-link/clear", "room.pinned_link_clear", inputs.EmptyInput),
     ("speaker-invite", "room.speaker_invite", inputs.TargetInput),
     ("speaker-invite/accept", "room.speaker_invite_accept", inputs.EmptyInput),
     ("speaker-invite/decline", "room.speaker_invite_decline", inputs.EmptyInput),

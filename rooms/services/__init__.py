@@ -25,7 +25,13 @@ from rooms.services.lifecycle import (
     room_user_blocked,
     room_visits_expire,
 )
-from rooms.services.moderation import room_ping, room_user_remove
+from rooms.services.moderation import (
+    room_ping,
+    room_pinned_link_clear,
+    room_pinned_link_set,
+    room_user_remove,
+)
+from rooms.services.reports import room_report_create, room_report_review
 from rooms.services.stage import (
     room_hand_lower,
     room_hand_policy_set,
@@ -60,6 +66,10 @@ __all__ = [
     "room_moderator_add",
     "room_moderator_remove",
     "room_ping",
+    "room_pinned_link_clear",
+    "room_pinned_link_set",
+    "room_report_create",
+    "room_report_review",
     "room_self_mute",
     "room_self_unmute",
     "room_speaker_invite",

@@ -1,19 +1,28 @@
-"""Removing people and inviting (pinging) them in."""
+"""Removing people, inviting (pinging) them in, and the room's pinned link."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.permissions import user_require_member
 from accounts.selectors import user_is_blocked_between
 from accounts.services import NotificationKind, notification_create
-from clubhouse.errors import Conflict, NotFound, PermissionDenied
+from clubhouse.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from rooms import events
-from rooms.models import Room, RoomInvite, RoomRemoval
-from rooms.selectors import user_card
+from rooms.models import (
+    PINNED_TITLE_MAX_LENGTH,
+    PINNED_URL_MAX_LENGTH,
+    Room,
+    RoomInvite,
+    RoomRemoval,
+)
+from rooms.selectors import pinned_link, user_card
 from rooms.services.common import (
     Role,
     actor_get,
@@ -130,3 +139,83 @@ def room_ping(
                 data={"by": user_card(user), "title": room.title, "kind": kind},
             )
     return invite
+
+
+# --- the pinned link ----------------------------------------------------------------------
+_url_validator = URLValidator(schemes=["http", "https"])
+
+
+def pinned_link_clean(url: object, title: object = "") -> tuple[str, str]:
+    """The link and title as they will be stored, or InvalidInput naming the field.
+
+    Only http and https (never `javascript:` or `data:`), with a host, no credentials in it
+    (`https://bank.example@evil.example/` reads as the bank), no spaces or control characters.
+    """
+    errors: dict[str, list[str]] = {}
+    url = url.strip() if isinstance(url, str) else url
+    if not isinstance(url, str) or not url:
+        errors["url"] = ["A web address starting with http:// or https://."]
+    elif len(url) > PINNED_URL_MAX_LENGTH:
+        errors["url"] = [f"At most {PINNED_URL_MAX_LENGTH} characters."]
+    else:
+        try:
+            _url_validator(url)
+        except ValidationError:
+            errors["url"] = ["A web address starting with http:// or https://."]
+        else:
+            authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+            if "@" in authority:
+                errors["url"] = ["A web address without a user name or password in it."]
+    if title is None:
+        title = ""
+    if not isinstance(title, str):
+        errors["title"] = ["A short text."]
+    else:
+        title = " ".join(title.split())  # no newlines or control whitespace in one line
+        if len(title) > PINNED_TITLE_MAX_LENGTH:
+            errors["title"] = [f"At most {PINNED_TITLE_MAX_LENGTH} characters."]
+        elif any(ord(c) < 32 or ord(c) == 127 for c in title):
+            errors["title"] = ["Letters, numbers and punctuation only."]
+    if errors:
+        raise InvalidInput(fields=errors)
+    assert isinstance(url, str)
+    assert isinstance(title, str)
+    return url, title
+
+
+def room_pinned_link_set(*, user: User, room_id: int, url: object, title: object = "") -> Room:
+    """A moderator pins a link everyone in the room sees (replacing any pinned before).
+    Pinning the same link and title again changes nothing and sends nothing."""
+    user_require_member(user)
+    url, title = pinned_link_clean(url, title)
+    with transaction.atomic():
+        room = room_lock_live(room_id)
+        require_moderator(actor_get(room, user))
+        if room.pinned_url == url and room.pinned_title == title:
+            return room
+        room.pinned_url, room.pinned_title = url, title
+        room.pinned_by, room.pinned_at = user, timezone.now()
+        room.save(update_fields=["pinned_url", "pinned_title", "pinned_by", "pinned_at"])
+        stage_event_send(
+            room,
+            type="room.pinned_link_changed",
+            data={"pinned_link": pinned_link(room), "by": user.pk},
+        )
+    return room
+
+
+def room_pinned_link_clear(*, user: User, room_id: int) -> Room:
+    """A moderator takes the pinned link down (idempotent: nothing pinned, nothing sent)."""
+    user_require_member(user)
+    with transaction.atomic():
+        room = room_lock_live(room_id)
+        require_moderator(actor_get(room, user))
+        if not room.pinned_url:
+            return room
+        room.pinned_url, room.pinned_title = "", ""
+        room.pinned_by, room.pinned_at = None, None
+        room.save(update_fields=["pinned_url", "pinned_title", "pinned_by", "pinned_at"])
+        stage_event_send(
+            room, type="room.pinned_link_changed", data={"pinned_link": None, "by": user.pk}
+        )
+    return room

@@ -6,9 +6,13 @@ const TYPE_LABEL = { social: "Social", closed: "Closed" };
 export function roomCard(room) {
   const speakers = room.speakers || [];
   const listeners = Math.max(0, (room.participant_count || 0) - (room.speaker_count || 0));
-  return h("a", { class: "card link room-card", href: `/rooms/${room.id}/`, dataset: { roomId: room.id } },
+  // A full room (the server refuses newcomers with room_full) is not a link: its card says so
+  // and its join button is disabled. Someone already in it can still go back.
+  const closed = room.full && !room.joined;
+  const body = [
     h("div", { class: "room-card-head" },
       h("span", { class: "pill live" }, "LIVE"),
+      room.full ? h("span", { class: "pill full" }, "Room full") : null,
       room.club ? h("span", { class: "pill club" }, room.club.name) : null,
       TYPE_LABEL[room.type] ? h("span", { class: "pill soft" }, TYPE_LABEL[room.type]) : null),
     h("h3", {}, room.title || "Untitled room"),
@@ -19,7 +23,14 @@ export function roomCard(room) {
       h("span", {}, `${room.participant_count} in the room`), " · ",
       h("span", {}, `${room.speaker_count} on stage`), " · ",
       h("span", {}, `${listeners} listening`)),
-    room.topics?.length ? h("ul", { class: "chips" }, room.topics.map((t) => h("li", { class: "chip" }, t.name))) : null);
+    room.topics?.length ? h("ul", { class: "chips" }, room.topics.map((t) => h("li", { class: "chip" }, t.name))) : null,
+  ];
+  if (closed) {
+    return h("article", { class: "card room-card is-full", dataset: { roomId: room.id } },
+      ...body,
+      h("p", { class: "actions" }, h("button", { type: "button", disabled: true, class: "secondary" }, "Room full")));
+  }
+  return h("a", { class: "card link room-card", href: `/rooms/${room.id}/`, dataset: { roomId: room.id } }, ...body);
 }
 
 export function eventCard(event) {

@@ -275,6 +275,40 @@ def test_hand_policy_changed(stage: Stage, run) -> None:
     assert event["data"] == {"policy": "off", "by": stage.moderator.pk}
 
 
+def test_pinned_link_changed_when_set_and_when_cleared(stage: Stage, run) -> None:
+    got = collect(
+        [room_group(stage.room.pk)],
+        run(
+            services.room_pinned_link_set,
+            user=stage.moderator,
+            room_id=stage.room.pk,
+            url="https://example.org/notes",
+            title="Notes",
+        ),
+        1,
+    )
+    [event] = room_events(got)
+    assert event["type"] == "room.pinned_link_changed"
+    assert event["seq"] == 1
+    link = event["data"]["pinned_link"]
+    assert event["data"]["by"] == stage.moderator.pk
+    assert (link["url"], link["title"], link["by"]) == (
+        "https://example.org/notes",
+        "Notes",
+        stage.moderator.pk,
+    )
+    assert link["pinned_at"]
+
+    got = collect(
+        [room_group(stage.room.pk)],
+        run(services.room_pinned_link_clear, user=stage.moderator, room_id=stage.room.pk),
+        1,
+    )
+    [event] = room_events(got)
+    assert event["type"] == "room.pinned_link_changed"
+    assert event["data"] == {"pinned_link": None, "by": stage.moderator.pk}
+
+
 def test_user_removed_to_the_room_and_removed_to_the_person(stage: Stage, run) -> None:
     got = collect(
         [room_group(stage.room.pk), user_group(stage.listener.pk)],

@@ -16,7 +16,7 @@ CONTRACT_TYPES = {
     "room.speaker_invite_accept", "room.speaker_invite_decline", "room.speaker_move_to_audience",
     "room.stage_leave", "room.speaker_mute", "room.self_unmute", "room.self_mute",
     "room.moderator_add", "room.moderator_remove", "room.user_remove", "room.end", "room.ping",
-    "room.audience_page",
+    "room.audience_page", "room.pinned_link_set", "room.pinned_link_clear",
 }  # fmt: skip
 
 NEEDS_USER_ID = {
@@ -51,6 +51,12 @@ def test_policy_must_be_known(stage: Stage) -> None:
     with pytest.raises(InvalidInput) as excinfo:
         ACTIONS["room.hand_policy_set"](stage.moderator, {"room_id": stage.room.pk, "policy": 3})
     assert "policy" in excinfo.value.fields
+
+
+def test_pinned_link_must_be_a_web_address(stage: Stage) -> None:
+    with pytest.raises(InvalidInput) as excinfo:
+        ACTIONS["room.pinned_link_set"](stage.moderator, {"room_id": stage.room.pk, "url": ["x"]})
+    assert "url" in excinfo.value.fields
 
 
 def test_a_payload_that_is_not_an_object_is_invalid() -> None:

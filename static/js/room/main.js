@@ -3,7 +3,7 @@ import { micRequest } from "./mic.js";
 import { AudioLink } from "./rtc.js";
 import { RoomSocket } from "./socket.js";
 import { RoomState } from "./state.js";
-import { api } from "../api.js";
+import { api, clearFormErrors, showFormErrors } from "../api.js";
 import { openBuyTicket, openTicketPrice, ticketQuote } from "../tickets.js";
 import { avatar, h, money, toast } from "../ui.js";
 import { Announcer, renderKeyed } from "./view.js";
@@ -25,7 +25,7 @@ const GONE_TEXT = {
   removed_from_room: ["You were removed", "A moderator removed you from this room."],
   club_access_lost: ["Members only", "You no longer have access to this club's rooms."],
   room_not_found: ["Room not found", "This room does not exist, or you cannot see it."],
-  room_full: ["This room is full", "Everyone's seats are taken. Try again in a while."],
+  room_full: ["Room full", "Every seat in this room is taken. You can join when someone leaves."],
   room_busy: ["This room is very busy", "Too many people are arriving at once. Try again in a minute."],
   ticket_required: ["A ticket is required", "This room is ticketed. Buy a ticket to listen."],
   closed_room_invite_only: ["Invitation only", "This is a closed room: a moderator has to invite you."],
@@ -267,6 +267,7 @@ function leaveWith(code, err) {
     $("room-gone-text").append(" ", login);
   }
   if (code === "ticket_required") offerTicket(err);
+  if (code === "room_full") waitForSeat();
   if ((code === "club_premium_required" || code === "club_members_only") && root.dataset.club) {
     $("room-gone-text").append(" ", h("a", { href: `/clubs/${encodeURIComponent(root.dataset.club)}/` }, "Go to the club"));
   }
@@ -320,6 +321,134 @@ function render() {
   $("leave-btn").hidden = !active;
   $("share-btn").hidden = !room;
   $("price-btn").hidden = !active || !room || room.created_by !== meId;
+  $("room-full-badge").hidden = !active || !state.full;
+  renderPinned(active);
+}
+
+// --- the pinned link -----------------------------------------------------------------------
+
+function renderPinned(active) {
+  const link = active ? state.pinnedLink : null;
+  $("pinned").hidden = !link;
+  $("pin-btn").hidden = !active || !state.isModerator;
+  $("pin-btn").textContent = link ? "Change pinned link" : "Pin a link";
+  $("unpin-btn").hidden = !active || !state.isModerator || !link;
+  if (!link) return;
+  const a = $("pinned-link");
+  // Only http(s) links are ever accepted by the server; checked again here before it becomes
+  // an href, so a link that is anything else is shown as text and never followed.
+  let url = null;
+  try {
+    url = new URL(link.url);
+  } catch (_err) {
+    url = null;
+  }
+  const safe = url && (url.protocol === "https:" || url.protocol === "http:");
+  if (safe) a.setAttribute("href", url.href);
+  else a.removeAttribute("href");
+  a.textContent = link.title || link.url;
+  $("pinned-host").textContent = safe && link.title ? `(${url.host})` : "";
+}
+
+function openPinDialog() {
+  $("room-menu").open = false;
+  const form = $("pin-form");
+  clearFormErrors(form);
+  const link = state.pinnedLink;
+  $("pin-url").value = link ? link.url : "";
+  $("pin-title").value = link ? link.title : "";
+  $("pin-dialog").showModal();
+  $("pin-url").focus();
+}
+
+async function savePin(ev) {
+  ev.preventDefault();
+  const form = $("pin-form");
+  clearFormErrors(form);
+  const button = $("pin-save");
+  button.disabled = true;
+  try {
+    const reply = await socket.action("room.pinned_link_set", {
+      url: $("pin-url").value.trim(),
+      title: $("pin-title").value,
+    });
+    if (state.room) state.room.pinned_link = reply.pinned_link;
+    $("pin-dialog").close();
+    render();
+  } catch (err) {
+    if (!showFormErrors(form, err)) showError(err);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function unpin() {
+  $("room-menu").open = false;
+  if (!(await confirmDialog("Remove the pinned link for everyone?", "Remove link"))) return;
+  try {
+    await socket.action("room.pinned_link_clear");
+    if (state.room) state.room.pinned_link = null;
+    render();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+// --- reporting the room ----------------------------------------------------------------------
+
+function openReportDialog() {
+  $("room-menu").open = false;
+  const form = $("report-form");
+  form.reset();
+  clearFormErrors(form);
+  $("report-dialog").showModal();
+  $("report-reason").focus();
+}
+
+async function sendReport(ev) {
+  ev.preventDefault();
+  const form = $("report-form");
+  clearFormErrors(form);
+  const button = $("report-send");
+  button.disabled = true;
+  try {
+    // The reasons and their rules are the API's: an empty choice is refused there, by field.
+    await api(`rooms/${roomId}/report/`, {
+      method: "POST",
+      body: { reason: $("report-reason").value, text: $("report-text").value },
+    });
+    $("report-dialog").close();
+    toasts.show("Thank you. The Clubhouse team will review this room.");
+  } catch (err) {
+    if (!showFormErrors(form, err)) showError(err);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// --- a full room ---------------------------------------------------------------------------
+
+/** Refused with `room_full`: the join button stays disabled, labelled "Room full", and the
+ * page looks again now and then; once a seat is free the button joins. */
+function waitForSeat() {
+  $("room-full-retry").hidden = false;
+  const button = $("join-btn");
+  button.disabled = true;
+  button.textContent = "Room full";
+  clearInterval(waitForSeat.timer);
+  waitForSeat.timer = setInterval(async () => {
+    if (document.hidden) return;
+    try {
+      const snapshot = await api(`rooms/${roomId}/`);
+      if (snapshot.full) return;
+      clearInterval(waitForSeat.timer);
+      button.disabled = false;
+      button.textContent = "Join";
+      announcer.say(["A seat is free. You can join now."]);
+    } catch (_err) {
+      // still refused (or offline): keep waiting
+    }
+  }, 10000);
 }
 
 // --- tickets -------------------------------------------------------------------------------
@@ -707,6 +836,14 @@ $("hand-policy").addEventListener("change", async (ev) => {
   }
 });
 $("audience-more").addEventListener("click", loadMoreAudience);
+$("pin-btn").addEventListener("click", openPinDialog);
+$("unpin-btn").addEventListener("click", unpin);
+$("pin-form").addEventListener("submit", savePin);
+$("pin-cancel").addEventListener("click", () => $("pin-dialog").close());
+$("report-btn").addEventListener("click", openReportDialog);
+$("report-form").addEventListener("submit", sendReport);
+$("report-cancel").addEventListener("click", () => $("report-dialog").close());
+$("join-btn").addEventListener("click", () => location.reload());
 $("ping-btn").addEventListener("click", () => {
   $("ping-results").replaceChildren();
   $("ping-dialog").showModal();

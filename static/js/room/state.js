@@ -35,6 +35,20 @@ export class RoomState {
     return this.you.role === "moderator";
   }
 
+  /** Everyone in the room: the stage and the audience (whose count the server pushes). */
+  get participantCount() {
+    return this.stage.size + this.audienceCount;
+  }
+
+  /** At capacity: the server refuses newcomers (`room_full`). */
+  get full() {
+    return !!(this.room && this.room.capacity && this.participantCount >= this.room.capacity);
+  }
+
+  get pinnedLink() {
+    return (this.room && this.room.pinned_link) || null;
+  }
+
   name(userId) {
     const card = this.people.get(userId);
     if (userId === this.meId) return "You";
@@ -173,6 +187,14 @@ export class RoomState {
       case "room.hand_policy_changed":
         if (this.room) this.room.hand_raise_policy = d.policy;
         said.push(d.policy === "off" ? "Hand raising is now off." : "Hand raising is on.");
+        break;
+      case "room.pinned_link_changed":
+        if (this.room) this.room.pinned_link = d.pinned_link || null;
+        said.push(
+          d.pinned_link
+            ? `A moderator pinned a link: ${d.pinned_link.title || d.pinned_link.url}`
+            : "The pinned link was removed.",
+        );
         break;
       case "room.user_removed": {
         this.stage.delete(d.user_id);
