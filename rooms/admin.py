@@ -6,11 +6,12 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from accounts.selectors import admin_log_for
 from clubhouse.audit import StaffAction
-from clubhouse.staff_admin import StaffHistoryAdmin
+from clubhouse.staff_admin import ActionsNotEditsAdmin, StaffHistoryAdmin, action_reason
 from rooms import selectors, services
 from rooms.models import (
     EventRSVP,
@@ -32,8 +33,15 @@ class RoomParticipantInline(admin.TabularInline):
     fields = ["user", "role", "muted", "stage_since", "hand_raised_at", "joined_at"]
 
 
+class _LoggedAdmin(StaffHistoryAdmin):
+    """Tables staff may edit through the admin's own forms: their history is the admin's log."""
+
+    def staff_history(self, obj: Any) -> list[StaffAction]:
+        return admin_log_for(obj)
+
+
 @admin.register(Room)
-class RoomAdmin(StaffHistoryAdmin):
+class RoomAdmin(ActionsNotEditsAdmin, StaffHistoryAdmin):
     list_display = ["id", "title", "type", "status", "club", "created_by", "created", "ended_at"]
     list_filter = ["status", "type", "hand_raise_policy", "created"]
     search_fields = ["title", "created_by__username", "share_token"]
@@ -46,17 +54,22 @@ class RoomAdmin(StaffHistoryAdmin):
     def staff_history(self, obj: Room) -> list[StaffAction]:
         return [*selectors.room_staff_history(obj), *admin_log_for(obj)]
 
-    @admin.action(description="End the selected live rooms for everyone", permissions=["change"])
-    def end_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+    @admin.action(description="End the selected live rooms for everyone…", permissions=["change"])
+    def end_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> HttpResponse | None:
+        reason = action_reason(self, request, queryset, action="end_rooms",
+                               title="End these rooms for everyone in them", button="End")  # fmt: skip
+        if isinstance(reason, TemplateResponse):
+            return reason
         ended = 0
         for room in queryset.filter(status=Room.Status.LIVE):
-            services.room_end_by_staff(staff=request.user, room_id=room.pk)  # type: ignore[arg-type]
+            services.room_end_by_staff(staff=request.user, room_id=room.pk, reason=reason)  # type: ignore[arg-type]
             ended += 1
         self.message_user(request, f"Ended {ended} room(s).", messages.SUCCESS)
+        return None
 
 
 @admin.register(RoomParticipant)
-class RoomParticipantAdmin(admin.ModelAdmin):
+class RoomParticipantAdmin(_LoggedAdmin):
     list_display = ["room", "user", "role", "muted", "joined_at", "stage_since"]
     list_filter = ["role", "muted"]
     search_fields = ["user__username", "room__title"]
@@ -104,14 +117,14 @@ class RoomVisitAdmin(admin.ModelAdmin):
 
 
 @admin.register(RoomRemoval)
-class RoomRemovalAdmin(admin.ModelAdmin):
+class RoomRemovalAdmin(_LoggedAdmin):
     list_display = ["room", "user", "removed_by", "created"]
     search_fields = ["user__username", "room__title"]
     raw_id_fields = ["room", "user", "removed_by"]
 
 
 @admin.register(RoomInvite)
-class RoomInviteAdmin(admin.ModelAdmin):
+class RoomInviteAdmin(_LoggedAdmin):
     list_display = ["room", "user", "kind", "invited_by", "created"]
     list_filter = ["kind"]
     search_fields = ["user__username", "room__title"]
@@ -125,7 +138,7 @@ class EventRSVPInline(admin.TabularInline):
 
 
 @admin.register(ScheduledEvent)
-class ScheduledEventAdmin(admin.ModelAdmin):
+class ScheduledEventAdmin(_LoggedAdmin):
     list_display = ["title", "starts_at", "club", "created_by", "reminder_sent_at", "room"]
     list_filter = ["starts_at", "reminder_sent_at"]
     search_fields = ["title", "description", "hosts__username"]
