@@ -623,6 +623,7 @@ def _cohort_batches(rows: Iterable[FeatureCohortMember]) -> list[StaffAction]:
         batches.setdefault(key, []).append(row)
     actions = []
     for batch in batches.values():
+        batch.sort(key=lambda row: row.pk)  # in the order they were added
         first = batch[0]
         names = ", ".join(f"@{row.user}" for row in batch[:10])
         more = f" and {len(batch) - 10} more" if len(batch) > 10 else ""
