@@ -11,7 +11,10 @@ names and signatures stable:
 - `club_ids_with_members_only_access(user)` / `club_ids_blocked_for(user)` -> the set forms of
   `club_room_access`, for lists (the hallway)
 - `staff_actions(filter)`, `staff_action_names()`, `club_staff_history(club)` -> staff actions
-  in clubs, for the staff audit list and a club's admin page (clubhouse.audit's shape)
+  in clubs, for the staff audit list and a club's admin page (clubhouse.audit's shape); the
+  history of one membership, nomination or request, premium membership or club report
+  (`club_membership_staff_history`, `club_decision_staff_history`,
+  `club_premium_staff_history`, `club_report_staff_history`) for their admin pages
 """
 
 from __future__ import annotations
