@@ -67,6 +67,13 @@ class AvatarCleaningUserChangeForm(UserChangeForm):
         return avatar
 
 
+class _LoggedAdmin(StaffHistoryAdmin):
+    """Tables only superusers edit, through the admin's own forms: their history is its log."""
+
+    def staff_history(self, obj: Any) -> list[StaffAction]:
+        return selectors.admin_log_for(obj)
+
+
 @admin.register(User)
 class UserAdmin(StaffHistoryAdmin, BaseUserAdmin):
     form = AvatarCleaningUserChangeForm
@@ -320,7 +327,7 @@ class InvitationQuotaAwardAdmin(admin.ModelAdmin):
 
 
 @admin.register(WaitlistVouch)
-class WaitlistVouchAdmin(admin.ModelAdmin):
+class WaitlistVouchAdmin(_LoggedAdmin):
     list_display = ["requester", "member", "created"]
     list_filter = ["created"]
     search_fields = ["requester__username", "member__username"]
@@ -328,7 +335,7 @@ class WaitlistVouchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(_LoggedAdmin):
     list_display = ["recipient", "kind", "actor", "created", "read_at"]
     list_filter = ["kind", "created"]
     search_fields = ["recipient__username", "actor__username"]
@@ -362,7 +369,7 @@ class TopicAdmin(StaffHistoryAdmin):
 
 
 @admin.register(Follow)
-class FollowAdmin(admin.ModelAdmin):
+class FollowAdmin(_LoggedAdmin):
     list_display = ["follower", "followee", "created"]
     list_filter = ["created"]
     search_fields = ["follower__username", "followee__username"]
@@ -370,7 +377,7 @@ class FollowAdmin(admin.ModelAdmin):
 
 
 @admin.register(Block)
-class BlockAdmin(admin.ModelAdmin):
+class BlockAdmin(_LoggedAdmin):
     list_display = ["blocker", "blocked", "created"]
     list_filter = ["created"]
     search_fields = ["blocker__username", "blocked__username"]

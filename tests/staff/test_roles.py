@@ -18,7 +18,16 @@ from clubs.models import Club, ClubMembershipRequest, ClubNomination, ClubReport
 from payouts.models import CreatorProgram
 from rooms.models import Room, RoomInvite, RoomRemoval
 from tests.clubs.factories import ClubFactory, MembershipFactory, PremiumFactory
-from tests.factories import InvitationFactory, ReportFactory, TopicFactory, UserFactory
+from tests.factories import (
+    BlockFactory,
+    FollowFactory,
+    InvitationFactory,
+    NotificationFactory,
+    ReportFactory,
+    TopicFactory,
+    UserFactory,
+    WaitlistVouchFactory,
+)
 from tests.payouts.conftest import make_creator
 from tests.rooms.factories import EventFactory, RoomFactory, participant
 
@@ -162,6 +171,10 @@ def _room_participant() -> Any:
 HISTORY_PAGES: list[tuple[str, Callable[[], Any]]] = [
     ("accounts/invitation", InvitationFactory),
     ("accounts/topic", TopicFactory),
+    ("accounts/follow", FollowFactory),
+    ("accounts/block", BlockFactory),
+    ("accounts/notification", NotificationFactory),
+    ("accounts/waitlistvouch", WaitlistVouchFactory),
     ("accounts/featureflag", lambda: FeatureFlag.objects.create(key="h", name="H")),
     ("accounts/featurefeedback", _feedback),
     ("clubs/clubmembership", MembershipFactory),
