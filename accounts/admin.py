@@ -37,7 +37,12 @@ from accounts.models import (
 from accounts.validators import avatar_clean
 from clubhouse.audit import StaffAction
 from clubhouse.errors import ApplicationError
-from clubhouse.staff_admin import ReasonForm, StaffHistoryAdmin, action_reason
+from clubhouse.staff_admin import (
+    ActionsNotEditsAdmin,
+    ReasonForm,
+    StaffHistoryAdmin,
+    action_reason,
+)
 
 
 def _can_ban(request: HttpRequest) -> bool:
@@ -60,6 +65,13 @@ class AvatarCleaningUserChangeForm(UserChangeForm):
             except DjangoValidationError as exc:
                 raise forms.ValidationError(exc.messages) from exc
         return avatar
+
+
+class _LoggedAdmin(StaffHistoryAdmin):
+    """Tables only superusers edit, through the admin's own forms: their history is its log."""
+
+    def staff_history(self, obj: Any) -> list[StaffAction]:
+        return selectors.admin_log_for(obj)
 
 
 @admin.register(User)
@@ -233,7 +245,7 @@ def _ban(
 
 
 @admin.register(Report)
-class ReportAdmin(StaffHistoryAdmin):
+class ReportAdmin(ActionsNotEditsAdmin, StaffHistoryAdmin):
     list_display = ["id", "reported", "reporter", "reason", "status", "created", "resolved_by"]
     list_filter = ["status", "reason", "created"]
     search_fields = ["reported__username", "reporter__username", "text"]
@@ -247,11 +259,17 @@ class ReportAdmin(StaffHistoryAdmin):
     def staff_history(self, obj: Report) -> list[StaffAction]:
         return [*selectors.report_staff_history(obj), *selectors.admin_log_for(obj)]
 
-    @admin.action(description="Resolve (no action against the user)", permissions=["change"])
-    def resolve(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+    @admin.action(description="Resolve (no action against the user)…", permissions=["change"])
+    def resolve(self, request: HttpRequest, queryset: QuerySet[Report]) -> HttpResponse | None:
+        reason = action_reason(self, request, queryset, action="resolve",
+                               title="Resolve these reports (no action against the people "
+                               "reported)", button="Resolve")  # fmt: skip
+        if isinstance(reason, TemplateResponse):
+            return reason
         for report in queryset:
-            services.report_resolve(report=report, staff=request.user, resolution="dismissed")  # type: ignore[arg-type]
+            services.report_resolve(report=report, staff=request.user, resolution=reason)  # type: ignore[arg-type]
         self.message_user(request, f"Resolved {queryset.count()} reports.", messages.SUCCESS)
+        return None
 
     @admin.action(
         description="Ban the reported people (resolves their open reports)…", permissions=["ban"]
@@ -267,7 +285,7 @@ class ReportAdmin(StaffHistoryAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(StaffHistoryAdmin):
     list_display = ["id", "inviter", "email", "phone", "status", "created", "expires_at"]
     list_filter = ["status", "created", "expires_at"]
     search_fields = ["inviter__username", "email", "phone", "accepted_by__username"]
@@ -278,6 +296,9 @@ class InvitationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # invitations are made by members (a token is shown only once)
 
+    def staff_history(self, obj: Invitation) -> list[StaffAction]:
+        return selectors.admin_log_for(obj)
+
     @admin.action(description="Revoke (refunds the inviter's quota)", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
         for invitation in queryset:
@@ -285,6 +306,10 @@ class InvitationAdmin(admin.ModelAdmin):
                 services.invitation_revoke(invitation=invitation, by=request.user)  # type: ignore[arg-type]
             except ApplicationError as exc:
                 self.message_user(request, f"#{invitation.pk}: {exc.message}", messages.WARNING)
+            else:
+                # The invitation keeps no "revoked by": the admin's log says who (its history,
+                # the staff audit list).
+                self.log_change(request, invitation, "Revoked (the inviter's quota refunded)")
 
 
 @admin.register(InvitationQuotaAward)
@@ -302,7 +327,7 @@ class InvitationQuotaAwardAdmin(admin.ModelAdmin):
 
 
 @admin.register(WaitlistVouch)
-class WaitlistVouchAdmin(admin.ModelAdmin):
+class WaitlistVouchAdmin(_LoggedAdmin):
     list_display = ["requester", "member", "created"]
     list_filter = ["created"]
     search_fields = ["requester__username", "member__username"]
@@ -310,7 +335,7 @@ class WaitlistVouchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(_LoggedAdmin):
     list_display = ["recipient", "kind", "actor", "created", "read_at"]
     list_filter = ["kind", "created"]
     search_fields = ["recipient__username", "actor__username"]
@@ -333,15 +358,18 @@ class TopicInUseFilter(admin.SimpleListFilter):
 
 
 @admin.register(Topic)
-class TopicAdmin(admin.ModelAdmin):
+class TopicAdmin(StaffHistoryAdmin):
     list_display = ["name", "slug"]
     list_filter = [TopicInUseFilter]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 
+    def staff_history(self, obj: Topic) -> list[StaffAction]:
+        return selectors.admin_log_for(obj)
+
 
 @admin.register(Follow)
-class FollowAdmin(admin.ModelAdmin):
+class FollowAdmin(_LoggedAdmin):
     list_display = ["follower", "followee", "created"]
     list_filter = ["created"]
     search_fields = ["follower__username", "followee__username"]
@@ -349,7 +377,7 @@ class FollowAdmin(admin.ModelAdmin):
 
 
 @admin.register(Block)
-class BlockAdmin(admin.ModelAdmin):
+class BlockAdmin(_LoggedAdmin):
     list_display = ["blocker", "blocked", "created"]
     list_filter = ["created"]
     search_fields = ["blocker__username", "blocked__username"]
@@ -428,7 +456,7 @@ class FeatureCohortMemberInline(admin.TabularInline):
 
 
 @admin.register(FeatureFlag)
-class FeatureFlagAdmin(admin.ModelAdmin):
+class FeatureFlagAdmin(StaffHistoryAdmin):
     list_display = ["key", "name", "enabled", "everyone", "cohort_size", "cohort_cap", "updated"]
     list_editable = ["enabled", "everyone"]
     fields = ["key", "name", "enabled", "everyone", "cohort_cap"]
@@ -438,6 +466,11 @@ class FeatureFlagAdmin(admin.ModelAdmin):
     @admin.display(description="cohort")
     def cohort_size(self, obj: FeatureFlag) -> int:
         return selectors.feature_cohort_size(obj)
+
+    def staff_history(self, obj: FeatureFlag) -> list[StaffAction]:
+        # The switches and removals from the cohort are the admin's own log; additions are
+        # the cohort rows (who added whom, how).
+        return [*selectors.feature_flag_staff_history(obj), *selectors.admin_log_for(obj)]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return ["key"] if obj is not None else []  # the code asks for the key
@@ -497,7 +530,7 @@ class FeedbackReplyForm(forms.Form):
 
 
 @admin.register(FeatureFeedback)
-class FeatureFeedbackAdmin(admin.ModelAdmin):
+class FeatureFeedbackAdmin(StaffHistoryAdmin):
     """Triage: new → read → answered. Answers go by e-mail or notification (services)."""
 
     list_display = ["created", "flag", "user", "rating", "short_text", "step", "status"]
@@ -512,6 +545,9 @@ class FeatureFeedbackAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # feedback comes from the feature
 
+    def staff_history(self, obj: FeatureFeedback) -> list[StaffAction]:
+        return [*selectors.feature_feedback_staff_history(obj), *selectors.admin_log_for(obj)]
+
     @admin.display(description="text")
     def short_text(self, obj: FeatureFeedback) -> str:
         return obj.text[:80]
@@ -524,7 +560,7 @@ class FeatureFeedbackAdmin(admin.ModelAdmin):
         weekly = selectors.feature_feedback_weekly_counts()
         return super().changelist_view(request, {**(extra_context or {}), "weekly": weekly})
 
-    @admin.action(description="Mark as read")
+    @admin.action(description="Mark as read", permissions=["change"])
     def mark_read(self, request: HttpRequest, queryset: QuerySet[FeatureFeedback]) -> None:
         for feedback in queryset:
             services.feature_feedback_mark_read(feedback=feedback, actor=request.user)  # type: ignore[arg-type]
@@ -533,10 +569,13 @@ class FeatureFeedbackAdmin(admin.ModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> Any:
-        """Opening feedback marks it read; the page has the reply form."""
+        """Opening feedback marks it read and shows the reply form, for those who triage it
+        (the change permission); Support only reads it."""
         feedback = get_object_or_404(FeatureFeedback, pk=object_id)
-        services.feature_feedback_mark_read(feedback=feedback, actor=request.user)  # type: ignore[arg-type]
-        context = {**(extra_context or {}), "reply_form": FeedbackReplyForm()}
+        triage = self.has_change_permission(request, feedback)
+        if triage:
+            services.feature_feedback_mark_read(feedback=feedback, actor=request.user)  # type: ignore[arg-type]
+        context = {**(extra_context or {}), "reply_form": FeedbackReplyForm() if triage else None}
         return super().change_view(request, object_id, form_url, context)
 
     def get_urls(self) -> list[Any]:
@@ -549,7 +588,7 @@ class FeatureFeedbackAdmin(admin.ModelAdmin):
 
     def reply_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         feedback = get_object_or_404(FeatureFeedback, pk=pk)
-        if request.method != "POST" or not self.has_view_permission(request, feedback):
+        if request.method != "POST" or not self.has_change_permission(request, feedback):
             raise PermissionDenied
         form = FeedbackReplyForm(request.POST)
         if form.is_valid():

@@ -294,7 +294,8 @@ class Report(models.Model):
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolution = models.CharField(max_length=255, blank=True)
+    # Why staff resolved it (the reason they gave, or the ban's reason), in their words.
+    resolution = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]

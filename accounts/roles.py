@@ -1,9 +1,10 @@
 """Staff roles: Django groups, each with only the permissions its work needs (least privilege).
 
-The table is the single definition: the data migration that creates the groups
-(accounts/migrations/0008_staff_roles.py) and the tests read it. A change to a role is a
-change here plus a new migration that calls `roles_sync` again (it sets each group's
-permissions to exactly what the table says). Superusers are in no group: they have everything.
+The table is the single definition: the data migrations that create and re-sync the groups
+(accounts/migrations/0008_staff_roles.py, 0011_staff_roles_betas.py) and the tests read it. A
+change to a role is a change here plus a new migration that calls `roles_sync` again (it sets
+each group's permissions to exactly what the table says). Every permission named here must
+exist in the state of 0008 too (it reads this table when a database is built from scratch). Superusers are in no group: they have everything.
 
 Every admin action and custom admin view checks one of these permissions, never `is_staff`
 alone, so a person's role decides what they see and can do (docs/staff.md).
@@ -35,6 +36,14 @@ ROLES: dict[str, list[str]] = {
         "payouts.change_creatorprogram",  # terms, pause, end
         "rooms.view_room",  # the rooms they hosted (the figures)
         "clubs.view_club",  # the clubs they lead
+        # The Send Money beta: its switches and cap, who is in the cohort (added through the
+        # flag's "Add people"; removing someone is a superuser's, as no role deletes), and the
+        # testers' feedback to triage and answer.
+        "accounts.view_featureflag",
+        "accounts.change_featureflag",
+        "accounts.view_featurecohortmember",
+        "accounts.view_featurefeedback",
+        "accounts.change_featurefeedback",  # mark read, answer
     ],
     FINANCE: [
         *_AUDIT,
@@ -77,6 +86,8 @@ ROLES: dict[str, list[str]] = {
         "rooms.view_roomeventlog",
         "rooms.view_roomremoval",
         "rooms.view_scheduledevent",
+        "rooms.view_roomreport",
+        "rooms.change_roomreport",  # actioned, dismissed, end the reported rooms
         "clubs.view_club",
         "clubs.change_club",  # the verification badge
         "clubs.view_clubreport",
@@ -99,14 +110,20 @@ ROLES: dict[str, list[str]] = {
         "clubs.view_club",
         "clubs.view_clubmembership",
         "payouts.view_ticket",
+        "accounts.view_featurefeedback",  # what beta testers said (answering is the curators')
     ],
 }
 
+# Nobody in a role sees the relay workers' live figures (media_relay.view_relayworker):
+# operations are the on-call engineers', who are superusers (docs/staff.md, "Operations").
 
-def roles_sync(apps: Any = global_apps) -> None:
+
+def roles_sync(apps: Any = global_apps, *, existing_only: bool = False) -> None:
     """Create each role's group and give it exactly the table's permissions (idempotent).
     `apps` is the migration's historical registry, or the live one (tests, the demo).
-    Every permission named must exist: a typo fails loudly instead of granting less."""
+    Every permission named must exist: a typo fails loudly instead of granting less. An early
+    migration (0008) passes `existing_only`: the table is today's, and permissions of models
+    added after it come with the later migration that syncs the roles again (0011 on)."""
     group_model = apps.get_model("auth", "Group")
     permission_model = apps.get_model("auth", "Permission")
     for name, perms in ROLES.items():
@@ -114,9 +131,13 @@ def roles_sync(apps: Any = global_apps) -> None:
         wanted = []
         for dotted in perms:
             app_label, codename = dotted.split(".", 1)
-            wanted.append(
-                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+            found = permission_model.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if found is None and not existing_only:
+                raise permission_model.DoesNotExist(f"no permission {dotted} (accounts.roles)")
+            if found is not None:
+                wanted.append(found)
         group.permissions.set(wanted)
 
 

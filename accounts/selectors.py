@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -546,6 +546,8 @@ STAFF_ACTION_NAMES = sorted(
         *AccountEvent.Kind.values,
         "report_resolved",
         "invitations_granted",
+        "cohort_added",
+        "feedback_answered",
         *_ADMIN_LOG_ACTIONS.values(),
     }
 )
@@ -611,9 +613,56 @@ def _log_action(entry: LogEntry) -> StaffAction:
     )
 
 
+def _cohort_batches(rows: Iterable[FeatureCohortMember]) -> list[StaffAction]:
+    """People added to a beta cohort, one action per addition (a typed list, a CSV file, a
+    rule adds many rows in one go: they share who, how and the second they were added)."""
+    batches: dict[tuple[Any, ...], list[FeatureCohortMember]] = {}
+    for row in rows:
+        key = (row.flag_id, row.added_by_id, row.source, row.note,
+               row.created.replace(microsecond=0))  # fmt: skip
+        batches.setdefault(key, []).append(row)
+    actions = []
+    for batch in batches.values():
+        batch.sort(key=lambda row: row.pk)  # in the order they were added
+        first = batch[0]
+        names = ", ".join(f"@{row.user}" for row in batch[:10])
+        more = f" and {len(batch) - 10} more" if len(batch) > 10 else ""
+        how = first.get_source_display() + (f" ({first.note})" if first.note else "")
+        actions.append(StaffAction(
+            when=first.created, actor=first.added_by, action="cohort_added", source="accounts",
+            app_label="accounts", model="featureflag", object_id=str(first.flag_id),
+            subject=f"Feature {first.flag}", detail=f"+{len(batch)}: {names}{more}; {how}",
+        ))  # fmt: skip
+    return actions
+
+
+def _feedback_action(feedback: FeatureFeedback) -> StaffAction:
+    return StaffAction(
+        when=feedback.replied_at or feedback.created,
+        actor=feedback.replied_by,
+        action="feedback_answered",
+        source="accounts",
+        app_label="accounts",
+        model="featurefeedback",
+        object_id=str(feedback.pk),
+        subject=f"Feedback #{feedback.pk} from @{feedback.user} on {feedback.flag}",
+        detail=f"by {feedback.get_reply_channel_display().lower()}: {feedback.reply[:200]}",
+    )
+
+
+def feature_flag_staff_history(flag: Any) -> list[StaffAction]:
+    rows = FeatureCohortMember.objects.filter(flag=flag, added_by__isnull=False)
+    return _cohort_batches(rows.select_related("added_by", "user", "flag")[:1000])
+
+
+def feature_feedback_staff_history(feedback: Any) -> list[StaffAction]:
+    return [_feedback_action(feedback)] if feedback.replied_by_id else []
+
+
 def staff_actions(wanted: StaffActionFilter) -> list[StaffAction]:
     """What staff did to people (bans, let-ins, deletions, invitations granted, reports
-    resolved) and every add, change and delete made through the admin's own forms."""
+    resolved), to the betas (people added to a cohort, feedback answered) and every add,
+    change and delete made through the admin's own forms."""
     found: list[StaffAction] = []
     if not wanted.action or wanted.action in AccountEvent.Kind.values:
         events = AccountEvent.objects.filter(actor__is_staff=True).select_related("actor", "user")
@@ -631,6 +680,18 @@ def staff_actions(wanted: StaffActionFilter) -> list[StaffAction]:
         )
         found += map(_award_action, staff_window(awards, wanted, actor="granted_by",
                                                  when="created"))  # fmt: skip
+    if wanted.action in {"", "cohort_added"}:
+        cohort = FeatureCohortMember.objects.filter(added_by__isnull=False).select_related(
+            "added_by", "user", "flag"
+        )
+        found += _cohort_batches(staff_window(cohort, replace(wanted, limit=wanted.limit * 10),
+                                              actor="added_by", when="created"))  # fmt: skip
+    if wanted.action in {"", "feedback_answered"}:
+        answered = FeatureFeedback.objects.filter(replied_by__isnull=False).select_related(
+            "replied_by", "user", "flag"
+        )
+        found += map(_feedback_action, staff_window(answered, wanted, actor="replied_by",
+                                                    when="replied_at"))  # fmt: skip
     flags = {flag for flag, name in _ADMIN_LOG_ACTIONS.items() if name == wanted.action}
     if not wanted.action or flags:
         log = LogEntry.objects.select_related("user", "content_type")

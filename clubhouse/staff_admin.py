@@ -78,3 +78,16 @@ class StaffHistoryAdmin(admin.ModelAdmin):
         history = sorted(self.staff_history(obj), key=lambda a: a.when, reverse=True) if obj else []
         context = {**(extra_context or {}), "staff_history": history}
         return super().change_view(request, object_id, form_url, context)
+
+
+class ActionsNotEditsAdmin(admin.ModelAdmin):
+    """A role holds the model's change permission to run the list's actions (Trust & safety
+    ends a room, gives a club its badge, resolves a report), not to rewrite the row: for
+    anyone but a superuser the object's page is read-only (no Save), so a title, a report's
+    text or a club's rules cannot be changed from the back office by a role. The actions stay
+    (Django asks `has_change_permission` without an object for them)."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)

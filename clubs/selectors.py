@@ -11,7 +11,10 @@ names and signatures stable:
 - `club_ids_with_members_only_access(user)` / `club_ids_blocked_for(user)` -> the set forms of
   `club_room_access`, for lists (the hallway)
 - `staff_actions(filter)`, `staff_action_names()`, `club_staff_history(club)` -> staff actions
-  in clubs, for the staff audit list and a club's admin page (clubhouse.audit's shape)
+  in clubs, for the staff audit list and a club's admin page (clubhouse.audit's shape); the
+  history of one membership, nomination or request, premium membership or club report
+  (`club_membership_staff_history`, `club_decision_staff_history`,
+  `club_premium_staff_history`, `club_report_staff_history`) for their admin pages
 """
 
 from __future__ import annotations
@@ -368,15 +371,18 @@ def _club_action(entry: ClubAuditEntry) -> StaffAction:
     data = entry.data or {}
     target = f"@{entry.target}" if entry.target_id else ""
     extra = ", ".join(f"{k}: {v}" for k, v in data.items() if k != "reason")
+    # A report's review links to the report; everything else to the club.
+    report_id = data.get("report_id")
+    model, object_id = ("clubreport", str(report_id)) if report_id else ("club", str(entry.club_id))
     return StaffAction(
         when=entry.created,
         actor=entry.actor,
         action=entry.action,
         source="clubs",
         app_label="clubs",
-        model="club",
-        object_id=str(entry.club_id),
-        subject=f"Club {entry.club}",
+        model=model,
+        object_id=object_id,
+        subject=f"Club {entry.club}" + (f", report #{report_id}" if report_id else ""),
         reason=str(data.get("reason", "")),
         detail="; ".join(part for part in (target, extra) if part),
     )
@@ -402,3 +408,28 @@ def club_staff_history(club: Any) -> list[StaffAction]:
     """Every audit entry of a club (its admins' and staff's), newest first."""
     entries = ClubAuditEntry.objects.filter(club=club).select_related("actor", "club", "target")
     return [_club_action(e) for e in entries[:100]]
+
+
+def _entries(**filters: Any) -> list[StaffAction]:
+    entries = ClubAuditEntry.objects.filter(**filters).select_related("actor", "club", "target")
+    return [_club_action(e) for e in entries[:100]]
+
+
+def club_membership_staff_history(membership: Any) -> list[StaffAction]:
+    """What happened to one person in one club: added, roles, premium, removals."""
+    return _entries(club_id=membership.club_id, target_id=membership.user_id)
+
+
+def club_decision_staff_history(club: Any, person: Any, label: str) -> list[StaffAction]:
+    """A nomination's (`label` "nomination") or a request's ("request") decisions about
+    `person` in `club`."""
+    return _entries(club=club, target=person, action__startswith=f"{label}_")
+
+
+def club_premium_staff_history(premium: Any) -> list[StaffAction]:
+    return _entries(club_id=premium.club_id, target_id=premium.user_id,
+                    action__startswith="premium_")  # fmt: skip
+
+
+def club_report_staff_history(report: Any) -> list[StaffAction]:
+    return _entries(club_id=report.club_id, data__report_id=report.pk)

@@ -21,13 +21,8 @@ from media_relay.selectors import relay_workers_load
 
 @admin.register(RelayWorker)
 class RelayWorkerAdmin(admin.ModelAdmin):
-    """One page, no objects: every staff member may look; nobody may add, change or delete."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.is_active and request.user.is_staff)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.is_active and request.user.is_staff)
+    """One page, no objects: whoever holds `media_relay.view_relayworker` (superusers, the
+    on-call engineers) may look; nobody may add, change or delete."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -8,7 +8,10 @@ class RelayWorker(models.Model):
 
     class Meta:
         managed = False
-        default_permissions = ()  # who may look is decided by staff status, in the admin
+        # Live operations figures are for whoever is on call: superusers (the engineers), or
+        # anyone a superuser gives `media_relay.view_relayworker`; no staff role holds it
+        # (docs/staff.md).
+        default_permissions = ("view",)
         verbose_name = "relay worker"
         verbose_name_plural = "relay workers (live metrics)"
 

@@ -6,12 +6,13 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from accounts.selectors import admin_log_for
 from clubhouse.audit import StaffAction
 from clubhouse.errors import ApplicationError
-from clubhouse.staff_admin import StaffHistoryAdmin
+from clubhouse.staff_admin import ActionsNotEditsAdmin, StaffHistoryAdmin, action_reason
 from rooms import selectors, services
 from rooms.models import (
     EventRSVP,
@@ -34,8 +35,15 @@ class RoomParticipantInline(admin.TabularInline):
     fields = ["user", "role", "muted", "stage_since", "hand_raised_at", "joined_at"]
 
 
+class _LoggedAdmin(StaffHistoryAdmin):
+    """Tables staff may edit through the admin's own forms: their history is the admin's log."""
+
+    def staff_history(self, obj: Any) -> list[StaffAction]:
+        return admin_log_for(obj)
+
+
 @admin.register(Room)
-class RoomAdmin(StaffHistoryAdmin):
+class RoomAdmin(ActionsNotEditsAdmin, StaffHistoryAdmin):
     list_display = ["id", "title", "type", "status", "club", "created_by", "created", "ended_at"]
     list_filter = ["status", "type", "hand_raise_policy", "created"]
     search_fields = ["title", "created_by__username", "share_token"]
@@ -60,17 +68,22 @@ class RoomAdmin(StaffHistoryAdmin):
     def staff_history(self, obj: Room) -> list[StaffAction]:
         return [*selectors.room_staff_history(obj), *admin_log_for(obj)]
 
-    @admin.action(description="End the selected live rooms for everyone", permissions=["change"])
-    def end_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+    @admin.action(description="End the selected live rooms for everyone…", permissions=["change"])
+    def end_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> HttpResponse | None:
+        reason = action_reason(self, request, queryset, action="end_rooms",
+                               title="End these rooms for everyone in them", button="End")  # fmt: skip
+        if isinstance(reason, TemplateResponse):
+            return reason
         ended = 0
         for room in queryset.filter(status=Room.Status.LIVE):
-            services.room_end_by_staff(staff=request.user, room_id=room.pk)  # type: ignore[arg-type]
+            services.room_end_by_staff(staff=request.user, room_id=room.pk, reason=reason)  # type: ignore[arg-type]
             ended += 1
         self.message_user(request, f"Ended {ended} room(s).", messages.SUCCESS)
+        return None
 
 
 @admin.register(RoomParticipant)
-class RoomParticipantAdmin(admin.ModelAdmin):
+class RoomParticipantAdmin(_LoggedAdmin):
     list_display = ["room", "user", "role", "muted", "joined_at", "stage_since"]
     list_filter = ["role", "muted"]
     search_fields = ["user__username", "room__title"]
@@ -118,14 +131,14 @@ class RoomVisitAdmin(admin.ModelAdmin):
 
 
 @admin.register(RoomRemoval)
-class RoomRemovalAdmin(admin.ModelAdmin):
+class RoomRemovalAdmin(_LoggedAdmin):
     list_display = ["room", "user", "removed_by", "created"]
     search_fields = ["user__username", "room__title"]
     raw_id_fields = ["room", "user", "removed_by"]
 
 
 @admin.register(RoomInvite)
-class RoomInviteAdmin(admin.ModelAdmin):
+class RoomInviteAdmin(_LoggedAdmin):
     list_display = ["room", "user", "kind", "invited_by", "created"]
     list_filter = ["kind"]
     search_fields = ["user__username", "room__title"]
@@ -139,7 +152,7 @@ class EventRSVPInline(admin.TabularInline):
 
 
 @admin.register(ScheduledEvent)
-class ScheduledEventAdmin(admin.ModelAdmin):
+class ScheduledEventAdmin(_LoggedAdmin):
     list_display = ["title", "starts_at", "club", "created_by", "reminder_sent_at", "room"]
     list_filter = ["starts_at", "reminder_sent_at"]
     search_fields = ["title", "description", "hosts__username"]
@@ -173,8 +186,7 @@ class RoomReportAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # members report from the room; staff never file one here
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    # Every field is read-only: the change permission (Trust & safety's) is for the actions.
 
     def _review(self, request: HttpRequest, queryset: QuerySet[RoomReport], status: str) -> None:
         done, refused = 0, []
@@ -189,20 +201,31 @@ class RoomReportAdmin(admin.ModelAdmin):
         for line in refused:
             self.message_user(request, line, messages.ERROR)
 
-    @admin.action(description="Mark actioned")
+    @admin.action(description="Mark actioned", permissions=["change"])
     def mark_actioned(self, request: HttpRequest, queryset: QuerySet[RoomReport]) -> None:
         self._review(request, queryset, RoomReport.Status.ACTIONED)
 
-    @admin.action(description="Dismiss")
+    @admin.action(description="Dismiss", permissions=["change"])
     def dismiss(self, request: HttpRequest, queryset: QuerySet[RoomReport]) -> None:
         self._review(request, queryset, RoomReport.Status.DISMISSED)
 
-    @admin.action(description="End the reported rooms for everyone (marks the reports actioned)")
-    def end_reported_rooms(self, request: HttpRequest, queryset: QuerySet[RoomReport]) -> None:
+    @admin.action(
+        description="End the reported rooms for everyone (marks the reports actioned)",
+        permissions=["change"],
+    )
+    def end_reported_rooms(
+        self, request: HttpRequest, queryset: QuerySet[RoomReport]
+    ) -> HttpResponse | None:
+        reason = action_reason(self, request, queryset, action="end_reported_rooms",
+                               title="End the reported rooms for everyone in them",
+                               button="End")  # fmt: skip
+        if isinstance(reason, TemplateResponse):
+            return reason
         room_ids = set(queryset.values_list("room_id", flat=True))
         for room_id in room_ids:
-            services.room_end_by_staff(staff=request.user, room_id=room_id)  # type: ignore[arg-type]
+            services.room_end_by_staff(staff=request.user, room_id=room_id, reason=reason)  # type: ignore[arg-type]
         self._review(
             request, queryset.filter(status=RoomReport.Status.OPEN), RoomReport.Status.ACTIONED
         )
         self.message_user(request, f"Ended {len(room_ids)} room(s).", messages.SUCCESS)
+        return None

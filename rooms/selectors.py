@@ -345,6 +345,7 @@ def _ended_actions(rows: list[RoomEventLog]) -> list[StaffAction]:
             model="room",
             object_id=str(row.room_id),
             subject=f"Room {row.room}",
+            reason=str(row.data.get("staff_reason", "")),
             detail="ended for everyone in it",
         )
         for row in rows

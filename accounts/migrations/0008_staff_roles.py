@@ -12,7 +12,7 @@ def create_roles(apps, schema_editor):
     # groups need them now, so create them from this migration's state of every app.
     for app_config in global_apps.get_app_configs():
         create_permissions(app_config, verbosity=0, apps=apps)
-    roles_sync(apps)
+    roles_sync(apps, existing_only=True)  # later models' permissions: 0011 on
 
 
 def remove_roles(apps, schema_editor):

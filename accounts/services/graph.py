@@ -92,7 +92,7 @@ def report_resolve(*, report: Report, staff: User, resolution: str = "") -> Repo
         report.status = Report.Status.RESOLVED
         report.resolved_by = staff
         report.resolved_at = timezone.now()
-        report.resolution = resolution[:255]
+        report.resolution = resolution[:500]
         report.save(update_fields=["status", "resolved_by", "resolved_at", "resolution"])
         return report
 

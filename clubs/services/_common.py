@@ -48,6 +48,10 @@ EDITABLE_FIELDS = (
 def _audit(
     club: Club, actor: User | None, action: str, target: User | None = None, **data: Any
 ) -> None:
+    """`reason=` is the staff member's why (the back office asks for it); left out when none
+    was given, so members' own entries carry none."""
+    if not data.get("reason", True):
+        data.pop("reason")
     ClubAuditEntry.objects.create(club=club, actor=actor, action=action, target=target, data=data)
 
 

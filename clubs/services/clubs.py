@@ -126,7 +126,7 @@ def club_delete(*, club: Club, actor: User) -> None:
         club.delete()
 
 
-def club_verify(*, club: Club, actor: User, verified: bool = True) -> Club:
+def club_verify(*, club: Club, actor: User, verified: bool = True, reason: str = "") -> Club:
     """The verification badge: staff only (admin action)."""
     if not actor.is_staff:
         raise ClubForbidden("Only staff can verify clubs.", code="club_staff_required")
@@ -135,7 +135,7 @@ def club_verify(*, club: Club, actor: User, verified: bool = True) -> Club:
         if club.is_verified != verified:
             club.is_verified = verified
             club.save(update_fields=["is_verified", "updated"])
-            _audit(club, actor, "club_verified" if verified else "club_unverified")
+            _audit(club, actor, "club_verified" if verified else "club_unverified", reason=reason)
     return club
 
 
@@ -171,7 +171,9 @@ def club_report_create(*, club: Club, reporter: User, reason: str, text: str = "
         return ClubReport.objects.create(club=club, reporter=reporter, reason=reason, text=text)
 
 
-def club_report_review(*, report: ClubReport, reviewer: User, status: str) -> ClubReport:
+def club_report_review(
+    *, report: ClubReport, reviewer: User, status: str, reason: str = ""
+) -> ClubReport:
     """Staff close a report as actioned or dismissed. Idempotent; a closed report stays closed."""
     if not reviewer.is_staff:
         raise ClubForbidden("Only staff review reports.", code="club_staff_required")
@@ -189,5 +191,5 @@ def club_report_review(*, report: ClubReport, reviewer: User, status: str) -> Cl
         report.reviewed_at = timezone.now()
         report.reviewed_by = reviewer
         report.save(update_fields=["status", "reviewed_at", "reviewed_by"])
-        _audit(report.club, reviewer, f"report_{status}", report_id=report.pk)
+        _audit(report.club, reviewer, f"report_{status}", report_id=report.pk, reason=reason)
     return report

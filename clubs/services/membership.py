@@ -128,7 +128,9 @@ def _refuse_losing_last_admin(club: Club, membership: ClubMembership) -> None:
         )
 
 
-def club_member_set_role(*, club: Club, actor: User, user: User, role: str) -> ClubMembership:
+def club_member_set_role(
+    *, club: Club, actor: User, user: User, role: str, reason: str = ""
+) -> ClubMembership:
     """Admins set roles. Idempotent; the last admin cannot demote themselves."""
     if role not in Role.values:
         raise InvalidInput(fields={"role": [f"Choose one of {', '.join(Role.values)}."]})
@@ -148,13 +150,13 @@ def club_member_set_role(*, club: Club, actor: User, user: User, role: str) -> C
         membership.save(update_fields=["role"])
         # A leader of an exclusive club demoted to member needs premium from now on.
         _premium_lapse_check(club, user, had_access, "premium_required")
-        _audit(club, actor, "role_changed", user, previous=previous, role=role)
+        _audit(club, actor, "role_changed", user, previous=previous, role=role, reason=reason)
         _notify(user, club, actor, "role_changed", role=role)
         events.role_changed_on_commit(club.pk, user.pk, role)
     return membership
 
 
-def club_member_remove(*, club: Club, actor: User, user: User) -> None:
+def club_member_remove(*, club: Club, actor: User, user: User, reason: str = "") -> None:
     """Admins remove anyone but themselves (that is leaving); leaders remove plain members."""
     if actor.pk == user.pk:
         club_leave(club=club, user=user)
@@ -169,7 +171,7 @@ def club_member_remove(*, club: Club, actor: User, user: User) -> None:
             raise errors.admin_required()
         _refuse_losing_last_admin(club, membership)  # staff, who act without being admin
         membership.delete()
-        _audit(club, actor, "member_removed", user, role=membership.role)
+        _audit(club, actor, "member_removed", user, role=membership.role, reason=reason)
         events.membership_lost_on_commit(club.pk, user.pk, "removed")
 
 
@@ -177,7 +179,11 @@ def club_member_remove(*, club: Club, actor: User, user: User) -> None:
 
 
 def _decide(
-    obj: ClubNomination | ClubMembershipRequest, target: str, actor: User, label: str
+    obj: ClubNomination | ClubMembershipRequest,
+    target: str,
+    actor: User,
+    label: str,
+    reason: str = "",
 ) -> bool:
     """Apply a pending→final transition to a locked row. Returns False when already there."""
     if obj.status == target:
@@ -189,7 +195,7 @@ def _decide(
     obj.decided_by = actor
     obj.save(update_fields=["status", "decided_at", "decided_by"])
     person = obj.nominee if isinstance(obj, ClubNomination) else obj.user
-    _audit(obj.club, actor, f"{label}_{target}", person)
+    _audit(obj.club, actor, f"{label}_{target}", person, reason=reason)
     return True
 
 
@@ -227,7 +233,9 @@ def _locked_request(request: ClubMembershipRequest) -> ClubMembershipRequest:
     )
 
 
-def club_request_approve(*, request: ClubMembershipRequest, actor: User) -> ClubMembershipRequest:
+def club_request_approve(
+    *, request: ClubMembershipRequest, actor: User, reason: str = ""
+) -> ClubMembershipRequest:
     with transaction.atomic():
         club = _lock(request.club)
         _require_role(club, actor, MANAGERS, errors.leader_required())
@@ -236,17 +244,19 @@ def club_request_approve(*, request: ClubMembershipRequest, actor: User) -> Club
             user=request.user, club=club
         ):
             raise errors.blocked()
-        if _decide(request, DecisionStatus.APPROVED, actor, "request"):
+        if _decide(request, DecisionStatus.APPROVED, actor, "request", reason):
             _add_member(club, request.user, actor, "request")
     return request
 
 
-def club_request_reject(*, request: ClubMembershipRequest, actor: User) -> ClubMembershipRequest:
+def club_request_reject(
+    *, request: ClubMembershipRequest, actor: User, reason: str = ""
+) -> ClubMembershipRequest:
     with transaction.atomic():
         club = _lock(request.club)
         _require_role(club, actor, MANAGERS, errors.leader_required())
         request = _locked_request(request)
-        _decide(request, DecisionStatus.REJECTED, actor, "request")
+        _decide(request, DecisionStatus.REJECTED, actor, "request", reason)
     return request
 
 
@@ -298,7 +308,9 @@ def _locked_nomination(nomination: ClubNomination) -> ClubNomination:
     )
 
 
-def club_nomination_approve(*, nomination: ClubNomination, actor: User) -> ClubNomination:
+def club_nomination_approve(
+    *, nomination: ClubNomination, actor: User, reason: str = ""
+) -> ClubNomination:
     with transaction.atomic():
         club = _lock(nomination.club)
         _require_role(club, actor, [Role.ADMIN], errors.admin_required())
@@ -307,17 +319,19 @@ def club_nomination_approve(*, nomination: ClubNomination, actor: User) -> ClubN
             user=nomination.nominee, club=club
         ):
             raise errors.blocked()
-        if _decide(nomination, DecisionStatus.APPROVED, actor, "nomination"):
+        if _decide(nomination, DecisionStatus.APPROVED, actor, "nomination", reason):
             _add_member(club, nomination.nominee, actor, "nomination")
     return nomination
 
 
-def club_nomination_reject(*, nomination: ClubNomination, actor: User) -> ClubNomination:
+def club_nomination_reject(
+    *, nomination: ClubNomination, actor: User, reason: str = ""
+) -> ClubNomination:
     with transaction.atomic():
         club = _lock(nomination.club)
         _require_role(club, actor, [Role.ADMIN], errors.admin_required())
         nomination = _locked_nomination(nomination)
-        _decide(nomination, DecisionStatus.REJECTED, actor, "nomination")
+        _decide(nomination, DecisionStatus.REJECTED, actor, "nomination", reason)
     return nomination
 
 

@@ -104,7 +104,7 @@ def premium_membership_sync(
 
 
 def premium_membership_grant(
-    *, club: Club, user: User, actor: User, until: datetime | None = None
+    *, club: Club, user: User, actor: User, until: datetime | None = None, reason: str = ""
 ) -> PremiumMembership:
     """Staff comp a premium membership (until a date, or open-ended). A running subscription is
     left alone: refused with `club_premium_is_subscription`."""
@@ -127,11 +127,14 @@ def premium_membership_grant(
         premium.grace_until = None
         premium.granted_by = actor
         premium.save()
-        _audit(club, actor, "premium_granted", user, until=until.isoformat() if until else None)
+        _audit(club, actor, "premium_granted", user, until=until.isoformat() if until else None,
+               reason=reason)  # fmt: skip
     return premium
 
 
-def premium_membership_revoke(*, premium: PremiumMembership, actor: User) -> PremiumMembership:
+def premium_membership_revoke(
+    *, premium: PremiumMembership, actor: User, reason: str = ""
+) -> PremiumMembership:
     """Staff cancel a granted premium membership. Subscriptions are canceled with the provider
     (payouts), which then syncs here; revoking one is refused."""
     if not actor.is_staff:
@@ -150,7 +153,7 @@ def premium_membership_revoke(*, premium: PremiumMembership, actor: User) -> Pre
         had_access = _members_room_access(club, premium.user)
         premium.status = PremiumMembership.Status.CANCELED
         premium.save(update_fields=["status", "updated"])
-        _audit(club, actor, "premium_revoked", premium.user)
+        _audit(club, actor, "premium_revoked", premium.user, reason=reason)
         _premium_lapse_check(club, premium.user, had_access)
     return premium
 

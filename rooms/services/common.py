@@ -30,11 +30,15 @@ def room_lock_live(room_id: int) -> Room:
     return room
 
 
-def stage_event_send(room: Room, *, type: str, data: dict[str, Any]) -> int:
+def stage_event_send(
+    room: Room, *, type: str, data: dict[str, Any], journal: dict[str, Any] | None = None
+) -> int:
     """Record a stage event in the room's journal under the next `seq` and broadcast it on
-    commit. Caller holds the room lock. Returns the event's `seq`."""
+    commit. Caller holds the room lock. Returns the event's `seq`.
+    `journal` is recorded with the event but never broadcast (a staff member's reason is for
+    staff, not for the room); the journal is never replayed to clients."""
     seq = seq_next(room)
-    RoomEventLog.objects.create(room=room, seq=seq, type=type, data=data)
+    RoomEventLog.objects.create(room=room, seq=seq, type=type, data={**data, **(journal or {})})
     events.room_event_send(room_id=room.pk, seq=seq, type=type, data=data)
     return seq
 
@@ -118,14 +122,17 @@ def to_audience(participant: RoomParticipant) -> None:
     participant.muted = True
 
 
-def room_end_locked(room: Room, *, reason: str, by: Any = None) -> None:
+def room_end_locked(room: Room, *, reason: str, by: Any = None, staff_reason: str = "") -> None:
     room.status = Room.Status.ENDED
     room.ended_at = timezone.now()
     room.end_reason = reason
     room.save(update_fields=["status", "ended_at", "end_reason"])
     RoomParticipant.objects.filter(room=room).delete()
     stage_event_send(
-        room, type="room.ended", data={"reason": reason, "by": by.pk if by is not None else None}
+        room,
+        type="room.ended",
+        data={"reason": reason, "by": by.pk if by is not None else None},
+        journal={"staff_reason": staff_reason} if staff_reason else None,
     )
 
 

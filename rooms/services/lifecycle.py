@@ -225,14 +225,15 @@ def room_end(*, user: User, room_id: int) -> Room:
     return room
 
 
-def room_end_by_staff(*, staff: User, room_id: int) -> Room:
-    """Staff end a room from the back office (moderation), whoever is in it."""
+def room_end_by_staff(*, staff: User, room_id: int, reason: str = "") -> Room:
+    """Staff end a room from the back office (moderation), whoever is in it. `reason` (why,
+    in the staff member's words) is kept in the moderation journal, not told to the room."""
     if not staff.is_staff:
         raise PermissionDenied("Staff only.")
     with transaction.atomic():
         room = room_lock(room_id)
         if room.is_live:
-            room_end_locked(room, reason="ended_by_staff", by=staff)
+            room_end_locked(room, reason="ended_by_staff", by=staff, staff_reason=reason)
     return room
 
 

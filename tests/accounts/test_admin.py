@@ -110,10 +110,15 @@ def test_ban_action_asks_why_then_disables_the_account(staff_client: Client) -> 
 
 def test_report_actions_resolve_and_ban(staff_client: Client) -> None:
     dismissed = ReportFactory()
-    _action(staff_client, "report", "resolve", [dismissed.pk])
+    asked = _action(staff_client, "report", "resolve", [dismissed.pk])
+    assert b"data-staff-reason" in asked.content
+    dismissed.refresh_from_db()
+    assert dismissed.status == Report.Status.OPEN  # not before the reason is given
+    _action(staff_client, "report", "resolve", [dismissed.pk], apply="1",
+            reason="a joke between friends")  # fmt: skip
     dismissed.refresh_from_db()
     assert dismissed.status == Report.Status.RESOLVED
-    assert dismissed.resolution == "dismissed"
+    assert dismissed.resolution == "a joke between friends"
     serious = ReportFactory(reason=Report.Reason.HARASSMENT)
     _action(staff_client, "report", "ban_reported", [serious.pk], apply="1", reason="threats")
     serious.refresh_from_db()

@@ -11,7 +11,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from accounts.models import AccountEvent
+from accounts.models import AccountEvent, Report
 from accounts.roles import FINANCE, SUPPORT, TRUST_AND_SAFETY, role_grant, roles_sync
 from accounts.services import user_ban
 from payouts import services
@@ -123,3 +123,44 @@ def test_support_sees_no_ban_button_and_no_payment_method(new_page: Any, screens
     expect(row).to_contain_text("Threats in DMs")
     expect(row.get_by_role("link", name="@gone")).to_be_visible()
     screenshots(page, "staff-audit-support")
+
+
+def test_trust_and_safety_resolves_a_report_with_a_reason_seen_in_the_staff_audit(
+    new_page: Any, screenshots: Any
+) -> None:
+    reported = UserFactory(username="joker", display_name="Joke Teller")
+    report = ReportFactory(reported=reported, text="rude joke in the comedy room")
+    safety = staff_in(TRUST_AND_SAFETY, "sam")
+    page = new_page(safety)
+    page.goto("/admin/accounts/report/")
+    page.locator(f"input[name='_selected_action'][value='{report.pk}']").check()
+    page.locator("select[name='action']").select_option("resolve")
+    page.get_by_role("button", name="Go").click()
+    # Nothing happens without a reason: the browser will not send the form without one.
+    page.get_by_role("button", name="Resolve").click()
+    assert page.get_by_label("Reason").evaluate("el => el.validity.valueMissing") is True
+    report.refresh_from_db()
+    assert report.status == Report.Status.OPEN
+    page.get_by_label("Reason").fill("A comedy room; the joke was within its rules")
+    page.get_by_role("button", name="Resolve").click()
+    expect(page.locator(".messagelist")).to_contain_text("Resolved 1 reports.")
+    page.goto("/admin/")
+    page.get_by_role("link", name="Staff audit").click()
+    page.get_by_label("Action").select_option("report_resolved")
+    page.get_by_role("button", name="Filter").click()
+    row = page.locator("[data-audit-row]")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("sam")
+    expect(row).to_contain_text("A comedy room; the joke was within its rules")
+    screenshots(page, "staff-audit-report-resolved")
+    row.get_by_role("link").first.click()
+    expect(page.locator("[data-staff-history]")).to_contain_text(
+        "A comedy room; the joke was within its rules"
+    )
+    report.refresh_from_db()
+    assert report.status == Report.Status.RESOLVED
+    assert (report.resolved_by, report.resolution) == (
+        safety,
+        "A comedy room; the joke was within its rules",
+    )
+    page.console.assert_clean()

@@ -33,12 +33,16 @@ def staff_client() -> Client:
     return client
 
 
-def _action(client: Client, model: str, action: str, pks: list[int]) -> Any:
+def _action(
+    client: Client, model: str, action: str, pks: list[int], reason: str = "per the rules"
+) -> Any:
+    """Run a list action with its reason (every club moderation action asks for one)."""
     return client.post(
         f"/admin/clubs/{model}/",
-        {"action": action, "_selected_action": [str(pk) for pk in pks]},
+        {"action": action, "_selected_action": [str(pk) for pk in pks], "apply": "1",
+         "reason": reason},
         follow=True,
-    )
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -98,7 +102,13 @@ def test_adding_a_premium_membership_is_a_staff_grant(staff_client: Client) -> N
     club, user = ClubFactory(is_exclusive=True), UserFactory()
     response = staff_client.post(
         "/admin/clubs/premiummembership/add/",
-        {"club": club.pk, "user": user.pk, "current_period_end_0": "", "current_period_end_1": ""},
+        {
+            "club": club.pk,
+            "user": user.pk,
+            "current_period_end_0": "",
+            "current_period_end_1": "",
+            "reason": "a speaker's guest pass",
+        },
         follow=True,
     )
     assert response.status_code == 200

@@ -1,20 +1,41 @@
-"""The relay's admin page: staff see every worker's live figures; nobody else does."""
+"""The relay's admin page: whoever is on call (a superuser, or staff given
+`media_relay.view_relayworker`) sees every worker's live figures; no staff role does, nor does
+anyone else."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from typing import Any as SettingsWrapper
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 
+from accounts.roles import (
+    CREATOR_CURATORS,
+    FINANCE,
+    SUPPORT,
+    TRUST_AND_SAFETY,
+    role_grant,
+    roles_sync,
+)
 from media_relay.placement import relay_registry
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.redis]
 
 PAGE = "/admin/media_relay/relayworker/"
+
+
+def on_call() -> Any:
+    """A staff member a superuser gave the relay page (not a superuser themselves)."""
+    user = UserFactory(is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="media_relay", codename="view_relayworker")
+    )
+    return user
 
 
 @pytest.fixture
@@ -56,7 +77,7 @@ def registry(settings: SettingsWrapper) -> Iterator[None]:
 def test_staff_see_each_workers_rooms_peers_packets_drops_cpu_and_rss(
     client: Client, registry: None
 ) -> None:
-    client.force_login(UserFactory(is_staff=True))  # staff, not superuser
+    client.force_login(on_call())  # staff, not superuser
     page = client.get(PAGE)
     assert page.status_code == 200
     html = page.content.decode()
@@ -70,7 +91,7 @@ def test_staff_see_each_workers_rooms_peers_packets_drops_cpu_and_rss(
 def test_staff_see_how_members_audio_connects_per_candidate_type(
     client: Client, registry: None
 ) -> None:
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(on_call())
     html = client.get(PAGE).content.decode()
     assert "How members' audio connects" in html
     assert '<tr data-kind="relay"><td>relay</td><td>33</td><td>0</td></tr>' in html
@@ -79,7 +100,7 @@ def test_staff_see_how_members_audio_connects_per_candidate_type(
 
 
 def test_the_page_is_linked_from_the_admin_index_for_staff(client: Client, registry: None) -> None:
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(on_call())
     assert PAGE in client.get("/admin/").content.decode()
 
 
@@ -90,11 +111,23 @@ def test_a_worker_that_stopped_beating_is_shown_dead(
 
     later = time.time() + 30
     monkeypatch.setattr("media_relay.placement.time.time", lambda: later)
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(on_call())
     html = client.get(PAGE).content.decode()
     assert 'class="dead"' in html
     assert 'class="alive"' not in html
     assert "all_workers_dead" in html
+
+
+@pytest.mark.parametrize("role", [CREATOR_CURATORS, FINANCE, TRUST_AND_SAFETY, SUPPORT])
+def test_no_staff_role_sees_the_relay_page_or_its_menu_entry(
+    client: Client, registry: None, role: str
+) -> None:
+    roles_sync()
+    staff = UserFactory(is_staff=True)
+    role_grant(user=staff, role=role)
+    client.force_login(staff)
+    assert client.get(PAGE).status_code == 403
+    assert PAGE not in client.get("/admin/").content.decode()
 
 
 def test_non_staff_members_are_refused(client: Client, registry: None) -> None:
@@ -122,7 +155,7 @@ def test_an_unreachable_registry_is_reported_not_a_server_error(
     client: Client, settings: SettingsWrapper
 ) -> None:
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(on_call())
     page = client.get(PAGE)
     assert page.status_code == 200
     assert "could not be read" in page.content.decode()

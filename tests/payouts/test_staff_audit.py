@@ -113,7 +113,8 @@ def test_the_list_merges_clubs_accounts_payouts_and_the_admins_own_log() -> None
     client = Client()
     client.force_login(superuser)
     club = ClubFactory()
-    client.post("/admin/clubs/club/", {"action": "verify", "_selected_action": [club.pk]})
+    client.post("/admin/clubs/club/", {"action": "verify", "_selected_action": [club.pk],
+                                       "apply": "1", "reason": "the real orchestra"})  # fmt: skip
     topic = TopicFactory()
     client.post(f"/admin/accounts/topic/{topic.pk}/change/", {"name": "Jazz", "slug": "jazz"})
     payment = _failed_stipend()
@@ -158,8 +159,12 @@ def test_a_room_ended_by_trust_and_safety_is_in_the_list_and_on_the_rooms_page()
 
     room = RoomFactory()
     client, tns = _login(TRUST_AND_SAFETY)
-    client.post("/admin/rooms/room/", {"action": "end_rooms", "_selected_action": [room.pk]})
-    assert (tns.username, "room_ended_by_staff", "") in _rows(client, f"?actor={tns.pk}")
+    client.post("/admin/rooms/room/", {"action": "end_rooms", "_selected_action": [room.pk],
+                                       "apply": "1", "reason": "slurs on stage"})  # fmt: skip
+    assert (tns.username, "room_ended_by_staff", "slurs on stage") in _rows(
+        client, f"?actor={tns.pk}"
+    )
     assert _rows(client, "?action=room_ended_by_staff")[0][0] == tns.username
     page = client.get(f"/admin/rooms/room/{room.pk}/change/")
     assert b"room_ended_by_staff" in page.content
+    assert b"slurs on stage" in page.content

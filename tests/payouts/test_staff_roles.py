@@ -95,6 +95,11 @@ PAGES: list[tuple[str, set[str]]] = [
     ("/admin/accounts/report/", {TNS}),
     ("/admin/clubs/clubreport/", {TNS}),
     ("/admin/clubs/club/", {CUR, TNS, SUP}),
+    ("/admin/accounts/featureflag/", {CUR}),  # the Send Money beta
+    ("/admin/accounts/featurefeedback/", {CUR, SUP}),
+    ("/admin/clubs/clubmembership/", {TNS, SUP}),
+    ("/admin/clubs/clubnomination/", {TNS}),
+    ("/admin/media_relay/relayworker/", set()),  # operations: superusers (the on-call)
     ("/admin/djstripe/paymentmethod/", set()),  # payment methods: superusers only
     ("/admin/djstripe/customer/", set()),
     ("/admin/staff-audit/", {CUR, FIN, TNS, SUP}),
@@ -125,6 +130,11 @@ ACTIONS: list[tuple[str, str, set[str]]] = [
     ("/admin/payouts/ticket/", "refund", {FIN}),
     ("/admin/rooms/room/", "end_rooms", {TNS}),
     ("/admin/clubs/club/", "verify", {TNS}),
+    ("/admin/accounts/report/", "resolve", {TNS}),
+    ("/admin/clubs/clubreport/", "dismiss", {TNS}),
+    ("/admin/clubs/clubmembership/", "remove", {TNS}),
+    ("/admin/clubs/clubnomination/", "approve", {TNS}),
+    ("/admin/accounts/featurefeedback/", "mark_read", {CUR}),  # Support reads only
 ]
 
 

@@ -46,9 +46,14 @@ def test_admin_room_page_renders(staff_client: Client) -> None:
 
 def test_admin_action_ends_rooms_through_the_service(staff_client: Client) -> None:
     room = RoomFactory()
-    response = staff_client.post(
+    asked = staff_client.post(
         "/admin/rooms/room/", {"action": "end_rooms", "_selected_action": [room.pk]}
     )
+    assert b"data-staff-reason" in asked.content
+    room.refresh_from_db()
+    assert room.status == "live"  # not before the reason is given
+    response = staff_client.post("/admin/rooms/room/", {"action": "end_rooms", "apply": "1",
+        "_selected_action": [room.pk], "reason": "hate speech on stage"})  # fmt: skip
     assert response.status_code == 302
     room.refresh_from_db()
     assert room.status == "ended"

@@ -197,12 +197,43 @@ def test_staff_see_room_reports_in_admin_and_dismiss_them(stage: Stage, client) 
 def test_staff_end_a_reported_room_from_admin(stage: Stage, client) -> None:  # type: ignore[no-untyped-def]
     made = services.room_report_create(user=stage.listener, room_id=stage.room.pk, reason="hate")
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    client.post(
+    asked = client.post(
         "/admin/rooms/roomreport/",
         {"action": "end_reported_rooms", "_selected_action": [made.pk]},
+    )
+    assert b"reason" in asked.content.lower()  # first the reason, nothing ended yet
+    assert Room.objects.get(pk=stage.room.pk).status != "ended"
+    client.post(
+        "/admin/rooms/roomreport/",
+        {
+            "action": "end_reported_rooms",
+            "_selected_action": [made.pk],
+            "apply": "1",
+            "reason": "Hate speech on stage, reported twice.",
+        },
         follow=True,
     )
     made.refresh_from_db()
     assert made.status == "actioned"
     room = Room.objects.get(pk=stage.room.pk)
     assert (room.status, room.end_reason) == ("ended", "ended_by_staff")
+
+
+def test_trust_and_safety_review_room_reports_and_support_cannot(stage: Stage, client) -> None:  # type: ignore[no-untyped-def]
+    from accounts.roles import SUPPORT, TRUST_AND_SAFETY, role_grant, roles_sync
+
+    roles_sync()
+    made = services.room_report_create(user=stage.listener, room_id=stage.room.pk, reason="spam")
+    support = UserFactory(is_staff=True)  # staff come with two-factor set up
+    role_grant(user=support, role=SUPPORT)
+    client.force_login(support)
+    assert client.get("/admin/rooms/roomreport/").status_code == 403
+    safety = UserFactory(is_staff=True)
+    role_grant(user=safety, role=TRUST_AND_SAFETY)
+    client.force_login(safety)
+    page = client.get("/admin/rooms/roomreport/")
+    assert page.status_code == 200
+    assert b'value="dismiss"' in page.content
+    client.post("/admin/rooms/roomreport/", {"action": "dismiss", "_selected_action": [made.pk]})
+    made.refresh_from_db()
+    assert (made.status, made.reviewed_by) == ("dismissed", safety)

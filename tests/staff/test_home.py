@@ -95,8 +95,8 @@ def test_a_card_shows_only_when_its_list_may_be_opened(client: Client) -> None:
     everything_waiting()
     moderator = _staff_with("accounts.view_report", "clubs.view_clubreport")
     shown = figures(_home(client, moderator))
-    # Every staff member may look at the relay page; nothing else was granted.
-    assert set(shown) == {"reports", "club-reports", "relay"}
+    # Nothing else was granted: not even the relay (superusers' and the on-call's).
+    assert set(shown) == {"reports", "club-reports"}
     assert shown["reports"] == {"waiting": 3}
 
 
@@ -207,7 +207,8 @@ def two_workers(settings: Any) -> Iterator[None]:
 def test_the_relay_card_shows_the_workers_alive_and_their_load(
     client: Client, two_workers: None
 ) -> None:
-    html = _home(client, _staff_with())
+    assert "relay" not in figures(_home(client, _staff_with()))  # no role holds it
+    html = _home(client, _staff_with("media_relay.view_relayworker"))
     assert figures(html)["relay"] == {"alive": 2, "not answering": 0, "rooms": 4, "peers": 526}
     assert 'data-worker="relay-a"' in html
     assert "37.5" in html
