@@ -123,6 +123,8 @@ def event_item(event: Any) -> dict[str, Any]:
             else None
         ),
         "members_only": event.members_only,
+        "capacity": event.capacity,
+        "room_type": event.room_type,
         "rsvp_count": getattr(event, "rsvp_count", 0),
         "going": bool(getattr(event, "going", False)),
         "room_id": event.room_id,

@@ -314,7 +314,7 @@ class EventStartView(MemberAPIView):
         room = schedule_services.event_start_room(
             user=request.user,  # type: ignore[arg-type]
             event_id=event_id,
-            type=data["type"],
+            type=data.get("type"),
         )
         return Response(selectors.room_snapshot(room_id=room.pk, viewer=request.user))
 
