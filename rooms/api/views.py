@@ -209,8 +209,8 @@ class SearchView(MemberAPIView):
 
 # --- scheduled events ---------------------------------------------------------------------
 def _event(event_id: int, viewer: Any) -> dict[str, Any]:
-    return schedule_selectors.event_item(
-        schedule_selectors.event_get(event_id=event_id, viewer=viewer)
+    return schedule_selectors.event_detail_item(
+        schedule_selectors.event_get(event_id=event_id, viewer=viewer), viewer=viewer
     )
 
 

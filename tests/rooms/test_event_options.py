@@ -278,3 +278,25 @@ def test_the_event_options_are_in_the_openapi_schema(client) -> None:  # type: i
         properties = components[name]["properties"]
         assert {"capacity", "room_type", "members_only"} <= set(properties), name
     assert "starts_at" in components["PatchedEventUpdateInputRequest"]["properties"]
+
+
+# --- co-hosts on the event's page -----------------------------------------------------------
+def test_hosts_see_who_was_asked_to_cohost_and_nobody_else_does() -> None:
+    host, asked, fan = MemberFactory(), MemberFactory(), MemberFactory()
+    event_id = _create(host, host_ids=[asked.pk]).json()["id"]
+
+    seen_by_host = _as(host).get(f"/api/v1/events/{event_id}/").json()
+    seen_by_fan = _as(fan).get(f"/api/v1/events/{event_id}/").json()
+
+    assert [u["username"] for u in seen_by_host["pending_cohosts"]] == [asked.username]
+    assert seen_by_fan["pending_cohosts"] == []
+
+
+def test_an_edit_that_names_the_pending_cohosts_again_keeps_them_asked_once() -> None:
+    host, asked = MemberFactory(), MemberFactory()
+    event_id = _create(host, host_ids=[asked.pk]).json()["id"]
+    edited = _as(host).patch(
+        f"/api/v1/events/{event_id}/", {"host_ids": [host.pk, asked.pk]}, format="json"
+    )
+    assert [u["id"] for u in edited.json()["pending_cohosts"]] == [asked.pk]
+    assert Notification.objects.filter(recipient=asked, kind="event_cohost").count() == 1
