@@ -65,7 +65,8 @@ function editDialog(event) {
     h("input", { id: "ev-when", name: "starts_at", type: "datetime-local", value: localInputValue(new Date(event.starts_at)), required: true, "aria-describedby": "ev-when-help" }),
     h("p", { class: "small muted", id: "ev-when-help" }, "A new time is sent to everyone going, and their reminder follows it."),
     h("label", { for: "ev-desc" }, "Description (optional)"), h("textarea", { id: "ev-desc", name: "description", maxlength: "2000" }, event.description),
-    optionFields({ event, cohosts: [...event.hosts, ...(event.pending_cohosts || [])], clubChosen: Boolean(event.club) }),
+    // the other hosts and those asked: you stay a host (added below), the creator always does
+    optionFields({ event, cohosts: [...event.hosts, ...(event.pending_cohosts || [])].filter((u) => u.username !== me), clubChosen: Boolean(event.club) }),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Save")));
   const dialog = openDialog({ title: "Edit or reschedule", body: form });
   form.elements.title.focus();
@@ -76,6 +77,8 @@ function editDialog(event) {
       try {
         const moved = startsAtValue(form) !== new Date(event.starts_at).toISOString();
         const body = { title: form.elements.title.value.trim(), description: form.elements.description.value, ...(await optionsBody(form)) };
+        const mine = event.hosts.find((u) => u.username === me);
+        if (mine && !body.host_ids.includes(mine.id)) body.host_ids.push(mine.id);
         // the time only when it changed: a past time left as it was is no error to show
         if (moved) body.starts_at = startsAtValue(form);
         const saved = await api(`events/${id}/`, { method: "PATCH", body });
