@@ -146,3 +146,23 @@ def test_a_full_event_says_so_instead_of_offering_an_rsvp(new_page: Any) -> None
     expect(late.locator("[data-event-seats]")).to_have_text(" · 1 of 1 going · full")
     expect(late.get_by_role("button", name="Full — no seats left")).to_be_disabled()
     late.console.assert_clean()
+
+
+def test_a_club_leader_schedules_a_members_only_event(new_page: Any) -> None:
+    from tests.clubs.factories import ClubFactory
+
+    club = ClubFactory(name="Night Owls")
+    leader = new_page(club.created_by)
+    leader.goto("/events/?new=1")
+    dialog = leader.get_by_role("dialog", name="Schedule an event")
+    members_only = dialog.get_by_label("Members only", exact=False)
+    expect(members_only).to_be_hidden()  # a club event's option
+    dialog.get_by_label("Title").fill("Owls only")
+    dialog.get_by_label("Club (optional)").select_option(label="Night Owls")
+    members_only.check()
+    dialog.get_by_role("button", name="Schedule").click()
+
+    expect(leader.locator("[data-event-when]")).to_contain_text("members only")
+    event = ScheduledEvent.objects.get(title="Owls only")
+    assert (event.club_id, event.members_only) == (club.pk, True)
+    leader.console.assert_clean()
