@@ -104,6 +104,8 @@ def event_reminder_email_send(notification_id: int) -> bool:
     starts_at = data.get("starts_at")
     event_id = data.get("event_id")
     context = {
+        # the same switch covers a host moving an event you RSVP'd to (rooms' event_update)
+        "rescheduled": data.get("action") == "rescheduled",
         "title": data.get("title") or "An event",
         "starts_at": datetime.fromisoformat(starts_at) if isinstance(starts_at, str) else None,
         "event_url": settings.SITE_URL.rstrip("/") + reverse("web_event", args=[event_id])

@@ -286,6 +286,7 @@ SPECTACULAR_SETTINGS = {
         "ClubDecisionStatusEnum": "clubs.models.DecisionStatus",
         "CreatorApplicationStatusEnum": "payouts.models.CreatorApplication.Status",
         "HandRaisePolicyEnum": "rooms.models.Room.HandRaisePolicy",
+        "RoomTypeEnum": "rooms.models.Room.Type",
     },
 }
 

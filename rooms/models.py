@@ -294,6 +294,11 @@ class ScheduledEvent(models.Model):
         help_text="Club events only: only members (with premium in an exclusive club) see it.",
     )
     topics = models.ManyToManyField("accounts.Topic", blank=True, related_name="events")
+    # RSVPs stop at `capacity` (`event_full`) and the event's room opens with it as its cap;
+    # None: no cap beyond a room's default.
+    capacity = models.PositiveIntegerField(null=True, blank=True)
+    # The type the event's room opens as (hosts may still choose another when starting it).
+    room_type = models.CharField(max_length=16, choices=Room.Type.choices, default=Room.Type.OPEN)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -305,6 +310,12 @@ class ScheduledEvent(models.Model):
 
     class Meta:
         ordering = ["starts_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(capacity__isnull=True) | Q(capacity__gte=1),
+                name="event_capacity_positive",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title

@@ -123,10 +123,28 @@ def event_item(event: Any) -> dict[str, Any]:
             else None
         ),
         "members_only": event.members_only,
+        "capacity": event.capacity,
+        "room_type": event.room_type,
         "rsvp_count": getattr(event, "rsvp_count", 0),
         "going": bool(getattr(event, "going", False)),
         "room_id": event.room_id,
     }
+
+
+def event_detail_item(event: Any, *, viewer: Any) -> dict[str, Any]:
+    """One event as its page shows it: `event_item`, and for its hosts the people asked to
+    co-host who have not answered yet (so an edit of the hosts keeps them asked)."""
+    item = event_item(event)
+    is_host = any(host.pk == viewer.pk for host in event.hosts.all())
+    pending = (
+        EventCohostInvite.objects.filter(event=event, status=EventCohostInvite.Status.PENDING)
+        .select_related("user")
+        .order_by("pk")
+        if is_host
+        else []
+    )
+    item["pending_cohosts"] = [user_card(invite.user) for invite in pending]
+    return item
 
 
 def _ics_escape(text: str) -> str:

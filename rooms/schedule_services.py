@@ -18,7 +18,7 @@ from accounts.services import NotificationKind, notification_create
 from clubhouse.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from clubs import selectors as club_selectors
 from rooms import clubs_bridge, services, tickets_bridge
-from rooms.conf import event_reminder_minutes
+from rooms.conf import event_reminder_minutes, room_default_capacity
 from rooms.models import EventCohostInvite, EventRSVP, Room, ScheduledEvent
 
 if TYPE_CHECKING:
@@ -27,6 +27,13 @@ else:
     User = get_user_model()
 
 MAX_HOSTS = 10
+
+
+class Unset:
+    """The "not given" of an optional argument whose None means something (no capacity)."""
+
+
+UNSET = Unset()
 
 
 def _event_lock(event_id: int) -> ScheduledEvent:
@@ -50,9 +57,19 @@ def _validated(
     topic_ids: Iterable[int] | None,
     club_id: int | None,
     creator: User,
+    capacity: int | Unset | None = UNSET,
+    room_type: str | None = None,
 ) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     clean: dict[str, Any] = {}
+    if not isinstance(capacity, Unset):
+        clean["capacity"] = capacity
+        if capacity is not None and not 1 <= capacity <= room_default_capacity():
+            errors["capacity"] = [f"Between 1 and {room_default_capacity()}."]
+    if room_type is not None:
+        clean["room_type"] = room_type
+        if room_type not in Room.Type.values:
+            errors["room_type"] = [f"One of: {', '.join(Room.Type.values)}."]
     if title is not None:
         clean["title"] = title.strip()
         if not clean["title"] or len(clean["title"]) > 120:
@@ -100,11 +117,14 @@ def event_create(
     topic_ids: Iterable[int] = (),
     club_id: int | None = None,
     members_only: bool = False,
+    capacity: int | None = None,
+    room_type: str = Room.Type.OPEN,
 ) -> ScheduledEvent:
     """Schedule an event; its creator is always a host. The others named in `host_ids` are
     asked to co-host (`event_cohost_accept`); a block between them and a host refuses the event
     (`cohost_blocked`). A club event may be members-only: then only the club's members (with
-    premium in an exclusive club) see it and its room."""
+    premium in an exclusive club) see it and its room. `capacity` caps the RSVPs
+    (`event_full`) and the event's room; `room_type` is the type its room opens as."""
     user_require_member(user)
     if members_only and club_id is None:
         raise InvalidInput(fields={"members_only": ["Only a club event can be members-only."]})
@@ -116,6 +136,8 @@ def event_create(
         topic_ids=topic_ids,
         club_id=club_id,
         creator=user,
+        capacity=capacity,
+        room_type=room_type,
     )
     with transaction.atomic():
         event = ScheduledEvent.objects.create(
@@ -124,6 +146,8 @@ def event_create(
             starts_at=clean["starts_at"],
             club=clean.get("club"),
             members_only=members_only,
+            capacity=clean["capacity"],
+            room_type=clean["room_type"],
             created_by=user,
         )
         event.hosts.set([user])
@@ -141,10 +165,15 @@ def event_update(
     starts_at: datetime | None = None,
     host_ids: Iterable[int] | None = None,
     topic_ids: Iterable[int] | None = None,
+    capacity: int | Unset | None = UNSET,
+    room_type: str | None = None,
+    members_only: bool | None = None,
 ) -> ScheduledEvent:
-    """Hosts edit an event until it starts. A new time re-arms the reminder. `host_ids` is the
-    hosts wanted: newcomers are asked (as at creation), hosts left out stop being hosts and
-    pending invitations left out are withdrawn; the creator always stays."""
+    """Hosts edit an event until it starts. A new time is a reschedule: the reminder is re-armed
+    for it and everyone who RSVP'd is told (an `event_reminder` notification with action
+    `rescheduled`). `host_ids` is the hosts wanted: newcomers are asked (as at creation), hosts
+    left out stop being hosts and pending invitations left out are withdrawn; the creator always
+    stays. A capacity below the RSVPs already taken is refused (`capacity_below_rsvps`)."""
     user_require_member(user)
     with transaction.atomic():
         event = _event_lock(event_id)
@@ -159,18 +188,52 @@ def event_update(
             topic_ids=topic_ids,
             club_id=None,
             creator=event.created_by or user,
+            capacity=capacity,
+            room_type=room_type,
         )
-        for field in ("title", "description", "starts_at"):
+        if members_only and event.club_id is None:
+            raise InvalidInput(fields={"members_only": ["Only a club event can be members-only."]})
+        if clean.get("capacity") is not None:
+            taken = EventRSVP.objects.filter(event=event).count()
+            if clean["capacity"] < taken:
+                raise Conflict(
+                    f"{taken} people have already RSVP'd; the capacity cannot go below that.",
+                    code="capacity_below_rsvps",
+                    fields={"capacity": [f"At least {taken} (the RSVPs already taken)."]},
+                )
+        rescheduled = "starts_at" in clean and clean["starts_at"] != event.starts_at
+        for field in ("title", "description", "starts_at", "capacity", "room_type"):
             if field in clean:
                 setattr(event, field, clean[field])
-        if "starts_at" in clean:
+        if members_only is not None:
+            event.members_only = members_only
+        if rescheduled:
             event.reminder_sent_at = None
         event.save()
+        if rescheduled:
+            _rescheduled_notify(event, by=user)
         if "hosts" in clean:
             _cohosts_sync(event, inviter=user, wanted=clean["hosts"])
         if "topics" in clean:
             event.topics.set(clean["topics"])
     return event
+
+
+def _rescheduled_notify(event: ScheduledEvent, *, by: User) -> None:
+    """Tell everyone who RSVP'd (but the host who moved it) the event's new time."""
+    attendees = User.objects.filter(event_rsvps__event=event).exclude(pk=by.pk).order_by("pk")
+    for attendee in attendees:
+        notification_create(
+            recipient=attendee,
+            kind=NotificationKind.EVENT_REMINDER,
+            actor=by,
+            data={
+                "action": "rescheduled",
+                "event_id": event.pk,
+                "title": event.title,
+                "starts_at": event.starts_at.isoformat(),
+            },
+        )
 
 
 # --- co-hosts: asked, never added ------------------------------------------------------------
@@ -319,21 +382,42 @@ def event_delete(*, user: User, event_id: int) -> None:
 
 
 def event_rsvp_set(*, user: User, event_id: int, going: bool) -> bool:
-    """RSVP (or un-RSVP) to an event; idempotent. Returns whether the person is going."""
+    """RSVP (or un-RSVP) to an event; idempotent. Returns whether the person is going.
+    A members-only club event takes RSVPs from the club's members only (to anyone else it does
+    not exist); once `capacity` people are going, more are refused (`event_full`)."""
     user_require_member(user)
     with transaction.atomic():
-        event = ScheduledEvent.objects.select_related("club").filter(pk=event_id).first()
+        # The row lock serialises RSVPs, so the count below cannot be raced past the capacity.
+        event = (
+            ScheduledEvent.objects.select_for_update(of=("self",))
+            .select_related("club")
+            .filter(pk=event_id)
+            .first()
+        )
         if event is None or event_hidden_from(event, user):
             raise NotFound("No such event.", code="event_not_found")
         if going:
-            EventRSVP.objects.get_or_create(event=event, user=user)
+            mine = EventRSVP.objects.filter(event=event, user=user)
+            if mine.exists():
+                return True
+            if (
+                event.capacity is not None
+                and EventRSVP.objects.filter(event=event).count() >= event.capacity
+            ):
+                raise Conflict(
+                    f"This event is full: {event.capacity} people are already going.",
+                    code="event_full",
+                )
+            EventRSVP.objects.create(event=event, user=user)
         else:
             EventRSVP.objects.filter(event=event, user=user).delete()
     return going
 
 
-def event_start_room(*, user: User, event_id: int, type: str = Room.Type.OPEN) -> Room:
-    """A host opens the event's room (idempotent: a second call returns the same live room)."""
+def event_start_room(*, user: User, event_id: int, type: str | None = None) -> Room:
+    """A host opens the event's room (idempotent: a second call returns the same live room).
+    The room is of the event's `room_type` unless `type` says otherwise. An event with a
+    capacity opens a room capped at it plus its hosts, so every RSVP and every host fits."""
     user_require_member(user)
     with transaction.atomic():
         event = _event_lock(event_id)
@@ -346,10 +430,15 @@ def event_start_room(*, user: User, event_id: int, type: str = Room.Type.OPEN) -
         room = services.room_create(
             user=user,
             title=event.title,
-            type=type,
+            type=type or event.room_type,
             topic_ids=list(event.topics.values_list("pk", flat=True)),
             club_id=event.club_id,
             members_only=event.members_only,
+            capacity=(
+                None
+                if event.capacity is None
+                else min(event.capacity + event.hosts.count(), room_default_capacity())
+            ),
             club_event_host=True,
         )
         event.room = room

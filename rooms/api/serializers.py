@@ -73,6 +73,19 @@ class EventCreateInput(serializers.Serializer):
     )
     club_id = serializers.IntegerField(required=False, allow_null=True, default=None)
     members_only = serializers.BooleanField(required=False, default=False)
+    capacity = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        help_text="RSVPs stop here (event_full); the event's room is capped at it plus hosts.",
+    )
+    room_type = serializers.ChoiceField(
+        choices=Room.Type.choices,
+        required=False,
+        default=Room.Type.OPEN,
+        help_text="The type the event's room opens as.",
+    )
 
 
 class EventUpdateInput(serializers.Serializer):
@@ -81,7 +94,16 @@ class EventUpdateInput(serializers.Serializer):
     starts_at = serializers.DateTimeField(required=False)
     host_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
     topic_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    capacity = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, help_text="null removes the cap."
+    )
+    room_type = serializers.ChoiceField(choices=Room.Type.choices, required=False)
+    members_only = serializers.BooleanField(required=False)
 
 
 class EventStartInput(serializers.Serializer):
-    type = serializers.ChoiceField(choices=Room.Type.choices, default=Room.Type.OPEN)
+    type = serializers.ChoiceField(
+        choices=Room.Type.choices,
+        required=False,
+        help_text="Defaults to the event's room_type.",
+    )

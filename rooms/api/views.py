@@ -225,8 +225,8 @@ class SearchView(MemberAPIView):
 
 # --- scheduled events ---------------------------------------------------------------------
 def _event(event_id: int, viewer: Any) -> dict[str, Any]:
-    return schedule_selectors.event_item(
-        schedule_selectors.event_get(event_id=event_id, viewer=viewer)
+    return schedule_selectors.event_detail_item(
+        schedule_selectors.event_get(event_id=event_id, viewer=viewer), viewer=viewer
     )
 
 
@@ -330,7 +330,7 @@ class EventStartView(MemberAPIView):
         room = schedule_services.event_start_room(
             user=request.user,  # type: ignore[arg-type]
             event_id=event_id,
-            type=data["type"],
+            type=data.get("type"),
         )
         return Response(selectors.room_snapshot(room_id=room.pk, viewer=request.user))
 

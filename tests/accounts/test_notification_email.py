@@ -66,6 +66,24 @@ def test_an_event_reminder_is_mailed_with_the_event_and_an_unsubscribe_link(
     assert unsubscribe_path(message).startswith("/email/unsubscribe/")
 
 
+def test_a_rescheduled_event_is_mailed_as_a_new_time_to_those_going(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    event = EventFactory(title="Founders' AMA")
+    guest = UserFactory(display_name="Grace")
+    schedule_services.event_rsvp_set(user=guest, event_id=event.pk, going=True)
+    later = (timezone.now() + timedelta(days=9)).replace(hour=19, minute=30)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        schedule_services.event_update(user=event.created_by, event_id=event.pk, starts_at=later)
+
+    [message] = outbox.outbox
+    assert message.to == [guest.email]
+    assert message.subject == "New time: Founders' AMA"
+    assert f"It now starts at 19:30 UTC on {later:%A} {later.day} {later:%B}" in message.body
+    assert unsubscribe_path(message).startswith("/email/unsubscribe/")
+
+
 def test_no_reminder_mail_for_someone_who_switched_it_off(
     django_capture_on_commit_callbacks: Any,
 ) -> None:

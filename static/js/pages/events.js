@@ -1,6 +1,7 @@
 // The calendar: upcoming events grouped by day ("for you" or everything), and scheduling one.
 import { api, apiAll, clearFormErrors } from "../api.js";
 import { eventCard } from "../cards.js";
+import { localInputValue, optionFields, optionsBody, startsAtValue } from "../event_form.js";
 import { markEventPrices } from "../tickets.js";
 import { busy, empty, fill, h, openDialog, reportError, when } from "../ui.js";
 
@@ -30,11 +31,6 @@ async function load(reset) {
   } catch (error) { reportError(error); }
 }
 
-function pad(n) { return String(n).padStart(2, "0"); }
-function localInputValue(date) {
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
-}
-
 async function scheduleDialog(clubId) {
   const [topics, clubs] = await Promise.all([api("topics/").catch(() => []), apiAll("clubs/mine/").catch(() => [])]);
   const managed = clubs.filter((c) => ["admin", "leader"].includes(c.viewer?.role));
@@ -50,22 +46,29 @@ async function scheduleDialog(clubId) {
       managed.map((c) => h("option", { value: c.id, selected: String(c.id) === String(clubId) }, c.name)))] : null,
     topics.length ? h("fieldset", {}, h("legend", {}, "Topics"), h("div", { class: "chips", "data-field": true },
       topics.map((t) => h("label", { class: "chip" }, h("input", { type: "checkbox", name: "topic_ids", value: t.id }), t.name)))) : null,
+    optionFields({ clubChosen: managed.some((c) => String(c.id) === String(clubId)) }),
     h("p", { class: "small" }, "Creators can sell tickets: set the price on the event's page, which opens once it is scheduled."),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Schedule")));
   openDialog({ title: "Schedule an event", body: form });
-  form.title.focus();
+  form.elements.title.focus();
+  // members-only is a club event's option: offered once a club is chosen
+  form.elements.club_id?.addEventListener("change", () => {
+    const box = form.querySelector("[data-members-only-box]");
+    box.hidden = !form.elements.club_id.value;
+    if (box.hidden) form.elements.members_only.checked = false;
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearFormErrors(form);
     const data = new FormData(form);
-    const starts = data.get("starts_at") ? new Date(data.get("starts_at")) : null;
     await busy(form.querySelector("[type=submit]"), async () => {
       try {
         const created = await api("events/", { method: "POST", body: {
           title: data.get("title").trim(), description: data.get("description"),
-          starts_at: starts && !Number.isNaN(starts.getTime()) ? starts.toISOString() : "",
+          starts_at: startsAtValue(form),
           club_id: data.get("club_id") ? Number(data.get("club_id")) : null,
           topic_ids: data.getAll("topic_ids").map(Number),
+          ...(await optionsBody(form)),
         } });
         location.assign(`/events/${created.id}/`);
       } catch (error) { reportError(error, form); }

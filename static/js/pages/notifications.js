@@ -1,6 +1,6 @@
 // Notifications: newest first, unread highlighted; opening one marks it read.
 import { api } from "../api.js";
-import { avatar, fill, h, money, reportError, timeAgo } from "../ui.js";
+import { avatar, fill, h, money, reportError, timeAgo, when } from "../ui.js";
 
 const list = document.querySelector("[data-notifications-list]");
 const more = document.querySelector("[data-more]");
@@ -24,7 +24,7 @@ function describe(n) {
     case "room_started": return [`${who} started a room: “${d.title || "join them"}”.`, room];
     case "speaker_invite": return [`${who} invited you to speak in “${d.title || "a room"}”.`, room];
     case "event_cohost": return [cohostText(who, d), d.event_id && `/events/${d.event_id}/`];
-    case "event_reminder": return [`“${d.title || "An event"}” is starting.`, d.event_id && `/events/${d.event_id}/`];
+    case "event_reminder": return [reminderText(who, d), d.event_id && `/events/${d.event_id}/`];
     case "club": return [`Club ${d.club_slug || ""}: ${CLUB_EVENTS[d.event] || String(d.event || "news").replaceAll("_", " ")}${n.actor ? ` (${who})` : ""}.`, d.club_slug && `/clubs/${d.club_slug}/`];
     case "money":
       // A tip you sent that was processing (no answer from the bank in time) has settled.
@@ -64,6 +64,15 @@ const CREATOR_CHANGES = {
   stipend_resumed: "Your creator stipend resumes next month.",
   stipend_ended: "Your creator stipend ends after this month.",
 };
+
+// An event_reminder is either "starting soon" or, with action "rescheduled", a host moved an
+// event you RSVP'd to (rooms.schedule_services.event_update).
+function reminderText(who, d) {
+  const title = `“${d.title || "An event"}”`;
+  if (d.action !== "rescheduled") return `${title} is starting.`;
+  const at = d.starts_at ? when(d.starts_at, { dateStyle: "full", timeStyle: "short" }) : "another time";
+  return `${who} moved ${title} to ${at}.`;
+}
 
 const COHOST_DONE = { accepted: "accepted to co-host", declined: "declined to co-host" };
 
