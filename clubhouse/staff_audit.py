@@ -28,7 +28,7 @@ def _action_choices() -> list[tuple[str, str]]:
         *account_selectors.STAFF_ACTION_NAMES,
         *club_selectors.staff_action_names(),
         *payout_selectors.staff_action_names(),
-        "room_ended_by_staff",
+        *room_selectors.STAFF_ACTION_NAMES,
     }
     return [("", "Any action"), *((name, name) for name in sorted(names))]
 

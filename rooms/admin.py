@@ -163,7 +163,7 @@ class ScheduledEventAdmin(_LoggedAdmin):
 
 
 @admin.register(RoomReport)
-class RoomReportAdmin(admin.ModelAdmin):
+class RoomReportAdmin(StaffHistoryAdmin):
     """Rooms members reported, beside the user reports (accounts) and club reports (clubs):
     the same fields, reviewed with actions that call the services."""
 
@@ -180,6 +180,7 @@ class RoomReportAdmin(admin.ModelAdmin):
         "created",
         "reviewed_at",
         "reviewed_by",
+        "resolution",
     ]
     actions = ["mark_actioned", "dismiss", "end_reported_rooms"]
 
@@ -188,11 +189,19 @@ class RoomReportAdmin(admin.ModelAdmin):
 
     # Every field is read-only: the change permission (Trust & safety's) is for the actions.
 
-    def _review(self, request: HttpRequest, queryset: QuerySet[RoomReport], status: str) -> None:
+    def staff_history(self, obj: RoomReport) -> list[StaffAction]:
+        return [*selectors.room_report_staff_history(obj), *admin_log_for(obj)]
+
+    def _review(
+        self, request: HttpRequest, queryset: QuerySet[RoomReport], status: str, reason: str
+    ) -> None:
         done, refused = 0, []
+        reviewer: Any = request.user
         for report in queryset:
             try:
-                services.room_report_review(report=report, reviewer=request.user, status=status)  # type: ignore[arg-type]
+                services.room_report_review(
+                    report=report, reviewer=reviewer, status=status, reason=reason
+                )
                 done += 1
             except ApplicationError as exc:
                 refused.append(f"{report}: {exc.message} ({exc.code})")
@@ -201,16 +210,28 @@ class RoomReportAdmin(admin.ModelAdmin):
         for line in refused:
             self.message_user(request, line, messages.ERROR)
 
-    @admin.action(description="Mark actioned", permissions=["change"])
-    def mark_actioned(self, request: HttpRequest, queryset: QuerySet[RoomReport]) -> None:
-        self._review(request, queryset, RoomReport.Status.ACTIONED)
+    def _review_asking(
+        self, request: HttpRequest, queryset: QuerySet[RoomReport], status: str, action: str
+    ) -> HttpResponse | None:
+        reason = action_reason(self, request, queryset, action=action,
+                               title=f"Close these reports as {status}", button="Close")  # fmt: skip
+        if isinstance(reason, TemplateResponse):
+            return reason
+        self._review(request, queryset, status, reason)
+        return None
 
-    @admin.action(description="Dismiss", permissions=["change"])
-    def dismiss(self, request: HttpRequest, queryset: QuerySet[RoomReport]) -> None:
-        self._review(request, queryset, RoomReport.Status.DISMISSED)
+    @admin.action(description="Mark actioned…", permissions=["change"])
+    def mark_actioned(
+        self, request: HttpRequest, queryset: QuerySet[RoomReport]
+    ) -> HttpResponse | None:
+        return self._review_asking(request, queryset, RoomReport.Status.ACTIONED, "mark_actioned")
+
+    @admin.action(description="Dismiss…", permissions=["change"])
+    def dismiss(self, request: HttpRequest, queryset: QuerySet[RoomReport]) -> HttpResponse | None:
+        return self._review_asking(request, queryset, RoomReport.Status.DISMISSED, "dismiss")
 
     @admin.action(
-        description="End the reported rooms for everyone (marks the reports actioned)",
+        description="End the reported rooms for everyone (marks the reports actioned)…",
         permissions=["change"],
     )
     def end_reported_rooms(
@@ -225,7 +246,10 @@ class RoomReportAdmin(admin.ModelAdmin):
         for room_id in room_ids:
             services.room_end_by_staff(staff=request.user, room_id=room_id, reason=reason)  # type: ignore[arg-type]
         self._review(
-            request, queryset.filter(status=RoomReport.Status.OPEN), RoomReport.Status.ACTIONED
+            request,
+            queryset.filter(status=RoomReport.Status.OPEN),
+            RoomReport.Status.ACTIONED,
+            reason,
         )
         self.message_user(request, f"Ended {len(room_ids)} room(s).", messages.SUCCESS)
         return None

@@ -132,6 +132,7 @@ class RoomReport(models.Model):
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    resolution = models.CharField(max_length=500, blank=True)  # why, in the reviewer's words
 
     class Meta:
         ordering = ["-created", "-id"]

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.permissions import user_require_member
 from accounts.selectors import person_ref, user_blocked_ids, users_by_id
+from clubhouse.attention import Attention
 from clubhouse.audit import StaffAction, StaffActionFilter, staff_window
 from clubhouse.errors import InvalidInput, NotFound, PermissionDenied
 from rooms import rules
@@ -352,16 +353,57 @@ def _ended_actions(rows: list[RoomEventLog]) -> list[StaffAction]:
     ]
 
 
+STAFF_ACTION_NAMES = ("room_ended_by_staff", "room_report_actioned", "room_report_dismissed")
+
+
+def _report_actions(reports: list[RoomReport]) -> list[StaffAction]:
+    return [
+        StaffAction(
+            when=report.reviewed_at,
+            actor=report.reviewed_by,
+            action=f"room_report_{report.status}",
+            source="rooms",
+            app_label="rooms",
+            model="roomreport",
+            object_id=str(report.pk),
+            subject=f"Report #{report.pk} on room {report.room_id}",
+            reason=report.resolution,
+            detail=f"reported for {report.reason}",
+        )
+        for report in reports
+        if report.reviewed_at is not None
+    ]
+
+
 def staff_actions(wanted: StaffActionFilter) -> list[StaffAction]:
-    """Rooms staff ended from the back office (moderation)."""
-    if wanted.action not in {"", "room_ended_by_staff"}:
-        return []
-    rows = RoomEventLog.objects.filter(**_ENDED_BY_STAFF).select_related("room")
-    if wanted.actor_id is not None:
-        rows = rows.filter(data__by=wanted.actor_id)
-    rows = staff_window(rows, StaffActionFilter(since=wanted.since, until=wanted.until,
-                                                limit=wanted.limit), actor="", when="created")  # fmt: skip
-    return _ended_actions(list(rows))
+    """Rooms staff ended from the back office (moderation), and room reports they closed."""
+    found: list[StaffAction] = []
+    window = StaffActionFilter(since=wanted.since, until=wanted.until, limit=wanted.limit)
+    if wanted.action in {"", "room_ended_by_staff"}:
+        rows = RoomEventLog.objects.filter(**_ENDED_BY_STAFF).select_related("room")
+        if wanted.actor_id is not None:
+            rows = rows.filter(data__by=wanted.actor_id)
+        found += _ended_actions(list(staff_window(rows, window, actor="", when="created")))
+    if wanted.action in {"", "room_report_actioned", "room_report_dismissed"}:
+        reports = RoomReport.objects.filter(reviewed_at__isnull=False).select_related("reviewed_by")
+        if wanted.action:
+            reports = reports.filter(status=wanted.action.removeprefix("room_report_"))
+        if wanted.actor_id is not None:
+            reports = reports.filter(reviewed_by_id=wanted.actor_id)
+        found += _report_actions(list(staff_window(reports, window, actor="", when="reviewed_at")))
+    return found
+
+
+def room_report_staff_history(report: RoomReport) -> list[StaffAction]:
+    return _report_actions([report])
+
+
+def room_reports_waiting() -> Attention:
+    """Reports of rooms staff have not reviewed yet (neither actioned nor dismissed)."""
+    status = RoomReport.Status.OPEN
+    return Attention(
+        count=RoomReport.objects.filter(status=status).count(), filters={"status__exact": status}
+    )
 
 
 def room_staff_history(room: Room) -> list[StaffAction]:

@@ -26,6 +26,7 @@ from clubhouse.attention import Attention
 from clubs import selectors as clubs_selectors
 from media_relay import selectors as relay_selectors
 from payouts import selectors as payouts_selectors
+from rooms import selectors as rooms_selectors
 
 
 @dataclass
@@ -143,6 +144,14 @@ def _club_reports(links: _Links) -> Card | None:
     return Card("club-reports", "Reports of clubs", [links.figure(model, "waiting", waiting)])
 
 
+def _room_reports(links: _Links) -> Card | None:
+    model = "rooms.roomreport"
+    if not links.may_open(model):
+        return None
+    waiting = rooms_selectors.room_reports_waiting()
+    return Card("room-reports", "Reports of rooms", [links.figure(model, "waiting", waiting)])
+
+
 def _refunds(links: _Links) -> Card | None:
     refunds, tickets = "payouts.chargerefund", "payouts.ticket"
     shown = [model for model in (refunds, tickets) if links.may_open(model)]
@@ -202,6 +211,7 @@ def staff_home_cards(site: AdminSite, request: HttpRequest) -> list[Card]:
         _discrepancies(links),
         _reports(links),
         _club_reports(links),
+        _room_reports(links),
         _refunds(links),
         _webhooks(links, now),
         _relay(links),

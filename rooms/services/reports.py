@@ -51,8 +51,11 @@ def _already_reported() -> Conflict:
     )
 
 
-def room_report_review(*, report: RoomReport, reviewer: User, status: str) -> RoomReport:
-    """Staff close a report as actioned or dismissed. Idempotent; a closed report stays closed."""
+def room_report_review(
+    *, report: RoomReport, reviewer: User, status: str, reason: str = ""
+) -> RoomReport:
+    """Staff close a report as actioned or dismissed, saying why (`reason`, kept for the staff
+    audit). Idempotent; a closed report stays closed."""
     if not reviewer.is_staff:
         raise PermissionDenied("Only staff review reports.", code="staff_required")
     if status not in (RoomReport.Status.ACTIONED, RoomReport.Status.DISMISSED):
@@ -66,5 +69,6 @@ def room_report_review(*, report: RoomReport, reviewer: User, status: str) -> Ro
         report.status = status
         report.reviewed_at = timezone.now()
         report.reviewed_by = reviewer
-        report.save(update_fields=["status", "reviewed_at", "reviewed_by"])
+        report.resolution = reason[:500]
+        report.save(update_fields=["status", "reviewed_at", "reviewed_by", "resolution"])
     return report

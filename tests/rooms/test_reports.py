@@ -184,14 +184,28 @@ def test_staff_see_room_reports_in_admin_and_dismiss_them(stage: Stage, client) 
         "/admin/accounts/report/",
     ):
         assert section in index
+    asked = client.post(
+        "/admin/rooms/roomreport/", {"action": "dismiss", "_selected_action": [made.pk]}
+    )
+    assert b"reason" in asked.content.lower()
+    made.refresh_from_db()
+    assert made.status == "open"  # nothing closed without a reason
     response = client.post(
         "/admin/rooms/roomreport/",
-        {"action": "dismiss", "_selected_action": [made.pk]},
+        {"action": "dismiss", "_selected_action": [made.pk], "apply": "1",
+         "reason": "Heated, not abusive."},
         follow=True,
-    )
+    )  # fmt: skip
     assert response.status_code == 200
     made.refresh_from_db()
-    assert (made.status, made.reviewed_by) == ("dismissed", staff)
+    assert (made.status, made.reviewed_by, made.resolution) == (
+        "dismissed", staff, "Heated, not abusive."
+    )  # fmt: skip
+    # the staff audit list and the report's own page say who closed it and why
+    audit = client.get("/admin/staff-audit/", {"action": "room_report_dismissed"})
+    assert b"Heated, not abusive." in audit.content
+    page = client.get(f"/admin/rooms/roomreport/{made.pk}/change/")
+    assert b"Heated, not abusive." in page.content
 
 
 def test_staff_end_a_reported_room_from_admin(stage: Stage, client) -> None:  # type: ignore[no-untyped-def]
@@ -234,6 +248,10 @@ def test_trust_and_safety_review_room_reports_and_support_cannot(stage: Stage, c
     page = client.get("/admin/rooms/roomreport/")
     assert page.status_code == 200
     assert b'value="dismiss"' in page.content
-    client.post("/admin/rooms/roomreport/", {"action": "dismiss", "_selected_action": [made.pk]})
+    assert b"Reports of rooms" in client.get("/admin/").content  # the staff home's card
+    client.post(
+        "/admin/rooms/roomreport/",
+        {"action": "dismiss", "_selected_action": [made.pk], "apply": "1", "reason": "Spam bot."},
+    )
     made.refresh_from_db()
     assert (made.status, made.reviewed_by) == ("dismissed", safety)
