@@ -28,6 +28,8 @@ counter, which is the nonce) is authenticated, the RTP fields and the Opus paylo
 so the pipe may cross a network between hosts. The edge drops a datagram without its token, one
 that does not authenticate (forged or altered: counted `pipe_forged`) and one whose counter it
 has seen or that falls behind its 64-packet window (replayed: counted `pipe_replayed`).
+Counters start from the clock in microseconds, so an origin restarted under the same worker id
+goes on above what the edge has seen.
 
 Datagram (network byte order): magic "RP", version 2, flags (marker, audio level present, vad),
 token (8), room_id (int64), user_id (int64), counter (uint64); then sealed: sequence number (16),
@@ -46,6 +48,7 @@ import logging
 import os
 import socket
 import struct
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -217,7 +220,11 @@ class EdgeTarget:
     token: bytes
     key: bytes
     aead: AESGCM = field(init=False)
-    counter: int = 0  # the last datagram's; each datagram to this edge takes the next
+    # The last datagram's; each datagram to this edge takes the next. It starts from the clock
+    # (microseconds), not 0: an origin restarted under the same worker id (compose names them)
+    # gets the edge's same subscription again, and its counters must stay new to the edge's
+    # replay window and never reuse a nonce under that key.
+    counter: int = field(default_factory=lambda: time.time_ns() // 1000)
 
     def __post_init__(self) -> None:
         self.aead = AESGCM(self.key)

@@ -469,6 +469,36 @@ def test_the_replay_window_accepts_each_counter_once_and_late_ones_within_64() -
     assert not window.accept(137)
 
 
+def test_an_origin_restarted_under_its_worker_id_is_heard_on_the_same_subscription() -> None:
+    """Compose names its workers: a restarted origin gets the edge's same token and key again.
+    Its counters start above the old ones, so the edge takes its datagrams (no replay) and no
+    nonce repeats under the key."""
+    from aiortc.rtp import RtpPacket
+
+    from media_relay.cascade import EdgeLink, EdgeTarget, pipe_decode, pipe_encode
+
+    edge = EdgeLink("origin-1")
+    packet = RtpPacket(payload_type=111, sequence_number=1, timestamp=1, ssrc=5)
+    packet.payload = b"\xfc" + bytes(20)
+
+    def sent_by(target: EdgeTarget, count: int) -> list[int]:
+        counters = []
+        for _ in range(count):
+            target.counter += 1
+            datagram = pipe_decode(
+                pipe_encode(target.token, target.aead, target.counter, ROOM, 1, packet)
+            )
+            assert datagram is not None
+            assert datagram.open(edge.aead) is not None
+            assert edge.window.accept(datagram.counter)
+            counters.append(datagram.counter)
+        return counters
+
+    before = sent_by(EdgeTarget("origin-1", ("127.0.0.1", 9), edge.token, edge.key), 500)
+    after = sent_by(EdgeTarget("origin-1", ("127.0.0.1", 9), edge.token, edge.key), 500)
+    assert min(after) > max(before)
+
+
 async def test_an_edge_drops_forged_altered_and_replayed_datagrams(cluster: Cluster) -> None:
     """A process that can reach the pipe: without the token, with the token but not the key,
     or replaying a counter the edge already took, it adds nothing to the room."""
