@@ -51,6 +51,9 @@ def _can_ban(request: HttpRequest) -> bool:
 
 class GrantQuotaForm(forms.Form):
     amount = forms.IntegerField(min_value=1, max_value=1000, initial=5)
+    reason = forms.CharField(
+        max_length=500, strip=True, help_text="Why: kept in the staff audit with your name."
+    )
 
 
 class AvatarCleaningUserChangeForm(UserChangeForm):
@@ -170,11 +173,20 @@ class UserAdmin(StaffHistoryAdmin, BaseUserAdmin):
         _delete(self, request, list(queryset))
 
     @admin.action(
-        description="Let in from the waitlist (no invitation spent)", permissions=["change"]
+        description="Let in from the waitlist (no invitation spent)…", permissions=["change"]
     )
-    def let_in_from_waitlist(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        joined = services.waitlist_let_in_by_staff(staff=request.user, users=queryset)  # type: ignore[arg-type]
+    def let_in_from_waitlist(
+        self, request: HttpRequest, queryset: QuerySet[User]
+    ) -> HttpResponse | None:
+        reason = action_reason(self, request, queryset, action="let_in_from_waitlist",
+                               title="Let these people in from the waitlist",
+                               button="Let in")  # fmt: skip
+        if isinstance(reason, TemplateResponse):
+            return reason
+        joined = services.waitlist_let_in_by_staff(staff=request.user, users=queryset,  # type: ignore[arg-type]
+                                                   reason=reason)  # fmt: skip
         self.message_user(request, f"Let in {joined} people.", messages.SUCCESS)
+        return None
 
     @admin.action(description="Grant invitations…", permissions=["change"])
     def grant_invitations(
@@ -189,6 +201,7 @@ class UserAdmin(StaffHistoryAdmin, BaseUserAdmin):
                         user=user,
                         amount=amount,
                         staff=request.user,  # type: ignore[arg-type]
+                        reason=form.cleaned_data["reason"],
                     )
                 self.message_user(
                     request,

@@ -235,6 +235,7 @@ class InvitationQuotaAward(models.Model):
     granted_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    note = models.CharField(max_length=500, blank=True)  # a staff grant's reason
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -594,6 +594,7 @@ def _award_action(award: InvitationQuotaAward) -> StaffAction:
         model="user",
         object_id=str(award.user_id),
         subject=f"@{award.user}",
+        reason=award.note,
         detail=f"+{award.amount} invitations ({award.reason_key})",
     )
 

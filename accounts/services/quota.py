@@ -41,7 +41,7 @@ def invitation_quota_refund(*, user: User) -> None:
 
 
 def invitation_quota_award(
-    *, user: User, reason_key: str, amount: int, granted_by: User | None = None
+    *, user: User, reason_key: str, amount: int, granted_by: User | None = None, note: str = ""
 ) -> bool:
     """Add `amount` invitations to `user`'s quota once per `(user, reason_key)`.
 
@@ -55,7 +55,11 @@ def invitation_quota_award(
         try:
             with transaction.atomic():
                 InvitationQuotaAward.objects.create(
-                    user=user, reason_key=reason_key, amount=amount, granted_by=granted_by
+                    user=user,
+                    reason_key=reason_key,
+                    amount=amount,
+                    granted_by=granted_by,
+                    note=note[:500],
                 )
         except IntegrityError:
             return False  # already awarded for this reason
@@ -63,10 +67,13 @@ def invitation_quota_award(
         return True
 
 
-def invitation_quota_grant(*, user: User, amount: int, staff: User) -> InvitationQuotaAward:
-    """Staff hand out extra invitations (each grant is its own ledger entry)."""
+def invitation_quota_grant(
+    *, user: User, amount: int, staff: User, reason: str = ""
+) -> InvitationQuotaAward:
+    """Staff hand out extra invitations (each grant is its own ledger entry, with their
+    reason for the staff audit)."""
     key = f"staff_grant:{uuid.uuid4().hex}"
-    invitation_quota_award(user=user, reason_key=key, amount=amount, granted_by=staff)
+    invitation_quota_award(user=user, reason_key=key, amount=amount, granted_by=staff, note=reason)
     return InvitationQuotaAward.objects.get(user=user, reason_key=key)
 
 

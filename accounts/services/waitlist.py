@@ -122,9 +122,10 @@ def waitlist_let_in_named(*, member: User, username: str = "", email: str = "") 
         return False
 
 
-def waitlist_let_in_by_staff(*, staff: User, users: Iterable[User]) -> int:
-    """Staff let people in from admin, in bulk; no quota is spent. Returns how many joined
-    (people whose address is not confirmed yet are skipped)."""
+def waitlist_let_in_by_staff(*, staff: User, users: Iterable[User], reason: str = "") -> int:
+    """Staff let people in from admin, in bulk; no quota is spent; `reason` is kept on each
+    one's account event (the staff audit). Returns how many joined (people whose address is
+    not confirmed yet are skipped)."""
     joined = 0
     with transaction.atomic():
         ids = [user.pk for user in users]
@@ -134,7 +135,11 @@ def waitlist_let_in_by_staff(*, staff: User, users: Iterable[User]) -> int:
             if not user_email_verified(target):  # an unconfirmed address may be squatted
                 continue
             user_membership_start(
-                user=target, invited_by=None, how=AccountEvent.Kind.LET_IN_BY_STAFF, actor=staff
+                user=target,
+                invited_by=None,
+                how=AccountEvent.Kind.LET_IN_BY_STAFF,
+                actor=staff,
+                data={"reason": reason} if reason else None,
             )
             notification_create(
                 recipient=target, kind=Notification.Kind.LET_IN, data={"by": "staff"}

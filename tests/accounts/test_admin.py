@@ -74,23 +74,41 @@ def _action(client: Client, model: str, action: str, ids: list[int], **extra: st
     )
 
 
-def test_let_in_from_waitlist_action(staff_client: Client) -> None:
+def test_let_in_from_waitlist_action_asks_why_then_lets_in(staff_client: Client) -> None:
     people = [WaitlistedUserFactory(), WaitlistedUserFactory()]
-    response = _action(staff_client, "user", "let_in_from_waitlist", [p.pk for p in people])
+    ids = [p.pk for p in people]
+    asked = _action(staff_client, "user", "let_in_from_waitlist", ids)
+    assert asked.status_code == 200
+    assert b"data-staff-reason" in asked.content
+    assert User.objects.filter(pk__in=ids, status="member").count() == 0
+    response = _action(staff_client, "user", "let_in_from_waitlist", ids, apply="1",
+                       reason="Speakers at Tuesday's launch event.")  # fmt: skip
     assert response.status_code == 302
-    assert User.objects.filter(pk__in=[p.pk for p in people], status="member").count() == 2
+    assert User.objects.filter(pk__in=ids, status="member").count() == 2
+    audit = staff_client.get("/admin/staff-audit/").content
+    assert b"Speakers at Tuesday&#x27;s launch event." in audit
 
 
-def test_grant_invitations_action_asks_for_an_amount_then_grants(staff_client: Client) -> None:
+def test_grant_invitations_action_asks_for_an_amount_and_why_then_grants(
+    staff_client: Client,
+) -> None:
     user = UserFactory(invitation_quota=1)
     form = _action(staff_client, "user", "grant_invitations", [user.pk])
     assert form.status_code == 200
     assert b'name="amount"' in form.content
-    done = _action(staff_client, "user", "grant_invitations", [user.pk], amount="3", apply="1")
+    assert b'name="reason"' in form.content
+    nothing = _action(staff_client, "user", "grant_invitations", [user.pk], amount="3", apply="1")
+    assert nothing.status_code == 200  # no reason: the form again, nothing granted
+    assert not InvitationQuotaAward.objects.filter(user=user).exists()
+    done = _action(staff_client, "user", "grant_invitations", [user.pk], amount="3", apply="1",
+                   reason="Hosts the weekly founders' room.")  # fmt: skip
     assert done.status_code == 302
     user.refresh_from_db()
     assert user.invitation_quota == 4
-    assert InvitationQuotaAward.objects.get(user=user).amount == 3
+    award = InvitationQuotaAward.objects.get(user=user)
+    assert (award.amount, award.note) == (3, "Hosts the weekly founders' room.")
+    audit = staff_client.get("/admin/staff-audit/").content
+    assert b"Hosts the weekly founders&#x27; room." in audit
 
 
 def test_ban_action_asks_why_then_disables_the_account(staff_client: Client) -> None:
